@@ -1,0 +1,348 @@
+//! The controller: one `step` per measurement instant, driven by the caller's clock.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDateTime;
+use sim::SourceId;
+
+use super::events::{Event, EventKind, Subject};
+use super::interface::{Commands, Measurements, OperatorCommand, SourceMeasurement};
+use super::loads::{LoadInputs, LoadManager, LoadStatus};
+use super::settings::Settings;
+use super::source_guard::SourceGuard;
+use super::time::Instant;
+use super::transfer::{Ats, AtsState, SourceMonitor, SourcesOk};
+
+/// A bus below this fraction of nominal is dead: relays open and re-close staggered afterwards.
+const LIVE_BUS_PU: f64 = 0.5;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Status {
+    pub ats: &'static str,
+    pub main_closed: bool,
+    pub backup_closed: bool,
+    pub engine_start: bool,
+    pub main_available: bool,
+    pub backup_available: bool,
+    pub main_locked_out: bool,
+    pub backup_locked_out: bool,
+    pub loads: Vec<LoadStatus>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("settings name load {0:?}, which the grid does not have")]
+    UnknownLoad(String),
+    #[error("load {load:?} requires {required:?}, which the grid does not have")]
+    UnknownRequired { load: String, required: String },
+    #[error("loads require each other in a cycle: {0}")]
+    RequiresCycle(String),
+    #[error("load {load:?}, schedule {index}: {problem}")]
+    Schedule {
+        load: String,
+        index: usize,
+        problem: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("no load is named {0:?}")]
+pub struct UnknownLoad(pub String);
+
+#[derive(Debug, Clone)]
+pub struct Controller {
+    s: Settings,
+    nominal_v: f64,
+    nominal_hz: f64,
+    epoch: NaiveDateTime,
+    ats: Ats,
+    monitors: [SourceMonitor; 2],
+    guards: [SourceGuard; 2],
+    loads: LoadManager,
+    closed: [bool; 2],
+    opened_at: [Option<Instant>; 2],
+    started: bool,
+    events: Vec<Event>,
+    commands: Commands,
+}
+
+const SOURCES: [SourceId; 2] = [SourceId::Main, SourceId::Backup];
+
+impl Controller {
+    /// `load_names` in the grid's order; `epoch` is the wall-clock time at `Instant::ZERO`
+    /// (for schedules); `restored` holds relay states stored before a restart.
+    pub fn new(
+        nominal_v: f64,
+        nominal_hz: f64,
+        load_names: &[String],
+        settings: &Settings,
+        epoch: NaiveDateTime,
+        restored: Option<&[bool]>,
+    ) -> Result<Self, ConfigError> {
+        let loads = resolve_loads(load_names, settings)?;
+        let s = settings.clone();
+        Ok(Controller {
+            nominal_v,
+            nominal_hz,
+            epoch,
+            ats: Ats::new(s.ats.clone()),
+            monitors: [SourceMonitor::new(false), SourceMonitor::new(false)],
+            guards: SOURCES.map(|id| SourceGuard::new(id, &s.protection, nominal_v, nominal_hz)),
+            loads: LoadManager::new(loads, s.shedding.clone(), s.stagger, epoch, restored),
+            closed: [false; 2],
+            opened_at: [None; 2],
+            started: false,
+            events: Vec::new(),
+            commands: Commands {
+                relays: vec![false; load_names.len()],
+                ..Default::default()
+            },
+            s,
+        })
+    }
+
+    pub fn commands(&self) -> &Commands {
+        &self.commands
+    }
+
+    /// Events since the last drain, in the order they happened.
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, Event> {
+        self.events.drain(..)
+    }
+
+    pub fn load_index(&self, name: &str) -> Option<usize> {
+        self.loads.index(name)
+    }
+
+    pub fn ats_state(&self) -> AtsState {
+        self.ats.state()
+    }
+
+    pub fn status(&self) -> Status {
+        Status {
+            ats: self.ats.state().name(),
+            main_closed: self.closed[0],
+            backup_closed: self.closed[1],
+            engine_start: self.ats.engine_start(),
+            main_available: self.monitors[0].available(),
+            backup_available: self.monitors[1].available(),
+            main_locked_out: self.guards[0].locked_out(),
+            backup_locked_out: self.guards[1].locked_out(),
+            loads: (0..self.commands.relays.len())
+                .map(|i| self.loads.status(i))
+                .collect(),
+        }
+    }
+
+    pub fn operator(&mut self, now: Instant, cmd: &OperatorCommand) -> Result<(), UnknownLoad> {
+        let (subject, action) = match cmd {
+            OperatorCommand::On(n) | OperatorCommand::Off(n) | OperatorCommand::Reset(n) => {
+                let i = self.loads.index(n).ok_or_else(|| UnknownLoad(n.clone()))?;
+                match cmd {
+                    OperatorCommand::On(_) => self.loads.set_wanted(i, true),
+                    OperatorCommand::Off(_) => self.loads.set_wanted(i, false),
+                    _ => self.loads.reset(i),
+                }
+                let action = match cmd {
+                    OperatorCommand::On(_) => "on",
+                    OperatorCommand::Off(_) => "off",
+                    _ => "reset",
+                };
+                (Subject::Load(n.clone()), action)
+            }
+            OperatorCommand::ResetSource(id) => {
+                self.guards[*id as usize].reset();
+                (Subject::Source(*id), "reset")
+            }
+        };
+        self.events.push(Event::new(
+            now,
+            &subject,
+            EventKind::Operator {
+                action: action.into(),
+            },
+        ));
+        Ok(())
+    }
+
+    pub fn step(&mut self, now: Instant, m: &Measurements) -> &Commands {
+        let sensed = [m.main, m.backup];
+        for (k, id) in SOURCES.into_iter().enumerate() {
+            let pu = |x: &SourceMeasurement| (x.v / self.nominal_v, x.hz / self.nominal_hz);
+            let (v, hz) = pu(&sensed[k]);
+            let change = self.monitors[k].update(now, v, hz, &self.s.ats);
+            // A stopped engine is expected to be dead: only report it while it should run.
+            let expected = id == SourceId::Main || self.ats.engine_start();
+            if let Some(kind) = change
+                && self.started
+                && expected
+            {
+                self.events.push(Event::new(now, &Subject::Source(id), kind));
+            }
+            let feeding = self.closed[k];
+            if self.guards[k].update(now, &sensed[k], self.nominal_hz, feeding, &mut self.events) {
+                self.open(k, now);
+            }
+        }
+        self.started = true;
+
+        let ok = |k: usize| self.monitors[k].available() && !self.guards[k].locked_out();
+        let sources_ok = SourcesOk {
+            main: ok(0),
+            backup: ok(1),
+            main_dropouts: self.monitors[0].recent_dropouts(),
+        };
+        self.ats.step(now, sources_ok, &mut self.events);
+        self.switch_sources(now);
+
+        let live = |k: usize| self.closed[k] && sensed[k].v > LIVE_BUS_PU * self.nominal_v;
+        let active = if self.closed[0] { 0 } else { 1 };
+        let capacity_kw = if active == 0 {
+            self.s.shedding.main_capacity_kw
+        } else {
+            self.s.shedding.backup_capacity_kw
+        };
+        let wall = self.epoch + std::time::Duration::from_micros(now.as_micros());
+        self.loads.step(
+            &LoadInputs {
+                now,
+                wall,
+                bus_live: live(0) || live(1),
+                source_w: sensed[active].p,
+                capacity_w: capacity_kw.map(|c| c.get() * 1e3),
+                loads: &m.loads,
+            },
+            &mut self.events,
+        );
+
+        self.commands.main_closed = self.closed[0];
+        self.commands.backup_closed = self.closed[1];
+        self.commands.backup_start = self.ats.engine_start();
+        for (out, r) in self.commands.relays.iter_mut().zip(self.loads.relays()) {
+            *out = r;
+        }
+        &self.commands
+    }
+
+    fn open(&mut self, k: usize, now: Instant) {
+        if self.closed[k] {
+            self.closed[k] = false;
+            self.opened_at[k] = Some(now);
+        }
+    }
+
+    /// Open transition: open what must open, then close the wanted source only once the other
+    /// has been open for the dead time. Both are never closed together.
+    fn switch_sources(&mut self, now: Instant) {
+        let preferred = self.ats.preferred() as usize;
+        for k in 0..2 {
+            if self.closed[k] && (k != preferred || !self.guards[k].allows()) {
+                self.open(k, now);
+            }
+        }
+        let other = 1 - preferred;
+        let dead_time_done = self.opened_at[other]
+            .is_none_or(|t| now.since(t) >= self.s.ats.dead_time.duration());
+        if !self.closed[preferred]
+            && !self.closed[other]
+            && dead_time_done
+            && self.guards[preferred].allows()
+        {
+            self.closed[preferred] = true;
+        }
+    }
+}
+
+/// Load settings in grid order, with required loads as indices; names and cycles checked.
+fn resolve_loads(
+    names: &[String],
+    s: &Settings,
+) -> Result<Vec<(String, super::settings::LoadSettings, Vec<usize>)>, ConfigError> {
+    if let Some(unknown) = s.loads.keys().find(|k| !names.contains(k)) {
+        return Err(ConfigError::UnknownLoad(unknown.clone()));
+    }
+    let index: BTreeMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let cfg = s.loads.get(name).cloned().unwrap_or_default();
+        for (k, sch) in cfg.schedules.iter().enumerate() {
+            if let Some(problem) = sch.problem() {
+                return Err(ConfigError::Schedule {
+                    load: name.clone(),
+                    index: k + 1,
+                    problem,
+                });
+            }
+        }
+        let req = cfg
+            .requires
+            .iter()
+            .map(|r| {
+                index
+                    .get(r.as_str())
+                    .copied()
+                    .ok_or_else(|| ConfigError::UnknownRequired {
+                        load: name.clone(),
+                        required: r.clone(),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push((name.clone(), cfg, req));
+    }
+    if let Some(cycle) = find_cycle(&out) {
+        let path: Vec<&str> = cycle.iter().map(|&i| names[i].as_str()).collect();
+        return Err(ConfigError::RequiresCycle(path.join(" -> ")));
+    }
+    Ok(out)
+}
+
+/// A cycle in the requires graph, as a path that ends where it starts.
+fn find_cycle<T>(loads: &[(String, T, Vec<usize>)]) -> Option<Vec<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    fn visit<T>(
+        i: usize,
+        loads: &[(String, T, Vec<usize>)],
+        mark: &mut [Mark],
+        path: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
+        mark[i] = Mark::Open;
+        path.push(i);
+        for &j in &loads[i].2 {
+            match mark[j] {
+                Mark::Open => {
+                    let start = path.iter().position(|&p| p == j).unwrap_or(0);
+                    let mut cycle = path[start..].to_vec();
+                    cycle.push(j);
+                    return Some(cycle);
+                }
+                Mark::New => {
+                    if let Some(c) = visit(j, loads, mark, path) {
+                        return Some(c);
+                    }
+                }
+                Mark::Done => {}
+            }
+        }
+        path.pop();
+        mark[i] = Mark::Done;
+        None
+    }
+    let mut mark = vec![Mark::New; loads.len()];
+    for i in 0..loads.len() {
+        if mark[i] == Mark::New
+            && let Some(c) = visit(i, loads, &mut mark, &mut Vec::new())
+        {
+            return Some(c);
+        }
+    }
+    None
+}

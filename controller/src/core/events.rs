@@ -1,0 +1,210 @@
+//! The one typed event log. Every decision the controller takes that a person may ask about later
+//! (why did the lights go out?) is an event with time, subject, severity and the values behind it.
+
+use serde::Serialize;
+use sim::SourceId;
+
+use super::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Alarm,
+    Critical,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    Pdu,
+    Source(SourceId),
+    Load(String),
+}
+
+impl std::fmt::Display for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Subject::Pdu => f.write_str("pdu"),
+            Subject::Source(SourceId::Main) => f.write_str("main"),
+            Subject::Source(SourceId::Backup) => f.write_str("backup"),
+            Subject::Load(n) => f.write_str(n),
+        }
+    }
+}
+
+/// Which protection element or function acted, named by its ANSI device number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Element {
+    /// 59 overvoltage, stage n (1-based)
+    Overvoltage(u8),
+    Undervoltage(u8),
+    Overfrequency(u8),
+    Underfrequency(u8),
+    Instantaneous,
+    InverseTime,
+    /// The load's configured current limit.
+    CurrentLimit,
+    PowerLimit,
+}
+
+impl std::fmt::Display for Element {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Element::Overvoltage(n) => write!(f, "59-{n}"),
+            Element::Undervoltage(n) => write!(f, "27-{n}"),
+            Element::Overfrequency(n) => write!(f, "81O-{n}"),
+            Element::Underfrequency(n) => write!(f, "81U-{n}"),
+            Element::Instantaneous => f.write_str("50"),
+            Element::InverseTime => f.write_str("51"),
+            Element::CurrentLimit => f.write_str("limit_a"),
+            Element::PowerLimit => f.write_str("limit_w"),
+        }
+    }
+}
+
+impl Serialize for Element {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl Element {
+    pub fn is_voltage_or_frequency(self) -> bool {
+        matches!(
+            self,
+            Element::Overvoltage(_)
+                | Element::Undervoltage(_)
+                | Element::Overfrequency(_)
+                | Element::Underfrequency(_)
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Alarm {
+    /// The backup did not become acceptable in time after its start signal.
+    TransferFail,
+    /// The source feeding the bus was lost and nothing can take over.
+    BackupLost,
+    /// Current flows through a relay that was told to open.
+    WeldedRelay,
+    /// Shedding cannot bring the load within capacity (only critical loads remain).
+    CannotShed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShedReason {
+    Capacity,
+    Demand,
+    /// Not re-energized after a transfer because it would not fit on the new source.
+    CapacityAtTransfer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Why {
+    Undervoltage,
+    Overvoltage,
+    Frequency,
+    Protection,
+    Lockout,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A source left its acceptance band.
+    SourceLost { why: Why, v: f64, hz: f64 },
+    /// A source is acceptable again.
+    SourceRecovered { after_s: f64 },
+    /// The main has been lost longer than the momentary override (or kept dropping out).
+    Outage { brownout: bool },
+    /// The main is back after a declared outage.
+    Restore { outage_s: f64 },
+    EngineStart,
+    EngineStop,
+    /// Load moved to the backup.
+    Transfer,
+    /// Load moved back to the main.
+    Retransfer { early: bool },
+    /// The backup came back before the load was moved; it cools down.
+    TransferCancelled,
+    Trip { element: Element, value: f64 },
+    Reclose { attempt: u32 },
+    Lockout { element: Element },
+    Reset,
+    Shed { reason: ShedReason, watts: f64 },
+    LoadRestored { watts: f64 },
+    Schedule { on: bool },
+    Operator { action: String },
+    Alarm { alarm: Alarm },
+    AlarmCleared { alarm: Alarm },
+}
+
+impl EventKind {
+    /// The name used in event logs and in scenario expectations.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::SourceLost { .. } => "source_lost",
+            EventKind::SourceRecovered { .. } => "source_recovered",
+            EventKind::Outage { .. } => "outage",
+            EventKind::Restore { .. } => "restore",
+            EventKind::EngineStart => "engine_start",
+            EventKind::EngineStop => "engine_stop",
+            EventKind::Transfer => "transfer",
+            EventKind::Retransfer { .. } => "retransfer",
+            EventKind::TransferCancelled => "transfer_cancelled",
+            EventKind::Trip { .. } => "trip",
+            EventKind::Reclose { .. } => "reclose",
+            EventKind::Lockout { .. } => "lockout",
+            EventKind::Reset => "reset",
+            EventKind::Shed { .. } => "shed",
+            EventKind::LoadRestored { .. } => "load_restored",
+            EventKind::Schedule { .. } => "schedule",
+            EventKind::Operator { .. } => "operator",
+            EventKind::Alarm { .. } => "alarm",
+            EventKind::AlarmCleared { .. } => "alarm_cleared",
+        }
+    }
+
+    pub fn severity(&self) -> Severity {
+        match self {
+            EventKind::SourceLost { .. }
+            | EventKind::TransferCancelled
+            | EventKind::Shed { .. }
+            | EventKind::Reclose { .. } => Severity::Warning,
+            EventKind::Outage { .. } | EventKind::Trip { .. } => Severity::Alarm,
+            EventKind::Lockout { .. } => Severity::Critical,
+            EventKind::Alarm { alarm } => match alarm {
+                Alarm::TransferFail | Alarm::BackupLost | Alarm::WeldedRelay => Severity::Critical,
+                Alarm::CannotShed => Severity::Alarm,
+            },
+            _ => Severity::Info,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    /// Seconds since the controller started.
+    pub t: f64,
+    pub severity: Severity,
+    pub subject: String,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl Event {
+    pub fn new(now: Instant, subject: &Subject, kind: EventKind) -> Self {
+        Event {
+            t: now.as_secs_f64(),
+            severity: kind.severity(),
+            subject: subject.to_string(),
+            kind,
+        }
+    }
+}

@@ -1,0 +1,422 @@
+//! Per-load relay decisions. A relay closes only when the load is wanted (power-on state, operator,
+//! schedule), not shed, not tripped or locked out, its required loads are on and the bus is live;
+//! closures are staggered so inrush currents do not add up.
+
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+
+use super::events::{Alarm, Element, Event, EventKind, ShedReason, Subject};
+use super::interface::LoadMeasurement;
+use super::protection::{DefiniteTime, InverseTime, Recloser, TripOutcome, TripState};
+use super::settings::{LoadSettings, PowerOn, Secs, SheddingSettings, Stage};
+use super::shedding::{Candidate, Decision, Shedder};
+use super::time::Instant;
+
+/// A relay told to open that still carries this much current is reported welded.
+const WELDED_A: f64 = 0.5;
+const WELDED_GRACE: Duration = Duration::from_secs(1);
+/// Time constant with which a load's remembered power decays (it stands for the load's demand
+/// when it is off or idle, for shedding and restore decisions).
+const POWER_MEMORY_S: f64 = 120.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadStatus {
+    Off,
+    On,
+    /// Wanted on, waiting for a live bus, its turn in the stagger or a required load.
+    Waiting,
+    Shed,
+    Tripped,
+    LockedOut,
+}
+
+impl LoadStatus {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Unit {
+    name: String,
+    cfg: LoadSettings,
+    requires: Vec<usize>,
+    wanted: bool,
+    shed_seq: Option<u64>,
+    recloser: Recloser,
+    instantaneous: Option<DefiniteTime>,
+    inverse: Option<InverseTime>,
+    limit_a: Option<DefiniteTime>,
+    limit_w: Option<DefiniteTime>,
+    relay: bool,
+    watts: f64,
+    opened_at: Option<Instant>,
+    welded: bool,
+    next_edge: Option<NaiveDateTime>,
+}
+
+impl Unit {
+    fn subject(&self) -> Subject {
+        Subject::Load(self.name.clone())
+    }
+
+    fn eligible(&self) -> bool {
+        self.wanted && self.shed_seq.is_none() && self.recloser.is_normal()
+    }
+
+    fn reset_elements(&mut self) {
+        for e in [&mut self.instantaneous, &mut self.limit_a, &mut self.limit_w]
+            .into_iter()
+            .flatten()
+        {
+            e.reset();
+        }
+        if let Some(e) = &mut self.inverse {
+            e.reset();
+        }
+    }
+}
+
+/// The shape of one step's world for the load manager.
+pub struct LoadInputs<'a> {
+    pub now: Instant,
+    pub wall: NaiveDateTime,
+    pub bus_live: bool,
+    /// Real power of the source feeding the bus, W.
+    pub source_w: f64,
+    pub capacity_w: Option<f64>,
+    pub loads: &'a [LoadMeasurement],
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadManager {
+    units: Vec<Unit>,
+    shedder: Shedder,
+    stagger: Duration,
+    last_close: Option<Instant>,
+    last_step: Option<Instant>,
+    last_wall: Option<NaiveDateTime>,
+    shed_count: u64,
+    cannot_shed: bool,
+}
+
+impl LoadManager {
+    /// `loads` in grid order with their settings and required-load indices; `restored` is the
+    /// relay state stored before a restart, for `PowerOn::Last`.
+    pub fn new(
+        loads: Vec<(String, LoadSettings, Vec<usize>)>,
+        shedding: SheddingSettings,
+        stagger: Secs,
+        start_wall: NaiveDateTime,
+        restored: Option<&[bool]>,
+    ) -> Self {
+        let units = loads
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, cfg, requires))| {
+                let oc = cfg.overcurrent;
+                let amps = |s: &Stage| DefiniteTime::new(s, 1.0, true);
+                let limit = |x: Option<super::settings::Positive>| {
+                    x.map(|p| {
+                        DefiniteTime::new(
+                            &Stage {
+                                pickup: p,
+                                dropout: None,
+                                delay: cfg.limit_delay,
+                            },
+                            1.0,
+                            true,
+                        )
+                    })
+                };
+                let scheduled = !cfg.schedules.is_empty();
+                let wanted = if scheduled {
+                    cfg.schedules.iter().any(|s| s.active_at(start_wall))
+                } else {
+                    match cfg.power_on {
+                        PowerOn::On => true,
+                        PowerOn::Off => false,
+                        PowerOn::Last => restored.and_then(|r| r.get(i).copied()).unwrap_or(false),
+                    }
+                };
+                let next_edge = cfg
+                    .schedules
+                    .iter()
+                    .filter_map(|s| s.next_edge(start_wall))
+                    .min();
+                Unit {
+                    name,
+                    requires,
+                    wanted,
+                    shed_seq: None,
+                    recloser: Recloser::new(cfg.retry),
+                    instantaneous: oc.instantaneous.as_ref().map(amps),
+                    inverse: oc.inverse.as_ref().map(InverseTime::new),
+                    limit_a: limit(cfg.limit_a),
+                    limit_w: limit(cfg.limit_w),
+                    relay: false,
+                    watts: 0.0,
+                    opened_at: Some(Instant::ZERO),
+                    welded: false,
+                    next_edge,
+                    cfg,
+                }
+            })
+            .collect();
+        LoadManager {
+            units,
+            shedder: Shedder::new(shedding),
+            stagger: stagger.duration(),
+            last_close: None,
+            last_step: None,
+            last_wall: Some(start_wall),
+            shed_count: 0,
+            cannot_shed: false,
+        }
+    }
+
+    pub fn relays(&self) -> impl Iterator<Item = bool> + '_ {
+        self.units.iter().map(|u| u.relay)
+    }
+
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.units.iter().position(|u| u.name == name)
+    }
+
+    pub fn status(&self, i: usize) -> LoadStatus {
+        let u = &self.units[i];
+        match u.recloser.state() {
+            TripState::LockedOut => LoadStatus::LockedOut,
+            TripState::Tripped { .. } => LoadStatus::Tripped,
+            TripState::Normal if u.shed_seq.is_some() => LoadStatus::Shed,
+            TripState::Normal if u.relay => LoadStatus::On,
+            TripState::Normal if u.wanted => LoadStatus::Waiting,
+            TripState::Normal => LoadStatus::Off,
+        }
+    }
+
+    pub fn set_wanted(&mut self, i: usize, on: bool) {
+        let u = &mut self.units[i];
+        u.wanted = on;
+        if !on {
+            // An operator's off outlives the shedding that was holding the load.
+            u.shed_seq = None;
+        }
+        self.shedder.restart_restore_timer();
+    }
+
+    pub fn reset(&mut self, i: usize) {
+        let u = &mut self.units[i];
+        u.recloser.reset();
+        u.reset_elements();
+    }
+
+    pub fn step(&mut self, inp: &LoadInputs, events: &mut Vec<Event>) {
+        let now = inp.now;
+        let dt = self.last_step.map_or(0.0, |t| now.since(t).as_secs_f64());
+        self.last_step = Some(now);
+        self.run_schedules(now, inp.wall, events);
+        let decay = (-dt / POWER_MEMORY_S).exp();
+        for (u, m) in self.units.iter_mut().zip(inp.loads) {
+            if u.relay {
+                u.watts = m.p.max(u.watts * decay);
+                protect(u, now, m, events);
+            }
+            if let Some(attempt) = u.recloser.poll(now) {
+                events.push(Event::new(now, &u.subject(), EventKind::Reclose { attempt }));
+            }
+            watch_welded(u, now, m, events);
+        }
+        if inp.bus_live {
+            self.shed(inp, events);
+        }
+        self.drive_relays(inp, events);
+    }
+
+    fn run_schedules(&mut self, now: Instant, wall: NaiveDateTime, events: &mut Vec<Event>) {
+        let from = self.last_wall.replace(wall).unwrap_or(wall);
+        for u in &mut self.units {
+            if !u.next_edge.is_some_and(|e| e <= wall) {
+                continue;
+            }
+            let last = u
+                .cfg
+                .schedules
+                .iter()
+                .flat_map(|s| s.edges(from, wall))
+                .max_by_key(|e| e.0);
+            if let Some((_, on)) = last {
+                u.wanted = on;
+                if !on {
+                    u.shed_seq = None;
+                }
+                events.push(Event::new(now, &u.subject(), EventKind::Schedule { on }));
+            }
+            u.next_edge = u.cfg.schedules.iter().filter_map(|s| s.next_edge(wall)).min();
+        }
+    }
+
+    fn shed(&mut self, inp: &LoadInputs, events: &mut Vec<Event>) {
+        let cand = |i: usize, u: &Unit| Candidate {
+            index: i,
+            priority: u.cfg.priority,
+            watts: u.watts,
+        };
+        let on: Vec<Candidate> = self
+            .units
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.relay && !u.cfg.critical)
+            .map(|(i, u)| cand(i, u))
+            .collect();
+        let mut shed: Vec<(u64, Candidate)> = self
+            .units
+            .iter()
+            .enumerate()
+            .filter_map(|(i, u)| u.shed_seq.map(|s| (s, cand(i, u))))
+            .collect();
+        shed.sort_by(|a, b| b.0.cmp(&a.0));
+        let shed: Vec<Candidate> = shed.into_iter().map(|(_, c)| c).collect();
+        let decision = self
+            .shedder
+            .step(inp.now, inp.source_w, inp.capacity_w, &on, &shed);
+        let cannot = decision == Decision::CannotShed;
+        if cannot != self.cannot_shed {
+            self.cannot_shed = cannot;
+            let alarm = Alarm::CannotShed;
+            let kind = if cannot {
+                EventKind::Alarm { alarm }
+            } else {
+                EventKind::AlarmCleared { alarm }
+            };
+            events.push(Event::new(inp.now, &Subject::Pdu, kind));
+        }
+        match decision {
+            Decision::Shed(which, reason) => {
+                for i in which {
+                    self.mark_shed(i, inp.now, reason, events);
+                }
+            }
+            Decision::Restore(i) => {
+                let u = &mut self.units[i];
+                u.shed_seq = None;
+                let watts = u.watts;
+                events.push(Event::new(
+                    inp.now,
+                    &u.subject(),
+                    EventKind::LoadRestored { watts },
+                ));
+            }
+            Decision::Hold | Decision::CannotShed => {}
+        }
+    }
+
+    fn mark_shed(&mut self, i: usize, now: Instant, reason: ShedReason, events: &mut Vec<Event>) {
+        self.shed_count += 1;
+        let u = &mut self.units[i];
+        u.shed_seq = Some(self.shed_count);
+        let watts = u.watts;
+        events.push(Event::new(now, &u.subject(), EventKind::Shed { reason, watts }));
+    }
+
+    fn drive_relays(&mut self, inp: &LoadInputs, events: &mut Vec<Event>) {
+        let now = inp.now;
+        // Openings first and all at once; a load whose required load opens goes with it.
+        loop {
+            let mut changed = false;
+            for i in 0..self.units.len() {
+                let u = &self.units[i];
+                let deps_ok = u.requires.iter().all(|&r| self.units[r].relay);
+                if u.relay && (!inp.bus_live || !u.eligible() || !deps_ok) {
+                    let u = &mut self.units[i];
+                    u.relay = false;
+                    u.opened_at = Some(now);
+                    u.reset_elements();
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        if !inp.bus_live {
+            return;
+        }
+        if self
+            .last_close
+            .is_some_and(|t| now.since(t) < self.stagger)
+        {
+            return;
+        }
+        // One closure per stagger interval, most important first.
+        let next = (0..self.units.len())
+            .filter(|&i| {
+                let u = &self.units[i];
+                !u.relay && u.eligible() && u.requires.iter().all(|&r| self.units[r].relay)
+            })
+            .min_by_key(|&i| (self.units[i].cfg.priority, i));
+        let Some(i) = next else { return };
+        let projected = inp.source_w + self.units[i].watts;
+        let fits = inp.capacity_w.is_none_or(|c| projected <= c);
+        if !fits && !self.units[i].cfg.critical {
+            self.mark_shed(i, now, ShedReason::CapacityAtTransfer, events);
+            return;
+        }
+        let u = &mut self.units[i];
+        u.relay = true;
+        u.opened_at = None;
+        self.last_close = Some(now);
+    }
+}
+
+/// Overcurrent elements and limits of one energized load.
+fn protect(u: &mut Unit, now: Instant, m: &LoadMeasurement, events: &mut Vec<Event>) {
+    let mut tripped = None;
+    if let Some(e) = &mut u.instantaneous
+        && e.update(now, m.i)
+    {
+        tripped = Some((Element::Instantaneous, m.i));
+    }
+    if let Some(e) = &mut u.inverse
+        && e.update(now, m.i)
+    {
+        tripped = tripped.or(Some((Element::InverseTime, m.i)));
+    }
+    if let Some(e) = &mut u.limit_a
+        && e.update(now, m.i)
+    {
+        tripped = tripped.or(Some((Element::CurrentLimit, m.i)));
+    }
+    if let Some(e) = &mut u.limit_w
+        && e.update(now, m.p)
+    {
+        tripped = tripped.or(Some((Element::PowerLimit, m.p)));
+    }
+    let Some((element, value)) = tripped else {
+        return;
+    };
+    let subject = u.subject();
+    events.push(Event::new(now, &subject, EventKind::Trip { element, value }));
+    if u.recloser.trip(now) == TripOutcome::LockedOut {
+        events.push(Event::new(now, &subject, EventKind::Lockout { element }));
+    }
+    u.reset_elements();
+}
+
+fn watch_welded(u: &mut Unit, now: Instant, m: &LoadMeasurement, events: &mut Vec<Event>) {
+    let suspect = !u.relay
+        && m.i > WELDED_A
+        && u.opened_at.is_some_and(|t| now.since(t) >= WELDED_GRACE);
+    let cleared = u.welded && (u.relay || m.i <= WELDED_A);
+    if suspect && !u.welded {
+        u.welded = true;
+        let alarm = Alarm::WeldedRelay;
+        events.push(Event::new(now, &u.subject(), EventKind::Alarm { alarm }));
+    } else if cleared {
+        u.welded = false;
+        let alarm = Alarm::WeldedRelay;
+        events.push(Event::new(now, &u.subject(), EventKind::AlarmCleared { alarm }));
+    }
+}

@@ -1,0 +1,222 @@
+//! Load shedding: keep the active source within its capacity and the site within its demand limit,
+//! shedding the least important loads first and restoring them one at a time, most recent first,
+//! only after headroom has lasted a while (so a load never flaps).
+
+use std::time::Duration;
+
+use super::events::ShedReason;
+use super::settings::SheddingSettings;
+use super::time::Instant;
+
+/// A load the shedder may act on.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate {
+    pub index: usize,
+    pub priority: u8,
+    /// Its recent power draw, W.
+    pub watts: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Hold,
+    Shed(Vec<usize>, ShedReason),
+    Restore(usize),
+    /// Over the limit with nothing left to shed.
+    CannotShed,
+}
+
+/// Demand over fixed windows: the power that may still be drawn for the rest of the window.
+#[derive(Debug, Clone)]
+struct Demand {
+    limit_w: f64,
+    window: Duration,
+    start: Instant,
+    energy_j: f64,
+    last: Option<(Instant, f64)>,
+}
+
+/// The remaining-time floor, so the allowance does not swing wildly at the end of a window.
+const MIN_REMAINING_S: f64 = 60.0;
+
+impl Demand {
+    fn allowed(&mut self, now: Instant, p: f64) -> f64 {
+        if let Some((t, p0)) = self.last {
+            self.energy_j += p0 * now.since(t).as_secs_f64();
+        }
+        self.last = Some((now, p));
+        if now.since(self.start) >= self.window {
+            let n = now.since(self.start).as_micros() / self.window.as_micros().max(1);
+            self.start = self.start + self.window * n as u32;
+            self.energy_j = 0.0;
+        }
+        let w = self.window.as_secs_f64();
+        let remaining = (w - now.since(self.start).as_secs_f64()).max(MIN_REMAINING_S.min(w));
+        (self.limit_w * w - self.energy_j) / remaining
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Shedder {
+    s: SheddingSettings,
+    demand: Option<Demand>,
+    over_since: Option<Instant>,
+    headroom_since: Option<Instant>,
+}
+
+impl Shedder {
+    pub fn new(s: SheddingSettings) -> Self {
+        let demand = s.demand_limit_kw.map(|kw| Demand {
+            limit_w: kw.get() * 1e3,
+            window: s.demand_window.duration().max(Duration::from_secs(1)),
+            start: Instant::ZERO,
+            energy_j: 0.0,
+            last: None,
+        });
+        Shedder {
+            s,
+            demand,
+            over_since: None,
+            headroom_since: None,
+        }
+    }
+
+    /// Forget the headroom timer (after a transfer, a trip or a manual change).
+    pub fn restart_restore_timer(&mut self) {
+        self.headroom_since = None;
+    }
+
+    /// `p` is the measured power of the active source, `capacity_w` its capacity; `on` the
+    /// sheddable loads now energized; `shed` the shed loads, most recently shed first.
+    pub fn step(
+        &mut self,
+        now: Instant,
+        p: f64,
+        capacity_w: Option<f64>,
+        on: &[Candidate],
+        shed: &[Candidate],
+    ) -> Decision {
+        let demand_w = self.demand.as_mut().map(|d| d.allowed(now, p));
+        let (allowed, reason) = match (capacity_w, demand_w) {
+            (Some(c), Some(d)) if d < c => (d, ShedReason::Demand),
+            (Some(c), _) => (c, ShedReason::Capacity),
+            (None, Some(d)) => (d, ShedReason::Demand),
+            (None, None) => (f64::INFINITY, ShedReason::Capacity),
+        };
+        if p > allowed {
+            self.headroom_since = None;
+            let since = *self.over_since.get_or_insert(now);
+            if now.since(since) < self.s.shed_delay.duration() {
+                return Decision::Hold;
+            }
+            // Least important first; among equals the largest, so fewer loads go.
+            let mut order: Vec<&Candidate> = on.iter().collect();
+            order.sort_by(|a, b| {
+                b.priority
+                    .cmp(&a.priority)
+                    .then(b.watts.total_cmp(&a.watts))
+                    .then(b.index.cmp(&a.index))
+            });
+            let mut excess = p - allowed * (1.0 - self.s.restore_margin);
+            let mut chosen = Vec::new();
+            for c in order {
+                if excess <= 0.0 {
+                    break;
+                }
+                chosen.push(c.index);
+                excess -= c.watts;
+            }
+            return if chosen.is_empty() {
+                Decision::CannotShed
+            } else {
+                Decision::Shed(chosen, reason)
+            };
+        }
+        self.over_since = None;
+        let Some(next) = shed.first() else {
+            self.headroom_since = None;
+            return Decision::Hold;
+        };
+        if p + next.watts > allowed * (1.0 - self.s.restore_margin) {
+            self.headroom_since = None;
+            return Decision::Hold;
+        }
+        let since = *self.headroom_since.get_or_insert(now);
+        if now.since(since) >= self.s.restore_delay.duration() {
+            self.headroom_since = None;
+            return Decision::Restore(next.index);
+        }
+        Decision::Hold
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::settings::{Positive, Secs};
+
+    fn t(s: f64) -> Instant {
+        Instant::from_secs_f64(s)
+    }
+
+    fn c(index: usize, priority: u8, watts: f64) -> Candidate {
+        Candidate {
+            index,
+            priority,
+            watts,
+        }
+    }
+
+    #[test]
+    fn sheds_least_important_first_after_the_delay() {
+        let mut sh = Shedder::new(SheddingSettings::default());
+        let on = [c(0, 10, 1000.0), c(1, 200, 1500.0), c(2, 150, 2000.0)];
+        assert_eq!(sh.step(t(0.0), 5000.0, Some(4000.0), &on, &[]), Decision::Hold);
+        assert_eq!(sh.step(t(1.9), 5000.0, Some(4000.0), &on, &[]), Decision::Hold);
+        // 1000 W too much (+5 % margin): shedding priority 200 (1500 W) suffices.
+        assert_eq!(
+            sh.step(t(2.0), 5000.0, Some(4000.0), &on, &[]),
+            Decision::Shed(vec![1], ShedReason::Capacity)
+        );
+    }
+
+    #[test]
+    fn restores_only_after_sustained_headroom() {
+        let mut sh = Shedder::new(SheddingSettings::default());
+        let shed = [c(1, 200, 1500.0)];
+        assert_eq!(sh.step(t(0.0), 2000.0, Some(4000.0), &[], &shed), Decision::Hold);
+        // Headroom interrupted at 20 s restarts the 30 s timer.
+        assert_eq!(sh.step(t(20.0), 3000.0, Some(4000.0), &[], &shed), Decision::Hold);
+        assert_eq!(sh.step(t(21.0), 2000.0, Some(4000.0), &[], &shed), Decision::Hold);
+        assert_eq!(sh.step(t(50.0), 2000.0, Some(4000.0), &[], &shed), Decision::Hold);
+        assert_eq!(
+            sh.step(t(51.0), 2000.0, Some(4000.0), &[], &shed),
+            Decision::Restore(1)
+        );
+    }
+
+    #[test]
+    fn demand_limit_allows_the_remaining_energy() {
+        let s = SheddingSettings {
+            demand_limit_kw: Positive::new(10.0),
+            demand_window: Secs::new(900.0).unwrap(),
+            ..Default::default()
+        };
+        let mut sh = Shedder::new(s);
+        let on = [c(0, 100, 5000.0)];
+        // 5 kW for 450 s uses 2.25 MJ of the 9 MJ window; the remaining 450 s may then draw
+        // (9 - 2.25) MJ / 450 s = 15 kW: 14 kW is fine, 16 kW is shed after the delay.
+        for k in 0..450 {
+            assert_eq!(sh.step(t(k as f64), 5000.0, None, &on, &[]), Decision::Hold);
+        }
+        for k in 450..460 {
+            assert_eq!(sh.step(t(k as f64), 14_000.0, None, &on, &[]), Decision::Hold);
+        }
+        let mut sh2 = sh.clone();
+        assert_eq!(sh2.step(t(460.0), 16_500.0, None, &on, &[]), Decision::Hold);
+        assert_eq!(
+            sh2.step(t(462.0), 16_500.0, None, &on, &[]),
+            Decision::Shed(vec![0], ShedReason::Demand)
+        );
+    }
+}

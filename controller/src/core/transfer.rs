@@ -1,0 +1,362 @@
+//! The automatic transfer switch: which source should feed the bus and whether the backup engine
+//! should run. Contactor interlocking and dead time are applied by the controller afterwards.
+
+use std::collections::VecDeque;
+
+use sim::SourceId;
+
+use super::events::{Alarm, Event, EventKind, Subject, Why};
+use super::settings::AtsSettings;
+use super::time::Instant;
+
+/// Acceptance of one source by voltage and frequency, with pickup/dropout hysteresis.
+#[derive(Debug, Clone)]
+pub struct SourceMonitor {
+    available: bool,
+    lost_at: Option<Instant>,
+    dropouts: VecDeque<Instant>,
+}
+
+impl SourceMonitor {
+    pub fn new(available: bool) -> Self {
+        SourceMonitor {
+            available,
+            lost_at: None,
+            dropouts: VecDeque::new(),
+        }
+    }
+
+    pub fn available(&self) -> bool {
+        self.available
+    }
+
+    /// Dropouts within `window` of `now`.
+    pub fn recent_dropouts(&self) -> usize {
+        self.dropouts.len()
+    }
+
+    /// Feed one measurement (`v` and `hz` in pu of nominal). Returns the change, if any.
+    pub fn update(&mut self, now: Instant, v: f64, hz: f64, s: &AtsSettings) -> Option<EventKind> {
+        let window = s.dropout_window.duration();
+        while self.dropouts.front().is_some_and(|t| now.since(*t) > window) {
+            self.dropouts.pop_front();
+        }
+        let df = (hz - 1.0).abs();
+        if self.available {
+            let why = if v < s.undervoltage_dropout.get() {
+                Why::Undervoltage
+            } else if v > s.overvoltage_dropout.get() {
+                Why::Overvoltage
+            } else if df > s.frequency_dropout.get() {
+                Why::Frequency
+            } else {
+                return None;
+            };
+            self.available = false;
+            self.lost_at = Some(now);
+            self.dropouts.push_back(now);
+            Some(EventKind::SourceLost { why, v, hz })
+        } else {
+            let ok = v >= s.undervoltage_pickup.get()
+                && v <= s.overvoltage_pickup.get()
+                && df <= s.frequency_pickup.get();
+            if !ok {
+                return None;
+            }
+            self.available = true;
+            let after_s = self.lost_at.map_or(0.0, |t| now.since(t).as_secs_f64());
+            Some(EventKind::SourceRecovered { after_s })
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AtsState {
+    /// On the main (or waiting for it to come back without having declared an outage).
+    Normal,
+    /// Main lost; timing the momentary-outage override.
+    Failing { since: Instant },
+    /// Outage declared; timing the engine start delay.
+    StartDelay { since: Instant },
+    /// Start signal on; waiting for the backup to become acceptable.
+    Starting { since: Instant },
+    /// Backup acceptable; timing the transfer delay.
+    TransferDelay { since: Instant },
+    OnBackup,
+    /// On backup, main acceptable; timing the retransfer delay.
+    Retransfer { since: Instant },
+}
+
+impl AtsState {
+    pub fn name(self) -> &'static str {
+        match self {
+            AtsState::Normal => "normal",
+            AtsState::Failing { .. } => "main_failing",
+            AtsState::StartDelay { .. } => "start_delay",
+            AtsState::Starting { .. } => "starting_backup",
+            AtsState::TransferDelay { .. } => "transfer_delay",
+            AtsState::OnBackup => "on_backup",
+            AtsState::Retransfer { .. } => "retransfer_delay",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Ats {
+    s: AtsSettings,
+    state: AtsState,
+    outage_at: Option<Instant>,
+    cooldown_until: Option<Instant>,
+    transfer_fail: bool,
+    backup_lost: bool,
+    engine: bool,
+}
+
+/// Per-step view of the two sources for the transfer logic.
+#[derive(Debug, Clone, Copy)]
+pub struct SourcesOk {
+    /// Acceptable and not held open by protection.
+    pub main: bool,
+    pub backup: bool,
+    /// Main dropouts inside the brownout window.
+    pub main_dropouts: usize,
+}
+
+impl Ats {
+    pub fn new(s: AtsSettings) -> Self {
+        Ats {
+            s,
+            state: AtsState::Normal,
+            outage_at: None,
+            cooldown_until: None,
+            transfer_fail: false,
+            backup_lost: false,
+            engine: false,
+        }
+    }
+
+    pub fn state(&self) -> AtsState {
+        self.state
+    }
+
+    /// The source the transfer logic wants on the bus.
+    pub fn preferred(&self) -> SourceId {
+        match self.state {
+            AtsState::OnBackup | AtsState::Retransfer { .. } => SourceId::Backup,
+            _ => SourceId::Main,
+        }
+    }
+
+    pub fn engine_start(&self) -> bool {
+        self.engine
+    }
+
+    pub fn step(&mut self, now: Instant, ok: SourcesOk, events: &mut Vec<Event>) {
+        let main = Subject::Source(SourceId::Main);
+        let backup = Subject::Source(SourceId::Backup);
+        let mut emit = |subject: &Subject, kind| events.push(Event::new(now, subject, kind));
+        let elapsed = |since: Instant| now.since(since);
+        let brownout = ok.main_dropouts >= self.s.dropouts_to_transfer.max(1) as usize;
+
+        self.state = match self.state {
+            AtsState::Normal | AtsState::Failing { .. } if ok.main => AtsState::Normal,
+            AtsState::Normal => AtsState::Failing { since: now },
+            s => s,
+        };
+        if let AtsState::Failing { since } = self.state {
+            let long = elapsed(since) >= self.s.momentary_override.duration();
+            if long || brownout {
+                self.outage_at = Some(now);
+                emit(&main, EventKind::Outage { brownout: !long });
+                self.state = AtsState::StartDelay { since: now };
+            }
+        }
+        if let AtsState::StartDelay { since } = self.state
+            && !ok.main
+            && elapsed(since) >= self.s.engine_start_delay.duration()
+        {
+            self.state = AtsState::Starting { since: now };
+        }
+        match self.state {
+            AtsState::StartDelay { .. } | AtsState::Starting { .. } | AtsState::TransferDelay { .. }
+                if ok.main =>
+            {
+                // Main is back before the load moved: stay, and cool the engine if it ran.
+                self.restore(now, &mut emit);
+                if self.engine {
+                    emit(&backup, EventKind::TransferCancelled);
+                    self.cooldown_until = Some(now + self.s.cooldown.duration());
+                }
+                self.state = AtsState::Normal;
+            }
+            AtsState::Starting { since } => {
+                if ok.backup {
+                    self.state = AtsState::TransferDelay { since: now };
+                } else if !self.transfer_fail
+                    && elapsed(since) >= self.s.transfer_fail_time.duration()
+                {
+                    self.transfer_fail = true;
+                    emit(
+                        &backup,
+                        EventKind::Alarm {
+                            alarm: Alarm::TransferFail,
+                        },
+                    );
+                }
+            }
+            AtsState::TransferDelay { since } => {
+                if !ok.backup {
+                    self.state = AtsState::Starting { since: now };
+                } else if elapsed(since) >= self.s.transfer_delay.duration() {
+                    emit(&backup, EventKind::Transfer);
+                    self.state = AtsState::OnBackup;
+                }
+            }
+            AtsState::OnBackup => {
+                if ok.main {
+                    self.restore(now, &mut emit);
+                    self.state = AtsState::Retransfer { since: now };
+                }
+            }
+            AtsState::Retransfer { since } => {
+                if !ok.main {
+                    self.state = AtsState::OnBackup;
+                } else if !ok.backup {
+                    emit(&main, EventKind::Retransfer { early: true });
+                    self.state = AtsState::Normal;
+                } else if elapsed(since) >= self.s.retransfer_delay.duration() {
+                    emit(&main, EventKind::Retransfer { early: false });
+                    self.cooldown_until = Some(now + self.s.cooldown.duration());
+                    self.state = AtsState::Normal;
+                }
+            }
+            _ => {}
+        }
+        if self.transfer_fail && ok.backup {
+            self.transfer_fail = false;
+            emit(
+                &backup,
+                EventKind::AlarmCleared {
+                    alarm: Alarm::TransferFail,
+                },
+            );
+        }
+        let stranded = self.state == AtsState::OnBackup && !ok.backup;
+        if stranded != self.backup_lost {
+            self.backup_lost = stranded;
+            let alarm = Alarm::BackupLost;
+            let kind = if stranded {
+                EventKind::Alarm { alarm }
+            } else {
+                EventKind::AlarmCleared { alarm }
+            };
+            emit(&backup, kind);
+        }
+
+        if self.cooldown_until.is_some_and(|t| now >= t) {
+            self.cooldown_until = None;
+        }
+        let engine = matches!(
+            self.state,
+            AtsState::Starting { .. }
+                | AtsState::TransferDelay { .. }
+                | AtsState::OnBackup
+                | AtsState::Retransfer { .. }
+        ) || self.cooldown_until.is_some();
+        if engine != self.engine {
+            self.engine = engine;
+            let kind = if engine {
+                EventKind::EngineStart
+            } else {
+                EventKind::EngineStop
+            };
+            emit(&backup, kind);
+        }
+    }
+
+    fn restore(&mut self, now: Instant, emit: &mut impl FnMut(&Subject, EventKind)) {
+        if let Some(at) = self.outage_at.take() {
+            let outage_s = now.since(at).as_secs_f64();
+            emit(&Subject::Source(SourceId::Main), EventKind::Restore { outage_s });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::settings::Secs;
+
+    fn run(
+        ats: &mut Ats,
+        from: f64,
+        to: f64,
+        ok: impl Fn(f64) -> (bool, bool),
+    ) -> Vec<(f64, &'static str)> {
+        let mut events = Vec::new();
+        let mut t = from;
+        while t < to {
+            let (main, backup) = ok(t);
+            ats.step(
+                Instant::from_secs_f64(t),
+                SourcesOk {
+                    main,
+                    backup,
+                    main_dropouts: 0,
+                },
+                &mut events,
+            );
+            t += 0.1;
+        }
+        events.iter().map(|e| (e.t, e.kind.name())).collect()
+    }
+
+    #[test]
+    fn outage_transfer_retransfer_cooldown_sequence() {
+        let mut s = AtsSettings::default();
+        s.retransfer_delay = Secs::new(60.0).unwrap();
+        s.cooldown = Secs::new(30.0).unwrap();
+        let mut ats = Ats::new(s);
+        // Main dies at 10 s and returns at 100 s; backup is good 8 s after its start.
+        let ev = run(&mut ats, 0.0, 250.0, |t| {
+            let main = !(10.0..100.0).contains(&t);
+            (main, (21.0..230.0).contains(&t))
+        });
+        let names: Vec<_> = ev.iter().map(|e| e.1).collect();
+        assert_eq!(
+            names,
+            [
+                "outage",
+                "engine_start",
+                "transfer",
+                "restore",
+                "retransfer",
+                "engine_stop"
+            ]
+        );
+        let at = |n: &str| ev.iter().find(|e| e.1 == n).unwrap().0;
+        assert!((at("outage") - 13.0).abs() < 0.15, "momentary override 3 s");
+        assert!((at("transfer") - 22.0).abs() < 0.15, "transfer delay 1 s");
+        assert!((at("retransfer") - 160.0).abs() < 0.15, "retransfer delay 60 s");
+        assert!((at("engine_stop") - 190.0).abs() < 0.15, "cooldown 30 s");
+    }
+
+    #[test]
+    fn momentary_outage_is_ridden_through() {
+        let mut ats = Ats::new(AtsSettings::default());
+        let ev = run(&mut ats, 0.0, 60.0, |t| (!(10.0..12.0).contains(&t), false));
+        assert!(ev.is_empty(), "{ev:?}");
+        assert_eq!(ats.preferred(), SourceId::Main);
+    }
+
+    #[test]
+    fn backup_that_never_comes_raises_transfer_fail() {
+        let mut ats = Ats::new(AtsSettings::default());
+        let ev = run(&mut ats, 0.0, 60.0, |t| (t < 5.0, false));
+        assert!(
+            ev.iter()
+                .any(|e| e.1 == "alarm" && (e.0 - 38.0).abs() < 0.15)
+        );
+        assert!(ats.engine_start(), "keeps cranking");
+    }
+}

@@ -1,0 +1,495 @@
+//! The PDU twin: two sources behind contactors, one bus, loads behind relays.
+//!
+//! Each `step` applies the actuation first and then solves the bus, so what `readings` returns is
+//! the physical answer to the previous decision, as on real hardware.
+
+use num_complex::Complex64;
+use serde::{Deserialize, Serialize};
+
+use crate::load::{Load, LoadSpec};
+use crate::rng::SplitMix64;
+use crate::sensor::{Sensor, SensorFault};
+use crate::source::{GenState, Source, SourceSpec};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PduSpec {
+    #[serde(default = "default_nominal_v")]
+    pub nominal_v: f64,
+    #[serde(default = "default_nominal_hz")]
+    pub nominal_hz: f64,
+    pub main: SourceSpec,
+    pub backup: SourceSpec,
+    pub loads: Vec<LoadSpec>,
+    /// Seed for sensor noise.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_nominal_v() -> f64 {
+    230.0
+}
+fn default_nominal_hz() -> f64 {
+    50.0
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SourceId {
+    Main,
+    Backup,
+}
+
+/// What the controller drives: contactor coils, the generator start contact and load relays.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Actuation {
+    pub main_closed: bool,
+    pub backup_closed: bool,
+    pub backup_start: bool,
+    pub relays: Vec<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct SourceReading {
+    /// Voltage at the source's terminals of the transfer switch, V rms.
+    pub v: f64,
+    pub hz: f64,
+    /// Current delivered to the bus, A rms.
+    pub i: f64,
+    pub p: f64,
+    pub q: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct LoadReading {
+    pub v: f64,
+    pub i: f64,
+    pub p: f64,
+    pub q: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Readings {
+    pub main: SourceReading,
+    pub backup: SourceReading,
+    pub bus_v: f64,
+    pub bus_hz: f64,
+    pub loads: Vec<LoadReading>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct SourceSensors {
+    v: Sensor,
+    i: Sensor,
+}
+
+#[derive(Debug, Clone, Default)]
+struct LoadSensors {
+    i: Sensor,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pdu {
+    nominal_v: f64,
+    nominal_hz: f64,
+    pub main: Source,
+    pub backup: Source,
+    pub loads: Vec<Load>,
+    main_closed: bool,
+    backup_closed: bool,
+    relay_cmd: Vec<bool>,
+    welded: Vec<bool>,
+    t: f64,
+    bus: Complex64,
+    truth: Readings,
+    readings: Readings,
+    source_sensors: [SourceSensors; 2],
+    load_sensors: Vec<LoadSensors>,
+    rng: SplitMix64,
+}
+
+impl Pdu {
+    pub fn new(spec: &PduSpec) -> Self {
+        let n = spec.loads.len();
+        let mut pdu = Self {
+            nominal_v: spec.nominal_v,
+            nominal_hz: spec.nominal_hz,
+            main: Source::new(spec.main.clone(), spec.nominal_v, spec.nominal_hz),
+            backup: Source::new(spec.backup.clone(), spec.nominal_v, spec.nominal_hz),
+            loads: spec.loads.iter().cloned().map(Load::new).collect(),
+            main_closed: false,
+            backup_closed: false,
+            relay_cmd: vec![false; n],
+            welded: vec![false; n],
+            t: 0.0,
+            bus: Complex64::default(),
+            truth: Readings::default(),
+            readings: Readings::default(),
+            source_sensors: Default::default(),
+            load_sensors: vec![LoadSensors::default(); n],
+            rng: SplitMix64::new(spec.seed),
+        };
+        pdu.solve();
+        pdu
+    }
+
+    pub fn time(&self) -> f64 {
+        self.t
+    }
+
+    pub fn nominal_v(&self) -> f64 {
+        self.nominal_v
+    }
+
+    pub fn nominal_hz(&self) -> f64 {
+        self.nominal_hz
+    }
+
+    /// What the sensors report (with any sensor fault applied).
+    pub fn readings(&self) -> &Readings {
+        &self.readings
+    }
+
+    /// The physical truth, for checking expectations.
+    pub fn truth(&self) -> &Readings {
+        &self.truth
+    }
+
+    pub fn main_closed(&self) -> bool {
+        self.main_closed
+    }
+
+    pub fn backup_closed(&self) -> bool {
+        self.backup_closed
+    }
+
+    /// Whether the load's relay contacts are physically closed.
+    pub fn relay_closed(&self, load: usize) -> bool {
+        self.relay_cmd[load] || self.welded[load]
+    }
+
+    pub fn source(&self, id: SourceId) -> &Source {
+        match id {
+            SourceId::Main => &self.main,
+            SourceId::Backup => &self.backup,
+        }
+    }
+
+    pub fn source_mut(&mut self, id: SourceId) -> &mut Source {
+        match id {
+            SourceId::Main => &mut self.main,
+            SourceId::Backup => &mut self.backup,
+        }
+    }
+
+    pub fn backup_state(&self) -> GenState {
+        self.backup.gen_state()
+    }
+
+    /// A welded relay stays closed whatever it is told.
+    pub fn set_welded(&mut self, load: usize, welded: bool) {
+        self.welded[load] = welded;
+    }
+
+    pub fn set_load_sensor_fault(&mut self, load: usize, fault: Option<SensorFault>) {
+        self.load_sensors[load].i.set_fault(fault);
+    }
+
+    pub fn set_source_sensor_fault(&mut self, id: SourceId, fault: Option<SensorFault>) {
+        let s = &mut self.source_sensors[id as usize];
+        s.v.set_fault(fault);
+        s.i.set_fault(fault);
+    }
+
+    /// Apply the actuation, advance `dt` seconds and solve the bus.
+    pub fn step(&mut self, dt: f64, act: &Actuation) {
+        self.t += dt;
+        self.main_closed = act.main_closed;
+        self.backup_closed = act.backup_closed;
+        for (cmd, new) in self.relay_cmd.iter_mut().zip(&act.relays) {
+            *cmd = *new;
+        }
+        self.main.advance(self.t, true);
+        self.backup.advance(self.t, act.backup_start);
+        let live = match self.connected() {
+            Some(id) => self.source(id).emf(self.t, 0.0).0 > 0.0,
+            None => false,
+        };
+        for (i, load) in self.loads.iter_mut().enumerate() {
+            load.advance(dt, live && (self.relay_cmd[i] || self.welded[i]));
+        }
+        self.solve();
+    }
+
+    /// The source feeding the bus. With both contactors closed (never allowed by a sound
+    /// controller) the bus follows the main.
+    fn connected(&self) -> Option<SourceId> {
+        if self.main_closed {
+            Some(SourceId::Main)
+        } else if self.backup_closed {
+            Some(SourceId::Backup)
+        } else {
+            None
+        }
+    }
+
+    fn solve(&mut self) {
+        let vn = self.nominal_v;
+        let t = self.t;
+        let drawn = |id: SourceId, r: &Readings| match id {
+            SourceId::Main => r.main.p,
+            SourceId::Backup => r.backup.p,
+        };
+        let (e_main, f_main) = self.main.emf(t, drawn(SourceId::Main, &self.truth));
+        let (e_backup, f_backup) = self.backup.emf(t, drawn(SourceId::Backup, &self.truth));
+        let conn = self.connected();
+        let (e, zs, hz) = match conn {
+            Some(SourceId::Main) => (e_main, self.z(&self.main), f_main),
+            Some(SourceId::Backup) => (e_backup, self.z(&self.backup), f_backup),
+            None => (0.0, Complex64::default(), 0.0),
+        };
+        let e = Complex64::new(e, 0.0);
+        // Loads were energized according to the last bus state; re-energize on a live source.
+        let energize = e.norm() > 0.0;
+        let mut v = if self.bus.norm() > 0.0 { self.bus } else { e };
+        if energize {
+            // V = E - Zs (Y V + Ip(V)): the impedance part is exact, the power part iterates.
+            for _ in 0..20 {
+                let (mut y, mut ip) = (Complex64::default(), Complex64::default());
+                for (i, load) in self.loads.iter().enumerate() {
+                    if self.relay_cmd[i] || self.welded[i] {
+                        let (ly, li) = load.draw(t, v, vn);
+                        y += ly;
+                        ip += li;
+                    }
+                }
+                let next = (e - zs * ip) / (Complex64::new(1.0, 0.0) + zs * y);
+                let done = (next - v).norm() < 1e-9 * vn;
+                v = next;
+                if done {
+                    break;
+                }
+            }
+        } else {
+            v = Complex64::default();
+        }
+        self.bus = v;
+        let mut total = Complex64::default();
+        self.truth.loads.clear();
+        for (i, load) in self.loads.iter().enumerate() {
+            let closed = self.relay_cmd[i] || self.welded[i];
+            let cur = if closed && energize {
+                load.current(t, v, vn)
+            } else {
+                Complex64::default()
+            };
+            total += cur;
+            let s = v * cur.conj();
+            self.truth.loads.push(LoadReading {
+                v: if closed { v.norm() } else { 0.0 },
+                i: cur.norm(),
+                p: s.re,
+                q: s.im,
+            });
+        }
+        let s_total = v * total.conj();
+        let feeding = |id| {
+            if conn == Some(id) {
+                (v.norm(), total.norm(), s_total.re, s_total.im)
+            } else {
+                let e = if id == SourceId::Main {
+                    e_main
+                } else {
+                    e_backup
+                };
+                (e, 0.0, 0.0, 0.0)
+            }
+        };
+        let (mv, mi, mp, mq) = feeding(SourceId::Main);
+        let (bv, bi, bp, bq) = feeding(SourceId::Backup);
+        self.truth.main = SourceReading {
+            v: mv,
+            hz: f_main,
+            i: mi,
+            p: mp,
+            q: mq,
+        };
+        self.truth.backup = SourceReading {
+            v: bv,
+            hz: f_backup,
+            i: bi,
+            p: bp,
+            q: bq,
+        };
+        self.truth.bus_v = v.norm();
+        self.truth.bus_hz = if energize { hz } else { 0.0 };
+        self.sense();
+    }
+
+    fn z(&self, s: &Source) -> Complex64 {
+        Complex64::new(s.spec.r_ohm, s.spec.x_ohm)
+    }
+
+    fn sense(&mut self) {
+        let rng = &mut self.rng;
+        let mut r = self.truth.clone();
+        for (reading, sensors) in [&mut r.main, &mut r.backup]
+            .into_iter()
+            .zip(self.source_sensors.iter_mut())
+        {
+            let v = sensors.v.read(reading.v, rng);
+            let i = sensors.i.read(reading.i, rng);
+            rescale(reading, v, i);
+        }
+        for (reading, sensors) in r.loads.iter_mut().zip(self.load_sensors.iter_mut()) {
+            let i = sensors.i.read(reading.i, rng);
+            let k = if reading.i > 0.0 { i / reading.i } else { 0.0 };
+            reading.i = i;
+            reading.p *= k;
+            reading.q *= k;
+        }
+        self.readings = r;
+    }
+}
+
+/// A power reading comes from the same V and I channels, so a faulty channel corrupts it too.
+fn rescale(r: &mut SourceReading, v: f64, i: f64) {
+    let kv = if r.v > 0.0 { v / r.v } else { 0.0 };
+    let ki = if r.i > 0.0 { i / r.i } else { 0.0 };
+    r.v = v;
+    r.i = i;
+    r.p *= kv * ki;
+    r.q *= kv * ki;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::LoadModel;
+    use crate::source::SourceKind;
+
+    fn spec() -> PduSpec {
+        PduSpec {
+            nominal_v: 230.0,
+            nominal_hz: 50.0,
+            main: SourceSpec {
+                kind: SourceKind::Utility,
+                r_ohm: 0.1,
+                x_ohm: 0.0,
+            },
+            backup: SourceSpec {
+                kind: SourceKind::Generator {
+                    rating_kw: 5.0,
+                    start_delay: 1.0,
+                    ramp: 1.0,
+                    v_droop: 0.5,
+                    f_droop: 0.1,
+                },
+                r_ohm: 0.2,
+                x_ohm: 0.1,
+            },
+            loads: vec![
+                LoadSpec {
+                    name: "heater".into(),
+                    model: LoadModel::ConstantImpedance {
+                        watts: 2300.0,
+                        pf: 1.0,
+                    },
+                },
+                LoadSpec {
+                    name: "psu".into(),
+                    model: LoadModel::ConstantPower {
+                        watts: 1000.0,
+                        pf: 0.9,
+                    },
+                },
+            ],
+            seed: 1,
+        }
+    }
+
+    fn on_main() -> Actuation {
+        Actuation {
+            main_closed: true,
+            backup_closed: false,
+            backup_start: false,
+            relays: vec![true, true],
+        }
+    }
+
+    #[test]
+    fn bus_solution_satisfies_kirchhoff() {
+        let mut pdu = Pdu::new(&spec());
+        pdu.step(0.02, &on_main());
+        pdu.step(0.02, &on_main());
+        let t = pdu.truth();
+        // Heater: a 23 ohm resistor; the PSU holds its power; the source delivers the sum.
+        let p_sum: f64 = t.loads.iter().map(|l| l.p).sum();
+        assert!((t.main.p - p_sum).abs() < 1e-6);
+        assert!((t.loads[1].p - 1000.0).abs() < 1e-6, "constant power holds");
+        let heater_expected = t.bus_v * t.bus_v / 23.0;
+        assert!((t.loads[0].p - heater_expected).abs() < 1e-6);
+        assert!(t.bus_v < 230.0 && t.bus_v > 225.0);
+    }
+
+    #[test]
+    fn bolted_short_is_limited_by_source_impedance() {
+        let mut pdu = Pdu::new(&spec());
+        pdu.loads[0].short_ohm = Some(0.0);
+        pdu.step(0.02, &on_main());
+        pdu.step(0.02, &on_main());
+        // 230 V over 0.1 ohm source resistance, bus collapses.
+        assert!((pdu.truth().main.i - 2300.0).abs() < 5.0);
+        assert!(pdu.truth().bus_v < 1.0);
+    }
+
+    #[test]
+    fn dead_bus_without_a_source() {
+        let mut pdu = Pdu::new(&spec());
+        let open = Actuation {
+            relays: vec![true, true],
+            ..Default::default()
+        };
+        pdu.step(0.02, &open);
+        assert_eq!(pdu.truth().bus_v, 0.0);
+        assert!(pdu.truth().loads.iter().all(|l| l.i == 0.0));
+        assert_eq!(pdu.truth().main.v, 230.0, "the main is sensed on its own terminals");
+    }
+
+    #[test]
+    fn welded_relay_conducts_when_told_to_open() {
+        let mut pdu = Pdu::new(&spec());
+        pdu.step(0.02, &on_main());
+        pdu.set_welded(0, true);
+        let mut act = on_main();
+        act.relays[0] = false;
+        pdu.step(0.02, &act);
+        assert!(pdu.relay_closed(0));
+        assert!(pdu.truth().loads[0].i > 9.0);
+    }
+
+    #[test]
+    fn backup_feeds_the_bus_once_running() {
+        let mut pdu = Pdu::new(&spec());
+        let act = Actuation {
+            main_closed: false,
+            backup_closed: true,
+            backup_start: true,
+            relays: vec![false, true],
+        };
+        for _ in 0..150 {
+            pdu.step(0.02, &act);
+        }
+        let t = pdu.truth();
+        assert!(t.bus_v > 220.0, "bus {}", t.bus_v);
+        assert!((t.backup.p - 1000.0).abs() < 1e-6);
+        assert_eq!(t.main.p, 0.0);
+    }
+
+    #[test]
+    fn dead_current_sensor_reads_zero_power() {
+        let mut pdu = Pdu::new(&spec());
+        pdu.set_load_sensor_fault(1, Some(SensorFault::Dead));
+        pdu.step(0.02, &on_main());
+        assert_eq!(pdu.readings().loads[1].p, 0.0);
+        assert!(pdu.truth().loads[1].p > 999.0);
+    }
+}
