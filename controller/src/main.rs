@@ -1,1 +1,107 @@
-fn main() {}
+//! The `gridtwin` command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use controller::run::{self, summary};
+use controller::scenario::{self, Loaded, ScenarioError};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Parser)]
+#[command(name = "gridtwin", version, about = "Digital twin and controller for PDUs and LV feeders")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario in simulated time and check its expectations
+    /// (exit 0: all hold, 1: one fails, 2: bad input).
+    Run {
+        /// Scenario file (RON); the built-in demo scenario when absent.
+        file: Option<PathBuf>,
+        /// Where to write events.jsonl, series.csv and summary.txt.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Validate a scenario without running it (exit 0: valid, 2: not).
+    Check { file: PathBuf },
+}
+
+const EXIT_FAILED: u8 = 1;
+const EXIT_BAD_INPUT: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { file } => match scenario::load(&file) {
+            Ok(l) => {
+                println!(
+                    "{}: ok: {:?}, {} loads, {} timeline entries, {} expectations",
+                    file.display(),
+                    l.scenario.name,
+                    l.pdu.loads.len(),
+                    l.scenario.timeline.len(),
+                    l.scenario.expect.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => bad_input(&e),
+        },
+        Command::Run { file, out, quiet } => {
+            let loaded = match &file {
+                Some(f) => scenario::load(f),
+                None => scenario::parse(
+                    Path::new("scenarios/outage_generator_start.ron"),
+                    controller::DEMO_SCENARIO,
+                ),
+            };
+            match loaded {
+                Ok(l) => run_one(&l, out.as_deref(), quiet),
+                Err(e) => bad_input(&e),
+            }
+        }
+    }
+}
+
+fn bad_input(e: &ScenarioError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(EXIT_BAD_INPUT)
+}
+
+fn run_one(l: &Loaded, out: Option<&Path>, quiet: bool) -> ExitCode {
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(1000)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {percent}% {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(l.scenario.name.clone());
+    let r = run::run(l, |f| bar.set_position((f * 1000.0) as u64));
+    bar.finish_and_clear();
+    print!("{}", summary::render(&r));
+    let dir = out.map(Path::to_path_buf).unwrap_or_else(|| {
+        PathBuf::from("runs").join(&r.name)
+    });
+    if let Err(e) = r.write(&dir) {
+        eprintln!("error: cannot write the run to {}: {e}", dir.display());
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    println!("run written to {}", dir.display());
+    if r.passed() {
+        ExitCode::SUCCESS
+    } else {
+        for o in r.outcomes.iter().filter(|o| !o.pass) {
+            eprintln!("expectation failed: {}: {}", o.label, o.detail);
+        }
+        ExitCode::from(EXIT_FAILED)
+    }
+}

@@ -13,8 +13,11 @@ use super::source_guard::SourceGuard;
 use super::time::Instant;
 use super::transfer::{Ats, AtsState, SourceMonitor, SourcesOk};
 
-/// A bus below this fraction of nominal is dead: relays open and re-close staggered afterwards.
+/// A bus below this fraction of nominal for `DEAD_BUS_TIME` is dead: relays open and re-close
+/// staggered when it returns. The delay keeps a fault on one load (which collapses the bus until
+/// that load's own protection clears it) from dropping every other load.
 const LIVE_BUS_PU: f64 = 0.5;
+const DEAD_BUS_TIME: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Status {
@@ -62,6 +65,7 @@ pub struct Controller {
     closed: [bool; 2],
     opened_at: [Option<Instant>; 2],
     started: bool,
+    low_bus_since: Option<Instant>,
     events: Vec<Event>,
     commands: Commands,
 }
@@ -92,6 +96,7 @@ impl Controller {
             closed: [false; 2],
             opened_at: [None; 2],
             started: false,
+            low_bus_since: None,
             events: Vec::new(),
             commands: Commands {
                 relays: vec![false; load_names.len()],
@@ -112,6 +117,10 @@ impl Controller {
 
     pub fn load_index(&self, name: &str) -> Option<usize> {
         self.loads.index(name)
+    }
+
+    pub fn load_status(&self, i: usize) -> LoadStatus {
+        self.loads.status(i)
     }
 
     pub fn ats_state(&self) -> AtsState {
@@ -195,8 +204,16 @@ impl Controller {
         self.ats.step(now, sources_ok, &mut self.events);
         self.switch_sources(now);
 
-        let live = |k: usize| self.closed[k] && sensed[k].v > LIVE_BUS_PU * self.nominal_v;
         let active = if self.closed[0] { 0 } else { 1 };
+        let bus_live = if !self.closed[active] {
+            self.low_bus_since = None;
+            false
+        } else if sensed[active].v > LIVE_BUS_PU * self.nominal_v {
+            self.low_bus_since = None;
+            true
+        } else {
+            now.since(*self.low_bus_since.get_or_insert(now)) < DEAD_BUS_TIME
+        };
         let capacity_kw = if active == 0 {
             self.s.shedding.main_capacity_kw
         } else {
@@ -207,7 +224,7 @@ impl Controller {
             &LoadInputs {
                 now,
                 wall,
-                bus_live: live(0) || live(1),
+                bus_live,
                 source_w: sensed[active].p,
                 capacity_w: capacity_kw.map(|c| c.get() * 1e3),
                 loads: &m.loads,

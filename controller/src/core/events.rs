@@ -118,7 +118,7 @@ pub enum Why {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventKind {
     /// A source left its acceptance band.
-    SourceLost { why: Why, v: f64, hz: f64 },
+    SourceLost { why: Why, v_pu: f64, f_pu: f64 },
     /// A source is acceptable again.
     SourceRecovered { after_s: f64 },
     /// The main has been lost longer than the momentary override (or kept dropping out).
@@ -144,6 +144,29 @@ pub enum EventKind {
     Alarm { alarm: Alarm },
     AlarmCleared { alarm: Alarm },
 }
+
+/// Every event name, as written in logs and expectations.
+pub const EVENT_NAMES: &[&str] = &[
+    "source_lost",
+    "source_recovered",
+    "outage",
+    "restore",
+    "engine_start",
+    "engine_stop",
+    "transfer",
+    "retransfer",
+    "transfer_cancelled",
+    "trip",
+    "reclose",
+    "lockout",
+    "reset",
+    "shed",
+    "load_restored",
+    "schedule",
+    "operator",
+    "alarm",
+    "alarm_cleared",
+];
 
 impl EventKind {
     /// The name used in event logs and in scenario expectations.

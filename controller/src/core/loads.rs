@@ -20,8 +20,7 @@ const WELDED_GRACE: Duration = Duration::from_secs(1);
 /// when it is off or idle, for shedding and restore decisions).
 const POWER_MEMORY_S: f64 = 120.0;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LoadStatus {
     Off,
     On,

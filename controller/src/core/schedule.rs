@@ -67,6 +67,32 @@ impl fmt::Display for WallTime {
     }
 }
 
+/// Days of the week as written in scenario files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Day {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+impl From<Day> for Weekday {
+    fn from(d: Day) -> Weekday {
+        match d {
+            Day::Mon => Weekday::Mon,
+            Day::Tue => Weekday::Tue,
+            Day::Wed => Weekday::Wed,
+            Day::Thu => Weekday::Thu,
+            Day::Fri => Weekday::Fri,
+            Day::Sat => Weekday::Sat,
+            Day::Sun => Weekday::Sun,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Schedule {
     Daily {
@@ -75,7 +101,7 @@ pub enum Schedule {
     },
     /// A window that starts on each of `days`.
     Weekly {
-        days: Vec<Weekday>,
+        days: Vec<Day>,
         on: TimeOfDay,
         off: TimeOfDay,
     },
@@ -112,7 +138,7 @@ impl Schedule {
                 out.push((d.and_time(off.0), false));
             }
             Schedule::Weekly { days, on, off } => {
-                if days.contains(&d.weekday()) {
+                if days.iter().any(|&x| Weekday::from(x) == d.weekday()) {
                     out.push((d.and_time(on.0), true));
                     let off_day = if off.0 <= on.0 {
                         d.checked_add_days(Days::new(1)).unwrap_or(d)
@@ -163,19 +189,6 @@ impl Schedule {
     }
 }
 
-/// Weekday names for summaries.
-pub fn weekday_name(d: Weekday) -> &'static str {
-    match d {
-        Weekday::Mon => "Mon",
-        Weekday::Tue => "Tue",
-        Weekday::Wed => "Wed",
-        Weekday::Thu => "Thu",
-        Weekday::Fri => "Fri",
-        Weekday::Sat => "Sat",
-        Weekday::Sun => "Sun",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,7 +225,7 @@ mod tests {
     fn weekly_window_ends_the_next_morning() {
         // Friday night only (2026-01-09 is a Friday).
         let s = Schedule::Weekly {
-            days: vec![Weekday::Fri],
+            days: vec![Day::Fri],
             on: tod("20:00"),
             off: tod("02:00"),
         };

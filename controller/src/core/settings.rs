@@ -122,6 +122,8 @@ pub struct AtsSettings {
     pub frequency_dropout: Positive,
     /// ... accepted again when within this fraction.
     pub frequency_pickup: Positive,
+    /// A source must be outside its band this long before it counts as lost.
+    pub dropout_delay: Secs,
     /// Ride through main outages shorter than this without starting the backup.
     pub momentary_override: Secs,
     /// Further delay between declaring the outage and closing the engine start contact.
@@ -150,6 +152,7 @@ impl Default for AtsSettings {
             overvoltage_pickup: Positive(1.05),
             frequency_dropout: Positive(0.05),
             frequency_pickup: Positive(0.02),
+            dropout_delay: Secs(0.5),
             momentary_override: Secs(3.0),
             engine_start_delay: Secs(0.0),
             transfer_delay: Secs(1.0),

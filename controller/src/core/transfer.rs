@@ -13,6 +13,7 @@ use super::time::Instant;
 #[derive(Debug, Clone)]
 pub struct SourceMonitor {
     available: bool,
+    outside_since: Option<Instant>,
     lost_at: Option<Instant>,
     dropouts: VecDeque<Instant>,
 }
@@ -21,6 +22,7 @@ impl SourceMonitor {
     pub fn new(available: bool) -> Self {
         SourceMonitor {
             available,
+            outside_since: None,
             lost_at: None,
             dropouts: VecDeque::new(),
         }
@@ -50,12 +52,23 @@ impl SourceMonitor {
             } else if df > s.frequency_dropout.get() {
                 Why::Frequency
             } else {
+                self.outside_since = None;
                 return None;
             };
+            // Ride through faults that downstream protection clears within the dropout delay.
+            let since = *self.outside_since.get_or_insert(now);
+            if now.since(since) < s.dropout_delay.duration() {
+                return None;
+            }
+            self.outside_since = None;
             self.available = false;
             self.lost_at = Some(now);
             self.dropouts.push_back(now);
-            Some(EventKind::SourceLost { why, v, hz })
+            Some(EventKind::SourceLost {
+                why,
+                v_pu: v,
+                f_pu: hz,
+            })
         } else {
             let ok = v >= s.undervoltage_pickup.get()
                 && v <= s.overvoltage_pickup.get()
@@ -106,6 +119,8 @@ pub struct Ats {
     s: AtsSettings,
     state: AtsState,
     outage_at: Option<Instant>,
+    /// A brownout outage is not cancelled by the main's next brief recovery.
+    committed: bool,
     cooldown_until: Option<Instant>,
     transfer_fail: bool,
     backup_lost: bool,
@@ -128,6 +143,7 @@ impl Ats {
             s,
             state: AtsState::Normal,
             outage_at: None,
+            committed: false,
             cooldown_until: None,
             transfer_fail: false,
             backup_lost: false,
@@ -167,19 +183,21 @@ impl Ats {
             let long = elapsed(since) >= self.s.momentary_override.duration();
             if long || brownout {
                 self.outage_at = Some(now);
+                self.committed = !long;
                 emit(&main, EventKind::Outage { brownout: !long });
                 self.state = AtsState::StartDelay { since: now };
             }
         }
+        let main_ok = ok.main && !self.committed;
         if let AtsState::StartDelay { since } = self.state
-            && !ok.main
+            && !main_ok
             && elapsed(since) >= self.s.engine_start_delay.duration()
         {
             self.state = AtsState::Starting { since: now };
         }
         match self.state {
             AtsState::StartDelay { .. } | AtsState::Starting { .. } | AtsState::TransferDelay { .. }
-                if ok.main =>
+                if main_ok =>
             {
                 // Main is back before the load moved: stay, and cool the engine if it ran.
                 self.restore(now, &mut emit);
@@ -209,6 +227,7 @@ impl Ats {
                     self.state = AtsState::Starting { since: now };
                 } else if elapsed(since) >= self.s.transfer_delay.duration() {
                     emit(&backup, EventKind::Transfer);
+                    self.committed = false;
                     self.state = AtsState::OnBackup;
                 }
             }

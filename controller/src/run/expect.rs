@@ -1,0 +1,375 @@
+//! Expectations checked against a run: streaming checks see every step's physical truth, event
+//! checks read the event log at the end.
+
+use sim::{Pdu, SourceId};
+
+use crate::core::{Controller, Event, LoadStatus};
+use crate::scenario::format::{Anchor, Expect, Scenario, Stat};
+
+/// One expectation's verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub label: String,
+    pub pass: bool,
+    pub detail: String,
+}
+
+/// What a streaming check keeps between steps.
+#[derive(Debug, Clone)]
+enum State {
+    Events,
+    Relay(Option<bool>),
+    Status(Option<LoadStatus>),
+    Feeding(Option<Option<SourceId>>),
+    /// Longest run (s) of a condition, and the current run.
+    Longest { longest: f64, current: f64, worst: f64 },
+    Samples(Vec<f32>),
+    Energy(f64),
+}
+
+/// The scenario's expectations plus the interlock that must hold in every run.
+pub struct Checker {
+    expects: Vec<(Expect, State, Option<usize>)>,
+    both_closed_steps: u64,
+    limits: Vec<(Option<f64>, Option<f64>)>,
+    capacity_w: [Option<f64>; 2],
+    nominal_v: f64,
+}
+
+fn within(t: f64, from: Option<f64>, until: Option<f64>) -> bool {
+    from.is_none_or(|f| t >= f) && until.is_none_or(|u| t <= u)
+}
+
+impl Checker {
+    pub fn new(s: &Scenario, pdu: &Pdu) -> Self {
+        let index = |n: &str| pdu.loads.iter().position(|l| l.spec.name == n);
+        let expects = s
+            .expect
+            .iter()
+            .map(|e| {
+                let (state, load) = match e {
+                    Expect::Relay { load, .. } => (State::Relay(None), index(load)),
+                    Expect::Status { load, .. } => (State::Status(None), index(load)),
+                    Expect::Feeding { .. } => (State::Feeding(None), None),
+                    Expect::LoadWithinLimit { load, .. } => (longest(), index(load)),
+                    Expect::SourceWithinCapacity { .. } | Expect::MaxDeadBus { .. } => {
+                        (longest(), None)
+                    }
+                    Expect::BusVoltage { .. } => (State::Samples(Vec::new()), None),
+                    Expect::Energy { load, .. } => (State::Energy(0.0), index(load)),
+                    _ => (State::Events, None),
+                };
+                (e.clone(), state, load)
+            })
+            .collect();
+        let limits = pdu
+            .loads
+            .iter()
+            .map(|l| {
+                let c = s.controller.loads.get(&l.spec.name);
+                (
+                    c.and_then(|c| c.limit_a).map(|x| x.get()),
+                    c.and_then(|c| c.limit_w).map(|x| x.get()),
+                )
+            })
+            .collect();
+        let sh = &s.controller.shedding;
+        Checker {
+            expects,
+            both_closed_steps: 0,
+            limits,
+            capacity_w: [
+                sh.main_capacity_kw.map(|c| c.get() * 1e3),
+                sh.backup_capacity_kw.map(|c| c.get() * 1e3),
+            ],
+            nominal_v: pdu.nominal_v(),
+        }
+    }
+
+    /// Observe the grid at time `t` (after a step of `dt`).
+    pub fn observe(&mut self, t: f64, dt: f64, pdu: &Pdu, ctl: &Controller) {
+        if pdu.main_closed() && pdu.backup_closed() {
+            self.both_closed_steps += 1;
+        }
+        let truth = pdu.truth();
+        let live = truth.bus_v > 0.5 * self.nominal_v;
+        for (e, state, load) in &mut self.expects {
+            match (e, state) {
+                (Expect::Relay { at, .. }, State::Relay(v)) if v.is_none() && t >= at.get() => {
+                    *v = load.map(|i| pdu.relay_closed(i));
+                }
+                (Expect::Status { at, .. }, State::Status(v)) if v.is_none() && t >= at.get() => {
+                    *v = load.map(|i| ctl.load_status(i));
+                }
+                (Expect::Feeding { at, .. }, State::Feeding(v)) if v.is_none() && t >= at.get() => {
+                    let feeding = if !live {
+                        None
+                    } else if pdu.main_closed() {
+                        Some(SourceId::Main)
+                    } else if pdu.backup_closed() {
+                        Some(SourceId::Backup)
+                    } else {
+                        None
+                    };
+                    *v = Some(feeding);
+                }
+                (Expect::LoadWithinLimit { .. }, State::Longest { longest, current, worst }) => {
+                    let i = load.unwrap_or(0);
+                    let l = truth.loads[i];
+                    let (la, lw) = self.limits[i];
+                    let over_a = la.map_or(0.0, |a| l.i / a);
+                    let over_w = lw.map_or(0.0, |w| l.p / w);
+                    let ratio = over_a.max(over_w);
+                    run_length(ratio > 1.0, dt, longest, current);
+                    *worst = worst.max(ratio);
+                }
+                (Expect::SourceWithinCapacity { .. }, State::Longest { longest, current, worst }) => {
+                    let (p, cap) = if pdu.main_closed() {
+                        (truth.main.p, self.capacity_w[0])
+                    } else {
+                        (truth.backup.p, self.capacity_w[1])
+                    };
+                    let ratio = cap.map_or(0.0, |c| p / c);
+                    run_length(ratio > 1.0, dt, longest, current);
+                    *worst = worst.max(ratio);
+                }
+                (Expect::MaxDeadBus { from, until, .. }, State::Longest { longest, current, .. }) => {
+                    let inside = within(t, from.map(|x| x.get()), until.map(|x| x.get()));
+                    run_length(inside && !live, dt, longest, current);
+                }
+                (Expect::BusVoltage { from, until, .. }, State::Samples(v)) => {
+                    if live && within(t, from.map(|x| x.get()), until.map(|x| x.get())) {
+                        v.push((truth.bus_v / self.nominal_v) as f32);
+                    }
+                }
+                (Expect::Energy { .. }, State::Energy(j)) => {
+                    *j += truth.loads[load.unwrap_or(0)].p * dt;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Verdicts, the interlock first.
+    pub fn finish(self, events: &[Event]) -> Vec<Outcome> {
+        let mut out = vec![Outcome {
+            label: "interlock: main and backup never closed together".into(),
+            pass: self.both_closed_steps == 0,
+            detail: format!("{} steps with both closed", self.both_closed_steps),
+        }];
+        for (e, state, _) in self.expects {
+            out.push(verdict(&e, state, events));
+        }
+        out
+    }
+}
+
+fn longest() -> State {
+    State::Longest {
+        longest: 0.0,
+        current: 0.0,
+        worst: 0.0,
+    }
+}
+
+fn run_length(cond: bool, dt: f64, longest: &mut f64, current: &mut f64) {
+    if cond {
+        *current += dt;
+        *longest = longest.max(*current);
+    } else {
+        *current = 0.0;
+    }
+}
+
+fn matches(e: &Event, name: &str, subject: &Option<String>) -> bool {
+    e.kind.name() == name && subject.as_ref().is_none_or(|s| *s == e.subject)
+}
+
+fn describe(event: &str, subject: &Option<String>) -> String {
+    match subject {
+        Some(s) => format!("{event} of {s}"),
+        None => event.to_string(),
+    }
+}
+
+fn bounds(min: Option<f64>, max: Option<f64>) -> String {
+    match (min, max) {
+        (Some(a), Some(b)) => format!("in [{a}, {b}]"),
+        (Some(a), None) => format!(">= {a}"),
+        (None, Some(b)) => format!("<= {b}"),
+        (None, None) => "any".into(),
+    }
+}
+
+fn verdict(e: &Expect, state: State, events: &[Event]) -> Outcome {
+    let mk = |label: String, pass: bool, detail: String| Outcome {
+        label,
+        pass,
+        detail,
+    };
+    match (e, state) {
+        (
+            Expect::Count {
+                event,
+                subject,
+                from,
+                until,
+                min,
+                max,
+            },
+            _,
+        ) => {
+            let (f, u) = (from.map(|x| x.get()), until.map(|x| x.get()));
+            let n = events
+                .iter()
+                .filter(|e| matches(e, event, subject) && within(e.t, f, u))
+                .count() as u32;
+            let ok = min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m);
+            let window = match (f, u) {
+                (None, None) => String::new(),
+                _ => format!(" in [{}, {}] s", f.unwrap_or(0.0), u.map_or("end".into(), |u| u.to_string())),
+            };
+            mk(
+                format!(
+                    "count {}{window} {}",
+                    describe(event, subject),
+                    bounds(min.map(f64::from), max.map(f64::from))
+                ),
+                ok,
+                format!("{n} seen"),
+            )
+        }
+        (Expect::Never { event, subject }, _) => {
+            let first = events.iter().find(|e| matches(e, event, subject));
+            mk(
+                format!("never {}", describe(event, subject)),
+                first.is_none(),
+                first.map_or("none seen".into(), |e| format!("first at {:.3} s", e.t)),
+            )
+        }
+        (
+            Expect::Within {
+                event,
+                subject,
+                after,
+                seconds,
+            },
+            _,
+        ) => {
+            let (anchor, anchor_desc) = match after {
+                Anchor::Time(t) => (Some(t.get()), format!("{} s", t.get())),
+                Anchor::Event { event, subject } => (
+                    events.iter().find(|e| matches(e, event, subject)).map(|e| e.t),
+                    describe(event, subject),
+                ),
+            };
+            let label = format!(
+                "{} within {} s after {anchor_desc}",
+                describe(event, subject),
+                seconds.get()
+            );
+            let Some(t0) = anchor else {
+                return mk(label, false, "the anchor never happened".into());
+            };
+            let hit = events
+                .iter()
+                .find(|e| e.t >= t0 && matches(e, event, subject));
+            match hit {
+                Some(e) => mk(
+                    label,
+                    e.t - t0 <= seconds.get() + 1e-9,
+                    format!("took {:.3} s", e.t - t0),
+                ),
+                None => mk(label, false, "never happened".into()),
+            }
+        }
+        (Expect::Relay { load, at, closed }, State::Relay(v)) => mk(
+            format!(
+                "relay of {load} {} at {} s",
+                if *closed { "closed" } else { "open" },
+                at.get()
+            ),
+            v == Some(*closed),
+            match v {
+                Some(c) => format!("was {}", if c { "closed" } else { "open" }),
+                None => "the run ended first".into(),
+            },
+        ),
+        (Expect::Status { load, at, is }, State::Status(v)) => mk(
+            format!("{load} is {is:?} at {} s", at.get()),
+            v == Some(*is),
+            v.map_or("the run ended first".into(), |s| format!("was {s:?}")),
+        ),
+        (Expect::Feeding { at, source }, State::Feeding(v)) => {
+            let name = |s: &Option<SourceId>| s.map_or("nothing (dead bus)".to_string(), |s| format!("{s:?}"));
+            mk(
+                format!("{} feeds the bus at {} s", name(source), at.get()),
+                v.as_ref() == Some(source),
+                v.map_or("the run ended first".into(), |s| format!("{} did", name(&s))),
+            )
+        }
+        (Expect::LoadWithinLimit { load, seconds }, State::Longest { longest, worst, .. }) => mk(
+            format!("{load} above its limit for at most {} s", seconds.get()),
+            longest <= seconds.get() + 1e-9,
+            format!("longest {longest:.3} s, worst {:.0} % of limit", worst * 100.0),
+        ),
+        (Expect::SourceWithinCapacity { seconds }, State::Longest { longest, worst, .. }) => mk(
+            format!("feeding source above capacity for at most {} s", seconds.get()),
+            longest <= seconds.get() + 1e-9,
+            format!("longest {longest:.3} s, worst {:.0} % of capacity", worst * 100.0),
+        ),
+        (Expect::MaxDeadBus { seconds, .. }, State::Longest { longest, .. }) => mk(
+            format!("bus dead for at most {} s at a time", seconds.get()),
+            longest <= seconds.get() + 1e-9,
+            format!("longest {longest:.3} s"),
+        ),
+        (Expect::BusVoltage { stat, min, max, .. }, State::Samples(mut v)) => {
+            let label = format!("bus voltage {stat:?} {} pu", bounds(*min, *max));
+            if v.is_empty() {
+                return mk(label, false, "the bus was never live in the window".into());
+            }
+            let x = statistic(*stat, &mut v);
+            let ok = min.is_none_or(|m| x >= m) && max.is_none_or(|m| x <= m);
+            mk(label, ok, format!("{x:.4} pu"))
+        }
+        (Expect::Energy { load, min, max }, State::Energy(j)) => {
+            let kwh = j / 3.6e6;
+            mk(
+                format!("energy of {load} {} kWh", bounds(*min, *max)),
+                min.is_none_or(|m| kwh >= m) && max.is_none_or(|m| kwh <= m),
+                format!("{kwh:.3} kWh"),
+            )
+        }
+        (e, _) => mk(format!("{e:?}"), false, "internal: no state".into()),
+    }
+}
+
+fn statistic(stat: Stat, v: &mut [f32]) -> f64 {
+    let n = v.len();
+    let pct = |v: &mut [f32], p: f64| {
+        v.sort_by(f32::total_cmp);
+        // Nearest-rank percentile.
+        let rank = ((p * n as f64).ceil() as usize).clamp(1, n);
+        f64::from(v[rank - 1])
+    };
+    match stat {
+        Stat::Min => v.iter().copied().fold(f32::INFINITY, f32::min).into(),
+        Stat::Max => v.iter().copied().fold(f32::NEG_INFINITY, f32::max).into(),
+        Stat::Mean => v.iter().map(|&x| f64::from(x)).sum::<f64>() / n as f64,
+        Stat::P95 => pct(v, 0.95),
+        Stat::P99 => pct(v, 0.99),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentile() {
+        let mut v: Vec<f32> = (1..=100).map(|x| x as f32).collect();
+        assert_eq!(statistic(Stat::P95, &mut v), 95.0);
+        assert_eq!(statistic(Stat::Max, &mut v), 100.0);
+        assert_eq!(statistic(Stat::Mean, &mut v), 50.5);
+    }
+}

@@ -1,0 +1,271 @@
+//! Running a scenario in simulated time: timeline in, controller and twin stepped together,
+//! expectations checked, events and a time series recorded.
+
+pub mod expect;
+pub mod summary;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use reports::Series;
+use sim::{Pdu, SourceId};
+
+use crate::backend::{Backend, SimBackend};
+use crate::core::{Controller, Event, Instant, LoadStatus, Status};
+use crate::scenario::format::{Action, Target};
+use crate::scenario::Loaded;
+pub use expect::Outcome;
+
+/// Everything a run leaves behind.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub name: String,
+    pub steps: u64,
+    pub duration: f64,
+    pub events: Vec<Event>,
+    pub series: Series,
+    pub outcomes: Vec<Outcome>,
+    pub final_status: Status,
+    /// Energy per load and per source, kWh, in grid order then main, backup.
+    pub energy_kwh: Vec<(String, f64)>,
+}
+
+impl Run {
+    pub fn passed(&self) -> bool {
+        self.outcomes.iter().all(|o| o.pass)
+    }
+
+    /// Writes events.jsonl, series.csv and summary.txt into `dir`.
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let mut ev = std::io::BufWriter::new(std::fs::File::create(dir.join("events.jsonl"))?);
+        for e in &self.events {
+            serde_json::to_writer(&mut ev, e)?;
+            ev.write_all(b"\n")?;
+        }
+        ev.flush()?;
+        let mut csv = std::io::BufWriter::new(std::fs::File::create(dir.join("series.csv"))?);
+        self.series.write_csv(&mut csv)?;
+        csv.flush()?;
+        std::fs::write(dir.join("summary.txt"), summary::render(self))
+    }
+}
+
+/// Things the timeline undoes when their duration ends.
+#[derive(Debug, Clone)]
+enum Undo {
+    Short(usize),
+    Sensor(Target),
+}
+
+/// Timeline actions flattened (repeats expanded) and in time order, as step instants.
+fn schedule(l: &Loaded) -> Vec<(Instant, Action)> {
+    let mut out = Vec::new();
+    for e in &l.scenario.timeline {
+        let mut push = |t: f64, a: &Action| out.push((Instant::from_secs_f64(t), a.clone()));
+        match &e.action {
+            Action::Repeat {
+                every,
+                count,
+                action,
+            } => {
+                for k in 0..*count {
+                    push(e.at.get() + every.get() * f64::from(k), action);
+                }
+            }
+            a => push(e.at.get(), a),
+        }
+    }
+    out.sort_by_key(|(t, _)| *t);
+    out
+}
+
+/// Run the scenario to its end. `progress` is told the simulated fraction done now and then.
+pub fn run(l: &Loaded, mut progress: impl FnMut(f64)) -> Run {
+    let s = &l.scenario;
+    let names: Vec<String> = l.pdu.loads.iter().map(|x| x.name.clone()).collect();
+    let index: BTreeMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+    let mut ctl = Controller::new(
+        l.pdu.nominal_v,
+        l.pdu.nominal_hz,
+        &names,
+        &s.controller,
+        s.start.0,
+        None,
+    )
+    .expect("validated by the loader");
+    let mut backend = SimBackend::new(Pdu::new(&l.pdu));
+    let mut checker = expect::Checker::new(s, &backend.pdu);
+    let mut series = Series::new(columns(&names));
+    let actions = schedule(l);
+    let mut next_action = 0;
+    let mut undo: Vec<(Instant, Undo)> = Vec::new();
+    let mut events = Vec::new();
+    let mut energy = vec![0.0; names.len() + 2];
+
+    let dt_us = (s.step.get() * 1e6).round().max(1.0) as u64;
+    let dt = dt_us as f64 / 1e6;
+    let steps = (s.duration.get() * 1e6 / dt_us as f64).round() as u64;
+    let record_us = (s.record_every.get() * 1e6).round() as u64;
+    let mut next_record = 0u64;
+    let report_every = (steps / 200).max(1);
+    let mut row = Vec::with_capacity(series.names().len());
+
+    for k in 0..steps {
+        let now = Instant::from_micros(k * dt_us);
+        while let Some((t, a)) = actions.get(next_action)
+            && *t <= now
+        {
+            apply(a, now, &mut backend.pdu, &mut ctl, &index, &mut undo);
+            next_action += 1;
+        }
+        undo.retain(|(t, u)| {
+            if *t > now {
+                return true;
+            }
+            match u {
+                Undo::Short(i) => backend.pdu.loads[*i].short_ohm = None,
+                Undo::Sensor(Target::Load(n)) => {
+                    backend.pdu.set_load_sensor_fault(index[n.as_str()], None)
+                }
+                Undo::Sensor(Target::Source(id)) => backend.pdu.set_source_sensor_fault(*id, None),
+            }
+            false
+        });
+        let m = backend.measure();
+        let cmds = ctl.step(now, &m).clone();
+        events.extend(ctl.drain_events());
+        backend.actuate(&cmds, dt);
+        let t = (k + 1) as f64 * dt;
+        checker.observe(t, dt, &backend.pdu, &ctl);
+        let truth = backend.pdu.truth();
+        for (e, l) in energy.iter_mut().zip(&truth.loads) {
+            *e += l.p * dt;
+        }
+        energy[names.len()] += truth.main.p * dt;
+        energy[names.len() + 1] += truth.backup.p * dt;
+        if now.as_micros() >= next_record {
+            next_record += record_us;
+            record(&mut row, &backend.pdu, &ctl);
+            series.push(now.as_secs_f64(), &row);
+        }
+        if k % report_every == 0 {
+            progress(k as f64 / steps as f64);
+        }
+    }
+    progress(1.0);
+    let mut energy_kwh: Vec<(String, f64)> = names
+        .iter()
+        .cloned()
+        .chain(["main".to_string(), "backup".to_string()])
+        .zip(energy.iter().map(|j| j / 3.6e6))
+        .collect();
+    energy_kwh.shrink_to_fit();
+    Run {
+        name: s.name.clone(),
+        steps,
+        duration: steps as f64 * dt,
+        outcomes: checker.finish(&events),
+        events,
+        series,
+        final_status: ctl.status(),
+        energy_kwh,
+    }
+}
+
+fn apply(
+    a: &Action,
+    now: Instant,
+    pdu: &mut Pdu,
+    ctl: &mut Controller,
+    index: &BTreeMap<&str, usize>,
+    undo: &mut Vec<(Instant, Undo)>,
+) {
+    let t = pdu.time();
+    let until = |d: Option<crate::core::settings::Secs>| d.map_or(f64::INFINITY, |d| t + d.get());
+    let later = |d: crate::core::settings::Secs| now + d.duration();
+    match a {
+        Action::Outage { source, duration } => pdu.source_mut(*source).set_voltage_pu(0.0, until(*duration)),
+        Action::Sag { source, pu, duration } | Action::Swell { source, pu, duration } => {
+            pdu.source_mut(*source).set_voltage_pu(pu.get(), until(Some(*duration)))
+        }
+        Action::FrequencyExcursion { source, hz, duration } => {
+            pdu.source_mut(*source).set_frequency(hz.get(), until(Some(*duration)))
+        }
+        Action::FailToStart { source } => pdu.source_mut(*source).set_fail_to_start(true),
+        Action::ShortCircuit { load, ohms, duration } => {
+            let i = index[load.as_str()];
+            pdu.loads[i].short_ohm = Some(*ohms);
+            if let Some(d) = duration {
+                undo.push((later(*d), Undo::Short(i)));
+            }
+        }
+        Action::LoadStep { load, factor } => pdu.loads[index[load.as_str()]].scale = *factor,
+        Action::WeldRelay { load } => pdu.set_welded(index[load.as_str()], true),
+        Action::SensorFault { target, fault, duration } => {
+            match target {
+                Target::Load(n) => pdu.set_load_sensor_fault(index[n.as_str()], Some(*fault)),
+                Target::Source(id) => pdu.set_source_sensor_fault(*id, Some(*fault)),
+            }
+            if let Some(d) = duration {
+                undo.push((later(*d), Undo::Sensor(target.clone())));
+            }
+        }
+        Action::Operator(cmd) => {
+            // Names were validated when the scenario was loaded.
+            let _ = ctl.operator(now, cmd);
+        }
+        Action::Repeat { .. } => unreachable!("expanded by schedule()"),
+    }
+}
+
+fn columns(names: &[String]) -> Vec<String> {
+    let mut c: Vec<String> = [
+        "main_v", "main_hz", "main_p", "backup_v", "backup_hz", "backup_p", "bus_v", "bus_hz",
+        "main_closed", "backup_closed", "backup_running",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for n in names {
+        for q in ["p", "i", "relay", "status"] {
+            c.push(format!("{n}.{q}"));
+        }
+    }
+    c
+}
+
+fn record(row: &mut Vec<f64>, pdu: &Pdu, ctl: &Controller) {
+    let t = pdu.truth();
+    let b = |x: bool| f64::from(u8::from(x));
+    row.clear();
+    row.extend([
+        t.main.v,
+        t.main.hz,
+        t.main.p,
+        t.backup.v,
+        t.backup.hz,
+        t.backup.p,
+        t.bus_v,
+        t.bus_hz,
+        b(pdu.main_closed()),
+        b(pdu.backup_closed()),
+        b(pdu.backup_state() != sim::source::GenState::Stopped),
+    ]);
+    for (i, l) in t.loads.iter().enumerate() {
+        let status: LoadStatus = ctl.load_status(i);
+        row.extend([l.p, l.i, b(pdu.relay_closed(i)), f64::from(status.code())]);
+    }
+}
+
+/// Which source is feeding, for summaries.
+pub fn feeding(status: &Status) -> Option<SourceId> {
+    if status.main_closed {
+        Some(SourceId::Main)
+    } else if status.backup_closed {
+        Some(SourceId::Backup)
+    } else {
+        None
+    }
+}

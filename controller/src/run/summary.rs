@@ -1,0 +1,45 @@
+//! The run summary: what a person reads first, and what the snapshot tests pin down. Only
+//! simulated quantities, never wall time, so it is the same on every machine.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::{Run, feeding};
+
+pub fn render(r: &Run) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "scenario: {}", r.name);
+    let _ = writeln!(s, "simulated: {:.3} s in {} steps", r.duration, r.steps);
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in &r.events {
+        *counts.entry(e.kind.name()).or_default() += 1;
+    }
+    let listed: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let _ = writeln!(s, "events ({}): {}", r.events.len(), listed.join(", "));
+    let st = &r.final_status;
+    let _ = writeln!(
+        s,
+        "final: ats {}, feeding {}, engine {}",
+        st.ats,
+        feeding(st).map_or("nothing".into(), |f| format!("{f:?}").to_lowercase()),
+        if st.engine_start { "running" } else { "stopped" }
+    );
+    let _ = writeln!(s, "loads:");
+    let n = st.loads.len();
+    for ((name, kwh), status) in r.energy_kwh.iter().take(n).zip(&st.loads) {
+        let _ = writeln!(s, "  {name:<16} {:<10} {kwh:>10.3} kWh", format!("{status:?}"));
+    }
+    let _ = writeln!(
+        s,
+        "sources: main {:.3} kWh, backup {:.3} kWh",
+        r.energy_kwh[n].1,
+        r.energy_kwh[n + 1].1
+    );
+    let held = r.outcomes.iter().filter(|o| o.pass).count();
+    let _ = writeln!(s, "expectations: {held} of {} hold", r.outcomes.len());
+    for o in &r.outcomes {
+        let mark = if o.pass { "PASS" } else { "FAIL" };
+        let _ = writeln!(s, "  {mark} {}: {}", o.label, o.detail);
+    }
+    s
+}

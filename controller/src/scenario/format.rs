@@ -1,0 +1,218 @@
+//! The scenario file format (RON). `scenarios/README.md` documents it for users.
+
+use serde::{Deserialize, Serialize};
+use sim::{PduSpec, SensorFault, SourceId};
+
+use crate::core::OperatorCommand;
+use crate::core::LoadStatus;
+use crate::core::schedule::WallTime;
+use crate::core::settings::{Positive, Secs, Settings};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Local wall-clock time at the start of the run (for schedules).
+    #[serde(default = "default_start")]
+    pub start: WallTime,
+    /// Simulated seconds to run.
+    pub duration: Positive,
+    /// Control step, s (one 50 Hz cycle by default).
+    #[serde(default = "default_step")]
+    pub step: Positive,
+    /// Interval of the recorded time series, s.
+    #[serde(default = "default_record")]
+    pub record_every: Positive,
+    pub grid: Grid,
+    #[serde(default)]
+    pub controller: Settings,
+    #[serde(default)]
+    pub timeline: Vec<Entry>,
+    #[serde(default)]
+    pub expect: Vec<Expect>,
+}
+
+fn default_start() -> WallTime {
+    WallTime::parse("2026-01-05T00:00:00").expect("valid literal")
+}
+fn default_step() -> Positive {
+    Positive::new(0.02).expect("valid literal")
+}
+fn default_record() -> Positive {
+    Positive::new(1.0).expect("valid literal")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub enum Grid {
+    Pdu(PduSpec),
+    /// A PDU described in another RON file, relative to the scenario.
+    PduFile(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// Seconds from the start.
+    pub at: Secs,
+    #[serde(rename = "do")]
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub enum Target {
+    Source(SourceId),
+    Load(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub enum Action {
+    /// The source goes dead for `duration` s (for good when absent).
+    Outage {
+        source: SourceId,
+        #[serde(default)]
+        duration: Option<Secs>,
+    },
+    /// The source voltage falls to `pu` of nominal.
+    Sag {
+        source: SourceId,
+        pu: Positive,
+        duration: Secs,
+    },
+    /// The source voltage rises to `pu` of nominal (a surge).
+    Swell {
+        source: SourceId,
+        pu: Positive,
+        duration: Secs,
+    },
+    FrequencyExcursion {
+        source: SourceId,
+        hz: Positive,
+        duration: Secs,
+    },
+    /// The generator cranks but never builds voltage.
+    FailToStart { source: SourceId },
+    /// A fault of `ohms` on a load circuit, downstream of its relay.
+    ShortCircuit {
+        load: String,
+        ohms: f64,
+        #[serde(default)]
+        duration: Option<Secs>,
+    },
+    /// The load's demand is multiplied by `factor` from now on.
+    LoadStep { load: String, factor: f64 },
+    /// The load's relay contacts weld shut.
+    WeldRelay { load: String },
+    SensorFault {
+        target: Target,
+        fault: SensorFault,
+        #[serde(default)]
+        duration: Option<Secs>,
+    },
+    Operator(OperatorCommand),
+    /// `action` at the entry's time and then every `every` s, `count` times in all.
+    Repeat {
+        every: Positive,
+        count: u32,
+        action: Box<Action>,
+    },
+}
+
+/// Where a "within" measurement starts.
+#[derive(Debug, Clone, Deserialize)]
+pub enum Anchor {
+    Time(Secs),
+    /// The first matching event.
+    Event {
+        event: String,
+        #[serde(default)]
+        subject: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+pub enum Stat {
+    Min,
+    Max,
+    Mean,
+    P95,
+    P99,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub enum Expect {
+    /// How many matching events happen (in [from, until] when given).
+    Count {
+        event: String,
+        #[serde(default)]
+        subject: Option<String>,
+        #[serde(default)]
+        from: Option<Secs>,
+        #[serde(default)]
+        until: Option<Secs>,
+        #[serde(default)]
+        min: Option<u32>,
+        #[serde(default)]
+        max: Option<u32>,
+    },
+    /// No matching event at all.
+    Never {
+        event: String,
+        #[serde(default)]
+        subject: Option<String>,
+    },
+    /// The first matching event after the anchor comes within `seconds`.
+    Within {
+        event: String,
+        #[serde(default)]
+        subject: Option<String>,
+        after: Anchor,
+        seconds: Secs,
+    },
+    /// The load's relay state (contacts) at a time.
+    Relay { load: String, at: Secs, closed: bool },
+    /// The load's controller status at a time.
+    Status {
+        load: String,
+        at: Secs,
+        is: LoadStatus,
+    },
+    /// Which source feeds the bus at a time (none: dead bus).
+    Feeding {
+        at: Secs,
+        source: Option<SourceId>,
+    },
+    /// The load never stays above its configured current or power limit longer than `seconds`.
+    LoadWithinLimit { load: String, seconds: Secs },
+    /// The feeding source never stays above its configured capacity longer than `seconds`.
+    SourceWithinCapacity { seconds: Secs },
+    /// The bus never stays dead longer than `seconds` (in [from, until] when given).
+    MaxDeadBus {
+        seconds: Secs,
+        #[serde(default)]
+        from: Option<Secs>,
+        #[serde(default)]
+        until: Option<Secs>,
+    },
+    /// A statistic of the bus voltage (pu) while the bus is live, within bounds.
+    BusVoltage {
+        stat: Stat,
+        #[serde(default)]
+        from: Option<Secs>,
+        #[serde(default)]
+        until: Option<Secs>,
+        #[serde(default)]
+        min: Option<f64>,
+        #[serde(default)]
+        max: Option<f64>,
+    },
+    /// A load's energy over the run, kWh, within bounds.
+    Energy {
+        load: String,
+        #[serde(default)]
+        min: Option<f64>,
+        #[serde(default)]
+        max: Option<f64>,
+    },
+}

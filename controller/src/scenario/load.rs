@@ -1,0 +1,477 @@
+//! Reading and validating a scenario. Every error names the file, the line and column, and what
+//! was expected; nothing here panics on input.
+
+use std::path::{Path, PathBuf};
+
+use ron::extensions::Extensions;
+use sim::{LoadModel, PduSpec, SourceId, SourceKind};
+
+use super::format::{Action, Anchor, Expect, Grid, Scenario, Target};
+use crate::core::Controller;
+use crate::core::controller::ConfigError;
+use crate::core::events::EVENT_NAMES;
+
+/// A scenario ready to run: the file's contents with the grid resolved.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub scenario: Scenario,
+    pub pdu: PduSpec,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}:{col}: {message}")]
+pub struct ScenarioError {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+fn ron_options() -> ron::Options {
+    ron::Options::default()
+        .with_default_extension(Extensions::IMPLICIT_SOME | Extensions::UNWRAP_VARIANT_NEWTYPES)
+}
+
+/// Read and validate a scenario file.
+pub fn load(path: &Path) -> Result<Loaded, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        file: path.display().to_string(),
+        line: 0,
+        col: 0,
+        message: format!("cannot read the scenario: {e}"),
+    })?;
+    parse(path, &text)
+}
+
+/// Validate scenario text; `path` names it in errors and anchors relative file references.
+pub fn parse(path: &Path, text: &str) -> Result<Loaded, ScenarioError> {
+    let file = path.display().to_string();
+    let scenario: Scenario = ron_options().from_str(text).map_err(|e| ScenarioError {
+        file: file.clone(),
+        line: e.span.start.line,
+        col: e.span.start.col,
+        message: e.code.to_string(),
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let v = Validator {
+        file: &file,
+        text,
+        base,
+    };
+    let mut pdu = match &scenario.grid {
+        Grid::Pdu(p) => p.clone(),
+        Grid::PduFile(rel) => v.grid_file(rel)?,
+    };
+    v.check_grid(&mut pdu)?;
+    v.check_run(&scenario)?;
+    v.check_controller(&scenario, &pdu)?;
+    v.check_timeline(&scenario, &pdu)?;
+    v.check_expect(&scenario, &pdu)?;
+    Ok(Loaded {
+        scenario,
+        pdu,
+        path: path.to_path_buf(),
+    })
+}
+
+struct Validator<'a> {
+    file: &'a str,
+    text: &'a str,
+    base: &'a Path,
+}
+
+impl Validator<'_> {
+    /// An error at the first `"needle"` after the `section:` key (or at the key itself).
+    fn at(&self, section: &str, needle: Option<&str>, message: String) -> ScenarioError {
+        let (line, col) = locate(self.text, section, needle);
+        ScenarioError {
+            file: self.file.to_string(),
+            line,
+            col,
+            message,
+        }
+    }
+
+    fn grid_file(&self, rel: &str) -> Result<PduSpec, ScenarioError> {
+        let path = self.base.join(rel);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            self.at(
+                "grid",
+                Some(rel),
+                format!("cannot read grid file {}: {e}", path.display()),
+            )
+        })?;
+        ron_options()
+            .from_str(&text)
+            .map_err(|e| ScenarioError {
+                file: path.display().to_string(),
+                line: e.span.start.line,
+                col: e.span.start.col,
+                message: e.code.to_string(),
+            })
+    }
+
+    fn check_grid(&self, pdu: &mut PduSpec) -> Result<(), ScenarioError> {
+        let bad = |needle: Option<&str>, m: String| Err(self.at("grid", needle, m));
+        if !(pdu.nominal_v > 0.0 && pdu.nominal_hz > 0.0) {
+            return bad(None, "nominal_v and nominal_hz must be > 0".into());
+        }
+        if pdu.loads.is_empty() || pdu.loads.len() > 64 {
+            return bad(
+                None,
+                format!("a PDU has 1 to 64 loads, found {}", pdu.loads.len()),
+            );
+        }
+        if let SourceKind::Generator { rating_kw, .. } = pdu.main.kind
+            && rating_kw <= 0.0
+        {
+            return bad(Some("rating_kw"), "rating_kw must be > 0".into());
+        }
+        if let SourceKind::Generator { rating_kw, .. } = pdu.backup.kind
+            && rating_kw <= 0.0
+        {
+            return bad(Some("rating_kw"), "rating_kw must be > 0".into());
+        }
+        for (i, l) in pdu.loads.iter().enumerate() {
+            if l.name.is_empty() {
+                return bad(None, format!("load {} has an empty name", i + 1));
+            }
+            if pdu.loads[..i].iter().any(|o| o.name == l.name) {
+                return bad(Some(&l.name), format!("load name {:?} is used twice", l.name));
+            }
+        }
+        for l in &mut pdu.loads {
+            let name = l.name.clone();
+            let (watts, pf) = match &l.model {
+                LoadModel::ConstantPower { watts, pf }
+                | LoadModel::ConstantImpedance { watts, pf }
+                | LoadModel::Compressor { watts, pf, .. } => (*watts, *pf),
+                LoadModel::Series { pf, .. } => (0.0, *pf),
+            };
+            if !(watts >= 0.0 && watts.is_finite()) {
+                return bad(Some(&name), format!("load {name:?}: watts must be >= 0"));
+            }
+            if !(pf > 0.0 && pf <= 1.0) {
+                return bad(
+                    Some(&name),
+                    format!("load {name:?}: pf must be in (0, 1], found {pf}"),
+                );
+            }
+            if let LoadModel::Compressor {
+                on,
+                off,
+                inrush,
+                inrush_time,
+                ..
+            } = l.model
+                && !(on > 0.0 && off >= 0.0 && inrush >= 1.0 && inrush_time >= 0.0)
+            {
+                return bad(
+                    Some(&name),
+                    format!("load {name:?}: a compressor needs on > 0, off >= 0, inrush >= 1"),
+                );
+            }
+            if let LoadModel::Series {
+                interval,
+                file,
+                watts,
+                ..
+            } = &mut l.model
+            {
+                if *interval <= 0.0 {
+                    return bad(Some(&name), format!("load {name:?}: interval must be > 0"));
+                }
+                if let Some(f) = file.clone() {
+                    *watts = self.series_csv(&f)?;
+                }
+                if watts.is_empty() {
+                    return bad(
+                        Some(&name),
+                        format!("load {name:?}: a series needs `watts` or a `file`"),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One column of watts, with an optional header line.
+    fn series_csv(&self, rel: &str) -> Result<Vec<f64>, ScenarioError> {
+        let path = self.base.join(rel);
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            self.at(
+                "grid",
+                Some(rel),
+                format!("cannot read series file {shown}: {e}"),
+            )
+        })?;
+        let mut out = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let cell = line.split(',').next().unwrap_or("").trim();
+            if cell.is_empty() {
+                continue;
+            }
+            match cell.parse::<f64>() {
+                Ok(w) if w.is_finite() && w >= 0.0 => out.push(w),
+                _ if n == 0 => {} // header
+                _ => {
+                    return Err(ScenarioError {
+                        file: shown,
+                        line: n + 1,
+                        col: 1,
+                        message: format!("expected watts >= 0, found {cell:?}"),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn check_run(&self, s: &Scenario) -> Result<(), ScenarioError> {
+        if s.step.get() > s.duration.get() {
+            return Err(self.at("step", None, "step must not exceed duration".into()));
+        }
+        if s.record_every.get() < s.step.get() {
+            return Err(self.at(
+                "record_every",
+                None,
+                "record_every must be at least one step".into(),
+            ));
+        }
+        if s.duration.get() / s.step.get() > 1e9 {
+            return Err(self.at("duration", None, "more than 1e9 steps".into()));
+        }
+        Ok(())
+    }
+
+    fn check_controller(&self, s: &Scenario, pdu: &PduSpec) -> Result<(), ScenarioError> {
+        let names: Vec<String> = pdu.loads.iter().map(|l| l.name.clone()).collect();
+        let epoch = s.start.0;
+        match Controller::new(
+            pdu.nominal_v,
+            pdu.nominal_hz,
+            &names,
+            &s.controller,
+            epoch,
+            None,
+        ) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let needle = match &e {
+                    ConfigError::UnknownLoad(n) => Some(n.clone()),
+                    ConfigError::UnknownRequired { required, .. } => Some(required.clone()),
+                    ConfigError::RequiresCycle(path) => {
+                        path.split(" -> ").next().map(str::to_string)
+                    }
+                    ConfigError::Schedule { load, .. } => Some(load.clone()),
+                };
+                Err(self.at("controller", needle.as_deref(), e.to_string()))
+            }
+        }
+    }
+
+    fn check_timeline(&self, s: &Scenario, pdu: &PduSpec) -> Result<(), ScenarioError> {
+        for e in &s.timeline {
+            if e.at.get() > s.duration.get() {
+                return Err(self.at(
+                    "timeline",
+                    None,
+                    format!(
+                        "an action at {} lies after the end of the run ({} s)",
+                        e.at,
+                        s.duration.get()
+                    ),
+                ));
+            }
+            self.check_action(&e.action, pdu)?;
+        }
+        Ok(())
+    }
+
+    fn check_action(&self, a: &Action, pdu: &PduSpec) -> Result<(), ScenarioError> {
+        let load = |n: &str| self.known_load(pdu, "timeline", n);
+        match a {
+            Action::ShortCircuit { load: n, ohms, .. } => {
+                load(n)?;
+                if !(*ohms >= 0.0 && ohms.is_finite()) {
+                    return Err(self.at("timeline", Some(n), "ohms must be >= 0".into()));
+                }
+            }
+            Action::LoadStep { load: n, factor } => {
+                load(n)?;
+                if !(*factor >= 0.0 && factor.is_finite()) {
+                    return Err(self.at("timeline", Some(n), "factor must be >= 0".into()));
+                }
+            }
+            Action::WeldRelay { load: n } => load(n)?,
+            Action::SensorFault {
+                target: Target::Load(n),
+                ..
+            } => load(n)?,
+            Action::Operator(cmd) => match cmd {
+                crate::core::OperatorCommand::On(n)
+                | crate::core::OperatorCommand::Off(n)
+                | crate::core::OperatorCommand::Reset(n) => load(n)?,
+                crate::core::OperatorCommand::ResetSource(_) => {}
+            },
+            Action::FailToStart { source } => {
+                let spec = match source {
+                    SourceId::Main => &pdu.main,
+                    SourceId::Backup => &pdu.backup,
+                };
+                if !matches!(spec.kind, SourceKind::Generator { .. }) {
+                    return Err(self.at(
+                        "timeline",
+                        Some("FailToStart"),
+                        format!("FailToStart needs a generator, but {source:?} is a utility"),
+                    ));
+                }
+            }
+            Action::Repeat { count, action, .. } => {
+                if *count == 0 {
+                    return Err(self.at("timeline", Some("Repeat"), "count must be >= 1".into()));
+                }
+                self.check_action(action, pdu)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn known_load(&self, pdu: &PduSpec, section: &str, n: &str) -> Result<(), ScenarioError> {
+        if pdu.loads.iter().any(|l| l.name == n) {
+            return Ok(());
+        }
+        let names: Vec<&str> = pdu.loads.iter().map(|l| l.name.as_str()).collect();
+        Err(self.at(
+            section,
+            Some(n),
+            format!("unknown load {n:?}; expected one of {names:?}"),
+        ))
+    }
+
+    fn known_event(&self, event: &str, subject: Option<&str>, pdu: &PduSpec) -> Result<(), ScenarioError> {
+        if !EVENT_NAMES.contains(&event) {
+            return Err(self.at(
+                "expect",
+                Some(event),
+                format!("unknown event {event:?}; expected one of {EVENT_NAMES:?}"),
+            ));
+        }
+        if let Some(s) = subject
+            && !matches!(s, "main" | "backup" | "pdu")
+            && !pdu.loads.iter().any(|l| l.name == s)
+        {
+            return Err(self.at(
+                "expect",
+                Some(s),
+                format!("unknown subject {s:?}; expected \"main\", \"backup\", \"pdu\" or a load name"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_expect(&self, s: &Scenario, pdu: &PduSpec) -> Result<(), ScenarioError> {
+        let load = |n: &str| self.known_load(pdu, "expect", n);
+        for e in &s.expect {
+            match e {
+                Expect::Count { event, subject, min, max, .. } => {
+                    self.known_event(event, subject.as_deref(), pdu)?;
+                    if let (Some(a), Some(b)) = (min, max)
+                        && a > b
+                    {
+                        return Err(self.at("expect", Some(event), "min exceeds max".into()));
+                    }
+                }
+                Expect::Never { event, subject } => {
+                    self.known_event(event, subject.as_deref(), pdu)?
+                }
+                Expect::Within {
+                    event,
+                    subject,
+                    after,
+                    ..
+                } => {
+                    self.known_event(event, subject.as_deref(), pdu)?;
+                    if let Anchor::Event { event, subject } = after {
+                        self.known_event(event, subject.as_deref(), pdu)?;
+                    }
+                }
+                Expect::Relay { load: n, .. }
+                | Expect::Status { load: n, .. }
+                | Expect::Energy { load: n, .. } => load(n)?,
+                Expect::LoadWithinLimit { load: n, .. } => {
+                    load(n)?;
+                    let cfg = s.controller.loads.get(n);
+                    if cfg.is_none_or(|c| c.limit_a.is_none() && c.limit_w.is_none()) {
+                        return Err(self.at(
+                            "expect",
+                            Some(n),
+                            format!("load {n:?} has no limit_a or limit_w to check"),
+                        ));
+                    }
+                }
+                Expect::SourceWithinCapacity { .. } => {
+                    let sh = &s.controller.shedding;
+                    if sh.main_capacity_kw.is_none() && sh.backup_capacity_kw.is_none() {
+                        return Err(self.at(
+                            "SourceWithinCapacity",
+                            None,
+                            "no main_capacity_kw or backup_capacity_kw is set to check".into(),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Line and column (1-based) of the first `"needle"` after the `section` key, or of the key.
+fn locate(text: &str, section: &str, needle: Option<&str>) -> (usize, usize) {
+    let key = find_key(text, section).unwrap_or(0);
+    let pos = needle
+        .and_then(|n| {
+            let quoted = format!("\"{n}\"");
+            text[key..]
+                .find(&quoted)
+                .map(|p| key + p)
+                .or_else(|| text[key..].find(n).map(|p| key + p))
+        })
+        .unwrap_or(key);
+    let before = &text[..pos];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(pos, |nl| pos - nl - 1) + 1;
+    (line, col)
+}
+
+/// Byte offset of `key` used as a field name (followed by `:`), or as a bare word.
+fn find_key(text: &str, key: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(p) = text[from..].find(key) {
+        let at = from + p;
+        let rest = text[at + key.len()..].trim_start();
+        let word_start = at == 0 || !text[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_');
+        if word_start && (rest.starts_with(':') || rest.starts_with('(')) {
+            return Some(at);
+        }
+        from = at + key.len();
+    }
+    text.find(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locate_finds_the_name_inside_its_section() {
+        let text = "(\n  grid: (\"pump\"),\n  timeline: [\n    (do: On(\"pump\")),\n  ],\n)";
+        assert_eq!(locate(text, "timeline", Some("pump")), (4, 13));
+        assert_eq!(locate(text, "grid", Some("pump")), (2, 10));
+        assert_eq!(locate(text, "timeline", None), (3, 3));
+    }
+}
