@@ -81,8 +81,26 @@ fn schedule(l: &Loaded) -> Vec<(Instant, Action)> {
     out
 }
 
+/// One step as an observer sees it: the time after the step, the twin, the controller and the
+/// events the step produced.
+pub struct StepView<'a> {
+    pub t: f64,
+    pub pdu: &'a Pdu,
+    pub controller: &'a Controller,
+    pub events: &'a [Event],
+}
+
 /// Run the scenario to its end. `progress` is told the simulated fraction done now and then.
-pub fn run(l: &Loaded, mut progress: impl FnMut(f64)) -> Run {
+pub fn run(l: &Loaded, progress: impl FnMut(f64)) -> Run {
+    run_observed(l, progress, |_| {})
+}
+
+/// As `run`, calling `observe` after every step.
+pub fn run_observed(
+    l: &Loaded,
+    mut progress: impl FnMut(f64),
+    mut observe: impl FnMut(&StepView),
+) -> Run {
     let s = &l.scenario;
     let names: Vec<String> = l.pdu.loads.iter().map(|x| x.name.clone()).collect();
     let index: BTreeMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
@@ -135,10 +153,17 @@ pub fn run(l: &Loaded, mut progress: impl FnMut(f64)) -> Run {
         });
         let m = backend.measure();
         let cmds = ctl.step(now, &m).clone();
+        let first_new = events.len();
         events.extend(ctl.drain_events());
         backend.actuate(&cmds, dt);
         let t = (k + 1) as f64 * dt;
         checker.observe(t, dt, &backend.pdu, &ctl);
+        observe(&StepView {
+            t,
+            pdu: &backend.pdu,
+            controller: &ctl,
+            events: &events[first_new..],
+        });
         let truth = backend.pdu.truth();
         for (e, l) in energy.iter_mut().zip(&truth.loads) {
             *e += l.p * dt;

@@ -1,0 +1,68 @@
+//! Every scenario in `scenarios/` must hold its expectations, and its summary must match the
+//! reviewed snapshot. `GRIDTWIN_SCENARIOS=a,b` limits the run (used by `cargo xtask scenario`).
+
+use std::path::{Path, PathBuf};
+
+use controller::run::{self, summary};
+use controller::scenario;
+
+fn scenario_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let only: Option<Vec<String>> = std::env::var("GRIDTWIN_SCENARIOS")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.split(',').map(|x| x.trim().trim_end_matches(".ron").to_string()).collect());
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("scenarios/ exists")
+        .map(|e| e.expect("readable").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ron"))
+        .filter(|p| {
+            let stem = p.file_stem().unwrap().to_string_lossy().to_string();
+            only.as_ref().is_none_or(|o| o.contains(&stem))
+        })
+        .collect();
+    files.sort();
+    if let Some(o) = &only {
+        assert_eq!(files.len(), o.len(), "unknown scenario among {o:?}");
+    }
+    files
+}
+
+#[test]
+fn every_scenario_holds_and_matches_its_snapshot() {
+    let files = scenario_files();
+    assert!(files.len() >= 8 || std::env::var("GRIDTWIN_SCENARIOS").is_ok());
+    let mut failed = Vec::new();
+    for f in &files {
+        let l = scenario::load(f).unwrap_or_else(|e| panic!("{e}"));
+        let r = run::run(&l, |_| {});
+        let text = summary::render(&r);
+        if !r.passed() {
+            failed.push(format!("{}:\n{text}", f.display()));
+        }
+        let name = f.file_stem().unwrap().to_string_lossy().to_string();
+        insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false }, {
+            insta::assert_snapshot!(name, text);
+        });
+    }
+    assert!(failed.is_empty(), "scenarios failed:\n{}", failed.join("\n"));
+}
+
+#[test]
+fn the_same_scenario_gives_a_byte_identical_event_log() {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/backup_overload_shedding.ron");
+    let l = scenario::load(&f).unwrap();
+    let log = || {
+        let r = run::run(&l, |_| {});
+        let mut out = Vec::new();
+        for e in &r.events {
+            serde_json::to_writer(&mut out, e).unwrap();
+            out.push(b'\n');
+        }
+        (out, r.events.len())
+    };
+    let (a, n) = log();
+    let (b, _) = log();
+    assert!(n > 10, "a log worth comparing");
+    assert_eq!(a, b);
+}
