@@ -1,1 +1,74 @@
-fn main() {}
+//! `cargo xtask bench`: a 24-hour PDU scenario with 16 loads at 20 ms steps (4.32 M controller
+//! steps), run start to finish as `gridtwin run` runs it. Goal: 50,000x real time on one core.
+
+use std::path::Path;
+use std::time::Instant;
+
+use controller::run;
+use controller::scenario;
+
+fn day_scenario() -> String {
+    let kinds = [
+        "ConstantPower(watts: 600.0, pf: 0.95)",
+        "ConstantImpedance(watts: 1500.0, pf: 1.0)",
+        "Compressor(watts: 400.0, pf: 0.8, on: 600.0, off: 900.0)",
+        "ConstantPower(watts: 250.0, pf: 0.9)",
+    ];
+    let mut loads = String::new();
+    let mut settings = String::new();
+    for i in 0..16 {
+        loads += &format!("(name: \"load{i:02}\", model: {}),\n", kinds[i % 4]);
+        settings += &format!(
+            "\"load{i:02}\": (priority: {}, overcurrent: (instantaneous: (pickup: 40.0, delay: 0.0), inverse: (pickup: 12.0, curve: VeryInverse, tms: 0.3)), limit_w: 3000.0),\n",
+            i * 10
+        );
+    }
+    format!(
+        r#"Scenario(
+    name: "bench_day",
+    duration: 86400.0,
+    step: 0.02,
+    record_every: 1.0,
+    grid: Pdu(
+        main: (kind: Utility),
+        backup: (kind: Generator(rating_kw: 10.0)),
+        loads: [{loads}],
+    ),
+    controller: (
+        shedding: (backup_capacity_kw: 9.0),
+        loads: {{ {settings} "load03": (schedules: [Daily(on: "22:00", off: "06:00")]) }},
+    ),
+    timeline: [
+        (at: 3600.0, do: Outage(source: Main, duration: 1800.0)),
+        (at: 40000.0, do: Repeat(every: 30.0, count: 6, action: Sag(source: Main, pu: 0.8, duration: 2.0))),
+        (at: 60000.0, do: ShortCircuit(load: "load05", ohms: 0.05, duration: 30.0)),
+    ],
+    expect: [Count(event: "transfer", min: 2)],
+)"#
+    )
+}
+
+fn main() {
+    let text = day_scenario();
+    let l = scenario::parse(Path::new("bench_day.ron"), &text).expect("valid bench scenario");
+    let runs = 3;
+    let mut best = f64::INFINITY;
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        let r = run::run(&l, |_| {});
+        let secs = t0.elapsed().as_secs_f64();
+        assert!(r.passed(), "{}", run::summary::render(&r));
+        best = best.min(secs);
+        println!(
+            "day run: {} steps, {} events, {} rows in {secs:.3} s",
+            r.steps,
+            r.events.len(),
+            r.series.len()
+        );
+    }
+    println!(
+        "best of {runs}: {best:.3} s for 86400 simulated s = {:.0}x real time ({:.0} ns per step)",
+        86400.0 / best,
+        best * 1e9 / 4_320_000.0
+    );
+}

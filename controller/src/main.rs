@@ -9,7 +9,11 @@ use controller::scenario::{self, Loaded, ScenarioError};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
-#[command(name = "gridtwin", version, about = "Digital twin and controller for PDUs and LV feeders")]
+#[command(
+    name = "gridtwin",
+    version,
+    about = "Digital twin and controller for PDUs and LV feeders"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -88,9 +92,9 @@ fn run_one(l: &Loaded, out: Option<&Path>, quiet: bool) -> ExitCode {
     let r = run::run(l, |f| bar.set_position((f * 1000.0) as u64));
     bar.finish_and_clear();
     print!("{}", summary::render(&r));
-    let dir = out.map(Path::to_path_buf).unwrap_or_else(|| {
-        PathBuf::from("runs").join(&r.name)
-    });
+    let dir = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("runs").join(&r.name));
     if let Err(e) = r.write(&dir) {
         eprintln!("error: cannot write the run to {}: {e}", dir.display());
         return ExitCode::from(EXIT_BAD_INPUT);

@@ -54,11 +54,23 @@ fn a_valid_scenario_checks_ok() {
 #[test]
 fn a_false_expectation_makes_run_exit_1_and_says_which() {
     let out_dir = std::env::temp_dir().join(format!("gridtwin-fail-{}", std::process::id()));
-    let out = gridtwin(&["run", &data("failing.ron"), "--out", out_dir.to_str().unwrap(), "-q"]);
+    let out = gridtwin(&[
+        "run",
+        &data("failing.ron"),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "-q",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("expectation failed: transfer within 1 s after 10 s"), "{err}");
-    assert!(out_dir.join("events.jsonl").exists(), "the run is still written");
+    assert!(
+        err.contains("expectation failed: transfer within 1 s after 10 s"),
+        "{err}"
+    );
+    assert!(
+        out_dir.join("events.jsonl").exists(),
+        "the run is still written"
+    );
 }
 
 #[test]
@@ -70,7 +82,10 @@ fn negative_delay_is_reported_at_its_position() {
     let (code, err) = check_text("neg", &text);
     assert_eq!(code, 2);
     assert!(err.contains("s.ron:12:"), "{err}");
-    assert!(err.contains("expected a duration in seconds >= 0, found -2"), "{err}");
+    assert!(
+        err.contains("expected a duration in seconds >= 0, found -2"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -80,7 +95,10 @@ fn unknown_load_in_timeline_is_reported_at_its_name() {
     assert_eq!(code, 2);
     // Line 13, the column of "kettle".
     let col = text.lines().nth(12).unwrap().find("\"kettle\"").unwrap() + 1;
-    assert!(err.contains(&format!("s.ron:13:{col}: unknown load \"kettle\"")), "{err}");
+    assert!(
+        err.contains(&format!("s.ron:13:{col}: unknown load \"kettle\"")),
+        "{err}"
+    );
 }
 
 #[test]

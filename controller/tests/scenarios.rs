@@ -11,7 +11,11 @@ fn scenario_files() -> Vec<PathBuf> {
     let only: Option<Vec<String>> = std::env::var("GRIDTWIN_SCENARIOS")
         .ok()
         .filter(|s| !s.is_empty())
-        .map(|s| s.split(',').map(|x| x.trim().trim_end_matches(".ron").to_string()).collect());
+        .map(|s| {
+            s.split(',')
+                .map(|x| x.trim().trim_end_matches(".ron").to_string())
+                .collect()
+        });
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("scenarios/ exists")
         .map(|e| e.expect("readable").path())
@@ -45,7 +49,11 @@ fn every_scenario_holds_and_matches_its_snapshot() {
             insta::assert_snapshot!(name, text);
         });
     }
-    assert!(failed.is_empty(), "scenarios failed:\n{}", failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "scenarios failed:\n{}",
+        failed.join("\n")
+    );
 }
 
 #[test]

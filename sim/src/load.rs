@@ -107,7 +107,9 @@ impl Load {
         let Some(on_for) = self.energized_for else {
             return (zero, zero);
         };
-        let short = self.short_ohm.map_or(zero, |r| Complex64::new(1.0 / r.max(1e-6), 0.0));
+        let short = self
+            .short_ohm
+            .map_or(zero, |r| Complex64::new(1.0 / r.max(1e-6), 0.0));
         let demand = match &self.spec.model {
             LoadModel::ConstantPower { watts, pf } => Demand::Power(complex_power(*watts, *pf)),
             LoadModel::ConstantImpedance { watts, pf } => {

@@ -451,7 +451,11 @@ mod tests {
         pdu.step(0.02, &open);
         assert_eq!(pdu.truth().bus_v, 0.0);
         assert!(pdu.truth().loads.iter().all(|l| l.i == 0.0));
-        assert_eq!(pdu.truth().main.v, 230.0, "the main is sensed on its own terminals");
+        assert_eq!(
+            pdu.truth().main.v,
+            230.0,
+            "the main is sensed on its own terminals"
+        );
     }
 
     #[test]

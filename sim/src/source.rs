@@ -140,7 +140,9 @@ impl Source {
         let next = match (self.gen_state, start) {
             (_, false) => GenState::Stopped,
             (GenState::Stopped, true) => GenState::Cranking,
-            (GenState::Cranking, true) if !self.fail_to_start && t - self.gen_since >= start_delay => {
+            (GenState::Cranking, true)
+                if !self.fail_to_start && t - self.gen_since >= start_delay =>
+            {
                 GenState::Ramping
             }
             (GenState::Ramping, true) if t - self.gen_since >= ramp => GenState::Running,
@@ -165,7 +167,9 @@ impl Source {
             } => {
                 let build = match self.gen_state {
                     GenState::Stopped | GenState::Cranking => 0.0,
-                    GenState::Ramping if ramp > 0.0 => ((t - self.gen_since) / ramp).clamp(0.0, 1.0),
+                    GenState::Ramping if ramp > 0.0 => {
+                        ((t - self.gen_since) / ramp).clamp(0.0, 1.0)
+                    }
                     GenState::Ramping | GenState::Running => 1.0,
                 };
                 let overload = (load_w / (rating_kw * 1e3) - 1.0).max(0.0);
@@ -179,7 +183,11 @@ impl Source {
             pu *= o.value;
         }
         if let Some(o) = self.frequency {
-            f_pu = if pu > 0.0 { o.value / self.nominal_hz } else { 0.0 };
+            f_pu = if pu > 0.0 {
+                o.value / self.nominal_hz
+            } else {
+                0.0
+            };
         }
         if pu <= 0.0 {
             f_pu = 0.0;

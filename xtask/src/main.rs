@@ -1,1 +1,159 @@
-fn main() {}
+//! Project automation: `cargo xtask scenario [NAME...]`, `cargo xtask ci`, `cargo xtask bench`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("scenario") => scenario(&args[1..]),
+        Some("ci") => ci(),
+        Some("bench") => bench(),
+        _ => {
+            eprintln!("usage: cargo xtask scenario [NAME...] | ci | bench");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn run(what: &str, mut c: Command) -> Result<(), String> {
+    eprintln!("==> {what}");
+    let status = c.status().map_err(|e| format!("{what}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({status})"))
+    }
+}
+
+/// Runs a test command, echoing its output and adding up its `test result:` lines.
+fn run_tests(what: &str, mut c: Command, totals: &mut (u64, u64)) -> Result<(), String> {
+    eprintln!("==> {what}");
+    let mut child = c
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{what}: {e}"))?;
+    let out = child.stdout.take().expect("piped");
+    for line in BufReader::new(out).lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            let num = |key: &str| {
+                rest.split(';')
+                    .find_map(|p| p.trim().strip_suffix(key).map(str::trim))
+                    .and_then(|n| n.rsplit(' ').next()?.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            totals.0 += num(" passed");
+            totals.1 += num(" failed");
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({status})"))
+    }
+}
+
+/// Every scenario (or those named) with its snapshot, through the scenarios test.
+fn scenario(names: &[String]) -> Result<(), String> {
+    let mut c = cargo();
+    c.args(["test", "-p", "controller", "--test", "scenarios"]);
+    c.env("GRIDTWIN_SCENARIOS", names.join(","));
+    run("scenarios", c)
+}
+
+fn ci() -> Result<(), String> {
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--check"]);
+    run("cargo fmt --check", fmt)?;
+    let mut clippy = cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run("cargo clippy -D warnings", clippy)?;
+    let mut totals = (0, 0);
+    let mut test = cargo();
+    // CI must never accept a changed snapshot silently.
+    test.args(["test", "--workspace", "--all-targets"])
+        .env("INSTA_UPDATE", "no");
+    let tested = run_tests("cargo test --workspace", test, &mut totals);
+    // Then every scenario through the CLI, as a user runs it.
+    let mut scenarios_ok = 0;
+    let mut scenarios_failed = 0;
+    if tested.is_ok() {
+        let out = std::env::temp_dir().join("gridtwin-ci-runs");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("scenarios"))
+            .map_err(|e| e.to_string())?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+            .collect();
+        files.sort();
+        for f in files {
+            let stem = f
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
+            let mut c = cargo();
+            c.args([
+                "run",
+                "--quiet",
+                "-p",
+                "controller",
+                "--bin",
+                "gridtwin",
+                "--",
+                "run",
+                "-q",
+            ])
+            .arg(&f)
+            .arg("--out")
+            .arg(out.join(&stem));
+            match run(&format!("gridtwin run {stem}"), c) {
+                Ok(()) => scenarios_ok += 1,
+                Err(_) => scenarios_failed += 1,
+            }
+        }
+    }
+    println!("scenarios: {scenarios_ok} passed, {scenarios_failed} failed");
+    println!("tests: {} passed, {} failed", totals.0, totals.1);
+    tested?;
+    if scenarios_failed > 0 {
+        return Err(format!("{scenarios_failed} scenarios failed"));
+    }
+    Ok(())
+}
+
+fn bench() -> Result<(), String> {
+    let mut c = cargo();
+    c.args(["bench", "-p", "controller", "--bench", "day_run"]);
+    run("bench: 24 h PDU day", c)
+}

@@ -186,7 +186,8 @@ impl Controller {
                 && self.started
                 && expected
             {
-                self.events.push(Event::new(now, &Subject::Source(id), kind));
+                self.events
+                    .push(Event::new(now, &Subject::Source(id), kind));
             }
             let feeding = self.closed[k];
             if self.guards[k].update(now, &sensed[k], self.nominal_hz, feeding, &mut self.events) {
@@ -258,8 +259,8 @@ impl Controller {
             }
         }
         let other = 1 - preferred;
-        let dead_time_done = self.opened_at[other]
-            .is_none_or(|t| now.since(t) >= self.s.ats.dead_time.duration());
+        let dead_time_done =
+            self.opened_at[other].is_none_or(|t| now.since(t) >= self.s.ats.dead_time.duration());
         if !self.closed[preferred]
             && !self.closed[other]
             && dead_time_done

@@ -118,31 +118,63 @@ pub enum Why {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventKind {
     /// A source left its acceptance band.
-    SourceLost { why: Why, v_pu: f64, f_pu: f64 },
+    SourceLost {
+        why: Why,
+        v_pu: f64,
+        f_pu: f64,
+    },
     /// A source is acceptable again.
-    SourceRecovered { after_s: f64 },
+    SourceRecovered {
+        after_s: f64,
+    },
     /// The main has been lost longer than the momentary override (or kept dropping out).
-    Outage { brownout: bool },
+    Outage {
+        brownout: bool,
+    },
     /// The main is back after a declared outage.
-    Restore { outage_s: f64 },
+    Restore {
+        outage_s: f64,
+    },
     EngineStart,
     EngineStop,
     /// Load moved to the backup.
     Transfer,
     /// Load moved back to the main.
-    Retransfer { early: bool },
+    Retransfer {
+        early: bool,
+    },
     /// The backup came back before the load was moved; it cools down.
     TransferCancelled,
-    Trip { element: Element, value: f64 },
-    Reclose { attempt: u32 },
-    Lockout { element: Element },
+    Trip {
+        element: Element,
+        value: f64,
+    },
+    Reclose {
+        attempt: u32,
+    },
+    Lockout {
+        element: Element,
+    },
     Reset,
-    Shed { reason: ShedReason, watts: f64 },
-    LoadRestored { watts: f64 },
-    Schedule { on: bool },
-    Operator { action: String },
-    Alarm { alarm: Alarm },
-    AlarmCleared { alarm: Alarm },
+    Shed {
+        reason: ShedReason,
+        watts: f64,
+    },
+    LoadRestored {
+        watts: f64,
+    },
+    Schedule {
+        on: bool,
+    },
+    Operator {
+        action: String,
+    },
+    Alarm {
+        alarm: Alarm,
+    },
+    AlarmCleared {
+        alarm: Alarm,
+    },
 }
 
 /// Every event name, as written in logs and expectations.

@@ -66,9 +66,13 @@ impl Unit {
     }
 
     fn reset_elements(&mut self) {
-        for e in [&mut self.instantaneous, &mut self.limit_a, &mut self.limit_w]
-            .into_iter()
-            .flatten()
+        for e in [
+            &mut self.instantaneous,
+            &mut self.limit_a,
+            &mut self.limit_w,
+        ]
+        .into_iter()
+        .flatten()
         {
             e.reset();
         }
@@ -224,7 +228,11 @@ impl LoadManager {
                 protect(u, now, m, events);
             }
             if let Some(attempt) = u.recloser.poll(now) {
-                events.push(Event::new(now, &u.subject(), EventKind::Reclose { attempt }));
+                events.push(Event::new(
+                    now,
+                    &u.subject(),
+                    EventKind::Reclose { attempt },
+                ));
             }
             watch_welded(u, now, m, events);
         }
@@ -253,7 +261,12 @@ impl LoadManager {
                 }
                 events.push(Event::new(now, &u.subject(), EventKind::Schedule { on }));
             }
-            u.next_edge = u.cfg.schedules.iter().filter_map(|s| s.next_edge(wall)).min();
+            u.next_edge = u
+                .cfg
+                .schedules
+                .iter()
+                .filter_map(|s| s.next_edge(wall))
+                .min();
         }
     }
 
@@ -317,7 +330,11 @@ impl LoadManager {
         let u = &mut self.units[i];
         u.shed_seq = Some(self.shed_count);
         let watts = u.watts;
-        events.push(Event::new(now, &u.subject(), EventKind::Shed { reason, watts }));
+        events.push(Event::new(
+            now,
+            &u.subject(),
+            EventKind::Shed { reason, watts },
+        ));
     }
 
     fn drive_relays(&mut self, inp: &LoadInputs, events: &mut Vec<Event>) {
@@ -343,10 +360,7 @@ impl LoadManager {
         if !inp.bus_live {
             return;
         }
-        if self
-            .last_close
-            .is_some_and(|t| now.since(t) < self.stagger)
-        {
+        if self.last_close.is_some_and(|t| now.since(t) < self.stagger) {
             return;
         }
         // One closure per stagger interval, most important first.
@@ -397,7 +411,11 @@ fn protect(u: &mut Unit, now: Instant, m: &LoadMeasurement, events: &mut Vec<Eve
         return;
     };
     let subject = u.subject();
-    events.push(Event::new(now, &subject, EventKind::Trip { element, value }));
+    events.push(Event::new(
+        now,
+        &subject,
+        EventKind::Trip { element, value },
+    ));
     if u.recloser.trip(now) == TripOutcome::LockedOut {
         events.push(Event::new(now, &subject, EventKind::Lockout { element }));
     }
@@ -405,9 +423,8 @@ fn protect(u: &mut Unit, now: Instant, m: &LoadMeasurement, events: &mut Vec<Eve
 }
 
 fn watch_welded(u: &mut Unit, now: Instant, m: &LoadMeasurement, events: &mut Vec<Event>) {
-    let suspect = !u.relay
-        && m.i > WELDED_A
-        && u.opened_at.is_some_and(|t| now.since(t) >= WELDED_GRACE);
+    let suspect =
+        !u.relay && m.i > WELDED_A && u.opened_at.is_some_and(|t| now.since(t) >= WELDED_GRACE);
     let cleared = u.welded && (u.relay || m.i <= WELDED_A);
     if suspect && !u.welded {
         u.welded = true;
@@ -416,6 +433,10 @@ fn watch_welded(u: &mut Unit, now: Instant, m: &LoadMeasurement, events: &mut Ve
     } else if cleared {
         u.welded = false;
         let alarm = Alarm::WeldedRelay;
-        events.push(Event::new(now, &u.subject(), EventKind::AlarmCleared { alarm }));
+        events.push(Event::new(
+            now,
+            &u.subject(),
+            EventKind::AlarmCleared { alarm },
+        ));
     }
 }

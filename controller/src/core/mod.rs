@@ -15,8 +15,8 @@ pub mod time;
 pub mod transfer;
 
 pub use controller::{Controller, Status};
-pub use loads::LoadStatus;
 pub use events::{Event, EventKind, Severity, Subject};
 pub use interface::{Commands, LoadMeasurement, Measurements, OperatorCommand, SourceMeasurement};
+pub use loads::LoadStatus;
 pub use settings::Settings;
 pub use time::Instant;

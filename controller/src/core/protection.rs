@@ -52,10 +52,11 @@ impl DefiniteTime {
     /// `scale` turns the stage's per-unit thresholds into measured units (1 for amps).
     pub fn new(stage: &Stage, scale: f64, over: bool) -> Self {
         let pickup = stage.pickup.get() * scale;
-        let dropout = stage
-            .dropout
-            .map(|d| d.get() * scale)
-            .unwrap_or(if over { pickup * 0.98 } else { pickup * 1.02 });
+        let dropout = stage.dropout.map(|d| d.get() * scale).unwrap_or(if over {
+            pickup * 0.98
+        } else {
+            pickup * 1.02
+        });
         DefiniteTime {
             pickup,
             dropout,
@@ -154,7 +155,10 @@ impl InverseTime {
 pub enum TripState {
     Normal,
     /// Open; closes again at `retry_at` (attempt `attempt`).
-    Tripped { retry_at: Instant, attempt: u32 },
+    Tripped {
+        retry_at: Instant,
+        attempt: u32,
+    },
     /// Open until an operator resets it.
     LockedOut,
 }

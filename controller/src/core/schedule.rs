@@ -37,10 +37,15 @@ pub struct WallTime(pub NaiveDateTime);
 
 impl WallTime {
     pub fn parse(s: &str) -> Option<Self> {
-        ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
-            .iter()
-            .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-            .map(WallTime)
+        [
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%dT%H:%M",
+            "%Y-%m-%d %H:%M:%S",
+            "%Y-%m-%d %H:%M",
+        ]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+        .map(WallTime)
     }
 }
 
@@ -213,7 +218,10 @@ mod tests {
         let e = s.edges(at("2026-01-05T21:00"), at("2026-01-06T07:00"));
         assert_eq!(
             e,
-            vec![(at("2026-01-05T22:00"), true), (at("2026-01-06T06:00"), false)]
+            vec![
+                (at("2026-01-05T22:00"), true),
+                (at("2026-01-06T06:00"), false)
+            ]
         );
         assert_eq!(
             s.next_edge(at("2026-01-06T06:00")),

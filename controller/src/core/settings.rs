@@ -34,9 +34,7 @@ impl<'de> Deserialize<'de> for Secs {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = f64::deserialize(d)?;
         Secs::new(s).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "expected a duration in seconds >= 0, found {s}"
-            ))
+            serde::de::Error::custom(format!("expected a duration in seconds >= 0, found {s}"))
         })
     }
 }
@@ -69,9 +67,8 @@ impl Positive {
 impl<'de> Deserialize<'de> for Positive {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let x = f64::deserialize(d)?;
-        Positive::new(x).ok_or_else(|| {
-            serde::de::Error::custom(format!("expected a number > 0, found {x}"))
-        })
+        Positive::new(x)
+            .ok_or_else(|| serde::de::Error::custom(format!("expected a number > 0, found {x}")))
     }
 }
 

@@ -171,8 +171,14 @@ mod tests {
     fn sheds_least_important_first_after_the_delay() {
         let mut sh = Shedder::new(SheddingSettings::default());
         let on = [c(0, 10, 1000.0), c(1, 200, 1500.0), c(2, 150, 2000.0)];
-        assert_eq!(sh.step(t(0.0), 5000.0, Some(4000.0), &on, &[]), Decision::Hold);
-        assert_eq!(sh.step(t(1.9), 5000.0, Some(4000.0), &on, &[]), Decision::Hold);
+        assert_eq!(
+            sh.step(t(0.0), 5000.0, Some(4000.0), &on, &[]),
+            Decision::Hold
+        );
+        assert_eq!(
+            sh.step(t(1.9), 5000.0, Some(4000.0), &on, &[]),
+            Decision::Hold
+        );
         // 1000 W too much (+5 % margin): shedding priority 200 (1500 W) suffices.
         assert_eq!(
             sh.step(t(2.0), 5000.0, Some(4000.0), &on, &[]),
@@ -184,11 +190,23 @@ mod tests {
     fn restores_only_after_sustained_headroom() {
         let mut sh = Shedder::new(SheddingSettings::default());
         let shed = [c(1, 200, 1500.0)];
-        assert_eq!(sh.step(t(0.0), 2000.0, Some(4000.0), &[], &shed), Decision::Hold);
+        assert_eq!(
+            sh.step(t(0.0), 2000.0, Some(4000.0), &[], &shed),
+            Decision::Hold
+        );
         // Headroom interrupted at 20 s restarts the 30 s timer.
-        assert_eq!(sh.step(t(20.0), 3000.0, Some(4000.0), &[], &shed), Decision::Hold);
-        assert_eq!(sh.step(t(21.0), 2000.0, Some(4000.0), &[], &shed), Decision::Hold);
-        assert_eq!(sh.step(t(50.0), 2000.0, Some(4000.0), &[], &shed), Decision::Hold);
+        assert_eq!(
+            sh.step(t(20.0), 3000.0, Some(4000.0), &[], &shed),
+            Decision::Hold
+        );
+        assert_eq!(
+            sh.step(t(21.0), 2000.0, Some(4000.0), &[], &shed),
+            Decision::Hold
+        );
+        assert_eq!(
+            sh.step(t(50.0), 2000.0, Some(4000.0), &[], &shed),
+            Decision::Hold
+        );
         assert_eq!(
             sh.step(t(51.0), 2000.0, Some(4000.0), &[], &shed),
             Decision::Restore(1)
@@ -210,7 +228,10 @@ mod tests {
             assert_eq!(sh.step(t(k as f64), 5000.0, None, &on, &[]), Decision::Hold);
         }
         for k in 450..460 {
-            assert_eq!(sh.step(t(k as f64), 14_000.0, None, &on, &[]), Decision::Hold);
+            assert_eq!(
+                sh.step(t(k as f64), 14_000.0, None, &on, &[]),
+                Decision::Hold
+            );
         }
         let mut sh2 = sh.clone();
         assert_eq!(sh2.step(t(460.0), 16_500.0, None, &on, &[]), Decision::Hold);

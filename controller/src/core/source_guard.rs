@@ -34,7 +34,12 @@ impl SourceGuard {
                 .collect::<Vec<_>>()
         };
         let mut voltage = stages(&p.overvoltage, nominal_v, true, Element::Overvoltage);
-        voltage.extend(stages(&p.undervoltage, nominal_v, false, Element::Undervoltage));
+        voltage.extend(stages(
+            &p.undervoltage,
+            nominal_v,
+            false,
+            Element::Undervoltage,
+        ));
         let mut frequency = stages(&p.overfrequency, nominal_hz, true, Element::Overfrequency);
         frequency.extend(stages(
             &p.underfrequency,
@@ -51,7 +56,10 @@ impl SourceGuard {
             nominal_v,
             voltage,
             frequency,
-            instantaneous: oc.instantaneous.as_ref().map(|s| DefiniteTime::new(s, 1.0, true)),
+            instantaneous: oc
+                .instantaneous
+                .as_ref()
+                .map(|s| DefiniteTime::new(s, 1.0, true)),
             inverse: oc.inverse.as_ref().map(InverseTime::new),
             recloser: Recloser::new(p.retry),
             held: false,
@@ -122,7 +130,11 @@ impl SourceGuard {
         let Some((element, value)) = trip else {
             return false;
         };
-        events.push(Event::new(now, &subject, EventKind::Trip { element, value }));
+        events.push(Event::new(
+            now,
+            &subject,
+            EventKind::Trip { element, value },
+        ));
         if element.is_voltage_or_frequency() {
             self.held = true;
         } else if self.recloser.trip(now) == TripOutcome::LockedOut {

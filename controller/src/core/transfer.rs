@@ -40,7 +40,11 @@ impl SourceMonitor {
     /// Feed one measurement (`v` and `hz` in pu of nominal). Returns the change, if any.
     pub fn update(&mut self, now: Instant, v: f64, hz: f64, s: &AtsSettings) -> Option<EventKind> {
         let window = s.dropout_window.duration();
-        while self.dropouts.front().is_some_and(|t| now.since(*t) > window) {
+        while self
+            .dropouts
+            .front()
+            .is_some_and(|t| now.since(*t) > window)
+        {
             self.dropouts.pop_front();
         }
         let df = (hz - 1.0).abs();
@@ -88,16 +92,26 @@ pub enum AtsState {
     /// On the main (or waiting for it to come back without having declared an outage).
     Normal,
     /// Main lost; timing the momentary-outage override.
-    Failing { since: Instant },
+    Failing {
+        since: Instant,
+    },
     /// Outage declared; timing the engine start delay.
-    StartDelay { since: Instant },
+    StartDelay {
+        since: Instant,
+    },
     /// Start signal on; waiting for the backup to become acceptable.
-    Starting { since: Instant },
+    Starting {
+        since: Instant,
+    },
     /// Backup acceptable; timing the transfer delay.
-    TransferDelay { since: Instant },
+    TransferDelay {
+        since: Instant,
+    },
     OnBackup,
     /// On backup, main acceptable; timing the retransfer delay.
-    Retransfer { since: Instant },
+    Retransfer {
+        since: Instant,
+    },
 }
 
 impl AtsState {
@@ -196,7 +210,9 @@ impl Ats {
             self.state = AtsState::Starting { since: now };
         }
         match self.state {
-            AtsState::StartDelay { .. } | AtsState::Starting { .. } | AtsState::TransferDelay { .. }
+            AtsState::StartDelay { .. }
+            | AtsState::Starting { .. }
+            | AtsState::TransferDelay { .. }
                 if main_ok =>
             {
                 // Main is back before the load moved: stay, and cool the engine if it ran.
@@ -296,7 +312,10 @@ impl Ats {
     fn restore(&mut self, now: Instant, emit: &mut impl FnMut(&Subject, EventKind)) {
         if let Some(at) = self.outage_at.take() {
             let outage_s = now.since(at).as_secs_f64();
-            emit(&Subject::Source(SourceId::Main), EventKind::Restore { outage_s });
+            emit(
+                &Subject::Source(SourceId::Main),
+                EventKind::Restore { outage_s },
+            );
         }
     }
 }
@@ -356,7 +375,10 @@ mod tests {
         let at = |n: &str| ev.iter().find(|e| e.1 == n).unwrap().0;
         assert!((at("outage") - 13.0).abs() < 0.15, "momentary override 3 s");
         assert!((at("transfer") - 22.0).abs() < 0.15, "transfer delay 1 s");
-        assert!((at("retransfer") - 160.0).abs() < 0.15, "retransfer delay 60 s");
+        assert!(
+            (at("retransfer") - 160.0).abs() < 0.15,
+            "retransfer delay 60 s"
+        );
         assert!((at("engine_stop") - 190.0).abs() < 0.15, "cooldown 30 s");
     }
 

@@ -22,7 +22,11 @@ enum State {
     Status(Option<LoadStatus>),
     Feeding(Option<Option<SourceId>>),
     /// Longest run (s) of a condition, and the current run.
-    Longest { longest: f64, current: f64, worst: f64 },
+    Longest {
+        longest: f64,
+        current: f64,
+        worst: f64,
+    },
     Samples(Vec<f32>),
     Energy(f64),
 }
@@ -113,7 +117,14 @@ impl Checker {
                     };
                     *v = Some(feeding);
                 }
-                (Expect::LoadWithinLimit { .. }, State::Longest { longest, current, worst }) => {
+                (
+                    Expect::LoadWithinLimit { .. },
+                    State::Longest {
+                        longest,
+                        current,
+                        worst,
+                    },
+                ) => {
                     let i = load.unwrap_or(0);
                     let l = truth.loads[i];
                     let (la, lw) = self.limits[i];
@@ -123,7 +134,14 @@ impl Checker {
                     run_length(ratio > 1.0, dt, longest, current);
                     *worst = worst.max(ratio);
                 }
-                (Expect::SourceWithinCapacity { .. }, State::Longest { longest, current, worst }) => {
+                (
+                    Expect::SourceWithinCapacity { .. },
+                    State::Longest {
+                        longest,
+                        current,
+                        worst,
+                    },
+                ) => {
                     let (p, cap) = if pdu.main_closed() {
                         (truth.main.p, self.capacity_w[0])
                     } else {
@@ -133,7 +151,12 @@ impl Checker {
                     run_length(ratio > 1.0, dt, longest, current);
                     *worst = worst.max(ratio);
                 }
-                (Expect::MaxDeadBus { from, until, .. }, State::Longest { longest, current, .. }) => {
+                (
+                    Expect::MaxDeadBus { from, until, .. },
+                    State::Longest {
+                        longest, current, ..
+                    },
+                ) => {
                     let inside = within(t, from.map(|x| x.get()), until.map(|x| x.get()));
                     run_length(inside && !live, dt, longest, current);
                 }
@@ -227,7 +250,11 @@ fn verdict(e: &Expect, state: State, events: &[Event]) -> Outcome {
             let ok = min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m);
             let window = match (f, u) {
                 (None, None) => String::new(),
-                _ => format!(" in [{}, {}] s", f.unwrap_or(0.0), u.map_or("end".into(), |u| u.to_string())),
+                _ => format!(
+                    " in [{}, {}] s",
+                    f.unwrap_or(0.0),
+                    u.map_or("end".into(), |u| u.to_string())
+                ),
             };
             mk(
                 format!(
@@ -259,7 +286,10 @@ fn verdict(e: &Expect, state: State, events: &[Event]) -> Outcome {
             let (anchor, anchor_desc) = match after {
                 Anchor::Time(t) => (Some(t.get()), format!("{} s", t.get())),
                 Anchor::Event { event, subject } => (
-                    events.iter().find(|e| matches(e, event, subject)).map(|e| e.t),
+                    events
+                        .iter()
+                        .find(|e| matches(e, event, subject))
+                        .map(|e| e.t),
                     describe(event, subject),
                 ),
             };
@@ -301,22 +331,35 @@ fn verdict(e: &Expect, state: State, events: &[Event]) -> Outcome {
             v.map_or("the run ended first".into(), |s| format!("was {s:?}")),
         ),
         (Expect::Feeding { at, source }, State::Feeding(v)) => {
-            let name = |s: &Option<SourceId>| s.map_or("nothing (dead bus)".to_string(), |s| format!("{s:?}"));
+            let name = |s: &Option<SourceId>| {
+                s.map_or("nothing (dead bus)".to_string(), |s| format!("{s:?}"))
+            };
             mk(
                 format!("{} feeds the bus at {} s", name(source), at.get()),
                 v.as_ref() == Some(source),
-                v.map_or("the run ended first".into(), |s| format!("{} did", name(&s))),
+                v.map_or("the run ended first".into(), |s| {
+                    format!("{} did", name(&s))
+                }),
             )
         }
         (Expect::LoadWithinLimit { load, seconds }, State::Longest { longest, worst, .. }) => mk(
             format!("{load} above its limit for at most {} s", seconds.get()),
             longest <= seconds.get() + 1e-9,
-            format!("longest {longest:.3} s, worst {:.0} % of limit", worst * 100.0),
+            format!(
+                "longest {longest:.3} s, worst {:.0} % of limit",
+                worst * 100.0
+            ),
         ),
         (Expect::SourceWithinCapacity { seconds }, State::Longest { longest, worst, .. }) => mk(
-            format!("feeding source above capacity for at most {} s", seconds.get()),
+            format!(
+                "feeding source above capacity for at most {} s",
+                seconds.get()
+            ),
             longest <= seconds.get() + 1e-9,
-            format!("longest {longest:.3} s, worst {:.0} % of capacity", worst * 100.0),
+            format!(
+                "longest {longest:.3} s, worst {:.0} % of capacity",
+                worst * 100.0
+            ),
         ),
         (Expect::MaxDeadBus { seconds, .. }, State::Longest { longest, .. }) => mk(
             format!("bus dead for at most {} s at a time", seconds.get()),

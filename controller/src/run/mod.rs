@@ -13,8 +13,8 @@ use sim::{Pdu, SourceId};
 
 use crate::backend::{Backend, SimBackend};
 use crate::core::{Controller, Event, Instant, LoadStatus, Status};
-use crate::scenario::format::{Action, Target};
 use crate::scenario::Loaded;
+use crate::scenario::format::{Action, Target};
 pub use expect::Outcome;
 
 /// Everything a run leaves behind.
@@ -103,7 +103,11 @@ pub fn run_observed(
 ) -> Run {
     let s = &l.scenario;
     let names: Vec<String> = l.pdu.loads.iter().map(|x| x.name.clone()).collect();
-    let index: BTreeMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+    let index: BTreeMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
     let mut ctl = Controller::new(
         l.pdu.nominal_v,
         l.pdu.nominal_hz,
@@ -211,15 +215,34 @@ fn apply(
     let until = |d: Option<crate::core::settings::Secs>| d.map_or(f64::INFINITY, |d| t + d.get());
     let later = |d: crate::core::settings::Secs| now + d.duration();
     match a {
-        Action::Outage { source, duration } => pdu.source_mut(*source).set_voltage_pu(0.0, until(*duration)),
-        Action::Sag { source, pu, duration } | Action::Swell { source, pu, duration } => {
-            pdu.source_mut(*source).set_voltage_pu(pu.get(), until(Some(*duration)))
+        Action::Outage { source, duration } => pdu
+            .source_mut(*source)
+            .set_voltage_pu(0.0, until(*duration)),
+        Action::Sag {
+            source,
+            pu,
+            duration,
         }
-        Action::FrequencyExcursion { source, hz, duration } => {
-            pdu.source_mut(*source).set_frequency(hz.get(), until(Some(*duration)))
-        }
+        | Action::Swell {
+            source,
+            pu,
+            duration,
+        } => pdu
+            .source_mut(*source)
+            .set_voltage_pu(pu.get(), until(Some(*duration))),
+        Action::FrequencyExcursion {
+            source,
+            hz,
+            duration,
+        } => pdu
+            .source_mut(*source)
+            .set_frequency(hz.get(), until(Some(*duration))),
         Action::FailToStart { source } => pdu.source_mut(*source).set_fail_to_start(true),
-        Action::ShortCircuit { load, ohms, duration } => {
+        Action::ShortCircuit {
+            load,
+            ohms,
+            duration,
+        } => {
             let i = index[load.as_str()];
             pdu.loads[i].short_ohm = Some(*ohms);
             if let Some(d) = duration {
@@ -228,7 +251,11 @@ fn apply(
         }
         Action::LoadStep { load, factor } => pdu.loads[index[load.as_str()]].scale = *factor,
         Action::WeldRelay { load } => pdu.set_welded(index[load.as_str()], true),
-        Action::SensorFault { target, fault, duration } => {
+        Action::SensorFault {
+            target,
+            fault,
+            duration,
+        } => {
             match target {
                 Target::Load(n) => pdu.set_load_sensor_fault(index[n.as_str()], Some(*fault)),
                 Target::Source(id) => pdu.set_source_sensor_fault(*id, Some(*fault)),
@@ -247,8 +274,17 @@ fn apply(
 
 fn columns(names: &[String]) -> Vec<String> {
     let mut c: Vec<String> = [
-        "main_v", "main_hz", "main_p", "backup_v", "backup_hz", "backup_p", "bus_v", "bus_hz",
-        "main_closed", "backup_closed", "backup_running",
+        "main_v",
+        "main_hz",
+        "main_p",
+        "backup_v",
+        "backup_hz",
+        "backup_p",
+        "bus_v",
+        "bus_hz",
+        "main_closed",
+        "backup_closed",
+        "backup_running",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -22,12 +22,20 @@ pub fn render(r: &Run) -> String {
         "final: ats {}, feeding {}, engine {}",
         st.ats,
         feeding(st).map_or("nothing".into(), |f| format!("{f:?}").to_lowercase()),
-        if st.engine_start { "running" } else { "stopped" }
+        if st.engine_start {
+            "running"
+        } else {
+            "stopped"
+        }
     );
     let _ = writeln!(s, "loads:");
     let n = st.loads.len();
     for ((name, kwh), status) in r.energy_kwh.iter().take(n).zip(&st.loads) {
-        let _ = writeln!(s, "  {name:<16} {:<10} {kwh:>10.3} kWh", format!("{status:?}"));
+        let _ = writeln!(
+            s,
+            "  {name:<16} {:<10} {kwh:>10.3} kWh",
+            format!("{status:?}")
+        );
     }
     let _ = writeln!(
         s,

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use sim::{PduSpec, SensorFault, SourceId};
 
-use crate::core::OperatorCommand;
 use crate::core::LoadStatus;
+use crate::core::OperatorCommand;
 use crate::core::schedule::WallTime;
 use crate::core::settings::{Positive, Secs, Settings};
 
@@ -92,7 +92,9 @@ pub enum Action {
         duration: Secs,
     },
     /// The generator cranks but never builds voltage.
-    FailToStart { source: SourceId },
+    FailToStart {
+        source: SourceId,
+    },
     /// A fault of `ohms` on a load circuit, downstream of its relay.
     ShortCircuit {
         load: String,
@@ -101,9 +103,14 @@ pub enum Action {
         duration: Option<Secs>,
     },
     /// The load's demand is multiplied by `factor` from now on.
-    LoadStep { load: String, factor: f64 },
+    LoadStep {
+        load: String,
+        factor: f64,
+    },
     /// The load's relay contacts weld shut.
-    WeldRelay { load: String },
+    WeldRelay {
+        load: String,
+    },
     SensorFault {
         target: Target,
         fault: SensorFault,
@@ -171,7 +178,11 @@ pub enum Expect {
         seconds: Secs,
     },
     /// The load's relay state (contacts) at a time.
-    Relay { load: String, at: Secs, closed: bool },
+    Relay {
+        load: String,
+        at: Secs,
+        closed: bool,
+    },
     /// The load's controller status at a time.
     Status {
         load: String,
@@ -179,10 +190,7 @@ pub enum Expect {
         is: LoadStatus,
     },
     /// Which source feeds the bus at a time (none: dead bus).
-    Feeding {
-        at: Secs,
-        source: Option<SourceId>,
-    },
+    Feeding { at: Secs, source: Option<SourceId> },
     /// The load never stays above its configured current or power limit longer than `seconds`.
     LoadWithinLimit { load: String, seconds: Secs },
     /// The feeding source never stays above its configured capacity longer than `seconds`.

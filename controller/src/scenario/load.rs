@@ -102,14 +102,12 @@ impl Validator<'_> {
                 format!("cannot read grid file {}: {e}", path.display()),
             )
         })?;
-        ron_options()
-            .from_str(&text)
-            .map_err(|e| ScenarioError {
-                file: path.display().to_string(),
-                line: e.span.start.line,
-                col: e.span.start.col,
-                message: e.code.to_string(),
-            })
+        ron_options().from_str(&text).map_err(|e| ScenarioError {
+            file: path.display().to_string(),
+            line: e.span.start.line,
+            col: e.span.start.col,
+            message: e.code.to_string(),
+        })
     }
 
     fn check_grid(&self, pdu: &mut PduSpec) -> Result<(), ScenarioError> {
@@ -138,7 +136,10 @@ impl Validator<'_> {
                 return bad(None, format!("load {} has an empty name", i + 1));
             }
             if pdu.loads[..i].iter().any(|o| o.name == l.name) {
-                return bad(Some(&l.name), format!("load name {:?} is used twice", l.name));
+                return bad(
+                    Some(&l.name),
+                    format!("load name {:?} is used twice", l.name),
+                );
             }
         }
         for l in &mut pdu.loads {
@@ -352,7 +353,12 @@ impl Validator<'_> {
         ))
     }
 
-    fn known_event(&self, event: &str, subject: Option<&str>, pdu: &PduSpec) -> Result<(), ScenarioError> {
+    fn known_event(
+        &self,
+        event: &str,
+        subject: Option<&str>,
+        pdu: &PduSpec,
+    ) -> Result<(), ScenarioError> {
         if !EVENT_NAMES.contains(&event) {
             return Err(self.at(
                 "expect",
@@ -367,7 +373,9 @@ impl Validator<'_> {
             return Err(self.at(
                 "expect",
                 Some(s),
-                format!("unknown subject {s:?}; expected \"main\", \"backup\", \"pdu\" or a load name"),
+                format!(
+                    "unknown subject {s:?}; expected \"main\", \"backup\", \"pdu\" or a load name"
+                ),
             ));
         }
         Ok(())
@@ -377,7 +385,13 @@ impl Validator<'_> {
         let load = |n: &str| self.known_load(pdu, "expect", n);
         for e in &s.expect {
             match e {
-                Expect::Count { event, subject, min, max, .. } => {
+                Expect::Count {
+                    event,
+                    subject,
+                    min,
+                    max,
+                    ..
+                } => {
                     self.known_event(event, subject.as_deref(), pdu)?;
                     if let (Some(a), Some(b)) = (min, max)
                         && a > b
@@ -454,7 +468,8 @@ fn find_key(text: &str, key: &str) -> Option<usize> {
     while let Some(p) = text[from..].find(key) {
         let at = from + p;
         let rest = text[at + key.len()..].trim_start();
-        let word_start = at == 0 || !text[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_');
+        let word_start =
+            at == 0 || !text[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_');
         if word_start && (rest.starts_with(':') || rest.starts_with('(')) {
             return Some(at);
         }
