@@ -6,8 +6,8 @@ use sim::{Actuation, Pdu, Readings};
 use crate::core::{Commands, LoadMeasurement, Measurements, SourceMeasurement};
 
 pub trait Backend {
-    /// What the sensors read now.
-    fn measure(&mut self) -> Measurements;
+    /// What the sensors read now, into `out` (reused so the loop does not allocate).
+    fn measure(&mut self, out: &mut Measurements);
     /// Drive the outputs, then let `dt` seconds pass (real hardware: they pass by themselves).
     fn actuate(&mut self, commands: &Commands, dt: f64);
 }
@@ -27,27 +27,24 @@ impl SimBackend {
     }
 }
 
-pub fn measurements(r: &Readings) -> Measurements {
+/// The controller's view of the twin's sensor readings.
+pub fn measurements(r: &Readings, out: &mut Measurements) {
     let src = |s: &sim::SourceReading| SourceMeasurement {
         v: s.v,
         hz: s.hz,
         i: s.i,
         p: s.p,
     };
-    Measurements {
-        main: src(&r.main),
-        backup: src(&r.backup),
-        loads: r
-            .loads
-            .iter()
-            .map(|l| LoadMeasurement { i: l.i, p: l.p })
-            .collect(),
-    }
+    out.main = src(&r.main);
+    out.backup = src(&r.backup);
+    out.loads.clear();
+    out.loads
+        .extend(r.loads.iter().map(|l| LoadMeasurement { i: l.i, p: l.p }));
 }
 
 impl Backend for SimBackend {
-    fn measure(&mut self) -> Measurements {
-        measurements(self.pdu.readings())
+    fn measure(&mut self, out: &mut Measurements) {
+        measurements(self.pdu.readings(), out)
     }
 
     fn actuate(&mut self, c: &Commands, dt: f64) {

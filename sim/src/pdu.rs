@@ -6,7 +6,7 @@
 use num_complex::Complex64;
 use serde::{Deserialize, Serialize};
 
-use crate::load::{Load, LoadSpec};
+use crate::load::{Load, LoadSpec, mag};
 use crate::rng::SplitMix64;
 use crate::sensor::{Sensor, SensorFault};
 use crate::source::{GenState, Source, SourceSpec};
@@ -248,8 +248,8 @@ impl Pdu {
         };
         let e = Complex64::new(e, 0.0);
         // Loads were energized according to the last bus state; re-energize on a live source.
-        let energize = e.norm() > 0.0;
-        let mut v = if self.bus.norm() > 0.0 { self.bus } else { e };
+        let energize = e.re > 0.0;
+        let mut v = if mag(self.bus) > 0.0 { self.bus } else { e };
         if energize {
             // V = E - Zs (Y V + Ip(V)): the impedance part is exact, the power part iterates.
             for _ in 0..20 {
@@ -262,7 +262,7 @@ impl Pdu {
                     }
                 }
                 let next = (e - zs * ip) / (Complex64::new(1.0, 0.0) + zs * y);
-                let done = (next - v).norm() < 1e-9 * vn;
+                let done = (next - v).norm_sqr() < (1e-9 * vn).powi(2);
                 v = next;
                 if done {
                     break;
@@ -284,8 +284,8 @@ impl Pdu {
             total += cur;
             let s = v * cur.conj();
             self.truth.loads.push(LoadReading {
-                v: if closed { v.norm() } else { 0.0 },
-                i: cur.norm(),
+                v: if closed { mag(v) } else { 0.0 },
+                i: mag(cur),
                 p: s.re,
                 q: s.im,
             });
@@ -293,7 +293,7 @@ impl Pdu {
         let s_total = v * total.conj();
         let feeding = |id| {
             if conn == Some(id) {
-                (v.norm(), total.norm(), s_total.re, s_total.im)
+                (mag(v), mag(total), s_total.re, s_total.im)
             } else {
                 let e = if id == SourceId::Main {
                     e_main
@@ -319,7 +319,7 @@ impl Pdu {
             p: bp,
             q: bq,
         };
-        self.truth.bus_v = v.norm();
+        self.truth.bus_v = mag(v);
         self.truth.bus_hz = if energize { hz } else { 0.0 };
         self.sense();
     }
@@ -330,7 +330,8 @@ impl Pdu {
 
     fn sense(&mut self) {
         let rng = &mut self.rng;
-        let mut r = self.truth.clone();
+        let r = &mut self.readings;
+        r.clone_from(&self.truth);
         for (reading, sensors) in [&mut r.main, &mut r.backup]
             .into_iter()
             .zip(self.source_sensors.iter_mut())
@@ -346,7 +347,6 @@ impl Pdu {
             reading.p *= k;
             reading.q *= k;
         }
-        self.readings = r;
     }
 }
 

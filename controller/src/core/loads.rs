@@ -103,6 +103,10 @@ pub struct LoadManager {
     last_wall: Option<NaiveDateTime>,
     shed_count: u64,
     cannot_shed: bool,
+    /// Reused each step so the control loop does not allocate.
+    on_buf: Vec<Candidate>,
+    shed_buf: Vec<(u64, Candidate)>,
+    order_buf: Vec<Candidate>,
 }
 
 impl LoadManager {
@@ -177,6 +181,9 @@ impl LoadManager {
             last_wall: Some(start_wall),
             shed_count: 0,
             cannot_shed: false,
+            on_buf: Vec::new(),
+            shed_buf: Vec::new(),
+            order_buf: Vec::new(),
         }
     }
 
@@ -245,7 +252,7 @@ impl LoadManager {
     fn run_schedules(&mut self, now: Instant, wall: NaiveDateTime, events: &mut Vec<Event>) {
         let from = self.last_wall.replace(wall).unwrap_or(wall);
         for u in &mut self.units {
-            if !u.next_edge.is_some_and(|e| e <= wall) {
+            if u.next_edge.is_none_or(|e| e > wall) {
                 continue;
             }
             let last = u
@@ -276,24 +283,31 @@ impl LoadManager {
             priority: u.cfg.priority,
             watts: u.watts,
         };
-        let on: Vec<Candidate> = self
-            .units
-            .iter()
-            .enumerate()
-            .filter(|(_, u)| u.relay && !u.cfg.critical)
-            .map(|(i, u)| cand(i, u))
-            .collect();
-        let mut shed: Vec<(u64, Candidate)> = self
-            .units
-            .iter()
-            .enumerate()
-            .filter_map(|(i, u)| u.shed_seq.map(|s| (s, cand(i, u))))
-            .collect();
-        shed.sort_by(|a, b| b.0.cmp(&a.0));
-        let shed: Vec<Candidate> = shed.into_iter().map(|(_, c)| c).collect();
-        let decision = self
-            .shedder
-            .step(inp.now, inp.source_w, inp.capacity_w, &on, &shed);
+        self.on_buf.clear();
+        self.on_buf.extend(
+            self.units
+                .iter()
+                .enumerate()
+                .filter(|(_, u)| u.relay && !u.cfg.critical)
+                .map(|(i, u)| cand(i, u)),
+        );
+        self.shed_buf.clear();
+        self.shed_buf.extend(
+            self.units
+                .iter()
+                .enumerate()
+                .filter_map(|(i, u)| u.shed_seq.map(|s| (s, cand(i, u)))),
+        );
+        self.shed_buf.sort_by_key(|x| std::cmp::Reverse(x.0));
+        self.order_buf.clear();
+        self.order_buf.extend(self.shed_buf.iter().map(|(_, c)| *c));
+        let decision = self.shedder.step(
+            inp.now,
+            inp.source_w,
+            inp.capacity_w,
+            &self.on_buf,
+            &self.order_buf,
+        );
         let cannot = decision == Decision::CannotShed;
         if cannot != self.cannot_shed {
             self.cannot_shed = cannot;

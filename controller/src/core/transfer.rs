@@ -247,11 +247,9 @@ impl Ats {
                     self.state = AtsState::OnBackup;
                 }
             }
-            AtsState::OnBackup => {
-                if ok.main {
-                    self.restore(now, &mut emit);
-                    self.state = AtsState::Retransfer { since: now };
-                }
+            AtsState::OnBackup if ok.main => {
+                self.restore(now, &mut emit);
+                self.state = AtsState::Retransfer { since: now };
             }
             AtsState::Retransfer { since } => {
                 if !ok.main {
@@ -351,9 +349,11 @@ mod tests {
 
     #[test]
     fn outage_transfer_retransfer_cooldown_sequence() {
-        let mut s = AtsSettings::default();
-        s.retransfer_delay = Secs::new(60.0).unwrap();
-        s.cooldown = Secs::new(30.0).unwrap();
+        let s = AtsSettings {
+            retransfer_delay: Secs::new(60.0).unwrap(),
+            cooldown: Secs::new(30.0).unwrap(),
+            ..AtsSettings::default()
+        };
         let mut ats = Ats::new(s);
         // Main dies at 10 s and returns at 100 s; backup is good 8 s after its start.
         let ev = run(&mut ats, 0.0, 250.0, |t| {

@@ -160,10 +160,10 @@ impl Checker {
                     let inside = within(t, from.map(|x| x.get()), until.map(|x| x.get()));
                     run_length(inside && !live, dt, longest, current);
                 }
-                (Expect::BusVoltage { from, until, .. }, State::Samples(v)) => {
-                    if live && within(t, from.map(|x| x.get()), until.map(|x| x.get())) {
-                        v.push((truth.bus_v / self.nominal_v) as f32);
-                    }
+                (Expect::BusVoltage { from, until, .. }, State::Samples(v))
+                    if live && within(t, from.map(|x| x.get()), until.map(|x| x.get())) =>
+                {
+                    v.push((truth.bus_v / self.nominal_v) as f32);
                 }
                 (Expect::Energy { .. }, State::Energy(j)) => {
                     *j += truth.loads[load.unwrap_or(0)].p * dt;

@@ -133,6 +133,7 @@ pub fn run_observed(
     let mut next_record = 0u64;
     let report_every = (steps / 200).max(1);
     let mut row = Vec::with_capacity(series.names().len());
+    let mut m = crate::core::Measurements::default();
 
     for k in 0..steps {
         let now = Instant::from_micros(k * dt_us);
@@ -155,11 +156,10 @@ pub fn run_observed(
             }
             false
         });
-        let m = backend.measure();
-        let cmds = ctl.step(now, &m).clone();
+        backend.measure(&mut m);
+        backend.actuate(ctl.step(now, &m), dt);
         let first_new = events.len();
         events.extend(ctl.drain_events());
-        backend.actuate(&cmds, dt);
         let t = (k + 1) as f64 * dt;
         checker.observe(t, dt, &backend.pdu, &ctl);
         observe(&StepView {
