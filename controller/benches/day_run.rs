@@ -23,6 +23,7 @@ fn day_scenario(duration: f64) -> String {
             i * 10
         );
     }
+    let (outage, sags, short) = (duration * 0.04, duration * 0.46, duration * 0.69);
     format!(
         r#"Scenario(
     name: "bench_day",
@@ -39,9 +40,9 @@ fn day_scenario(duration: f64) -> String {
         loads: {{ {settings} "load03": (schedules: [Daily(on: "22:00", off: "06:00")]) }},
     ),
     timeline: [
-        (at: 3600.0, do: Outage(source: Main, duration: 1800.0)),
-        (at: 40000.0, do: Repeat(every: 30.0, count: 6, action: Sag(source: Main, pu: 0.8, duration: 2.0))),
-        (at: 60000.0, do: ShortCircuit(load: "load05", ohms: 0.05, duration: 30.0)),
+        (at: {outage}, do: Outage(source: Main, duration: 1800.0)),
+        (at: {sags}, do: Repeat(every: 30.0, count: 6, action: Sag(source: Main, pu: 0.8, duration: 2.0))),
+        (at: {short}, do: ShortCircuit(load: "load05", ohms: 0.05, duration: 30.0)),
     ],
     expect: [Count(event: "transfer", min: 1)],
 )"#
