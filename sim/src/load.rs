@@ -50,7 +50,7 @@ fn default_inrush_time() -> f64 {
 const INRUSH_PF: f64 = 0.35;
 /// Below this fraction of nominal voltage, constant-power loads behave as impedances (as OpenDSS's
 /// vminpu does): real supplies drop out rather than draw unbounded current.
-const VMIN_PU: f64 = 0.5;
+pub const VMIN_PU: f64 = 0.5;
 
 impl LoadModel {
     /// Nominal real power, W (for Series: the first point).
@@ -75,6 +75,34 @@ fn complex_power(watts: f64, pf: f64) -> Complex64 {
     Complex64::new(watts, watts * (1.0 - pf * pf).sqrt() / pf)
 }
 
+/// What a load draws this step, before the bus voltage is known: an admittance part and a
+/// constant-power part. Both are independent of the voltage, so the bus solve can sum them once
+/// and iterate on two numbers instead of on every load.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Draw {
+    /// Admittance, S: impedance loads, locked rotors, faults.
+    pub y: Complex64,
+    /// Complex power drawn whatever the voltage, VA.
+    pub s: Complex64,
+}
+
+impl Draw {
+    /// Current at bus voltage `v` (nominal `vn`). Below `VMIN_PU` the constant-power part acts
+    /// as the impedance that draws it at nominal voltage.
+    pub fn current(&self, v: Complex64, vn: f64) -> Complex64 {
+        if v.norm_sqr() >= (VMIN_PU * vn).powi(2) {
+            self.y * v + (self.s / v).conj()
+        } else {
+            (self.y + self.s.conj() / (vn * vn)) * v
+        }
+    }
+
+    pub fn add(&mut self, o: &Draw) {
+        self.y += o.y;
+        self.s += o.s;
+    }
+}
+
 /// Runtime state of one load circuit.
 #[derive(Debug, Clone)]
 pub struct Load {
@@ -85,15 +113,38 @@ pub struct Load {
     pub short_ohm: Option<f64>,
     /// Seconds since this load was last energized (drives compressor cycling and inrush).
     energized_for: Option<f64>,
+    /// Rated complex power, and a locked rotor's admittance at nominal voltage (compressors).
+    s_rated: Complex64,
+    y_inrush: Complex64,
 }
 
 impl Load {
-    pub fn new(spec: LoadSpec) -> Self {
+    pub fn new(spec: LoadSpec, vn: f64) -> Self {
+        let (s_rated, y_inrush) = match &spec.model {
+            LoadModel::ConstantPower { watts, pf } | LoadModel::ConstantImpedance { watts, pf } => {
+                (complex_power(*watts, *pf), Complex64::default())
+            }
+            LoadModel::Compressor {
+                watts, pf, inrush, ..
+            } => {
+                let s_run = complex_power(*watts, *pf);
+                // Locked rotor: `inrush` times the running current at a low power factor.
+                let s_lr = inrush * mag(s_run);
+                let s_lr = Complex64::new(
+                    s_lr * INRUSH_PF,
+                    s_lr * (1.0 - INRUSH_PF * INRUSH_PF).sqrt(),
+                );
+                (s_run, s_lr.conj() / (vn * vn))
+            }
+            LoadModel::Series { pf, .. } => (complex_power(1.0, *pf), Complex64::default()),
+        };
         Self {
             spec,
             scale: 1.0,
             short_ohm: None,
             energized_for: None,
+            s_rated,
+            y_inrush,
         }
     }
 
@@ -105,77 +156,48 @@ impl Load {
         };
     }
 
-    /// What the load draws at bus voltage `v` (nominal `vn`) at time `t`, in Norton form: the
-    /// current is `y * v + i`. Impedance parts go in `y` so a short against the source solves
-    /// exactly; voltage-dependent (constant-power) parts go in `i`.
-    pub fn draw(&self, t: f64, v: Complex64, vn: f64) -> (Complex64, Complex64) {
-        let zero = Complex64::default();
+    /// What the load draws at time `t` (nothing when not energized).
+    pub fn demand(&self, t: f64, vn: f64) -> Draw {
         let Some(on_for) = self.energized_for else {
-            return (zero, zero);
+            return Draw::default();
         };
-        let short = self
-            .short_ohm
-            .map_or(zero, |r| Complex64::new(1.0 / r.max(1e-6), 0.0));
-        let demand = match &self.spec.model {
-            LoadModel::ConstantPower { watts, pf } => Demand::Power(complex_power(*watts, *pf)),
-            LoadModel::ConstantImpedance { watts, pf } => {
-                Demand::Impedance(complex_power(*watts, *pf))
-            }
+        let mut d = Draw::default();
+        if let Some(r) = self.short_ohm {
+            d.y = Complex64::new(1.0 / r.max(1e-6), 0.0);
+        }
+        let k = self.scale;
+        match &self.spec.model {
+            LoadModel::ConstantPower { .. } => d.s += self.s_rated * k,
+            LoadModel::ConstantImpedance { .. } => d.y += self.s_rated.conj() * k / (vn * vn),
             LoadModel::Compressor {
-                watts,
-                pf,
                 on,
                 off,
-                inrush,
                 inrush_time,
+                ..
             } => {
                 let phase = on_for % (on + off).max(1e-9);
-                if phase >= *on {
-                    Demand::Power(zero)
-                } else if phase < *inrush_time {
-                    // Locked rotor: `inrush` times the running current, as an impedance.
-                    let s_lr = inrush * mag(complex_power(*watts, *pf));
-                    let q = s_lr * (1.0 - INRUSH_PF * INRUSH_PF).sqrt();
-                    Demand::Impedance(Complex64::new(s_lr * INRUSH_PF, q))
-                } else {
-                    Demand::Power(complex_power(*watts, *pf))
+                if phase < *inrush_time {
+                    d.y += self.y_inrush * k;
+                } else if phase < *on {
+                    d.s += self.s_rated * k;
                 }
             }
             LoadModel::Series {
-                interval,
-                pf,
-                watts,
-                ..
+                interval, watts, ..
             } => {
-                let w = if watts.is_empty() {
-                    0.0
-                } else {
-                    watts[(t / interval.max(1e-9)).floor() as usize % watts.len()]
-                };
-                Demand::Power(complex_power(w, *pf))
-            }
-        };
-        match demand {
-            Demand::Power(s) if v.norm_sqr() >= (VMIN_PU * vn).powi(2) => {
-                (short, (s * self.scale / v).conj())
-            }
-            // Y = conj(S) / Vn^2 draws S at nominal voltage.
-            Demand::Power(s) | Demand::Impedance(s) => {
-                (short + (s * self.scale).conj() / (vn * vn), zero)
+                if !watts.is_empty() {
+                    let w = watts[(t / interval.max(1e-9)).floor() as usize % watts.len()];
+                    d.s += self.s_rated * (w * k);
+                }
             }
         }
+        d
     }
 
     /// Current drawn at bus voltage `v`.
     pub fn current(&self, t: f64, v: Complex64, vn: f64) -> Complex64 {
-        let (y, i) = self.draw(t, v, vn);
-        y * v + i
+        self.demand(t, vn).current(v, vn)
     }
-}
-
-enum Demand {
-    Power(Complex64),
-    Impedance(Complex64),
 }
 
 #[cfg(test)]
@@ -183,10 +205,13 @@ mod tests {
     use super::*;
 
     fn energized(model: LoadModel, for_s: f64) -> Load {
-        let mut l = Load::new(LoadSpec {
-            name: "x".into(),
-            model,
-        });
+        let mut l = Load::new(
+            LoadSpec {
+                name: "x".into(),
+                model,
+            },
+            230.0,
+        );
         l.advance(0.0, true);
         l.advance(for_s, true);
         l

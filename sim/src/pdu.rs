@@ -6,7 +6,7 @@
 use num_complex::Complex64;
 use serde::{Deserialize, Serialize};
 
-use crate::load::{Load, LoadSpec, mag};
+use crate::load::{Draw, Load, LoadSpec, VMIN_PU, mag};
 use crate::rng::SplitMix64;
 use crate::sensor::{Sensor, SensorFault};
 use crate::source::{GenState, Source, SourceSpec};
@@ -101,6 +101,8 @@ pub struct Pdu {
     bus: Complex64,
     truth: Readings,
     readings: Readings,
+    /// Each load's demand this step (scratch, reused).
+    draws: Vec<Draw>,
     source_sensors: [SourceSensors; 2],
     load_sensors: Vec<LoadSensors>,
     rng: SplitMix64,
@@ -114,7 +116,13 @@ impl Pdu {
             nominal_hz: spec.nominal_hz,
             main: Source::new(spec.main.clone(), spec.nominal_v, spec.nominal_hz),
             backup: Source::new(spec.backup.clone(), spec.nominal_v, spec.nominal_hz),
-            loads: spec.loads.iter().cloned().map(Load::new).collect(),
+            loads: spec
+                .loads
+                .iter()
+                .cloned()
+                .map(|l| Load::new(l, spec.nominal_v))
+                .collect(),
+            draws: vec![Draw::default(); n],
             main_closed: false,
             backup_closed: false,
             relay_cmd: vec![false; n],
@@ -247,21 +255,28 @@ impl Pdu {
             None => (0.0, Complex64::default(), 0.0),
         };
         let e = Complex64::new(e, 0.0);
-        // Loads were energized according to the last bus state; re-energize on a live source.
         let energize = e.re > 0.0;
+        let mut sum = Draw::default();
+        for (i, load) in self.loads.iter().enumerate() {
+            let closed = self.relay_cmd[i] || self.welded[i];
+            self.draws[i] = if closed && energize {
+                load.demand(t, vn)
+            } else {
+                Draw::default()
+            };
+            sum.add(&self.draws[i]);
+        }
         let mut v = if mag(self.bus) > 0.0 { self.bus } else { e };
         if energize {
-            // V = E - Zs (Y V + Ip(V)): the impedance part is exact, the power part iterates.
-            for _ in 0..20 {
-                let (mut y, mut ip) = (Complex64::default(), Complex64::default());
-                for (i, load) in self.loads.iter().enumerate() {
-                    if self.relay_cmd[i] || self.welded[i] {
-                        let (ly, li) = load.draw(t, v, vn);
-                        y += ly;
-                        ip += li;
-                    }
-                }
-                let next = (e - zs * ip) / (Complex64::new(1.0, 0.0) + zs * y);
+            // V = E - Zs I(V): with the demands summed, only two numbers iterate.
+            let one = Complex64::new(1.0, 0.0);
+            let vmin2 = (VMIN_PU * vn).powi(2);
+            for _ in 0..50 {
+                let next = if v.norm_sqr() >= vmin2 {
+                    (e - zs * (sum.s / v).conj()) / (one + zs * sum.y)
+                } else {
+                    e / (one + zs * (sum.y + sum.s.conj() / (vn * vn)))
+                };
                 let done = (next - v).norm_sqr() < (1e-9 * vn).powi(2);
                 v = next;
                 if done {
@@ -274,13 +289,9 @@ impl Pdu {
         self.bus = v;
         let mut total = Complex64::default();
         self.truth.loads.clear();
-        for (i, load) in self.loads.iter().enumerate() {
+        for (i, d) in self.draws.iter().enumerate() {
             let closed = self.relay_cmd[i] || self.welded[i];
-            let cur = if closed && energize {
-                load.current(t, v, vn)
-            } else {
-                Complex64::default()
-            };
+            let cur = d.current(v, vn);
             total += cur;
             let s = v * cur.conj();
             self.truth.loads.push(LoadReading {
