@@ -36,8 +36,8 @@ struct Demand {
     last: Option<(Instant, f64)>,
 }
 
-/// The remaining-time floor, so the allowance does not swing wildly at the end of a window.
-const MIN_REMAINING_S: f64 = 60.0;
+/// The remaining-time floor that keeps the allowance finite in a window's last second.
+const MIN_REMAINING_S: f64 = 1.0;
 
 impl Demand {
     fn allowed(&mut self, now: Instant, p: f64) -> f64 {

@@ -29,6 +29,13 @@ enum State {
     },
     Samples(Vec<f32>),
     Energy(f64),
+    /// Energy in the current window (J), its start, and the worst complete window (kW).
+    Demand {
+        joules: f64,
+        start: f64,
+        worst_kw: f64,
+        windows: u32,
+    },
 }
 
 /// The scenario's expectations plus the interlock that must hold in every run.
@@ -61,6 +68,15 @@ impl Checker {
                     }
                     Expect::BusVoltage { .. } => (State::Samples(Vec::new()), None),
                     Expect::Energy { load, .. } => (State::Energy(0.0), index(load)),
+                    Expect::Demand { .. } => (
+                        State::Demand {
+                            joules: 0.0,
+                            start: 0.0,
+                            worst_kw: 0.0,
+                            windows: 0,
+                        },
+                        None,
+                    ),
                     _ => (State::Events, None),
                 };
                 (e.clone(), state, load)
@@ -167,6 +183,23 @@ impl Checker {
                 }
                 (Expect::Energy { .. }, State::Energy(j)) => {
                     *j += truth.loads[load.unwrap_or(0)].p * dt;
+                }
+                (
+                    Expect::Demand { window, .. },
+                    State::Demand {
+                        joules,
+                        start,
+                        worst_kw,
+                        windows,
+                    },
+                ) => {
+                    *joules += (truth.main.p + truth.backup.p) * dt;
+                    if t - *start >= window.get() - 1e-9 {
+                        *worst_kw = worst_kw.max(*joules / window.get() / 1e3);
+                        *windows += 1;
+                        *joules = 0.0;
+                        *start = t;
+                    }
                 }
                 _ => {}
             }
@@ -383,6 +416,16 @@ fn verdict(e: &Expect, state: State, events: &[Event]) -> Outcome {
                 format!("{kwh:.3} kWh"),
             )
         }
+        (
+            Expect::Demand { window, max_kw },
+            State::Demand {
+                worst_kw, windows, ..
+            },
+        ) => mk(
+            format!("demand over {} s windows <= {max_kw} kW", window.get()),
+            windows > 0 && worst_kw <= *max_kw,
+            format!("worst {worst_kw:.3} kW over {windows} windows"),
+        ),
         (e, _) => mk(format!("{e:?}"), false, "internal: no state".into()),
     }
 }

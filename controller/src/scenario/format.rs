@@ -215,6 +215,9 @@ pub enum Expect {
         #[serde(default)]
         max: Option<f64>,
     },
+    /// The site's average power over each complete fixed window from the start (a utility's
+    /// demand intervals) never exceeds `max_kw`.
+    Demand { window: Positive, max_kw: f64 },
     /// A load's energy over the run, kWh, within bounds.
     Energy {
         load: String,
