@@ -101,8 +101,13 @@ pub struct Pdu {
     bus: Complex64,
     truth: Readings,
     readings: Readings,
-    /// Each load's demand this step (scratch, reused).
+    /// Each load's demand this step and at the last solve (scratch, reused).
     draws: Vec<Draw>,
+    solved_draws: Vec<Draw>,
+    /// What the last solve was for (feeding source and EMF) and its total current: when nothing
+    /// changed since, the bus solution stands and the solve is skipped.
+    solved_for: Option<(Option<SourceId>, f64)>,
+    total: Complex64,
     source_sensors: [SourceSensors; 2],
     load_sensors: Vec<LoadSensors>,
     rng: SplitMix64,
@@ -123,6 +128,9 @@ impl Pdu {
                 .map(|l| Load::new(l, spec.nominal_v))
                 .collect(),
             draws: vec![Draw::default(); n],
+            solved_draws: vec![Draw::default(); n],
+            solved_for: None,
+            total: Complex64::default(),
             main_closed: false,
             backup_closed: false,
             relay_cmd: vec![false; n],
@@ -266,8 +274,12 @@ impl Pdu {
             };
             sum.add(&self.draws[i]);
         }
+        let key = Some((conn, e.re));
+        let unchanged = self.solved_for == key && self.draws == self.solved_draws;
         let mut v = if mag(self.bus) > 0.0 { self.bus } else { e };
-        if energize {
+        if unchanged {
+            v = self.bus;
+        } else if energize {
             // V = E - Zs I(V): with the demands summed, only two numbers iterate.
             let one = Complex64::new(1.0, 0.0);
             let vmin2 = (VMIN_PU * vn).powi(2);
@@ -287,20 +299,12 @@ impl Pdu {
             v = Complex64::default();
         }
         self.bus = v;
-        let mut total = Complex64::default();
-        self.truth.loads.clear();
-        for (i, d) in self.draws.iter().enumerate() {
-            let closed = self.relay_cmd[i] || self.welded[i];
-            let cur = d.current(v, vn);
-            total += cur;
-            let s = v * cur.conj();
-            self.truth.loads.push(LoadReading {
-                v: if closed { mag(v) } else { 0.0 },
-                i: mag(cur),
-                p: s.re,
-                q: s.im,
-            });
+        if !unchanged {
+            self.solved_for = key;
+            self.solved_draws.clone_from(&self.draws);
+            self.load_truth(v);
         }
+        let total = self.total;
         let s_total = v * total.conj();
         let feeding = |id| {
             if conn == Some(id) {
@@ -333,6 +337,26 @@ impl Pdu {
         self.truth.bus_v = mag(v);
         self.truth.bus_hz = if energize { hz } else { 0.0 };
         self.sense();
+    }
+
+    /// Each load's current and power at bus voltage `v`, and the total current.
+    fn load_truth(&mut self, v: Complex64) {
+        let vn = self.nominal_v;
+        let mut total = Complex64::default();
+        self.truth.loads.clear();
+        for (i, d) in self.draws.iter().enumerate() {
+            let closed = self.relay_cmd[i] || self.welded[i];
+            let cur = d.current(v, vn);
+            total += cur;
+            let s = v * cur.conj();
+            self.truth.loads.push(LoadReading {
+                v: if closed { mag(v) } else { 0.0 },
+                i: mag(cur),
+                p: s.re,
+                q: s.im,
+            });
+        }
+        self.total = total;
     }
 
     fn z(&self, s: &Source) -> Complex64 {

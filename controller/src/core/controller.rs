@@ -57,7 +57,6 @@ pub struct Controller {
     s: Settings,
     nominal_v: f64,
     nominal_hz: f64,
-    epoch: NaiveDateTime,
     ats: Ats,
     monitors: [SourceMonitor; 2],
     guards: [SourceGuard; 2],
@@ -88,7 +87,6 @@ impl Controller {
         Ok(Controller {
             nominal_v,
             nominal_hz,
-            epoch,
             ats: Ats::new(s.ats.clone()),
             monitors: [SourceMonitor::new(false), SourceMonitor::new(false)],
             guards: SOURCES.map(|id| SourceGuard::new(id, &s.protection, nominal_v, nominal_hz)),
@@ -220,11 +218,9 @@ impl Controller {
         } else {
             self.s.shedding.backup_capacity_kw
         };
-        let wall = self.epoch + std::time::Duration::from_micros(now.as_micros());
         self.loads.step(
             &LoadInputs {
                 now,
-                wall,
                 bus_live,
                 source_w: sensed[active].p,
                 capacity_w: capacity_kw.map(|c| c.get() * 1e3),

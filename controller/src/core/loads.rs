@@ -9,6 +9,7 @@ use chrono::NaiveDateTime;
 use super::events::{Alarm, Element, Event, EventKind, ShedReason, Subject};
 use super::interface::LoadMeasurement;
 use super::protection::{DefiniteTime, InverseTime, Recloser, TripOutcome, TripState};
+use super::schedule::Schedule;
 use super::settings::{LoadSettings, PowerOn, Secs, SheddingSettings, Stage};
 use super::shedding::{Candidate, Decision, Shedder};
 use super::time::Instant;
@@ -53,7 +54,8 @@ struct Unit {
     watts: f64,
     opened_at: Option<Instant>,
     welded: bool,
-    next_edge: Option<NaiveDateTime>,
+    /// The next schedule edge, as controller time.
+    next_edge: Option<Instant>,
 }
 
 impl Unit {
@@ -85,7 +87,6 @@ impl Unit {
 /// The shape of one step's world for the load manager.
 pub struct LoadInputs<'a> {
     pub now: Instant,
-    pub wall: NaiveDateTime,
     pub bus_live: bool,
     /// Real power of the source feeding the bus, W.
     pub source_w: f64,
@@ -97,10 +98,12 @@ pub struct LoadInputs<'a> {
 pub struct LoadManager {
     units: Vec<Unit>,
     shedder: Shedder,
-    stagger: Duration,
+    stagger_us: u64,
+    epoch: NaiveDateTime,
     last_close: Option<Instant>,
     last_step: Option<Instant>,
-    last_wall: Option<NaiveDateTime>,
+    /// Power-memory decay for the last step length: (dt in µs, factor).
+    decay: (u64, f64),
     shed_count: u64,
     cannot_shed: bool,
     /// Reused each step so the control loop does not allocate.
@@ -148,11 +151,7 @@ impl LoadManager {
                         PowerOn::Last => restored.and_then(|r| r.get(i).copied()).unwrap_or(false),
                     }
                 };
-                let next_edge = cfg
-                    .schedules
-                    .iter()
-                    .filter_map(|s| s.next_edge(start_wall))
-                    .min();
+                let next_edge = next_edge(&cfg.schedules, start_wall, start_wall);
                 Unit {
                     name,
                     requires,
@@ -175,10 +174,11 @@ impl LoadManager {
         LoadManager {
             units,
             shedder: Shedder::new(shedding),
-            stagger: stagger.duration(),
+            stagger_us: stagger.micros(),
+            epoch: start_wall,
             last_close: None,
             last_step: None,
-            last_wall: Some(start_wall),
+            decay: (0, 1.0),
             shed_count: 0,
             cannot_shed: false,
             on_buf: Vec::new(),
@@ -225,10 +225,13 @@ impl LoadManager {
 
     pub fn step(&mut self, inp: &LoadInputs, events: &mut Vec<Event>) {
         let now = inp.now;
-        let dt = self.last_step.map_or(0.0, |t| now.since(t).as_secs_f64());
+        let dt_us = self.last_step.map_or(0, |t| now.micros_since(t));
         self.last_step = Some(now);
-        self.run_schedules(now, inp.wall, events);
-        let decay = (-dt / POWER_MEMORY_S).exp();
+        self.run_schedules(now, events);
+        if self.decay.0 != dt_us {
+            self.decay = (dt_us, (-(dt_us as f64) * 1e-6 / POWER_MEMORY_S).exp());
+        }
+        let decay = self.decay.1;
         for (u, m) in self.units.iter_mut().zip(inp.loads) {
             if u.relay {
                 u.watts = m.p.max(u.watts * decay);
@@ -249,12 +252,15 @@ impl LoadManager {
         self.drive_relays(inp, events);
     }
 
-    fn run_schedules(&mut self, now: Instant, wall: NaiveDateTime, events: &mut Vec<Event>) {
-        let from = self.last_wall.replace(wall).unwrap_or(wall);
+    fn run_schedules(&mut self, now: Instant, events: &mut Vec<Event>) {
+        let epoch = self.epoch;
         for u in &mut self.units {
-            if u.next_edge.is_none_or(|e| e > wall) {
+            let Some(due) = u.next_edge.filter(|e| *e <= now) else {
                 continue;
-            }
+            };
+            // Every edge from the one we waited for up to now (a long step may cross several).
+            let wall = epoch + Duration::from_micros(now.as_micros());
+            let from = epoch + Duration::from_micros(due.as_micros().saturating_sub(1));
             let last = u
                 .cfg
                 .schedules
@@ -268,12 +274,7 @@ impl LoadManager {
                 }
                 events.push(Event::new(now, &u.subject(), EventKind::Schedule { on }));
             }
-            u.next_edge = u
-                .cfg
-                .schedules
-                .iter()
-                .filter_map(|s| s.next_edge(wall))
-                .min();
+            u.next_edge = next_edge(&u.cfg.schedules, wall, epoch);
         }
     }
 
@@ -374,7 +375,7 @@ impl LoadManager {
         if !inp.bus_live {
             return;
         }
-        if self.last_close.is_some_and(|t| now.since(t) < self.stagger) {
+        if self.last_close.is_some_and(|t| now.micros_since(t) < self.stagger_us) {
             return;
         }
         // One closure per stagger interval, most important first.
@@ -396,6 +397,17 @@ impl LoadManager {
         u.opened_at = None;
         self.last_close = Some(now);
     }
+}
+
+/// The earliest edge of any schedule after `wall`, as controller time from `epoch`.
+fn next_edge(
+    schedules: &[Schedule],
+    wall: NaiveDateTime,
+    epoch: NaiveDateTime,
+) -> Option<Instant> {
+    let edge = schedules.iter().filter_map(|s| s.next_edge(wall)).min()?;
+    let us = (edge - epoch).num_microseconds()?;
+    Some(Instant::from_micros(u64::try_from(us).ok()?))
 }
 
 /// Overcurrent elements and limits of one energized load.

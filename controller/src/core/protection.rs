@@ -1,7 +1,5 @@
 //! Protection elements after ANSI device numbers, and the trip / retry / lockout sequence.
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 
 use super::settings::{InverseStage, Retry, Stage};
@@ -41,7 +39,7 @@ impl Curve {
 pub struct DefiniteTime {
     pickup: f64,
     dropout: f64,
-    delay: Duration,
+    delay_us: u64,
     /// Over-elements operate above pickup, under-elements below.
     over: bool,
     picked_up_at: Option<Instant>,
@@ -60,7 +58,7 @@ impl DefiniteTime {
         DefiniteTime {
             pickup,
             dropout,
-            delay: stage.delay.duration(),
+            delay_us: stage.delay.micros(),
             over,
             picked_up_at: None,
             operated: false,
@@ -86,7 +84,7 @@ impl DefiniteTime {
         }
         if self.beyond(x, self.pickup) {
             let since = *self.picked_up_at.get_or_insert(now);
-            if now.since(since) >= self.delay {
+            if now.micros_since(since) >= self.delay_us {
                 self.operated = true;
                 return true;
             }
@@ -131,12 +129,12 @@ impl InverseTime {
     }
 
     pub fn update(&mut self, now: Instant, i: f64) -> bool {
-        let dt = self.last.map_or(0.0, |l| now.since(l).as_secs_f64());
-        self.last = Some(now);
+        let last = self.last.replace(now);
         if i <= self.pickup {
             self.progress = 0.0;
             return false;
         }
+        let dt = last.map_or(0.0, |l| now.micros_since(l) as f64 * 1e-6);
         self.progress += dt / self.curve.operate_time(self.tms, i / self.pickup);
         if self.progress >= 1.0 {
             self.progress = 0.0;

@@ -25,6 +25,9 @@ impl Secs {
     pub fn get(self) -> f64 {
         self.0
     }
+    pub fn micros(self) -> u64 {
+        (self.0 * 1e6).round() as u64
+    }
     pub fn duration(self) -> Duration {
         Duration::from_micros((self.0 * 1e6).round() as u64)
     }

@@ -27,6 +27,12 @@ impl Instant {
         self.0 as f64 / 1e6
     }
 
+    /// Microseconds since `earlier`, zero if `earlier` is in the future (cheaper than `since`
+    /// in per-step timer checks).
+    pub fn micros_since(self, earlier: Instant) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+
     /// Time elapsed since `earlier`, zero if `earlier` is in the future.
     pub fn since(self, earlier: Instant) -> Duration {
         Duration::from_micros(self.0.saturating_sub(earlier.0))

@@ -39,11 +39,11 @@ impl SourceMonitor {
 
     /// Feed one measurement (`v` and `hz` in pu of nominal). Returns the change, if any.
     pub fn update(&mut self, now: Instant, v: f64, hz: f64, s: &AtsSettings) -> Option<EventKind> {
-        let window = s.dropout_window.duration();
+        let window = s.dropout_window.micros();
         while self
             .dropouts
             .front()
-            .is_some_and(|t| now.since(*t) > window)
+            .is_some_and(|t| now.micros_since(*t) > window)
         {
             self.dropouts.pop_front();
         }
@@ -61,7 +61,7 @@ impl SourceMonitor {
             };
             // Ride through faults that downstream protection clears within the dropout delay.
             let since = *self.outside_since.get_or_insert(now);
-            if now.since(since) < s.dropout_delay.duration() {
+            if now.micros_since(since) < s.dropout_delay.micros() {
                 return None;
             }
             self.outside_since = None;
