@@ -376,6 +376,9 @@ impl Pdu {
             rescale(reading, v, i);
         }
         for (reading, sensors) in r.loads.iter_mut().zip(self.load_sensors.iter_mut()) {
+            if !sensors.i.is_faulty() {
+                continue;
+            }
             let i = sensors.i.read(reading.i, rng);
             let k = if reading.i > 0.0 { i / reading.i } else { 0.0 };
             reading.i = i;

@@ -27,6 +27,10 @@ impl Sensor {
         self.frozen = None;
     }
 
+    pub fn is_faulty(&self) -> bool {
+        self.fault.is_some()
+    }
+
     pub fn read(&mut self, truth: f64, rng: &mut SplitMix64) -> f64 {
         match self.fault {
             None => truth,

@@ -123,9 +123,10 @@ pub enum EventKind {
         v_pu: f64,
         f_pu: f64,
     },
-    /// A source is acceptable again.
+    /// A source is acceptable (again), with how long it had been lost when it was seen lost.
     SourceRecovered {
-        after_s: f64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        after_s: Option<f64>,
     },
     /// The main has been lost longer than the momentary override (or kept dropping out).
     Outage {

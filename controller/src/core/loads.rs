@@ -375,7 +375,10 @@ impl LoadManager {
         if !inp.bus_live {
             return;
         }
-        if self.last_close.is_some_and(|t| now.micros_since(t) < self.stagger_us) {
+        if self
+            .last_close
+            .is_some_and(|t| now.micros_since(t) < self.stagger_us)
+        {
             return;
         }
         // One closure per stagger interval, most important first.
@@ -400,11 +403,7 @@ impl LoadManager {
 }
 
 /// The earliest edge of any schedule after `wall`, as controller time from `epoch`.
-fn next_edge(
-    schedules: &[Schedule],
-    wall: NaiveDateTime,
-    epoch: NaiveDateTime,
-) -> Option<Instant> {
+fn next_edge(schedules: &[Schedule], wall: NaiveDateTime, epoch: NaiveDateTime) -> Option<Instant> {
     let edge = schedules.iter().filter_map(|s| s.next_edge(wall)).min()?;
     let us = (edge - epoch).num_microseconds()?;
     Some(Instant::from_micros(u64::try_from(us).ok()?))

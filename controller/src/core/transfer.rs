@@ -81,7 +81,7 @@ impl SourceMonitor {
                 return None;
             }
             self.available = true;
-            let after_s = self.lost_at.map_or(0.0, |t| now.since(t).as_secs_f64());
+            let after_s = self.lost_at.map(|t| now.since(t).as_secs_f64());
             Some(EventKind::SourceRecovered { after_s })
         }
     }
