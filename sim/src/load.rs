@@ -111,8 +111,10 @@ pub struct Load {
     pub scale: f64,
     /// A short circuit on this circuit (downstream of its relay), ohms.
     pub short_ohm: Option<f64>,
-    /// Seconds since this load was last energized (drives compressor cycling and inrush).
+    /// Seconds into the duty cycle since this load was last energized, wrapping at `period`
+    /// (drives compressor cycling and inrush); none while de-energized.
     energized_for: Option<f64>,
+    period: f64,
     /// Rated complex power, and a locked rotor's admittance at nominal voltage (compressors).
     s_rated: Complex64,
     y_inrush: Complex64,
@@ -138,11 +140,16 @@ impl Load {
             }
             LoadModel::Series { pf, .. } => (complex_power(1.0, *pf), Complex64::default()),
         };
+        let period = match &spec.model {
+            LoadModel::Compressor { on, off, .. } => (on + off).max(1e-9),
+            _ => f64::INFINITY,
+        };
         Self {
             spec,
             scale: 1.0,
             short_ohm: None,
             energized_for: None,
+            period,
             s_rated,
             y_inrush,
         }
@@ -150,7 +157,11 @@ impl Load {
 
     pub fn advance(&mut self, dt: f64, energized: bool) {
         self.energized_for = if energized {
-            Some(self.energized_for.map_or(0.0, |s| s + dt))
+            let mut s = self.energized_for.map_or(0.0, |s| s + dt);
+            while s >= self.period {
+                s -= self.period;
+            }
+            Some(s)
         } else {
             None
         };
@@ -170,12 +181,9 @@ impl Load {
             LoadModel::ConstantPower { .. } => d.s += self.s_rated * k,
             LoadModel::ConstantImpedance { .. } => d.y += self.s_rated.conj() * k / (vn * vn),
             LoadModel::Compressor {
-                on,
-                off,
-                inrush_time,
-                ..
+                on, inrush_time, ..
             } => {
-                let phase = on_for % (on + off).max(1e-9);
+                let phase = on_for;
                 if phase < *inrush_time {
                     d.y += self.y_inrush * k;
                 } else if phase < *on {

@@ -101,6 +101,8 @@ pub struct Pdu {
     bus: Complex64,
     truth: Readings,
     readings: Readings,
+    /// Whether any sensor has a fault (else the readings are the truth and are not copied).
+    sensors_faulty: bool,
     /// Each load's demand this step and at the last solve (scratch, reused).
     draws: Vec<Draw>,
     solved_draws: Vec<Draw>,
@@ -127,6 +129,7 @@ impl Pdu {
                 .cloned()
                 .map(|l| Load::new(l, spec.nominal_v))
                 .collect(),
+            sensors_faulty: false,
             draws: vec![Draw::default(); n],
             solved_draws: vec![Draw::default(); n],
             solved_for: None,
@@ -161,7 +164,11 @@ impl Pdu {
 
     /// What the sensors report (with any sensor fault applied).
     pub fn readings(&self) -> &Readings {
-        &self.readings
+        if self.sensors_faulty {
+            &self.readings
+        } else {
+            &self.truth
+        }
     }
 
     /// The physical truth, for checking expectations.
@@ -364,6 +371,14 @@ impl Pdu {
     }
 
     fn sense(&mut self) {
+        self.sensors_faulty = self
+            .source_sensors
+            .iter()
+            .any(|s| s.v.is_faulty() || s.i.is_faulty())
+            || self.load_sensors.iter().any(|s| s.i.is_faulty());
+        if !self.sensors_faulty {
+            return;
+        }
         let rng = &mut self.rng;
         let r = &mut self.readings;
         r.clone_from(&self.truth);

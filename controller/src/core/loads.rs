@@ -11,7 +11,7 @@ use super::interface::LoadMeasurement;
 use super::protection::{DefiniteTime, InverseTime, Recloser, TripOutcome, TripState};
 use super::schedule::Schedule;
 use super::settings::{LoadSettings, PowerOn, Secs, SheddingSettings, Stage};
-use super::shedding::{Candidate, Decision, Shedder};
+use super::shedding::{Assessment, Candidate, Shedder, choose};
 use super::time::Instant;
 
 /// A relay told to open that still carries this much current is reported welded.
@@ -106,10 +106,8 @@ pub struct LoadManager {
     decay: (u64, f64),
     shed_count: u64,
     cannot_shed: bool,
-    /// Reused each step so the control loop does not allocate.
+    /// Reused so shedding does not allocate.
     on_buf: Vec<Candidate>,
-    shed_buf: Vec<(u64, Candidate)>,
-    order_buf: Vec<Candidate>,
 }
 
 impl LoadManager {
@@ -182,8 +180,6 @@ impl LoadManager {
             shed_count: 0,
             cannot_shed: false,
             on_buf: Vec::new(),
-            shed_buf: Vec::new(),
-            order_buf: Vec::new(),
         }
     }
 
@@ -279,37 +275,56 @@ impl LoadManager {
     }
 
     fn shed(&mut self, inp: &LoadInputs, events: &mut Vec<Event>) {
-        let cand = |i: usize, u: &Unit| Candidate {
-            index: i,
-            priority: u.cfg.priority,
-            watts: u.watts,
-        };
-        self.on_buf.clear();
-        self.on_buf.extend(
-            self.units
-                .iter()
-                .enumerate()
-                .filter(|(_, u)| u.relay && !u.cfg.critical)
-                .map(|(i, u)| cand(i, u)),
-        );
-        self.shed_buf.clear();
-        self.shed_buf.extend(
-            self.units
-                .iter()
-                .enumerate()
-                .filter_map(|(i, u)| u.shed_seq.map(|s| (s, cand(i, u)))),
-        );
-        self.shed_buf.sort_by_key(|x| std::cmp::Reverse(x.0));
-        self.order_buf.clear();
-        self.order_buf.extend(self.shed_buf.iter().map(|(_, c)| *c));
-        let decision = self.shedder.step(
-            inp.now,
-            inp.source_w,
-            inp.capacity_w,
-            &self.on_buf,
-            &self.order_buf,
-        );
-        let cannot = decision == Decision::CannotShed;
+        let anything_shed = self.units.iter().any(|u| u.shed_seq.is_some());
+        let mut cannot = false;
+        match self
+            .shedder
+            .assess(inp.now, inp.source_w, inp.capacity_w, anything_shed)
+        {
+            Assessment::Hold => {}
+            Assessment::Shed { excess_w, reason } => {
+                self.on_buf.clear();
+                self.on_buf.extend(
+                    self.units
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, u)| u.relay && !u.cfg.critical)
+                        .map(|(i, u)| Candidate {
+                            index: i,
+                            priority: u.cfg.priority,
+                            watts: u.watts,
+                        }),
+                );
+                let chosen = choose(&mut self.on_buf, excess_w);
+                cannot = chosen.is_empty();
+                for i in chosen {
+                    self.mark_shed(i, inp.now, reason, events);
+                }
+            }
+            Assessment::MayRestore { allowed_w } => {
+                // Most recently shed first.
+                let next = (0..self.units.len())
+                    .filter_map(|i| self.units[i].shed_seq.map(|s| (s, i)))
+                    .max();
+                if let Some((_, i)) = next
+                    && self.shedder.restore_now(
+                        inp.now,
+                        inp.source_w,
+                        self.units[i].watts,
+                        allowed_w,
+                    )
+                {
+                    let u = &mut self.units[i];
+                    u.shed_seq = None;
+                    let watts = u.watts;
+                    events.push(Event::new(
+                        inp.now,
+                        &u.subject(),
+                        EventKind::LoadRestored { watts },
+                    ));
+                }
+            }
+        }
         if cannot != self.cannot_shed {
             self.cannot_shed = cannot;
             let alarm = Alarm::CannotShed;
@@ -319,24 +334,6 @@ impl LoadManager {
                 EventKind::AlarmCleared { alarm }
             };
             events.push(Event::new(inp.now, &Subject::Pdu, kind));
-        }
-        match decision {
-            Decision::Shed(which, reason) => {
-                for i in which {
-                    self.mark_shed(i, inp.now, reason, events);
-                }
-            }
-            Decision::Restore(i) => {
-                let u = &mut self.units[i];
-                u.shed_seq = None;
-                let watts = u.watts;
-                events.push(Event::new(
-                    inp.now,
-                    &u.subject(),
-                    EventKind::LoadRestored { watts },
-                ));
-            }
-            Decision::Hold | Decision::CannotShed => {}
         }
     }
 

@@ -37,11 +37,12 @@ impl Curve {
 /// resets only once it comes back past the dropout (hysteresis).
 #[derive(Debug, Clone)]
 pub struct DefiniteTime {
+    /// Thresholds times `sign`, so over- and under-elements share one branch-free test.
     pickup: f64,
     dropout: f64,
     delay_us: u64,
-    /// Over-elements operate above pickup, under-elements below.
-    over: bool,
+    /// +1 for over-elements (operate above pickup), -1 for under-elements.
+    sign: f64,
     picked_up_at: Option<Instant>,
     operated: bool,
 }
@@ -55,22 +56,19 @@ impl DefiniteTime {
         } else {
             pickup * 1.02
         });
+        let sign = if over { 1.0 } else { -1.0 };
         DefiniteTime {
-            pickup,
-            dropout,
+            pickup: sign * pickup,
+            dropout: sign * dropout,
             delay_us: stage.delay.micros(),
-            over,
+            sign,
             picked_up_at: None,
             operated: false,
         }
     }
 
     fn beyond(&self, x: f64, threshold: f64) -> bool {
-        if self.over {
-            x > threshold
-        } else {
-            x < threshold
-        }
+        self.sign * x > threshold
     }
 
     /// Feed one measurement; true on the step the element operates.

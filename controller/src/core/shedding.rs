@@ -17,13 +17,39 @@ pub struct Candidate {
     pub watts: f64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
+/// What the shedder sees this step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Assessment {
     Hold,
-    Shed(Vec<usize>, ShedReason),
-    Restore(usize),
-    /// Over the limit with nothing left to shed.
-    CannotShed,
+    /// Over the limit for the shedding delay: shed at least `excess_w`.
+    Shed {
+        excess_w: f64,
+        reason: ShedReason,
+    },
+    /// Within the limit with loads shed: the next may come back if it fits under `allowed_w`.
+    MayRestore {
+        allowed_w: f64,
+    },
+}
+
+/// The loads to shed to cover `excess_w`: least important first and, among equals, the largest,
+/// so fewer loads go. Empty when nothing can be shed.
+pub fn choose(on: &mut [Candidate], mut excess_w: f64) -> Vec<usize> {
+    on.sort_by(|a, b| {
+        b.priority
+            .cmp(&a.priority)
+            .then(b.watts.total_cmp(&a.watts))
+            .then(b.index.cmp(&a.index))
+    });
+    let mut chosen = Vec::new();
+    for c in on.iter() {
+        if excess_w <= 0.0 {
+            break;
+        }
+        chosen.push(c.index);
+        excess_w -= c.watts;
+    }
+    chosen
 }
 
 /// Demand over fixed windows: the power that may still be drawn for the rest of the window.
@@ -86,16 +112,14 @@ impl Shedder {
         self.headroom_since = None;
     }
 
-    /// `p` is the measured power of the active source, `capacity_w` its capacity; `on` the
-    /// sheddable loads now energized; `shed` the shed loads, most recently shed first.
-    pub fn step(
+    /// `p` is the measured power of the feeding source, `capacity_w` its capacity.
+    pub fn assess(
         &mut self,
         now: Instant,
         p: f64,
         capacity_w: Option<f64>,
-        on: &[Candidate],
-        shed: &[Candidate],
-    ) -> Decision {
+        anything_shed: bool,
+    ) -> Assessment {
         let demand_w = self.demand.as_mut().map(|d| d.allowed(now, p));
         let (allowed, reason) = match (capacity_w, demand_w) {
             (Some(c), Some(d)) if d < c => (d, ShedReason::Demand),
@@ -103,50 +127,41 @@ impl Shedder {
             (None, Some(d)) => (d, ShedReason::Demand),
             (None, None) => (f64::INFINITY, ShedReason::Capacity),
         };
+        let margin = 1.0 - self.s.restore_margin;
         if p > allowed {
             self.headroom_since = None;
             let since = *self.over_since.get_or_insert(now);
-            if now.since(since) < self.s.shed_delay.duration() {
-                return Decision::Hold;
+            if now.micros_since(since) < self.s.shed_delay.micros() {
+                return Assessment::Hold;
             }
-            // Least important first; among equals the largest, so fewer loads go.
-            let mut order: Vec<&Candidate> = on.iter().collect();
-            order.sort_by(|a, b| {
-                b.priority
-                    .cmp(&a.priority)
-                    .then(b.watts.total_cmp(&a.watts))
-                    .then(b.index.cmp(&a.index))
-            });
-            let mut excess = p - allowed * (1.0 - self.s.restore_margin);
-            let mut chosen = Vec::new();
-            for c in order {
-                if excess <= 0.0 {
-                    break;
-                }
-                chosen.push(c.index);
-                excess -= c.watts;
-            }
-            return if chosen.is_empty() {
-                Decision::CannotShed
-            } else {
-                Decision::Shed(chosen, reason)
+            return Assessment::Shed {
+                excess_w: p - allowed * margin,
+                reason,
             };
         }
         self.over_since = None;
-        let Some(next) = shed.first() else {
+        if !anything_shed {
             self.headroom_since = None;
-            return Decision::Hold;
-        };
-        if p + next.watts > allowed * (1.0 - self.s.restore_margin) {
+            return Assessment::Hold;
+        }
+        Assessment::MayRestore {
+            allowed_w: allowed * margin,
+        }
+    }
+
+    /// Whether the next shed load, drawing `watts`, comes back now: it must have fitted for the
+    /// whole restore delay.
+    pub fn restore_now(&mut self, now: Instant, p: f64, watts: f64, allowed_w: f64) -> bool {
+        if p + watts > allowed_w {
             self.headroom_since = None;
-            return Decision::Hold;
+            return false;
         }
         let since = *self.headroom_since.get_or_insert(now);
-        if now.since(since) >= self.s.restore_delay.duration() {
+        if now.micros_since(since) >= self.s.restore_delay.micros() {
             self.headroom_since = None;
-            return Decision::Restore(next.index);
+            return true;
         }
-        Decision::Hold
+        false
     }
 }
 
@@ -167,22 +182,40 @@ mod tests {
         }
     }
 
+    /// One step as the load manager drives it.
+    fn step(
+        sh: &mut Shedder,
+        now: f64,
+        p: f64,
+        cap: Option<f64>,
+        on: &[Candidate],
+        shed: &[Candidate],
+    ) -> String {
+        match sh.assess(t(now), p, cap, !shed.is_empty()) {
+            Assessment::Hold => "hold".into(),
+            Assessment::Shed { excess_w, reason } => {
+                format!("shed {:?} {reason:?}", choose(&mut on.to_vec(), excess_w))
+            }
+            Assessment::MayRestore { allowed_w } => {
+                if sh.restore_now(t(now), p, shed[0].watts, allowed_w) {
+                    format!("restore {}", shed[0].index)
+                } else {
+                    "hold".into()
+                }
+            }
+        }
+    }
+
     #[test]
     fn sheds_least_important_first_after_the_delay() {
         let mut sh = Shedder::new(SheddingSettings::default());
         let on = [c(0, 10, 1000.0), c(1, 200, 1500.0), c(2, 150, 2000.0)];
-        assert_eq!(
-            sh.step(t(0.0), 5000.0, Some(4000.0), &on, &[]),
-            Decision::Hold
-        );
-        assert_eq!(
-            sh.step(t(1.9), 5000.0, Some(4000.0), &on, &[]),
-            Decision::Hold
-        );
+        assert_eq!(step(&mut sh, 0.0, 5000.0, Some(4000.0), &on, &[]), "hold");
+        assert_eq!(step(&mut sh, 1.9, 5000.0, Some(4000.0), &on, &[]), "hold");
         // 1000 W too much (+5 % margin): shedding priority 200 (1500 W) suffices.
         assert_eq!(
-            sh.step(t(2.0), 5000.0, Some(4000.0), &on, &[]),
-            Decision::Shed(vec![1], ShedReason::Capacity)
+            step(&mut sh, 2.0, 5000.0, Some(4000.0), &on, &[]),
+            "shed [1] Capacity"
         );
     }
 
@@ -190,27 +223,13 @@ mod tests {
     fn restores_only_after_sustained_headroom() {
         let mut sh = Shedder::new(SheddingSettings::default());
         let shed = [c(1, 200, 1500.0)];
-        assert_eq!(
-            sh.step(t(0.0), 2000.0, Some(4000.0), &[], &shed),
-            Decision::Hold
-        );
+        let cap = Some(4000.0);
+        assert_eq!(step(&mut sh, 0.0, 2000.0, cap, &[], &shed), "hold");
         // Headroom interrupted at 20 s restarts the 30 s timer.
-        assert_eq!(
-            sh.step(t(20.0), 3000.0, Some(4000.0), &[], &shed),
-            Decision::Hold
-        );
-        assert_eq!(
-            sh.step(t(21.0), 2000.0, Some(4000.0), &[], &shed),
-            Decision::Hold
-        );
-        assert_eq!(
-            sh.step(t(50.0), 2000.0, Some(4000.0), &[], &shed),
-            Decision::Hold
-        );
-        assert_eq!(
-            sh.step(t(51.0), 2000.0, Some(4000.0), &[], &shed),
-            Decision::Restore(1)
-        );
+        assert_eq!(step(&mut sh, 20.0, 3000.0, cap, &[], &shed), "hold");
+        assert_eq!(step(&mut sh, 21.0, 2000.0, cap, &[], &shed), "hold");
+        assert_eq!(step(&mut sh, 50.0, 2000.0, cap, &[], &shed), "hold");
+        assert_eq!(step(&mut sh, 51.0, 2000.0, cap, &[], &shed), "restore 1");
     }
 
     #[test]
@@ -223,21 +242,17 @@ mod tests {
         let mut sh = Shedder::new(s);
         let on = [c(0, 100, 5000.0)];
         // 5 kW for 450 s uses 2.25 MJ of the 9 MJ window; the remaining 450 s may then draw
-        // (9 - 2.25) MJ / 450 s = 15 kW: 14 kW is fine, 16 kW is shed after the delay.
+        // (9 - 2.25) MJ / 450 s = 15 kW: 14 kW is fine, 16.5 kW is shed after the delay.
         for k in 0..450 {
-            assert_eq!(sh.step(t(k as f64), 5000.0, None, &on, &[]), Decision::Hold);
+            assert_eq!(step(&mut sh, k as f64, 5000.0, None, &on, &[]), "hold");
         }
         for k in 450..460 {
-            assert_eq!(
-                sh.step(t(k as f64), 14_000.0, None, &on, &[]),
-                Decision::Hold
-            );
+            assert_eq!(step(&mut sh, k as f64, 14_000.0, None, &on, &[]), "hold");
         }
-        let mut sh2 = sh.clone();
-        assert_eq!(sh2.step(t(460.0), 16_500.0, None, &on, &[]), Decision::Hold);
+        assert_eq!(step(&mut sh, 460.0, 16_500.0, None, &on, &[]), "hold");
         assert_eq!(
-            sh2.step(t(462.0), 16_500.0, None, &on, &[]),
-            Decision::Shed(vec![0], ShedReason::Demand)
+            step(&mut sh, 462.0, 16_500.0, None, &on, &[]),
+            "shed [0] Demand"
         );
     }
 }
