@@ -11,7 +11,7 @@ use super::loads::{LoadInputs, LoadManager, LoadStatus};
 use super::settings::Settings;
 use super::source_guard::SourceGuard;
 use super::time::Instant;
-use super::transfer::{Ats, AtsState, SourceMonitor, SourcesOk};
+use super::transfer::{Ats, SourceMonitor, SourcesOk};
 
 /// A bus below this fraction of nominal for `DEAD_BUS_TIME` is dead: relays open and re-close
 /// staggered when it returns. The delay keeps a fault on one load (which collapses the bus until
@@ -119,10 +119,6 @@ impl Controller {
 
     pub fn load_status(&self, i: usize) -> LoadStatus {
         self.loads.status(i)
-    }
-
-    pub fn ats_state(&self) -> AtsState {
-        self.ats.state()
     }
 
     pub fn status(&self) -> Status {

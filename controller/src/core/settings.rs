@@ -19,9 +19,6 @@ impl Secs {
     pub fn new(s: f64) -> Option<Self> {
         (s.is_finite() && s >= 0.0).then_some(Secs(s))
     }
-    pub const fn from_const(s: f64) -> Self {
-        Secs(s)
-    }
     pub fn get(self) -> f64 {
         self.0
     }
