@@ -35,6 +35,38 @@ enum Command {
     },
     /// Validate a scenario without running it (exit 0: valid, 2: not).
     Check { file: PathBuf },
+    /// Measure a captured waveform: CSV with columns `v` (V) and `i` (A), one row per sample.
+    /// Prints one record per IEC 61000-4-30 window (10 cycles at 50 Hz, 12 at 60 Hz) and the
+    /// whole-file result: vrms, irms, p, q1, s, pf, dpf, crest_v, crest_i, thd_v, thd_i, freq.
+    Measure {
+        file: PathBuf,
+        /// Sample rate, samples per second.
+        #[arg(long)]
+        rate: f64,
+        /// Nominal frequency: picks the window length.
+        #[arg(long, value_enum, default_value = "50")]
+        nominal: Nominal,
+        /// JSON instead of a table (THD as a fraction; times in seconds).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Nominal {
+    #[value(name = "50")]
+    Hz50,
+    #[value(name = "60")]
+    Hz60,
+}
+
+impl Nominal {
+    fn hz(self) -> f64 {
+        match self {
+            Nominal::Hz50 => 50.0,
+            Nominal::Hz60 => 60.0,
+        }
+    }
 }
 
 const EXIT_FAILED: u8 = 1;
@@ -57,6 +89,12 @@ fn main() -> ExitCode {
             }
             Err(e) => bad_input(&e),
         },
+        Command::Measure {
+            file,
+            rate,
+            nominal,
+            json,
+        } => measure(&file, rate, nominal.hz(), json),
         Command::Run { file, out, quiet } => {
             let loaded = match &file {
                 Some(f) => scenario::load(f),
@@ -69,6 +107,40 @@ fn main() -> ExitCode {
                 Ok(l) => run_one(&l, out.as_deref(), quiet),
                 Err(e) => bad_input(&e),
             }
+        }
+    }
+}
+
+fn measure(file: &Path, rate: f64, nominal: f64, json: bool) -> ExitCode {
+    if !(rate.is_finite() && rate > 0.0) {
+        eprintln!("error: --rate must be a number of samples per second > 0, found {rate}");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    let (v, i) = match controller::measure_csv::read(file) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    match controller::measure_csv::measure(&v, &i, rate, nominal) {
+        Ok(r) if json => match serde_json::to_string_pretty(&r) {
+            Ok(s) => {
+                println!("{s}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Ok(r) => {
+            print!("{}", controller::measure_csv::render(&r));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", file.display());
+            ExitCode::from(EXIT_BAD_INPUT)
         }
     }
 }

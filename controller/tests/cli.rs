@@ -138,3 +138,103 @@ fn missing_file_is_bad_input() {
     let out = gridtwin(&["check", "/nonexistent/x.ron"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A capture of the reference case at 60 Hz, 1800 S/s: V = 120 V + 5 % 3rd, I = 10 A at
+/// -30° + 20 % 3rd + 10 % 5th.
+fn capture_csv(tag: &str, rows: usize) -> std::path::PathBuf {
+    use std::f64::consts::{PI, SQRT_2, TAU};
+    let mut text = String::from("time,v,i\n");
+    for k in 0..rows {
+        let t = k as f64 / 1800.0;
+        let w = TAU * 60.0 * t;
+        let a = w - PI / 6.0;
+        let v = 120.0 * SQRT_2 * (w.sin() + 0.05 * (3.0 * w).sin());
+        let i = 10.0 * SQRT_2 * (a.sin() + 0.2 * (3.0 * a).sin() + 0.1 * (5.0 * a).sin());
+        text += &format!("{t},{v},{i}\n");
+    }
+    let f = std::env::temp_dir().join(format!("gridtwin-measure-{}-{tag}.csv", std::process::id()));
+    std::fs::write(&f, text).unwrap();
+    f
+}
+
+#[test]
+fn measure_reports_every_quantity_of_a_capture() {
+    let f = capture_csv("ok", 1800);
+    let out = gridtwin(&[
+        "measure",
+        f.to_str().unwrap(),
+        "--rate",
+        "1800",
+        "--nominal",
+        "60",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let total = &r["total"];
+    let get = |k: &str| total[k].as_f64().unwrap_or(f64::NAN);
+    let rel = |k: &str, want: f64| {
+        let x = get(k);
+        assert!((x - want).abs() <= 1e-3 * want.abs(), "{k}: {x} vs {want}");
+    };
+    // Independent values by Parseval and per-harmonic products.
+    rel("vrms", 120.0 * (1.0f64 + 0.0025).sqrt());
+    rel("irms", 10.0 * 1.05f64.sqrt());
+    rel("p", 1200.0 * (std::f64::consts::PI / 6.0).cos());
+    rel("q1", 600.0);
+    rel("dpf", (std::f64::consts::PI / 6.0).cos());
+    assert!((get("freq") - 60.0).abs() < 0.01);
+    assert!((get("thd_v") - 0.05).abs() < 0.002);
+    assert!((get("thd_i") - 0.05f64.sqrt()).abs() < 0.002);
+    // 60 cycles in a second: 12-cycle windows, the first starting at the first crossing.
+    let windows = r["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 4);
+    assert!(windows.iter().all(|w| w["cycles"] == 12));
+}
+
+#[test]
+fn measure_names_a_missing_column() {
+    let f = std::env::temp_dir().join(format!("gridtwin-measure-{}-col.csv", std::process::id()));
+    std::fs::write(&f, "volts,i\n1,2\n").unwrap();
+    let out = gridtwin(&["measure", f.to_str().unwrap(), "--rate", "1800"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(":1: missing column \"v\""), "{err}");
+}
+
+#[test]
+fn measure_gives_the_line_of_a_bad_cell() {
+    let f = capture_csv("cell", 100);
+    let text = std::fs::read_to_string(&f).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[41] = "0.0228,12.5,oops".into(); // file line 42
+    std::fs::write(&f, lines.join("\n")).unwrap();
+    let out = gridtwin(&["measure", f.to_str().unwrap(), "--rate", "1800"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(":42: column \"i\": expected a number, found \"oops\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn measure_refuses_less_than_a_cycle() {
+    let f = capture_csv("short", 20); // 20 samples at 1800 S/s: two thirds of a 60 Hz cycle
+    let out = gridtwin(&[
+        "measure",
+        f.to_str().unwrap(),
+        "--rate",
+        "1800",
+        "--nominal",
+        "60",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("too few samples for one cycle"), "{err}");
+}

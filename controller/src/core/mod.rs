@@ -6,6 +6,7 @@ pub mod controller;
 pub mod events;
 pub mod interface;
 pub mod loads;
+pub mod measurement;
 pub mod protection;
 pub mod schedule;
 pub mod settings;

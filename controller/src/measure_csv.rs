@@ -1,0 +1,194 @@
+//! `gridtwin measure`: the measurement core run over a captured waveform file, for users with a
+//! scope or logger capture. The CSV has a header naming columns `v` (volts) and `i` (amps), one
+//! row per sample; other columns are ignored.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::core::measurement::{Analyzer, Energy, Window, analyse, zero_crossings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MeasureError {
+    #[error("{file}: {message}")]
+    File { file: String, message: String },
+    #[error("{file}:{line}: {message}")]
+    At {
+        file: String,
+        line: u64,
+        message: String,
+    },
+}
+
+/// Read the `v` and `i` columns.
+pub fn read(path: &Path) -> Result<(Vec<f64>, Vec<f64>), MeasureError> {
+    let file = path.display().to_string();
+    let at = |line: u64, message: String| MeasureError::At {
+        file: file.clone(),
+        line,
+        message,
+    };
+    let mut r = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| MeasureError::File {
+            file: file.clone(),
+            message: e.to_string(),
+        })?;
+    let headers = r.headers().map_err(|e| at(1, e.to_string()))?.clone();
+    let col = |name: &str| {
+        headers.iter().position(|h| h == name).ok_or_else(|| {
+            at(
+                1,
+                format!(
+                    "missing column {name:?}; the header has {:?}",
+                    headers.iter().collect::<Vec<_>>()
+                ),
+            )
+        })
+    };
+    let (cv, ci) = (col("v")?, col("i")?);
+    let (mut v, mut i) = (Vec::new(), Vec::new());
+    for rec in r.records() {
+        let rec = rec.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            at(line, e.to_string())
+        })?;
+        let line = rec.position().map_or(0, |p| p.line());
+        let cell = |k: usize, name: &str| {
+            let s = rec.get(k).unwrap_or("");
+            s.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| {
+                    at(
+                        line,
+                        format!("column {name:?}: expected a number, found {s:?}"),
+                    )
+                })
+        };
+        v.push(cell(cv, "v")?);
+        i.push(cell(ci, "i")?);
+    }
+    Ok((v, i))
+}
+
+/// A window with its edges in seconds from the first sample.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub t_start: f64,
+    pub t_end: f64,
+    #[serde(flatten)]
+    pub window: Window,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub rate: f64,
+    pub nominal_hz: f64,
+    pub samples: usize,
+    pub windows: Vec<Row>,
+    /// Over every whole cycle in the file.
+    pub total: Row,
+    pub energy: Energy,
+}
+
+fn row(mut w: Window, rate: f64) -> Row {
+    let (t_start, t_end) = (w.start / rate, w.end / rate);
+    w.start = t_start;
+    w.end = t_end;
+    Row {
+        t_start,
+        t_end,
+        window: w,
+    }
+}
+
+pub fn measure(v: &[f64], i: &[f64], rate: f64, nominal_hz: f64) -> Result<Report, String> {
+    // Hysteresis from the signal's own scale, so noise near zero is not a cycle.
+    let peak = v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    let crossings = zero_crossings(v, 0.05 * peak);
+    if crossings.len() < 2 {
+        return Err(format!(
+            "too few samples for one cycle: {} samples hold {} positive zero crossings of v, \
+             and one cycle needs 2",
+            v.len(),
+            crossings.len()
+        ));
+    }
+    let mut an = Analyzer::new(rate, nominal_hz);
+    let windows = v
+        .iter()
+        .zip(i)
+        .filter_map(|(&x, &y)| an.push(x, y))
+        .map(|w| row(w, rate))
+        .collect();
+    let (a, b) = (crossings[0], crossings[crossings.len() - 1]);
+    let cycles = (crossings.len() - 1) as u32;
+    let mut energy = Energy::default();
+    let total = analyse(v, i, a, b, cycles, rate);
+    energy.add(total.p, total.q1, (b - a) / rate);
+    Ok(Report {
+        rate,
+        nominal_hz,
+        samples: v.len(),
+        windows,
+        total: row(total, rate),
+        energy,
+    })
+}
+
+/// The text table: one line per window, then the whole-file line.
+pub fn render(r: &Report) -> String {
+    let mut out = format!(
+        "{:>9} {:>9} {:>8} {:>8} {:>10} {:>10} {:>10} {:>6} {:>6} {:>7} {:>7} {:>6} {:>6} {:>8}\n",
+        "t_start",
+        "t_end",
+        "vrms",
+        "irms",
+        "p",
+        "q1",
+        "s",
+        "pf",
+        "dpf",
+        "crest_v",
+        "crest_i",
+        "thd_v",
+        "thd_i",
+        "freq"
+    );
+    let line = |label: Option<&str>, x: &Row| {
+        let w = &x.window;
+        let start = label.map_or(format!("{:>9.4}", x.t_start), |l| format!("{l:>9}"));
+        format!(
+            "{start} {:>9.4} {:>8.3} {:>8.4} {:>10.2} {:>10.2} {:>10.2} {:>6.4} {:>6.4} {:>7.4} {:>7.4} {:>6.4} {:>6.4} {:>8.4}\n",
+            x.t_end,
+            w.vrms,
+            w.irms,
+            w.p,
+            w.q1,
+            w.s,
+            w.pf,
+            w.dpf,
+            w.crest_v,
+            w.crest_i,
+            w.thd_v,
+            w.thd_i,
+            w.freq
+        )
+    };
+    for w in &r.windows {
+        out += &line(None, w);
+    }
+    out += &line(Some("all"), &r.total);
+    out += &format!(
+        "{} samples at {} S/s, {} windows of {} cycles; energy import {:.6} kWh, export {:.6} kWh\n",
+        r.samples,
+        r.rate,
+        r.windows.len(),
+        if r.nominal_hz > 55.0 { 12 } else { 10 },
+        r.energy.import_kwh(),
+        r.energy.export_j / 3.6e6
+    );
+    out
+}
