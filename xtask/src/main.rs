@@ -155,5 +155,8 @@ fn ci() -> Result<(), String> {
 fn bench() -> Result<(), String> {
     let mut c = cargo();
     c.args(["bench", "-p", "controller", "--bench", "day_run"]);
-    run("bench: 24 h PDU day", c)
+    run("bench: 24 h PDU day", c)?;
+    let mut c = cargo();
+    c.args(["bench", "-p", "controller", "--bench", "measure"]);
+    run("bench: measurement throughput", c)
 }
