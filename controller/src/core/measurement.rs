@@ -59,7 +59,7 @@ pub fn analyse(v: &[f64], i: &[f64], a: f64, b: f64, cycles: u32, rate: f64) -> 
     let kb = b.floor() as usize;
     let step = Complex64::from_polar(1.0, -theta);
     // e^{-jθ(k - a)} at k = ka.
-    let mut rot = Complex64::from_polar(1.0, -theta * (ka as f64 - a));
+    let rot = Complex64::from_polar(1.0, -theta * (ka as f64 - a));
     let mut acc = Integrator {
         vv: 0.0,
         ii: 0.0,
