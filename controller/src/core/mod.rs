@@ -14,6 +14,7 @@ pub mod shedding;
 pub mod source_guard;
 pub mod time;
 pub mod transfer;
+pub mod unbalance;
 
 pub use controller::{Controller, Status};
 pub use events::{Event, EventKind, Severity, Subject};
