@@ -28,7 +28,7 @@ impl SimBackend {
 }
 
 /// The controller's view of the twin's sensor readings.
-pub fn measurements(r: &Readings, out: &mut Measurements) {
+fn measurements(r: &Readings, out: &mut Measurements) {
     let src = |s: &sim::SourceReading| SourceMeasurement {
         v: s.v,
         hz: s.hz,

@@ -93,13 +93,10 @@ pub struct Report {
     pub energy: Energy,
 }
 
-fn row(mut w: Window, rate: f64) -> Row {
-    let (t_start, t_end) = (w.start / rate, w.end / rate);
-    w.start = t_start;
-    w.end = t_end;
+fn row(w: Window, rate: f64) -> Row {
     Row {
-        t_start,
-        t_end,
+        t_start: w.start / rate,
+        t_end: w.end / rate,
         window: w,
     }
 }

@@ -45,6 +45,13 @@ fn check_text(tag: &str, text: &str) -> (i32, String) {
     (out.status.code().unwrap_or(-1), err)
 }
 
+/// `gridtwin check` must reject `text` with exit 2; its message.
+fn rejected(tag: &str, text: &str) -> String {
+    let (code, err) = check_text(tag, text);
+    assert_eq!(code, 2, "{err}");
+    err
+}
+
 #[test]
 fn a_valid_scenario_checks_ok() {
     let (code, err) = check_text("good", GOOD);
@@ -79,8 +86,7 @@ fn negative_delay_is_reported_at_its_position() {
         r#"controller: (loads: { "a": (priority: 1) }),"#,
         "controller: (ats: (transfer_delay: -2.0)),",
     );
-    let (code, err) = check_text("neg", &text);
-    assert_eq!(code, 2);
+    let err = rejected("neg", &text);
     assert!(err.contains("s.ron:12:"), "{err}");
     assert!(
         err.contains("expected a duration in seconds >= 0, found -2"),
@@ -91,8 +97,7 @@ fn negative_delay_is_reported_at_its_position() {
 #[test]
 fn unknown_load_in_timeline_is_reported_at_its_name() {
     let text = GOOD.replace(r#"Off("a")"#, r#"Off("kettle")"#);
-    let (code, err) = check_text("unknown", &text);
-    assert_eq!(code, 2);
+    let err = rejected("unknown", &text);
     // Line 13, the column of "kettle".
     let col = text.lines().nth(12).unwrap().find("\"kettle\"").unwrap() + 1;
     assert!(
@@ -107,8 +112,7 @@ fn a_requires_cycle_is_rejected() {
         r#"{ "a": (priority: 1) }"#,
         r#"{ "a": (requires: ["b"]), "b": (requires: ["a"]) }"#,
     );
-    let (code, err) = check_text("cycle", &text);
-    assert_eq!(code, 2);
+    let err = rejected("cycle", &text);
     assert!(err.contains("s.ron:12:"), "{err}");
     assert!(err.contains("cycle: a -> b -> a"), "{err}");
 }
@@ -116,8 +120,7 @@ fn a_requires_cycle_is_rejected() {
 #[test]
 fn malformed_ron_gets_line_and_column() {
     let text = GOOD.replace("duration: 10.0,", "duration: 10.0,,");
-    let (code, err) = check_text("syntax", &text);
-    assert_eq!(code, 2);
+    let err = rejected("syntax", &text);
     assert!(err.contains("s.ron:3:"), "{err}");
 }
 
@@ -127,8 +130,7 @@ fn bad_time_of_day_is_reported() {
         r#"{ "a": (priority: 1) }"#,
         r#"{ "a": (schedules: [Daily(on: "25:00", off: "06:00")]) }"#,
     );
-    let (code, err) = check_text("tod", &text);
-    assert_eq!(code, 2);
+    let err = rejected("tod", &text);
     assert!(err.contains("s.ron:12:"), "{err}");
     assert!(err.contains("time of day"), "{err}");
 }

@@ -201,16 +201,17 @@ impl Load {
         }
         d
     }
-
-    /// Current drawn at bus voltage `v`.
-    pub fn current(&self, t: f64, v: Complex64, vn: f64) -> Complex64 {
-        self.demand(t, vn).current(v, vn)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Load {
+        fn current(&self, t: f64, v: Complex64, vn: f64) -> Complex64 {
+            self.demand(t, vn).current(v, vn)
+        }
+    }
 
     fn energized(model: LoadModel, for_s: f64) -> Load {
         let mut l = Load::new(

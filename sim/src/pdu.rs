@@ -89,7 +89,6 @@ struct LoadSensors {
 #[derive(Debug, Clone)]
 pub struct Pdu {
     nominal_v: f64,
-    nominal_hz: f64,
     pub main: Source,
     pub backup: Source,
     pub loads: Vec<Load>,
@@ -120,7 +119,6 @@ impl Pdu {
         let n = spec.loads.len();
         let mut pdu = Self {
             nominal_v: spec.nominal_v,
-            nominal_hz: spec.nominal_hz,
             main: Source::new(spec.main.clone(), spec.nominal_v, spec.nominal_hz),
             backup: Source::new(spec.backup.clone(), spec.nominal_v, spec.nominal_hz),
             loads: spec
@@ -156,10 +154,6 @@ impl Pdu {
 
     pub fn nominal_v(&self) -> f64 {
         self.nominal_v
-    }
-
-    pub fn nominal_hz(&self) -> f64 {
-        self.nominal_hz
     }
 
     /// What the sensors report (with any sensor fault applied).

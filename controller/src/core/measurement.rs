@@ -41,7 +41,10 @@ impl Calibration {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Window {
     /// Start and end, in samples from the first sample pushed (fractional: zero crossings).
+    /// Reports give them in seconds instead.
+    #[serde(skip)]
     pub start: f64,
+    #[serde(skip)]
     pub end: f64,
     pub cycles: u32,
     pub vrms: f64,
@@ -367,10 +370,6 @@ impl Analyzer {
         self.v_cal = v;
         self.i_cal = i;
         self
-    }
-
-    pub fn cycles_per_window(&self) -> u32 {
-        self.cycles_per_window
     }
 
     /// Feed one sample pair; returns a window when one completes. Inlined: it runs per sample.

@@ -1,7 +1,7 @@
 //! Controller time: microseconds on a monotonic count that the caller advances. Integer time keeps
 //! runs bit-for-bit reproducible; nothing here reads a clock.
 
-use std::ops::{Add, Sub};
+use std::ops::Add;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -43,12 +43,5 @@ impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, d: Duration) -> Instant {
         Instant(self.0.saturating_add(d.as_micros() as u64))
-    }
-}
-
-impl Sub<Instant> for Instant {
-    type Output = Duration;
-    fn sub(self, rhs: Instant) -> Duration {
-        self.since(rhs)
     }
 }

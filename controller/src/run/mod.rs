@@ -184,13 +184,12 @@ pub fn run_observed(
         }
     }
     progress(1.0);
-    let mut energy_kwh: Vec<(String, f64)> = names
+    let energy_kwh: Vec<(String, f64)> = names
         .iter()
         .cloned()
         .chain(["main".to_string(), "backup".to_string()])
         .zip(energy.iter().map(|j| j / 3.6e6))
         .collect();
-    energy_kwh.shrink_to_fit();
     Run {
         name: s.name.clone(),
         steps,

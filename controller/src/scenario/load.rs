@@ -121,15 +121,12 @@ impl Validator<'_> {
                 format!("a PDU has 1 to 64 loads, found {}", pdu.loads.len()),
             );
         }
-        if let SourceKind::Generator { rating_kw, .. } = pdu.main.kind
-            && rating_kw <= 0.0
-        {
-            return bad(Some("rating_kw"), "rating_kw must be > 0".into());
-        }
-        if let SourceKind::Generator { rating_kw, .. } = pdu.backup.kind
-            && rating_kw <= 0.0
-        {
-            return bad(Some("rating_kw"), "rating_kw must be > 0".into());
+        for (which, src) in [("main", &pdu.main), ("backup", &pdu.backup)] {
+            if let SourceKind::Generator { rating_kw, .. } = src.kind
+                && rating_kw <= 0.0
+            {
+                return bad(Some("rating_kw"), format!("{which}: rating_kw must be > 0"));
+            }
         }
         for (i, l) in pdu.loads.iter().enumerate() {
             if l.name.is_empty() {
