@@ -1,15 +1,20 @@
 //! The grid twin. It knows nothing of the controller: it takes actuations (contactor and relay
 //! positions, a generator start signal), advances physical time and reports what its sensors read.
 //!
-//! Fidelity here is per cycle (RMS phasors); waveform synthesis comes with the measurement work.
+//! The physics is solved per control step as RMS phasors (`pdu`); `waveform` turns each step's
+//! solution into sampled waveforms with harmonics, noise and sensor chains (`transducer`).
 
 pub mod load;
 pub mod pdu;
 pub mod rng;
 pub mod sensor;
 pub mod source;
+pub mod transducer;
+pub mod waveform;
 
 pub use load::{LoadModel, LoadSpec};
 pub use pdu::{Actuation, LoadReading, Pdu, PduSpec, Readings, SourceId, SourceReading};
 pub use sensor::SensorFault;
 pub use source::{SourceKind, SourceSpec};
+pub use transducer::{Adc, SensorChain, Transducer};
+pub use waveform::{Frame, Harmonics, Synth, WaveformSpec};

@@ -3,10 +3,15 @@
 use num_complex::Complex64;
 use serde::{Deserialize, Serialize};
 
+use crate::waveform::Harmonics;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadSpec {
     pub name: String,
     pub model: LoadModel,
+    /// The current's harmonic content in waveform runs.
+    #[serde(default)]
+    pub harmonics: Harmonics,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -218,6 +223,7 @@ mod tests {
             LoadSpec {
                 name: "x".into(),
                 model,
+                harmonics: Harmonics::Linear,
             },
             230.0,
         );

@@ -109,6 +109,8 @@ pub struct Pdu {
     /// changed since, the bus solution stands and the solve is skipped.
     solved_for: Option<(Option<SourceId>, f64)>,
     total: Complex64,
+    /// Each load's current phasor at the last solve.
+    load_currents: Vec<Complex64>,
     source_sensors: [SourceSensors; 2],
     load_sensors: Vec<LoadSensors>,
     rng: SplitMix64,
@@ -132,6 +134,7 @@ impl Pdu {
             solved_draws: vec![Draw::default(); n],
             solved_for: None,
             total: Complex64::default(),
+            load_currents: vec![Complex64::default(); n],
             main_closed: false,
             backup_closed: false,
             relay_cmd: vec![false; n],
@@ -201,6 +204,30 @@ impl Pdu {
         self.backup.gen_state()
     }
 
+    /// The bus voltage phasor, V rms, at the feeding source's phase.
+    pub fn bus_phasor(&self) -> Complex64 {
+        self.bus
+    }
+
+    /// The load's current phasor, A rms (zero when its circuit is open or dead).
+    pub fn load_current(&self, load: usize) -> Complex64 {
+        self.load_currents[load]
+    }
+
+    /// The current the feeding source delivers, A rms.
+    pub fn total_current(&self) -> Complex64 {
+        if self.connected().is_some() {
+            self.total
+        } else {
+            Complex64::default()
+        }
+    }
+
+    /// The source's Thevenin impedance at the fundamental, ohms.
+    pub fn source_z(&self, id: SourceId) -> Complex64 {
+        self.z(self.source(id))
+    }
+
     /// A welded relay stays closed whatever it is told.
     pub fn set_welded(&mut self, load: usize, welded: bool) {
         self.welded[load] = welded;
@@ -238,7 +265,7 @@ impl Pdu {
 
     /// The source feeding the bus. With both contactors closed (never allowed by a sound
     /// controller) the bus follows the main.
-    fn connected(&self) -> Option<SourceId> {
+    pub fn connected(&self) -> Option<SourceId> {
         if self.main_closed {
             Some(SourceId::Main)
         } else if self.backup_closed {
@@ -348,6 +375,7 @@ impl Pdu {
         for (i, d) in self.draws.iter().enumerate() {
             let closed = self.relay_cmd[i] || self.welded[i];
             let cur = d.current(v, vn);
+            self.load_currents[i] = cur;
             total += cur;
             let s = v * cur.conj();
             self.truth.loads.push(LoadReading {
@@ -440,6 +468,7 @@ mod tests {
                         watts: 2300.0,
                         pf: 1.0,
                     },
+                    harmonics: Default::default(),
                 },
                 LoadSpec {
                     name: "psu".into(),
@@ -447,6 +476,7 @@ mod tests {
                         watts: 1000.0,
                         pf: 0.9,
                     },
+                    harmonics: Default::default(),
                 },
             ],
             seed: 1,
