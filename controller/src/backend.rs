@@ -1,8 +1,10 @@
 //! Backends: where measurements come from and where commands go. The controller never knows which
 //! one it runs against; the simulated grid is the first, the emulated bus and the Pi follow.
 
-use sim::{Actuation, Pdu, Readings};
+use sim::{Actuation, Pdu, Readings, SensorChain, Synth, WaveformSpec};
 
+use crate::core::measurement::Calibration;
+use crate::core::metering::{PduCalibration, PduMetering};
 use crate::core::{Commands, LoadMeasurement, Measurements, SourceMeasurement};
 
 pub trait Backend {
@@ -12,10 +14,17 @@ pub trait Backend {
     fn actuate(&mut self, commands: &Commands, dt: f64);
 }
 
-/// The PDU twin as a backend.
+/// The PDU twin as a backend: its RMS readings, or its sampled waveforms through the
+/// controller's own metering.
 pub struct SimBackend {
     pub pdu: Pdu,
     actuation: Actuation,
+    sampled: Option<Sampled>,
+}
+
+struct Sampled {
+    synth: Synth,
+    metering: PduMetering,
 }
 
 impl SimBackend {
@@ -23,28 +32,80 @@ impl SimBackend {
         SimBackend {
             pdu,
             actuation: Actuation::default(),
+            sampled: None,
         }
+    }
+
+    /// Waveform fidelity: every channel sampled at `spec.sample_rate` through its sensor chain,
+    /// read back with each chain's nominal (datasheet) scale, as an installer would configure it.
+    pub fn sampled(
+        pdu: Pdu,
+        spec: &WaveformSpec,
+        nominal_v: f64,
+        nominal_hz: f64,
+        seed: u64,
+    ) -> Self {
+        let cal = |c: &SensorChain| {
+            let s = c.nominal_scale(&spec.adc);
+            Calibration {
+                gain: s.per_count,
+                offset: s.zero,
+                phase_deg: 0.0,
+            }
+        };
+        let metering = PduMetering::new(
+            spec.sample_rate,
+            nominal_v,
+            nominal_hz,
+            pdu.loads.len(),
+            &PduCalibration {
+                voltage: cal(&spec.voltage_sensor),
+                source_current: cal(&spec.source_current_sensor),
+                load_current: cal(&spec.load_current_sensor),
+            },
+        );
+        let mut synth = Synth::new(spec, &pdu, seed);
+        let mut metering = metering;
+        // The waveform's history before the start, so the first step has whole cycles to see.
+        feed(&mut synth, &pdu, 0.0, &mut metering);
+        SimBackend {
+            sampled: Some(Sampled { synth, metering }),
+            pdu,
+            actuation: Actuation::default(),
+        }
+    }
+
+    /// The controller-side meters of a waveform run.
+    pub fn metering(&self) -> Option<&PduMetering> {
+        self.sampled.as_ref().map(|s| &s.metering)
     }
 }
 
-/// The controller's view of the twin's sensor readings.
+/// The controller's view of the twin's RMS readings.
 fn measurements(r: &Readings, out: &mut Measurements) {
     let src = |s: &sim::SourceReading| SourceMeasurement {
         v: s.v,
         hz: s.hz,
         i: s.i,
         p: s.p,
+        i_fast: s.i,
     };
     out.main = src(&r.main);
     out.backup = src(&r.backup);
     out.loads.clear();
-    out.loads
-        .extend(r.loads.iter().map(|l| LoadMeasurement { i: l.i, p: l.p }));
+    out.loads.extend(r.loads.iter().map(|l| LoadMeasurement {
+        i: l.i,
+        p: l.p,
+        i_fast: l.i,
+    }));
 }
 
 impl Backend for SimBackend {
     fn measure(&mut self, out: &mut Measurements) {
-        measurements(self.pdu.readings(), out)
+        match &mut self.sampled {
+            Some(s) => s.metering.measure(out),
+            None => measurements(self.pdu.readings(), out),
+        }
     }
 
     fn actuate(&mut self, c: &Commands, dt: f64) {
@@ -53,5 +114,20 @@ impl Backend for SimBackend {
         self.actuation.backup_start = c.backup_start;
         self.actuation.relays.clone_from(&c.relays);
         self.pdu.step(dt, &self.actuation);
+        if let Some(s) = &mut self.sampled {
+            feed(&mut s.synth, &self.pdu, dt, &mut s.metering);
+        }
     }
+}
+
+/// The samples of the last `dt` seconds into the meters.
+fn feed(synth: &mut Synth, pdu: &Pdu, dt: f64, m: &mut PduMetering) {
+    synth.run(pdu, dt, |f| {
+        m.push(
+            [f.main_v, f.main_i],
+            [f.backup_v, f.backup_i],
+            f.bus_v,
+            f.loads_i,
+        )
+    });
 }

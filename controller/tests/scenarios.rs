@@ -74,3 +74,61 @@ fn the_same_scenario_gives_a_byte_identical_event_log() {
     assert!(n > 10, "a log worth comparing");
     assert_eq!(a, b);
 }
+
+/// The controller's own metering of sampled waveforms (ideal sensors) must make the same
+/// decisions as the phasor readings: every scenario gives the same events, in the same order,
+/// each within one nominal cycle, and still holds its expectations.
+fn waveform_fidelity_gives_the_phasor_events(rate: f64) {
+    use controller::scenario::format::Fidelity;
+    let mut failed = Vec::new();
+    for f in scenario_files() {
+        let mut l = scenario::load(&f).unwrap_or_else(|e| panic!("{e}"));
+        if l.scenario.fidelity != Fidelity::Phasor {
+            continue;
+        }
+        let phasor = run::run(&l, |_| {});
+        let cycle = 1.0 / l.pdu.nominal_hz;
+        l.scenario.fidelity = Fidelity::Waveform(sim::WaveformSpec {
+            sample_rate: rate,
+            ..Default::default()
+        });
+        let wave = run::run(&l, |_| {});
+        let name = format!("{} at {rate}/s", f.display());
+        if !wave.passed() {
+            failed.push(format!("{name}:\n{}", summary::render(&wave)));
+        }
+        // What happened to what; measured values in the payload may differ.
+        let key = |e: &controller::core::Event| format!("{} {}", e.kind.name(), e.subject);
+        let same = phasor.events.len() == wave.events.len()
+            && phasor
+                .events
+                .iter()
+                .zip(&wave.events)
+                .all(|(a, b)| key(a) == key(b) && (a.t - b.t).abs() <= cycle + 1e-9);
+        if !same {
+            let show = |r: &run::Run| {
+                r.events
+                    .iter()
+                    .map(|e| format!("  {:.3} {}", e.t, key(e)))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            failed.push(format!(
+                "{name}: events differ\nphasor:\n{}\nwaveform:\n{}",
+                show(&phasor),
+                show(&wave)
+            ));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+}
+
+#[test]
+fn waveform_fidelity_at_3200_per_second_gives_the_phasor_events() {
+    waveform_fidelity_gives_the_phasor_events(3200.0);
+}
+
+#[test]
+fn waveform_fidelity_at_1800_per_second_gives_the_phasor_events() {
+    waveform_fidelity_gives_the_phasor_events(1800.0);
+}

@@ -237,6 +237,14 @@ impl Pdu {
         self.load_sensors[load].i.set_fault(fault);
     }
 
+    pub fn load_sensor_fault(&self, load: usize) -> Option<SensorFault> {
+        self.load_sensors[load].i.fault()
+    }
+
+    pub fn source_sensor_fault(&self, id: SourceId) -> Option<SensorFault> {
+        self.source_sensors[id as usize].v.fault()
+    }
+
     pub fn set_source_sensor_fault(&mut self, id: SourceId, fault: Option<SensorFault>) {
         let s = &mut self.source_sensors[id as usize];
         s.v.set_fault(fault);

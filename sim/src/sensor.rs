@@ -31,6 +31,10 @@ impl Sensor {
         self.fault.is_some()
     }
 
+    pub fn fault(&self) -> Option<SensorFault> {
+        self.fault
+    }
+
     pub fn read(&mut self, truth: f64, rng: &mut SplitMix64) -> f64 {
         match self.fault {
             None => truth,

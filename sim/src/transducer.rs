@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::rng::SplitMix64;
+
 /// The transducer type, with its datasheet figures.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub enum Transducer {
@@ -104,18 +106,20 @@ impl SensorChain {
         self.kind != Transducer::Ideal
     }
 
-    /// The reading for an instantaneous value `x` of the quantity plus `noise` (a standard
-    /// normal draw): an ADC code, or for `Ideal` the value itself.
-    #[inline]
-    pub fn read(&self, adc: &Adc, x: f64, noise: f64) -> f64 {
+    /// The chain's figures resolved for fast per-sample reads.
+    pub fn resolve(&self, adc: &Adc) -> Channel {
         let (sens, bias) = self.transfer(adc);
-        let out =
-            bias + sens * (1.0 + self.gain_error) * x + self.offset + self.noise_rms() * noise;
-        if !self.digitized() {
-            return out;
+        Channel {
+            gain: sens * (1.0 + self.gain_error),
+            zero: bias + self.offset,
+            noise: self.noise_rms(),
+            counts_per_volt: if self.digitized() {
+                adc.full_scale() / adc.vref
+            } else {
+                0.0
+            },
+            full: adc.full_scale(),
         }
-        let full = adc.full_scale();
-        (out / adc.vref * full).round().clamp(0.0, full)
     }
 
     /// The nominal conversion back from readings to the quantity.
@@ -144,6 +148,33 @@ impl SensorChain {
     }
 }
 
+/// A sensor chain ready to read samples.
+#[derive(Debug, Clone, Copy)]
+pub struct Channel {
+    gain: f64,
+    zero: f64,
+    noise: f64,
+    /// Zero for an ideal chain (no ADC).
+    counts_per_volt: f64,
+    full: f64,
+}
+
+impl Channel {
+    /// The reading for an instantaneous value `x` of the quantity: an ADC code, or for an ideal
+    /// chain the value itself (with any offset and noise).
+    #[inline]
+    pub fn read(&self, x: f64, rng: &mut SplitMix64) -> f64 {
+        let mut out = self.zero + self.gain * x;
+        if self.noise > 0.0 {
+            out += self.noise * rng.normal();
+        }
+        if self.counts_per_volt == 0.0 {
+            return out;
+        }
+        (out * self.counts_per_volt).round().clamp(0.0, self.full)
+    }
+}
+
 fn acs712_sensitivity(amps: u8) -> f64 {
     match amps {
         0..=5 => 0.185,
@@ -168,14 +199,20 @@ mod tests {
         // 100 mV/A around 2.5 V on a 12-bit, 5 V converter: 12.2 mA per count.
         assert!((scale.per_count - 5.0 / 4095.0 / 0.1).abs() < 1e-12);
         for amps in [-20.0, -3.3, 0.0, 7.7, 24.0] {
-            let code = chain.read(&adc, amps, 0.0);
+            let code = chain.resolve(&adc).read(amps, &mut SplitMix64::new(0));
             let back = scale.per_count * (code - scale.zero);
             assert!((back - amps).abs() <= scale.per_count, "{amps} -> {back}");
         }
         // 25 A is the end of the range: beyond it the converter clips.
         assert!((chain.range(&adc) - 25.0).abs() < 1e-9);
-        assert_eq!(chain.read(&adc, 40.0, 0.0), 4095.0);
-        assert_eq!(chain.read(&adc, -40.0, 0.0), 0.0);
+        assert_eq!(
+            chain.resolve(&adc).read(40.0, &mut SplitMix64::new(0)),
+            4095.0
+        );
+        assert_eq!(
+            chain.resolve(&adc).read(-40.0, &mut SplitMix64::new(0)),
+            0.0
+        );
     }
 
     #[test]
@@ -191,7 +228,7 @@ mod tests {
             vref: 3.3,
         };
         let s = chain.nominal_scale(&adc);
-        let back = s.per_count * (chain.read(&adc, 10.0, 0.0) - s.zero);
+        let back = s.per_count * (chain.resolve(&adc).read(10.0, &mut SplitMix64::new(0)) - s.zero);
         assert!((back / 10.0 - 1.02).abs() < 1e-3, "{back}");
     }
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::pdu::{Pdu, SourceId};
 use crate::rng::SplitMix64;
+use crate::sensor::SensorFault;
 use crate::source::SourceKind;
 use crate::transducer::{Adc, SensorChain};
 
@@ -122,6 +123,10 @@ impl Spectrum {
         )
     }
 
+    fn scaled(&self, k: f64) -> Spectrum {
+        Spectrum(self.0.iter().map(|&(h, x)| (h, x * k)).collect())
+    }
+
     /// The instantaneous value given the source's rotator powers `rot[h] = e^{j h phi}`.
     #[inline]
     fn value(&self, rot: &[Complex64]) -> f64 {
@@ -133,12 +138,15 @@ impl Spectrum {
     }
 }
 
+/// Seconds of waveform the twin has already produced when the run starts.
+pub const PRIME: f64 = 0.1;
+
 /// The sample generator. Call `run` after each `Pdu::step` for the interval just stepped.
 #[derive(Debug, Clone)]
 pub struct Synth {
     spec: WaveformSpec,
-    /// Index of the next sample; its time is `next / rate`.
-    next: u64,
+    /// Index of the next sample; its time is `next / rate` (negative while priming).
+    next: i64,
     /// Each source's phase, radians, in [0, 2pi).
     phase: [f64; 2],
     drift: f64,
@@ -151,6 +159,29 @@ pub struct Synth {
     src_i: [Spectrum; 2],
     bus_v: Spectrum,
     load_i: Vec<Spectrum>,
+    /// What a stuck sensor keeps repeating: sources (v, i), then loads.
+    frozen_src: [Option<(Spectrum, Spectrum)>; 2],
+    frozen_load: Vec<Option<Spectrum>>,
+}
+
+/// A channel with a sensor fault: dead reads zero, stuck repeats the waveform it had when it
+/// stuck, noisy has its amplitude scattered each step (as the phasor twin scatters RMS readings).
+fn faulted<T: Clone>(
+    fault: Option<SensorFault>,
+    now: T,
+    frozen: &mut Option<T>,
+    scale: impl Fn(&T, f64) -> T,
+    rng: &mut SplitMix64,
+) -> T {
+    if fault != Some(SensorFault::Stuck) {
+        *frozen = None;
+    }
+    match fault {
+        None => now,
+        Some(SensorFault::Dead) => scale(&now, 0.0),
+        Some(SensorFault::Noisy { sigma }) => scale(&now, 1.0 + sigma * rng.normal()),
+        Some(SensorFault::Stuck) => frozen.get_or_insert(now).clone(),
+    }
 }
 
 impl Synth {
@@ -165,8 +196,9 @@ impl Synth {
         let n = pdu.loads.len();
         Synth {
             spec: spec.clone(),
-            // Each run covers (t - dt, t]: the first sample is the first after the present.
-            next: (pdu.time() * spec.sample_rate + 1e-6).floor() as u64 + 1,
+            // Each run covers (t - dt, t]; the first also covers the `PRIME` s of history before
+            // the present, so that meters have whole cycles when the controller first looks.
+            next: ((pdu.time() - PRIME) * spec.sample_rate + 1e-6).floor() as i64 + 1,
             // The backup starts out of phase with the main, as two unsynchronized machines are.
             phase: [0.0, 2.0],
             drift: 0.0,
@@ -178,6 +210,8 @@ impl Synth {
             src_i: Default::default(),
             bus_v: Spectrum::default(),
             load_i: vec![Spectrum::default(); n],
+            frozen_src: Default::default(),
+            frozen_load: vec![None; n],
         }
     }
 
@@ -209,62 +243,60 @@ impl Synth {
         ];
         let feeding = pdu.connected().map(|id| id as usize);
         let t_end = pdu.time();
-        let (vs, ls, ss, adc) = (
-            self.spec.voltage_sensor,
-            self.spec.load_current_sensor,
-            self.spec.source_current_sensor,
-            self.spec.adc,
+        let adc = self.spec.adc;
+        let (vs, ls, ss) = (
+            self.spec.voltage_sensor.resolve(&adc),
+            self.spec.load_current_sensor.resolve(&adc),
+            self.spec.source_current_sensor.resolve(&adc),
         );
+        // Each source's rotator e^{j phi}, advanced by multiplication; the phase itself is
+        // accumulated once per run so the rotators never drift off the unit circle.
+        let step = freq.map(|f| std::f64::consts::TAU * f / rate);
+        let adv = step.map(|w| Complex64::from_polar(1.0, w));
+        let mut rot1 = [0, 1].map(|s| Complex64::from_polar(1.0, self.phase[s]));
+        let start = self.next;
         while (self.next as f64) <= t_end * rate + 1e-6 {
             self.next += 1;
             let mut src_v = [0.0; 2];
             let mut src_i = [0.0; 2];
             for s in 0..2 {
-                let rot1 = Complex64::from_polar(1.0, self.phase[s]);
-                self.phase[s] = (self.phase[s] + std::f64::consts::TAU * freq[s] / rate)
-                    % std::f64::consts::TAU;
                 if feeding == Some(s) {
                     // The bus and every load turn with the feeding source.
-                    self.rot[0] = Complex64::new(1.0, 0.0);
-                    for h in 1..self.rot.len() {
-                        self.rot[h] = self.rot[h - 1] * rot1;
+                    self.rot[1] = rot1[s];
+                    for h in 2..self.rot.len() {
+                        self.rot[h] = self.rot[h - 1] * rot1[s];
                     }
                     src_v[s] = self.src_v[s].value(&self.rot);
                     src_i[s] = self.src_i[s].value(&self.rot);
                 } else {
-                    src_v[s] = self.src_v[s].value(&[Complex64::default(), rot1]);
+                    src_v[s] = self.src_v[s].value(&[Complex64::default(), rot1[s]]);
                 }
+                rot1[s] *= adv[s];
             }
-            let bus = if feeding.is_some() {
+            let live = feeding.is_some();
+            let bus = if live {
                 self.bus_v.value(&self.rot)
             } else {
                 0.0
             };
             let rng = &mut self.rng;
-            let mut noise = |c: &SensorChain| {
-                if c.noise_rms() > 0.0 {
-                    rng.normal()
-                } else {
-                    0.0
-                }
-            };
             for (out, spec) in self.loads_i.iter_mut().zip(&self.load_i) {
-                let x = if feeding.is_some() {
-                    spec.value(&self.rot)
-                } else {
-                    0.0
-                };
-                *out = ls.read(&adc, x, noise(&ls));
+                let x = if live { spec.value(&self.rot) } else { 0.0 };
+                *out = ls.read(x, rng);
             }
             let frame = Frame {
-                main_v: vs.read(&adc, src_v[0], noise(&vs)),
-                main_i: ss.read(&adc, src_i[0], noise(&ss)),
-                backup_v: vs.read(&adc, src_v[1], noise(&vs)),
-                backup_i: ss.read(&adc, src_i[1], noise(&ss)),
-                bus_v: vs.read(&adc, bus, noise(&vs)),
+                main_v: vs.read(src_v[0], rng),
+                main_i: ss.read(src_i[0], rng),
+                backup_v: vs.read(src_v[1], rng),
+                backup_i: ss.read(src_i[1], rng),
+                bus_v: vs.read(bus, rng),
                 loads_i: &self.loads_i,
             };
             sink(&frame);
+        }
+        let n = (self.next - start) as f64;
+        for (phase, w) in self.phase.iter_mut().zip(step) {
+            *phase = (*phase + n * w) % std::f64::consts::TAU;
         }
     }
 
@@ -320,8 +352,13 @@ impl Synth {
         for id in [SourceId::Main, SourceId::Backup] {
             let s = id as usize;
             if feeding == Some(id) {
-                self.src_v[s] = bus.delayed(vl);
-                self.src_i[s] = total.delayed(il);
+                (self.src_v[s], self.src_i[s]) = faulted(
+                    pdu.source_sensor_fault(id),
+                    (bus.delayed(vl), total.delayed(il)),
+                    &mut self.frozen_src[s],
+                    |(v, i), k| (v.scaled(k), i.scaled(k)),
+                    &mut self.rng,
+                );
             } else {
                 let mut v = Spectrum::default();
                 let emf = match id {
@@ -329,13 +366,24 @@ impl Synth {
                     SourceId::Backup => pdu.truth().backup.v,
                 };
                 v.set_fundamental(Complex64::new(emf, 0.0));
-                self.src_v[s] = v.delayed(vl);
-                self.src_i[s] = Spectrum::default();
+                (self.src_v[s], self.src_i[s]) = faulted(
+                    pdu.source_sensor_fault(id),
+                    (v.delayed(vl), Spectrum::default()),
+                    &mut self.frozen_src[s],
+                    |(v, i), k| (v.scaled(k), i.scaled(k)),
+                    &mut self.rng,
+                );
             }
         }
         self.bus_v = bus.delayed(vl);
-        for spec in &mut load_i {
-            *spec = spec.delayed(ll);
+        for (k, spec) in load_i.iter_mut().enumerate() {
+            *spec = faulted(
+                pdu.load_sensor_fault(k),
+                spec.delayed(ll),
+                &mut self.frozen_load[k],
+                Spectrum::scaled,
+                &mut self.rng,
+            );
         }
         self.load_i = load_i;
     }
@@ -383,6 +431,9 @@ mod tests {
         };
         pdu.step(0.02, &act);
         let mut synth = Synth::new(spec, pdu, 1);
+        let mut primed = 0;
+        synth.run(pdu, 0.0, |_| primed += 1);
+        assert_eq!(primed, (PRIME * spec.sample_rate).round() as usize);
         let (mut v, mut i) = (Vec::new(), Vec::new());
         for _ in 0..(seconds / 0.02).round() as usize {
             pdu.step(0.02, &act);

@@ -158,5 +158,8 @@ fn bench() -> Result<(), String> {
     run("bench: 24 h PDU day", c)?;
     let mut c = cargo();
     c.args(["bench", "-p", "controller", "--bench", "measure"]);
-    run("bench: measurement throughput", c)
+    run("bench: measurement throughput", c)?;
+    let mut c = cargo();
+    c.args(["bench", "-p", "controller", "--bench", "live_metering"]);
+    run("bench: live 100-circuit metering", c)
 }

@@ -14,6 +14,9 @@ pub struct SourceMeasurement {
     pub i: f64,
     /// Real power delivered to the bus, W.
     pub p: f64,
+    /// The largest half-cycle RMS current since the last step (the instantaneous element's
+    /// input); `i` where only RMS values are measured.
+    pub i_fast: f64,
 }
 
 /// One load circuit's current transducer.
@@ -21,6 +24,8 @@ pub struct SourceMeasurement {
 pub struct LoadMeasurement {
     pub i: f64,
     pub p: f64,
+    /// As `SourceMeasurement::i_fast`.
+    pub i_fast: f64,
 }
 
 /// Everything measured at one instant. `loads` is indexed like the configured loads.

@@ -410,9 +410,9 @@ fn next_edge(schedules: &[Schedule], wall: NaiveDateTime, epoch: NaiveDateTime) 
 fn protect(u: &mut Unit, now: Instant, m: &LoadMeasurement, events: &mut Vec<Event>) {
     let mut tripped = None;
     if let Some(e) = &mut u.instantaneous
-        && e.update(now, m.i)
+        && e.update(now, m.i_fast)
     {
-        tripped = Some((Element::Instantaneous, m.i));
+        tripped = Some((Element::Instantaneous, m.i_fast));
     }
     if let Some(e) = &mut u.inverse
         && e.update(now, m.i)

@@ -318,15 +318,22 @@ pub fn aggregate(windows: &[Window]) -> Option<Window> {
 /// Finds positive-going zero crossings by linear interpolation. After a crossing the signal
 /// must fall below `-hysteresis` before the next one counts, so noise near zero is not a cycle.
 #[derive(Debug, Clone, Default)]
-struct CrossingDetector {
+pub(crate) struct CrossingDetector {
     armed: bool,
     hysteresis: f64,
 }
 
 impl CrossingDetector {
+    pub(crate) fn new(hysteresis: f64) -> Self {
+        CrossingDetector {
+            armed: false,
+            hysteresis,
+        }
+    }
+
     /// Samples `prev` at index k - 1 and `cur` at k: the crossing's fractional index, if any.
     #[inline]
-    fn feed(&mut self, prev: f64, cur: f64, k: u64) -> Option<f64> {
+    pub(crate) fn feed(&mut self, prev: f64, cur: f64, k: u64) -> Option<f64> {
         if cur < -self.hysteresis {
             self.armed = true;
         }
@@ -340,10 +347,7 @@ impl CrossingDetector {
 
 /// Positive-going zero crossings of `v` as fractional sample indices.
 pub fn zero_crossings(v: &[f64], hysteresis: f64) -> Vec<f64> {
-    let mut d = CrossingDetector {
-        armed: false,
-        hysteresis,
-    };
+    let mut d = CrossingDetector::new(hysteresis);
     (1..v.len())
         .filter_map(|k| d.feed(v[k - 1], v[k], k as u64))
         .collect()

@@ -7,6 +7,7 @@ pub mod events;
 pub mod interface;
 pub mod loads;
 pub mod measurement;
+pub mod metering;
 pub mod protection;
 pub mod schedule;
 pub mod settings;

@@ -118,9 +118,9 @@ impl SourceGuard {
             }
         }
         if let Some(e) = &mut self.instantaneous
-            && e.update(now, m.i)
+            && e.update(now, m.i_fast)
         {
-            trip = Some((Element::Instantaneous, m.i));
+            trip = Some((Element::Instantaneous, m.i_fast));
         }
         if let Some(e) = &mut self.inverse
             && e.update(now, m.i)

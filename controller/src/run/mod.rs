@@ -12,9 +12,11 @@ use reports::Series;
 use sim::{Pdu, SourceId};
 
 use crate::backend::{Backend, SimBackend};
+use crate::core::measurement::Window;
+use crate::core::metering::PduMetering;
 use crate::core::{Controller, Event, Instant, LoadStatus, Status};
 use crate::scenario::Loaded;
-use crate::scenario::format::{Action, Target};
+use crate::scenario::format::{Action, Fidelity, Target};
 pub use expect::Outcome;
 
 /// Everything a run leaves behind.
@@ -29,6 +31,8 @@ pub struct Run {
     pub final_status: Status,
     /// Energy per load and per source, kWh, in grid order then main, backup.
     pub energy_kwh: Vec<(String, f64)>,
+    /// Waveform runs: the controller's last 10/12-cycle window of each load, then each source.
+    pub metered: Vec<(String, Window)>,
 }
 
 impl Run {
@@ -117,7 +121,13 @@ pub fn run_observed(
         None,
     )
     .expect("validated by the loader");
-    let mut backend = SimBackend::new(Pdu::new(&l.pdu));
+    let pdu = Pdu::new(&l.pdu);
+    let mut backend = match &s.fidelity {
+        Fidelity::Phasor => SimBackend::new(pdu),
+        Fidelity::Waveform(w) => {
+            SimBackend::sampled(pdu, w, l.pdu.nominal_v, l.pdu.nominal_hz, l.pdu.seed)
+        }
+    };
     let mut checker = expect::Checker::new(s, &backend.pdu);
     let mut series = Series::new(columns(&names));
     let actions = schedule(l);
@@ -199,6 +209,10 @@ pub fn run_observed(
         series,
         final_status: ctl.status(),
         energy_kwh,
+        metered: backend
+            .metering()
+            .map(|m| metered(m, &names))
+            .unwrap_or_default(),
     }
 }
 
@@ -317,6 +331,16 @@ fn record(row: &mut Vec<f64>, pdu: &Pdu, ctl: &Controller) {
         let status: LoadStatus = ctl.load_status(i);
         row.extend([l.p, l.i, b(pdu.relay_closed(i)), f64::from(status.code())]);
     }
+}
+
+fn metered(m: &PduMetering, names: &[String]) -> Vec<(String, Window)> {
+    let loads = names.iter().cloned().zip(m.bus.window.iter().copied());
+    let sources = [("main", &m.main), ("backup", &m.backup)]
+        .map(|(n, meter)| (n.to_string(), meter.window[0]));
+    loads
+        .chain(sources)
+        .filter_map(|(n, w)| w.map(|w| (n, w)))
+        .collect()
 }
 
 /// Which source is feeding, for summaries.

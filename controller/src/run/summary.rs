@@ -43,6 +43,28 @@ pub fn render(r: &Run) -> String {
         r.energy_kwh[n].1,
         r.energy_kwh[n + 1].1
     );
+    if !r.metered.is_empty() {
+        let _ = writeln!(s, "metered by the controller (last 10/12-cycle window):");
+        let _ = writeln!(
+            s,
+            "  {:<16} {:>7} {:>7} {:>8} {:>5} {:>5} {:>6} {:>7} {:>6}",
+            "circuit", "V", "A", "W", "PF", "DPF", "THD-I", "crest-I", "Hz"
+        );
+        for (name, w) in &r.metered {
+            let _ = writeln!(
+                s,
+                "  {name:<16} {:>7.1} {:>7.2} {:>8.1} {:>5.2} {:>5.2} {:>5.1}% {:>7.2} {:>6.2}",
+                w.vrms,
+                w.irms,
+                w.p,
+                w.pf,
+                w.dpf,
+                100.0 * w.thd_i,
+                w.crest_i,
+                w.freq
+            );
+        }
+    }
     let held = r.outcomes.iter().filter(|o| o.pass).count();
     let _ = writeln!(s, "expectations: {held} of {} hold", r.outcomes.len());
     for o in &r.outcomes {

@@ -1,7 +1,7 @@
 //! The scenario file format (RON). `scenarios/README.md` documents it for users.
 
 use serde::{Deserialize, Serialize};
-use sim::{PduSpec, SensorFault, SourceId};
+use sim::{PduSpec, SensorFault, SourceId, WaveformSpec};
 
 use crate::core::LoadStatus;
 use crate::core::OperatorCommand;
@@ -26,6 +26,9 @@ pub struct Scenario {
     #[serde(default = "default_record")]
     pub record_every: Positive,
     pub grid: Grid,
+    /// What the controller sees: RMS readings, or sampled waveforms it measures itself.
+    #[serde(default)]
+    pub fidelity: Fidelity,
     #[serde(default)]
     pub controller: Settings,
     #[serde(default)]
@@ -42,6 +45,16 @@ fn default_step() -> Positive {
 }
 fn default_record() -> Positive {
     Positive::new(1.0).expect("valid literal")
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub enum Fidelity {
+    /// The twin's RMS phasor readings go straight to the controller.
+    #[default]
+    Phasor,
+    /// The twin synthesizes every sensor channel's samples and the controller's metering
+    /// measures them, as on the hardware.
+    Waveform(WaveformSpec),
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use ron::extensions::Extensions;
-use sim::{LoadModel, PduSpec, SourceId, SourceKind};
+use sim::{LoadModel, PduSpec, SourceId, SourceKind, Transducer};
 
-use super::format::{Action, Anchor, Expect, Grid, Scenario, Target};
+use super::format::{Action, Anchor, Expect, Fidelity, Grid, Scenario, Target};
 use crate::core::Controller;
 use crate::core::controller::ConfigError;
 use crate::core::events::EVENT_NAMES;
@@ -65,6 +65,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded, ScenarioError> {
     };
     v.check_grid(&mut pdu)?;
     v.check_run(&scenario)?;
+    v.check_fidelity(&scenario, &pdu)?;
     v.check_controller(&scenario, &pdu)?;
     v.check_timeline(&scenario, &pdu)?;
     v.check_expect(&scenario, &pdu)?;
@@ -240,6 +241,58 @@ impl Validator<'_> {
         }
         if s.duration.get() / s.step.get() > 1e9 {
             return Err(self.at("duration", None, "more than 1e9 steps".into()));
+        }
+        Ok(())
+    }
+
+    fn check_fidelity(&self, s: &Scenario, pdu: &PduSpec) -> Result<(), ScenarioError> {
+        let Fidelity::Waveform(w) = &s.fidelity else {
+            return Ok(());
+        };
+        let bad = |needle: &str, message: String| Err(self.at("fidelity", Some(needle), message));
+        let min_rate = 10.0 * pdu.nominal_hz;
+        if !(w.sample_rate >= min_rate && w.sample_rate <= 1e6) {
+            return bad(
+                "sample_rate",
+                format!(
+                    "sample_rate {} is outside {min_rate} ..= 1000000 samples/s (at least 10 per cycle)",
+                    w.sample_rate
+                ),
+            );
+        }
+        if !(w.drift_hz >= 0.0 && w.drift_hz < 0.1 * pdu.nominal_hz) {
+            return bad(
+                "drift_hz",
+                "drift_hz must be in 0 .. 10 % of nominal".into(),
+            );
+        }
+        if !((1..=24).contains(&w.adc.bits) && w.adc.vref > 0.0 && w.adc.vref.is_finite()) {
+            return bad("adc", "adc needs 1 ..= 24 bits and a positive vref".into());
+        }
+        for (name, c) in [
+            ("voltage_sensor", &w.voltage_sensor),
+            ("load_current_sensor", &w.load_current_sensor),
+            ("source_current_sensor", &w.source_current_sensor),
+        ] {
+            let rating_ok = match c.kind {
+                Transducer::Ideal => true,
+                Transducer::Acs712 { amps } => [5, 20, 30].contains(&amps),
+                Transducer::Sct013 { amps: x } | Transducer::Zmpt101b { volts: x } => {
+                    x > 0.0 && x.is_finite()
+                }
+            };
+            let finite = [c.gain_error, c.offset, c.phase_deg, c.noise.unwrap_or(0.0)]
+                .iter()
+                .all(|x| x.is_finite());
+            if !rating_ok || !finite || c.noise.is_some_and(|n| n < 0.0) || c.gain_error <= -1.0 {
+                return bad(
+                    name,
+                    format!(
+                        "{name}: the ACS712 comes in 5, 20 and 30 A; ratings must be positive; \
+                         errors finite, noise not negative, gain_error above -1"
+                    ),
+                );
+            }
         }
         Ok(())
     }
