@@ -240,3 +240,26 @@ fn measure_refuses_less_than_a_cycle() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("too few samples for one cycle"), "{err}");
 }
+
+#[test]
+fn a_too_low_sample_rate_is_reported_at_its_field() {
+    let text = GOOD.replace(
+        "    duration: 10.0,\n",
+        "    duration: 10.0,\n    fidelity: Waveform(sample_rate: 300),\n",
+    );
+    let err = rejected("rate", &text);
+    let col = text.lines().nth(3).unwrap().find("sample_rate").unwrap() + 1;
+    assert!(err.contains(&format!("s.ron:4:{col}:")), "{err}");
+    assert!(err.contains("at least 10 per cycle"), "{err}");
+}
+
+#[test]
+fn an_acs712_that_does_not_exist_is_rejected() {
+    let text = GOOD.replace(
+        "    duration: 10.0,\n",
+        "    duration: 10.0,\n    fidelity: Waveform(load_current_sensor: (kind: Acs712(amps: 50))),\n",
+    );
+    let err = rejected("acs", &text);
+    assert!(err.contains("s.ron:4:"), "{err}");
+    assert!(err.contains("5, 20 and 30 A"), "{err}");
+}

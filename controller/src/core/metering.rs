@@ -3,7 +3,8 @@
 //! A `CycleMeter` watches one voltage channel and any number of current channels that share its
 //! cycles (a bus and its load circuits). Every cycle, bounded by the voltage's interpolated
 //! positive zero crossings, gives each current channel a full one-cycle `Window` (IEEE 1459
-//! quantities, `measurement::analyse`); consecutive cycles aggregate into the IEC 61000-4-30
+//! quantities, `measurement::analyse`); every 10 (50 Hz) or 12 (60 Hz) cycles the same analysis
+//! over the whole interval gives the IEC 61000-4-30
 //! 10/12-cycle windows and feed the energy registers. Currents also get a half-cycle RMS over
 //! fixed half-periods of the nominal frequency, independent of the voltage, so that a bolted
 //! fault that collapses the voltage still trips the instantaneous element within a cycle. With no
@@ -11,9 +12,7 @@
 //! last nominal period.
 
 use super::interface::{LoadMeasurement, Measurements, SourceMeasurement};
-use super::measurement::{
-    Calibration, CrossingDetector, Energy, Window, aggregate, analyse_corrected,
-};
+use super::measurement::{Calibration, CrossingDetector, Energy, Window, analyse_corrected};
 
 /// Below this fraction of the nominal peak a voltage has no zero crossings worth timing.
 const CROSSING_HYSTERESIS_PU: f64 = 0.02;
@@ -38,8 +37,10 @@ pub struct CycleMeter {
     dead_after: u64,
     nominal_cycle: usize,
     half: Half,
-    cycles_per_window: usize,
-    pending: Vec<Vec<Window>>,
+    cycles_per_window: u32,
+    /// Where the current 10/12-cycle window began, and how many cycles it has.
+    window_start: Option<f64>,
+    window_cycles: u32,
     /// The latest one-cycle window of each current channel (the voltage fields are shared).
     pub cycle: Vec<Window>,
     /// The latest 10/12-cycle window of each current channel.
@@ -145,7 +146,8 @@ impl CycleMeter {
                 fresh: false,
             },
             cycles_per_window: if nominal_hz > 55.0 { 12 } else { 10 },
-            pending: vec![Vec::new(); n],
+            window_start: None,
+            window_cycles: 0,
             cycle: vec![blank; n],
             window: vec![None; n],
             energy: vec![Energy::default(); n],
@@ -177,14 +179,21 @@ impl CycleMeter {
         match (crossing, self.last) {
             (Some(x), Some(a)) if x - a >= self.min_cycle => {
                 self.close_cycle(a, x);
+                self.window_cycle(x);
                 self.period = x - a;
                 self.live = true;
                 self.last = Some(x);
-                // Keep the cycle just closed: `now` needs one period back from any later sample.
-                self.keep_from(a.floor() as u64);
+                // Keep the cycle just closed (`now` needs one period back from any later
+                // sample) and the window being filled.
+                let keep = self.window_start.map_or(a, |w| w.min(a));
+                self.keep_from(keep.floor() as u64);
             }
             (Some(_), Some(_)) => {}
-            (Some(x), None) => self.last = Some(x),
+            (Some(x), None) => {
+                self.last = Some(x);
+                self.window_start = Some(x);
+                self.window_cycles = 0;
+            }
             // Nothing for two nominal periods since the last crossing (or the last dead check).
             (None, _) if k - self.last.map_or(self.offset, |a| a as u64) >= self.dead_after => {
                 self.dead()
@@ -262,6 +271,7 @@ impl CycleMeter {
             self.record(ch, w);
         }
         self.last = None;
+        self.window_start = None;
         self.live = false;
         self.period = self.nominal_cycle as f64;
         let end = self.offset + self.v.len() as u64;
@@ -271,12 +281,38 @@ impl CycleMeter {
     fn record(&mut self, ch: usize, w: Window) {
         self.energy[ch].add(w.p, w.q1, (w.end - w.start) / self.rate);
         self.cycle[ch] = w;
-        let pending = &mut self.pending[ch];
-        pending.push(w);
-        if pending.len() == self.cycles_per_window {
-            self.window[ch] = aggregate(pending);
-            pending.clear();
+    }
+
+    /// A cycle ending at crossing `x` completed: close the 10/12-cycle window when it is full.
+    /// One analysis over the whole window, not an aggregate of cycles: end effects and the
+    /// fundamental's leakage shrink with the window, which matters for a low THD.
+    fn window_cycle(&mut self, x: f64) {
+        let Some(start) = self.window_start else {
+            self.window_start = Some(x);
+            return;
+        };
+        self.window_cycles += 1;
+        if self.window_cycles < self.cycles_per_window {
+            return;
         }
+        let (a, b) = (start - self.offset as f64, x - self.offset as f64);
+        for ch in 0..self.i.len() {
+            let lag = (self.i_cal[ch].phase_deg - self.v_cal.phase_deg).to_radians();
+            let mut w = analyse_corrected(
+                &self.v,
+                &self.i[ch],
+                a,
+                b,
+                self.cycles_per_window,
+                self.rate,
+                lag,
+            );
+            w.start = start;
+            w.end = x;
+            self.window[ch] = Some(w);
+        }
+        self.window_start = Some(x);
+        self.window_cycles = 0;
     }
 
     /// Drop samples before absolute index `k`.
