@@ -38,7 +38,7 @@ impl Calibration {
 }
 
 /// The measured quantities of one window (or of a whole record).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Window {
     /// Start and end, in samples from the first sample pushed (fractional: zero crossings).
     /// Reports give them in seconds instead.

@@ -102,24 +102,6 @@ impl CycleMeter {
     ) -> Self {
         let n = i_cal.len();
         let period = rate / nominal_hz;
-        let blank = Window {
-            start: 0.0,
-            end: 0.0,
-            cycles: 0,
-            vrms: 0.0,
-            irms: 0.0,
-            p: 0.0,
-            p1: 0.0,
-            q1: 0.0,
-            s: 0.0,
-            pf: 0.0,
-            dpf: 0.0,
-            crest_v: 0.0,
-            crest_i: 0.0,
-            thd_v: 0.0,
-            thd_i: 0.0,
-            freq: 0.0,
-        };
         CycleMeter {
             rate,
             v_cal,
@@ -148,7 +130,7 @@ impl CycleMeter {
             cycles_per_window: if nominal_hz > 55.0 { 12 } else { 10 },
             window_start: None,
             window_cycles: 0,
-            cycle: vec![blank; n],
+            cycle: vec![Window::default(); n],
             window: vec![None; n],
             energy: vec![Energy::default(); n],
         }
@@ -250,23 +232,16 @@ impl CycleMeter {
                 .sum::<f64>()
                 / len as f64;
             let s = vrms * irms;
+            // No crossings: no fundamental, no frequency.
             let w = Window {
                 start: end - len as f64,
                 end,
-                cycles: 0,
                 vrms,
                 irms,
                 p,
-                p1: 0.0,
-                q1: 0.0,
                 s,
                 pf: if s > 0.0 { p / s } else { 0.0 },
-                dpf: 0.0,
-                crest_v: 0.0,
-                crest_i: 0.0,
-                thd_v: 0.0,
-                thd_i: 0.0,
-                freq: 0.0,
+                ..Window::default()
             };
             self.record(ch, w);
         }
