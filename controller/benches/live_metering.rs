@@ -6,8 +6,8 @@
 
 use std::time::Instant;
 
-use controller::backend::{Backend, SimBackend};
-use controller::core::metering::{PduCalibration, PduMetering};
+use controller::backend::{Backend, SimBackend, nominal_calibration};
+use controller::core::metering::PduMetering;
 use controller::core::{Controller, Measurements, Settings};
 use sim::{
     Harmonics, LoadModel, LoadSpec, Pdu, PduSpec, SensorChain, SourceKind, SourceSpec, Synth,
@@ -95,19 +95,7 @@ fn main() {
             loads.extend_from_slice(f.loads_i);
         });
     }
-    let cal = |c: &SensorChain| {
-        let s = c.nominal_scale(&spec.adc);
-        controller::core::measurement::Calibration {
-            gain: s.per_count,
-            offset: s.zero,
-            phase_deg: 0.0,
-        }
-    };
-    let pcal = PduCalibration {
-        voltage: cal(&spec.voltage_sensor),
-        source_current: cal(&spec.source_current_sensor),
-        load_current: cal(&spec.load_current_sensor),
-    };
+    let pcal = nominal_calibration(&spec);
 
     let mut best_meter = f64::INFINITY;
     let mut best_run = f64::INFINITY;

@@ -45,27 +45,14 @@ impl SimBackend {
         nominal_hz: f64,
         seed: u64,
     ) -> Self {
-        let cal = |c: &SensorChain| {
-            let s = c.nominal_scale(&spec.adc);
-            Calibration {
-                gain: s.per_count,
-                offset: s.zero,
-                phase_deg: 0.0,
-            }
-        };
-        let metering = PduMetering::new(
+        let mut metering = PduMetering::new(
             spec.sample_rate,
             nominal_v,
             nominal_hz,
             pdu.loads.len(),
-            &PduCalibration {
-                voltage: cal(&spec.voltage_sensor),
-                source_current: cal(&spec.source_current_sensor),
-                load_current: cal(&spec.load_current_sensor),
-            },
+            &nominal_calibration(spec),
         );
         let mut synth = Synth::new(spec, &pdu, seed);
-        let mut metering = metering;
         // The waveform's history before the start, so the first step has whole cycles to see.
         feed(&mut synth, &pdu, 0.0, &mut metering);
         SimBackend {
@@ -78,6 +65,23 @@ impl SimBackend {
     /// The controller-side meters of a waveform run.
     pub fn metering(&self) -> Option<&PduMetering> {
         self.sampled.as_ref().map(|s| &s.metering)
+    }
+}
+
+/// Each chain's datasheet scale as the meters' calibration (no phase correction).
+pub fn nominal_calibration(spec: &WaveformSpec) -> PduCalibration {
+    let cal = |c: &SensorChain| {
+        let s = c.nominal_scale(&spec.adc);
+        Calibration {
+            gain: s.per_count,
+            offset: s.zero,
+            phase_deg: 0.0,
+        }
+    };
+    PduCalibration {
+        voltage: cal(&spec.voltage_sensor),
+        source_current: cal(&spec.source_current_sensor),
+        load_current: cal(&spec.load_current_sensor),
     }
 }
 

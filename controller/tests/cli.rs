@@ -241,12 +241,17 @@ fn measure_refuses_less_than_a_cycle() {
     assert!(err.contains("too few samples for one cycle"), "{err}");
 }
 
+/// GOOD with a `fidelity` line (line 4) after the duration.
+fn with_fidelity(fidelity: &str) -> String {
+    GOOD.replace(
+        "    duration: 10.0,\n",
+        &format!("    duration: 10.0,\n    fidelity: {fidelity},\n"),
+    )
+}
+
 #[test]
 fn a_too_low_sample_rate_is_reported_at_its_field() {
-    let text = GOOD.replace(
-        "    duration: 10.0,\n",
-        "    duration: 10.0,\n    fidelity: Waveform(sample_rate: 300),\n",
-    );
+    let text = with_fidelity("Waveform(sample_rate: 300)");
     let err = rejected("rate", &text);
     let col = text.lines().nth(3).unwrap().find("sample_rate").unwrap() + 1;
     assert!(err.contains(&format!("s.ron:4:{col}:")), "{err}");
@@ -255,11 +260,19 @@ fn a_too_low_sample_rate_is_reported_at_its_field() {
 
 #[test]
 fn an_acs712_that_does_not_exist_is_rejected() {
-    let text = GOOD.replace(
-        "    duration: 10.0,\n",
-        "    duration: 10.0,\n    fidelity: Waveform(load_current_sensor: (kind: Acs712(amps: 50))),\n",
-    );
+    let text = with_fidelity("Waveform(load_current_sensor: (kind: Acs712(amps: 50)))");
     let err = rejected("acs", &text);
     assert!(err.contains("s.ron:4:"), "{err}");
     assert!(err.contains("5, 20 and 30 A"), "{err}");
+}
+
+#[test]
+fn a_harmonic_order_out_of_range_is_rejected_at_its_load() {
+    let text = GOOD.replace(
+        "pf: 1.0)),\n            (name: \"b\"",
+        "pf: 1.0), harmonics: Custom([(1000000, 0.5, 0.0)])),\n            (name: \"b\"",
+    );
+    let err = rejected("harmonic", &text);
+    assert!(err.contains("s.ron:8:"), "{err}");
+    assert!(err.contains("orders 2 ..= 50"), "{err}");
 }

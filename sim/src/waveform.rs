@@ -164,6 +164,11 @@ pub struct Synth {
     frozen_load: Vec<Option<Spectrum>>,
 }
 
+/// A source's voltage and current channels share the sensor's fault.
+fn scaled_pair((v, i): &(Spectrum, Spectrum), k: f64) -> (Spectrum, Spectrum) {
+    (v.scaled(k), i.scaled(k))
+}
+
 /// A channel with a sensor fault: dead reads zero, stuck repeats the waveform it had when it
 /// stuck, noisy has its amplitude scattered each step (as the phasor twin scatters RMS readings).
 fn faulted<T: Clone>(
@@ -213,10 +218,6 @@ impl Synth {
             frozen_src: Default::default(),
             frozen_load: vec![None; n],
         }
-    }
-
-    pub fn sample_rate(&self) -> f64 {
-        self.spec.sample_rate
     }
 
     /// Each source's frequency as the waveform carries it (with the utility's wander), Hz.
@@ -356,7 +357,7 @@ impl Synth {
                     pdu.source_sensor_fault(id),
                     (bus.delayed(vl), total.delayed(il)),
                     &mut self.frozen_src[s],
-                    |(v, i), k| (v.scaled(k), i.scaled(k)),
+                    scaled_pair,
                     &mut self.rng,
                 );
             } else {
@@ -370,7 +371,7 @@ impl Synth {
                     pdu.source_sensor_fault(id),
                     (v.delayed(vl), Spectrum::default()),
                     &mut self.frozen_src[s],
-                    |(v, i), k| (v.scaled(k), i.scaled(k)),
+                    scaled_pair,
                     &mut self.rng,
                 );
             }

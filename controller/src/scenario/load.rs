@@ -142,6 +142,18 @@ impl Validator<'_> {
         }
         for l in &mut pdu.loads {
             let name = l.name.clone();
+            // Orders index the synthesizer's rotator table: bounded, and no DC or fundamental.
+            let harmonic_ok = |&(h, ratio, deg): &(u32, f64, f64)| {
+                (2..=50).contains(&h) && ratio >= 0.0 && ratio.is_finite() && deg.is_finite()
+            };
+            if !l.harmonics.spectrum().iter().all(harmonic_ok) {
+                return bad(
+                    Some(&name),
+                    format!(
+                        "load {name:?}: harmonics need orders 2 ..= 50, ratios >= 0 and finite phases"
+                    ),
+                );
+            }
             let (watts, pf) = match &l.model {
                 LoadModel::ConstantPower { watts, pf }
                 | LoadModel::ConstantImpedance { watts, pf }
