@@ -4,6 +4,8 @@
 //! The physics is solved per control step as RMS phasors (`pdu`); `waveform` turns each step's
 //! solution into sampled waveforms with harmonics, noise and sensor chains (`transducer`).
 
+pub mod dss;
+pub mod feeder;
 pub mod load;
 pub mod pdu;
 pub mod rng;

@@ -1,0 +1,19 @@
+//! The feeder twin: a radial three-phase unbalanced distribution feeder (`model`), compiled to
+//! a tree of two-port branches (`network`) and solved by a backward/forward sweep
+//! (`powerflow`). Line impedances from conductor geometry come from `line_constants`.
+
+pub mod line_constants;
+pub mod model;
+pub mod network;
+pub mod powerflow;
+
+pub use model::{Capacitor, Conn, Feeder, Impedance, Line, LineCode, Load, LoadModel, LoadShape, Regulator, Source, Transformer, Winding};
+pub use powerflow::{NodeVoltage, PowerFlow, Solved};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FeederError {
+    #[error("{0}")]
+    Model(String),
+    #[error("power flow did not converge ({what}): after {iterations} iterations the largest change was {mismatch_pu:.3e} pu")]
+    NotConverged { iterations: usize, mismatch_pu: f64, what: String },
+}

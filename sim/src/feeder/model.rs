@@ -1,0 +1,280 @@
+//! The feeder as data: what `gridtwin import-dss` writes and a scenario's `Feeder` grid reads.
+//!
+//! Everything is resolved to physical units at import (line impedances per km, transformer
+//! ratings, load shapes inline), so a feeder file stands alone. Terminals are written as
+//! OpenDSS writes them, `bus.node.node`, node 0 being ground.
+
+use serde::{Deserialize, Serialize};
+
+/// A radial distribution feeder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feeder {
+    pub name: String,
+    pub frequency_hz: f64,
+    pub source: Source,
+    /// Line-to-line kV bases; each bus takes the nearest to its no-load voltage.
+    #[serde(default)]
+    pub voltage_bases_kv: Vec<f64>,
+    #[serde(default)]
+    pub line_codes: Vec<LineCode>,
+    #[serde(default)]
+    pub lines: Vec<Line>,
+    #[serde(default)]
+    pub transformers: Vec<Transformer>,
+    #[serde(default)]
+    pub regulators: Vec<Regulator>,
+    #[serde(default)]
+    pub loads: Vec<Load>,
+    #[serde(default)]
+    pub capacitors: Vec<Capacitor>,
+    #[serde(default)]
+    pub load_shapes: Vec<LoadShape>,
+    #[serde(default)]
+    pub coordinates: Vec<BusCoord>,
+}
+
+/// The upstream grid as a Thevenin equivalent: a balanced three-phase voltage behind
+/// sequence impedances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    pub bus: String,
+    pub kv: f64,
+    #[serde(default = "one")]
+    pub pu: f64,
+    #[serde(default)]
+    pub angle_deg: f64,
+    pub z1: Impedance,
+    pub z0: Impedance,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Impedance {
+    pub r: f64,
+    pub x: f64,
+}
+
+/// Series impedance and shunt capacitance of a line per km, as full phase matrices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LineCode {
+    pub name: String,
+    pub phases: usize,
+    pub r_ohm_per_km: Vec<Vec<f64>>,
+    pub x_ohm_per_km: Vec<Vec<f64>>,
+    #[serde(default)]
+    pub c_nf_per_km: Vec<Vec<f64>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Line {
+    pub name: String,
+    pub bus1: String,
+    pub bus2: String,
+    pub code: String,
+    pub length_km: f64,
+    /// A switch is a line that can be opened; an open line carries nothing.
+    #[serde(default)]
+    pub switch: bool,
+    #[serde(default = "yes")]
+    pub closed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Conn {
+    Wye,
+    Delta,
+}
+
+/// A two-winding transformer (a three-phase unit or one single-phase unit of a bank).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transformer {
+    pub name: String,
+    pub phases: usize,
+    pub windings: Vec<Winding>,
+    /// Leakage reactance between the windings, % on the rating.
+    pub xhl_pct: f64,
+    #[serde(default)]
+    pub imag_pct: f64,
+    #[serde(default)]
+    pub noload_loss_pct: f64,
+    /// A tiny reactance to ground from every terminal, parts per million of the rating, so that
+    /// an ungrounded winding still has a reference (as OpenDSS does).
+    #[serde(default = "one")]
+    pub ppm_antifloat: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Winding {
+    pub bus: String,
+    pub conn: Conn,
+    /// Line-to-line kV for a polyphase unit; the winding's own kV for a single-phase unit.
+    pub kv: f64,
+    pub kva: f64,
+    pub r_pct: f64,
+    #[serde(default = "one")]
+    pub tap: f64,
+}
+
+/// A tap changer that holds the voltage at a point (line-drop compensated) by moving the
+/// tap of one winding of a transformer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Regulator {
+    pub name: String,
+    pub transformer: String,
+    /// 1 or 2.
+    pub winding: usize,
+    /// Set point on the PT secondary, volts.
+    pub vreg: f64,
+    pub band: f64,
+    pub pt_ratio: f64,
+    pub ct_primary: f64,
+    /// Line drop compensator, volts on the PT secondary at CT primary current.
+    #[serde(default)]
+    pub r: f64,
+    #[serde(default)]
+    pub x: f64,
+    #[serde(default = "tap_step")]
+    pub tap_step: f64,
+    #[serde(default = "max_taps")]
+    pub max_taps: i32,
+    /// A disabled regulator keeps its transformer's tap.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+/// How a load's current follows its voltage.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum LoadModel {
+    ConstantPower,
+    ConstantImpedance,
+    ConstantCurrent,
+    /// Fractions of P and Q that are constant impedance, current and power
+    /// `[zp, ip, pp, zq, iq, pq]`, and the voltage (pu) below which it draws nothing.
+    Zip { p: [f64; 3], q: [f64; 3], cutoff_pu: f64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Load {
+    pub name: String,
+    pub bus: String,
+    pub phases: usize,
+    #[serde(default = "wye")]
+    pub conn: Conn,
+    /// Rated kV: line-to-line for polyphase, across the element for single-phase.
+    pub kv: f64,
+    pub kw: f64,
+    pub kvar: f64,
+    #[serde(default = "constant_power")]
+    pub model: LoadModel,
+    /// Below this voltage (pu of `kv`) the load becomes an impedance, as OpenDSS does.
+    #[serde(default = "vmin")]
+    pub vminpu: f64,
+    /// Above this voltage the load becomes an impedance.
+    #[serde(default = "vmax")]
+    pub vmaxpu: f64,
+    /// Load shape that scales kW and kvar over the day.
+    #[serde(default)]
+    pub shape: Option<String>,
+}
+
+/// A shunt capacitor bank, grounded wye or delta.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Capacitor {
+    pub name: String,
+    pub bus: String,
+    pub phases: usize,
+    #[serde(default = "wye")]
+    pub conn: Conn,
+    pub kv: f64,
+    pub kvar: f64,
+}
+
+/// Multipliers at a fixed interval; point k holds from minute k·interval (OpenDSS counts
+/// minute m as point m, 1-based, wrapping).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadShape {
+    pub name: String,
+    pub interval_min: f64,
+    pub mult: Vec<f64>,
+    /// When set, the multipliers are kW themselves rather than fractions of the load's kW.
+    #[serde(default)]
+    pub use_actual: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BusCoord {
+    pub bus: String,
+    pub x: f64,
+    pub y: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+fn yes() -> bool {
+    true
+}
+fn wye() -> Conn {
+    Conn::Wye
+}
+fn constant_power() -> LoadModel {
+    LoadModel::ConstantPower
+}
+fn vmin() -> f64 {
+    0.95
+}
+fn vmax() -> f64 {
+    1.05
+}
+fn tap_step() -> f64 {
+    0.00625
+}
+fn max_taps() -> i32 {
+    16
+}
+
+/// `bus.1.2.3` → (`bus`, [1, 2, 3]); a bare name has no nodes listed.
+pub fn split_terminal(s: &str) -> Result<(String, Vec<usize>), String> {
+    let mut parts = s.split('.');
+    let bus = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+    if bus.is_empty() {
+        return Err(format!("terminal `{s}` has no bus name"));
+    }
+    let nodes = parts
+        .map(|p| {
+            p.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("terminal `{s}`: node `{p}` is not a number"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((bus, nodes))
+}
+
+impl LoadShape {
+    /// The multiplier at minute `m` of the day, counted as OpenDSS counts in yearly mode:
+    /// minute m is point round(m / interval), 1-based, wrapping, point 0 being the last.
+    pub fn at_minute(&self, minute: f64) -> f64 {
+        let n = self.mult.len();
+        if n == 0 {
+            return 1.0;
+        }
+        let idx = (minute / self.interval_min).round() as i64;
+        let k = (idx - 1).rem_euclid(n as i64) as usize;
+        self.mult[k]
+    }
+
+    /// Minutes covered by the shape.
+    pub fn span_min(&self) -> f64 {
+        self.mult.len() as f64 * self.interval_min
+    }
+}
+
+impl Feeder {
+    pub fn load_shape(&self, name: &str) -> Option<&LoadShape> {
+        self.load_shapes.iter().find(|s| s.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Minutes covered by the longest load shape (1440 for daily one-minute profiles).
+    pub fn shape_minutes(&self) -> usize {
+        self.load_shapes.iter().map(|s| s.span_min().round() as usize).max().unwrap_or(0)
+    }
+}

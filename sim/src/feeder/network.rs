@@ -1,0 +1,570 @@
+//! The feeder compiled for solving: buses and their nodes, the tree of branches seen from the
+//! source, each branch reduced to the two-port matrices a backward/forward sweep needs, and the
+//! shunt elements (loads, capacitors) hung on nodes.
+//!
+//! Every series element is first written as its primitive admittance over its conductors (as
+//! OpenDSS does), so one code path serves lines, every transformer connection and banks of
+//! single-phase units; a branch is all elements between one pair of buses.
+
+use std::collections::HashMap;
+use std::f64::consts::PI;
+
+use nalgebra::DMatrix;
+use num_complex::Complex64 as C64;
+
+use super::FeederError;
+use super::model::{Conn, Feeder, Transformer, split_terminal};
+
+/// Node index of ground: not a variable.
+pub const GROUND: usize = usize::MAX;
+/// Most nodes one bus may have.
+pub const MAX_NODES: usize = 8;
+
+#[derive(Debug, Clone)]
+pub struct Bus {
+    pub name: String,
+    /// Node numbers (1, 2, 3, 4 …), sorted.
+    pub nodes: Vec<usize>,
+    /// Index of the first node in the solution vector.
+    pub offset: usize,
+    /// Line-to-line kV base (0 until assigned).
+    pub kv_base: f64,
+}
+
+/// A branch from `parent` to `child`: V_c = A·V_p − B·J_c and J_p += T·J_c + Y_oc·V_p,
+/// where J is the current a bus draws (into its shunts and subtree).
+#[derive(Debug, Clone)]
+pub struct Branch {
+    pub parent: usize,
+    pub child: usize,
+    pub kind: Kind,
+    /// Series elements that make up this branch (indices into `Network::elements`).
+    pub elements: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Kind {
+    /// A plain series impedance between matching nodes: A = T = identity (through `pmap`,
+    /// the parent node feeding each child node), Y_oc = 0, B = Z.
+    Series { pmap: Vec<usize>, z: Vec<C64> },
+    General { a: Vec<C64>, b: Vec<C64>, t: Vec<C64>, yoc: Vec<C64> },
+}
+
+/// A series element as conductors (global node index or `GROUND`) and their admittance.
+#[derive(Debug, Clone)]
+pub struct Element {
+    pub name: String,
+    pub buses: [usize; 2],
+    /// Conductors of terminal 1 then terminal 2.
+    pub conductors: Vec<usize>,
+    pub n1: usize,
+    pub y: DMatrix<C64>,
+    /// A bare line without shunt: its series impedance, conductor by conductor.
+    pub z: Option<DMatrix<C64>>,
+}
+
+/// One phase of a shunt element: a two-terminal admittance or load between nodes `a` and `b`.
+#[derive(Debug, Clone, Copy)]
+pub struct ShuntPhase {
+    pub a: usize,
+    pub b: usize,
+    /// Which load (index into `Feeder::loads`) or `None` for a capacitor.
+    pub load: Option<usize>,
+    /// Nominal power per phase at multiplier 1 (W + j var), loads only.
+    pub s: C64,
+    /// Rated voltage across the element, volts.
+    pub vbase: f64,
+    /// Fixed admittance (capacitors).
+    pub y: C64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub buses: Vec<Bus>,
+    pub bus_index: HashMap<String, usize>,
+    pub n_nodes: usize,
+    /// Bus 0 is the source's internal EMF; branches are in breadth-first order from it.
+    pub branches: Vec<Branch>,
+    pub elements: Vec<Element>,
+    pub shunts: Vec<ShuntPhase>,
+    /// The source EMF on the nodes of bus 0.
+    pub emf: Vec<C64>,
+    /// Buses not reached from the source (behind open switches): dead.
+    pub dead: Vec<usize>,
+    /// Transformer name → element index.
+    pub transformer_element: HashMap<String, usize>,
+}
+
+impl Network {
+    pub fn node(&self, bus: usize, node: usize) -> Option<usize> {
+        let b = &self.buses[bus];
+        b.nodes.iter().position(|&n| n == node).map(|k| b.offset + k)
+    }
+}
+
+/// Node numbers per conductor: those given, then phases 1.., then ground for the rest.
+fn conductor_nodes(given: &[usize], phases: usize, conductors: usize) -> Vec<usize> {
+    (0..conductors)
+        .map(|k| match given.get(k) {
+            Some(&n) => n,
+            None if k < phases => k + 1,
+            None => 0,
+        })
+        .collect()
+}
+
+struct Builder {
+    buses: Vec<Bus>,
+    index: HashMap<String, usize>,
+}
+
+impl Builder {
+    fn bus(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        self.buses.push(Bus { name: name.to_string(), nodes: vec![], offset: 0, kv_base: 0.0 });
+        self.index.insert(name.to_string(), self.buses.len() - 1);
+        self.buses.len() - 1
+    }
+
+    /// Register a terminal: its bus and the node of each conductor (0 = ground).
+    fn terminal(
+        &mut self,
+        what: &str,
+        spec: &str,
+        phases: usize,
+        conductors: usize,
+    ) -> Result<(usize, Vec<usize>), FeederError> {
+        let (name, given) = split_terminal(spec).map_err(|m| FeederError::Model(format!("{what}: {m}")))?;
+        if given.len() > conductors {
+            return Err(FeederError::Model(format!(
+                "{what}: terminal `{spec}` lists {} nodes for {conductors} conductors",
+                given.len()
+            )));
+        }
+        let nodes = conductor_nodes(&given, phases, conductors);
+        let b = self.bus(&name);
+        for &n in &nodes {
+            if n != 0 && !self.buses[b].nodes.contains(&n) {
+                self.buses[b].nodes.push(n);
+            }
+        }
+        Ok((b, nodes))
+    }
+}
+
+fn mat(rows: &[Vec<f64>], n: usize, what: &str) -> Result<DMatrix<f64>, FeederError> {
+    if rows.len() != n || rows.iter().any(|r| r.len() != n) {
+        return Err(FeederError::Model(format!("{what}: matrix is not {n}×{n}")));
+    }
+    Ok(DMatrix::from_fn(n, n, |i, j| rows[i][j]))
+}
+
+fn invert(m: &DMatrix<C64>, what: &str) -> Result<DMatrix<C64>, FeederError> {
+    m.clone()
+        .try_inverse()
+        .filter(|i| i.iter().all(|x| x.is_finite()))
+        .ok_or_else(|| FeederError::Model(format!("{what}: singular impedance")))
+}
+
+/// Sequence impedances → phase matrix.
+pub fn sequence_to_phase(z1: C64, z0: C64, n: usize) -> DMatrix<C64> {
+    let (s, m) = ((2.0 * z1 + z0) / 3.0, (z0 - z1) / 3.0);
+    DMatrix::from_fn(n, n, |i, j| if i == j { s } else { m })
+}
+
+pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
+    let mut bld = Builder { buses: vec![], index: HashMap::new() };
+    // Bus 0: the source EMF, three nodes.
+    bld.buses.push(Bus { name: String::new(), nodes: vec![1, 2, 3], offset: 0, kv_base: f.source.kv });
+    let mut elements = Vec::new();
+    let w = 2.0 * PI * f.frequency_hz;
+
+    // Source impedance from the EMF to the source bus.
+    {
+        let (b, nodes) = bld.terminal("source", &f.source.bus, 3, 3)?;
+        let z1 = C64::new(f.source.z1.r, f.source.z1.x);
+        let z0 = C64::new(f.source.z0.r, f.source.z0.x);
+        let z = sequence_to_phase(z1, z0, 3);
+        let y = invert(&z, "source")?;
+        let mut conductors = vec![1, 2, 3];
+        conductors.extend(nodes);
+        elements.push(RawElement { name: "source".into(), buses: [0, b], conductors, n1: 3, y: two_port(&y, None), z: Some(z) });
+    }
+
+    let codes: HashMap<String, usize> =
+        f.line_codes.iter().enumerate().map(|(i, c)| (c.name.to_ascii_lowercase(), i)).collect();
+    for l in &f.lines {
+        let what = format!("line {}", l.name);
+        let code = codes
+            .get(&l.code.to_ascii_lowercase())
+            .map(|&i| &f.line_codes[i])
+            .ok_or_else(|| FeederError::Model(format!("{what}: no line code `{}`", l.code)))?;
+        let n = code.phases;
+        let (b1, n1) = bld.terminal(&what, &l.bus1, n, n)?;
+        let (b2, n2) = bld.terminal(&what, &l.bus2, n, n)?;
+        if !l.closed {
+            continue;
+        }
+        let r = mat(&code.r_ohm_per_km, n, &what)?;
+        let x = mat(&code.x_ohm_per_km, n, &what)?;
+        let z = DMatrix::from_fn(n, n, |i, j| C64::new(r[(i, j)], x[(i, j)]) * l.length_km);
+        let y = invert(&z, &what)?;
+        let shunt = if code.c_nf_per_km.is_empty() {
+            None
+        } else {
+            let c = mat(&code.c_nf_per_km, n, &what)?;
+            let yc = DMatrix::from_fn(n, n, |i, j| C64::new(0.0, w * c[(i, j)] * 1e-9 * l.length_km / 2.0));
+            (yc.iter().any(|v| v.norm() > 0.0)).then_some(yc)
+        };
+        let mut conductors = n1;
+        conductors.extend(n2);
+        let bare = shunt.is_none();
+        elements.push(RawElement {
+            name: what,
+            buses: [b1, b2],
+            conductors,
+            n1: n,
+            y: two_port(&y, shunt.as_ref()),
+            z: bare.then_some(z),
+        });
+    }
+
+    let mut transformer_element = HashMap::new();
+    for t in &f.transformers {
+        let what = format!("transformer {}", t.name);
+        if t.windings.len() != 2 {
+            return Err(FeederError::Model(format!("{what}: {} windings; only two-winding units are modelled", t.windings.len())));
+        }
+        let nc = t.phases + 1;
+        let (b1, c1) = bld.terminal(&what, &t.windings[0].bus, t.phases, nc)?;
+        let (b2, c2) = bld.terminal(&what, &t.windings[1].bus, t.phases, nc)?;
+        let y = transformer_y(t, &what)?;
+        let mut conductors = c1;
+        conductors.extend(c2);
+        transformer_element.insert(t.name.to_ascii_lowercase(), elements.len());
+        elements.push(RawElement { name: what, buses: [b1, b2], conductors, n1: nc, y, z: None });
+    }
+
+    // Shunts: registered now so that their nodes exist; resolved to global nodes below.
+    let mut raw_shunts = Vec::new();
+    for (i, l) in f.loads.iter().enumerate() {
+        let what = format!("load {}", l.name);
+        let conds = if l.conn == Conn::Delta && l.phases > 1 { l.phases } else { l.phases + 1 };
+        let (b, nodes) = bld.terminal(&what, &l.bus, l.phases, conds)?;
+        let pairs = phase_pairs(l.conn, l.phases);
+        let vbase = if l.phases > 1 && l.conn == Conn::Wye { l.kv * 1000.0 / 3f64.sqrt() } else { l.kv * 1000.0 };
+        if !(vbase > 0.0) {
+            return Err(FeederError::Model(format!("{what}: kV must be positive")));
+        }
+        let s = C64::new(l.kw, l.kvar) * 1000.0 / l.phases as f64;
+        for (x, y) in pairs {
+            raw_shunts.push((b, nodes[x], nodes[y], Some(i), s, vbase, C64::new(0.0, 0.0)));
+        }
+    }
+    for c in &f.capacitors {
+        let what = format!("capacitor {}", c.name);
+        let conds = if c.conn == Conn::Delta && c.phases > 1 { c.phases } else { c.phases + 1 };
+        let (b, nodes) = bld.terminal(&what, &c.bus, c.phases, conds)?;
+        let vbase = if c.phases > 1 && c.conn == Conn::Wye { c.kv * 1000.0 / 3f64.sqrt() } else { c.kv * 1000.0 };
+        let y = C64::new(0.0, c.kvar * 1000.0 / c.phases as f64 / (vbase * vbase));
+        for (x, yy) in phase_pairs(c.conn, c.phases) {
+            raw_shunts.push((b, nodes[x], nodes[yy], None, C64::new(0.0, 0.0), vbase, y));
+        }
+    }
+
+    // Number the nodes.
+    let mut offset = 0;
+    for b in &mut bld.buses {
+        if b.nodes.len() > MAX_NODES {
+            return Err(FeederError::Model(format!("bus {} has {} nodes; at most {MAX_NODES}", b.name, b.nodes.len())));
+        }
+        if !b.name.is_empty() {
+            b.nodes.sort_unstable();
+        }
+        b.offset = offset;
+        offset += b.nodes.len();
+    }
+    let buses = bld.buses;
+    let global = |bus: usize, node: usize| -> usize {
+        if node == 0 {
+            GROUND
+        } else {
+            let b = &buses[bus];
+            b.offset + b.nodes.iter().position(|&n| n == node).expect("registered")
+        }
+    };
+    let elements: Vec<Element> = elements
+        .into_iter()
+        .map(|e| {
+            let conductors = e
+                .conductors
+                .iter()
+                .enumerate()
+                .map(|(k, &n)| global(e.buses[usize::from(k >= e.n1)], n))
+                .collect();
+            Element { name: e.name, buses: e.buses, conductors, n1: e.n1, y: e.y, z: e.z }
+        })
+        .collect();
+    let shunts = raw_shunts
+        .into_iter()
+        .filter(|r| r.1 != r.2)
+        .map(|(b, x, y, load, s, vbase, yy)| ShuntPhase { a: global(b, x), b: global(b, y), load, s, vbase, y: yy })
+        .collect();
+
+    let (branches, dead) = tree(&buses, &elements)?;
+    let emf = (0..3)
+        .map(|k| {
+            C64::from_polar(
+                f.source.pu * f.source.kv * 1000.0 / 3f64.sqrt(),
+                (f.source.angle_deg - 120.0 * k as f64).to_radians(),
+            )
+        })
+        .collect();
+    let mut net = Network {
+        bus_index: bld.index,
+        n_nodes: offset,
+        buses,
+        branches,
+        elements,
+        shunts,
+        emf,
+        dead,
+        transformer_element,
+    };
+    for k in 0..net.branches.len() {
+        reduce_branch(&mut net, k)?;
+    }
+    Ok(net)
+}
+
+struct RawElement {
+    name: String,
+    buses: [usize; 2],
+    conductors: Vec<usize>,
+    n1: usize,
+    y: DMatrix<C64>,
+    z: Option<DMatrix<C64>>,
+}
+
+/// Conductor pairs each phase of a shunt element sits across.
+fn phase_pairs(conn: Conn, phases: usize) -> Vec<(usize, usize)> {
+    match conn {
+        Conn::Wye => (0..phases).map(|k| (k, phases)).collect(),
+        Conn::Delta if phases == 1 => vec![(0, 1)],
+        Conn::Delta => (0..phases).map(|k| (k, (k + 1) % phases)).collect(),
+    }
+}
+
+/// [[Y + Ysh, −Y], [−Y, Y + Ysh]].
+fn two_port(y: &DMatrix<C64>, shunt: Option<&DMatrix<C64>>) -> DMatrix<C64> {
+    let n = y.nrows();
+    let mut p = DMatrix::zeros(2 * n, 2 * n);
+    for i in 0..n {
+        for j in 0..n {
+            let sh = shunt.map_or(C64::new(0.0, 0.0), |s| s[(i, j)]);
+            p[(i, j)] = y[(i, j)] + sh;
+            p[(n + i, n + j)] = y[(i, j)] + sh;
+            p[(i, n + j)] = -y[(i, j)];
+            p[(n + i, j)] = -y[(i, j)];
+        }
+    }
+    p
+}
+
+/// Primitive admittance of a two-winding transformer over its 2·(phases+1) conductors: per
+/// phase an ideal transformer behind the leakage impedance, windings across phase and neutral
+/// (wye) or across two phases (delta, each winding from its phase to the one before, which
+/// puts the low side 30° behind for Dy as OpenDSS does).
+pub fn transformer_y(t: &Transformer, what: &str) -> Result<DMatrix<C64>, FeederError> {
+    let nph = t.phases;
+    let nc = nph + 1;
+    let wv = |k: usize| {
+        let w = &t.windings[k];
+        let v = if nph > 1 && w.conn == Conn::Wye { w.kv / 3f64.sqrt() } else { w.kv };
+        v * 1000.0 * w.tap
+    };
+    let (v1, v2) = (wv(0), wv(1));
+    let kva = t.windings[0].kva;
+    if !(v1 > 0.0 && v2 > 0.0 && kva > 0.0) {
+        return Err(FeederError::Model(format!("{what}: kV and kVA must be positive")));
+    }
+    let s_ph = kva * 1000.0 / nph as f64;
+    let zpu = C64::new((t.windings[0].r_pct + t.windings[1].r_pct) / 100.0, t.xhl_pct / 100.0);
+    if zpu.norm() == 0.0 {
+        return Err(FeederError::Model(format!("{what}: zero leakage impedance")));
+    }
+    let ysc = 1.0 / (zpu * v1 * v1 / s_ph);
+    let a = v1 / v2;
+    let ymag = C64::new(t.noload_loss_pct / 100.0, -t.imag_pct / 100.0) * s_ph / (v1 * v1);
+    // Winding-space admittance per phase.
+    let yw = [[ysc + ymag, -ysc * a], [-ysc * a, ysc * a * a]];
+    // Each winding: (from conductor, to conductor) within its terminal.
+    let ends = |k: usize, ph: usize| -> (usize, usize) {
+        let base = k * nc;
+        match t.windings[k].conn {
+            Conn::Wye => (base + ph, base + nph),
+            Conn::Delta if nph == 1 => (base, base + 1),
+            Conn::Delta => (base + ph, base + (ph + nph - 1) % nph),
+        }
+    };
+    let mut y = DMatrix::<C64>::zeros(2 * nc, 2 * nc);
+    for ph in 0..nph {
+        let e = [ends(0, ph), ends(1, ph)];
+        for (i, &(ip, in_)) in e.iter().enumerate() {
+            for (j, &(jp, jn)) in e.iter().enumerate() {
+                let v = yw[i][j];
+                y[(ip, jp)] += v;
+                y[(in_, jn)] += v;
+                y[(ip, jn)] -= v;
+                y[(in_, jp)] -= v;
+            }
+        }
+    }
+    if t.ppm_antifloat != 0.0 {
+        let f = t.ppm_antifloat * 1e-6;
+        for i in 0..2 * nc {
+            let d: C64 = y[(i, i)];
+            y[(i, i)] = C64::new(d.re, d.im * (1.0 + f));
+        }
+    }
+    Ok(y)
+}
+
+/// Orient the bus graph from the source: breadth-first, one branch per parent–child pair
+/// (parallel elements between the same two buses join one branch). A loop is an error.
+fn tree(buses: &[Bus], elements: &[Element]) -> Result<(Vec<Branch>, Vec<usize>), FeederError> {
+    let mut adj: Vec<Vec<usize>> = vec![vec![]; buses.len()];
+    for (k, e) in elements.iter().enumerate() {
+        if e.buses[0] == e.buses[1] {
+            return Err(FeederError::Model(format!("{}: both ends on bus {}", e.name, buses[e.buses[0]].name)));
+        }
+        adj[e.buses[0]].push(k);
+        adj[e.buses[1]].push(k);
+    }
+    let mut parent: Vec<Option<usize>> = vec![None; buses.len()];
+    let mut seen = vec![false; buses.len()];
+    seen[0] = true;
+    let mut queue = std::collections::VecDeque::from([0usize]);
+    let mut branches: Vec<Branch> = Vec::new();
+    let mut branch_of: HashMap<(usize, usize), usize> = HashMap::new();
+    while let Some(b) = queue.pop_front() {
+        for &k in &adj[b] {
+            let e = &elements[k];
+            let other = if e.buses[0] == b { e.buses[1] } else { e.buses[0] };
+            if parent[b] == Some(other) {
+                // Parallel element back to the parent: already in that branch.
+                continue;
+            }
+            if let Some(&br) = branch_of.get(&(b, other)) {
+                if !branches[br].elements.contains(&k) {
+                    branches[br].elements.push(k);
+                }
+                continue;
+            }
+            if seen[other] {
+                return Err(FeederError::Model(format!(
+                    "{} closes a loop at bus {}; only radial feeders are solved",
+                    e.name, buses[other].name
+                )));
+            }
+            seen[other] = true;
+            parent[other] = Some(b);
+            branch_of.insert((b, other), branches.len());
+            branches.push(Branch {
+                parent: b,
+                child: other,
+                kind: Kind::Series { pmap: vec![], z: vec![] },
+                elements: vec![k],
+            });
+            queue.push_back(other);
+        }
+    }
+    let dead = (0..buses.len()).filter(|&b| !seen[b]).collect();
+    Ok((branches, dead))
+}
+
+/// Build a branch's sweep matrices from the primitive admittances of its elements.
+pub fn reduce_branch(net: &mut Network, k: usize) -> Result<(), FeederError> {
+    let br = &net.branches[k];
+    let (p, c) = (&net.buses[br.parent], &net.buses[br.child]);
+    let (np, nc) = (p.nodes.len(), c.nodes.len());
+    let what = || format!("branch {} → {}", if p.name.is_empty() { "source" } else { &p.name }, c.name);
+
+    // Fast path: one bare line whose conductors pair parent and child nodes one to one.
+    if let [e] = br.elements[..] {
+        let e = &net.elements[e];
+        if let Some(z) = &e.z {
+            let n = e.n1;
+            let (from_parent, to_child) = if e.buses[0] == br.parent { (0, n) } else { (n, 0) };
+            let mut pmap = vec![usize::MAX; nc];
+            let mut order = vec![usize::MAX; nc];
+            let mut ok = n == nc;
+            for i in 0..n {
+                let (pc, cc) = (e.conductors[from_parent + i], e.conductors[to_child + i]);
+                if pc == GROUND || cc == GROUND || cc < c.offset || cc >= c.offset + nc {
+                    ok = false;
+                    break;
+                }
+                let slot = cc - c.offset;
+                if order[slot] != usize::MAX {
+                    ok = false;
+                    break;
+                }
+                order[slot] = i;
+                pmap[slot] = pc - p.offset;
+            }
+            if ok {
+                let zz = (0..nc * nc).map(|ij| z[(order[ij / nc], order[ij % nc])]).collect();
+                net.branches[k].kind = Kind::Series { pmap, z: zz };
+                return Ok(());
+            }
+        }
+    }
+
+    // General two-port: assemble Y over [parent nodes, child nodes].
+    let mut y = DMatrix::<C64>::zeros(np + nc, np + nc);
+    let local = |g: usize| -> Option<usize> {
+        if g == GROUND {
+            None
+        } else if g >= p.offset && g < p.offset + np {
+            Some(g - p.offset)
+        } else if g >= c.offset && g < c.offset + nc {
+            Some(np + g - c.offset)
+        } else {
+            None
+        }
+    };
+    for &ei in &br.elements {
+        let e = &net.elements[ei];
+        for (i, &gi) in e.conductors.iter().enumerate() {
+            let Some(li) = local(gi) else { continue };
+            for (j, &gj) in e.conductors.iter().enumerate() {
+                let Some(lj) = local(gj) else { continue };
+                y[(li, lj)] += e.y[(i, j)];
+            }
+        }
+    }
+    let ypp = y.view((0, 0), (np, np)).clone_owned();
+    let ypc = y.view((0, np), (np, nc)).clone_owned();
+    let ycp = y.view((np, 0), (nc, np)).clone_owned();
+    let ycc = y.view((np, np), (nc, nc)).clone_owned();
+    let scale = ycc.iter().map(|v| v.norm()).fold(0.0, f64::max);
+    let b = ycc
+        .try_inverse()
+        .filter(|m| m.iter().all(|v| v.is_finite() && v.norm() * scale < 1e15))
+        .ok_or_else(|| {
+            FeederError::Model(format!(
+                "{}: some node of bus {} has no path to the source through it",
+                what(),
+                c.name
+            ))
+        })?;
+    let a = -(&b * &ycp);
+    let t = -(&ypc * &b);
+    let yoc = &ypp + &ypc * &a;
+    let flat = |m: &DMatrix<C64>| -> Vec<C64> { (0..m.nrows()).flat_map(|i| (0..m.ncols()).map(move |j| m[(i, j)])).collect() };
+    net.branches[k].kind = Kind::General { a: flat(&a), b: flat(&b), t: flat(&t), yoc: flat(&yoc) };
+    Ok(())
+}

@@ -1,0 +1,449 @@
+//! Three-phase unbalanced power flow on a radial feeder: a backward/forward sweep over the
+//! branch two-ports, loads as current injections re-evaluated each sweep, warm-started from the
+//! previous solution, with voltage regulators moving taps between solutions.
+
+use num_complex::Complex64 as C64;
+
+use super::FeederError;
+use super::model::{Feeder, LoadModel};
+use super::network::{self, GROUND, Kind, MAX_NODES, Network, ShuntPhase};
+
+/// Load voltage (pu of rating) below which OpenDSS draws a plain impedance.
+const VLOW_PU: f64 = 0.5;
+
+/// Solved state of a feeder, kept between time steps.
+pub struct PowerFlow {
+    feeder: Feeder,
+    net: Network,
+    v: Vec<C64>,
+    j: Vec<C64>,
+    /// 1 / line-to-neutral base volts, per node.
+    inv_base: Vec<f64>,
+    /// Power per load at the current time (multiplier applied), W + j var per phase.
+    load_s: Vec<C64>,
+    /// Largest change of any node voltage (pu) between sweeps that counts as converged.
+    pub tolerance: f64,
+    pub max_iterations: usize,
+    /// Regulator taps (steps from neutral), per regulator.
+    taps: Vec<i32>,
+}
+
+/// What one call to `solve` did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Solved {
+    pub iterations: usize,
+    pub tap_changes: usize,
+}
+
+/// One node's voltage to ground.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeVoltage {
+    pub bus: String,
+    pub node: usize,
+    pub volts: C64,
+    pub pu: f64,
+}
+
+impl PowerFlow {
+    pub fn new(feeder: &Feeder) -> Result<Self, FeederError> {
+        let net = network::compile(feeder)?;
+        let n = net.n_nodes;
+        let mut pf = PowerFlow {
+            feeder: feeder.clone(),
+            v: vec![C64::new(0.0, 0.0); n],
+            j: vec![C64::new(0.0, 0.0); n],
+            inv_base: vec![0.0; n],
+            load_s: feeder.loads.iter().map(|l| C64::new(l.kw, l.kvar) * 1000.0 / l.phases as f64).collect(),
+            tolerance: 1e-6,
+            max_iterations: 100,
+            taps: vec![],
+            net,
+        };
+        pf.taps = pf.initial_taps()?;
+        pf.no_load();
+        pf.assign_bases();
+        Ok(pf)
+    }
+
+    pub fn feeder(&self) -> &Feeder {
+        &self.feeder
+    }
+
+    pub fn network(&self) -> &Network {
+        &self.net
+    }
+
+    /// Scale every load by its load shape at `minute` (OpenDSS's count: minute m is point m).
+    pub fn set_minute(&mut self, minute: f64) {
+        for (i, l) in self.feeder.loads.iter().enumerate() {
+            let base = C64::new(l.kw, l.kvar) * 1000.0 / l.phases as f64;
+            self.load_s[i] = match l.shape.as_deref().and_then(|s| self.feeder.load_shape(s)) {
+                None => base,
+                Some(sh) if sh.use_actual => {
+                    let kw = sh.at_minute(minute);
+                    let q_per_p = if l.kw != 0.0 { l.kvar / l.kw } else { 0.0 };
+                    C64::new(kw, kw * q_per_p) * 1000.0 / l.phases as f64
+                }
+                Some(sh) => base * sh.at_minute(minute),
+            };
+        }
+    }
+
+    /// Set one load's power per phase directly (W + j var for the whole load).
+    pub fn set_load_power(&mut self, load: usize, total: C64) {
+        self.load_s[load] = total / self.feeder.loads[load].phases as f64;
+    }
+
+    /// Move a single-phase load to another node of its bus (a phase selector).
+    pub fn set_load_node(&mut self, load: usize, node: usize) -> Result<(), FeederError> {
+        let l = &self.feeder.loads[load];
+        let (bus, _) = super::model::split_terminal(&l.bus).map_err(FeederError::Model)?;
+        let b = self.net.bus_index[&bus];
+        let g = self.net.node(b, node).ok_or_else(|| {
+            FeederError::Model(format!("load {}: bus {bus} has no node {node}", l.name))
+        })?;
+        for s in self.net.shunts.iter_mut().filter(|s| s.load == Some(load)) {
+            s.a = g;
+        }
+        Ok(())
+    }
+
+    /// Fix a regulator's tap (steps from neutral) and stop it from moving.
+    pub fn set_tap(&mut self, regulator: &str, tap: i32) -> Result<(), FeederError> {
+        let r = self
+            .feeder
+            .regulators
+            .iter()
+            .position(|r| r.name.eq_ignore_ascii_case(regulator))
+            .ok_or_else(|| FeederError::Model(format!("no regulator `{regulator}`")))?;
+        self.feeder.regulators[r].enabled = false;
+        self.apply_tap(r, tap)
+    }
+
+    pub fn taps(&self) -> &[i32] {
+        &self.taps
+    }
+
+    fn initial_taps(&self) -> Result<Vec<i32>, FeederError> {
+        self.feeder
+            .regulators
+            .iter()
+            .map(|r| {
+                let t = self
+                    .feeder
+                    .transformers
+                    .iter()
+                    .find(|t| t.name.eq_ignore_ascii_case(&r.transformer))
+                    .ok_or_else(|| FeederError::Model(format!("regulator {}: no transformer `{}`", r.name, r.transformer)))?;
+                let w = t.windings.get(r.winding.wrapping_sub(1)).ok_or_else(|| {
+                    FeederError::Model(format!("regulator {}: transformer {} has no winding {}", r.name, t.name, r.winding))
+                })?;
+                Ok(((w.tap - 1.0) / r.tap_step).round() as i32)
+            })
+            .collect()
+    }
+
+    fn apply_tap(&mut self, r: usize, tap: i32) -> Result<(), FeederError> {
+        let reg = &self.feeder.regulators[r];
+        let tap = tap.clamp(-reg.max_taps, reg.max_taps);
+        self.taps[r] = tap;
+        let tname = reg.transformer.to_ascii_lowercase();
+        let w = reg.winding - 1;
+        let step = reg.tap_step;
+        let ti = self.feeder.transformers.iter().position(|t| t.name.eq_ignore_ascii_case(&tname)).expect("checked");
+        self.feeder.transformers[ti].windings[w].tap = 1.0 + tap as f64 * step;
+        let e = self.net.transformer_element[&tname];
+        self.net.elements[e].y = network::transformer_y(&self.feeder.transformers[ti], &tname)?;
+        for k in 0..self.net.branches.len() {
+            if self.net.branches[k].elements.contains(&e) {
+                network::reduce_branch(&mut self.net, k)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Voltages with every load and capacitor off.
+    fn no_load(&mut self) {
+        self.v.iter_mut().for_each(|v| *v = C64::new(0.0, 0.0));
+        self.v[..3].copy_from_slice(&self.net.emf);
+        self.j.iter_mut().for_each(|j| *j = C64::new(0.0, 0.0));
+        self.forward();
+    }
+
+    /// Each bus takes the listed base nearest its no-load line-to-line voltage.
+    fn assign_bases(&mut self) {
+        let bases = &self.feeder.voltage_bases_kv;
+        for (bi, b) in self.net.buses.iter_mut().enumerate() {
+            let vmax = (0..b.nodes.len()).map(|k| self.v[b.offset + k].norm()).fold(0.0, f64::max);
+            let kv = vmax * 3f64.sqrt() / 1000.0;
+            b.kv_base = if bi == 0 {
+                self.feeder.source.kv
+            } else if bases.is_empty() || kv == 0.0 {
+                kv
+            } else {
+                bases.iter().copied().min_by(|a, c| (a - kv).abs().total_cmp(&(c - kv).abs())).unwrap_or(kv)
+            };
+            for k in 0..b.nodes.len() {
+                self.inv_base[b.offset + k] =
+                    if b.kv_base > 0.0 { 3f64.sqrt() / (b.kv_base * 1000.0) } else { 0.0 };
+            }
+        }
+    }
+
+    /// Solve the present time point from the previous solution, moving regulator taps until
+    /// every enabled regulator is within its band.
+    pub fn solve(&mut self) -> Result<Solved, FeederError> {
+        let mut iterations = 0;
+        let mut tap_changes = 0;
+        for _ in 0..32 {
+            iterations += self.sweep_to_convergence()?;
+            let moves = self.regulate()?;
+            if moves == 0 {
+                return Ok(Solved { iterations, tap_changes });
+            }
+            tap_changes += moves;
+        }
+        Err(FeederError::NotConverged { iterations, mismatch_pu: f64::NAN, what: "regulator taps kept moving".into() })
+    }
+
+    fn sweep_to_convergence(&mut self) -> Result<usize, FeederError> {
+        let mut delta = f64::INFINITY;
+        for it in 1..=self.max_iterations {
+            self.backward();
+            delta = self.forward();
+            if !delta.is_finite() {
+                break;
+            }
+            if delta <= self.tolerance {
+                return Ok(it);
+            }
+        }
+        Err(FeederError::NotConverged {
+            iterations: self.max_iterations,
+            mismatch_pu: delta,
+            what: "bus voltages".into(),
+        })
+    }
+
+    /// Currents drawn at every node (shunts), summed toward the source.
+    fn backward(&mut self) {
+        let j = &mut self.j;
+        j.iter_mut().for_each(|x| *x = C64::new(0.0, 0.0));
+        for s in &self.net.shunts {
+            let va = if s.a == GROUND { C64::new(0.0, 0.0) } else { self.v[s.a] };
+            let vb = if s.b == GROUND { C64::new(0.0, 0.0) } else { self.v[s.b] };
+            let i = match s.load {
+                None => s.y * (va - vb),
+                Some(l) => load_current(s, &self.feeder.loads[l], self.load_s[l], va - vb),
+            };
+            if s.a != GROUND {
+                j[s.a] += i;
+            }
+            if s.b != GROUND {
+                j[s.b] -= i;
+            }
+        }
+        for br in self.net.branches.iter().rev() {
+            let (p, c) = (&self.net.buses[br.parent], &self.net.buses[br.child]);
+            let (np, nc) = (p.nodes.len(), c.nodes.len());
+            match &br.kind {
+                Kind::Series { pmap, .. } => {
+                    for k in 0..nc {
+                        let jc = j[c.offset + k];
+                        j[p.offset + pmap[k]] += jc;
+                    }
+                }
+                Kind::General { t, yoc, .. } => {
+                    let mut add = [C64::new(0.0, 0.0); MAX_NODES];
+                    for (r, a) in add.iter_mut().enumerate().take(np) {
+                        let mut s = C64::new(0.0, 0.0);
+                        for k in 0..nc {
+                            s += t[r * nc + k] * j[c.offset + k];
+                        }
+                        for k in 0..np {
+                            s += yoc[r * np + k] * self.v[p.offset + k];
+                        }
+                        *a = s;
+                    }
+                    for r in 0..np {
+                        j[p.offset + r] += add[r];
+                    }
+                }
+            }
+        }
+    }
+
+    /// Voltages from the source outward; returns the largest change in pu.
+    fn forward(&mut self) -> f64 {
+        let mut worst: f64 = 0.0;
+        for br in &self.net.branches {
+            let (p, c) = (&self.net.buses[br.parent], &self.net.buses[br.child]);
+            let (np, nc) = (p.nodes.len(), c.nodes.len());
+            let mut new = [C64::new(0.0, 0.0); MAX_NODES];
+            match &br.kind {
+                Kind::Series { pmap, z } => {
+                    for r in 0..nc {
+                        let mut s = self.v[p.offset + pmap[r]];
+                        for k in 0..nc {
+                            s -= z[r * nc + k] * self.j[c.offset + k];
+                        }
+                        new[r] = s;
+                    }
+                }
+                Kind::General { a, b, .. } => {
+                    for (r, x) in new.iter_mut().enumerate().take(nc) {
+                        let mut s = C64::new(0.0, 0.0);
+                        for k in 0..np {
+                            s += a[r * np + k] * self.v[p.offset + k];
+                        }
+                        for k in 0..nc {
+                            s -= b[r * nc + k] * self.j[c.offset + k];
+                        }
+                        *x = s;
+                    }
+                }
+            }
+            for (r, &x) in new.iter().enumerate().take(nc) {
+                let g = c.offset + r;
+                let d = (x - self.v[g]).norm_sqr() * self.inv_base[g] * self.inv_base[g];
+                worst = worst.max(d);
+                self.v[g] = x;
+            }
+        }
+        worst.sqrt()
+    }
+
+    /// Move the taps of regulators out of band; the number of regulators that moved.
+    fn regulate(&mut self) -> Result<usize, FeederError> {
+        let mut moved = 0;
+        for r in 0..self.feeder.regulators.len() {
+            let reg = self.feeder.regulators[r].clone();
+            if !reg.enabled {
+                continue;
+            }
+            let e = &self.net.elements[self.net.transformer_element[&reg.transformer.to_ascii_lowercase()]];
+            // The regulated winding: its first two conductors span the winding for a
+            // single-phase unit; current is the element's terminal current into the winding.
+            let nc = e.n1;
+            let base = (reg.winding - 1) * nc;
+            let volt = |g: usize| if g == GROUND { C64::new(0.0, 0.0) } else { self.v[g] };
+            let vw = volt(e.conductors[base]) - volt(e.conductors[base + 1]);
+            let mut i = C64::new(0.0, 0.0);
+            for (k, &g) in e.conductors.iter().enumerate() {
+                i += e.y[(base, k)] * volt(g);
+            }
+            // Current out of the winding toward the load is −i.
+            let vc = vw / reg.pt_ratio - C64::new(reg.r, reg.x) * (-i / reg.ct_primary);
+            let err = reg.vreg - vc.norm();
+            if err.abs() <= reg.band / 2.0 {
+                continue;
+            }
+            let steps = (err / (reg.tap_step * reg.vreg)).round() as i32;
+            let steps = if steps == 0 { err.signum() as i32 } else { steps };
+            let target = (self.taps[r] + steps).clamp(-reg.max_taps, reg.max_taps);
+            if target != self.taps[r] {
+                self.apply_tap(r, target)?;
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
+
+    /// Every node's voltage to ground, source EMF excluded; dead buses read zero.
+    pub fn voltages(&self) -> impl Iterator<Item = NodeVoltage> + '_ {
+        self.net.buses.iter().skip(1).flat_map(move |b| {
+            b.nodes.iter().enumerate().map(move |(k, &n)| {
+                let v = self.v[b.offset + k];
+                NodeVoltage { bus: b.name.clone(), node: n, volts: v, pu: v.norm() * self.inv_base[b.offset + k] }
+            })
+        })
+    }
+
+    /// One bus's node voltages (node number, volts), or `None` for an unknown bus.
+    pub fn bus_voltages(&self, bus: &str) -> Option<Vec<(usize, C64)>> {
+        let b = &self.net.buses[*self.net.bus_index.get(&bus.to_ascii_lowercase())?];
+        Some(b.nodes.iter().enumerate().map(|(k, &n)| (n, self.v[b.offset + k])).collect())
+    }
+
+    /// Per-unit magnitudes of one bus's nodes.
+    pub fn bus_pu(&self, bus: &str) -> Option<Vec<(usize, f64)>> {
+        let b = &self.net.buses[*self.net.bus_index.get(&bus.to_ascii_lowercase())?];
+        Some(b.nodes.iter().enumerate().map(|(k, &n)| (n, self.v[b.offset + k].norm() * self.inv_base[b.offset + k])).collect())
+    }
+
+    /// Line-to-line kV base of a bus.
+    pub fn kv_base(&self, bus: &str) -> Option<f64> {
+        Some(self.net.buses[*self.net.bus_index.get(&bus.to_ascii_lowercase())?].kv_base)
+    }
+
+    /// Complex power the source delivers into its bus (W + j var).
+    pub fn source_power(&self) -> C64 {
+        let br = &self.net.branches[0];
+        let c = &self.net.buses[br.child];
+        (0..c.nodes.len()).map(|k| self.v[c.offset + k] * self.j[c.offset + k].conj()).sum()
+    }
+
+    /// Current a load phase draws (A, from `a` to `b`), as its model gives at `v` volts.
+    pub fn load_current_at(&self, load: usize, v: C64) -> C64 {
+        let s = self.net.shunts.iter().find(|s| s.load == Some(load)).expect("every load has a phase");
+        load_current(s, &self.feeder.loads[load], self.load_s[load], v)
+    }
+}
+
+/// The current a load phase draws at voltage `v` across it, as OpenDSS's load models give it:
+/// constant power (or current) within [vminpu, vmaxpu], an impedance outside, and between
+/// 0.5 pu and vminpu a current interpolated down to the impedance's.
+fn load_current(s: &ShuntPhase, l: &super::model::Load, sp: C64, v: C64) -> C64 {
+    let vmag = v.norm();
+    if vmag == 0.0 {
+        return C64::new(0.0, 0.0);
+    }
+    let vb = s.vbase;
+    let yeq = sp.conj() / (vb * vb);
+    let (vlow, v95, v105) = (VLOW_PU * vb, l.vminpu * vb, l.vmaxpu * vb);
+    // Below vminpu: the current of `y95` at vminpu, falling linearly to `yeq`'s at 0.5 pu.
+    let low = |y95: C64| -> C64 {
+        if vmag <= vlow {
+            return yeq * v;
+        }
+        let ilow = yeq * vlow;
+        let i95 = y95 * v95;
+        let m = (i95 - ilow) / (v95 - vlow);
+        (ilow + m * (vmag - vlow)) / vmag * v
+    };
+    match l.model {
+        LoadModel::ConstantImpedance => yeq * v,
+        LoadModel::ConstantPower => {
+            if vmag <= v95 {
+                low(yeq / (l.vminpu * l.vminpu))
+            } else if vmag > v105 {
+                yeq / (l.vmaxpu * l.vmaxpu) * v
+            } else {
+                (sp / v).conj()
+            }
+        }
+        LoadModel::ConstantCurrent => {
+            if vmag <= v95 {
+                low(yeq / l.vminpu)
+            } else if vmag > v105 {
+                yeq / l.vmaxpu * v
+            } else {
+                (sp / v).conj() * (vmag / vb)
+            }
+        }
+        LoadModel::Zip { p, q, cutoff_pu } => {
+            if vmag < cutoff_pu * vb {
+                return C64::new(0.0, 0.0);
+            }
+            let part = |k: usize| C64::new(sp.re * p[k], sp.im * q[k]);
+            let iz = part(0).conj() / (vb * vb) * v;
+            let ii = (part(1) / v).conj() * (vmag / vb);
+            let ip = if vmag <= v95 {
+                part(2).conj() / (v95 * v95) * v
+            } else {
+                (part(2) / v).conj()
+            };
+            iz + ii + ip
+        }
+    }
+}
