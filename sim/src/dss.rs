@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use crate::feeder::line_constants::{self, Conductor};
 use crate::feeder::network::sequence_to_phase;
 use crate::feeder::{
-    Capacitor, Conn, Feeder, Impedance, Line, LineCode, Load, LoadModel, LoadShape, Regulator, Source, Transformer,
-    Winding, model::BusCoord,
+    Capacitor, Conn, Feeder, Impedance, Line, LineCode, Load, LoadModel, LoadShape, Regulator,
+    Source, Transformer, Winding, model::BusCoord,
 };
 use num_complex::Complex64 as C64;
 
@@ -29,7 +29,14 @@ pub struct DssError {
 
 impl fmt::Display for DssError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}: {}", self.file.display(), self.line, self.command, self.message)
+        write!(
+            f,
+            "{}:{}: {}: {}",
+            self.file.display(),
+            self.line,
+            self.command,
+            self.message
+        )
     }
 }
 
@@ -44,7 +51,12 @@ struct Loc {
 
 impl Loc {
     fn err(&self, message: impl Into<String>) -> DssError {
-        DssError { file: self.file.clone(), line: self.line, command: self.command.clone(), message: message.into() }
+        DssError {
+            file: self.file.clone(),
+            line: self.line,
+            command: self.command.clone(),
+            message: message.into(),
+        }
     }
 }
 
@@ -92,20 +104,70 @@ struct State {
 }
 
 /// Commands that report or act on a solution; they do not define the feeder.
-const OUTPUT_COMMANDS: &[&str] =
-    &["solve", "show", "plot", "export", "closedi", "sample", "visualize", "summary", "get", "help"];
+const OUTPUT_COMMANDS: &[&str] = &[
+    "solve",
+    "show",
+    "plot",
+    "export",
+    "closedi",
+    "sample",
+    "visualize",
+    "summary",
+    "get",
+    "help",
+];
 /// `Set` options that only change reports and solution control, not the feeder.
 const IGNORED_OPTIONS: &[&str] = &[
-    "mode", "number", "stepsize", "h", "hour", "sec", "year", "time", "maxiterations", "maxiter", "tolerance",
-    "overloadreport", "voltexcept", "demand", "diverbose", "casename", "datapath", "controlmode", "maxcontroliter",
-    "loadmult", "algorithm", "editor", "markercode", "nodewidth", "showexport", "normvminpu", "normvmaxpu",
-    "emergvminpu", "emergvmaxpu", "loadshapeclass", "defaultdaily", "defaultyearly", "totaltime", "log",
+    "mode",
+    "number",
+    "stepsize",
+    "h",
+    "hour",
+    "sec",
+    "year",
+    "time",
+    "maxiterations",
+    "maxiter",
+    "tolerance",
+    "overloadreport",
+    "voltexcept",
+    "demand",
+    "diverbose",
+    "casename",
+    "datapath",
+    "controlmode",
+    "maxcontroliter",
+    "loadmult",
+    "algorithm",
+    "editor",
+    "markercode",
+    "nodewidth",
+    "showexport",
+    "normvminpu",
+    "normvmaxpu",
+    "emergvminpu",
+    "emergvmaxpu",
+    "loadshapeclass",
+    "defaultdaily",
+    "defaultyearly",
+    "totaltime",
+    "log",
 ];
 
 /// Read MASTER (and what it redirects to) into a feeder.
 pub fn import(master: &Path) -> Result<Feeder, DssError> {
-    let mut st = State { frequency: 60.0, ..State::default() };
-    st.run_file(master, &Loc { file: master.to_path_buf(), line: 0, command: "compile".into() })?;
+    let mut st = State {
+        frequency: 60.0,
+        ..State::default()
+    };
+    st.run_file(
+        master,
+        &Loc {
+            file: master.to_path_buf(),
+            line: 0,
+            command: "compile".into(),
+        },
+    )?;
     st.build(master)
 }
 
@@ -152,7 +214,10 @@ fn tokenize(line: &str) -> Result<Vec<Tok>, String> {
             i = j + 1;
         } else {
             let mut j = i;
-            while j < cs.len() && !cs[j].is_whitespace() && !matches!(cs[j], ',' | '=' | '(' | '[' | '{' | '"' | '\'') {
+            while j < cs.len()
+                && !cs[j].is_whitespace()
+                && !matches!(cs[j], ',' | '=' | '(' | '[' | '{' | '"' | '\'')
+            {
                 j += 1;
             }
             out.push(Tok::Word(cs[i..j].iter().collect()));
@@ -167,14 +232,24 @@ fn pairs(toks: &[Tok]) -> Result<Vec<(String, Val)>, String> {
     let mut out = Vec::new();
     let mut i = 0;
     let val = |t: &Tok| match t {
-        Tok::Word(w) => Ok(Val { text: w.clone(), bracketed: false }),
-        Tok::Bracket(b) => Ok(Val { text: b.clone(), bracketed: true }),
+        Tok::Word(w) => Ok(Val {
+            text: w.clone(),
+            bracketed: false,
+        }),
+        Tok::Bracket(b) => Ok(Val {
+            text: b.clone(),
+            bracketed: true,
+        }),
         Tok::Eq => Err("`=` without a value".to_string()),
     };
     while i < toks.len() {
         if toks.get(i + 1) == Some(&Tok::Eq) {
-            let Tok::Word(k) = &toks[i] else { return Err("a property name must be a word".into()) };
-            let v = toks.get(i + 2).ok_or_else(|| format!("`{k}=` has no value"))?;
+            let Tok::Word(k) = &toks[i] else {
+                return Err("a property name must be a word".into());
+            };
+            let v = toks
+                .get(i + 2)
+                .ok_or_else(|| format!("`{k}=` has no value"))?;
             out.push((k.to_ascii_lowercase(), val(v)?));
             i += 3;
         } else {
@@ -191,7 +266,8 @@ impl State {
         if self.depth > 16 {
             return Err(from.err("redirects nest more than 16 deep"));
         }
-        let text = std::fs::read_to_string(path).map_err(|e| from.err(format!("cannot read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| from.err(format!("cannot read {}: {e}", path.display())))?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut in_block = false;
         for (n, raw) in text.lines().enumerate() {
@@ -209,7 +285,14 @@ impl State {
                 in_block = !line.contains("*/");
                 continue;
             }
-            let toks = tokenize(line).map_err(|m| Loc { file: path.into(), line: n + 1, command: String::new() }.err(m))?;
+            let toks = tokenize(line).map_err(|m| {
+                Loc {
+                    file: path.into(),
+                    line: n + 1,
+                    command: String::new(),
+                }
+                .err(m)
+            })?;
             let Some(first) = toks.first() else { continue };
             let (verb, rest) = match first {
                 Tok::Word(w) if w.starts_with('~') && w.len() > 1 => {
@@ -220,7 +303,11 @@ impl State {
                 Tok::Word(w) => (w.to_ascii_lowercase(), toks[1..].to_vec()),
                 _ => continue,
             };
-            let loc = Loc { file: path.to_path_buf(), line: n + 1, command: verb.clone() };
+            let loc = Loc {
+                file: path.to_path_buf(),
+                line: n + 1,
+                command: verb.clone(),
+            };
             self.command(&verb, &rest, &loc, &dir)?;
         }
         self.depth -= 1;
@@ -232,15 +319,25 @@ impl State {
         match verb {
             "clear" | "clearall" => {
                 let keep = self.depth;
-                *self = State { frequency: self.frequency, depth: keep, ..State::default() };
+                *self = State {
+                    frequency: self.frequency,
+                    depth: keep,
+                    ..State::default()
+                };
             }
             "set" => {
                 for (k, v) in props()? {
                     match k.as_str() {
-                        "defaultbasefrequency" | "defaultbasefreq" => self.frequency = num(&v, loc)?,
+                        "defaultbasefrequency" | "defaultbasefreq" => {
+                            self.frequency = num(&v, loc)?
+                        }
                         "earthmodel" => match v.text.to_ascii_lowercase().as_str() {
                             "carson" => self.carson = true,
-                            other => return Err(loc.err(format!("earth model `{other}` is not supported; use carson"))),
+                            other => {
+                                return Err(loc.err(format!(
+                                    "earth model `{other}` is not supported; use carson"
+                                )));
+                            }
                         },
                         "voltagebases" => self.voltage_bases = nums(&v, loc)?,
                         k if IGNORED_OPTIONS.contains(&k) => {}
@@ -281,7 +378,10 @@ impl State {
                 self.add(last, ps, loc);
             }
             "redirect" | "compile" => {
-                let (_, v) = props()?.into_iter().next().ok_or_else(|| loc.err("no file named"))?;
+                let (_, v) = props()?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| loc.err("no file named"))?;
                 self.run_file(&dir.join(&v.text), loc)?;
             }
             "batchedit" => {
@@ -290,12 +390,16 @@ impl State {
                     return Err(loc.err("no objects named"));
                 }
                 let spec = ps.remove(0).1.text;
-                let (class, pattern) = spec.split_once('.').ok_or_else(|| loc.err(format!("`{spec}` is not Class.pattern")))?;
+                let (class, pattern) = spec
+                    .split_once('.')
+                    .ok_or_else(|| loc.err(format!("`{spec}` is not Class.pattern")))?;
                 let class = class.to_ascii_lowercase();
                 let re = regex_lite::Regex::new(&format!("^(?i:{pattern})$"))
                     .map_err(|e| loc.err(format!("bad pattern `{pattern}`: {e}")))?;
                 let hits: Vec<usize> = (0..self.objects.len())
-                    .filter(|&i| self.objects[i].class == class && re.is_match(&self.objects[i].name))
+                    .filter(|&i| {
+                        self.objects[i].class == class && re.is_match(&self.objects[i].name)
+                    })
                     .collect();
                 for i in hits {
                     self.add(i, ps.clone(), loc);
@@ -303,23 +407,39 @@ impl State {
                 self.last = None;
             }
             "buscoords" | "buscoordinates" => {
-                let (_, v) = props()?.into_iter().next().ok_or_else(|| loc.err("no file named"))?;
+                let (_, v) = props()?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| loc.err("no file named"))?;
                 let path = dir.join(&v.text);
-                let text = std::fs::read_to_string(&path).map_err(|e| loc.err(format!("cannot read {}: {e}", path.display())))?;
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| loc.err(format!("cannot read {}: {e}", path.display())))?;
                 for (n, l) in text.lines().enumerate() {
-                    let f: Vec<&str> = l.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty()).collect();
+                    let f: Vec<&str> = l
+                        .split(|c: char| c == ',' || c.is_whitespace())
+                        .filter(|s| !s.is_empty())
+                        .collect();
                     if f.is_empty() {
                         continue;
                     }
                     let bad = || {
-                        Loc { file: path.clone(), line: n + 1, command: "buscoords".into() }.err(format!("expected `bus x y`, found `{l}`"))
+                        Loc {
+                            file: path.clone(),
+                            line: n + 1,
+                            command: "buscoords".into(),
+                        }
+                        .err(format!("expected `bus x y`, found `{l}`"))
                     };
                     if f.len() < 3 {
                         return Err(bad());
                     }
                     let x = f[1].parse().map_err(|_| bad())?;
                     let y = f[2].parse().map_err(|_| bad())?;
-                    self.coords.push(BusCoord { bus: f[0].to_ascii_lowercase(), x, y });
+                    self.coords.push(BusCoord {
+                        bus: f[0].to_ascii_lowercase(),
+                        x,
+                        y,
+                    });
                 }
             }
             "calcvoltagebases" | "calcv" => {
@@ -333,11 +453,28 @@ impl State {
         Ok(())
     }
 
-    fn object(&mut self, class: &str, name: &str, loc: &Loc, dir: &Path, new: bool) -> Result<usize, DssError> {
+    fn object(
+        &mut self,
+        class: &str,
+        name: &str,
+        loc: &Loc,
+        dir: &Path,
+        new: bool,
+    ) -> Result<usize, DssError> {
         const CLASSES: &[&str] = &[
-            "vsource", "linecode", "line", "transformer", "regcontrol", "load", "capacitor", "loadshape", "wiredata",
+            "vsource",
+            "linecode",
+            "line",
+            "transformer",
+            "regcontrol",
+            "load",
+            "capacitor",
+            "loadshape",
+            "wiredata",
             // Meters and monitors only observe the circuit: accepted and left out.
-            "linegeometry", "energymeter", "monitor",
+            "linegeometry",
+            "energymeter",
+            "monitor",
         ];
         if !CLASSES.contains(&class) {
             return Err(loc.err(format!("class `{class}` is not supported")));
@@ -364,7 +501,11 @@ impl State {
     fn add(&mut self, i: usize, ps: Vec<(String, Val)>, loc: &Loc) {
         self.last = Some(i);
         let o = &mut self.objects[i];
-        o.props.extend(ps.into_iter().map(|(key, val)| Prop { key, val, loc: loc.clone() }));
+        o.props.extend(ps.into_iter().map(|(key, val)| Prop {
+            key,
+            val,
+            loc: loc.clone(),
+        }));
     }
 
     fn of_class(&self, class: &str) -> impl Iterator<Item = &Object> + '_ {
@@ -373,10 +514,21 @@ impl State {
     }
 
     fn build(&self, master: &Path) -> Result<Feeder, DssError> {
-        let top = Loc { file: master.to_path_buf(), line: 1, command: "compile".into() };
-        let name = self.circuit.clone().ok_or_else(|| top.err("no `New Circuit`"))?;
+        let top = Loc {
+            file: master.to_path_buf(),
+            line: 1,
+            command: "compile".into(),
+        };
+        let name = self
+            .circuit
+            .clone()
+            .ok_or_else(|| top.err("no `New Circuit`"))?;
         let f = self.frequency;
-        let source = self.source(self.objects.get(self.index[&("vsource".to_string(), "source".to_string())]).expect("circuit"))?;
+        let source = self.source(
+            self.objects
+                .get(self.index[&("vsource".to_string(), "source".to_string())])
+                .expect("circuit"),
+        )?;
         let mut line_codes = Vec::new();
         let mut code_units = HashMap::new();
         for o in self.of_class("linecode") {
@@ -384,7 +536,10 @@ impl State {
             code_units.insert(o.name.clone(), unit);
             line_codes.push(code);
         }
-        let wires: HashMap<&str, &Object> = self.of_class("wiredata").map(|o| (o.name.as_str(), o)).collect();
+        let wires: HashMap<&str, &Object> = self
+            .of_class("wiredata")
+            .map(|o| (o.name.as_str(), o))
+            .collect();
         let mut geometries = HashMap::new();
         for o in self.of_class("linegeometry") {
             geometries.insert(o.name.as_str(), o);
@@ -392,7 +547,14 @@ impl State {
         let mut lines = Vec::new();
         let mut geometry_codes: HashMap<String, ()> = HashMap::new();
         for o in self.of_class("line") {
-            let l = self.line(o, &code_units, &geometries, &wires, &mut line_codes, &mut geometry_codes)?;
+            let l = self.line(
+                o,
+                &code_units,
+                &geometries,
+                &wires,
+                &mut line_codes,
+                &mut geometry_codes,
+            )?;
             lines.extend(l);
         }
         let mut transformers = Vec::new();
@@ -406,14 +568,26 @@ impl State {
             .of_class("regcontrol")
             .map(|o| regulator(o, &tap_ranges, &mut transformers))
             .collect::<Result<Vec<_>, _>>()?;
-        let loads = self.of_class("load").map(load).collect::<Result<Vec<_>, _>>()?;
-        let capacitors = self.of_class("capacitor").map(capacitor).collect::<Result<Vec<_>, _>>()?;
-        let load_shapes = self.of_class("loadshape").map(loadshape).collect::<Result<Vec<_>, _>>()?;
+        let loads = self
+            .of_class("load")
+            .map(load)
+            .collect::<Result<Vec<_>, _>>()?;
+        let capacitors = self
+            .of_class("capacitor")
+            .map(capacitor)
+            .collect::<Result<Vec<_>, _>>()?;
+        let load_shapes = self
+            .of_class("loadshape")
+            .map(loadshape)
+            .collect::<Result<Vec<_>, _>>()?;
         for l in &loads {
             if let Some(s) = &l.shape
                 && !load_shapes.iter().any(|x| &x.name == s)
             {
-                return Err(top.err(format!("load {} uses load shape `{s}`, which is not defined", l.name)));
+                return Err(top.err(format!(
+                    "load {} uses load shape `{s}`, which is not defined",
+                    l.name
+                )));
             }
         }
         Ok(Feeder {
@@ -434,8 +608,22 @@ impl State {
 
     fn source(&self, o: &Object) -> Result<Source, DssError> {
         const ORDER: &[&str] = &[
-            "bus1", "basekv", "pu", "angle", "frequency", "phases", "mvasc3", "mvasc1", "x1r1", "x0r0", "isc3", "isc1",
-            "r1", "x1", "r0", "x0",
+            "bus1",
+            "basekv",
+            "pu",
+            "angle",
+            "frequency",
+            "phases",
+            "mvasc3",
+            "mvasc1",
+            "x1r1",
+            "x0r0",
+            "isc3",
+            "isc1",
+            "r1",
+            "x1",
+            "r0",
+            "x0",
         ];
         let (mut bus, mut kv, mut pu, mut angle) = ("sourcebus".to_string(), 115.0, 1.0, 0.0);
         let (mut mva3, mut mva1, mut x1r1, mut x0r0) = (2000.0, 2100.0, 4.0, 3.0);
@@ -452,7 +640,9 @@ impl State {
         for p in &o.props {
             let key = if p.key.is_empty() {
                 let k = last.map_or(0, |k| k + 1);
-                *ORDER.get(k).ok_or_else(|| p.loc.err("too many positional values for the circuit"))?
+                *ORDER
+                    .get(k)
+                    .ok_or_else(|| p.loc.err("too many positional values for the circuit"))?
             } else {
                 p.key.as_str()
             };
@@ -472,7 +662,10 @@ impl State {
                 "isc3" => (isc3, by) = (Some(num(v, &p.loc)?), By::Isc),
                 "isc1" => (isc1, by) = (Some(num(v, &p.loc)?), By::Isc),
                 "r1" | "x1" | "r0" | "x0" => {
-                    let k = ["r1", "x1", "r0", "x0"].iter().position(|x| *x == key).expect("listed");
+                    let k = ["r1", "x1", "r0", "x0"]
+                        .iter()
+                        .position(|x| *x == key)
+                        .expect("listed");
                     z[k] = Some(num(v, &p.loc)?);
                     by = By::Z;
                 }
@@ -482,7 +675,10 @@ impl State {
         let vln = kv * 1000.0 / 3f64.sqrt();
         let (z1, z0) = if by == By::Z {
             let g = |k: usize| z[k].unwrap_or(0.0);
-            (Impedance { r: g(0), x: g(1) }, Impedance { r: g(2), x: g(3) })
+            (
+                Impedance { r: g(0), x: g(1) },
+                Impedance { r: g(2), x: g(3) },
+            )
         } else {
             let to_i = |mva: f64| mva * 1e6 / (3f64.sqrt() * kv * 1000.0);
             let (i3, i1) = if by == By::Isc {
@@ -497,11 +693,26 @@ impl State {
             let c = 4.0 * (r1 * r1 + x1 * x1) - (3.0 * vln / i1).powi(2);
             let r0 = (-b + (b * b - 4.0 * a * c).max(0.0).sqrt()) / (2.0 * a);
             if !(r0 >= 0.0) {
-                return Err(o.loc.err("single-phase short-circuit level is larger than the three-phase one allows"));
+                return Err(o.loc.err(
+                    "single-phase short-circuit level is larger than the three-phase one allows",
+                ));
             }
-            (Impedance { r: r1, x: x1 }, Impedance { r: r0, x: r0 * x0r0 })
+            (
+                Impedance { r: r1, x: x1 },
+                Impedance {
+                    r: r0,
+                    x: r0 * x0r0,
+                },
+            )
         };
-        Ok(Source { bus, kv, pu, angle_deg: angle, z1, z0 })
+        Ok(Source {
+            bus,
+            kv,
+            pu,
+            angle_deg: angle,
+            z1,
+            z0,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -537,16 +748,33 @@ impl State {
                     switch = boolean(v, &p.loc)?;
                     if switch {
                         // OpenDSS: a switch is a 1 mΩ-per-unit line 0.001 long, unless overridden.
-                        for (k, x) in [("r1", "1"), ("x1", "1"), ("r0", "1"), ("x0", "1"), ("c1", "1.1"), ("c0", "1")] {
-                            inline.push(Prop { key: k.into(), val: Val { text: x.into(), bracketed: false }, loc: p.loc.clone() });
+                        for (k, x) in [
+                            ("r1", "1"),
+                            ("x1", "1"),
+                            ("r0", "1"),
+                            ("x0", "1"),
+                            ("c1", "1.1"),
+                            ("c0", "1"),
+                        ] {
+                            inline.push(Prop {
+                                key: k.into(),
+                                val: Val {
+                                    text: x.into(),
+                                    bracketed: false,
+                                },
+                                loc: p.loc.clone(),
+                            });
                         }
                         length = 0.001;
                         units = None;
                     }
                 }
                 "enabled" => enabled = boolean(v, &p.loc)?,
-                "r1" | "x1" | "r0" | "x0" | "c1" | "c0" | "rmatrix" | "xmatrix" | "cmatrix" => inline.push(p.clone()),
-                "normamps" | "emergamps" | "faultrate" | "pctperm" | "repair" | "basefreq" | "rho" | "like" => {
+                "r1" | "x1" | "r0" | "x0" | "c1" | "c0" | "rmatrix" | "xmatrix" | "cmatrix" => {
+                    inline.push(p.clone())
+                }
+                "normamps" | "emergamps" | "faultrate" | "pctperm" | "repair" | "basefreq"
+                | "rho" | "like" => {
                     if p.key == "like" {
                         return Err(p.loc.err("`like` is not supported"));
                     }
@@ -563,7 +791,9 @@ impl State {
         let (code_name, code_unit) = if let Some(g) = geometry {
             let name = format!("geometry.{g}");
             if !geometry_codes.contains_key(&name) {
-                let go = geometries.get(g.as_str()).ok_or_else(|| what(format!("no line geometry `{g}`")))?;
+                let go = geometries
+                    .get(g.as_str())
+                    .ok_or_else(|| what(format!("no line geometry `{g}`")))?;
                 if !self.carson {
                     return Err(go.loc.err("line geometries need `set earthmodel=carson` (the only earth model supported)"));
                 }
@@ -576,14 +806,26 @@ impl State {
             let mut fake = o.clone();
             fake.props = inline;
             if let Some(n) = phases {
-                fake.props.insert(0, Prop { key: "nphases".into(), val: Val { text: n.to_string(), bracketed: false }, loc: o.loc.clone() });
+                fake.props.insert(
+                    0,
+                    Prop {
+                        key: "nphases".into(),
+                        val: Val {
+                            text: n.to_string(),
+                            bracketed: false,
+                        },
+                        loc: o.loc.clone(),
+                    },
+                );
             }
             let (c, _) = linecode(&fake, &name, self.frequency)?;
             codes.push(c);
             (name, None)
         } else {
             let c = code.ok_or_else(|| what("no linecode, geometry or impedance".into()))?;
-            let u = *code_units.get(&c).ok_or_else(|| what(format!("no line code `{c}`")))?;
+            let u = *code_units
+                .get(&c)
+                .ok_or_else(|| what(format!("no line code `{c}`")))?;
             (c, u)
         };
         // Lengths convert only when both the line and its code carry units.
@@ -595,11 +837,24 @@ impl State {
         if !enabled {
             return Ok(None);
         }
-        Ok(Some(Line { name: o.name.clone(), bus1, bus2, code: code_name, length_km, switch, closed: true }))
+        Ok(Some(Line {
+            name: o.name.clone(),
+            bus1,
+            bus2,
+            code: code_name,
+            length_km,
+            switch,
+            closed: true,
+        }))
     }
 }
 
-fn geometry_code(o: &Object, wires: &HashMap<&str, &Object>, name: &str, f: f64) -> Result<LineCode, DssError> {
+fn geometry_code(
+    o: &Object,
+    wires: &HashMap<&str, &Object>,
+    name: &str,
+    f: f64,
+) -> Result<LineCode, DssError> {
     let mut nconds = 0usize;
     let mut nphases = 0usize;
     let mut reduce = false;
@@ -620,36 +875,75 @@ fn geometry_code(o: &Object, wires: &HashMap<&str, &Object>, name: &str, f: f64)
                     return Err(p.loc.err(format!("cond={active} but nconds={nconds}")));
                 }
             }
-            "wire" | "x" | "h" | "units" if active == 0 => return Err(p.loc.err("set cond= first")),
+            "wire" | "x" | "h" | "units" if active == 0 => {
+                return Err(p.loc.err("set cond= first"));
+            }
             "wire" => conds[active - 1].0 = Some(v.text.to_ascii_lowercase()),
             "x" => conds[active - 1].1 = num(v, &p.loc)?,
             "h" => conds[active - 1].2 = num(v, &p.loc)?,
             "units" => conds[active - 1].3 = unit_km(&v.text, &p.loc)?,
             "normamps" | "emergamps" => {}
-            k => return Err(p.loc.err(format!("line geometry property `{k}` is not supported"))),
+            k => {
+                return Err(p
+                    .loc
+                    .err(format!("line geometry property `{k}` is not supported")));
+            }
         }
     }
     if nphases == 0 || nphases > nconds {
-        return Err(o.loc.err(format!("linegeometry {}: nphases must be 1..=nconds", o.name)));
+        return Err(o.loc.err(format!(
+            "linegeometry {}: nphases must be 1..=nconds",
+            o.name
+        )));
     }
     if nconds > nphases && !reduce {
-        return Err(o.loc.err(format!("linegeometry {}: neutral conductors are only supported with reduce=yes", o.name)));
+        return Err(o.loc.err(format!(
+            "linegeometry {}: neutral conductors are only supported with reduce=yes",
+            o.name
+        )));
     }
     let mut cs = Vec::new();
     for (k, (wire, x, h, u)) in conds.iter().enumerate() {
-        let wname = wire.as_deref().ok_or_else(|| o.loc.err(format!("linegeometry {}: cond {} has no wire", o.name, k + 1)))?;
-        let w = wires.get(wname).ok_or_else(|| o.loc.err(format!("linegeometry {}: no wiredata `{wname}`", o.name)))?;
-        let m = u.ok_or_else(|| o.loc.err(format!("linegeometry {}: cond {} has no units", o.name, k + 1)))? * 1000.0;
+        let wname = wire.as_deref().ok_or_else(|| {
+            o.loc.err(format!(
+                "linegeometry {}: cond {} has no wire",
+                o.name,
+                k + 1
+            ))
+        })?;
+        let w = wires.get(wname).ok_or_else(|| {
+            o.loc
+                .err(format!("linegeometry {}: no wiredata `{wname}`", o.name))
+        })?;
+        let m = u.ok_or_else(|| {
+            o.loc.err(format!(
+                "linegeometry {}: cond {} has no units",
+                o.name,
+                k + 1
+            ))
+        })? * 1000.0;
         let (r, gmr, radius) = wire_data(w)?;
-        cs.push(Conductor { x_m: x * m, h_m: h * m, r_ohm_per_m: r, gmr_m: gmr, radius_m: radius });
+        cs.push(Conductor {
+            x_m: x * m,
+            h_m: h * m,
+            r_ohm_per_m: r,
+            gmr_m: gmr,
+            radius_m: radius,
+        });
     }
     let (z, c) = line_constants::line_matrices(&cs, nphases, f, 100.0);
     Ok(LineCode {
         name: name.into(),
         phases: nphases,
-        r_ohm_per_km: (0..nphases).map(|i| (0..nphases).map(|j| z[(i, j)].re).collect()).collect(),
-        x_ohm_per_km: (0..nphases).map(|i| (0..nphases).map(|j| z[(i, j)].im).collect()).collect(),
-        c_nf_per_km: (0..nphases).map(|i| (0..nphases).map(|j| c[(i, j)]).collect()).collect(),
+        r_ohm_per_km: (0..nphases)
+            .map(|i| (0..nphases).map(|j| z[(i, j)].re).collect())
+            .collect(),
+        x_ohm_per_km: (0..nphases)
+            .map(|i| (0..nphases).map(|j| z[(i, j)].im).collect())
+            .collect(),
+        c_nf_per_km: (0..nphases)
+            .map(|i| (0..nphases).map(|j| c[(i, j)]).collect())
+            .collect(),
     })
 }
 
@@ -669,10 +963,16 @@ fn wire_data(o: &Object) -> Result<(f64, f64, f64), DssError> {
             "gmrunits" => gmrunits = unit_km(&v.text, &p.loc)?,
             "radunits" => radunits = unit_km(&v.text, &p.loc)?,
             "normamps" | "emergamps" | "capradius" => {}
-            k => return Err(p.loc.err(format!("wiredata property `{k}` is not supported"))),
+            k => {
+                return Err(p
+                    .loc
+                    .err(format!("wiredata property `{k}` is not supported")));
+            }
         }
     }
-    let need = |x: Option<f64>, what: &str| x.ok_or_else(|| o.loc.err(format!("wiredata {}: no {what}", o.name)));
+    let need = |x: Option<f64>, what: &str| {
+        x.ok_or_else(|| o.loc.err(format!("wiredata {}: no {what}", o.name)))
+    };
     let r = rac.or(rdc.map(|r| r * 1.02));
     let r = need(r, "rac")? / (need(runits, "runits")? * 1000.0);
     let radius = need(radius, "diam or radius")? * need(radunits, "radunits")? * 1000.0;
@@ -686,7 +986,8 @@ fn wire_data(o: &Object) -> Result<(f64, f64, f64), DssError> {
 /// A line code and the km in one of its length units (`None`: no units given).
 fn linecode(o: &Object, name: &str, f: f64) -> Result<(LineCode, Option<f64>), DssError> {
     let mut n = 3usize;
-    let (mut r1, mut x1, mut r0, mut x0, mut c1, mut c0) = (0.058, 0.1206, 0.1784, 0.4047, 3.4, 1.6);
+    let (mut r1, mut x1, mut r0, mut x0, mut c1, mut c0) =
+        (0.058, 0.1206, 0.1784, 0.4047, 3.4, 1.6);
     let mut units = None;
     let (mut rm, mut xm, mut cm) = (None, None, None);
     let mut by_matrix = false;
@@ -706,23 +1007,36 @@ fn linecode(o: &Object, name: &str, f: f64) -> Result<(LineCode, Option<f64>), D
             "cmatrix" => (cm, by_matrix) = (Some(matrix(v, &p.loc)?), true),
             "basefreq" => {
                 if num(v, &p.loc)? != f {
-                    return Err(p.loc.err("a line code at another base frequency is not supported"));
+                    return Err(p
+                        .loc
+                        .err("a line code at another base frequency is not supported"));
                 }
             }
-            "normamps" | "emergamps" | "faultrate" | "pctperm" | "repair" | "kron" | "rg" | "xg" | "rho" | "neutral" => {
+            "normamps" | "emergamps" | "faultrate" | "pctperm" | "repair" | "kron" | "rg"
+            | "xg" | "rho" | "neutral" => {
                 if matches!(p.key.as_str(), "kron" | "neutral") {
                     return Err(p.loc.err(format!("`{}` is not supported", p.key)));
                 }
             }
-            k => return Err(p.loc.err(format!("line code property `{k}` is not supported"))),
+            k => {
+                return Err(p
+                    .loc
+                    .err(format!("line code property `{k}` is not supported")));
+            }
         }
     }
     let per_km = 1.0 / units.unwrap_or(1.0);
     let sq = |m: &Vec<Vec<f64>>, what: &str| -> Result<Vec<Vec<f64>>, DssError> {
         if m.len() != n {
-            return Err(o.loc.err(format!("{name}: {what} is {}×{} but nphases={n}", m.len(), m.len())));
+            return Err(o.loc.err(format!(
+                "{name}: {what} is {}×{} but nphases={n}",
+                m.len(),
+                m.len()
+            )));
         }
-        Ok(m.iter().map(|r| r.iter().map(|x| x * per_km).collect()).collect())
+        Ok(m.iter()
+            .map(|r| r.iter().map(|x| x * per_km).collect())
+            .collect())
     };
     let code = if by_matrix || rm.is_some() {
         let zero = vec![vec![0.0; n]; n];
@@ -740,7 +1054,9 @@ fn linecode(o: &Object, name: &str, f: f64) -> Result<(LineCode, Option<f64>), D
         let z = sequence_to_phase(C64::new(r1, x1), C64::new(r0, x0), n);
         let c = sequence_to_phase(C64::new(c1, 0.0), C64::new(c0, 0.0), n);
         let pick = |g: &dyn Fn(C64) -> f64, m: &nalgebra::DMatrix<C64>| -> Vec<Vec<f64>> {
-            (0..n).map(|i| (0..n).map(|j| g(m[(i, j)]) * per_km).collect()).collect()
+            (0..n)
+                .map(|i| (0..n).map(|j| g(m[(i, j)]) * per_km).collect())
+                .collect()
         };
         let cc = pick(&|x| x.re, &c);
         LineCode {
@@ -748,7 +1064,11 @@ fn linecode(o: &Object, name: &str, f: f64) -> Result<(LineCode, Option<f64>), D
             phases: n,
             r_ohm_per_km: pick(&|x| x.re, &z),
             x_ohm_per_km: pick(&|x| x.im, &z),
-            c_nf_per_km: if cc.iter().flatten().all(|&x| x == 0.0) { vec![] } else { cc },
+            c_nf_per_km: if cc.iter().flatten().all(|&x| x == 0.0) {
+                vec![]
+            } else {
+                cc
+            },
         }
     };
     Ok((code, units))
@@ -759,7 +1079,14 @@ fn transformer(o: &Object) -> Result<(Transformer, f64), DssError> {
     let mut phases = 3usize;
     let mut n = 2usize;
     let mut w: Vec<Winding> = (0..2)
-        .map(|_| Winding { bus: String::new(), conn: Conn::Wye, kv: 12.47, kva: 1000.0, r_pct: 0.2, tap: 1.0 })
+        .map(|_| Winding {
+            bus: String::new(),
+            conn: Conn::Wye,
+            kv: 12.47,
+            kva: 1000.0,
+            r_pct: 0.2,
+            tap: 1.0,
+        })
         .collect();
     let mut active = 0usize;
     let (mut xhl, mut imag, mut nll, mut ppm) = (7.0, 0.0, 0.0, 1.0);
@@ -771,7 +1098,9 @@ fn transformer(o: &Object) -> Result<(Transformer, f64), DssError> {
             "windings" => {
                 n = num(v, &p.loc)? as usize;
                 if n != 2 {
-                    return Err(p.loc.err(format!("{n} windings: only two-winding transformers are supported")));
+                    return Err(p.loc.err(format!(
+                        "{n} windings: only two-winding transformers are supported"
+                    )));
                 }
             }
             "wdg" => {
@@ -803,23 +1132,44 @@ fn transformer(o: &Object) -> Result<(Transformer, f64), DssError> {
             "maxtap" => maxtap = num(v, &p.loc)?,
             "mintap" => mintap = num(v, &p.loc)?,
             "numtaps" => numtaps = num(v, &p.loc)?,
-            "sub" | "bank" | "normhkva" | "emerghkva" | "thermal" | "n" | "m" | "flrise" | "hsrise" | "xrconst" => {}
+            "sub" | "bank" | "normhkva" | "emerghkva" | "thermal" | "n" | "m" | "flrise"
+            | "hsrise" | "xrconst" => {}
             "leadlag" => {
                 if !matches!(v.text.to_ascii_lowercase().as_str(), "ansi" | "lag") {
                     return Err(p.loc.err("only leadlag=ansi (lag) is supported"));
                 }
             }
-            k => return Err(p.loc.err(format!("transformer property `{k}` is not supported"))),
+            k => {
+                return Err(p
+                    .loc
+                    .err(format!("transformer property `{k}` is not supported")));
+            }
         }
     }
     if let Some(k) = w.iter().position(|x| x.bus.is_empty()) {
-        return Err(o.loc.err(format!("transformer {}: winding {} has no bus", o.name, k + 1)));
+        return Err(o.loc.err(format!(
+            "transformer {}: winding {} has no bus",
+            o.name,
+            k + 1
+        )));
     }
-    let t = Transformer { name: o.name.clone(), phases, windings: w, xhl_pct: xhl, imag_pct: imag, noload_loss_pct: nll, ppm_antifloat: ppm };
+    let t = Transformer {
+        name: o.name.clone(),
+        phases,
+        windings: w,
+        xhl_pct: xhl,
+        imag_pct: imag,
+        noload_loss_pct: nll,
+        ppm_antifloat: ppm,
+    };
     Ok((t, (maxtap - mintap) / numtaps))
 }
 
-fn regulator(o: &Object, steps: &HashMap<String, f64>, transformers: &mut [Transformer]) -> Result<Regulator, DssError> {
+fn regulator(
+    o: &Object,
+    steps: &HashMap<String, f64>,
+    transformers: &mut [Transformer],
+) -> Result<Regulator, DssError> {
     let mut r = Regulator {
         name: o.name.clone(),
         transformer: String::new(),
@@ -848,16 +1198,29 @@ fn regulator(o: &Object, steps: &HashMap<String, f64>, transformers: &mut [Trans
             "x" => r.x = num(v, &p.loc)?,
             "enabled" => r.enabled = boolean(v, &p.loc)?,
             "tapnum" => tapnum = Some(num(v, &p.loc)? as i32),
-            "delay" | "tapdelay" | "maxtapchange" | "debugtrace" | "inversetime" | "ptphase" | "vlimit" => {}
-            k => return Err(p.loc.err(format!("regcontrol property `{k}` is not supported"))),
+            "delay" | "tapdelay" | "maxtapchange" | "debugtrace" | "inversetime" | "ptphase"
+            | "vlimit" => {}
+            k => {
+                return Err(p
+                    .loc
+                    .err(format!("regcontrol property `{k}` is not supported")));
+            }
         }
     }
     let t = transformers
         .iter_mut()
         .find(|t| t.name == r.transformer)
-        .ok_or_else(|| o.loc.err(format!("regcontrol {}: no transformer `{}`", o.name, r.transformer)))?;
+        .ok_or_else(|| {
+            o.loc.err(format!(
+                "regcontrol {}: no transformer `{}`",
+                o.name, r.transformer
+            ))
+        })?;
     if r.winding == 0 || r.winding > t.windings.len() {
-        return Err(o.loc.err(format!("regcontrol {}: winding {} out of range", o.name, r.winding)));
+        return Err(o.loc.err(format!(
+            "regcontrol {}: winding {} out of range",
+            o.name, r.winding
+        )));
     }
     r.tap_step = steps[&t.name];
     r.max_taps = (0.1 / r.tap_step).round() as i32;
@@ -902,8 +1265,9 @@ fn load(o: &Object) -> Result<Load, DssError> {
             "yearly" => yearly = Some(v.text.to_ascii_lowercase()),
             "daily" => daily = Some(v.text.to_ascii_lowercase()),
             "zipv" => zipv = Some(nums(v, &p.loc)?),
-            "duty" | "status" | "class" | "growth" | "spectrum" | "xfkva" | "allocationfactor" | "basefreq" | "enabled"
-            | "vlowpu" | "numcust" | "%seriesrl" | "normamps" | "emergamps" => {
+            "duty" | "status" | "class" | "growth" | "spectrum" | "xfkva" | "allocationfactor"
+            | "basefreq" | "enabled" | "vlowpu" | "numcust" | "%seriesrl" | "normamps"
+            | "emergamps" => {
                 if p.key == "vlowpu" && num(v, &p.loc)? != 0.5 {
                     return Err(p.loc.err("only vlowpu=0.5 is supported"));
                 }
@@ -916,28 +1280,57 @@ fn load(o: &Object) -> Result<Load, DssError> {
     }
     l.kvar = kvar.unwrap_or_else(|| {
         let pf = pf.clamp(-1.0, 1.0);
-        if pf == 0.0 { 0.0 } else { l.kw * (1.0 / (pf * pf) - 1.0).sqrt() * pf.signum() }
+        if pf == 0.0 {
+            0.0
+        } else {
+            l.kw * (1.0 / (pf * pf) - 1.0).sqrt() * pf.signum()
+        }
     });
     l.model = match model {
         1 => LoadModel::ConstantPower,
         2 => LoadModel::ConstantImpedance,
-        3 => LoadModel::Zip { p: [0.0, 0.0, 1.0], q: [1.0, 0.0, 0.0], cutoff_pu: 0.0 },
+        3 => LoadModel::Zip {
+            p: [0.0, 0.0, 1.0],
+            q: [1.0, 0.0, 0.0],
+            cutoff_pu: 0.0,
+        },
         5 => LoadModel::ConstantCurrent,
         8 => {
-            let z = zipv.ok_or_else(|| o.loc.err(format!("load {}: model=8 needs zipv", o.name)))?;
+            let z =
+                zipv.ok_or_else(|| o.loc.err(format!("load {}: model=8 needs zipv", o.name)))?;
             if z.len() != 7 {
-                return Err(o.loc.err(format!("load {}: zipv needs 7 values, has {}", o.name, z.len())));
+                return Err(o.loc.err(format!(
+                    "load {}: zipv needs 7 values, has {}",
+                    o.name,
+                    z.len()
+                )));
             }
-            LoadModel::Zip { p: [z[0], z[1], z[2]], q: [z[3], z[4], z[5]], cutoff_pu: z[6] }
+            LoadModel::Zip {
+                p: [z[0], z[1], z[2]],
+                q: [z[3], z[4], z[5]],
+                cutoff_pu: z[6],
+            }
         }
-        m => return Err(o.loc.err(format!("load {}: model={m} is not supported (1, 2, 3, 5, 8 are)", o.name))),
+        m => {
+            return Err(o.loc.err(format!(
+                "load {}: model={m} is not supported (1, 2, 3, 5, 8 are)",
+                o.name
+            )));
+        }
     };
     l.shape = yearly.or(daily);
     Ok(l)
 }
 
 fn capacitor(o: &Object) -> Result<Capacitor, DssError> {
-    let mut c = Capacitor { name: o.name.clone(), bus: String::new(), phases: 3, conn: Conn::Wye, kv: 12.47, kvar: 1200.0 };
+    let mut c = Capacitor {
+        name: o.name.clone(),
+        bus: String::new(),
+        phases: 3,
+        conn: Conn::Wye,
+        kv: 12.47,
+        kvar: 1200.0,
+    };
     let mut on = true;
     for p in &o.props {
         let v = &p.val;
@@ -955,7 +1348,11 @@ fn capacitor(o: &Object) -> Result<Capacitor, DssError> {
             "enabled" => on = boolean(v, &p.loc)?,
             "states" => on = nums(v, &p.loc)?.iter().any(|&s| s != 0.0),
             "normamps" | "emergamps" | "basefreq" => {}
-            k => return Err(p.loc.err(format!("capacitor property `{k}` is not supported"))),
+            k => {
+                return Err(p
+                    .loc
+                    .err(format!("capacitor property `{k}` is not supported")));
+            }
         }
     }
     if !on {
@@ -981,44 +1378,72 @@ fn loadshape(o: &Object) -> Result<LoadShape, DssError> {
             "sinterval" => interval_min = num(v, &p.loc)? / 60.0,
             "mult" | "pmult" => {
                 let t = v.text.trim();
-                mult = Some(if let Some(file) = t.strip_prefix("file=").or_else(|| t.strip_prefix("File=")) {
-                    let path = o.dir.join(file.trim());
-                    let text = std::fs::read_to_string(&path).map_err(|e| p.loc.err(format!("cannot read {}: {e}", path.display())))?;
-                    text.lines()
-                        .enumerate()
-                        .filter(|(_, l)| !l.trim().is_empty())
-                        .map(|(n, l)| {
-                            let first = l.split(',').next().unwrap_or("").trim();
-                            first.parse::<f64>().map_err(|_| {
-                                Loc { file: path.clone(), line: n + 1, command: "loadshape".into() }
+                mult = Some(
+                    if let Some(file) = t.strip_prefix("file=").or_else(|| t.strip_prefix("File="))
+                    {
+                        let path = o.dir.join(file.trim());
+                        let text = std::fs::read_to_string(&path).map_err(|e| {
+                            p.loc.err(format!("cannot read {}: {e}", path.display()))
+                        })?;
+                        text.lines()
+                            .enumerate()
+                            .filter(|(_, l)| !l.trim().is_empty())
+                            .map(|(n, l)| {
+                                let first = l.split(',').next().unwrap_or("").trim();
+                                first.parse::<f64>().map_err(|_| {
+                                    Loc {
+                                        file: path.clone(),
+                                        line: n + 1,
+                                        command: "loadshape".into(),
+                                    }
                                     .err(format!("`{first}` is not a number"))
+                                })
                             })
-                        })
-                        .collect::<Result<Vec<_>, _>>()?
-                } else if t.contains('=') {
-                    return Err(p.loc.err(format!("`{t}`: only (file=…) is supported")));
-                } else {
-                    nums(v, &p.loc)?
-                });
+                            .collect::<Result<Vec<_>, _>>()?
+                    } else if t.contains('=') {
+                        return Err(p.loc.err(format!("`{t}`: only (file=…) is supported")));
+                    } else {
+                        nums(v, &p.loc)?
+                    },
+                );
             }
             "useactual" => use_actual = boolean(v, &p.loc)?,
-            "mean" | "stddev" | "csvfile" | "action" | "qmult" | "hour" | "sngfile" | "dblfile" | "pqcsvfile" => {
-                return Err(p.loc.err(format!("load shape property `{}` is not supported", p.key)));
+            "mean" | "stddev" | "csvfile" | "action" | "qmult" | "hour" | "sngfile" | "dblfile"
+            | "pqcsvfile" => {
+                return Err(p
+                    .loc
+                    .err(format!("load shape property `{}` is not supported", p.key)));
             }
-            k => return Err(p.loc.err(format!("load shape property `{k}` is not supported"))),
+            k => {
+                return Err(p
+                    .loc
+                    .err(format!("load shape property `{k}` is not supported")));
+            }
         }
     }
     let mut mult = mult.ok_or_else(|| o.loc.err(format!("loadshape {}: no mult", o.name)))?;
     if let Some(n) = npts {
         if mult.len() < n {
-            return Err(o.loc.err(format!("loadshape {}: npts={n} but {} values", o.name, mult.len())));
+            return Err(o.loc.err(format!(
+                "loadshape {}: npts={n} but {} values",
+                o.name,
+                mult.len()
+            )));
         }
         mult.truncate(n);
     }
     if !(interval_min > 0.0) {
-        return Err(o.loc.err(format!("loadshape {}: the interval must be positive", o.name)));
+        return Err(o.loc.err(format!(
+            "loadshape {}: the interval must be positive",
+            o.name
+        )));
     }
-    Ok(LoadShape { name: o.name.clone(), interval_min, mult, use_actual })
+    Ok(LoadShape {
+        name: o.name.clone(),
+        interval_min,
+        mult,
+        use_actual,
+    })
 }
 
 fn conn(s: &str, loc: &Loc) -> Result<Conn, DssError> {
@@ -1029,8 +1454,17 @@ fn conn(s: &str, loc: &Loc) -> Result<Conn, DssError> {
     }
 }
 
-fn each(v: &Val, n: usize, loc: &Loc, mut f: impl FnMut(usize, &str) -> Result<(), DssError>) -> Result<(), DssError> {
-    let items: Vec<&str> = v.text.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty()).collect();
+fn each(
+    v: &Val,
+    n: usize,
+    loc: &Loc,
+    mut f: impl FnMut(usize, &str) -> Result<(), DssError>,
+) -> Result<(), DssError> {
+    let items: Vec<&str> = v
+        .text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .collect();
     if items.len() > n {
         return Err(loc.err(format!("{} values for {n} windings", items.len())));
     }
@@ -1065,7 +1499,9 @@ fn unit_km(s: &str, loc: &Loc) -> Result<Option<f64>, DssError> {
 }
 
 fn parse_num(s: &str, loc: &Loc) -> Result<f64, DssError> {
-    s.trim().parse::<f64>().map_err(|_| loc.err(format!("`{s}` is not a number")))
+    s.trim()
+        .parse::<f64>()
+        .map_err(|_| loc.err(format!("`{s}` is not a number")))
 }
 
 /// A number, or an RPN expression in brackets: `(8 1000 /)`.
@@ -1092,7 +1528,9 @@ fn num(v: &Val, loc: &Loc) -> Result<f64, DssError> {
             "/" => bin(&mut stack, |a, b| a / b)?,
             "^" => bin(&mut stack, f64::powf)?,
             "sqrt" => {
-                let a = stack.pop().ok_or_else(|| loc.err("RPN sqrt needs a value"))?;
+                let a = stack
+                    .pop()
+                    .ok_or_else(|| loc.err("RPN sqrt needs a value"))?;
                 stack.push(a.sqrt());
             }
             "pi" => stack.push(PI),
@@ -1118,7 +1556,9 @@ fn matrix(v: &Val, loc: &Loc) -> Result<Vec<Vec<f64>>, DssError> {
     let x = nums(v, loc)?;
     let n_full = (x.len() as f64).sqrt().round() as usize;
     let n_tri = (((8 * x.len() + 1) as f64).sqrt().round() as usize).saturating_sub(1) / 2;
-    if n_tri * (n_tri + 1) / 2 == x.len() && v.text.contains('|') || (n_full * n_full != x.len() && n_tri * (n_tri + 1) / 2 == x.len()) {
+    if n_tri * (n_tri + 1) / 2 == x.len() && v.text.contains('|')
+        || (n_full * n_full != x.len() && n_tri * (n_tri + 1) / 2 == x.len())
+    {
         let n = n_tri;
         let mut m = vec![vec![0.0; n]; n];
         let mut k = 0;
@@ -1131,9 +1571,14 @@ fn matrix(v: &Val, loc: &Loc) -> Result<Vec<Vec<f64>>, DssError> {
         }
         Ok(m)
     } else if n_full * n_full == x.len() {
-        Ok((0..n_full).map(|i| x[i * n_full..(i + 1) * n_full].to_vec()).collect())
+        Ok((0..n_full)
+            .map(|i| x[i * n_full..(i + 1) * n_full].to_vec())
+            .collect())
     } else {
-        Err(loc.err(format!("{} values make neither a full nor a triangular matrix", x.len())))
+        Err(loc.err(format!(
+            "{} values make neither a full nor a triangular matrix",
+            x.len()
+        )))
     }
 }
 
@@ -1154,12 +1599,49 @@ mod tests {
 
     #[test]
     fn rpn_and_matrices() {
-        let loc = Loc { file: "x".into(), line: 1, command: "new".into() };
-        assert_eq!(num(&Val { text: "8 1000 /".into(), bracketed: true }, &loc).unwrap(), 0.008);
-        let m = matrix(&Val { text: "1 | 2 3".into(), bracketed: true }, &loc).unwrap();
+        let loc = Loc {
+            file: "x".into(),
+            line: 1,
+            command: "new".into(),
+        };
+        assert_eq!(
+            num(
+                &Val {
+                    text: "8 1000 /".into(),
+                    bracketed: true
+                },
+                &loc
+            )
+            .unwrap(),
+            0.008
+        );
+        let m = matrix(
+            &Val {
+                text: "1 | 2 3".into(),
+                bracketed: true,
+            },
+            &loc,
+        )
+        .unwrap();
         assert_eq!(m, vec![vec![1.0, 2.0], vec![2.0, 3.0]]);
-        let m = matrix(&Val { text: "1 2 2 3".into(), bracketed: true }, &loc).unwrap();
+        let m = matrix(
+            &Val {
+                text: "1 2 2 3".into(),
+                bracketed: true,
+            },
+            &loc,
+        )
+        .unwrap();
         assert_eq!(m, vec![vec![1.0, 2.0], vec![2.0, 3.0]]);
-        assert!(num(&Val { text: "8 /".into(), bracketed: true }, &loc).is_err());
+        assert!(
+            num(
+                &Val {
+                    text: "8 /".into(),
+                    bracketed: true
+                },
+                &loc
+            )
+            .is_err()
+        );
     }
 }

@@ -18,13 +18,18 @@ fn import(rel: &str) -> Feeder {
 
 /// OpenDSS's node voltages: (bus, node) → (pu, angle).
 fn reference(name: &str) -> HashMap<(String, usize), (f64, f64)> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference").join(format!("{name}.csv"));
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/reference")
+        .join(format!("{name}.csv"));
     let text = std::fs::read_to_string(&p).unwrap();
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.starts_with("bus,"))
         .map(|l| {
             let f: Vec<&str> = l.split(',').collect();
-            ((f[0].to_string(), f[1].parse().unwrap()), (f[2].parse().unwrap(), f[3].parse().unwrap()))
+            (
+                (f[0].to_string(), f[1].parse().unwrap()),
+                (f[2].parse().unwrap(), f[3].parse().unwrap()),
+            )
         })
         .collect()
 }
@@ -35,10 +40,18 @@ fn compare_all(pf: &PowerFlow, name: &str, tol: f64) -> f64 {
     let mut worst: f64 = 0.0;
     let mut n = 0;
     for v in pf.voltages() {
-        let Some(&(pu, _)) = r.get(&(v.bus.clone(), v.node)) else { continue };
+        let Some(&(pu, _)) = r.get(&(v.bus.clone(), v.node)) else {
+            continue;
+        };
         n += 1;
         worst = worst.max((v.pu - pu).abs());
-        assert!((v.pu - pu).abs() <= tol, "{name}: {}.{} = {:.6} pu, OpenDSS {pu:.6}", v.bus, v.node, v.pu);
+        assert!(
+            (v.pu - pu).abs() <= tol,
+            "{name}: {}.{} = {:.6} pu, OpenDSS {pu:.6}",
+            v.bus,
+            v.node,
+            v.pu
+        );
     }
     assert_eq!(n, r.len(), "{name}: every OpenDSS node has a voltage here");
     worst
@@ -55,9 +68,20 @@ fn ieee_4_node_yy_unbalanced_matches_the_published_voltages() {
     pf.solve().unwrap();
     let v = pf.bus_voltages("n4").unwrap();
     // Kersting's published node-4 voltages (IEEE 4-node test feeder, Y-Y step-down, unbalanced).
-    for ((_, got), (mag, ang)) in v.iter().zip([(2175.0, -4.1), (1930.0, -126.8), (1833.0, 102.8)]) {
-        assert!((got.norm() - mag).abs() / mag < 0.001, "|V| = {:.1}, published {mag}", got.norm());
-        assert!((angle(*got) - ang).abs() < 0.1, "angle {:.2}, published {ang}", angle(*got));
+    for ((_, got), (mag, ang)) in v
+        .iter()
+        .zip([(2175.0, -4.1), (1930.0, -126.8), (1833.0, 102.8)])
+    {
+        assert!(
+            (got.norm() - mag).abs() / mag < 0.001,
+            "|V| = {:.1}, published {mag}",
+            got.norm()
+        );
+        assert!(
+            (angle(*got) - ang).abs() < 0.1,
+            "angle {:.2}, published {ang}",
+            angle(*got)
+        );
     }
     compare_all(&pf, "4bus_yy_unbal", 2e-4);
 }
@@ -78,7 +102,10 @@ fn ieee_13_node_with_fixed_taps_matches_the_published_voltages() {
     for (bus, want) in published {
         let got = pf.bus_pu(bus).unwrap();
         for ((node, g), w) in got.iter().zip(want) {
-            assert!((g - w).abs() < 0.002, "bus {bus}.{node}: {g:.4} pu, published {w}");
+            assert!(
+                (g - w).abs() < 0.002,
+                "bus {bus}.{node}: {g:.4} pu, published {w}"
+            );
         }
     }
     compare_all(&pf, "13bus_taps_10_8_11", 1e-4);
@@ -102,10 +129,17 @@ fn european_lv_feeder_at_minute_566_matches_opendss() {
     let pf = lv_at_566(true);
     let got = pf.bus_pu("899").unwrap();
     for ((node, g), w) in got.iter().zip([1.0435, 0.9925, 1.0555]) {
-        assert!((g - w).abs() < 1e-4, "bus 899.{node}: {g:.5} pu, OpenDSS {w}");
+        assert!(
+            (g - w).abs() < 1e-4,
+            "bus 899.{node}: {g:.5} pu, OpenDSS {w}"
+        );
     }
     let worst = compare_all(&pf, "lv_minute566_constant_power", 1e-4);
-    assert!((pf.source_power().re / 1000.0 - 59.41).abs() < 0.01, "feeder draws {:.3} kW", pf.source_power().re / 1000.0);
+    assert!(
+        (pf.source_power().re / 1000.0 - 59.41).abs() < 0.01,
+        "feeder draws {:.3} kW",
+        pf.source_power().re / 1000.0
+    );
     eprintln!("worst difference from OpenDSS over all nodes: {worst:.2e} pu");
 }
 
@@ -113,5 +147,23 @@ fn european_lv_feeder_at_minute_566_matches_opendss() {
 fn european_lv_feeder_as_shipped_turns_high_voltage_loads_into_impedances() {
     let pf = lv_at_566(false);
     compare_all(&pf, "lv_minute566_as_shipped", 1e-4);
-    assert!((pf.source_power().re / 1000.0 - 60.92).abs() < 0.01, "feeder draws {:.3} kW", pf.source_power().re / 1000.0);
+    assert!(
+        (pf.source_power().re / 1000.0 - 60.92).abs() < 0.01,
+        "feeder draws {:.3} kW",
+        pf.source_power().re / 1000.0
+    );
+}
+
+#[test]
+fn ieee_13_node_regulators_settle_on_the_taps_opendss_chooses() {
+    let f = import("13Bus/IEEE13Nodeckt.dss");
+    let mut pf = PowerFlow::new(&f).unwrap();
+    let solved = pf.solve().unwrap();
+    assert_eq!(
+        pf.taps(),
+        [9, 6, 9],
+        "after {} tap changes",
+        solved.tap_changes
+    );
+    compare_all(&pf, "13bus_regulated", 1e-4);
 }

@@ -52,7 +52,11 @@ pub fn line_matrices(
     });
     let z = kron(&z, phases);
     let p = kron(&p, phases);
-    let c = p.try_inverse().unwrap_or_else(|| DMatrix::zeros(phases, phases)) * 1e9 / 1000.0;
+    let c = p
+        .try_inverse()
+        .unwrap_or_else(|| DMatrix::zeros(phases, phases))
+        * 1e9
+        / 1000.0;
     (z, c)
 }
 
@@ -107,7 +111,10 @@ mod tests {
         let (z, _) = line_matrices(&conds, 3, 60.0, 100.0);
         let per_mile = |i: usize, j: usize| z[(i, j)] * (MI / 1000.0);
         let close = |got: C64, re: f64, im: f64| {
-            assert!((got.re - re).abs() < 2e-4 && (got.im - im).abs() < 2e-4, "{got} vs {re}+j{im}")
+            assert!(
+                (got.re - re).abs() < 2e-4 && (got.im - im).abs() < 2e-4,
+                "{got} vs {re}+j{im}"
+            )
         };
         close(per_mile(0, 0), 0.4576, 1.0780);
         close(per_mile(0, 1), 0.1560, 0.5017);

@@ -7,13 +7,22 @@ pub mod model;
 pub mod network;
 pub mod powerflow;
 
-pub use model::{Capacitor, Conn, Feeder, Impedance, Line, LineCode, Load, LoadModel, LoadShape, Regulator, Source, Transformer, Winding};
+pub use model::{
+    Capacitor, Conn, Feeder, Impedance, Line, LineCode, Load, LoadModel, LoadShape, Regulator,
+    Source, Transformer, Winding,
+};
 pub use powerflow::{NodeVoltage, PowerFlow, Solved};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FeederError {
     #[error("{0}")]
     Model(String),
-    #[error("power flow did not converge ({what}): after {iterations} iterations the largest change was {mismatch_pu:.3e} pu")]
-    NotConverged { iterations: usize, mismatch_pu: f64, what: String },
+    #[error(
+        "power flow did not converge ({what}): after {iterations} iterations the largest change was {mismatch_pu:.3e} pu"
+    )]
+    NotConverged {
+        iterations: usize,
+        mismatch_pu: f64,
+        what: String,
+    },
 }

@@ -149,7 +149,11 @@ pub enum LoadModel {
     ConstantCurrent,
     /// Fractions of P and Q that are constant impedance, current and power
     /// `[zp, ip, pp, zq, iq, pq]`, and the voltage (pu) below which it draws nothing.
-    Zip { p: [f64; 3], q: [f64; 3], cutoff_pu: f64 },
+    Zip {
+        p: [f64; 3],
+        q: [f64; 3],
+        cutoff_pu: f64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -270,11 +274,17 @@ impl LoadShape {
 
 impl Feeder {
     pub fn load_shape(&self, name: &str) -> Option<&LoadShape> {
-        self.load_shapes.iter().find(|s| s.name.eq_ignore_ascii_case(name))
+        self.load_shapes
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
     }
 
     /// Minutes covered by the longest load shape (1440 for daily one-minute profiles).
     pub fn shape_minutes(&self) -> usize {
-        self.load_shapes.iter().map(|s| s.span_min().round() as usize).max().unwrap_or(0)
+        self.load_shapes
+            .iter()
+            .map(|s| s.span_min().round() as usize)
+            .max()
+            .unwrap_or(0)
     }
 }

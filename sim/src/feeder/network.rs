@@ -47,7 +47,12 @@ pub enum Kind {
     /// A plain series impedance between matching nodes: A = T = identity (through `pmap`,
     /// the parent node feeding each child node), Y_oc = 0, B = Z.
     Series { pmap: Vec<usize>, z: Vec<C64> },
-    General { a: Vec<C64>, b: Vec<C64>, t: Vec<C64>, yoc: Vec<C64> },
+    General {
+        a: Vec<C64>,
+        b: Vec<C64>,
+        t: Vec<C64>,
+        yoc: Vec<C64>,
+    },
 }
 
 /// A series element as conductors (global node index or `GROUND`) and their admittance.
@@ -98,7 +103,10 @@ pub struct Network {
 impl Network {
     pub fn node(&self, bus: usize, node: usize) -> Option<usize> {
         let b = &self.buses[bus];
-        b.nodes.iter().position(|&n| n == node).map(|k| b.offset + k)
+        b.nodes
+            .iter()
+            .position(|&n| n == node)
+            .map(|k| b.offset + k)
     }
 }
 
@@ -123,7 +131,12 @@ impl Builder {
         if let Some(&i) = self.index.get(name) {
             return i;
         }
-        self.buses.push(Bus { name: name.to_string(), nodes: vec![], offset: 0, kv_base: 0.0 });
+        self.buses.push(Bus {
+            name: name.to_string(),
+            nodes: vec![],
+            offset: 0,
+            kv_base: 0.0,
+        });
         self.index.insert(name.to_string(), self.buses.len() - 1);
         self.buses.len() - 1
     }
@@ -136,7 +149,8 @@ impl Builder {
         phases: usize,
         conductors: usize,
     ) -> Result<(usize, Vec<usize>), FeederError> {
-        let (name, given) = split_terminal(spec).map_err(|m| FeederError::Model(format!("{what}: {m}")))?;
+        let (name, given) =
+            split_terminal(spec).map_err(|m| FeederError::Model(format!("{what}: {m}")))?;
         if given.len() > conductors {
             return Err(FeederError::Model(format!(
                 "{what}: terminal `{spec}` lists {} nodes for {conductors} conductors",
@@ -175,9 +189,17 @@ pub fn sequence_to_phase(z1: C64, z0: C64, n: usize) -> DMatrix<C64> {
 }
 
 pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
-    let mut bld = Builder { buses: vec![], index: HashMap::new() };
+    let mut bld = Builder {
+        buses: vec![],
+        index: HashMap::new(),
+    };
     // Bus 0: the source EMF, three nodes.
-    bld.buses.push(Bus { name: String::new(), nodes: vec![1, 2, 3], offset: 0, kv_base: f.source.kv });
+    bld.buses.push(Bus {
+        name: String::new(),
+        nodes: vec![1, 2, 3],
+        offset: 0,
+        kv_base: f.source.kv,
+    });
     let mut elements = Vec::new();
     let w = 2.0 * PI * f.frequency_hz;
 
@@ -190,11 +212,22 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
         let y = invert(&z, "source")?;
         let mut conductors = vec![1, 2, 3];
         conductors.extend(nodes);
-        elements.push(RawElement { name: "source".into(), buses: [0, b], conductors, n1: 3, y: two_port(&y, None), z: Some(z) });
+        elements.push(RawElement {
+            name: "source".into(),
+            buses: [0, b],
+            conductors,
+            n1: 3,
+            y: two_port(&y, None),
+            z: Some(z),
+        });
     }
 
-    let codes: HashMap<String, usize> =
-        f.line_codes.iter().enumerate().map(|(i, c)| (c.name.to_ascii_lowercase(), i)).collect();
+    let codes: HashMap<String, usize> = f
+        .line_codes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.to_ascii_lowercase(), i))
+        .collect();
     for l in &f.lines {
         let what = format!("line {}", l.name);
         let code = codes
@@ -215,7 +248,9 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
             None
         } else {
             let c = mat(&code.c_nf_per_km, n, &what)?;
-            let yc = DMatrix::from_fn(n, n, |i, j| C64::new(0.0, w * c[(i, j)] * 1e-9 * l.length_km / 2.0));
+            let yc = DMatrix::from_fn(n, n, |i, j| {
+                C64::new(0.0, w * c[(i, j)] * 1e-9 * l.length_km / 2.0)
+            });
             (yc.iter().any(|v| v.norm() > 0.0)).then_some(yc)
         };
         let mut conductors = n1;
@@ -235,7 +270,10 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
     for t in &f.transformers {
         let what = format!("transformer {}", t.name);
         if t.windings.len() != 2 {
-            return Err(FeederError::Model(format!("{what}: {} windings; only two-winding units are modelled", t.windings.len())));
+            return Err(FeederError::Model(format!(
+                "{what}: {} windings; only two-winding units are modelled",
+                t.windings.len()
+            )));
         }
         let nc = t.phases + 1;
         let (b1, c1) = bld.terminal(&what, &t.windings[0].bus, t.phases, nc)?;
@@ -244,17 +282,32 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
         let mut conductors = c1;
         conductors.extend(c2);
         transformer_element.insert(t.name.to_ascii_lowercase(), elements.len());
-        elements.push(RawElement { name: what, buses: [b1, b2], conductors, n1: nc, y, z: None });
+        elements.push(RawElement {
+            name: what,
+            buses: [b1, b2],
+            conductors,
+            n1: nc,
+            y,
+            z: None,
+        });
     }
 
     // Shunts: registered now so that their nodes exist; resolved to global nodes below.
     let mut raw_shunts = Vec::new();
     for (i, l) in f.loads.iter().enumerate() {
         let what = format!("load {}", l.name);
-        let conds = if l.conn == Conn::Delta && l.phases > 1 { l.phases } else { l.phases + 1 };
+        let conds = if l.conn == Conn::Delta && l.phases > 1 {
+            l.phases
+        } else {
+            l.phases + 1
+        };
         let (b, nodes) = bld.terminal(&what, &l.bus, l.phases, conds)?;
         let pairs = phase_pairs(l.conn, l.phases);
-        let vbase = if l.phases > 1 && l.conn == Conn::Wye { l.kv * 1000.0 / 3f64.sqrt() } else { l.kv * 1000.0 };
+        let vbase = if l.phases > 1 && l.conn == Conn::Wye {
+            l.kv * 1000.0 / 3f64.sqrt()
+        } else {
+            l.kv * 1000.0
+        };
         if !(vbase > 0.0) {
             return Err(FeederError::Model(format!("{what}: kV must be positive")));
         }
@@ -265,9 +318,17 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
     }
     for c in &f.capacitors {
         let what = format!("capacitor {}", c.name);
-        let conds = if c.conn == Conn::Delta && c.phases > 1 { c.phases } else { c.phases + 1 };
+        let conds = if c.conn == Conn::Delta && c.phases > 1 {
+            c.phases
+        } else {
+            c.phases + 1
+        };
         let (b, nodes) = bld.terminal(&what, &c.bus, c.phases, conds)?;
-        let vbase = if c.phases > 1 && c.conn == Conn::Wye { c.kv * 1000.0 / 3f64.sqrt() } else { c.kv * 1000.0 };
+        let vbase = if c.phases > 1 && c.conn == Conn::Wye {
+            c.kv * 1000.0 / 3f64.sqrt()
+        } else {
+            c.kv * 1000.0
+        };
         let y = C64::new(0.0, c.kvar * 1000.0 / c.phases as f64 / (vbase * vbase));
         for (x, yy) in phase_pairs(c.conn, c.phases) {
             raw_shunts.push((b, nodes[x], nodes[yy], None, C64::new(0.0, 0.0), vbase, y));
@@ -278,7 +339,11 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
     let mut offset = 0;
     for b in &mut bld.buses {
         if b.nodes.len() > MAX_NODES {
-            return Err(FeederError::Model(format!("bus {} has {} nodes; at most {MAX_NODES}", b.name, b.nodes.len())));
+            return Err(FeederError::Model(format!(
+                "bus {} has {} nodes; at most {MAX_NODES}",
+                b.name,
+                b.nodes.len()
+            )));
         }
         if !b.name.is_empty() {
             b.nodes.sort_unstable();
@@ -304,13 +369,27 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
                 .enumerate()
                 .map(|(k, &n)| global(e.buses[usize::from(k >= e.n1)], n))
                 .collect();
-            Element { name: e.name, buses: e.buses, conductors, n1: e.n1, y: e.y, z: e.z }
+            Element {
+                name: e.name,
+                buses: e.buses,
+                conductors,
+                n1: e.n1,
+                y: e.y,
+                z: e.z,
+            }
         })
         .collect();
     let shunts = raw_shunts
         .into_iter()
         .filter(|r| r.1 != r.2)
-        .map(|(b, x, y, load, s, vbase, yy)| ShuntPhase { a: global(b, x), b: global(b, y), load, s, vbase, y: yy })
+        .map(|(b, x, y, load, s, vbase, yy)| ShuntPhase {
+            a: global(b, x),
+            b: global(b, y),
+            load,
+            s,
+            vbase,
+            y: yy,
+        })
         .collect();
 
     let (branches, dead) = tree(&buses, &elements)?;
@@ -382,18 +461,29 @@ pub fn transformer_y(t: &Transformer, what: &str) -> Result<DMatrix<C64>, Feeder
     let nc = nph + 1;
     let wv = |k: usize| {
         let w = &t.windings[k];
-        let v = if nph > 1 && w.conn == Conn::Wye { w.kv / 3f64.sqrt() } else { w.kv };
+        let v = if nph > 1 && w.conn == Conn::Wye {
+            w.kv / 3f64.sqrt()
+        } else {
+            w.kv
+        };
         v * 1000.0 * w.tap
     };
     let (v1, v2) = (wv(0), wv(1));
     let kva = t.windings[0].kva;
     if !(v1 > 0.0 && v2 > 0.0 && kva > 0.0) {
-        return Err(FeederError::Model(format!("{what}: kV and kVA must be positive")));
+        return Err(FeederError::Model(format!(
+            "{what}: kV and kVA must be positive"
+        )));
     }
     let s_ph = kva * 1000.0 / nph as f64;
-    let zpu = C64::new((t.windings[0].r_pct + t.windings[1].r_pct) / 100.0, t.xhl_pct / 100.0);
+    let zpu = C64::new(
+        (t.windings[0].r_pct + t.windings[1].r_pct) / 100.0,
+        t.xhl_pct / 100.0,
+    );
     if zpu.norm() == 0.0 {
-        return Err(FeederError::Model(format!("{what}: zero leakage impedance")));
+        return Err(FeederError::Model(format!(
+            "{what}: zero leakage impedance"
+        )));
     }
     let ysc = 1.0 / (zpu * v1 * v1 / s_ph);
     let a = v1 / v2;
@@ -438,7 +528,10 @@ fn tree(buses: &[Bus], elements: &[Element]) -> Result<(Vec<Branch>, Vec<usize>)
     let mut adj: Vec<Vec<usize>> = vec![vec![]; buses.len()];
     for (k, e) in elements.iter().enumerate() {
         if e.buses[0] == e.buses[1] {
-            return Err(FeederError::Model(format!("{}: both ends on bus {}", e.name, buses[e.buses[0]].name)));
+            return Err(FeederError::Model(format!(
+                "{}: both ends on bus {}",
+                e.name, buses[e.buses[0]].name
+            )));
         }
         adj[e.buses[0]].push(k);
         adj[e.buses[1]].push(k);
@@ -452,7 +545,11 @@ fn tree(buses: &[Bus], elements: &[Element]) -> Result<(Vec<Branch>, Vec<usize>)
     while let Some(b) = queue.pop_front() {
         for &k in &adj[b] {
             let e = &elements[k];
-            let other = if e.buses[0] == b { e.buses[1] } else { e.buses[0] };
+            let other = if e.buses[0] == b {
+                e.buses[1]
+            } else {
+                e.buses[0]
+            };
             if parent[b] == Some(other) {
                 // Parallel element back to the parent: already in that branch.
                 continue;
@@ -475,7 +572,10 @@ fn tree(buses: &[Bus], elements: &[Element]) -> Result<(Vec<Branch>, Vec<usize>)
             branches.push(Branch {
                 parent: b,
                 child: other,
-                kind: Kind::Series { pmap: vec![], z: vec![] },
+                kind: Kind::Series {
+                    pmap: vec![],
+                    z: vec![],
+                },
                 elements: vec![k],
             });
             queue.push_back(other);
@@ -490,14 +590,24 @@ pub fn reduce_branch(net: &mut Network, k: usize) -> Result<(), FeederError> {
     let br = &net.branches[k];
     let (p, c) = (&net.buses[br.parent], &net.buses[br.child]);
     let (np, nc) = (p.nodes.len(), c.nodes.len());
-    let what = || format!("branch {} → {}", if p.name.is_empty() { "source" } else { &p.name }, c.name);
+    let what = || {
+        format!(
+            "branch {} → {}",
+            if p.name.is_empty() { "source" } else { &p.name },
+            c.name
+        )
+    };
 
     // Fast path: one bare line whose conductors pair parent and child nodes one to one.
     if let [e] = br.elements[..] {
         let e = &net.elements[e];
         if let Some(z) = &e.z {
             let n = e.n1;
-            let (from_parent, to_child) = if e.buses[0] == br.parent { (0, n) } else { (n, 0) };
+            let (from_parent, to_child) = if e.buses[0] == br.parent {
+                (0, n)
+            } else {
+                (n, 0)
+            };
             let mut pmap = vec![usize::MAX; nc];
             let mut order = vec![usize::MAX; nc];
             let mut ok = n == nc;
@@ -516,7 +626,9 @@ pub fn reduce_branch(net: &mut Network, k: usize) -> Result<(), FeederError> {
                 pmap[slot] = pc - p.offset;
             }
             if ok {
-                let zz = (0..nc * nc).map(|ij| z[(order[ij / nc], order[ij % nc])]).collect();
+                let zz = (0..nc * nc)
+                    .map(|ij| z[(order[ij / nc], order[ij % nc])])
+                    .collect();
                 net.branches[k].kind = Kind::Series { pmap, z: zz };
                 return Ok(());
             }
@@ -564,7 +676,16 @@ pub fn reduce_branch(net: &mut Network, k: usize) -> Result<(), FeederError> {
     let a = -(&b * &ycp);
     let t = -(&ypc * &b);
     let yoc = &ypp + &ypc * &a;
-    let flat = |m: &DMatrix<C64>| -> Vec<C64> { (0..m.nrows()).flat_map(|i| (0..m.ncols()).map(move |j| m[(i, j)])).collect() };
-    net.branches[k].kind = Kind::General { a: flat(&a), b: flat(&b), t: flat(&t), yoc: flat(&yoc) };
+    let flat = |m: &DMatrix<C64>| -> Vec<C64> {
+        (0..m.nrows())
+            .flat_map(|i| (0..m.ncols()).map(move |j| m[(i, j)]))
+            .collect()
+    };
+    net.branches[k].kind = Kind::General {
+        a: flat(&a),
+        b: flat(&b),
+        t: flat(&t),
+        yoc: flat(&yoc),
+    };
     Ok(())
 }

@@ -53,7 +53,11 @@ impl PowerFlow {
             v: vec![C64::new(0.0, 0.0); n],
             j: vec![C64::new(0.0, 0.0); n],
             inv_base: vec![0.0; n],
-            load_s: feeder.loads.iter().map(|l| C64::new(l.kw, l.kvar) * 1000.0 / l.phases as f64).collect(),
+            load_s: feeder
+                .loads
+                .iter()
+                .map(|l| C64::new(l.kw, l.kvar) * 1000.0 / l.phases as f64)
+                .collect(),
             tolerance: 1e-6,
             max_iterations: 100,
             taps: vec![],
@@ -134,13 +138,30 @@ impl PowerFlow {
                     .transformers
                     .iter()
                     .find(|t| t.name.eq_ignore_ascii_case(&r.transformer))
-                    .ok_or_else(|| FeederError::Model(format!("regulator {}: no transformer `{}`", r.name, r.transformer)))?;
+                    .ok_or_else(|| {
+                        FeederError::Model(format!(
+                            "regulator {}: no transformer `{}`",
+                            r.name, r.transformer
+                        ))
+                    })?;
                 let w = t.windings.get(r.winding.wrapping_sub(1)).ok_or_else(|| {
-                    FeederError::Model(format!("regulator {}: transformer {} has no winding {}", r.name, t.name, r.winding))
+                    FeederError::Model(format!(
+                        "regulator {}: transformer {} has no winding {}",
+                        r.name, t.name, r.winding
+                    ))
                 })?;
                 Ok(((w.tap - 1.0) / r.tap_step).round() as i32)
             })
             .collect()
+    }
+
+    fn transformer_of(&self, r: usize) -> usize {
+        let name = &self.feeder.regulators[r].transformer;
+        self.feeder
+            .transformers
+            .iter()
+            .position(|t| t.name.eq_ignore_ascii_case(name))
+            .expect("checked in new")
     }
 
     fn apply_tap(&mut self, r: usize, tap: i32) -> Result<(), FeederError> {
@@ -150,7 +171,7 @@ impl PowerFlow {
         let tname = reg.transformer.to_ascii_lowercase();
         let w = reg.winding - 1;
         let step = reg.tap_step;
-        let ti = self.feeder.transformers.iter().position(|t| t.name.eq_ignore_ascii_case(&tname)).expect("checked");
+        let ti = self.transformer_of(r);
         self.feeder.transformers[ti].windings[w].tap = 1.0 + tap as f64 * step;
         let e = self.net.transformer_element[&tname];
         self.net.elements[e].y = network::transformer_y(&self.feeder.transformers[ti], &tname)?;
@@ -174,18 +195,27 @@ impl PowerFlow {
     fn assign_bases(&mut self) {
         let bases = &self.feeder.voltage_bases_kv;
         for (bi, b) in self.net.buses.iter_mut().enumerate() {
-            let vmax = (0..b.nodes.len()).map(|k| self.v[b.offset + k].norm()).fold(0.0, f64::max);
+            let vmax = (0..b.nodes.len())
+                .map(|k| self.v[b.offset + k].norm())
+                .fold(0.0, f64::max);
             let kv = vmax * 3f64.sqrt() / 1000.0;
             b.kv_base = if bi == 0 {
                 self.feeder.source.kv
             } else if bases.is_empty() || kv == 0.0 {
                 kv
             } else {
-                bases.iter().copied().min_by(|a, c| (a - kv).abs().total_cmp(&(c - kv).abs())).unwrap_or(kv)
+                bases
+                    .iter()
+                    .copied()
+                    .min_by(|a, c| (a - kv).abs().total_cmp(&(c - kv).abs()))
+                    .unwrap_or(kv)
             };
             for k in 0..b.nodes.len() {
-                self.inv_base[b.offset + k] =
-                    if b.kv_base > 0.0 { 3f64.sqrt() / (b.kv_base * 1000.0) } else { 0.0 };
+                self.inv_base[b.offset + k] = if b.kv_base > 0.0 {
+                    3f64.sqrt() / (b.kv_base * 1000.0)
+                } else {
+                    0.0
+                };
             }
         }
     }
@@ -199,11 +229,18 @@ impl PowerFlow {
             iterations += self.sweep_to_convergence()?;
             let moves = self.regulate()?;
             if moves == 0 {
-                return Ok(Solved { iterations, tap_changes });
+                return Ok(Solved {
+                    iterations,
+                    tap_changes,
+                });
             }
             tap_changes += moves;
         }
-        Err(FeederError::NotConverged { iterations, mismatch_pu: f64::NAN, what: "regulator taps kept moving".into() })
+        Err(FeederError::NotConverged {
+            iterations,
+            mismatch_pu: f64::NAN,
+            what: "regulator taps kept moving".into(),
+        })
     }
 
     fn sweep_to_convergence(&mut self) -> Result<usize, FeederError> {
@@ -230,8 +267,16 @@ impl PowerFlow {
         let j = &mut self.j;
         j.iter_mut().for_each(|x| *x = C64::new(0.0, 0.0));
         for s in &self.net.shunts {
-            let va = if s.a == GROUND { C64::new(0.0, 0.0) } else { self.v[s.a] };
-            let vb = if s.b == GROUND { C64::new(0.0, 0.0) } else { self.v[s.b] };
+            let va = if s.a == GROUND {
+                C64::new(0.0, 0.0)
+            } else {
+                self.v[s.a]
+            };
+            let vb = if s.b == GROUND {
+                C64::new(0.0, 0.0)
+            } else {
+                self.v[s.b]
+            };
             let i = match s.load {
                 None => s.y * (va - vb),
                 Some(l) => load_current(s, &self.feeder.loads[l], self.load_s[l], va - vb),
@@ -313,6 +358,33 @@ impl PowerFlow {
         worst.sqrt()
     }
 
+    /// The voltage a regulator's control sees: its winding voltage through the PT, less the
+    /// line-drop compensator's drop at the winding current through the CT.
+    pub fn regulator_voltage(&self, r: usize) -> f64 {
+        let reg = &self.feeder.regulators[r];
+        let e =
+            &self.net.elements[self.net.transformer_element[&reg.transformer.to_ascii_lowercase()]];
+        // The regulated winding: its first two conductors span the winding for a
+        // single-phase unit; current is the element's terminal current into the winding.
+        let nc = e.n1;
+        let base = (reg.winding - 1) * nc;
+        let volt = |g: usize| {
+            if g == GROUND {
+                C64::new(0.0, 0.0)
+            } else {
+                self.v[g]
+            }
+        };
+        let vw = volt(e.conductors[base]) - volt(e.conductors[base + 1]);
+        let mut i = C64::new(0.0, 0.0);
+        for (k, &g) in e.conductors.iter().enumerate() {
+            i += e.y[(base, k)] * volt(g);
+        }
+        // Current out of the winding toward the load is −i.
+        let vc = vw / reg.pt_ratio - C64::new(reg.r, reg.x) * (-i / reg.ct_primary);
+        vc.norm()
+    }
+
     /// Move the taps of regulators out of band; the number of regulators that moved.
     fn regulate(&mut self) -> Result<usize, FeederError> {
         let mut moved = 0;
@@ -321,25 +393,22 @@ impl PowerFlow {
             if !reg.enabled {
                 continue;
             }
-            let e = &self.net.elements[self.net.transformer_element[&reg.transformer.to_ascii_lowercase()]];
-            // The regulated winding: its first two conductors span the winding for a
-            // single-phase unit; current is the element's terminal current into the winding.
-            let nc = e.n1;
-            let base = (reg.winding - 1) * nc;
-            let volt = |g: usize| if g == GROUND { C64::new(0.0, 0.0) } else { self.v[g] };
-            let vw = volt(e.conductors[base]) - volt(e.conductors[base + 1]);
-            let mut i = C64::new(0.0, 0.0);
-            for (k, &g) in e.conductors.iter().enumerate() {
-                i += e.y[(base, k)] * volt(g);
-            }
-            // Current out of the winding toward the load is −i.
-            let vc = vw / reg.pt_ratio - C64::new(reg.r, reg.x) * (-i / reg.ct_primary);
-            let err = reg.vreg - vc.norm();
+            let err = reg.vreg - self.regulator_voltage(r);
             if err.abs() <= reg.band / 2.0 {
                 continue;
             }
-            let steps = (err / (reg.tap_step * reg.vreg)).round() as i32;
-            let steps = if steps == 0 { err.signum() as i32 } else { steps };
+            // Steps to the edge of the band (rounded, at least one), as OpenDSS moves; a step is
+            // `tap_step` of the winding's rating seen through the PT.
+            let t = &self.feeder.transformers[self.transformer_of(r)];
+            let w = &t.windings[reg.winding - 1];
+            let rated = if t.phases > 1 && w.conn == super::model::Conn::Wye {
+                w.kv / 3f64.sqrt()
+            } else {
+                w.kv
+            };
+            let step_v = reg.tap_step * rated * 1000.0 / reg.pt_ratio;
+            let steps = (((err.abs() - reg.band / 2.0) / step_v).round() as i32).max(1)
+                * err.signum() as i32;
             let target = (self.taps[r] + steps).clamp(-reg.max_taps, reg.max_taps);
             if target != self.taps[r] {
                 self.apply_tap(r, target)?;
@@ -354,7 +423,12 @@ impl PowerFlow {
         self.net.buses.iter().skip(1).flat_map(move |b| {
             b.nodes.iter().enumerate().map(move |(k, &n)| {
                 let v = self.v[b.offset + k];
-                NodeVoltage { bus: b.name.clone(), node: n, volts: v, pu: v.norm() * self.inv_base[b.offset + k] }
+                NodeVoltage {
+                    bus: b.name.clone(),
+                    node: n,
+                    volts: v,
+                    pu: v.norm() * self.inv_base[b.offset + k],
+                }
             })
         })
     }
@@ -362,13 +436,25 @@ impl PowerFlow {
     /// One bus's node voltages (node number, volts), or `None` for an unknown bus.
     pub fn bus_voltages(&self, bus: &str) -> Option<Vec<(usize, C64)>> {
         let b = &self.net.buses[*self.net.bus_index.get(&bus.to_ascii_lowercase())?];
-        Some(b.nodes.iter().enumerate().map(|(k, &n)| (n, self.v[b.offset + k])).collect())
+        Some(
+            b.nodes
+                .iter()
+                .enumerate()
+                .map(|(k, &n)| (n, self.v[b.offset + k]))
+                .collect(),
+        )
     }
 
     /// Per-unit magnitudes of one bus's nodes.
     pub fn bus_pu(&self, bus: &str) -> Option<Vec<(usize, f64)>> {
         let b = &self.net.buses[*self.net.bus_index.get(&bus.to_ascii_lowercase())?];
-        Some(b.nodes.iter().enumerate().map(|(k, &n)| (n, self.v[b.offset + k].norm() * self.inv_base[b.offset + k])).collect())
+        Some(
+            b.nodes
+                .iter()
+                .enumerate()
+                .map(|(k, &n)| (n, self.v[b.offset + k].norm() * self.inv_base[b.offset + k]))
+                .collect(),
+        )
     }
 
     /// Line-to-line kV base of a bus.
@@ -380,12 +466,19 @@ impl PowerFlow {
     pub fn source_power(&self) -> C64 {
         let br = &self.net.branches[0];
         let c = &self.net.buses[br.child];
-        (0..c.nodes.len()).map(|k| self.v[c.offset + k] * self.j[c.offset + k].conj()).sum()
+        (0..c.nodes.len())
+            .map(|k| self.v[c.offset + k] * self.j[c.offset + k].conj())
+            .sum()
     }
 
     /// Current a load phase draws (A, from `a` to `b`), as its model gives at `v` volts.
     pub fn load_current_at(&self, load: usize, v: C64) -> C64 {
-        let s = self.net.shunts.iter().find(|s| s.load == Some(load)).expect("every load has a phase");
+        let s = self
+            .net
+            .shunts
+            .iter()
+            .find(|s| s.load == Some(load))
+            .expect("every load has a phase");
         load_current(s, &self.feeder.loads[load], self.load_s[load], v)
     }
 }

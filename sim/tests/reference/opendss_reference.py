@@ -60,3 +60,12 @@ for label, vmax in (("lv_minute566_constant_power", True), ("lv_minute566_as_shi
     dss.Text.Command("set hour=0 sec=" + str(565 * 60))
     dss.Text.Command("solve")
     dump(label)
+
+# IEEE 13-node as shipped: regulators controlling (static control mode).
+compile(os.path.join(FEEDERS, "13Bus", "IEEE13Nodeckt.dss"))
+taps = []
+for reg in ("Reg1", "Reg2", "Reg3"):
+    dss.Transformers.Name(reg)
+    dss.Transformers.Wdg(2)
+    taps.append(round((dss.Transformers.Tap() - 1) / 0.00625))
+dump("13bus_regulated", f"; taps {taps[0]} {taps[1]} {taps[2]}")
