@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod core;
+pub mod feeder_cli;
 pub mod measure_csv;
 pub mod run;
 pub mod scenario;

@@ -50,6 +50,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Convert an OpenDSS feeder (the subset the IEEE test feeders use) to a feeder RON file
+    /// (exit 2 with file:line and the command on anything unsupported).
+    ImportDss {
+        master: PathBuf,
+        /// Where to write the feeder.
+        #[arg(short, long)]
+        out: PathBuf,
+    },
+    /// Solve a feeder's three-phase unbalanced power flow and print every bus's per-phase
+    /// voltage (V, pu, angle).
+    Powerflow {
+        /// Feeder RON file (from `import-dss`).
+        feeder: PathBuf,
+        /// Scale loads by their load shapes at this minute (OpenDSS's count: minute M is the
+        /// shape's M-th point); loads at their rating when absent.
+        #[arg(long, conflicts_with = "day")]
+        minute: Option<f64>,
+        /// Solve every minute of the load shapes in sequence and print the time per step.
+        #[arg(long)]
+        day: bool,
+        /// Convergence tolerance: the largest voltage change between sweeps, pu.
+        #[arg(long, default_value_t = 1e-6)]
+        tolerance: f64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -95,6 +121,32 @@ fn main() -> ExitCode {
             nominal,
             json,
         } => measure(&file, rate, nominal.hz(), json),
+        Command::ImportDss { master, out } => report(
+            controller::feeder_cli::import_dss(&master, &out),
+            EXIT_BAD_INPUT,
+        ),
+        Command::Powerflow {
+            feeder,
+            minute,
+            day,
+            tolerance,
+            json,
+        } => {
+            if !(tolerance.is_finite() && tolerance > 0.0) {
+                eprintln!("error: --tolerance must be a positive number of pu, found {tolerance}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+            let f = match controller::feeder_cli::read_feeder(&feeder) {
+                Ok(f) => f,
+                Err(e) => return report(Err(e), EXIT_BAD_INPUT),
+            };
+            let out = if day {
+                controller::feeder_cli::day(&f, tolerance, json)
+            } else {
+                controller::feeder_cli::snapshot(&f, minute, tolerance, json)
+            };
+            report(out, EXIT_FAILED)
+        }
         Command::Run { file, out, quiet } => {
             let loaded = match &file {
                 Some(f) => scenario::load(f),
@@ -141,6 +193,26 @@ fn measure(file: &Path, rate: f64, nominal: f64, json: bool) -> ExitCode {
         Err(e) => {
             eprintln!("error: {}: {e}", file.display());
             ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+/// Print a command's output, or its error and exit with `code`.
+fn report(r: Result<String, String>, code: u8) -> ExitCode {
+    match r {
+        Ok(s) => {
+            use std::io::Write;
+            // A closed pipe (`| head`) is not an error of ours.
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(s.as_bytes());
+            if !s.ends_with('\n') {
+                let _ = writeln!(out);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(code)
         }
     }
 }

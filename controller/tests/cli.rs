@@ -276,3 +276,140 @@ fn a_harmonic_order_out_of_range_is_rejected_at_its_load() {
     assert!(err.contains("s.ron:8:"), "{err}");
     assert!(err.contains("orders 2 ..= 50"), "{err}");
 }
+
+fn shared_feeder(rel: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/feeders")
+        .join(rel)
+        .display()
+        .to_string()
+}
+
+fn scratch(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("gridtwin-cli-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn import_dss_then_powerflow_gives_the_ieee_13_node_voltages() {
+    let ron = scratch("13bus").join("ieee13.ron");
+    let out = gridtwin(&[
+        "import-dss",
+        &shared_feeder("13Bus/IEEE13Nodeckt.dss"),
+        "-o",
+        ron.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = gridtwin(&["powerflow", ron.to_str().unwrap(), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["taps"], serde_json::json!([9, 6, 9]));
+    let node = |bus: &str, n: u64| {
+        v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["bus"] == bus && x["node"] == n)
+            .unwrap()["pu"]
+            .as_f64()
+            .unwrap()
+    };
+    // OpenDSS with its regulators controlling (sim/tests/reference/13bus_regulated.csv).
+    assert!(
+        (node("671", 1) - 0.98280).abs() < 1e-4,
+        "671.1 = {}",
+        node("671", 1)
+    );
+    // The RON file round-trips: a second import writes the same feeder.
+    let again = scratch("13bus").join("again.ron");
+    gridtwin(&[
+        "import-dss",
+        &shared_feeder("13Bus/IEEE13Nodeckt.dss"),
+        "-o",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(&ron).unwrap(),
+        std::fs::read_to_string(&again).unwrap()
+    );
+}
+
+#[test]
+fn powerflow_day_solves_every_minute_of_the_lv_feeder() {
+    let ron = scratch("lvday").join("lv.ron");
+    let out = gridtwin(&[
+        "import-dss",
+        &shared_feeder("LVTestCase/Master.dss"),
+        "-o",
+        ron.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = gridtwin(&["powerflow", ron.to_str().unwrap(), "--day", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["steps"], 1440);
+    assert!(v["mean_ms_per_step"].as_f64().unwrap() > 0.0);
+    let (lo, hi) = (v["min_pu"].as_f64().unwrap(), v["max_pu"].as_f64().unwrap());
+    assert!(0.9 < lo && lo < hi && hi < 1.1, "{lo}..{hi}");
+}
+
+#[test]
+fn an_unsupported_dss_command_is_reported_at_its_file_and_line() {
+    let dir = scratch("dssbad");
+    let master = dir.join("Master.dss");
+    std::fs::write(
+        &master,
+        "clear\nnew circuit.x basekv=12.47\nredirect more.dss\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("more.dss"),
+        "! lines\n\nnew storage.s1 bus1=sourcebus kw=10\n",
+    )
+    .unwrap();
+    let out = gridtwin(&[
+        "import-dss",
+        master.to_str().unwrap(),
+        "-o",
+        dir.join("x.ron").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("more.dss:3: new: class `storage` is not supported"),
+        "{err}"
+    );
+    assert!(!dir.join("x.ron").exists(), "nothing written on error");
+}
+
+#[test]
+fn a_broken_feeder_file_gets_line_and_column() {
+    let dir = scratch("feederbad");
+    let f = dir.join("f.ron");
+    std::fs::write(
+        &f,
+        "Feeder(\n  name: \"x\",\n  frequency_hz: \"fifty\",\n)\n",
+    )
+    .unwrap();
+    let out = gridtwin(&["powerflow", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("f.ron:3:"), "{err}");
+}

@@ -692,7 +692,7 @@ impl State {
             let b = 4.0 * (r1 + x1 * x0r0);
             let c = 4.0 * (r1 * r1 + x1 * x1) - (3.0 * vln / i1).powi(2);
             let r0 = (-b + (b * b - 4.0 * a * c).max(0.0).sqrt()) / (2.0 * a);
-            if !(r0 >= 0.0) {
+            if r0.is_nan() || r0 < 0.0 {
                 return Err(o.loc.err(
                     "single-phase short-circuit level is larger than the three-phase one allows",
                 ));
@@ -1115,12 +1115,30 @@ fn transformer(o: &Object) -> Result<(Transformer, f64), DssError> {
             "kva" => w[active].kva = num(v, &p.loc)?,
             "tap" => w[active].tap = num(v, &p.loc)?,
             "%r" | "r" => w[active].r_pct = num(v, &p.loc)?,
-            "buses" => each(v, n, &p.loc, |k, s| Ok(w[k].bus = s.to_string()))?,
-            "conns" => each(v, n, &p.loc, |k, s| Ok(w[k].conn = conn(s, &p.loc)?))?,
-            "kvs" => each(v, n, &p.loc, |k, s| Ok(w[k].kv = parse_num(s, &p.loc)?))?,
-            "kvas" => each(v, n, &p.loc, |k, s| Ok(w[k].kva = parse_num(s, &p.loc)?))?,
-            "taps" => each(v, n, &p.loc, |k, s| Ok(w[k].tap = parse_num(s, &p.loc)?))?,
-            "%rs" => each(v, n, &p.loc, |k, s| Ok(w[k].r_pct = parse_num(s, &p.loc)?))?,
+            "buses" => each(v, n, &p.loc, |k, s| {
+                w[k].bus = s.to_string();
+                Ok(())
+            })?,
+            "conns" => each(v, n, &p.loc, |k, s| {
+                w[k].conn = conn(s, &p.loc)?;
+                Ok(())
+            })?,
+            "kvs" => each(v, n, &p.loc, |k, s| {
+                w[k].kv = parse_num(s, &p.loc)?;
+                Ok(())
+            })?,
+            "kvas" => each(v, n, &p.loc, |k, s| {
+                w[k].kva = parse_num(s, &p.loc)?;
+                Ok(())
+            })?,
+            "taps" => each(v, n, &p.loc, |k, s| {
+                w[k].tap = parse_num(s, &p.loc)?;
+                Ok(())
+            })?,
+            "%rs" => each(v, n, &p.loc, |k, s| {
+                w[k].r_pct = parse_num(s, &p.loc)?;
+                Ok(())
+            })?,
             "xhl" | "x12" => xhl = num(v, &p.loc)?,
             "%loadloss" => {
                 let r = num(v, &p.loc)? / 2.0;
@@ -1432,7 +1450,7 @@ fn loadshape(o: &Object) -> Result<LoadShape, DssError> {
         }
         mult.truncate(n);
     }
-    if !(interval_min > 0.0) {
+    if interval_min.is_nan() || interval_min <= 0.0 {
         return Err(o.loc.err(format!(
             "loadshape {}: the interval must be positive",
             o.name
@@ -1560,16 +1578,11 @@ fn matrix(v: &Val, loc: &Loc) -> Result<Vec<Vec<f64>>, DssError> {
         || (n_full * n_full != x.len() && n_tri * (n_tri + 1) / 2 == x.len())
     {
         let n = n_tri;
-        let mut m = vec![vec![0.0; n]; n];
-        let mut k = 0;
-        for i in 0..n {
-            for j in 0..=i {
-                m[i][j] = x[k];
-                m[j][i] = x[k];
-                k += 1;
-            }
-        }
-        Ok(m)
+        let at = |i: usize, j: usize| {
+            let (a, b) = if i >= j { (i, j) } else { (j, i) };
+            x[a * (a + 1) / 2 + b]
+        };
+        Ok((0..n).map(|i| (0..n).map(|j| at(i, j)).collect()).collect())
     } else if n_full * n_full == x.len() {
         Ok((0..n_full)
             .map(|i| x[i * n_full..(i + 1) * n_full].to_vec())

@@ -308,7 +308,7 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
         } else {
             l.kv * 1000.0
         };
-        if !(vbase > 0.0) {
+        if vbase.is_nan() || vbase <= 0.0 {
             return Err(FeederError::Model(format!("{what}: kV must be positive")));
         }
         let s = C64::new(l.kw, l.kvar) * 1000.0 / l.phases as f64;
@@ -470,7 +470,7 @@ pub fn transformer_y(t: &Transformer, what: &str) -> Result<DMatrix<C64>, Feeder
     };
     let (v1, v2) = (wv(0), wv(1));
     let kva = t.windings[0].kva;
-    if !(v1 > 0.0 && v2 > 0.0 && kva > 0.0) {
+    if [v1, v2, kva].iter().any(|x| x.is_nan() || *x <= 0.0) {
         return Err(FeederError::Model(format!(
             "{what}: kV and kVA must be positive"
         )));

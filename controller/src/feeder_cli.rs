@@ -1,0 +1,220 @@
+//! `gridtwin import-dss` and `gridtwin powerflow`: feeder files in and out, and what one
+//! power flow (or a day of them) prints.
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+use sim::feeder::{Feeder, PowerFlow};
+
+/// Read an OpenDSS master file and write the feeder as RON; a one-line summary.
+pub fn import_dss(master: &Path, out: &Path) -> Result<String, String> {
+    let f = sim::dss::import(master).map_err(|e| e.to_string())?;
+    // Solving once proves the feeder is whole (connected, radial, invertible) before it is kept.
+    PowerFlow::new(&f).map_err(|e| format!("{}: {e}", master.display()))?;
+    write_feeder(out, &f)?;
+    Ok(format!(
+        "{}: {} lines, {} transformers, {} regulators, {} loads, {} capacitors, {} load shapes → {}",
+        f.name,
+        f.lines.len(),
+        f.transformers.len(),
+        f.regulators.len(),
+        f.loads.len(),
+        f.capacitors.len(),
+        f.load_shapes.len(),
+        out.display()
+    ))
+}
+
+pub fn write_feeder(out: &Path, f: &Feeder) -> Result<(), String> {
+    let cfg = ron::ser::PrettyConfig::new()
+        .compact_arrays(true)
+        .struct_names(true);
+    let text = ron::ser::to_string_pretty(f, cfg).map_err(|e| e.to_string())?;
+    std::fs::write(out, text).map_err(|e| format!("{}: {e}", out.display()))
+}
+
+/// A feeder RON file; errors carry file:line:column.
+pub fn read_feeder(path: &Path) -> Result<Feeder, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    ron::from_str(&text).map_err(|e| {
+        format!(
+            "{}:{}:{}: {}",
+            path.display(),
+            e.span.start.line,
+            e.span.start.col,
+            e.code
+        )
+    })
+}
+
+#[derive(Serialize)]
+struct NodeOut {
+    bus: String,
+    node: usize,
+    kv_base: f64,
+    volts: f64,
+    pu: f64,
+    angle_deg: f64,
+}
+
+#[derive(Serialize)]
+struct SnapshotOut {
+    feeder: String,
+    minute: Option<f64>,
+    iterations: usize,
+    tap_changes: usize,
+    taps: Vec<i32>,
+    source_kw: f64,
+    source_kvar: f64,
+    nodes: Vec<NodeOut>,
+}
+
+fn solver(f: &Feeder, tolerance: f64) -> Result<PowerFlow, String> {
+    let mut pf = PowerFlow::new(f).map_err(|e| e.to_string())?;
+    pf.tolerance = tolerance;
+    Ok(pf)
+}
+
+/// Solve one time point (loads at their rating when `minute` is `None`).
+pub fn snapshot(
+    f: &Feeder,
+    minute: Option<f64>,
+    tolerance: f64,
+    json: bool,
+) -> Result<String, String> {
+    let mut pf = solver(f, tolerance)?;
+    if let Some(m) = minute {
+        pf.set_minute(m);
+    }
+    let solved = pf.solve().map_err(|e| e.to_string())?;
+    let s = pf.source_power();
+    let nodes: Vec<NodeOut> = pf
+        .voltages()
+        .map(|v| NodeOut {
+            kv_base: pf.kv_base(&v.bus).unwrap_or(0.0),
+            bus: v.bus,
+            node: v.node,
+            volts: v.volts.norm(),
+            pu: v.pu,
+            angle_deg: v.volts.arg().to_degrees(),
+        })
+        .collect();
+    let out = SnapshotOut {
+        feeder: f.name.clone(),
+        minute,
+        iterations: solved.iterations,
+        tap_changes: solved.tap_changes,
+        taps: pf.taps().to_vec(),
+        source_kw: s.re / 1000.0,
+        source_kvar: s.im / 1000.0,
+        nodes,
+    };
+    if json {
+        return serde_json::to_string_pretty(&out).map_err(|e| e.to_string());
+    }
+    let mut t = format!(
+        "{}{}: {} iterations, source delivers {:.3} kW {:+.3} kvar\n",
+        out.feeder,
+        minute
+            .map(|m| format!(" at minute {m}"))
+            .unwrap_or_default(),
+        out.iterations,
+        out.source_kw,
+        out.source_kvar
+    );
+    if !out.taps.is_empty() {
+        t += &format!(
+            "regulator taps: {:?} ({} changes)\n",
+            out.taps, out.tap_changes
+        );
+    }
+    t += &format!(
+        "{:<16} {:>4} {:>9} {:>11} {:>8} {:>9}\n",
+        "bus", "node", "kV base", "V", "pu", "angle"
+    );
+    for n in &out.nodes {
+        t += &format!(
+            "{:<16} {:>4} {:>9.3} {:>11.2} {:>8.5} {:>9.3}\n",
+            n.bus, n.node, n.kv_base, n.volts, n.pu, n.angle_deg
+        );
+    }
+    Ok(t)
+}
+
+#[derive(Serialize)]
+struct DayOut {
+    feeder: String,
+    steps: usize,
+    tolerance: f64,
+    total_s: f64,
+    mean_ms_per_step: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    mean_iterations: f64,
+    min_pu: f64,
+    max_pu: f64,
+    energy_kwh: f64,
+}
+
+/// Solve every minute of the load shapes in sequence, each warm-started from the last.
+pub fn day(f: &Feeder, tolerance: f64, json: bool) -> Result<String, String> {
+    let minutes = f.shape_minutes();
+    if minutes == 0 {
+        return Err(format!("{}: no load shapes, so no day to solve", f.name));
+    }
+    let mut pf = solver(f, tolerance)?;
+    let mut times = Vec::with_capacity(minutes);
+    let (mut iterations, mut energy) = (0usize, 0.0);
+    let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
+    let start = Instant::now();
+    for m in 1..=minutes {
+        let t0 = Instant::now();
+        pf.set_minute(m as f64);
+        let s = pf.solve().map_err(|e| format!("minute {m}: {e}"))?;
+        times.push(t0.elapsed().as_secs_f64() * 1000.0);
+        iterations += s.iterations;
+        energy += pf.source_power().re / 1000.0 / 60.0;
+        for v in pf.voltages().filter(|v| v.pu > 0.0) {
+            lo = lo.min(v.pu);
+            hi = hi.max(v.pu);
+        }
+    }
+    let total = start.elapsed().as_secs_f64();
+    let solve_ms: f64 = times.iter().sum();
+    times.sort_by(f64::total_cmp);
+    let q = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    let out = DayOut {
+        feeder: f.name.clone(),
+        steps: minutes,
+        tolerance,
+        total_s: total,
+        mean_ms_per_step: solve_ms / minutes as f64,
+        p50_ms: q(0.5),
+        p99_ms: q(0.99),
+        max_ms: q(1.0),
+        mean_iterations: iterations as f64 / minutes as f64,
+        min_pu: lo,
+        max_pu: hi,
+        energy_kwh: energy,
+    };
+    if json {
+        return serde_json::to_string_pretty(&out).map_err(|e| e.to_string());
+    }
+    Ok(format!(
+        "{}: {} steps in {:.3} s; per step mean {:.4} ms, p50 {:.4}, p99 {:.4}, max {:.4} ms; {:.2} iterations per step\n\
+         voltages over the day {:.4}..{:.4} pu; source energy {:.2} kWh\n",
+        out.feeder,
+        out.steps,
+        out.total_s,
+        out.mean_ms_per_step,
+        out.p50_ms,
+        out.p99_ms,
+        out.max_ms,
+        out.mean_iterations,
+        out.min_pu,
+        out.max_pu,
+        out.energy_kwh
+    ))
+}
