@@ -161,5 +161,8 @@ fn bench() -> Result<(), String> {
     run("bench: measurement throughput", c)?;
     let mut c = cargo();
     c.args(["bench", "-p", "controller", "--bench", "live_metering"]);
-    run("bench: live 100-circuit metering", c)
+    run("bench: live 100-circuit metering", c)?;
+    let mut c = cargo();
+    c.args(["bench", "-p", "sim", "--bench", "feeder_day"]);
+    run("bench: European LV feeder day of power flows", c)
 }

@@ -26,6 +26,8 @@ pub struct PowerFlow {
     pub max_iterations: usize,
     /// Regulator taps (steps from neutral), per regulator.
     taps: Vec<i32>,
+    /// Each load's shape (index into `Feeder::load_shapes`).
+    shape_of: Vec<Option<usize>>,
 }
 
 /// What one call to `solve` did.
@@ -61,6 +63,17 @@ impl PowerFlow {
             tolerance: 1e-6,
             max_iterations: 100,
             taps: vec![],
+            shape_of: feeder
+                .loads
+                .iter()
+                .map(|l| {
+                    let name = l.shape.as_deref()?;
+                    feeder
+                        .load_shapes
+                        .iter()
+                        .position(|s| s.name.eq_ignore_ascii_case(name))
+                })
+                .collect(),
             net,
         };
         pf.taps = pf.initial_taps()?;
@@ -81,7 +94,7 @@ impl PowerFlow {
     pub fn set_minute(&mut self, minute: f64) {
         for (i, l) in self.feeder.loads.iter().enumerate() {
             let base = C64::new(l.kw, l.kvar) * 1000.0 / l.phases as f64;
-            self.load_s[i] = match l.shape.as_deref().and_then(|s| self.feeder.load_shape(s)) {
+            self.load_s[i] = match self.shape_of[i].map(|k| &self.feeder.load_shapes[k]) {
                 None => base,
                 Some(sh) if sh.use_actual => {
                     let kw = sh.at_minute(minute);
