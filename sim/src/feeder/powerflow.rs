@@ -28,6 +28,40 @@ pub struct PowerFlow {
     taps: Vec<i32>,
     /// Each load's shape (index into `Feeder::load_shapes`).
     shape_of: Vec<Option<usize>>,
+    /// The branches in sweep order, three-node plain lines flattened for speed.
+    ops: Vec<Op>,
+}
+
+/// One branch of the sweep.
+enum Op {
+    /// A three-conductor line: parent node of each child node, first child node, impedance.
+    Line3 {
+        p: [usize; 3],
+        c: usize,
+        z: [C64; 9],
+    },
+    /// Any other branch, by index.
+    Branch(usize),
+}
+
+fn ops(net: &Network) -> Vec<Op> {
+    net.branches
+        .iter()
+        .enumerate()
+        .map(|(k, br)| match &br.kind {
+            Kind::Series { pmap, z } if pmap.len() == 3 => {
+                let (po, c) = (net.buses[br.parent].offset, net.buses[br.child].offset);
+                let mut zz = [C64::new(0.0, 0.0); 9];
+                zz.copy_from_slice(z);
+                Op::Line3 {
+                    p: [po + pmap[0], po + pmap[1], po + pmap[2]],
+                    c,
+                    z: zz,
+                }
+            }
+            _ => Op::Branch(k),
+        })
+        .collect()
 }
 
 /// What one call to `solve` did.
@@ -63,6 +97,7 @@ impl PowerFlow {
             tolerance: 1e-6,
             max_iterations: 100,
             taps: vec![],
+            ops: ops(&net),
             shape_of: feeder
                 .loads
                 .iter()
@@ -193,6 +228,7 @@ impl PowerFlow {
                 network::reduce_branch(&mut self.net, k)?;
             }
         }
+        self.ops = ops(&self.net);
         Ok(())
     }
 
@@ -301,7 +337,17 @@ impl PowerFlow {
                 j[s.b] -= i;
             }
         }
-        for br in self.net.branches.iter().rev() {
+        for op in self.ops.iter().rev() {
+            let br = match op {
+                Op::Line3 { p, c, .. } => {
+                    for k in 0..3 {
+                        let jc = j[c + k];
+                        j[p[k]] += jc;
+                    }
+                    continue;
+                }
+                Op::Branch(k) => &self.net.branches[*k],
+            };
             let (p, c) = (&self.net.buses[br.parent], &self.net.buses[br.child]);
             let (np, nc) = (p.nodes.len(), c.nodes.len());
             match &br.kind {
@@ -334,7 +380,23 @@ impl PowerFlow {
     /// Voltages from the source outward; returns the largest change in pu.
     fn forward(&mut self) -> f64 {
         let mut worst: f64 = 0.0;
-        for br in &self.net.branches {
+        for op in &self.ops {
+            let br = match op {
+                Op::Line3 { p, c, z } => {
+                    let v = &mut self.v;
+                    let jc = [self.j[*c], self.j[c + 1], self.j[c + 2]];
+                    for r in 0..3 {
+                        let x = v[p[r]]
+                            - (z[3 * r] * jc[0] + z[3 * r + 1] * jc[1] + z[3 * r + 2] * jc[2]);
+                        let g = c + r;
+                        let d = (x - v[g]).norm_sqr() * self.inv_base[g] * self.inv_base[g];
+                        worst = worst.max(d);
+                        v[g] = x;
+                    }
+                    continue;
+                }
+                Op::Branch(k) => &self.net.branches[*k],
+            };
             let (p, c) = (&self.net.buses[br.parent], &self.net.buses[br.child]);
             let (np, nc) = (p.nodes.len(), c.nodes.len());
             let mut new = [C64::new(0.0, 0.0); MAX_NODES];
