@@ -291,12 +291,12 @@ fn scratch(tag: &str) -> std::path::PathBuf {
     dir
 }
 
-#[test]
-fn import_dss_then_powerflow_gives_the_ieee_13_node_voltages() {
-    let ron = scratch("13bus").join("ieee13.ron");
+/// `gridtwin import-dss` a shared feeder into a scratch RON file, which must succeed.
+fn imported(tag: &str, rel: &str) -> std::path::PathBuf {
+    let ron = scratch(tag).join("feeder.ron");
     let out = gridtwin(&[
         "import-dss",
-        &shared_feeder("13Bus/IEEE13Nodeckt.dss"),
+        &shared_feeder(rel),
         "-o",
         ron.to_str().unwrap(),
     ]);
@@ -305,6 +305,12 @@ fn import_dss_then_powerflow_gives_the_ieee_13_node_voltages() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    ron
+}
+
+#[test]
+fn import_dss_then_powerflow_gives_the_ieee_13_node_voltages() {
+    let ron = imported("13bus", "13Bus/IEEE13Nodeckt.dss");
     let out = gridtwin(&["powerflow", ron.to_str().unwrap(), "--json"]);
     assert!(
         out.status.success(),
@@ -330,13 +336,7 @@ fn import_dss_then_powerflow_gives_the_ieee_13_node_voltages() {
         node("671", 1)
     );
     // The RON file round-trips: a second import writes the same feeder.
-    let again = scratch("13bus").join("again.ron");
-    gridtwin(&[
-        "import-dss",
-        &shared_feeder("13Bus/IEEE13Nodeckt.dss"),
-        "-o",
-        again.to_str().unwrap(),
-    ]);
+    let again = imported("13bus-again", "13Bus/IEEE13Nodeckt.dss");
     assert_eq!(
         std::fs::read_to_string(&ron).unwrap(),
         std::fs::read_to_string(&again).unwrap()
@@ -345,18 +345,7 @@ fn import_dss_then_powerflow_gives_the_ieee_13_node_voltages() {
 
 #[test]
 fn powerflow_day_solves_every_minute_of_the_lv_feeder() {
-    let ron = scratch("lvday").join("lv.ron");
-    let out = gridtwin(&[
-        "import-dss",
-        &shared_feeder("LVTestCase/Master.dss"),
-        "-o",
-        ron.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let ron = imported("lvday", "LVTestCase/Master.dss");
     let out = gridtwin(&["powerflow", ron.to_str().unwrap(), "--day", "--json"]);
     assert!(
         out.status.success(),

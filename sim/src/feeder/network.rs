@@ -296,18 +296,9 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
     let mut raw_shunts = Vec::new();
     for (i, l) in f.loads.iter().enumerate() {
         let what = format!("load {}", l.name);
-        let conds = if l.conn == Conn::Delta && l.phases > 1 {
-            l.phases
-        } else {
-            l.phases + 1
-        };
+        let (conds, vbase) = shunt_terminal(l.conn, l.phases, l.kv);
         let (b, nodes) = bld.terminal(&what, &l.bus, l.phases, conds)?;
         let pairs = phase_pairs(l.conn, l.phases);
-        let vbase = if l.phases > 1 && l.conn == Conn::Wye {
-            l.kv * 1000.0 / 3f64.sqrt()
-        } else {
-            l.kv * 1000.0
-        };
         if vbase.is_nan() || vbase <= 0.0 {
             return Err(FeederError::Model(format!("{what}: kV must be positive")));
         }
@@ -318,17 +309,8 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
     }
     for c in &f.capacitors {
         let what = format!("capacitor {}", c.name);
-        let conds = if c.conn == Conn::Delta && c.phases > 1 {
-            c.phases
-        } else {
-            c.phases + 1
-        };
+        let (conds, vbase) = shunt_terminal(c.conn, c.phases, c.kv);
         let (b, nodes) = bld.terminal(&what, &c.bus, c.phases, conds)?;
-        let vbase = if c.phases > 1 && c.conn == Conn::Wye {
-            c.kv * 1000.0 / 3f64.sqrt()
-        } else {
-            c.kv * 1000.0
-        };
         let y = C64::new(0.0, c.kvar * 1000.0 / c.phases as f64 / (vbase * vbase));
         for (x, yy) in phase_pairs(c.conn, c.phases) {
             raw_shunts.push((b, nodes[x], nodes[yy], None, C64::new(0.0, 0.0), vbase, y));
@@ -425,6 +407,16 @@ struct RawElement {
     n1: usize,
     y: DMatrix<C64>,
     z: Option<DMatrix<C64>>,
+}
+
+/// A shunt element's conductor count and the rated volts across each of its phases: a
+/// polyphase delta has no neutral conductor, a polyphase wye is rated line-to-line.
+fn shunt_terminal(conn: Conn, phases: usize, kv: f64) -> (usize, f64) {
+    match conn {
+        Conn::Delta if phases > 1 => (phases, kv * 1000.0),
+        Conn::Wye if phases > 1 => (phases + 1, kv * 1000.0 / 3f64.sqrt()),
+        _ => (phases + 1, kv * 1000.0),
+    }
 }
 
 /// Conductor pairs each phase of a shunt element sits across.
