@@ -36,9 +36,7 @@ const GOOD: &str = r#"Scenario(
 
 /// Write `text` to a temporary scenario file and `gridtwin check` it.
 fn check_text(tag: &str, text: &str) -> (i32, String) {
-    let dir = std::env::temp_dir().join(format!("gridtwin-cli-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let f = dir.join("s.ron");
+    let f = scratch(tag).join("s.ron");
     std::fs::write(&f, text).unwrap();
     let out = gridtwin(&["check", f.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr).to_string();

@@ -540,21 +540,13 @@ impl State {
             .of_class("wiredata")
             .map(|o| (o.name.as_str(), o))
             .collect();
-        let mut geometries = HashMap::new();
-        for o in self.of_class("linegeometry") {
-            geometries.insert(o.name.as_str(), o);
-        }
+        let geometries: HashMap<&str, &Object> = self
+            .of_class("linegeometry")
+            .map(|o| (o.name.as_str(), o))
+            .collect();
         let mut lines = Vec::new();
-        let mut geometry_codes: HashMap<String, ()> = HashMap::new();
         for o in self.of_class("line") {
-            let l = self.line(
-                o,
-                &code_units,
-                &geometries,
-                &wires,
-                &mut line_codes,
-                &mut geometry_codes,
-            )?;
+            let l = self.line(o, &code_units, &geometries, &wires, &mut line_codes)?;
             lines.extend(l);
         }
         let mut transformers = Vec::new();
@@ -572,24 +564,24 @@ impl State {
             .of_class("load")
             .map(load)
             .collect::<Result<Vec<_>, _>>()?;
-        let capacitors = self
-            .of_class("capacitor")
-            .map(capacitor)
-            .collect::<Result<Vec<_>, _>>()?;
         let load_shapes = self
             .of_class("loadshape")
             .map(loadshape)
             .collect::<Result<Vec<_>, _>>()?;
-        for l in &loads {
+        for (o, l) in self.of_class("load").zip(&loads) {
             if let Some(s) = &l.shape
                 && !load_shapes.iter().any(|x| &x.name == s)
             {
-                return Err(top.err(format!(
+                return Err(o.loc.err(format!(
                     "load {} uses load shape `{s}`, which is not defined",
                     l.name
                 )));
             }
         }
+        let capacitors = self
+            .of_class("capacitor")
+            .map(capacitor)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Feeder {
             name,
             frequency_hz: f,
@@ -715,7 +707,6 @@ impl State {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn line(
         &self,
         o: &Object,
@@ -723,7 +714,6 @@ impl State {
         geometries: &HashMap<&str, &Object>,
         wires: &HashMap<&str, &Object>,
         codes: &mut Vec<LineCode>,
-        geometry_codes: &mut HashMap<String, ()>,
     ) -> Result<Option<Line>, DssError> {
         let (mut bus1, mut bus2) = (None, None);
         let mut code = None::<String>;
@@ -790,7 +780,8 @@ impl State {
         let bus2 = bus2.ok_or_else(|| what("no bus2".into()))?;
         let (code_name, code_unit) = if let Some(g) = geometry {
             let name = format!("geometry.{g}");
-            if !geometry_codes.contains_key(&name) {
+            // One code per geometry, made when a line first uses it.
+            if !codes.iter().any(|c| c.name == name) {
                 let go = geometries
                     .get(g.as_str())
                     .ok_or_else(|| what(format!("no line geometry `{g}`")))?;
@@ -798,7 +789,6 @@ impl State {
                     return Err(go.loc.err("line geometries need `set earthmodel=carson` (the only earth model supported)"));
                 }
                 codes.push(geometry_code(go, wires, &name, self.frequency)?);
-                geometry_codes.insert(name.clone(), ());
             }
             (name, Some(1.0))
         } else if !inline.is_empty() {

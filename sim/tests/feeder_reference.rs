@@ -167,3 +167,44 @@ fn ieee_13_node_regulators_settle_on_the_taps_opendss_chooses() {
     );
     compare_all(&pf, "13bus_regulated", 1e-4);
 }
+
+#[test]
+fn a_phase_selector_move_is_the_same_as_wiring_the_home_to_that_phase() {
+    let mut f = import("LVTestCase/Master.dss");
+    let home = f
+        .loads
+        .iter()
+        .position(|l| l.bus == "34.1")
+        .expect("LOAD1 on 34.1");
+    let mut moved = PowerFlow::new(&f).unwrap();
+    moved.set_minute(566.0);
+    moved.solve().unwrap();
+    let before = moved.bus_pu("34").unwrap();
+    moved.set_load_node(home, 2).unwrap();
+    moved.solve().unwrap();
+    let after = moved.bus_pu("34").unwrap();
+    // The home's load leaves phase A for phase B: A rises, B falls.
+    assert!(
+        after[0].1 > before[0].1 && after[1].1 < before[1].1,
+        "{before:?} → {after:?}"
+    );
+    assert!(
+        moved.set_load_node(home, 5).is_err(),
+        "bus 34 has no node 5"
+    );
+
+    f.loads[home].bus = "34.2".into();
+    let mut wired = PowerFlow::new(&f).unwrap();
+    wired.set_minute(566.0);
+    wired.solve().unwrap();
+    for (a, b) in moved.voltages().zip(wired.voltages()) {
+        assert!(
+            (a.volts - b.volts).norm() < 1e-3,
+            "{}.{}: {} vs {}",
+            a.bus,
+            a.node,
+            a.volts,
+            b.volts
+        );
+    }
+}

@@ -18,11 +18,9 @@ pub enum FeederError {
     #[error("{0}")]
     Model(String),
     #[error(
-        "power flow did not converge ({what}): after {iterations} iterations the largest change was {mismatch_pu:.3e} pu"
+        "power flow did not converge: after {iterations} iterations the largest change was {mismatch_pu:.3e} pu"
     )]
-    NotConverged {
-        iterations: usize,
-        mismatch_pu: f64,
-        what: String,
-    },
+    NotConverged { iterations: usize, mismatch_pu: f64 },
+    #[error("regulator taps kept moving: {tap_changes} changes without settling in band")]
+    TapsHunting { tap_changes: usize },
 }

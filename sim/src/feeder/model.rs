@@ -253,6 +253,13 @@ pub fn split_terminal(s: &str) -> Result<(String, Vec<usize>), String> {
     Ok((bus, nodes))
 }
 
+impl Load {
+    /// Rated power per phase, W + j var.
+    pub fn va_per_phase(&self) -> num_complex::Complex64 {
+        num_complex::Complex64::new(self.kw, self.kvar) * 1000.0 / self.phases as f64
+    }
+}
+
 impl LoadShape {
     /// The multiplier at minute `m` of the day, counted as OpenDSS counts in yearly mode:
     /// minute m is point round(m / interval), 1-based, wrapping, point 0 being the last.
@@ -273,10 +280,11 @@ impl LoadShape {
 }
 
 impl Feeder {
-    pub fn load_shape(&self, name: &str) -> Option<&LoadShape> {
+    /// Index of the load shape called `name` (case-insensitive, as OpenDSS names are).
+    pub fn load_shape_index(&self, name: &str) -> Option<usize> {
         self.load_shapes
             .iter()
-            .find(|s| s.name.eq_ignore_ascii_case(name))
+            .position(|s| s.name.eq_ignore_ascii_case(name))
     }
 
     /// Minutes covered by the longest load shape (1440 for daily one-minute profiles).

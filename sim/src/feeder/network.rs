@@ -75,8 +75,6 @@ pub struct ShuntPhase {
     pub b: usize,
     /// Which load (index into `Feeder::loads`) or `None` for a capacitor.
     pub load: Option<usize>,
-    /// Nominal power per phase at multiplier 1 (W + j var), loads only.
-    pub s: C64,
     /// Rated voltage across the element, volts.
     pub vbase: f64,
     /// Fixed admittance (capacitors).
@@ -94,8 +92,6 @@ pub struct Network {
     pub shunts: Vec<ShuntPhase>,
     /// The source EMF on the nodes of bus 0.
     pub emf: Vec<C64>,
-    /// Buses not reached from the source (behind open switches): dead.
-    pub dead: Vec<usize>,
     /// Transformer name → element index.
     pub transformer_element: HashMap<String, usize>,
 }
@@ -212,7 +208,7 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
         let y = invert(&z, "source")?;
         let mut conductors = vec![1, 2, 3];
         conductors.extend(nodes);
-        elements.push(RawElement {
+        elements.push(Element {
             name: "source".into(),
             buses: [0, b],
             conductors,
@@ -256,7 +252,7 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
         let mut conductors = n1;
         conductors.extend(n2);
         let bare = shunt.is_none();
-        elements.push(RawElement {
+        elements.push(Element {
             name: what,
             buses: [b1, b2],
             conductors,
@@ -282,7 +278,7 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
         let mut conductors = c1;
         conductors.extend(c2);
         transformer_element.insert(t.name.to_ascii_lowercase(), elements.len());
-        elements.push(RawElement {
+        elements.push(Element {
             name: what,
             buses: [b1, b2],
             conductors,
@@ -302,9 +298,8 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
         if vbase.is_nan() || vbase <= 0.0 {
             return Err(FeederError::Model(format!("{what}: kV must be positive")));
         }
-        let s = C64::new(l.kw, l.kvar) * 1000.0 / l.phases as f64;
         for (x, y) in pairs {
-            raw_shunts.push((b, nodes[x], nodes[y], Some(i), s, vbase, C64::new(0.0, 0.0)));
+            raw_shunts.push((b, nodes[x], nodes[y], Some(i), vbase, C64::new(0.0, 0.0)));
         }
     }
     for c in &f.capacitors {
@@ -313,7 +308,7 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
         let (b, nodes) = bld.terminal(&what, &c.bus, c.phases, conds)?;
         let y = C64::new(0.0, c.kvar * 1000.0 / c.phases as f64 / (vbase * vbase));
         for (x, yy) in phase_pairs(c.conn, c.phases) {
-            raw_shunts.push((b, nodes[x], nodes[yy], None, C64::new(0.0, 0.0), vbase, y));
+            raw_shunts.push((b, nodes[x], nodes[yy], None, vbase, y));
         }
     }
 
@@ -342,39 +337,26 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
             b.offset + b.nodes.iter().position(|&n| n == node).expect("registered")
         }
     };
-    let elements: Vec<Element> = elements
-        .into_iter()
-        .map(|e| {
-            let conductors = e
-                .conductors
-                .iter()
-                .enumerate()
-                .map(|(k, &n)| global(e.buses[usize::from(k >= e.n1)], n))
-                .collect();
-            Element {
-                name: e.name,
-                buses: e.buses,
-                conductors,
-                n1: e.n1,
-                y: e.y,
-                z: e.z,
-            }
-        })
-        .collect();
+    // Conductors were bus node numbers until now; from here they index the solution vector.
+    for e in &mut elements {
+        let n1 = e.n1;
+        for (k, c) in e.conductors.iter_mut().enumerate() {
+            *c = global(e.buses[usize::from(k >= n1)], *c);
+        }
+    }
     let shunts = raw_shunts
         .into_iter()
         .filter(|r| r.1 != r.2)
-        .map(|(b, x, y, load, s, vbase, yy)| ShuntPhase {
+        .map(|(b, x, y, load, vbase, yy)| ShuntPhase {
             a: global(b, x),
             b: global(b, y),
             load,
-            s,
             vbase,
             y: yy,
         })
         .collect();
 
-    let (branches, dead) = tree(&buses, &elements)?;
+    let branches = tree(&buses, &elements)?;
     let emf = (0..3)
         .map(|k| {
             C64::from_polar(
@@ -391,22 +373,12 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
         elements,
         shunts,
         emf,
-        dead,
         transformer_element,
     };
     for k in 0..net.branches.len() {
         reduce_branch(&mut net, k)?;
     }
     Ok(net)
-}
-
-struct RawElement {
-    name: String,
-    buses: [usize; 2],
-    conductors: Vec<usize>,
-    n1: usize,
-    y: DMatrix<C64>,
-    z: Option<DMatrix<C64>>,
 }
 
 /// A shunt element's conductor count and the rated volts across each of its phases: a
@@ -516,7 +488,7 @@ pub fn transformer_y(t: &Transformer, what: &str) -> Result<DMatrix<C64>, Feeder
 
 /// Orient the bus graph from the source: breadth-first, one branch per parent–child pair
 /// (parallel elements between the same two buses join one branch). A loop is an error.
-fn tree(buses: &[Bus], elements: &[Element]) -> Result<(Vec<Branch>, Vec<usize>), FeederError> {
+fn tree(buses: &[Bus], elements: &[Element]) -> Result<Vec<Branch>, FeederError> {
     let mut adj: Vec<Vec<usize>> = vec![vec![]; buses.len()];
     for (k, e) in elements.iter().enumerate() {
         if e.buses[0] == e.buses[1] {
@@ -573,8 +545,8 @@ fn tree(buses: &[Bus], elements: &[Element]) -> Result<(Vec<Branch>, Vec<usize>)
             queue.push_back(other);
         }
     }
-    let dead = (0..buses.len()).filter(|&b| !seen[b]).collect();
-    Ok((branches, dead))
+    // Buses not reached (behind an open switch) stay at zero volts.
+    Ok(branches)
 }
 
 /// Build a branch's sweep matrices from the primitive admittances of its elements.

@@ -26,6 +26,8 @@ pub struct PowerFlow {
     pub max_iterations: usize,
     /// Regulator taps (steps from neutral), per regulator.
     taps: Vec<i32>,
+    /// Each regulator's transformer (index into `Feeder::transformers`).
+    reg_transformer: Vec<usize>,
     /// Each load's shape (index into `Feeder::load_shapes`).
     shape_of: Vec<Option<usize>>,
     /// The branches in sweep order, three-node plain lines flattened for speed.
@@ -89,46 +91,34 @@ impl PowerFlow {
             v: vec![C64::new(0.0, 0.0); n],
             j: vec![C64::new(0.0, 0.0); n],
             inv_base: vec![0.0; n],
-            load_s: feeder
-                .loads
-                .iter()
-                .map(|l| C64::new(l.kw, l.kvar) * 1000.0 / l.phases as f64)
-                .collect(),
+            load_s: feeder.loads.iter().map(|l| l.va_per_phase()).collect(),
             tolerance: 1e-6,
             max_iterations: 100,
             taps: vec![],
+            reg_transformer: vec![],
             ops: ops(&net),
             shape_of: feeder
                 .loads
                 .iter()
-                .map(|l| {
-                    let name = l.shape.as_deref()?;
-                    feeder
-                        .load_shapes
-                        .iter()
-                        .position(|s| s.name.eq_ignore_ascii_case(name))
+                .map(|l| match l.shape.as_deref() {
+                    None => Ok(None),
+                    Some(name) => feeder.load_shape_index(name).map(Some).ok_or_else(|| {
+                        FeederError::Model(format!("load {}: no load shape `{name}`", l.name))
+                    }),
                 })
-                .collect(),
+                .collect::<Result<_, _>>()?,
             net,
         };
-        pf.taps = pf.initial_taps()?;
+        (pf.reg_transformer, pf.taps) = regulated_windings(feeder)?;
         pf.no_load();
         pf.assign_bases();
         Ok(pf)
     }
 
-    pub fn feeder(&self) -> &Feeder {
-        &self.feeder
-    }
-
-    pub fn network(&self) -> &Network {
-        &self.net
-    }
-
     /// Scale every load by its load shape at `minute` (OpenDSS's count: minute m is point m).
     pub fn set_minute(&mut self, minute: f64) {
         for (i, l) in self.feeder.loads.iter().enumerate() {
-            let base = C64::new(l.kw, l.kvar) * 1000.0 / l.phases as f64;
+            let base = l.va_per_phase();
             self.load_s[i] = match self.shape_of[i].map(|k| &self.feeder.load_shapes[k]) {
                 None => base,
                 Some(sh) if sh.use_actual => {
@@ -139,11 +129,6 @@ impl PowerFlow {
                 Some(sh) => base * sh.at_minute(minute),
             };
         }
-    }
-
-    /// Set one load's power per phase directly (W + j var for the whole load).
-    pub fn set_load_power(&mut self, load: usize, total: C64) {
-        self.load_s[load] = total / self.feeder.loads[load].phases as f64;
     }
 
     /// Move a single-phase load to another node of its bus (a phase selector).
@@ -176,42 +161,6 @@ impl PowerFlow {
         &self.taps
     }
 
-    fn initial_taps(&self) -> Result<Vec<i32>, FeederError> {
-        self.feeder
-            .regulators
-            .iter()
-            .map(|r| {
-                let t = self
-                    .feeder
-                    .transformers
-                    .iter()
-                    .find(|t| t.name.eq_ignore_ascii_case(&r.transformer))
-                    .ok_or_else(|| {
-                        FeederError::Model(format!(
-                            "regulator {}: no transformer `{}`",
-                            r.name, r.transformer
-                        ))
-                    })?;
-                let w = t.windings.get(r.winding.wrapping_sub(1)).ok_or_else(|| {
-                    FeederError::Model(format!(
-                        "regulator {}: transformer {} has no winding {}",
-                        r.name, t.name, r.winding
-                    ))
-                })?;
-                Ok(((w.tap - 1.0) / r.tap_step).round() as i32)
-            })
-            .collect()
-    }
-
-    fn transformer_of(&self, r: usize) -> usize {
-        let name = &self.feeder.regulators[r].transformer;
-        self.feeder
-            .transformers
-            .iter()
-            .position(|t| t.name.eq_ignore_ascii_case(name))
-            .expect("checked in new")
-    }
-
     fn apply_tap(&mut self, r: usize, tap: i32) -> Result<(), FeederError> {
         let reg = &self.feeder.regulators[r];
         let tap = tap.clamp(-reg.max_taps, reg.max_taps);
@@ -219,7 +168,7 @@ impl PowerFlow {
         let tname = reg.transformer.to_ascii_lowercase();
         let w = reg.winding - 1;
         let step = reg.tap_step;
-        let ti = self.transformer_of(r);
+        let ti = self.reg_transformer[r];
         self.feeder.transformers[ti].windings[w].tap = 1.0 + tap as f64 * step;
         let e = self.net.transformer_element[&tname];
         self.net.elements[e].y = network::transformer_y(&self.feeder.transformers[ti], &tname)?;
@@ -285,11 +234,7 @@ impl PowerFlow {
             }
             tap_changes += moves;
         }
-        Err(FeederError::NotConverged {
-            iterations,
-            mismatch_pu: f64::NAN,
-            what: "regulator taps kept moving".into(),
-        })
+        Err(FeederError::TapsHunting { tap_changes })
     }
 
     fn sweep_to_convergence(&mut self) -> Result<usize, FeederError> {
@@ -307,7 +252,6 @@ impl PowerFlow {
         Err(FeederError::NotConverged {
             iterations: self.max_iterations,
             mismatch_pu: delta,
-            what: "bus voltages".into(),
         })
     }
 
@@ -474,7 +418,7 @@ impl PowerFlow {
             }
             // Steps to the edge of the band (rounded, at least one), as OpenDSS moves; a step is
             // `tap_step` of the winding's rating seen through the PT.
-            let t = &self.feeder.transformers[self.transformer_of(r)];
+            let t = &self.feeder.transformers[self.reg_transformer[r]];
             let w = &t.windings[reg.winding - 1];
             let rated = if t.phases > 1 && w.conn == super::model::Conn::Wye {
                 w.kv / 3f64.sqrt()
@@ -545,17 +489,34 @@ impl PowerFlow {
             .map(|k| self.v[c.offset + k] * self.j[c.offset + k].conj())
             .sum()
     }
+}
 
-    /// Current a load phase draws (A, from `a` to `b`), as its model gives at `v` volts.
-    pub fn load_current_at(&self, load: usize, v: C64) -> C64 {
-        let s = self
-            .net
-            .shunts
-            .iter()
-            .find(|s| s.load == Some(load))
-            .expect("every load has a phase");
-        load_current(s, &self.feeder.loads[load], self.load_s[load], v)
-    }
+/// Each regulator's transformer and its present tap (steps from neutral).
+fn regulated_windings(f: &Feeder) -> Result<(Vec<usize>, Vec<i32>), FeederError> {
+    f.regulators
+        .iter()
+        .map(|r| {
+            let ti = f
+                .transformers
+                .iter()
+                .position(|t| t.name.eq_ignore_ascii_case(&r.transformer))
+                .ok_or_else(|| {
+                    FeederError::Model(format!(
+                        "regulator {}: no transformer `{}`",
+                        r.name, r.transformer
+                    ))
+                })?;
+            let t = &f.transformers[ti];
+            let w = t.windings.get(r.winding.wrapping_sub(1)).ok_or_else(|| {
+                FeederError::Model(format!(
+                    "regulator {}: transformer {} has no winding {}",
+                    r.name, t.name, r.winding
+                ))
+            })?;
+            Ok((ti, ((w.tap - 1.0) / r.tap_step).round() as i32))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(|v| v.into_iter().unzip())
 }
 
 /// The current a load phase draws at voltage `v` across it, as OpenDSS's load models give it:
