@@ -103,11 +103,16 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { file } => match scenario::load(&file) {
             Ok(l) => {
+                let grid = match &l.site {
+                    scenario::Site::Pdu(p) => format!("a PDU with {} loads", p.loads.len()),
+                    scenario::Site::Feeder(f) => {
+                        format!("feeder {} with {} loads", f.name, f.loads.len())
+                    }
+                };
                 println!(
-                    "{}: ok: {:?}, {} loads, {} timeline entries, {} expectations",
+                    "{}: ok: {:?}, {grid}, {} timeline entries, {} expectations",
                     file.display(),
                     l.scenario.name,
-                    l.pdu.loads.len(),
                     l.scenario.timeline.len(),
                     l.scenario.expect.len()
                 );

@@ -400,3 +400,90 @@ fn a_broken_feeder_file_gets_line_and_column() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("f.ron:3:"), "{err}");
 }
+
+/// A feeder scenario on the IEEE 4-node Y-Y unbalanced feeder, imported as it loads.
+fn feeder_scenario(timeline: &str, expect: &str) -> String {
+    format!(
+        r#"Scenario(
+    name: "four",
+    duration: 600.0,
+    grid: FeederFile("{}"),
+    timeline: [{timeline}],
+    expect: [{expect}],
+)
+"#,
+        shared_feeder("4Bus-YY-UnBal/4Bus-YY-UnBal.dss")
+    )
+}
+
+#[test]
+fn a_feeder_scenario_runs_to_the_published_4_node_voltages() {
+    // Published node 4: 2175 / 1930 / 1833 V on a 2401.8 V base: 0.9056 / 0.8036 / 0.7632 pu.
+    let text = feeder_scenario(
+        "",
+        r#"FeederStat(of: Voltage(bus: "n4"), stat: Min, min: 0.7624, max: 0.7640),
+           FeederStat(of: Voltage(bus: "n4"), stat: Max, min: 0.9047, max: 0.9065)"#,
+    );
+    let f = scratch("feeder-run").join("s.ron");
+    std::fs::write(&f, &text).unwrap();
+    let out = gridtwin(&["check", f.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("with 3 loads"), "{said}");
+    let dir = scratch("feeder-run").join("out");
+    let out = gridtwin(&[
+        "run",
+        "-q",
+        f.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("10 solves"), "{said}");
+    let series = std::fs::read_to_string(dir.join("series.csv")).unwrap();
+    assert_eq!(series.lines().count(), 11, "a row per minute and a header");
+}
+
+#[test]
+fn a_phase_selector_on_an_unknown_home_is_reported_at_its_name() {
+    let text = feeder_scenario(
+        r#"(at: 60.0, do: PhaseSelect(load: "ghost", phase: B))"#,
+        "",
+    );
+    let err = rejected("feeder-ghost", &text);
+    let line = text.lines().position(|l| l.contains("ghost")).unwrap() + 1;
+    let col = text
+        .lines()
+        .nth(line - 1)
+        .unwrap()
+        .find("\"ghost\"")
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains(&format!(
+            "s.ron:{line}:{col}: no load \"ghost\" in the feeder"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_pdu_action_on_a_feeder_is_refused_with_what_a_feeder_takes() {
+    let text = feeder_scenario(r#"(at: 60.0, do: WeldRelay(load: "load1"))"#, "");
+    let err = rejected("feeder-weld", &text);
+    assert!(err.contains("WeldRelay acts on a PDU"), "{err}");
+    assert!(err.contains("PhaseSelect, Tap"), "{err}");
+}
+
+#[test]
+fn a_feeder_expectation_names_a_bus_that_exists() {
+    let text = feeder_scenario("", r#"FeederStat(of: Vuf(bus: "n9"), stat: Max, max: 2.0)"#);
+    let err = rejected("feeder-bus", &text);
+    assert!(err.contains("no bus \"n9\" in the feeder"), "{err}");
+    let pdu = GOOD.replace(
+        "timeline:",
+        "expect: [FeederStat(of: SourceKw, stat: Max, max: 1.0)],\n    timeline:",
+    );
+    let err = rejected("pdu-feederstat", &pdu);
+    assert!(err.contains("FeederStat measures a feeder"), "{err}");
+}

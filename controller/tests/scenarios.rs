@@ -83,11 +83,12 @@ fn waveform_fidelity_gives_the_phasor_events(rate: f64) {
     let mut failed = Vec::new();
     for f in scenario_files() {
         let mut l = scenario::load(&f).unwrap_or_else(|e| panic!("{e}"));
+        let Some(spec) = l.pdu() else { continue };
         if l.scenario.fidelity != Fidelity::Phasor {
             continue;
         }
+        let cycle = 1.0 / spec.nominal_hz;
         let phasor = run::run(&l, |_| {});
-        let cycle = 1.0 / l.pdu.nominal_hz;
         l.scenario.fidelity = Fidelity::Waveform(sim::WaveformSpec {
             sample_rate: rate,
             ..Default::default()

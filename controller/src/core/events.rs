@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use sim::SourceId;
+use sim::feeder::Phase;
 
 use super::time::Instant;
 
@@ -176,6 +177,19 @@ pub enum EventKind {
     AlarmCleared {
         alarm: Alarm,
     },
+    /// Feeders: a regulator moved to `tap` steps from neutral.
+    Tap {
+        tap: i32,
+    },
+    /// Feeders: a home's phase selector moved it.
+    PhaseMove {
+        from: Phase,
+        to: Phase,
+    },
+    /// Feeders: the power flow failed; the previous solution stands.
+    SolveFailed {
+        error: String,
+    },
 }
 
 /// Every event name, as written in logs and expectations.
@@ -199,6 +213,9 @@ pub const EVENT_NAMES: &[&str] = &[
     "operator",
     "alarm",
     "alarm_cleared",
+    "tap",
+    "phase_move",
+    "solve_failed",
 ];
 
 impl EventKind {
@@ -224,6 +241,9 @@ impl EventKind {
             EventKind::Operator { .. } => "operator",
             EventKind::Alarm { .. } => "alarm",
             EventKind::AlarmCleared { .. } => "alarm_cleared",
+            EventKind::Tap { .. } => "tap",
+            EventKind::PhaseMove { .. } => "phase_move",
+            EventKind::SolveFailed { .. } => "solve_failed",
         }
     }
 
@@ -233,7 +253,9 @@ impl EventKind {
             | EventKind::TransferCancelled
             | EventKind::Shed { .. }
             | EventKind::Reclose { .. } => Severity::Warning,
-            EventKind::Outage { .. } | EventKind::Trip { .. } => Severity::Alarm,
+            EventKind::Outage { .. } | EventKind::Trip { .. } | EventKind::SolveFailed { .. } => {
+                Severity::Alarm
+            }
             EventKind::Lockout { .. } => Severity::Critical,
             EventKind::Alarm { alarm } => match alarm {
                 Alarm::TransferFail | Alarm::BackupLost | Alarm::WeldedRelay => Severity::Critical,

@@ -4,7 +4,7 @@
 use sim::{Pdu, SourceId};
 
 use crate::core::{Controller, Event, LoadStatus};
-use crate::scenario::format::{Anchor, Expect, Scenario, Stat};
+use crate::scenario::format::{Anchor, Expect, Measure, Scenario, Stat};
 
 /// One expectation's verdict.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +41,8 @@ enum State {
 /// The scenario's expectations plus the interlock that must hold in every run.
 pub struct Checker {
     expects: Vec<(Expect, State, Option<usize>)>,
+    /// Whether there is a PDU whose interlock to check.
+    pdu: bool,
     both_closed_steps: u64,
     limits: Vec<(Option<f64>, Option<f64>)>,
     capacity_w: [Option<f64>; 2],
@@ -96,6 +98,7 @@ impl Checker {
         let sh = &s.controller.shedding;
         Checker {
             expects,
+            pdu: true,
             both_closed_steps: 0,
             limits,
             capacity_w: [
@@ -103,6 +106,45 @@ impl Checker {
                 sh.backup_capacity_kw.map(|c| c.get() * 1e3),
             ],
             nominal_v: pdu.nominal_v(),
+        }
+    }
+
+    /// A feeder's checker: event expectations and feeder statistics.
+    pub fn for_feeder(s: &Scenario) -> Self {
+        let expects = s
+            .expect
+            .iter()
+            .map(|e| {
+                let state = match e {
+                    Expect::FeederStat { .. } => State::Samples(Vec::new()),
+                    _ => State::Events,
+                };
+                (e.clone(), state, None)
+            })
+            .collect();
+        Checker {
+            expects,
+            pdu: false,
+            both_closed_steps: 0,
+            limits: vec![],
+            capacity_w: [None; 2],
+            nominal_v: 1.0,
+        }
+    }
+
+    /// Observe a solved feeder at time `t`: `sample` appends a measure's values of this step.
+    pub fn observe_feeder(&mut self, t: f64, mut sample: impl FnMut(&Measure, &mut Vec<f32>)) {
+        for (e, state, _) in &mut self.expects {
+            if let (
+                Expect::FeederStat {
+                    of, from, until, ..
+                },
+                State::Samples(v),
+            ) = (e, state)
+                && within(t, from.map(|x| x.get()), until.map(|x| x.get()))
+            {
+                sample(of, v);
+            }
         }
     }
 
@@ -208,11 +250,14 @@ impl Checker {
 
     /// Verdicts, the interlock first.
     pub fn finish(self, events: &[Event]) -> Vec<Outcome> {
-        let mut out = vec![Outcome {
-            label: "interlock: main and backup never closed together".into(),
-            pass: self.both_closed_steps == 0,
-            detail: format!("{} steps with both closed", self.both_closed_steps),
-        }];
+        let mut out = Vec::new();
+        if self.pdu {
+            out.push(Outcome {
+                label: "interlock: main and backup never closed together".into(),
+                pass: self.both_closed_steps == 0,
+                detail: format!("{} steps with both closed", self.both_closed_steps),
+            });
+        }
         for (e, state, _) in self.expects {
             out.push(verdict(&e, state, events));
         }
@@ -426,7 +471,33 @@ fn verdict(e: &Expect, state: State, events: &[Event]) -> Outcome {
             windows > 0 && worst_kw <= *max_kw,
             format!("worst {worst_kw:.3} kW over {windows} windows"),
         ),
+        (
+            Expect::FeederStat {
+                of, stat, min, max, ..
+            },
+            State::Samples(mut v),
+        ) => {
+            let label = format!("{} {stat:?} {}", describe_measure(of), bounds(*min, *max));
+            if v.is_empty() {
+                return mk(label, false, "no solved step in the window".into());
+            }
+            let x = statistic(*stat, &mut v);
+            let ok = min.is_none_or(|m| x >= m) && max.is_none_or(|m| x <= m);
+            mk(label, ok, format!("{x:.4}"))
+        }
         (e, _) => mk(format!("{e:?}"), false, "internal: no state".into()),
+    }
+}
+
+fn describe_measure(m: &Measure) -> String {
+    match m {
+        Measure::Voltage { bus: None } => "home voltage (pu)".into(),
+        Measure::Voltage { bus: Some(b) } => format!("voltage at {b} (pu)"),
+        Measure::Vuf { bus: None } => "worst VUF (%)".into(),
+        Measure::Vuf { bus: Some(b) } => format!("VUF at {b} (%)"),
+        Measure::NeutralCurrent { bus } => format!("neutral current at {bus} (A)"),
+        Measure::CurrentUnbalance { bus } => format!("current unbalance at {bus} (%)"),
+        Measure::SourceKw => "source power (kW)".into(),
     }
 }
 

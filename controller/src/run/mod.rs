@@ -2,6 +2,7 @@
 //! expectations checked, events and a time series recorded.
 
 pub mod expect;
+mod feeder;
 pub mod summary;
 
 use std::collections::BTreeMap;
@@ -15,9 +16,10 @@ use crate::backend::{Backend, SimBackend};
 use crate::core::measurement::Window;
 use crate::core::metering::PduMetering;
 use crate::core::{Controller, Event, Instant, LoadStatus, Status};
-use crate::scenario::Loaded;
 use crate::scenario::format::{Action, Fidelity, Target};
+use crate::scenario::{Loaded, Scenario, Site};
 pub use expect::Outcome;
+pub use feeder::FeederRun;
 
 /// Everything a run leaves behind.
 #[derive(Debug, Clone)]
@@ -28,6 +30,18 @@ pub struct Run {
     pub events: Vec<Event>,
     pub series: Series,
     pub outcomes: Vec<Outcome>,
+    pub site: SiteRun,
+}
+
+/// What a run leaves that depends on its grid.
+#[derive(Debug, Clone)]
+pub enum SiteRun {
+    Pdu(PduRun),
+    Feeder(feeder::FeederRun),
+}
+
+#[derive(Debug, Clone)]
+pub struct PduRun {
     pub final_status: Status,
     /// Energy per load and per source, kWh, in grid order then main, backup.
     pub energy_kwh: Vec<(String, f64)>,
@@ -64,9 +78,9 @@ enum Undo {
 }
 
 /// Timeline actions flattened (repeats expanded) and in time order, as step instants.
-fn schedule(l: &Loaded) -> Vec<(Instant, Action)> {
+fn schedule(s: &Scenario) -> Vec<(Instant, Action)> {
     let mut out = Vec::new();
-    for e in &l.scenario.timeline {
+    for e in &s.timeline {
         let mut push = |t: f64, a: &Action| out.push((Instant::from_secs_f64(t), a.clone()));
         match &e.action {
             Action::Repeat {
@@ -99,47 +113,51 @@ pub fn run(l: &Loaded, progress: impl FnMut(f64)) -> Run {
     run_observed(l, progress, |_| {})
 }
 
-/// As `run`, calling `observe` after every step.
+/// As `run`, calling `observe` after every step of a PDU run.
 pub fn run_observed(
     l: &Loaded,
     mut progress: impl FnMut(f64),
     mut observe: impl FnMut(&StepView),
 ) -> Run {
+    let spec = match &l.site {
+        Site::Pdu(p) => p,
+        Site::Feeder(f) => return feeder::run(l, f, progress),
+    };
     let s = &l.scenario;
-    let names: Vec<String> = l.pdu.loads.iter().map(|x| x.name.clone()).collect();
+    let names: Vec<String> = spec.loads.iter().map(|x| x.name.clone()).collect();
     let index: BTreeMap<&str, usize> = names
         .iter()
         .enumerate()
         .map(|(i, n)| (n.as_str(), i))
         .collect();
     let mut ctl = Controller::new(
-        l.pdu.nominal_v,
-        l.pdu.nominal_hz,
+        spec.nominal_v,
+        spec.nominal_hz,
         &names,
         &s.controller,
         s.start.0,
         None,
     )
     .expect("validated by the loader");
-    let pdu = Pdu::new(&l.pdu);
+    let pdu = Pdu::new(spec);
     let mut backend = match &s.fidelity {
         Fidelity::Phasor => SimBackend::new(pdu),
         Fidelity::Waveform(w) => {
-            SimBackend::sampled(pdu, w, l.pdu.nominal_v, l.pdu.nominal_hz, l.pdu.seed)
+            SimBackend::sampled(pdu, w, spec.nominal_v, spec.nominal_hz, spec.seed)
         }
     };
     let mut checker = expect::Checker::new(s, &backend.pdu);
     let mut series = Series::new(columns(&names));
-    let actions = schedule(l);
+    let actions = schedule(s);
     let mut next_action = 0;
     let mut undo: Vec<(Instant, Undo)> = Vec::new();
     let mut events = Vec::new();
     let mut energy = vec![0.0; names.len() + 2];
 
-    let dt_us = (s.step.get() * 1e6).round().max(1.0) as u64;
+    let dt_us = (s.step() * 1e6).round().max(1.0) as u64;
     let dt = dt_us as f64 / 1e6;
     let steps = (s.duration.get() * 1e6 / dt_us as f64).round() as u64;
-    let record_us = (s.record_every.get() * 1e6).round() as u64;
+    let record_us = (s.record_every() * 1e6).round() as u64;
     let mut next_record = 0u64;
     let report_every = (steps / 200).max(1);
     let mut row = Vec::with_capacity(series.names().len());
@@ -207,12 +225,14 @@ pub fn run_observed(
         outcomes: checker.finish(&events),
         events,
         series,
-        final_status: ctl.status(),
-        energy_kwh,
-        metered: backend
-            .metering()
-            .map(|m| metered(m, &names))
-            .unwrap_or_default(),
+        site: SiteRun::Pdu(PduRun {
+            final_status: ctl.status(),
+            energy_kwh,
+            metered: backend
+                .metering()
+                .map(|m| metered(m, &names))
+                .unwrap_or_default(),
+        }),
     }
 }
 
@@ -282,6 +302,8 @@ fn apply(
             let _ = ctl.operator(now, cmd);
         }
         Action::Repeat { .. } => unreachable!("expanded by schedule()"),
+        // Refused for a PDU by the loader.
+        Action::PhaseSelect { .. } | Action::Tap { .. } => {}
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::{Run, feeding};
+use super::{FeederRun, PduRun, Run, SiteRun, feeding};
 
 pub fn render(r: &Run) -> String {
     let mut s = String::new();
@@ -16,6 +16,20 @@ pub fn render(r: &Run) -> String {
     }
     let listed: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
     let _ = writeln!(s, "events ({}): {}", r.events.len(), listed.join(", "));
+    match &r.site {
+        SiteRun::Pdu(p) => pdu(&mut s, p),
+        SiteRun::Feeder(f) => feeder(&mut s, f),
+    }
+    let held = r.outcomes.iter().filter(|o| o.pass).count();
+    let _ = writeln!(s, "expectations: {held} of {} hold", r.outcomes.len());
+    for o in &r.outcomes {
+        let mark = if o.pass { "PASS" } else { "FAIL" };
+        let _ = writeln!(s, "  {mark} {}: {}", o.label, o.detail);
+    }
+    s
+}
+
+fn pdu(s: &mut String, r: &PduRun) {
     let st = &r.final_status;
     let _ = writeln!(
         s,
@@ -65,11 +79,59 @@ pub fn render(r: &Run) -> String {
             );
         }
     }
-    let held = r.outcomes.iter().filter(|o| o.pass).count();
-    let _ = writeln!(s, "expectations: {held} of {} hold", r.outcomes.len());
-    for o in &r.outcomes {
-        let mark = if o.pass { "PASS" } else { "FAIL" };
-        let _ = writeln!(s, "  {mark} {}: {}", o.label, o.detail);
+}
+
+/// Time of a run as h:mm:ss from its start.
+fn hms(t: f64) -> String {
+    let t = t.round() as u64;
+    format!("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
+}
+
+fn feeder(s: &mut String, f: &FeederRun) {
+    let per = f.iterations as f64 / f.solves.max(1) as f64;
+    let _ = writeln!(
+        s,
+        "feeder: {} buses, {} loads; {} solves at {per:.2} iterations each, {} failed",
+        f.buses, f.loads, f.solves, f.failed
+    );
+    let losses = f.source_kwh - f.load_kwh;
+    let share = if f.source_kwh > 0.0 {
+        100.0 * losses / f.source_kwh
+    } else {
+        0.0
+    };
+    let _ = writeln!(
+        s,
+        "energy: source {:.3} kWh, loads {:.3} kWh, losses {losses:.3} kWh ({share:.2} %)",
+        f.source_kwh, f.load_kwh
+    );
+    let at = |x: &Option<(String, f64, f64)>, unit: &str| match x {
+        Some((n, v, t)) => format!("{v:.4}{unit} ({n} at {})", hms(*t)),
+        None => "none".into(),
+    };
+    let _ = writeln!(
+        s,
+        "load voltage: lowest {}, highest {}",
+        at(&f.lowest, " pu"),
+        at(&f.highest, " pu")
+    );
+    let _ = writeln!(s, "worst VUF: {}", at(&f.worst_vuf, " %"));
+    for h in &f.heads {
+        let peaks: Vec<String> = h
+            .peak_a
+            .iter()
+            .map(|(n, a)| format!("{n}: {a:.1}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "transformer secondary {}: peak A per node {}, peak residual {:.1} A",
+            h.bus,
+            peaks.join(", "),
+            h.peak_neutral_a
+        );
     }
-    s
+    if !f.taps.is_empty() {
+        let taps: Vec<String> = f.taps.iter().map(|(n, t)| format!("{n} {t}")).collect();
+        let _ = writeln!(s, "final taps: {}", taps.join(", "));
+    }
 }

@@ -1,6 +1,7 @@
 //! The scenario file format (RON). `scenarios/README.md` documents it for users.
 
 use serde::{Deserialize, Serialize};
+use sim::feeder::Phase;
 use sim::{PduSpec, SensorFault, SourceId, WaveformSpec};
 
 use crate::core::LoadStatus;
@@ -19,12 +20,12 @@ pub struct Scenario {
     pub start: WallTime,
     /// Simulated seconds to run.
     pub duration: Positive,
-    /// Control step, s (one 50 Hz cycle by default).
-    #[serde(default = "default_step")]
-    pub step: Positive,
-    /// Interval of the recorded time series, s.
-    #[serde(default = "default_record")]
-    pub record_every: Positive,
+    /// Control step, s: one 50 Hz cycle for a PDU, one minute for a feeder when absent.
+    #[serde(default)]
+    pub step: Option<Positive>,
+    /// Interval of the recorded time series, s: 1 s for a PDU, one step for a feeder when absent.
+    #[serde(default)]
+    pub record_every: Option<Positive>,
     pub grid: Grid,
     /// What the controller sees: RMS readings, or sampled waveforms it measures itself.
     #[serde(default)]
@@ -37,14 +38,20 @@ pub struct Scenario {
     pub expect: Vec<Expect>,
 }
 
+impl Scenario {
+    /// The step, s (the loader fills in the grid's default).
+    pub fn step(&self) -> f64 {
+        self.step.map_or(0.02, Positive::get)
+    }
+
+    /// The recording interval, s (the loader fills in the grid's default).
+    pub fn record_every(&self) -> f64 {
+        self.record_every.map_or(1.0, Positive::get)
+    }
+}
+
 fn default_start() -> WallTime {
     WallTime::parse("2026-01-05T00:00:00").expect("valid literal")
-}
-fn default_step() -> Positive {
-    Positive::new(0.02).expect("valid literal")
-}
-fn default_record() -> Positive {
-    Positive::new(1.0).expect("valid literal")
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -62,6 +69,11 @@ pub enum Grid {
     Pdu(PduSpec),
     /// A PDU described in another RON file, relative to the scenario.
     PduFile(String),
+    /// A radial three-phase feeder (the format `gridtwin import-dss` writes).
+    Feeder(Box<sim::feeder::Feeder>),
+    /// A feeder in another file, relative to the scenario: RON, or an OpenDSS master file
+    /// (`.dss`) imported as the run starts.
+    FeederFile(String),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -131,6 +143,16 @@ pub enum Action {
         duration: Option<Secs>,
     },
     Operator(OperatorCommand),
+    /// Feeders: a single-phase load's phase selector moves it to `phase`.
+    PhaseSelect {
+        load: String,
+        phase: Phase,
+    },
+    /// Feeders: a regulator's tap is fixed at `tap` steps from neutral and its control stops.
+    Tap {
+        regulator: String,
+        tap: i32,
+    },
     /// `action` at the entry's time and then every `every` s, `count` times in all.
     Repeat {
         every: Positive,
@@ -239,4 +261,42 @@ pub enum Expect {
         #[serde(default)]
         max: Option<f64>,
     },
+    /// Feeders: a statistic of a measure over every step in [from, until], within bounds.
+    FeederStat {
+        of: Measure,
+        stat: Stat,
+        #[serde(default)]
+        from: Option<Secs>,
+        #[serde(default)]
+        until: Option<Secs>,
+        #[serde(default)]
+        min: Option<f64>,
+        #[serde(default)]
+        max: Option<f64>,
+    },
+}
+
+/// What a feeder expectation measures each step.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub enum Measure {
+    /// Node voltages, pu of the bus base: every node of `bus`, or every load's node when
+    /// absent, all pooled.
+    Voltage {
+        #[serde(default)]
+        bus: Option<String>,
+    },
+    /// Voltage unbalance factor |V2| / |V1| in % at a three-phase bus, or at the worst
+    /// three-phase bus of each step when absent.
+    Vuf {
+        #[serde(default)]
+        bus: Option<String>,
+    },
+    /// Residual current |Ia + Ib + Ic| (A) entering `bus` from its parent: what returns by
+    /// the neutral and the earth.
+    NeutralCurrent { bus: String },
+    /// Current unbalance at `bus` in %: the largest deviation of a phase current magnitude
+    /// from their mean, over the mean.
+    CurrentUnbalance { bus: String },
+    /// Real power the source delivers, kW.
+    SourceKw,
 }

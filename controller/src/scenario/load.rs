@@ -4,19 +4,37 @@
 use std::path::{Path, PathBuf};
 
 use ron::extensions::Extensions;
+use sim::feeder::Feeder;
 use sim::{LoadModel, PduSpec, SourceId, SourceKind, Transducer};
 
 use super::format::{Action, Anchor, Expect, Fidelity, Grid, Scenario, Target};
 use crate::core::Controller;
 use crate::core::controller::ConfigError;
 use crate::core::events::EVENT_NAMES;
+use crate::core::settings::Positive;
 
 /// A scenario ready to run: the file's contents with the grid resolved.
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub scenario: Scenario,
-    pub pdu: PduSpec,
+    pub site: Site,
     pub path: PathBuf,
+}
+
+/// The grid a scenario runs on.
+#[derive(Debug, Clone)]
+pub enum Site {
+    Pdu(PduSpec),
+    Feeder(Box<Feeder>),
+}
+
+impl Loaded {
+    pub fn pdu(&self) -> Option<&PduSpec> {
+        match &self.site {
+            Site::Pdu(p) => Some(p),
+            Site::Feeder(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,32 +77,52 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded, ScenarioError> {
         text,
         base,
     };
-    let mut pdu = match &scenario.grid {
-        Grid::Pdu(p) => p.clone(),
-        Grid::PduFile(rel) => v.grid_file(rel)?,
+    let mut scenario = scenario;
+    let site = match &scenario.grid {
+        Grid::Pdu(p) => Site::Pdu(p.clone()),
+        Grid::PduFile(rel) => Site::Pdu(v.grid_file(rel)?),
+        Grid::Feeder(f) => Site::Feeder(f.clone()),
+        Grid::FeederFile(rel) => Site::Feeder(Box::new(v.feeder_file(rel)?)),
     };
-    v.check_grid(&mut pdu)?;
-    v.check_run(&scenario)?;
-    v.check_fidelity(&scenario, &pdu)?;
-    v.check_controller(&scenario, &pdu)?;
-    v.check_timeline(&scenario, &pdu)?;
-    v.check_expect(&scenario, &pdu)?;
+    let site = match site {
+        Site::Pdu(mut pdu) => {
+            let one = |x: f64| Positive::new(x).expect("valid literal");
+            scenario.step.get_or_insert(one(0.02));
+            scenario.record_every.get_or_insert(one(1.0));
+            v.check_grid(&mut pdu)?;
+            v.check_run(&scenario)?;
+            v.check_fidelity(&scenario, &pdu)?;
+            v.check_controller(&scenario, &pdu)?;
+            v.check_timeline(&scenario, &pdu)?;
+            v.check_expect(&scenario, &pdu)?;
+            Site::Pdu(pdu)
+        }
+        Site::Feeder(f) => {
+            let step = *scenario
+                .step
+                .get_or_insert(Positive::new(60.0).expect("valid literal"));
+            scenario.record_every.get_or_insert(step);
+            v.check_run(&scenario)?;
+            v.check_feeder(&scenario, &f)?;
+            Site::Feeder(f)
+        }
+    };
     Ok(Loaded {
         scenario,
-        pdu,
+        site,
         path: path.to_path_buf(),
     })
 }
 
-struct Validator<'a> {
-    file: &'a str,
-    text: &'a str,
-    base: &'a Path,
+pub(super) struct Validator<'a> {
+    pub(super) file: &'a str,
+    pub(super) text: &'a str,
+    pub(super) base: &'a Path,
 }
 
 impl Validator<'_> {
     /// An error at the first `"needle"` after the `section:` key (or at the key itself).
-    fn at(&self, section: &str, needle: Option<&str>, message: String) -> ScenarioError {
+    pub(super) fn at(&self, section: &str, needle: Option<&str>, message: String) -> ScenarioError {
         let (line, col) = locate(self.text, section, needle);
         ScenarioError {
             file: self.file.to_string(),
@@ -241,17 +279,17 @@ impl Validator<'_> {
     }
 
     fn check_run(&self, s: &Scenario) -> Result<(), ScenarioError> {
-        if s.step.get() > s.duration.get() {
+        if s.step() > s.duration.get() {
             return Err(self.at("step", None, "step must not exceed duration".into()));
         }
-        if s.record_every.get() < s.step.get() {
+        if s.record_every() < s.step() {
             return Err(self.at(
                 "record_every",
                 None,
                 "record_every must be at least one step".into(),
             ));
         }
-        if s.duration.get() / s.step.get() > 1e9 {
+        if s.duration.get() / s.step() > 1e9 {
             return Err(self.at("duration", None, "more than 1e9 steps".into()));
         }
         Ok(())
@@ -398,7 +436,25 @@ impl Validator<'_> {
                 }
                 self.check_action(action, pdu)?;
             }
-            _ => {}
+            Action::PhaseSelect { load, .. } => {
+                return Err(self.at(
+                    "timeline",
+                    Some(load),
+                    "PhaseSelect moves a home on a feeder; this grid is a PDU".into(),
+                ));
+            }
+            Action::Tap { regulator, .. } => {
+                return Err(self.at(
+                    "timeline",
+                    Some(regulator),
+                    "Tap sets a feeder regulator; this grid is a PDU".into(),
+                ));
+            }
+            Action::Outage { .. }
+            | Action::Sag { .. }
+            | Action::Swell { .. }
+            | Action::FrequencyExcursion { .. }
+            | Action::SensorFault { .. } => {}
         }
         Ok(())
     }
@@ -499,7 +555,17 @@ impl Validator<'_> {
                         ));
                     }
                 }
-                _ => {}
+                Expect::FeederStat { .. } => {
+                    return Err(self.at(
+                        "FeederStat",
+                        None,
+                        "FeederStat measures a feeder; this grid is a PDU".into(),
+                    ));
+                }
+                Expect::Feeding { .. }
+                | Expect::MaxDeadBus { .. }
+                | Expect::BusVoltage { .. }
+                | Expect::Demand { .. } => {}
             }
         }
         Ok(())
@@ -507,7 +573,7 @@ impl Validator<'_> {
 }
 
 /// Line and column (1-based) of the first `"needle"` after the `section` key, or of the key.
-fn locate(text: &str, section: &str, needle: Option<&str>) -> (usize, usize) {
+pub(super) fn locate(text: &str, section: &str, needle: Option<&str>) -> (usize, usize) {
     let key = find_key(text, section).unwrap_or(0);
     let pos = needle
         .and_then(|n| {

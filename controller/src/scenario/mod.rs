@@ -1,7 +1,9 @@
 //! Scenario files: the format, and loading with validation.
 
+mod feeder;
 pub mod format;
 pub mod load;
 
+pub use feeder::feeder_load;
 pub use format::Scenario;
-pub use load::{Loaded, ScenarioError, load, parse};
+pub use load::{Loaded, ScenarioError, Site, load, parse};

@@ -8,10 +8,10 @@ pub mod network;
 pub mod powerflow;
 
 pub use model::{
-    Capacitor, Conn, Feeder, Impedance, Line, LineCode, Load, LoadModel, LoadShape, Regulator,
-    Source, Transformer, Winding,
+    Capacitor, Conn, Feeder, Impedance, Line, LineCode, Load, LoadModel, LoadShape, Phase,
+    Regulator, Source, Transformer, Winding,
 };
-pub use powerflow::{NodeVoltage, PowerFlow, Solved};
+pub use powerflow::{LoadState, NodeVoltage, PowerFlow, Solved};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FeederError {

@@ -156,6 +156,26 @@ pub enum LoadModel {
     },
 }
 
+/// A phase of a three-phase bus: nodes 1, 2 and 3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    A,
+    B,
+    C,
+}
+
+impl Phase {
+    pub fn node(self) -> usize {
+        self as usize + 1
+    }
+
+    pub fn of_node(node: usize) -> Option<Phase> {
+        [Phase::A, Phase::B, Phase::C]
+            .get(node.wrapping_sub(1))
+            .copied()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Load {
     pub name: String,

@@ -21,6 +21,12 @@ pub struct PowerFlow {
     inv_base: Vec<f64>,
     /// Power per load at the current time (multiplier applied), W + j var per phase.
     load_s: Vec<C64>,
+    /// Each load's own factor on top of its shape (a load step).
+    load_scale: Vec<f64>,
+    /// The minute the load shapes were last read at.
+    minute: f64,
+    /// Source EMF as a fraction of its rating.
+    source_pu: f64,
     /// Largest change of any node voltage (pu) between sweeps that counts as converged.
     pub tolerance: f64,
     pub max_iterations: usize,
@@ -73,6 +79,17 @@ pub struct Solved {
     pub tap_changes: usize,
 }
 
+/// What a load sees and draws in the present solution.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoadState {
+    /// The node of its bus its (first) phase is on: 1, 2 or 3 for A, B, C.
+    pub node: usize,
+    /// Voltage across its (first) phase, pu of the bus's base.
+    pub v_pu: f64,
+    /// Power drawn over all its phases, W + j var.
+    pub s: C64,
+}
+
 /// One node's voltage to ground.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeVoltage {
@@ -92,6 +109,9 @@ impl PowerFlow {
             j: vec![C64::new(0.0, 0.0); n],
             inv_base: vec![0.0; n],
             load_s: feeder.loads.iter().map(|l| l.va_per_phase()).collect(),
+            load_scale: vec![1.0; feeder.loads.len()],
+            minute: 0.0,
+            source_pu: 1.0,
             tolerance: 1e-6,
             max_iterations: 100,
             taps: vec![],
@@ -117,23 +137,50 @@ impl PowerFlow {
 
     /// Scale every load by its load shape at `minute` (OpenDSS's count: minute m is point m).
     pub fn set_minute(&mut self, minute: f64) {
+        self.minute = minute;
         for (i, l) in self.feeder.loads.iter().enumerate() {
-            let base = l.va_per_phase();
+            let base = l.va_per_phase() * self.load_scale[i];
             self.load_s[i] = match self.shape_of[i].map(|k| &self.feeder.load_shapes[k]) {
                 None => base,
                 Some(sh) if sh.use_actual => {
                     let kw = sh.at_minute(minute);
                     let q_per_p = if l.kw != 0.0 { l.kvar / l.kw } else { 0.0 };
-                    C64::new(kw, kw * q_per_p) * 1000.0 / l.phases as f64
+                    C64::new(kw, kw * q_per_p) * 1000.0 / l.phases as f64 * self.load_scale[i]
                 }
                 Some(sh) => base * sh.at_minute(minute),
             };
         }
     }
 
+    /// Multiply one load's demand by `factor` (on top of its load shape) from now on.
+    pub fn set_load_scale(&mut self, load: usize, factor: f64) {
+        self.load_scale[load] = factor;
+        self.set_minute(self.minute);
+    }
+
+    /// Set the source EMF to `pu` of its rating (0 is an outage upstream).
+    pub fn set_source_pu(&mut self, pu: f64) {
+        self.source_pu = pu;
+        for k in 0..self.net.emf.len() {
+            self.v[k] = self.net.emf[k] * pu;
+        }
+    }
+
     /// Move a single-phase load to another node of its bus (a phase selector).
     pub fn set_load_node(&mut self, load: usize, node: usize) -> Result<(), FeederError> {
         let l = &self.feeder.loads[load];
+        let to_ground = self
+            .net
+            .shunts
+            .iter()
+            .filter(|s| s.load == Some(load))
+            .all(|s| s.b == GROUND);
+        if l.phases != 1 || !to_ground {
+            return Err(FeederError::Model(format!(
+                "load {}: only a single-phase load wired phase to neutral has a phase selector",
+                l.name
+            )));
+        }
         let (bus, _) = super::model::split_terminal(&l.bus).map_err(FeederError::Model)?;
         let b = self.net.bus_index[&bus];
         let g = self.net.node(b, node).ok_or_else(|| {
@@ -184,7 +231,7 @@ impl PowerFlow {
     /// Voltages with every load and capacitor off.
     fn no_load(&mut self) {
         self.v.iter_mut().for_each(|v| *v = C64::new(0.0, 0.0));
-        self.v[..3].copy_from_slice(&self.net.emf);
+        self.set_source_pu(self.source_pu);
         self.j.iter_mut().for_each(|j| *j = C64::new(0.0, 0.0));
         self.forward();
     }
@@ -219,8 +266,17 @@ impl PowerFlow {
     }
 
     /// Solve the present time point from the previous solution, moving regulator taps until
-    /// every enabled regulator is within its band.
+    /// every enabled regulator is within its band. After a failure the state restarts from the
+    /// no-load voltages, so one bad point does not poison the next warm start.
     pub fn solve(&mut self) -> Result<Solved, FeederError> {
+        let r = self.try_solve();
+        if r.is_err() {
+            self.no_load();
+        }
+        r
+    }
+
+    fn try_solve(&mut self) -> Result<Solved, FeederError> {
         let mut iterations = 0;
         let mut tap_changes = 0;
         for _ in 0..32 {
@@ -474,6 +530,78 @@ impl PowerFlow {
                 .map(|(k, &n)| (n, self.v[b.offset + k].norm() * self.inv_base[b.offset + k]))
                 .collect(),
         )
+    }
+
+    /// The current entering each node of a bus from its parent branch (node number, A).
+    pub fn bus_inflow(&self, bus: &str) -> Option<Vec<(usize, C64)>> {
+        let b = &self.net.buses[*self.net.bus_index.get(&bus.to_ascii_lowercase())?];
+        Some(
+            b.nodes
+                .iter()
+                .enumerate()
+                .map(|(k, &n)| (n, self.j[b.offset + k]))
+                .collect(),
+        )
+    }
+
+    /// Phase voltages of a bus with nodes 1, 2 and 3, in that order.
+    pub fn bus_abc(&self, bus: &str) -> Option<[C64; 3]> {
+        self.abc(*self.net.bus_index.get(&bus.to_ascii_lowercase())?)
+    }
+
+    fn abc(&self, b: usize) -> Option<[C64; 3]> {
+        let bus = &self.net.buses[b];
+        let at = |n: usize| Some(self.v[bus.offset + bus.nodes.iter().position(|&x| x == n)?]);
+        Some([at(1)?, at(2)?, at(3)?])
+    }
+
+    /// Every bus with nodes 1, 2 and 3 and its phase voltages, source EMF excluded.
+    pub fn three_phase_buses(&self) -> impl Iterator<Item = (&str, [C64; 3])> + '_ {
+        (1..self.net.buses.len())
+            .filter_map(|b| Some((self.net.buses[b].name.as_str(), self.abc(b)?)))
+    }
+
+    pub fn feeder(&self) -> &Feeder {
+        &self.feeder
+    }
+
+    /// A load's node, voltage and power in the present solution.
+    pub fn load_state(&self, load: usize) -> LoadState {
+        let volt = |g: usize| {
+            if g == GROUND {
+                C64::new(0.0, 0.0)
+            } else {
+                self.v[g]
+            }
+        };
+        let mut out = LoadState {
+            node: 0,
+            v_pu: 0.0,
+            s: C64::new(0.0, 0.0),
+        };
+        for sh in self.net.shunts.iter().filter(|s| s.load == Some(load)) {
+            let v = volt(sh.a) - volt(sh.b);
+            let i = load_current(sh, &self.feeder.loads[load], self.load_s[load], v);
+            out.s += v * i.conj();
+            if out.node == 0 {
+                let (bus, k) = self.node_of(sh.a);
+                out.node = self.net.buses[bus].nodes[k];
+                // A phase-to-phase load is rated on the line-to-line voltage.
+                let ll = if sh.b == GROUND { 1.0 } else { 3f64.sqrt() };
+                out.v_pu = v.norm() * self.inv_base[sh.a] / ll;
+            }
+        }
+        out
+    }
+
+    /// The bus and the position within it of a global node index.
+    fn node_of(&self, g: usize) -> (usize, usize) {
+        let b = self
+            .net
+            .buses
+            .partition_point(|b| b.offset <= g)
+            .saturating_sub(1);
+        (b, g - self.net.buses[b].offset)
     }
 
     /// Line-to-line kV base of a bus.

@@ -4,6 +4,9 @@ Run from the repository root with ../shared beside it:
     python3 -m venv /tmp/dss && /tmp/dss/bin/pip install dss-python opendssdirect.py
     /tmp/dss/bin/python sim/tests/reference/opendss_reference.py
 Writes one CSV per case: bus,node,pu,angle_deg (angle of the node voltage to ground).
+
+With `--day [LOAD ...]` it prints instead the European LV feeder's day figures that
+scenarios/feeder_lv_*.ron bracket, with the named loads moved to phase C first.
 """
 import csv, os, sys
 import opendssdirect as dss
@@ -38,6 +41,58 @@ def compile(path):
     dss.Basic.ClearAll()
     dss.Text.Command(f'compile "{os.path.abspath(path)}"')
 
+
+def lv_day(moved):
+    """Mean input kW, home voltage extremes, worst-bus VUF and the secondary residual."""
+    import cmath, math
+    compile(os.path.join(FEEDERS, "LVTestCase", "Master.dss"))
+    for n in moved:
+        dss.Circuit.SetActiveElement("Load." + n)
+        bus = dss.CktElement.BusNames()[0].split(".")[0]
+        dss.Text.Command(f"Edit Load.{n} bus1={bus}.3")
+    dss.Text.Command("set mode=yearly number=1 stepsize=1m")
+    dss.Text.Command("set hour=0 sec=0")
+    a = cmath.exp(2j * math.pi / 3)
+    homes = []
+    for n in dss.Loads.AllNames():
+        dss.Circuit.SetActiveElement("Load." + n)
+        bus, node = dss.CktElement.BusNames()[0].split(".")[:2]
+        homes.append((bus, int(node)))
+    kw, vmin, vmax, vuf, resid = [], 9.0, 0.0, [], []
+    for _ in range(1440):
+        dss.Text.Command("solve")
+        kw.append(-dss.Circuit.TotalPower()[0])
+        for bus, node in homes:
+            dss.Circuit.SetActiveBus(bus)
+            v = dss.Bus.Voltages()
+            k = dss.Bus.Nodes().index(node)
+            pu = abs(complex(v[2 * k], v[2 * k + 1])) / (dss.Bus.kVBase() * 1000)
+            vmin, vmax = min(vmin, pu), max(vmax, pu)
+        worst = 0.0
+        for bus in dss.Circuit.AllBusNames():
+            dss.Circuit.SetActiveBus(bus)
+            nodes = dss.Bus.Nodes()
+            if bus == "sourcebus" or not all(x in nodes for x in (1, 2, 3)):
+                continue
+            v = dss.Bus.Voltages()
+            p = [complex(v[2 * nodes.index(x)], v[2 * nodes.index(x) + 1]) for x in (1, 2, 3)]
+            v1 = p[0] + a * p[1] + a * a * p[2]
+            v2 = p[0] + a * a * p[1] + a * p[2]
+            worst = max(worst, 100 * abs(v2) / abs(v1))
+        vuf.append(worst)
+        dss.Circuit.SetActiveElement("Transformer.TR1")
+        c = dss.CktElement.Currents()
+        n = dss.CktElement.NumConductors()
+        resid.append(abs(sum(complex(c[2 * k], c[2 * k + 1]) for k in range(n, n + 3))))
+    p95 = lambda x: sorted(x)[math.ceil(0.95 * len(x)) - 1]
+    print(f"mean input {sum(kw) / len(kw):.4f} kW; home voltage {vmin:.5f} .. {vmax:.5f} pu")
+    print(f"worst-bus VUF p95 {p95(vuf):.4f} %, max {max(vuf):.4f} %")
+    print(f"secondary residual max {max(resid):.2f} A, p95 {p95(resid):.2f} A")
+
+
+if "--day" in sys.argv:
+    lv_day(sys.argv[sys.argv.index("--day") + 1:])
+    sys.exit(0)
 
 # IEEE 4-node, Y-Y unbalanced, as shipped.
 compile(os.path.join(FEEDERS, "4Bus-YY-UnBal", "4Bus-YY-UnBal.dss"))

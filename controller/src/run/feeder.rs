@@ -1,0 +1,396 @@
+//! Running a feeder scenario: at each step the load shapes are read at the step's minute of
+//! the day, the timeline acts, one power flow is solved (warm-started from the last), and the
+//! expectations and the series see what the homes and the transformers see.
+
+use chrono::Timelike;
+use num_complex::Complex64 as C64;
+use reports::Series;
+use sim::feeder::{Feeder, Phase, PowerFlow, model::split_terminal};
+
+use super::{Outcome, Run, SiteRun, expect::Checker, schedule};
+use crate::core::unbalance::sequences;
+use crate::core::{Event, EventKind, Instant};
+use crate::scenario::format::{Action, Measure};
+use crate::scenario::{Loaded, feeder_load};
+
+/// What a feeder run leaves besides events and series.
+#[derive(Debug, Clone, Default)]
+pub struct FeederRun {
+    pub buses: usize,
+    pub loads: usize,
+    pub solves: u64,
+    pub failed: u64,
+    pub iterations: u64,
+    pub source_kwh: f64,
+    pub load_kwh: f64,
+    /// Lowest and highest voltage any load saw: (load, pu, t).
+    pub lowest: Option<(String, f64, f64)>,
+    pub highest: Option<(String, f64, f64)>,
+    /// Worst voltage unbalance factor of any three-phase bus: (bus, %, t).
+    pub worst_vuf: Option<(String, f64, f64)>,
+    /// Per transformer secondary bus: peak current per node (A) and peak residual current.
+    pub heads: Vec<Head>,
+    /// Regulator taps at the end.
+    pub taps: Vec<(String, i32)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub bus: String,
+    pub peak_a: Vec<(usize, f64)>,
+    pub peak_neutral_a: f64,
+}
+
+/// One solved step as the checks and the recorder read it.
+struct Step {
+    /// Per load: node, voltage pu, power W + j var.
+    loads: Vec<(usize, f64, C64)>,
+    /// Worst VUF this step: (bus index among the three-phase buses, %).
+    worst_vuf: (usize, f64),
+    /// Per head: current per node, residual.
+    heads: Vec<(Vec<(usize, C64)>, f64)>,
+    source: C64,
+}
+
+pub(super) fn run(l: &Loaded, f: &Feeder, mut progress: impl FnMut(f64)) -> Run {
+    let s = &l.scenario;
+    let mut out = FeederRun::default();
+    let mut events = Vec::new();
+    let mut checker = Checker::for_feeder(s);
+    let empty = |outcomes: Vec<Outcome>, events, out| Run {
+        name: s.name.clone(),
+        steps: 0,
+        duration: 0.0,
+        events,
+        series: Series::new(Vec::<String>::new()),
+        outcomes,
+        site: SiteRun::Feeder(out),
+    };
+    let mut pf = match PowerFlow::new(f) {
+        Ok(pf) => pf,
+        Err(e) => {
+            let o = Outcome {
+                label: "the feeder compiles".into(),
+                pass: false,
+                detail: e.to_string(),
+            };
+            return empty(vec![o], events, out);
+        }
+    };
+    let names: Vec<String> = f.loads.iter().map(|x| x.name.clone()).collect();
+    let heads = head_buses(f, &pf);
+    let regulators: Vec<String> = f.regulators.iter().map(|r| r.name.clone()).collect();
+    out.buses = pf
+        .voltages()
+        .map(|v| v.bus)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    out.loads = names.len();
+    out.heads = heads
+        .iter()
+        .map(|b| Head {
+            bus: b.clone(),
+            peak_a: vec![],
+            peak_neutral_a: 0.0,
+        })
+        .collect();
+    let three_phase: Vec<String> = pf.three_phase_buses().map(|(b, _)| b.to_string()).collect();
+
+    let mut series = Series::new(columns(&pf, &heads, &names));
+    let mut row = Vec::with_capacity(series.names().len());
+    let start = s.start.0.time();
+    let start_min = f64::from(start.num_seconds_from_midnight()) / 60.0;
+    let dt_us = (s.step() * 1e6).round().max(1.0) as u64;
+    let dt = dt_us as f64 / 1e6;
+    let steps = (s.duration.get() * 1e6 / dt_us as f64).round() as u64;
+    let record_us = (s.record_every() * 1e6).round() as u64;
+    let mut next_record = 0u64;
+    let report_every = (steps / 200).max(1);
+    let actions = schedule(s);
+    let mut next_action = 0;
+    // When the source returns to its rating after a sag, swell or timed outage.
+    let mut source_back: Option<Instant> = None;
+    let mut failing = false;
+
+    for k in 0..steps {
+        let now = Instant::from_micros(k * dt_us);
+        if source_back.is_some_and(|t| t <= now) {
+            pf.set_source_pu(1.0);
+            source_back = None;
+        }
+        while let Some((t, a)) = actions.get(next_action)
+            && *t <= now
+        {
+            apply(a, now, &mut pf, &mut source_back, &mut events);
+            next_action += 1;
+        }
+        let t = (k + 1) as f64 * dt;
+        // The solution stands for the end of the step, as OpenDSS's yearly clock does.
+        pf.set_minute(start_min + t / 60.0);
+        let taps = pf.taps().to_vec();
+        match pf.solve() {
+            Ok(sv) => {
+                failing = false;
+                out.solves += 1;
+                out.iterations += sv.iterations as u64;
+                for ((name, before), after) in regulators.iter().zip(&taps).zip(pf.taps()) {
+                    if before != after {
+                        events.push(event(t, name, EventKind::Tap { tap: *after }));
+                    }
+                }
+            }
+            Err(e) => {
+                out.failed += 1;
+                if !failing {
+                    let error = e.to_string();
+                    events.push(event(t, "feeder", EventKind::SolveFailed { error }));
+                }
+                failing = true;
+                continue;
+            }
+        }
+        let step = observe(&pf, &heads);
+        out.source_kwh += step.source.re * dt / 3.6e6;
+        out.load_kwh += step.loads.iter().map(|x| x.2.re).sum::<f64>() * dt / 3.6e6;
+        tally(&mut out, &step, t, &names, &three_phase);
+        checker.observe_feeder(t, |m, samples| {
+            measure(m, &pf, &step, samples);
+        });
+        if now.as_micros() >= next_record {
+            next_record += record_us;
+            record(&mut row, &step, &three_phase);
+            series.push(t, &row);
+        }
+        if k % report_every == 0 {
+            progress(k as f64 / steps as f64);
+        }
+    }
+    progress(1.0);
+    out.taps = regulators.into_iter().zip(pf.taps().to_vec()).collect();
+    Run {
+        name: s.name.clone(),
+        steps,
+        duration: steps as f64 * dt,
+        outcomes: checker.finish(&events),
+        events,
+        series,
+        site: SiteRun::Feeder(out),
+    }
+}
+
+fn event(t: f64, subject: &str, kind: EventKind) -> Event {
+    Event {
+        t,
+        severity: kind.severity(),
+        subject: subject.to_string(),
+        kind,
+    }
+}
+
+fn apply(
+    a: &Action,
+    now: Instant,
+    pf: &mut PowerFlow,
+    source_back: &mut Option<Instant>,
+    events: &mut Vec<Event>,
+) {
+    let t = now.as_secs_f64();
+    // Names and ranges were checked by the loader; a refusal here changes nothing.
+    match a {
+        Action::Outage { duration, .. } => {
+            pf.set_source_pu(0.0);
+            *source_back = duration.map(|d| now + d.duration());
+        }
+        Action::Sag { pu, duration, .. } | Action::Swell { pu, duration, .. } => {
+            pf.set_source_pu(pu.get());
+            *source_back = Some(now + duration.duration());
+        }
+        Action::LoadStep { load, factor } => {
+            if let Ok(i) = feeder_load(pf, load) {
+                pf.set_load_scale(i, *factor);
+            }
+        }
+        Action::PhaseSelect { load, phase } => {
+            if let Ok(i) = feeder_load(pf, load) {
+                let from = Phase::of_node(pf.load_state(i).node);
+                if pf.set_load_node(i, phase.node()).is_ok()
+                    && let Some(from) = from.filter(|f| f != phase)
+                {
+                    let kind = EventKind::PhaseMove { from, to: *phase };
+                    events.push(event(t, &pf.feeder().loads[i].name.clone(), kind));
+                }
+            }
+        }
+        Action::Tap { regulator, tap } if pf.set_tap(regulator, *tap).is_ok() => {
+            events.push(event(t, regulator, EventKind::Tap { tap: *tap }));
+        }
+        // A PDU's actions are refused for a feeder by the loader; repeats are expanded.
+        _ => {}
+    }
+}
+
+/// The secondary bus of every transformer that is not a regulator, once each.
+fn head_buses(f: &Feeder, pf: &PowerFlow) -> Vec<String> {
+    let regulated: Vec<String> = f
+        .regulators
+        .iter()
+        .map(|r| r.transformer.to_ascii_lowercase())
+        .collect();
+    let mut out: Vec<String> = Vec::new();
+    for t in &f.transformers {
+        if regulated.contains(&t.name.to_ascii_lowercase()) {
+            continue;
+        }
+        let Some(w) = t.windings.get(1) else { continue };
+        let Ok((bus, _)) = split_terminal(&w.bus) else {
+            continue;
+        };
+        if pf.bus_inflow(&bus).is_some() && !out.contains(&bus) {
+            out.push(bus);
+        }
+    }
+    out
+}
+
+fn observe(pf: &PowerFlow, heads: &[String]) -> Step {
+    let loads = (0..pf.feeder().loads.len())
+        .map(|i| {
+            let st = pf.load_state(i);
+            (st.node, st.v_pu, st.s)
+        })
+        .collect();
+    let worst_vuf = pf
+        .three_phase_buses()
+        .enumerate()
+        .map(|(i, (_, v))| (i, vuf_pct(v)))
+        .fold((0, 0.0), |a, b| if b.1 > a.1 { b } else { a });
+    let heads = heads
+        .iter()
+        .map(|b| {
+            let i = pf.bus_inflow(b).unwrap_or_default();
+            let residual = i.iter().map(|x| x.1).sum::<C64>().norm();
+            (i, residual)
+        })
+        .collect();
+    Step {
+        loads,
+        worst_vuf,
+        heads,
+        source: pf.source_power(),
+    }
+}
+
+fn vuf_pct(v: [C64; 3]) -> f64 {
+    let sq = sequences(v[0], v[1], v[2]);
+    let p = sq.positive.norm();
+    if p > 0.0 {
+        100.0 * sq.negative.norm() / p
+    } else {
+        0.0
+    }
+}
+
+/// Current unbalance in %: the largest deviation of a phase magnitude from the mean, over it.
+fn current_unbalance_pct(i: &[(usize, C64)]) -> f64 {
+    let mags: Vec<f64> = i.iter().map(|x| x.1.norm()).collect();
+    let mean = mags.iter().sum::<f64>() / mags.len().max(1) as f64;
+    if mean <= 0.0 {
+        return 0.0;
+    }
+    100.0 * mags.iter().map(|m| (m - mean).abs()).fold(0.0, f64::max) / mean
+}
+
+fn measure(m: &Measure, pf: &PowerFlow, step: &Step, out: &mut Vec<f32>) {
+    match m {
+        Measure::Voltage { bus: None } => out.extend(step.loads.iter().map(|x| x.1 as f32)),
+        Measure::Voltage { bus: Some(b) } => {
+            out.extend(pf.bus_pu(b).unwrap_or_default().iter().map(|x| x.1 as f32));
+        }
+        Measure::Vuf { bus: None } => out.push(step.worst_vuf.1 as f32),
+        Measure::Vuf { bus: Some(b) } => {
+            if let Some(v) = pf.bus_abc(b) {
+                out.push(vuf_pct(v) as f32);
+            }
+        }
+        Measure::NeutralCurrent { bus } => {
+            let i = pf.bus_inflow(bus).unwrap_or_default();
+            out.push(i.iter().map(|x| x.1).sum::<C64>().norm() as f32);
+        }
+        Measure::CurrentUnbalance { bus } => {
+            out.push(current_unbalance_pct(&pf.bus_inflow(bus).unwrap_or_default()) as f32);
+        }
+        Measure::SourceKw => out.push((step.source.re / 1e3) as f32),
+    }
+}
+
+fn tally(out: &mut FeederRun, step: &Step, t: f64, names: &[String], three_phase: &[String]) {
+    for (name, &(_, v, _)) in names.iter().zip(&step.loads) {
+        if out.lowest.as_ref().is_none_or(|x| v < x.1) {
+            out.lowest = Some((name.clone(), v, t));
+        }
+        if out.highest.as_ref().is_none_or(|x| v > x.1) {
+            out.highest = Some((name.clone(), v, t));
+        }
+    }
+    let (b, vuf) = step.worst_vuf;
+    if !three_phase.is_empty() && out.worst_vuf.as_ref().is_none_or(|x| vuf > x.1) {
+        out.worst_vuf = Some((three_phase[b].clone(), vuf, t));
+    }
+    for (h, (i, residual)) in out.heads.iter_mut().zip(&step.heads) {
+        if h.peak_a.is_empty() {
+            h.peak_a = i.iter().map(|x| (x.0, 0.0)).collect();
+        }
+        for (p, x) in h.peak_a.iter_mut().zip(i) {
+            p.1 = p.1.max(x.1.norm());
+        }
+        h.peak_neutral_a = h.peak_neutral_a.max(*residual);
+    }
+}
+
+fn columns(pf: &PowerFlow, heads: &[String], names: &[String]) -> Vec<String> {
+    let mut c: Vec<String> = [
+        "source_kw",
+        "source_kvar",
+        "v_min_pu",
+        "v_max_pu",
+        "vuf_max_pct",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for b in heads {
+        for (node, _) in pf.bus_inflow(b).unwrap_or_default() {
+            c.push(format!("{b}.i{node}"));
+        }
+        c.push(format!("{b}.in"));
+    }
+    for n in names {
+        for q in ["v_pu", "kw", "phase"] {
+            c.push(format!("{n}.{q}"));
+        }
+    }
+    c
+}
+
+fn record(row: &mut Vec<f64>, step: &Step, three_phase: &[String]) {
+    row.clear();
+    let v = step.loads.iter().map(|x| x.1);
+    row.extend([
+        step.source.re / 1e3,
+        step.source.im / 1e3,
+        v.clone().fold(f64::INFINITY, f64::min),
+        v.fold(f64::NEG_INFINITY, f64::max),
+        if three_phase.is_empty() {
+            0.0
+        } else {
+            step.worst_vuf.1
+        },
+    ]);
+    for (i, residual) in &step.heads {
+        row.extend(i.iter().map(|x| x.1.norm()));
+        row.push(*residual);
+    }
+    for &(node, v, s) in &step.loads {
+        row.extend([v, s.re / 1e3, node as f64]);
+    }
+}
