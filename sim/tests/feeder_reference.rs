@@ -208,3 +208,42 @@ fn a_phase_selector_move_is_the_same_as_wiring_the_home_to_that_phase() {
         );
     }
 }
+
+#[test]
+fn ieee_4_node_open_wye_open_delta_floats_on_line_capacitance_as_opendss_solves_it() {
+    // Two single-phase units, wye primaries and an open delta secondary with ppm_antifloat=0:
+    // only the 2500 ft line's capacitance holds the delta side to ground.
+    let f = import("4Bus-OYOD-UnBal/4bus-OYOD-UnBal.dss");
+    let mut pf = PowerFlow::new(&f).unwrap();
+    pf.solve().unwrap();
+    let worst = compare_all(&pf, "4bus_oyod_unbal", 1e-4);
+    assert!(worst < 1e-4, "worst {worst}");
+    let r = reference("4bus_oyod_unbal");
+    for v in pf.voltages() {
+        let (_, deg) = r[&(v.bus.clone(), v.node)];
+        let d = (angle(v.volts) - deg + 540.0).rem_euclid(360.0) - 180.0;
+        assert!(
+            d.abs() < 0.01,
+            "{}.{}: {:.4} deg, OpenDSS {deg}",
+            v.bus,
+            v.node,
+            angle(v.volts)
+        );
+    }
+    // OpenDSS: 4020.89 kW in.
+    assert!((pf.source_power().re / 1e3 - 4020.89).abs() < 0.5);
+}
+
+#[test]
+fn a_floating_delta_with_nothing_to_ground_is_refused_by_name() {
+    let mut f = import("4Bus-OYOD-UnBal/4bus-OYOD-UnBal.dss");
+    for c in &mut f.line_codes {
+        c.c_nf_per_km.iter_mut().flatten().for_each(|x| *x = 0.0);
+    }
+    let err = PowerFlow::new(&f)
+        .err()
+        .expect("no reference to ground")
+        .to_string();
+    assert!(err.contains("sd_unbal_oy_od_3"), "{err}");
+    assert!(err.contains("nothing below it holds it to ground"), "{err}");
+}

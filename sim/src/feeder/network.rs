@@ -47,11 +47,16 @@ pub enum Kind {
     /// A plain series impedance between matching nodes: A = T = identity (through `pmap`,
     /// the parent node feeding each child node), Y_oc = 0, B = Z.
     Series { pmap: Vec<usize>, z: Vec<C64> },
+    /// V_c = A·V_p − B·(J_c − Y_g·V_c), J_p += T·(J_c − Y_g·V_c) + Y_oc·V_p. `yg` is empty
+    /// unless the child floats (a delta winding with no ground of its own): then it stands
+    /// for the child subtree's admittance to ground, added to Y_cc so that B exists and
+    /// taken back out through the child's voltage, exact once converged.
     General {
         a: Vec<C64>,
         b: Vec<C64>,
         t: Vec<C64>,
         yoc: Vec<C64>,
+        yg: Vec<C64>,
     },
 }
 
@@ -77,7 +82,8 @@ pub struct ShuntPhase {
     pub load: Option<usize>,
     /// Rated voltage across the element, volts.
     pub vbase: f64,
-    /// Fixed admittance (capacitors).
+    /// Admittance: a capacitor's, or a load's at its rating (which only tells how a floating
+    /// system is held to ground; the sweep uses the load's model).
     pub y: C64,
 }
 
@@ -298,8 +304,9 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
         if vbase.is_nan() || vbase <= 0.0 {
             return Err(FeederError::Model(format!("{what}: kV must be positive")));
         }
-        for (x, y) in pairs {
-            raw_shunts.push((b, nodes[x], nodes[y], Some(i), vbase, C64::new(0.0, 0.0)));
+        let y = l.va_per_phase().conj() / (vbase * vbase);
+        for (x, yy) in pairs {
+            raw_shunts.push((b, nodes[x], nodes[yy], Some(i), vbase, y));
         }
     }
     for c in &f.capacitors {
@@ -627,16 +634,29 @@ pub fn reduce_branch(net: &mut Network, k: usize) -> Result<(), FeederError> {
     let ycp = y.view((np, 0), (nc, np)).clone_owned();
     let ycc = y.view((np, np), (nc, nc)).clone_owned();
     let scale = ycc.iter().map(|v| v.norm()).fold(0.0, f64::max);
-    let b = ycc
-        .try_inverse()
-        .filter(|m| m.iter().all(|v| v.is_finite() && v.norm() * scale < 1e15))
-        .ok_or_else(|| {
-            FeederError::Model(format!(
-                "{}: some node of bus {} has no path to the source through it",
-                what(),
-                c.name
-            ))
-        })?;
+    let invert = |m: DMatrix<C64>| {
+        m.try_inverse()
+            .filter(|m| m.iter().all(|v| v.is_finite() && v.norm() * scale < 1e15))
+    };
+    let mut yg = DMatrix::<C64>::zeros(0, 0);
+    let b = match invert(ycc.clone()) {
+        Some(b) => b,
+        None => {
+            let ya = ground_admittance(net, br.child);
+            yg = DMatrix::from_diagonal_element(nc, nc, ya / nc as f64);
+            invert(&ycc + &yg)
+                .filter(|_| ya.norm() > 0.0)
+                .ok_or_else(|| {
+                    FeederError::Model(format!(
+                        "{}: some node of bus {} has no path to the source through it, and \
+                         nothing below it holds it to ground (line capacitance, a grounded \
+                         load or capacitor, or a transformer's ppm_antifloat)",
+                        what(),
+                        c.name
+                    ))
+                })?
+        }
+    };
     let a = -(&b * &ycp);
     let t = -(&ypc * &b);
     let yoc = &ypp + &ypc * &a;
@@ -650,6 +670,51 @@ pub fn reduce_branch(net: &mut Network, k: usize) -> Result<(), FeederError> {
         b: flat(&b),
         t: flat(&t),
         yoc: flat(&yoc),
+        yg: flat(&yg),
     };
     Ok(())
+}
+
+/// Admittance to ground of everything below `bus` with all its nodes at one voltage, down to
+/// the next transformer (behind which the system is grounded on its own terms): line
+/// capacitance and every shunt from a node to ground.
+fn ground_admittance(net: &Network, bus: usize) -> C64 {
+    let transformers: Vec<usize> = net.transformer_element.values().copied().collect();
+    let mut buses = vec![bus];
+    let mut total = C64::new(0.0, 0.0);
+    let mut k = 0;
+    while k < buses.len() {
+        let at = buses[k];
+        k += 1;
+        for br in net.branches.iter().filter(|br| br.parent == at) {
+            if br.elements.iter().any(|e| transformers.contains(e)) {
+                continue;
+            }
+            for &ei in &br.elements {
+                let e = &net.elements[ei];
+                let live: Vec<usize> = (0..e.conductors.len())
+                    .filter(|&i| e.conductors[i] != GROUND)
+                    .collect();
+                for &i in &live {
+                    for &j in &live {
+                        total += e.y[(i, j)];
+                    }
+                }
+            }
+            buses.push(br.child);
+        }
+    }
+    let on = |g: usize| {
+        g != GROUND
+            && buses.iter().any(|&b| {
+                let bb = &net.buses[b];
+                g >= bb.offset && g < bb.offset + bb.nodes.len()
+            })
+    };
+    for s in &net.shunts {
+        if s.b == GROUND && on(s.a) {
+            total += s.y;
+        }
+    }
+    total
 }

@@ -357,12 +357,13 @@ impl PowerFlow {
                         j[p.offset + pmap[k]] += jc;
                     }
                 }
-                Kind::General { t, yoc, .. } => {
+                Kind::General { t, yoc, yg, .. } => {
+                    let jc = child_current(j, &self.v, c.offset, nc, yg);
                     let mut add = [C64::new(0.0, 0.0); MAX_NODES];
                     for (r, a) in add.iter_mut().enumerate().take(np) {
                         let mut s = C64::new(0.0, 0.0);
                         for k in 0..nc {
-                            s += t[r * nc + k] * j[c.offset + k];
+                            s += t[r * nc + k] * jc[k];
                         }
                         for k in 0..np {
                             s += yoc[r * np + k] * self.v[p.offset + k];
@@ -410,14 +411,15 @@ impl PowerFlow {
                         new[r] = s;
                     }
                 }
-                Kind::General { a, b, .. } => {
+                Kind::General { a, b, yg, .. } => {
+                    let jc = child_current(&self.j, &self.v, c.offset, nc, yg);
                     for (r, x) in new.iter_mut().enumerate().take(nc) {
                         let mut s = C64::new(0.0, 0.0);
                         for k in 0..np {
                             s += a[r * np + k] * self.v[p.offset + k];
                         }
                         for k in 0..nc {
-                            s -= b[r * nc + k] * self.j[c.offset + k];
+                            s -= b[r * nc + k] * jc[k];
                         }
                         *x = s;
                     }
@@ -617,6 +619,21 @@ impl PowerFlow {
             .map(|k| self.v[c.offset + k] * self.j[c.offset + k].conj())
             .sum()
     }
+}
+
+/// The current a branch delivers into its child's `nc` nodes at `offset`, less what its
+/// grounding stand-in `yg` (empty when the child does not float) draws at the child's voltage.
+fn child_current(j: &[C64], v: &[C64], offset: usize, nc: usize, yg: &[C64]) -> [C64; MAX_NODES] {
+    let mut out = [C64::new(0.0, 0.0); MAX_NODES];
+    out[..nc].copy_from_slice(&j[offset..offset + nc]);
+    if !yg.is_empty() {
+        for (r, x) in out.iter_mut().enumerate().take(nc) {
+            for k in 0..nc {
+                *x -= yg[r * nc + k] * v[offset + k];
+            }
+        }
+    }
+    out
 }
 
 /// Each regulator's transformer and its present tap (steps from neutral).

@@ -98,6 +98,12 @@ if "--day" in sys.argv:
 compile(os.path.join(FEEDERS, "4Bus-YY-UnBal", "4Bus-YY-UnBal.dss"))
 dump("4bus_yy_unbal")
 
+# IEEE 4-node, open wye / open delta unbalanced: the delta side held to ground only by the
+# line's capacitance (ppm_antifloat=0).
+compile(os.path.join(FEEDERS, "4Bus-OYOD-UnBal", "4bus-OYOD-UnBal.dss"))
+dss.Text.Command("solve")
+dump("4bus_oyod_unbal")
+
 # IEEE 13-node, regulator taps fixed at 10/8/11.
 compile(os.path.join(FEEDERS, "13Bus", "IEEE13Nodeckt.dss"))
 for reg, tap in (("Reg1", 10), ("Reg2", 8), ("Reg3", 11)):
