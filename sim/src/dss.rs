@@ -10,7 +10,7 @@ use std::f64::consts::PI;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::feeder::line_constants::{self, Conductor};
+use crate::feeder::line_constants::{self, Conductor, EarthModel};
 use crate::feeder::network::sequence_to_phase;
 use crate::feeder::{
     Capacitor, Conn, Feeder, Impedance, Line, LineCode, Load, LoadModel, LoadShape, Regulator,
@@ -97,7 +97,7 @@ struct State {
     index: HashMap<(String, String), usize>,
     last: Option<usize>,
     frequency: f64,
-    carson: bool,
+    earth: EarthModel,
     voltage_bases: Vec<f64>,
     coords: Vec<BusCoord>,
     depth: usize,
@@ -332,10 +332,11 @@ impl State {
                             self.frequency = num(&v, loc)?
                         }
                         "earthmodel" => match v.text.to_ascii_lowercase().as_str() {
-                            "carson" => self.carson = true,
+                            "carson" => self.earth = EarthModel::Carson,
+                            "deri" => self.earth = EarthModel::Deri,
                             other => {
                                 return Err(loc.err(format!(
-                                    "earth model `{other}` is not supported; use carson"
+                                    "earth model `{other}` is not supported; use carson or deri"
                                 )));
                             }
                         },
@@ -785,10 +786,7 @@ impl State {
                 let go = geometries
                     .get(g.as_str())
                     .ok_or_else(|| what(format!("no line geometry `{g}`")))?;
-                if !self.carson {
-                    return Err(go.loc.err("line geometries need `set earthmodel=carson` (the only earth model supported)"));
-                }
-                codes.push(geometry_code(go, wires, &name, self.frequency)?);
+                codes.push(geometry_code(go, wires, &name, self.frequency, self.earth)?);
             }
             (name, Some(1.0))
         } else if !inline.is_empty() {
@@ -844,6 +842,7 @@ fn geometry_code(
     wires: &HashMap<&str, &Object>,
     name: &str,
     f: f64,
+    earth: EarthModel,
 ) -> Result<LineCode, DssError> {
     let mut nconds = 0usize;
     let mut nphases = 0usize;
@@ -912,16 +911,17 @@ fn geometry_code(
                 k + 1
             ))
         })? * 1000.0;
-        let (r, gmr, radius) = wire_data(w)?;
+        let (r, rdc, gmr, radius) = wire_data(w)?;
         cs.push(Conductor {
             x_m: x * m,
             h_m: h * m,
             r_ohm_per_m: r,
+            rdc_ohm_per_m: rdc,
             gmr_m: gmr,
             radius_m: radius,
         });
     }
-    let (z, c) = line_constants::line_matrices(&cs, nphases, f, 100.0);
+    let (z, c) = line_constants::line_matrices(&cs, nphases, f, 100.0, earth);
     Ok(LineCode {
         name: name.into(),
         phases: nphases,
@@ -937,8 +937,9 @@ fn geometry_code(
     })
 }
 
-/// (AC resistance Ω/m, GMR m, radius m) of a wire.
-fn wire_data(o: &Object) -> Result<(f64, f64, f64), DssError> {
+/// (AC and DC resistance Ω/m, GMR m, radius m) of a wire; either resistance defaults to the
+/// other's through OpenDSS's factor 1.02.
+fn wire_data(o: &Object) -> Result<(f64, f64, f64, f64), DssError> {
     let (mut rac, mut rdc, mut gmr, mut radius) = (None, None, None, None);
     let (mut runits, mut gmrunits, mut radunits) = (None, None, None);
     for p in &o.props {
@@ -963,14 +964,15 @@ fn wire_data(o: &Object) -> Result<(f64, f64, f64), DssError> {
     let need = |x: Option<f64>, what: &str| {
         x.ok_or_else(|| o.loc.err(format!("wiredata {}: no {what}", o.name)))
     };
-    let r = rac.or(rdc.map(|r| r * 1.02));
-    let r = need(r, "rac")? / (need(runits, "runits")? * 1000.0);
+    let per_m = need(runits, "runits")? * 1000.0;
+    let r = need(rac.or(rdc.map(|r| r * 1.02)), "rac")? / per_m;
+    let rdc = rdc.map_or(r / 1.02, |x| x / per_m);
     let radius = need(radius, "diam or radius")? * need(radunits, "radunits")? * 1000.0;
     let gmr = match gmr {
         Some(g) => g * need(gmrunits, "gmrunits")? * 1000.0,
         None => 0.7788 * radius,
     };
-    Ok((r, gmr, radius))
+    Ok((r, rdc, gmr, radius))
 }
 
 /// A line code and the km in one of its length units (`None`: no units given).
@@ -1355,6 +1357,8 @@ fn capacitor(o: &Object) -> Result<Capacitor, DssError> {
             "conn" => c.conn = conn(&v.text, &p.loc)?,
             "enabled" => on = boolean(v, &p.loc)?,
             "states" => on = nums(v, &p.loc)?.iter().any(|&s| s != 0.0),
+            // A series reactor or resistor in the bank: only its absence is modelled.
+            "r" | "xl" if nums(v, &p.loc)?.iter().all(|&x| x == 0.0) => {}
             "normamps" | "emergamps" | "basefreq" => {}
             k => {
                 return Err(p

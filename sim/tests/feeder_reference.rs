@@ -247,3 +247,46 @@ fn a_floating_delta_with_nothing_to_ground_is_refused_by_name() {
     assert!(err.contains("sd_unbal_oy_od_3"), "{err}");
     assert!(err.contains("nothing below it holds it to ground"), "{err}");
 }
+
+#[test]
+fn ieee_4_node_open_wye_open_delta_balanced_under_deri_matches_opendss_line_to_line() {
+    // Lines from geometry under OpenDSS's default Deri earth model; the delta side held by
+    // the transformers' ppm anti-float reactance, a 1 kvar capacitor and the line capacitance.
+    // Its zero sequence rests on those tiny admittances, so the line-to-line voltages (which
+    // do not) are compared tightly. OpenDSS put buses n3 and n4 on a 12.47 kV base.
+    let f = import("4Bus-OYOD-Bal/4Bus-OYOD-Bal.DSS");
+    let mut pf = PowerFlow::new(&f).unwrap();
+    pf.solve().unwrap();
+    let r = reference("4bus_oyod_bal");
+    let base = 12470.0 / 3f64.sqrt();
+    for bus in ["n3", "n4"] {
+        let ours = pf.bus_abc(bus).unwrap();
+        let theirs: Vec<num_complex::Complex64> = (1..=3)
+            .map(|n| {
+                let (pu, deg) = r[&(bus.to_string(), n)];
+                num_complex::Complex64::from_polar(pu * base, deg.to_radians())
+            })
+            .collect();
+        for k in 0..3 {
+            let (a, b) = (
+                (ours[k] - ours[(k + 1) % 3]).norm(),
+                (theirs[k] - theirs[(k + 1) % 3]).norm(),
+            );
+            assert!(
+                (a - b).abs() / b < 5e-4,
+                "{bus} V{k}{}: {a:.1} V, OpenDSS {b:.1} V",
+                (k + 1) % 3
+            );
+        }
+        for k in 0..3 {
+            let (a, b) = (ours[k].norm(), theirs[k].norm());
+            assert!(
+                (a - b).abs() / b < 2e-3,
+                "{bus}.{}: {a:.1} V, OpenDSS {b:.1} V",
+                k + 1
+            );
+        }
+    }
+    // OpenDSS: 3923.74 kW in.
+    assert!((pf.source_power().re / 1e3 - 3923.74).abs() / 3923.74 < 5e-4);
+}

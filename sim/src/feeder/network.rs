@@ -483,11 +483,26 @@ pub fn transformer_y(t: &Transformer, what: &str) -> Result<DMatrix<C64>, Feeder
             }
         }
     }
+    // OpenDSS's anti-float: a reactance of `ppm` of the winding's single-phase rating, half
+    // on each end of every winding, and once more on a wye winding's neutral.
     if t.ppm_antifloat != 0.0 {
-        let f = t.ppm_antifloat * 1e-6;
-        for i in 0..2 * nc {
-            let d: C64 = y[(i, i)];
-            y[(i, i)] = C64::new(d.re, d.im * (1.0 + f));
+        for k in 0..2 {
+            let w = &t.windings[k];
+            let vbase = 1000.0
+                * if nph > 1 && w.conn == Conn::Wye {
+                    w.kv / 3f64.sqrt()
+                } else {
+                    w.kv
+                };
+            let adder = C64::new(0.0, -t.ppm_antifloat * 1e-6 * s_ph / (vbase * vbase) / 2.0);
+            for ph in 0..nph {
+                let (a, b) = ends(k, ph);
+                y[(a, a)] += adder;
+                y[(b, b)] += adder;
+            }
+            if w.conn == Conn::Wye {
+                y[(k * nc + nph, k * nc + nph)] += adder;
+            }
         }
     }
     Ok(y)
@@ -638,11 +653,15 @@ pub fn reduce_branch(net: &mut Network, k: usize) -> Result<(), FeederError> {
         m.try_inverse()
             .filter(|m| m.iter().all(|v| v.is_finite() && v.norm() * scale < 1e15))
     };
+    // A child held to ground more firmly by what hangs below it than through the branch (a
+    // delta winding, floating or with only OpenDSS's ppm anti-float conductance) would make
+    // the sweep's common mode diverge: the stand-in takes over.
+    let ya = ground_admittance(net, br.child);
+    let own = ycc.iter().sum::<C64>();
     let mut yg = DMatrix::<C64>::zeros(0, 0);
-    let b = match invert(ycc.clone()) {
+    let b = match invert(ycc.clone()).filter(|_| own.norm() >= ya.norm()) {
         Some(b) => b,
         None => {
-            let ya = ground_admittance(net, br.child);
             yg = DMatrix::from_diagonal_element(nc, nc, ya / nc as f64);
             invert(&ycc + &yg)
                 .filter(|_| ya.norm() > 0.0)

@@ -104,6 +104,12 @@ compile(os.path.join(FEEDERS, "4Bus-OYOD-UnBal", "4bus-OYOD-UnBal.dss"))
 dss.Text.Command("solve")
 dump("4bus_oyod_unbal")
 
+# IEEE 4-node, open wye / open delta balanced, lines from geometry under OpenDSS's default
+# Deri earth model; the file's last script (ppm_antifloat left at 1, a 1 kvar capacitor to
+# hold the delta side) is the one in force.
+compile(os.path.join(FEEDERS, "4Bus-OYOD-Bal", "4Bus-OYOD-Bal.DSS"))
+dump("4bus_oyod_bal")
+
 # IEEE 13-node, regulator taps fixed at 10/8/11.
 compile(os.path.join(FEEDERS, "13Bus", "IEEE13Nodeckt.dss"))
 for reg, tap in (("Reg1", 10), ("Reg2", 8), ("Reg3", 11)):
