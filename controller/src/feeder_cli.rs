@@ -37,15 +37,7 @@ pub fn write_feeder(out: &Path, f: &Feeder) -> Result<(), String> {
 /// A feeder RON file; errors carry file:line:column.
 pub fn read_feeder(path: &Path) -> Result<Feeder, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    ron::from_str(&text).map_err(|e| {
-        format!(
-            "{}:{}:{}: {}",
-            path.display(),
-            e.span.start.line,
-            e.span.start.col,
-            e.code
-        )
-    })
+    crate::scenario::load::parse_ron(path, &text).map_err(|e| e.to_string())
 }
 
 #[derive(Serialize)]

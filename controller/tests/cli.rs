@@ -416,6 +416,24 @@ fn feeder_scenario(timeline: &str, expect: &str) -> String {
     )
 }
 
+/// `gridtwin run` the scenario `text`, which must hold every expectation (exit 0); the run's
+/// directory and what it printed.
+fn run_passes(tag: &str, text: &str) -> (std::path::PathBuf, String) {
+    let f = scratch(tag).join("s.ron");
+    std::fs::write(&f, text).unwrap();
+    let dir = scratch(tag).join("out");
+    let out = gridtwin(&[
+        "run",
+        "-q",
+        f.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    (dir, said)
+}
+
 #[test]
 fn a_feeder_scenario_runs_to_the_published_4_node_voltages() {
     // Published node 4: 2175 / 1930 / 1833 V on a 2401.8 V base: 0.9056 / 0.8036 / 0.7632 pu.
@@ -429,16 +447,7 @@ fn a_feeder_scenario_runs_to_the_published_4_node_voltages() {
     let out = gridtwin(&["check", f.to_str().unwrap()]);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("with 3 loads"), "{said}");
-    let dir = scratch("feeder-run").join("out");
-    let out = gridtwin(&[
-        "run",
-        "-q",
-        f.to_str().unwrap(),
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{said}");
+    let (dir, said) = run_passes("feeder-run", &text);
     assert!(said.contains("10 solves"), "{said}");
     let series = std::fs::read_to_string(dir.join("series.csv")).unwrap();
     assert_eq!(series.lines().count(), 11, "a row per minute and a header");
@@ -486,4 +495,18 @@ fn a_feeder_expectation_names_a_bus_that_exists() {
     );
     let err = rejected("pdu-feederstat", &pdu);
     assert!(err.contains("FeederStat measures a feeder"), "{err}");
+}
+
+#[test]
+fn a_feeder_scenario_reads_the_ron_that_import_dss_writes() {
+    let ron = imported("feeder-ron", "4Bus-YY-UnBal/4Bus-YY-UnBal.dss");
+    let text = feeder_scenario(
+        r#"(at: 60.0, do: PhaseSelect(load: "load1", phase: B))"#,
+        r#"Count(event: "phase_move", subject: "load1", min: 1, max: 1)"#,
+    )
+    .replace(
+        &shared_feeder("4Bus-YY-UnBal/4Bus-YY-UnBal.dss"),
+        ron.to_str().unwrap(),
+    );
+    run_passes("feeder-ron", &text);
 }

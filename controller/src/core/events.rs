@@ -278,10 +278,15 @@ pub struct Event {
 
 impl Event {
     pub fn new(now: Instant, subject: &Subject, kind: EventKind) -> Self {
+        Self::at(now.as_secs_f64(), subject.to_string(), kind)
+    }
+
+    /// An event at `t` seconds about any named thing (a feeder's regulator, say).
+    pub fn at(t: f64, subject: impl Into<String>, kind: EventKind) -> Self {
         Event {
-            t: now.as_secs_f64(),
+            t,
             severity: kind.severity(),
-            subject: subject.to_string(),
+            subject: subject.into(),
             kind,
         }
     }

@@ -7,7 +7,7 @@ use num_complex::Complex64 as C64;
 use reports::Series;
 use sim::feeder::{Feeder, Phase, PowerFlow, model::split_terminal};
 
-use super::{Outcome, Run, SiteRun, expect::Checker, schedule};
+use super::{Outcome, Run, SiteRun, Stepping, expect::Checker, schedule};
 use crate::core::unbalance::sequences;
 use crate::core::{Event, EventKind, Instant};
 use crate::scenario::format::{Action, Measure};
@@ -80,11 +80,7 @@ pub(super) fn run(l: &Loaded, f: &Feeder, mut progress: impl FnMut(f64)) -> Run 
     let names: Vec<String> = f.loads.iter().map(|x| x.name.clone()).collect();
     let heads = head_buses(f, &pf);
     let regulators: Vec<String> = f.regulators.iter().map(|r| r.name.clone()).collect();
-    out.buses = pf
-        .voltages()
-        .map(|v| v.bus)
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
+    out.buses = pf.bus_count();
     out.loads = names.len();
     out.heads = heads
         .iter()
@@ -100,20 +96,16 @@ pub(super) fn run(l: &Loaded, f: &Feeder, mut progress: impl FnMut(f64)) -> Run 
     let mut row = Vec::with_capacity(series.names().len());
     let start = s.start.0.time();
     let start_min = f64::from(start.num_seconds_from_midnight()) / 60.0;
-    let dt_us = (s.step() * 1e6).round().max(1.0) as u64;
-    let dt = dt_us as f64 / 1e6;
-    let steps = (s.duration.get() * 1e6 / dt_us as f64).round() as u64;
-    let record_us = (s.record_every() * 1e6).round() as u64;
-    let mut next_record = 0u64;
-    let report_every = (steps / 200).max(1);
+    let mut clock = Stepping::new(s);
+    let dt = clock.dt;
     let actions = schedule(s);
     let mut next_action = 0;
     // When the source returns to its rating after a sag, swell or timed outage.
     let mut source_back: Option<Instant> = None;
     let mut failing = false;
 
-    for k in 0..steps {
-        let now = Instant::from_micros(k * dt_us);
+    for k in 0..clock.steps {
+        let now = clock.start(k, &mut progress);
         if source_back.is_some_and(|t| t <= now) {
             pf.set_source_pu(1.0);
             source_back = None;
@@ -135,7 +127,7 @@ pub(super) fn run(l: &Loaded, f: &Feeder, mut progress: impl FnMut(f64)) -> Run 
                 out.iterations += sv.iterations as u64;
                 for ((name, before), after) in regulators.iter().zip(&taps).zip(pf.taps()) {
                     if before != after {
-                        events.push(event(t, name, EventKind::Tap { tap: *after }));
+                        events.push(Event::at(t, name.as_str(), EventKind::Tap { tap: *after }));
                     }
                 }
             }
@@ -143,7 +135,7 @@ pub(super) fn run(l: &Loaded, f: &Feeder, mut progress: impl FnMut(f64)) -> Run 
                 out.failed += 1;
                 if !failing {
                     let error = e.to_string();
-                    events.push(event(t, "feeder", EventKind::SolveFailed { error }));
+                    events.push(Event::at(t, "feeder", EventKind::SolveFailed { error }));
                 }
                 failing = true;
                 continue;
@@ -156,34 +148,21 @@ pub(super) fn run(l: &Loaded, f: &Feeder, mut progress: impl FnMut(f64)) -> Run 
         checker.observe_feeder(t, |m, samples| {
             measure(m, &pf, &step, samples);
         });
-        if now.as_micros() >= next_record {
-            next_record += record_us;
+        if clock.record_due(now) {
             record(&mut row, &step, &three_phase);
             series.push(t, &row);
-        }
-        if k % report_every == 0 {
-            progress(k as f64 / steps as f64);
         }
     }
     progress(1.0);
     out.taps = regulators.into_iter().zip(pf.taps().to_vec()).collect();
     Run {
         name: s.name.clone(),
-        steps,
-        duration: steps as f64 * dt,
+        steps: clock.steps,
+        duration: clock.duration(),
         outcomes: checker.finish(&events),
         events,
         series,
         site: SiteRun::Feeder(out),
-    }
-}
-
-fn event(t: f64, subject: &str, kind: EventKind) -> Event {
-    Event {
-        t,
-        severity: kind.severity(),
-        subject: subject.to_string(),
-        kind,
     }
 }
 
@@ -217,12 +196,16 @@ fn apply(
                     && let Some(from) = from.filter(|f| f != phase)
                 {
                     let kind = EventKind::PhaseMove { from, to: *phase };
-                    events.push(event(t, &pf.feeder().loads[i].name.clone(), kind));
+                    events.push(Event::at(t, pf.feeder().loads[i].name.as_str(), kind));
                 }
             }
         }
         Action::Tap { regulator, tap } if pf.set_tap(regulator, *tap).is_ok() => {
-            events.push(event(t, regulator, EventKind::Tap { tap: *tap }));
+            events.push(Event::at(
+                t,
+                regulator.as_str(),
+                EventKind::Tap { tap: *tap },
+            ));
         }
         // A PDU's actions are refused for a feeder by the loader; repeats are expanded.
         _ => {}

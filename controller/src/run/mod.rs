@@ -77,6 +77,53 @@ enum Undo {
     Sensor(Target),
 }
 
+/// A run's fixed step in integer microseconds, how many there are, and when a step is
+/// recorded and the progress reported.
+struct Stepping {
+    dt_us: u64,
+    dt: f64,
+    steps: u64,
+    record_us: u64,
+    next_record: u64,
+    report_every: u64,
+}
+
+impl Stepping {
+    fn new(s: &Scenario) -> Self {
+        let dt_us = (s.step() * 1e6).round().max(1.0) as u64;
+        let steps = (s.duration.get() * 1e6 / dt_us as f64).round() as u64;
+        Stepping {
+            dt_us,
+            dt: dt_us as f64 / 1e6,
+            steps,
+            record_us: (s.record_every() * 1e6).round() as u64,
+            next_record: 0,
+            report_every: (steps / 200).max(1),
+        }
+    }
+
+    /// The start of step `k`, telling `progress` now and then how far the run is.
+    fn start(&self, k: u64, progress: &mut impl FnMut(f64)) -> Instant {
+        if k.is_multiple_of(self.report_every) {
+            progress(k as f64 / self.steps as f64);
+        }
+        Instant::from_micros(k * self.dt_us)
+    }
+
+    /// Whether the step starting at `now` is recorded.
+    fn record_due(&mut self, now: Instant) -> bool {
+        let due = now.as_micros() >= self.next_record;
+        if due {
+            self.next_record += self.record_us;
+        }
+        due
+    }
+
+    fn duration(&self) -> f64 {
+        self.steps as f64 * self.dt
+    }
+}
+
 /// Timeline actions flattened (repeats expanded) and in time order, as step instants.
 fn schedule(s: &Scenario) -> Vec<(Instant, Action)> {
     let mut out = Vec::new();
@@ -154,17 +201,13 @@ pub fn run_observed(
     let mut events = Vec::new();
     let mut energy = vec![0.0; names.len() + 2];
 
-    let dt_us = (s.step() * 1e6).round().max(1.0) as u64;
-    let dt = dt_us as f64 / 1e6;
-    let steps = (s.duration.get() * 1e6 / dt_us as f64).round() as u64;
-    let record_us = (s.record_every() * 1e6).round() as u64;
-    let mut next_record = 0u64;
-    let report_every = (steps / 200).max(1);
+    let mut clock = Stepping::new(s);
+    let dt = clock.dt;
     let mut row = Vec::with_capacity(series.names().len());
     let mut m = crate::core::Measurements::default();
 
-    for k in 0..steps {
-        let now = Instant::from_micros(k * dt_us);
+    for k in 0..clock.steps {
+        let now = clock.start(k, &mut progress);
         while let Some((t, a)) = actions.get(next_action)
             && *t <= now
         {
@@ -202,13 +245,9 @@ pub fn run_observed(
         }
         energy[names.len()] += truth.main.p * dt;
         energy[names.len() + 1] += truth.backup.p * dt;
-        if now.as_micros() >= next_record {
-            next_record += record_us;
+        if clock.record_due(now) {
             record(&mut row, &backend.pdu, &ctl);
             series.push(now.as_secs_f64(), &row);
-        }
-        if k % report_every == 0 {
-            progress(k as f64 / steps as f64);
         }
     }
     progress(1.0);
@@ -220,8 +259,8 @@ pub fn run_observed(
         .collect();
     Run {
         name: s.name.clone(),
-        steps,
-        duration: steps as f64 * dt,
+        steps: clock.steps,
+        duration: clock.duration(),
         outcomes: checker.finish(&events),
         events,
         series,

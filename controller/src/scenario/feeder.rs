@@ -13,28 +13,15 @@ use crate::core::events::EVENT_NAMES;
 impl Validator<'_> {
     /// A feeder from RON, or imported from an OpenDSS master file.
     pub(super) fn feeder_file(&self, rel: &str) -> Result<Feeder, ScenarioError> {
-        let path = self.base.join(rel);
         let is_dss = Path::new(rel)
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("dss"));
         if is_dss {
             // The importer's errors carry the OpenDSS file and line.
-            return sim::dss::import(&path)
+            return sim::dss::import(&self.base.join(rel))
                 .map_err(|e| self.at("grid", Some(rel), format!("importing {rel}: {e}")));
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            self.at(
-                "grid",
-                Some(rel),
-                format!("cannot read feeder file {}: {e}", path.display()),
-            )
-        })?;
-        ron::from_str(&text).map_err(|e| ScenarioError {
-            file: path.display().to_string(),
-            line: e.span.start.line,
-            col: e.span.start.col,
-            message: e.code.to_string(),
-        })
+        self.grid_file(rel)
     }
 
     pub(super) fn check_feeder(&self, s: &Scenario, f: &Feeder) -> Result<(), ScenarioError> {

@@ -51,6 +51,20 @@ fn ron_options() -> ron::Options {
         .with_default_extension(Extensions::IMPLICIT_SOME | Extensions::UNWRAP_VARIANT_NEWTYPES)
 }
 
+/// RON text read from `path` as a `T`, with the scenario format's extensions; a syntax or
+/// type error carries the file's line and column.
+pub fn parse_ron<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, ScenarioError> {
+    ron_options().from_str(text).map_err(|e| ScenarioError {
+        file: path.display().to_string(),
+        line: e.span.start.line,
+        col: e.span.start.col,
+        message: e.code.to_string(),
+    })
+}
+
 /// Read and validate a scenario file.
 pub fn load(path: &Path) -> Result<Loaded, ScenarioError> {
     let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
@@ -65,12 +79,7 @@ pub fn load(path: &Path) -> Result<Loaded, ScenarioError> {
 /// Validate scenario text; `path` names it in errors and anchors relative file references.
 pub fn parse(path: &Path, text: &str) -> Result<Loaded, ScenarioError> {
     let file = path.display().to_string();
-    let scenario: Scenario = ron_options().from_str(text).map_err(|e| ScenarioError {
-        file: file.clone(),
-        line: e.span.start.line,
-        col: e.span.start.col,
-        message: e.code.to_string(),
-    })?;
+    let scenario: Scenario = parse_ron(path, text)?;
     let base = path.parent().unwrap_or(Path::new("."));
     let v = Validator {
         file: &file,
@@ -132,7 +141,12 @@ impl Validator<'_> {
         }
     }
 
-    fn grid_file(&self, rel: &str) -> Result<PduSpec, ScenarioError> {
+    /// A grid in a RON file named relative to the scenario; a file that cannot be read is
+    /// reported where the scenario names it.
+    pub(super) fn grid_file<T: serde::de::DeserializeOwned>(
+        &self,
+        rel: &str,
+    ) -> Result<T, ScenarioError> {
         let path = self.base.join(rel);
         let text = std::fs::read_to_string(&path).map_err(|e| {
             self.at(
@@ -141,12 +155,7 @@ impl Validator<'_> {
                 format!("cannot read grid file {}: {e}", path.display()),
             )
         })?;
-        ron_options().from_str(&text).map_err(|e| ScenarioError {
-            file: path.display().to_string(),
-            line: e.span.start.line,
-            col: e.span.start.col,
-            message: e.code.to_string(),
-        })
+        parse_ron(&path, &text)
     }
 
     fn check_grid(&self, pdu: &mut PduSpec) -> Result<(), ScenarioError> {

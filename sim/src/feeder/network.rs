@@ -699,39 +699,33 @@ pub fn reduce_branch(net: &mut Network, k: usize) -> Result<(), FeederError> {
 /// capacitance and every shunt from a node to ground.
 fn ground_admittance(net: &Network, bus: usize) -> C64 {
     let transformers: Vec<usize> = net.transformer_element.values().copied().collect();
-    let mut buses = vec![bus];
+    let mut inside = vec![false; net.buses.len()];
+    inside[bus] = true;
     let mut total = C64::new(0.0, 0.0);
-    let mut k = 0;
-    while k < buses.len() {
-        let at = buses[k];
-        k += 1;
-        for br in net.branches.iter().filter(|br| br.parent == at) {
-            if br.elements.iter().any(|e| transformers.contains(e)) {
-                continue;
-            }
-            for &ei in &br.elements {
-                let e = &net.elements[ei];
-                let live: Vec<usize> = (0..e.conductors.len())
-                    .filter(|&i| e.conductors[i] != GROUND)
-                    .collect();
-                for &i in &live {
-                    for &j in &live {
-                        total += e.y[(i, j)];
-                    }
+    // Branches run breadth-first from the source, so a parent is settled before its children.
+    for br in &net.branches {
+        if !inside[br.parent] || br.elements.iter().any(|e| transformers.contains(e)) {
+            continue;
+        }
+        inside[br.child] = true;
+        for &ei in &br.elements {
+            let e = &net.elements[ei];
+            let live: Vec<usize> = (0..e.conductors.len())
+                .filter(|&i| e.conductors[i] != GROUND)
+                .collect();
+            for &i in &live {
+                for &j in &live {
+                    total += e.y[(i, j)];
                 }
             }
-            buses.push(br.child);
         }
     }
-    let on = |g: usize| {
-        g != GROUND
-            && buses.iter().any(|&b| {
-                let bb = &net.buses[b];
-                g >= bb.offset && g < bb.offset + bb.nodes.len()
-            })
-    };
+    let mut below = vec![false; net.n_nodes];
+    for bb in net.buses.iter().zip(&inside).filter(|x| *x.1).map(|x| x.0) {
+        below[bb.offset..bb.offset + bb.nodes.len()].fill(true);
+    }
     for s in &net.shunts {
-        if s.b == GROUND && on(s.a) {
+        if s.b == GROUND && s.a != GROUND && below[s.a] {
             total += s.y;
         }
     }

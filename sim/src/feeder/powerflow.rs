@@ -512,43 +512,43 @@ impl PowerFlow {
 
     /// One bus's node voltages (node number, volts), or `None` for an unknown bus.
     pub fn bus_voltages(&self, bus: &str) -> Option<Vec<(usize, C64)>> {
-        let b = &self.net.buses[*self.net.bus_index.get(&bus.to_ascii_lowercase())?];
-        Some(
-            b.nodes
-                .iter()
-                .enumerate()
-                .map(|(k, &n)| (n, self.v[b.offset + k]))
-                .collect(),
-        )
+        self.per_node(bus, |g| self.v[g])
     }
 
     /// Per-unit magnitudes of one bus's nodes.
     pub fn bus_pu(&self, bus: &str) -> Option<Vec<(usize, f64)>> {
-        let b = &self.net.buses[*self.net.bus_index.get(&bus.to_ascii_lowercase())?];
-        Some(
-            b.nodes
-                .iter()
-                .enumerate()
-                .map(|(k, &n)| (n, self.v[b.offset + k].norm() * self.inv_base[b.offset + k]))
-                .collect(),
-        )
+        self.per_node(bus, |g| self.v[g].norm() * self.inv_base[g])
     }
 
     /// The current entering each node of a bus from its parent branch (node number, A).
     pub fn bus_inflow(&self, bus: &str) -> Option<Vec<(usize, C64)>> {
-        let b = &self.net.buses[*self.net.bus_index.get(&bus.to_ascii_lowercase())?];
+        self.per_node(bus, |g| self.j[g])
+    }
+
+    /// `f` of each node of a bus (by its index in the solution), with the node number.
+    fn per_node<T>(&self, bus: &str, f: impl Fn(usize) -> T) -> Option<Vec<(usize, T)>> {
+        let b = &self.net.buses[self.bus_index(bus)?];
         Some(
             b.nodes
                 .iter()
                 .enumerate()
-                .map(|(k, &n)| (n, self.j[b.offset + k]))
+                .map(|(k, &n)| (n, f(b.offset + k)))
                 .collect(),
         )
     }
 
+    fn bus_index(&self, bus: &str) -> Option<usize> {
+        self.net.bus_index.get(&bus.to_ascii_lowercase()).copied()
+    }
+
+    /// How many buses the feeder has, the source's internal EMF not counted.
+    pub fn bus_count(&self) -> usize {
+        self.net.buses.len() - 1
+    }
+
     /// Phase voltages of a bus with nodes 1, 2 and 3, in that order.
     pub fn bus_abc(&self, bus: &str) -> Option<[C64; 3]> {
-        self.abc(*self.net.bus_index.get(&bus.to_ascii_lowercase())?)
+        self.abc(self.bus_index(bus)?)
     }
 
     fn abc(&self, b: usize) -> Option<[C64; 3]> {
@@ -608,7 +608,7 @@ impl PowerFlow {
 
     /// Line-to-line kV base of a bus.
     pub fn kv_base(&self, bus: &str) -> Option<f64> {
-        Some(self.net.buses[*self.net.bus_index.get(&bus.to_ascii_lowercase())?].kv_base)
+        Some(self.net.buses[self.bus_index(bus)?].kv_base)
     }
 
     /// Complex power the source delivers into its bus (W + j var).
