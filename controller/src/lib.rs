@@ -2,6 +2,7 @@
 //! (backends, scenario files, the run loop and the CLI).
 
 pub mod backend;
+pub mod balance_cli;
 pub mod core;
 pub mod feeder_cli;
 pub mod measure_csv;

@@ -76,6 +76,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Plan phase moves from meter readings: INSTANCE.json holds
+    /// `{"homes": [{"id", "phase": "A"|"B"|"C", "kw", "movable"}], "max_moves": N|null}`.
+    /// Minimises the transformer's unbalance max|P_phase - mean|/mean, fewer moves breaking ties.
+    BalancePlan {
+        instance: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -152,6 +160,10 @@ fn main() -> ExitCode {
             };
             report(out, EXIT_FAILED)
         }
+        Command::BalancePlan { instance, json } => report(
+            controller::balance_cli::run(&instance, json),
+            EXIT_BAD_INPUT,
+        ),
         Command::Run { file, out, quiet } => {
             let loaded = match &file {
                 Some(f) => scenario::load(f),

@@ -510,3 +510,84 @@ fn a_feeder_scenario_reads_the_ron_that_import_dss_writes() {
     );
     run_passes("feeder-ron", &text);
 }
+
+/// Write a balance-plan instance and run the planner on it.
+fn balance_plan(tag: &str, json: &str, args: &[&str]) -> (i32, String, String) {
+    let f = scratch(tag).join("instance.json");
+    std::fs::write(&f, json).unwrap();
+    let mut a = vec!["balance-plan", f.to_str().unwrap()];
+    a.extend_from_slice(args);
+    let out = gridtwin(&a);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn balance_plan_moves_within_the_budget_and_reports_both_sides() {
+    // A carries 10.6 kW of 12.4. With two moves the best is no1 (4.2) and no3 (3.1) off A:
+    // 3.3 / 4.3 / 4.8 kW, unbalance |3.3 - 4.1333| / 4.1333 = 20.16 %.
+    let street = r#"{"homes": [
+        {"id": "no1", "phase": "A", "kw": 4.2, "movable": true},
+        {"id": "no3", "phase": "A", "kw": 3.1},
+        {"id": "no5", "phase": "A", "kw": 2.5, "movable": false},
+        {"id": "no7", "phase": "B", "kw": 1.2},
+        {"id": "no9", "phase": "A", "kw": 0.8},
+        {"id": "no11", "phase": "C", "kw": 0.6}
+    ], "max_moves": 2}"#;
+    let (code, out, err) = balance_plan("bp-json", street, &["--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let moves = v["moves"].as_array().unwrap();
+    assert_eq!(moves.len(), 2);
+    let moved: Vec<&str> = moves.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert!(
+        moved.contains(&"no1") && moved.contains(&"no3"),
+        "{moved:?}"
+    );
+    assert!(!moved.contains(&"no5"), "no5 is fixed");
+    let after = &v["after"];
+    let mut kw = [
+        after["a_kw"].as_f64().unwrap(),
+        after["b_kw"].as_f64().unwrap(),
+        after["c_kw"].as_f64().unwrap(),
+    ];
+    kw.sort_by(f64::total_cmp);
+    for (got, want) in kw.iter().zip([3.3, 4.3, 4.8]) {
+        assert!((got - want).abs() < 1e-9, "{kw:?}");
+    }
+    let mean = 12.4 / 3.0;
+    assert!((after["unbalance"].as_f64().unwrap() - (mean - 3.3) / mean).abs() < 1e-9);
+    assert!((v["before"]["unbalance"].as_f64().unwrap() - (10.6 - mean) / mean).abs() < 1e-9);
+    assert_eq!(v["optimal"], true);
+
+    let (code, table, _) = balance_plan("bp-table", street, &[]);
+    assert_eq!(code, 0);
+    assert!(table.contains("moves (2):") && table.contains("before") && table.contains("after"));
+}
+
+#[test]
+fn balance_plan_errors_say_where_and_what() {
+    let (code, _, err) = balance_plan(
+        "bp-bad-phase",
+        "{\"homes\": [\n  {\"id\": \"x\", \"phase\": \"D\", \"kw\": 1}\n]}",
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("instance.json:2:") && err.contains("unknown variant `D`"),
+        "{err}"
+    );
+    let (code, _, err) = balance_plan(
+        "bp-dup",
+        r#"{"homes": [{"id": "x", "phase": "A", "kw": 1}, {"id": "x", "phase": "B", "kw": 1}]}"#,
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("\"x\" appears twice"), "{err}");
+    let (code, _, err) = balance_plan("bp-field", r#"{"homes": [], "max_move": 3}"#, &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown field `max_move`"), "{err}");
+}

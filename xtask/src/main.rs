@@ -163,6 +163,9 @@ fn bench() -> Result<(), String> {
     c.args(["bench", "-p", "controller", "--bench", "live_metering"]);
     run("bench: live 100-circuit metering", c)?;
     let mut c = cargo();
+    c.args(["bench", "-p", "controller", "--bench", "balance_plan"]);
+    run("bench: balancing planner, 200 homes", c)?;
+    let mut c = cargo();
     c.args(["bench", "-p", "sim", "--bench", "feeder_day"]);
     run("bench: European LV feeder day of power flows", c)
 }

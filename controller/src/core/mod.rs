@@ -2,6 +2,7 @@
 //! touch a file or socket, or be async: time and measurements come in as arguments, commands and
 //! events go out as values.
 
+pub mod balance;
 pub mod controller;
 pub mod events;
 pub mod interface;
