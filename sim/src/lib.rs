@@ -6,6 +6,7 @@
 
 pub mod dss;
 pub mod feeder;
+pub mod link;
 pub mod load;
 pub mod pdu;
 pub mod rng;
