@@ -16,6 +16,10 @@ use super::schedule::Schedule;
 pub struct Secs(f64);
 
 impl Secs {
+    /// For literal defaults in code; values from users go through `new`.
+    pub(crate) const fn lit(s: f64) -> Self {
+        Secs(s)
+    }
     pub fn new(s: f64) -> Option<Self> {
         (s.is_finite() && s >= 0.0).then_some(Secs(s))
     }
@@ -56,6 +60,10 @@ impl fmt::Display for Secs {
 pub struct Positive(f64);
 
 impl Positive {
+    /// For literal defaults in code; values from users go through `new`.
+    pub(crate) const fn lit(x: f64) -> Self {
+        Positive(x)
+    }
     pub fn new(x: f64) -> Option<Self> {
         (x.is_finite() && x > 0.0).then_some(Positive(x))
     }
