@@ -215,3 +215,57 @@ fn radio_settings_are_checked() {
     s.channels_mhz = vec![915.0];
     assert!(s.check().unwrap_err().contains("915"));
 }
+
+#[test]
+fn a_campus_concentrator_batches_a_feeders_reports_into_few_frames() {
+    use sim::link::relay::{RelayLink, RelaySpec};
+    let mut bus = Rs485Spec::modbus(19200, 0);
+    bus.frame_error_rate = 0.0;
+    let spec = RelaySpec {
+        // Two feeders of ten homes each, interleaved node numbers.
+        feeder_of: (0..20).map(|i| i % 2).collect(),
+        bus,
+        lora: LoraSpec::eu868(7, vec![0.0, 0.0]),
+        batch_s: 60.0,
+        max_payload: 100,
+    };
+    spec.check().unwrap();
+    let air_full = spec.lora.uplink.airtime(96 + 13);
+    let mut link = RelayLink::new(spec.clone(), 9);
+    for node in 0..20 {
+        link.offer(1.0, Dir::Up, node, 12, node);
+    }
+    assert!(link.poll(59.0).is_empty(), "held until the batch");
+    // Feeder 0's concentrator sends at 60 s, feeder 1's in its slot at 90 s.
+    let got = link.poll(100.0);
+    assert_eq!(got.len(), 20);
+    let mut nodes: Vec<usize> = got.iter().map(|a| a.msg).collect();
+    nodes.sort_unstable();
+    assert_eq!(nodes, (0..20).collect::<Vec<_>>());
+    assert!(got.iter().all(|a| a.node == a.msg && a.dir == Dir::Up));
+    // 10 reports of 12 bytes per feeder in frames of at most 100: 8 + 2 per feeder, 4 frames,
+    // each feeder's two back to back.
+    assert_eq!(link.radio_stats().offered, 4);
+    assert_eq!(link.stats().collided, 0);
+    for a in &got {
+        let slot = 60.0 + 30.0 * (a.node % 2) as f64;
+        assert!(
+            a.at >= slot && a.at <= slot + 2.0 * air_full + 1e-9,
+            "{} {}",
+            a.node,
+            a.at
+        );
+    }
+
+    // A command: LoRa downlink (SF12 RX2) to the concentrator, then the bus.
+    link.offer(100.0, Dir::Down, 7, 4, 77);
+    let down = spec.lora.downlink.airtime(4 + 13);
+    let got = link.poll(110.0);
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].node, got[0].msg, got[0].dir), (7, 77, Dir::Down));
+    assert!(
+        got[0].at > 100.0 + down && got[0].at < 100.0 + down + 0.1,
+        "{}",
+        got[0].at
+    );
+}

@@ -7,9 +7,11 @@
 //! - `lora`: LoRa radio through a gateway: airtime by Semtech's formula, EU868 duty cycles,
 //!   random loss and same-channel same-SF collisions, a half-duplex gateway.
 //! - `ip`: Wi-Fi or cellular: latency with jitter, and loss.
+//! - `relay`: a campus: RS-485 per feeder to a concentrator that batches over LoRa.
 
 pub mod ip;
 pub mod lora;
+pub mod relay;
 pub mod rs485;
 
 use serde::{Deserialize, Serialize};
