@@ -141,10 +141,7 @@ fn render(o: &Output, plan: &Plan) -> String {
             let _ = writeln!(
                 s,
                 "  {:<w$}  {:<4}  {:<4} {:>8.3}",
-                m.id,
-                phase(m.from),
-                phase(m.to),
-                m.kw
+                m.id, m.from, m.to, m.kw
             );
         }
     }
@@ -177,12 +174,4 @@ fn render(o: &Output, plan: &Plan) -> String {
         )
     };
     s
-}
-
-fn phase(p: Phase) -> &'static str {
-    match p {
-        Phase::A => "A",
-        Phase::B => "B",
-        Phase::C => "C",
-    }
 }

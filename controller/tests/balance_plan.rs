@@ -4,8 +4,6 @@ use controller::core::balance::{Home, Plan, plan};
 use proptest::prelude::*;
 use sim::feeder::Phase;
 
-const PHASES: [Phase; 3] = [Phase::A, Phase::B, Phase::C];
-
 /// The objective in exact integers, independently of the planner: 3 × the largest deviation of
 /// a phase total from the mean (milliwatts), and the number of homes moved.
 fn score(homes: &[Home], phases: &[Phase]) -> (i64, usize) {
@@ -31,7 +29,7 @@ fn brute_force(homes: &[Home], budget: Option<usize>) -> (i64, usize) {
     for code in 0..3usize.pow(movable.len() as u32) {
         let mut c = code;
         for &i in &movable {
-            phases[i] = PHASES[c % 3];
+            phases[i] = Phase::ALL[c % 3];
             c /= 3;
         }
         let s = score(homes, &phases);
@@ -46,7 +44,7 @@ fn brute_force(homes: &[Home], budget: Option<usize>) -> (i64, usize) {
 fn home(i: usize, phase: u8, watts: i32, movable: bool) -> Home {
     Home {
         id: format!("h{i}"),
-        phase: PHASES[phase as usize],
+        phase: Phase::ALL[phase as usize],
         kw: watts as f64 / 1000.0,
         movable,
     }

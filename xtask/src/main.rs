@@ -153,19 +153,17 @@ fn ci() -> Result<(), String> {
 }
 
 fn bench() -> Result<(), String> {
-    let mut c = cargo();
-    c.args(["bench", "-p", "controller", "--bench", "day_run"]);
-    run("bench: 24 h PDU day", c)?;
-    let mut c = cargo();
-    c.args(["bench", "-p", "controller", "--bench", "measure"]);
-    run("bench: measurement throughput", c)?;
-    let mut c = cargo();
-    c.args(["bench", "-p", "controller", "--bench", "live_metering"]);
-    run("bench: live 100-circuit metering", c)?;
-    let mut c = cargo();
-    c.args(["bench", "-p", "controller", "--bench", "balance_plan"]);
-    run("bench: balancing planner, 200 homes", c)?;
-    let mut c = cargo();
-    c.args(["bench", "-p", "sim", "--bench", "feeder_day"]);
-    run("bench: European LV feeder day of power flows", c)
+    let benches = [
+        ("controller", "day_run", "24 h PDU day"),
+        ("controller", "measure", "measurement throughput"),
+        ("controller", "live_metering", "live 100-circuit metering"),
+        ("controller", "balance_plan", "balancing planner, 200 homes"),
+        ("sim", "feeder_day", "European LV feeder day of power flows"),
+    ];
+    for (package, bench, what) in benches {
+        let mut c = cargo();
+        c.args(["bench", "-p", package, "--bench", bench]);
+        run(&format!("bench: {what}"), c)?;
+    }
+    Ok(())
 }

@@ -165,14 +165,24 @@ pub enum Phase {
 }
 
 impl Phase {
+    pub const ALL: [Phase; 3] = [Phase::A, Phase::B, Phase::C];
+
     pub fn node(self) -> usize {
         self as usize + 1
     }
 
     pub fn of_node(node: usize) -> Option<Phase> {
-        [Phase::A, Phase::B, Phase::C]
-            .get(node.wrapping_sub(1))
-            .copied()
+        Phase::ALL.get(node.wrapping_sub(1)).copied()
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Phase::A => "A",
+            Phase::B => "B",
+            Phase::C => "C",
+        })
     }
 }
 

@@ -208,10 +208,6 @@ impl Balancer {
         }
     }
 
-    pub fn name(&self, node: usize) -> &str {
-        self.nodes.get(node).map_or("?", |n| n.name.as_str())
-    }
-
     /// The notes since the last call.
     pub fn drain_notes(&mut self) -> Vec<(Instant, Note)> {
         std::mem::take(&mut self.notes)

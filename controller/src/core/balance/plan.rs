@@ -73,28 +73,16 @@ pub const NODE_LIMIT: u64 = 200_000;
 
 /// Plan moves for `homes` with at most `max_moves` homes changing phase (`None`: any number).
 pub fn plan(homes: &[Home], max_moves: Option<usize>) -> Result<Plan, PlanError> {
-    plan_with_limit(homes, max_moves, NODE_LIMIT)
-}
-
-pub fn plan_with_limit(
-    homes: &[Home],
-    max_moves: Option<usize>,
-    node_limit: u64,
-) -> Result<Plan, PlanError> {
     let inst = Integer::new(homes)?;
     let budget = max_moves.unwrap_or(usize::MAX);
-    let mut local = inst.local_search(budget);
-    let mut bb = BranchAndBound::new(&inst, budget, node_limit, &local);
+    // The search starts from the local search's plan and keeps it unless it finds better.
+    let mut bb = BranchAndBound::new(&inst, budget, NODE_LIMIT, inst.local_search(budget));
     bb.dfs(0, inst.fixed, 0);
-    if bb.best.0 < local.score.0 || (bb.best.0 == local.score.0 && bb.best.1 < local.score.1) {
-        local.assign.clone_from(&bb.best_assign);
-        local.score = bb.best;
-    }
 
     let mut phases: Vec<Phase> = homes.iter().map(|h| h.phase).collect();
     let mut moves = Vec::new();
     for (m, &i) in inst.movable.iter().enumerate() {
-        let to = PHASES[local.assign[m] as usize];
+        let to = Phase::ALL[bb.best_assign[m] as usize];
         if to != homes[i].phase {
             phases[i] = to;
             moves.push(Move {
@@ -104,15 +92,7 @@ pub fn plan_with_limit(
             });
         }
     }
-    let per_phase = |ph: &[Phase]| {
-        let mut p = [0i64; 3];
-        for (k, x) in ph.iter().enumerate() {
-            p[*x as usize] += inst.w_all[k];
-        }
-        p
-    };
-    let now: Vec<Phase> = homes.iter().map(|h| h.phase).collect();
-    let (before, after) = (per_phase(&now), per_phase(&phases));
+    let (before, after) = (inst.totals(&inst.orig), inst.totals(&bb.best_assign));
     let u = |d3: i64| d3 as f64 / inst.total as f64;
     let kw = |p: [i64; 3]| p.map(|x| x as f64 / MW_PER_KW as f64);
     let after_d3 = inst.d3(after);
@@ -134,15 +114,12 @@ pub fn plan_with_limit(
     })
 }
 
-const PHASES: [Phase; 3] = [Phase::A, Phase::B, Phase::C];
 /// Milliwatts per kilowatt.
 const MW_PER_KW: i64 = 1_000_000;
 const KW_LIMIT: f64 = 1e6;
 
 /// The instance in integer milliwatts, movable homes largest first.
 struct Integer {
-    /// Every home's power.
-    w_all: Vec<i64>,
     /// Indices of the movable homes, in search order (largest |w| first).
     movable: Vec<usize>,
     /// Movable homes' powers and current phases, in search order.
@@ -157,7 +134,6 @@ struct Integer {
 }
 
 /// A local-search state: each movable home's phase and its (unbalance, moves) score.
-#[derive(Clone)]
 struct Local {
     assign: Vec<u8>,
     score: (i64, usize),
@@ -200,7 +176,6 @@ impl Integer {
             suffix_neg[k] = suffix_neg[k + 1] + w[k].min(0);
         }
         Ok(Self {
-            w_all,
             movable,
             w,
             orig,
@@ -336,6 +311,7 @@ impl Integer {
     /// k largest candidates.
     fn lower_bound(&self, budget: usize) -> i64 {
         let t = self.total;
+        let now = self.totals(&self.orig);
         let mut lb = 0i64;
         for ph in 0..3u8 {
             // Range of the phase's final total when the movable homes may go anywhere.
@@ -344,7 +320,6 @@ impl Integer {
             lb = lb.max(3 * lo - t).max(t - 3 * hi);
             if budget < self.w.len() {
                 // Now: the phase's current total; each move changes it by one home's power.
-                let now = self.totals(&self.orig)[ph as usize];
                 let (mut down, mut up): (Vec<i64>, Vec<i64>) = (Vec::new(), Vec::new());
                 for (k, &w) in self.w.iter().enumerate() {
                     let here = self.orig[k] == ph;
@@ -361,6 +336,7 @@ impl Integer {
                     v.sort_unstable_by(|a, b| b.cmp(a));
                     v.iter().take(budget).sum::<i64>()
                 };
+                let now = now[ph as usize];
                 let (min, max) = (now - top(down), now + top(up));
                 lb = lb.max(3 * min - t).max(t - 3 * max);
             }
@@ -381,7 +357,7 @@ struct BranchAndBound<'a> {
 }
 
 impl<'a> BranchAndBound<'a> {
-    fn new(inst: &'a Integer, budget: usize, limit: u64, start: &Local) -> Self {
+    fn new(inst: &'a Integer, budget: usize, limit: u64, start: Local) -> Self {
         Self {
             inst,
             budget,
@@ -390,7 +366,7 @@ impl<'a> BranchAndBound<'a> {
             cut: false,
             cur: inst.orig.clone(),
             best: start.score,
-            best_assign: start.assign.clone(),
+            best_assign: start.assign,
         }
     }
 
