@@ -494,7 +494,95 @@ fn a_feeder_expectation_names_a_bus_that_exists() {
         "expect: [FeederStat(of: SourceKw, stat: Max, max: 1.0)],\n    timeline:",
     );
     let err = rejected("pdu-feederstat", &pdu);
-    assert!(err.contains("FeederStat measures a feeder"), "{err}");
+    assert!(
+        err.contains("FeederStat and Reduced measure a feeder"),
+        "{err}"
+    );
+}
+
+/// The European LV feeder for an hour with a balancing section.
+fn balancing_scenario(balancing: &str, expect: &str) -> String {
+    format!(
+        r#"Scenario(
+    name: "lv",
+    duration: 3600.0,
+    grid: FeederFile("{}"),
+    balancing: {balancing},
+    expect: [{expect}],
+)
+"#,
+        shared_feeder("LVTestCase/Master.dss")
+    )
+}
+
+/// The 1-based line and column of `needle` in `text`.
+fn position(text: &str, needle: &str) -> (usize, usize) {
+    let line = text.lines().position(|l| l.contains(needle)).unwrap();
+    let col = text.lines().nth(line).unwrap().find(needle).unwrap();
+    (line + 1, col + 1)
+}
+
+#[test]
+fn balancing_refuses_a_fixed_home_that_is_not_on_the_feeder() {
+    let text = balancing_scenario(
+        r#"(link: Rs485(baud: 9600), settings: (fixed: ["load1", "ghost"]))"#,
+        "",
+    );
+    let err = rejected("balance-fixed", &text);
+    let (line, col) = position(&text, "balancing:");
+    assert!(
+        err.contains(&format!(
+            "s.ron:{line}:{col}: fixed home \"ghost\" is not a single-phase load"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn balancing_refuses_a_lora_link_the_radio_cannot_make() {
+    let text = balancing_scenario("(link: Lora(sf: 13, per_near: 0.0, per_far: 0.1))", "");
+    let err = rejected("balance-sf", &text);
+    assert!(err.contains("uplink: spreading factor"), "{err}");
+    let text = balancing_scenario("(link: Lora(sf: 9, per_near: 0.0, per_far: 1.5))", "");
+    let err = rejected("balance-per", &text);
+    let (line, col) = position(&text, "balancing:");
+    assert!(
+        err.contains(&format!(
+            "s.ron:{line}:{col}: per_far 1.5 is not within 0 to 1"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn reduced_needs_a_balancer_to_compare_with() {
+    let text = feeder_scenario(
+        "",
+        r#"Reduced(of: NeutralCurrent(bus: "n4"), stat: P95, min_pct: 5.0)"#,
+    );
+    let err = rejected("reduced-alone", &text);
+    assert!(err.contains("add a balancing section"), "{err}");
+    let pdu = GOOD.replace(
+        "timeline:",
+        "balancing: (link: Rs485(baud: 9600)),\n    timeline:",
+    );
+    let err = rejected("pdu-balancing", &pdu);
+    assert!(err.contains("this grid is a PDU"), "{err}");
+}
+
+#[test]
+fn a_balanced_hour_states_both_runs() {
+    let text = balancing_scenario(
+        "(link: Ip(latency_s: 0.05, jitter: 0.5, loss: 0.01), settings: (interval: 600.0))",
+        r#"Count(event: "balance_plan", min: 1)"#,
+    );
+    let (_, said) = run_passes("balance-hour", &text);
+    assert!(
+        said.contains("balancing: 55 homes over IP, 50 ms latency"),
+        "{said}"
+    );
+    assert!(said.contains("\n  off "), "{said}");
+    assert!(said.contains("\n  on "), "{said}");
 }
 
 #[test]

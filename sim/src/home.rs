@@ -15,6 +15,7 @@ use crate::feeder::{LoadShape, Phase};
 use crate::rng::SplitMix64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SelectorSpec {
     /// Time between breaking the old phase and the earliest make on the new one, s.
     pub dead_time_s: f64,

@@ -190,6 +190,27 @@ pub enum EventKind {
     SolveFailed {
         error: String,
     },
+    /// Feeders: the balancer adopted a plan of `moves` moves, expecting the unbalance at the
+    /// transformer to go from `before_pct` to `after_pct`, on `fresh` fresh readings.
+    BalancePlan {
+        moves: usize,
+        before_pct: f64,
+        after_pct: f64,
+        fresh: usize,
+    },
+    /// Feeders: a move command to a home was not acknowledged in time and is sent again.
+    BalanceRetry {
+        to: Phase,
+        attempt: u32,
+    },
+    /// Feeders: a home never acknowledged its move; it keeps its phase and is left alone.
+    BalanceGaveUp {
+        to: Phase,
+    },
+    /// Feeders: a home reported a phase the balancer did not command.
+    BalanceUnexpected {
+        phase: Phase,
+    },
 }
 
 /// Every event name, as written in logs and expectations.
@@ -216,6 +237,10 @@ pub const EVENT_NAMES: &[&str] = &[
     "tap",
     "phase_move",
     "solve_failed",
+    "balance_plan",
+    "balance_retry",
+    "balance_gave_up",
+    "balance_unexpected",
 ];
 
 impl EventKind {
@@ -244,6 +269,10 @@ impl EventKind {
             EventKind::Tap { .. } => "tap",
             EventKind::PhaseMove { .. } => "phase_move",
             EventKind::SolveFailed { .. } => "solve_failed",
+            EventKind::BalancePlan { .. } => "balance_plan",
+            EventKind::BalanceRetry { .. } => "balance_retry",
+            EventKind::BalanceGaveUp { .. } => "balance_gave_up",
+            EventKind::BalanceUnexpected { .. } => "balance_unexpected",
         }
     }
 
@@ -252,7 +281,9 @@ impl EventKind {
             EventKind::SourceLost { .. }
             | EventKind::TransferCancelled
             | EventKind::Shed { .. }
-            | EventKind::Reclose { .. } => Severity::Warning,
+            | EventKind::Reclose { .. }
+            | EventKind::BalanceGaveUp { .. }
+            | EventKind::BalanceUnexpected { .. } => Severity::Warning,
             EventKind::Outage { .. } | EventKind::Trip { .. } | EventKind::SolveFailed { .. } => {
                 Severity::Alarm
             }

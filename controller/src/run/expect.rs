@@ -116,7 +116,9 @@ impl Checker {
             .iter()
             .map(|e| {
                 let state = match e {
-                    Expect::FeederStat { .. } => State::Samples(Vec::new()),
+                    Expect::FeederStat { .. } | Expect::Reduced { .. } => {
+                        State::Samples(Vec::new())
+                    }
                     _ => State::Events,
                 };
                 (e.clone(), state, None)
@@ -135,15 +137,13 @@ impl Checker {
     /// Observe a solved feeder at time `t`: `sample` appends a measure's values of this step.
     pub fn observe_feeder(&mut self, t: f64, mut sample: impl FnMut(&Measure, &mut Vec<f32>)) {
         for (e, state, _) in &mut self.expects {
-            if let (
+            let State::Samples(v) = state else { continue };
+            match e {
                 Expect::FeederStat {
                     of, from, until, ..
-                },
-                State::Samples(v),
-            ) = (e, state)
-                && within(t, from.map(|x| x.get()), until.map(|x| x.get()))
-            {
-                sample(of, v);
+                } if within(t, from.map(|x| x.get()), until.map(|x| x.get())) => sample(of, v),
+                Expect::Reduced { of, .. } => sample(of, v),
+                _ => {}
             }
         }
     }
@@ -250,6 +250,16 @@ impl Checker {
 
     /// Verdicts, the interlock first.
     pub fn finish(self, events: &[Event]) -> Vec<Outcome> {
+        self.finish_against(events, None)
+    }
+
+    /// Verdicts, with `Reduced` expectations judged against the same expectations' samples in
+    /// a baseline run.
+    pub fn finish_against(self, events: &[Event], baseline: Option<Checker>) -> Vec<Outcome> {
+        let mut base: Vec<Option<State>> = match baseline {
+            Some(b) => b.expects.into_iter().map(|x| Some(x.1)).collect(),
+            None => Vec::new(),
+        };
         let mut out = Vec::new();
         if self.pdu {
             out.push(Outcome {
@@ -258,8 +268,18 @@ impl Checker {
                 detail: format!("{} steps with both closed", self.both_closed_steps),
             });
         }
-        for (e, state, _) in self.expects {
-            out.push(verdict(&e, state, events));
+        for (i, (e, state, _)) in self.expects.into_iter().enumerate() {
+            let o = match (&e, state, base.get_mut(i).and_then(Option::take)) {
+                (Expect::Reduced { of, stat, min_pct }, State::Samples(v), b) => {
+                    let b = match b {
+                        Some(State::Samples(b)) => b,
+                        _ => Vec::new(),
+                    };
+                    reduced(of, *stat, *min_pct, v, b)
+                }
+                (_, state, _) => verdict(&e, state, events),
+            };
+            out.push(o);
         }
         out
     }
@@ -489,6 +509,27 @@ fn verdict(e: &Expect, state: State, events: &[Event]) -> Outcome {
     }
 }
 
+fn reduced(of: &Measure, stat: Stat, min_pct: f64, mut on: Vec<f32>, mut off: Vec<f32>) -> Outcome {
+    let label = format!(
+        "{} {stat:?} at least {min_pct} % below the balancer off",
+        describe_measure(of)
+    );
+    if on.is_empty() || off.is_empty() {
+        return Outcome {
+            label,
+            pass: false,
+            detail: "no baseline run to compare with".into(),
+        };
+    }
+    let (a, b) = (statistic(stat, &mut off), statistic(stat, &mut on));
+    let pct = if a > 0.0 { 100.0 * (a - b) / a } else { 0.0 };
+    Outcome {
+        label,
+        pass: pct >= min_pct,
+        detail: format!("off {a:.4}, on {b:.4} ({pct:.1} % lower)"),
+    }
+}
+
 fn describe_measure(m: &Measure) -> String {
     match m {
         Measure::Voltage { bus: None } => "home voltage (pu)".into(),
@@ -501,7 +542,7 @@ fn describe_measure(m: &Measure) -> String {
     }
 }
 
-fn statistic(stat: Stat, v: &mut [f32]) -> f64 {
+pub(super) fn statistic(stat: Stat, v: &mut [f32]) -> f64 {
     let n = v.len();
     let pct = |v: &mut [f32], p: f64| {
         v.sort_by(f32::total_cmp);

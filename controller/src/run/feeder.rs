@@ -7,10 +7,12 @@ use num_complex::Complex64 as C64;
 use reports::Series;
 use sim::feeder::{Feeder, Phase, PowerFlow, model::split_terminal};
 
-use super::{Outcome, Run, SiteRun, Stepping, expect::Checker, schedule};
+use super::balancing::{BalanceRun, Compare, Field};
+use super::expect::{Checker, statistic};
+use super::{Outcome, Run, SiteRun, Stepping, schedule};
 use crate::core::unbalance::sequences;
 use crate::core::{Event, EventKind, Instant};
-use crate::scenario::format::{Action, Measure};
+use crate::scenario::format::{Action, Balancing, Measure, Stat};
 use crate::scenario::{Loaded, feeder_load};
 
 /// What a feeder run leaves besides events and series.
@@ -32,6 +34,8 @@ pub struct FeederRun {
     pub heads: Vec<Head>,
     /// Regulator taps at the end.
     pub taps: Vec<(String, i32)>,
+    /// The home nodes, their link and the balancer, when the scenario has them.
+    pub balance: Option<Box<BalanceRun>>,
 }
 
 #[derive(Debug, Clone)]
@@ -52,33 +56,115 @@ struct Step {
     source: C64,
 }
 
+/// A feeder run. With balancing the day is run twice, the balancer off and then on, so the
+/// summary and `Reduced` expectations can compare them.
 pub(super) fn run(l: &Loaded, f: &Feeder, mut progress: impl FnMut(f64)) -> Run {
+    let Some(b) = &l.scenario.balancing else {
+        return simulate(l, f, None, &mut progress).finish(None);
+    };
+    let off = simulate(l, f, None, &mut |x| progress(x / 2.0));
+    let on = simulate(l, f, Some(b), &mut |x| progress(0.5 + x / 2.0));
+    on.finish(Some(off))
+}
+
+/// One simulated day and what the expectations made of it.
+struct Sim {
+    run: Run,
+    checker: Option<Checker>,
+    profile: Profile,
+}
+
+impl Sim {
+    fn finish(mut self, baseline: Option<Sim>) -> Run {
+        let (base_checker, off) = match baseline {
+            Some(b) => (b.checker, Some(b.profile.compare())),
+            None => (None, None),
+        };
+        if let Some(c) = self.checker {
+            self.run.outcomes = c.finish_against(&self.run.events, base_checker);
+        }
+        if let SiteRun::Feeder(fr) = &mut self.run.site
+            && let Some(b) = &mut fr.balance
+        {
+            b.on = self.profile.compare();
+            b.off = off.unwrap_or_default();
+        }
+        self.run
+    }
+}
+
+/// Per step: the worst bus's VUF (%), and the largest residual current (A) and current
+/// unbalance (%) of any transformer.
+#[derive(Default)]
+struct Profile {
+    vuf: Vec<f32>,
+    neutral: Vec<f32>,
+    unbalance: Vec<f32>,
+}
+
+impl Profile {
+    fn push(&mut self, step: &Step) {
+        self.vuf.push(step.worst_vuf.1 as f32);
+        let heads = &step.heads;
+        let most = |x: &mut dyn Iterator<Item = f64>| x.fold(0.0, f64::max) as f32;
+        self.neutral.push(most(&mut heads.iter().map(|h| h.1)));
+        self.unbalance
+            .push(most(&mut heads.iter().map(|h| current_unbalance_pct(&h.0))));
+    }
+
+    fn compare(mut self) -> Compare {
+        if self.vuf.is_empty() {
+            return Compare::default();
+        }
+        Compare {
+            vuf_p95: statistic(Stat::P95, &mut self.vuf),
+            vuf_max: statistic(Stat::Max, &mut self.vuf),
+            neutral_p95: statistic(Stat::P95, &mut self.neutral),
+            neutral_max: statistic(Stat::Max, &mut self.neutral),
+            unbalance_mean: statistic(Stat::Mean, &mut self.unbalance),
+        }
+    }
+}
+
+fn simulate(
+    l: &Loaded,
+    f: &Feeder,
+    balancing: Option<&Balancing>,
+    mut progress: &mut dyn FnMut(f64),
+) -> Sim {
     let s = &l.scenario;
     let mut out = FeederRun::default();
     let mut events = Vec::new();
     let mut checker = Checker::for_feeder(s);
-    let empty = |outcomes: Vec<Outcome>, events, out| Run {
-        name: s.name.clone(),
-        steps: 0,
-        duration: 0.0,
-        events,
-        series: Series::new(Vec::<String>::new()),
-        outcomes,
-        site: SiteRun::Feeder(out),
+    let failed = |label: &str, detail: String, out| Sim {
+        run: Run {
+            name: s.name.clone(),
+            steps: 0,
+            duration: 0.0,
+            events: Vec::new(),
+            series: Series::new(Vec::<String>::new()),
+            outcomes: vec![Outcome {
+                label: label.into(),
+                pass: false,
+                detail,
+            }],
+            site: SiteRun::Feeder(out),
+        },
+        checker: None,
+        profile: Profile::default(),
     };
     let mut pf = match PowerFlow::new(f) {
         Ok(pf) => pf,
-        Err(e) => {
-            let o = Outcome {
-                label: "the feeder compiles".into(),
-                pass: false,
-                detail: e.to_string(),
-            };
-            return empty(vec![o], events, out);
-        }
+        Err(e) => return failed("the feeder compiles", e.to_string(), out),
     };
     let names: Vec<String> = f.loads.iter().map(|x| x.name.clone()).collect();
     let heads = head_buses(f, &pf);
+    let mut field = match balancing.map(|b| Field::new(b, &pf, heads.first().map(String::as_str))) {
+        Some(Err(e)) => return failed("the balancing is set up", e, out),
+        Some(Ok(x)) => Some(x),
+        None => None,
+    };
+    let mut profile = Profile::default();
     let regulators: Vec<String> = f.regulators.iter().map(|r| r.name.clone()).collect();
     out.buses = pf.bus_count();
     out.loads = names.len();
@@ -142,6 +228,7 @@ pub(super) fn run(l: &Loaded, f: &Feeder, mut progress: impl FnMut(f64)) -> Run 
             }
         }
         let step = observe(&pf, &heads);
+        profile.push(&step);
         out.source_kwh += step.source.re * dt / 3.6e6;
         out.load_kwh += step.loads.iter().map(|x| x.2.re).sum::<f64>() * dt / 3.6e6;
         tally(&mut out, &step, t, &names, &three_phase);
@@ -152,17 +239,25 @@ pub(super) fn run(l: &Loaded, f: &Feeder, mut progress: impl FnMut(f64)) -> Run 
             record(&mut row, &step, &three_phase);
             series.push(t, &row);
         }
+        if let Some(field) = &mut field {
+            field.advance(t, &mut pf, &mut events);
+        }
     }
     progress(1.0);
     out.taps = regulators.into_iter().zip(pf.taps().to_vec()).collect();
-    Run {
-        name: s.name.clone(),
-        steps: clock.steps,
-        duration: clock.duration(),
-        outcomes: checker.finish(&events),
-        events,
-        series,
-        site: SiteRun::Feeder(out),
+    out.balance = field.map(|f| Box::new(f.finish()));
+    Sim {
+        run: Run {
+            name: s.name.clone(),
+            steps: clock.steps,
+            duration: clock.duration(),
+            outcomes: Vec::new(),
+            events,
+            series,
+            site: SiteRun::Feeder(out),
+        },
+        checker: Some(checker),
+        profile,
     }
 }
 
@@ -213,7 +308,7 @@ fn apply(
 }
 
 /// The secondary bus of every transformer that is not a regulator, once each.
-fn head_buses(f: &Feeder, pf: &PowerFlow) -> Vec<String> {
+pub(crate) fn head_buses(f: &Feeder, pf: &PowerFlow) -> Vec<String> {
     let regulated: Vec<String> = f
         .regulators
         .iter()

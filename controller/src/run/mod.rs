@@ -1,6 +1,7 @@
 //! Running a scenario in simulated time: timeline in, controller and twin stepped together,
 //! expectations checked, events and a time series recorded.
 
+pub mod balancing;
 pub mod expect;
 mod feeder;
 pub mod summary;
@@ -20,6 +21,7 @@ use crate::scenario::format::{Action, Fidelity, Target};
 use crate::scenario::{Loaded, Scenario, Site};
 pub use expect::Outcome;
 pub use feeder::FeederRun;
+pub(crate) use feeder::head_buses;
 
 /// Everything a run leaves behind.
 #[derive(Debug, Clone)]

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use super::balancing::BalanceRun;
 use super::{FeederRun, PduRun, Run, SiteRun, feeding};
 
 pub fn render(r: &Run) -> String {
@@ -133,5 +134,59 @@ fn feeder(s: &mut String, f: &FeederRun) {
     if !f.taps.is_empty() {
         let taps: Vec<String> = f.taps.iter().map(|(n, t)| format!("{n} {t}")).collect();
         let _ = writeln!(s, "final taps: {}", taps.join(", "));
+    }
+    if let Some(b) = &f.balance {
+        balancing(s, b);
+    }
+}
+
+fn balancing(s: &mut String, b: &BalanceRun) {
+    let l = &b.link_stats;
+    let _ = writeln!(s, "balancing: {} homes over {}", b.homes, b.link);
+    let _ = writeln!(
+        s,
+        "  link: {} offered, {} delivered, {} lost, {} collided, {} dropped; {:.1} s on air",
+        l.offered, l.delivered, l.lost, l.collided, l.dropped, l.busy_s
+    );
+    let _ = writeln!(
+        s,
+        "  reports: {} sent, {} received, age on arrival mean {:.2} s, max {:.2} s",
+        b.reports_sent, b.reports_received, b.age_mean_s, b.age_max_s
+    );
+    let held: Vec<String> = b.held.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let _ = writeln!(
+        s,
+        "  balancer: {} plans, {} commands, {} repeats, {} given up, {} unexpected; held: {}",
+        b.plans,
+        b.commands,
+        b.repeats,
+        b.gave_up,
+        b.unexpected,
+        if held.is_empty() {
+            "never".into()
+        } else {
+            held.join(", ")
+        }
+    );
+    let most = b
+        .most_moves
+        .as_ref()
+        .map_or("none".into(), |(n, k)| format!("{k} ({n})"));
+    let _ = writeln!(
+        s,
+        "  selector operations: {}, most at one home {most}",
+        b.moves
+    );
+    let _ = writeln!(
+        s,
+        "  {:<14} {:>12} {:>12} {:>14} {:>14} {:>16}",
+        "balancer", "VUF p95 %", "VUF max %", "neutral p95 A", "neutral max A", "I unbalance %"
+    );
+    for (name, c) in [("off", &b.off), ("on", &b.on)] {
+        let _ = writeln!(
+            s,
+            "  {name:<14} {:>12.4} {:>12.4} {:>14.2} {:>14.2} {:>16.2}",
+            c.vuf_p95, c.vuf_max, c.neutral_p95, c.neutral_max, c.unbalance_mean
+        );
     }
 }

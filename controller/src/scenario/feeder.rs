@@ -9,6 +9,8 @@ use sim::feeder::{Feeder, PowerFlow};
 use super::format::{Action, Anchor, Expect, Fidelity, Measure, Scenario};
 use super::load::{ScenarioError, Validator};
 use crate::core::events::EVENT_NAMES;
+use crate::run::balancing::Field;
+use crate::run::head_buses;
 
 impl Validator<'_> {
     /// A feeder from RON, or imported from an OpenDSS master file.
@@ -58,7 +60,19 @@ impl Validator<'_> {
             self.check_feeder_action(&e.action, &mut pf)?;
         }
         for e in &s.expect {
+            if matches!(e, Expect::Reduced { .. }) && s.balancing.is_none() {
+                return Err(self.at(
+                    "Reduced",
+                    None,
+                    "Reduced compares the balancer on and off; add a balancing section".into(),
+                ));
+            }
             self.check_feeder_expect(e, &pf)?;
+        }
+        if let Some(b) = &s.balancing {
+            let heads = head_buses(f, &pf);
+            Field::new(b, &pf, heads.first().map(String::as_str))
+                .map_err(|e| self.at("balancing", None, e))?;
         }
         Ok(())
     }
@@ -144,12 +158,15 @@ impl Validator<'_> {
             if let Some(s) = subject
                 && s != "feeder"
                 && !f.loads.iter().any(|l| &l.name == s)
+                && s != "balancer"
                 && !f.regulators.iter().any(|r| &r.name == s)
             {
                 return Err(self.at(
                     "expect",
                     Some(s),
-                    format!("unknown subject {s:?}; expected \"feeder\", a load or a regulator"),
+                    format!(
+                        "unknown subject {s:?}; expected \"feeder\", \"balancer\", a load or a regulator"
+                    ),
                 ));
             }
             Ok(())
@@ -171,6 +188,12 @@ impl Validator<'_> {
                     Anchor::Time(_) => Ok(()),
                 }
             }
+            Expect::Reduced { of, min_pct, .. } => {
+                if !(min_pct.is_finite() && *min_pct <= 100.0) {
+                    return Err(self.at("Reduced", None, "min_pct must be at most 100".into()));
+                }
+                self.check_measure(of, pf)
+            }
             Expect::FeederStat { of, min, max, .. } => {
                 if let (Some(a), Some(b)) = (min, max)
                     && a > b
@@ -182,7 +205,7 @@ impl Validator<'_> {
             _ => Err(self.at(
                 "expect",
                 None,
-                "a feeder scenario expects Count, Never, Within and FeederStat; \
+                "a feeder scenario expects Count, Never, Within, FeederStat and Reduced; \
                  the others read a PDU"
                     .into(),
             )),

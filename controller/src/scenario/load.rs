@@ -98,6 +98,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded, ScenarioError> {
             let one = |x: f64| Positive::new(x).expect("valid literal");
             scenario.step.get_or_insert(one(0.02));
             scenario.record_every.get_or_insert(one(1.0));
+            if scenario.balancing.is_some() {
+                return Err(v.at(
+                    "balancing",
+                    None,
+                    "phase balancing moves a feeder's homes; this grid is a PDU".into(),
+                ));
+            }
             v.check_grid(&mut pdu)?;
             v.check_run(&scenario)?;
             v.check_fidelity(&scenario, &pdu)?;
@@ -564,11 +571,11 @@ impl Validator<'_> {
                         ));
                     }
                 }
-                Expect::FeederStat { .. } => {
+                Expect::FeederStat { .. } | Expect::Reduced { .. } => {
                     return Err(self.at(
-                        "FeederStat",
+                        "expect",
                         None,
-                        "FeederStat measures a feeder; this grid is a PDU".into(),
+                        "FeederStat and Reduced measure a feeder; this grid is a PDU".into(),
                     ));
                 }
                 Expect::Feeding { .. }
