@@ -679,3 +679,21 @@ fn balance_plan_errors_say_where_and_what() {
     assert_eq!(code, 2);
     assert!(err.contains("unknown field `max_move`"), "{err}");
 }
+
+#[test]
+fn a_street_too_big_for_its_setting_is_refused_at_its_grid() {
+    let text = r#"Scenario(
+    name: "village",
+    duration: 600.0,
+    grid: Street(setting: Rural, homes: 99, seed: 1),
+)
+"#;
+    let err = rejected("street-big", text);
+    let (line, col) = position(text, "Street");
+    assert!(
+        err.contains(&format!(
+            "s.ron:{line}:{col}: a Rural street takes 1 to 40 homes, not 99"
+        )),
+        "{err}"
+    );
+}

@@ -149,6 +149,14 @@ pub enum Grid {
     /// A feeder in another file, relative to the scenario: RON, or an OpenDSS master file
     /// (`.dss`) imported as the run starts.
     FeederFile(String),
+    /// A low-voltage street generated from a seed: `Urban` (two underground feeders), `Campus`
+    /// (four feeders with branches) or `Rural` (one long overhead line with laterals), every
+    /// home single-phase on a random phase with its own household profile.
+    Street {
+        setting: sim::feeder::street::Setting,
+        homes: usize,
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,6 +1,7 @@
 //! Reading and validating a scenario. Every error names the file, the line and column, and what
 //! was expected; nothing here panics on input.
 
+use sim::feeder::street::{self, StreetSpec};
 use std::path::{Path, PathBuf};
 
 use ron::extensions::Extensions;
@@ -92,6 +93,20 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded, ScenarioError> {
         Grid::PduFile(rel) => Site::Pdu(v.grid_file(rel)?),
         Grid::Feeder(f) => Site::Feeder(f.clone()),
         Grid::FeederFile(rel) => Site::Feeder(Box::new(v.feeder_file(rel)?)),
+        &Grid::Street {
+            setting,
+            homes,
+            seed,
+        } => {
+            let spec = StreetSpec {
+                setting,
+                homes,
+                seed,
+            };
+            Site::Feeder(Box::new(
+                street::generate(spec).map_err(|e| v.at("grid", Some("Street"), e))?,
+            ))
+        }
     };
     let site = match site {
         Site::Pdu(mut pdu) => {

@@ -6,6 +6,7 @@ pub mod line_constants;
 pub mod model;
 pub mod network;
 pub mod powerflow;
+pub mod street;
 
 pub use model::{
     Capacitor, Conn, Feeder, Impedance, Line, LineCode, Load, LoadModel, LoadShape, Phase,

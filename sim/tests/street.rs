@@ -1,0 +1,63 @@
+//! Generated streets: the same seed gives the same feeder, and every street of every setting
+//! is radial, has every home on one phase with coordinates, and holds its voltages within
+//! EN 50160's ±10 % through a generated day.
+
+use proptest::prelude::*;
+use sim::feeder::street::{Setting, StreetSpec, generate};
+use sim::feeder::{Phase, PowerFlow};
+
+fn spec(setting: Setting, homes: usize, seed: u64) -> StreetSpec {
+    StreetSpec {
+        setting,
+        homes,
+        seed,
+    }
+}
+
+#[test]
+fn a_seed_gives_one_street() {
+    let a = generate(spec(Setting::Rural, 30, 7)).unwrap();
+    assert_eq!(a, generate(spec(Setting::Rural, 30, 7)).unwrap());
+    assert_ne!(a, generate(spec(Setting::Rural, 30, 8)).unwrap());
+}
+
+#[test]
+fn too_many_homes_for_a_setting_are_refused() {
+    let e = generate(spec(Setting::Rural, 41, 1)).unwrap_err();
+    assert!(e.contains("1 to 40 homes"), "{e}");
+    assert!(generate(spec(Setting::Urban, 0, 1)).is_err());
+}
+
+fn setting() -> impl Strategy<Value = Setting> {
+    prop_oneof![
+        Just(Setting::Urban),
+        Just(Setting::Campus),
+        Just(Setting::Rural)
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn every_street_solves_within_en50160(s in setting(), frac in 0.05f64..1.0, seed in 0u64..1000) {
+        let homes = ((s.max_homes() as f64 * frac) as usize).max(1);
+        let f = generate(spec(s, homes, seed)).unwrap();
+        prop_assert_eq!(f.loads.len(), homes);
+        let mut pf = PowerFlow::new(&f).unwrap();
+        for (i, l) in f.loads.iter().enumerate() {
+            prop_assert!(Phase::of_node(pf.load_state(i).node).is_some(), "{} is on no phase", l.name);
+            let bus = l.bus.split('.').next().unwrap();
+            prop_assert!(f.coordinates.iter().any(|c| c.bus == bus), "{bus} has no coordinates");
+        }
+        // Every 20 minutes through the day, warm-started as a run steps.
+        for m in (20..=1440).step_by(20) {
+            pf.set_minute(m as f64);
+            pf.solve().unwrap();
+            for i in 0..f.loads.len() {
+                let v = pf.load_state(i).v_pu;
+                prop_assert!((0.9..=1.1).contains(&v), "{} at {v:.4} pu at minute {m}", f.loads[i].name);
+            }
+        }
+    }
+}
