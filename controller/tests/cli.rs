@@ -515,11 +515,13 @@ fn balancing_scenario(balancing: &str, expect: &str) -> String {
     )
 }
 
-/// The 1-based line and column of `needle` in `text`.
-fn position(text: &str, needle: &str) -> (usize, usize) {
+/// `gridtwin check` must reject `text` with `msg` at the 1-based line and column of `needle`.
+fn refused_at(tag: &str, text: &str, needle: &str, msg: &str) {
+    let err = rejected(tag, text);
     let line = text.lines().position(|l| l.contains(needle)).unwrap();
     let col = text.lines().nth(line).unwrap().find(needle).unwrap();
-    (line + 1, col + 1)
+    let want = format!("s.ron:{}:{}: {msg}", line + 1, col + 1);
+    assert!(err.contains(&want), "{err}\nwanted: {want}");
 }
 
 #[test]
@@ -528,14 +530,8 @@ fn balancing_refuses_a_fixed_home_that_is_not_on_the_feeder() {
         r#"(link: Rs485(baud: 9600), settings: (fixed: ["load1", "ghost"]))"#,
         "",
     );
-    let err = rejected("balance-fixed", &text);
-    let (line, col) = position(&text, "balancing:");
-    assert!(
-        err.contains(&format!(
-            "s.ron:{line}:{col}: fixed home \"ghost\" is not a single-phase load"
-        )),
-        "{err}"
-    );
+    let msg = "fixed home \"ghost\" is not a single-phase load";
+    refused_at("balance-fixed", &text, "balancing:", msg);
 }
 
 #[test]
@@ -544,14 +540,8 @@ fn balancing_refuses_a_lora_link_the_radio_cannot_make() {
     let err = rejected("balance-sf", &text);
     assert!(err.contains("uplink: spreading factor"), "{err}");
     let text = balancing_scenario("(link: Lora(sf: 9, per_near: 0.0, per_far: 1.5))", "");
-    let err = rejected("balance-per", &text);
-    let (line, col) = position(&text, "balancing:");
-    assert!(
-        err.contains(&format!(
-            "s.ron:{line}:{col}: per_far 1.5 is not within 0 to 1"
-        )),
-        "{err}"
-    );
+    let msg = "per_far 1.5 is not within 0 to 1";
+    refused_at("balance-per", &text, "balancing:", msg);
 }
 
 #[test]
@@ -688,12 +678,6 @@ fn a_street_too_big_for_its_setting_is_refused_at_its_grid() {
     grid: Street(setting: Rural, homes: 99, seed: 1),
 )
 "#;
-    let err = rejected("street-big", text);
-    let (line, col) = position(text, "Street");
-    assert!(
-        err.contains(&format!(
-            "s.ron:{line}:{col}: a Rural street takes 1 to 40 homes, not 99"
-        )),
-        "{err}"
-    );
+    let msg = "a Rural street takes 1 to 40 homes, not 99";
+    refused_at("street-big", text, "Street", msg);
 }
