@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
 use sim::feeder::{Feeder, Phase, PowerFlow};
 use sim::home::Selector;
 use sim::link::ip::{IpLink, IpSpec};
@@ -33,7 +32,7 @@ enum Msg {
 }
 
 /// What the balancing part of a run did, for the summary.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct BalanceRun {
     pub link: String,
     pub homes: usize,
@@ -59,7 +58,7 @@ pub struct BalanceRun {
 }
 
 /// The imbalance a run saw at the transformer and at its worst bus.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Compare {
     pub vuf_p95: f64,
     pub vuf_max: f64,
@@ -91,19 +90,15 @@ pub struct Field {
     out: BalanceRun,
 }
 
-/// The loads that get a node: every single-phase load on a phase node.
-pub fn homes(f: &Feeder, pf: &PowerFlow) -> Vec<usize> {
-    (0..f.loads.len())
-        .filter(|&i| f.loads[i].phases == 1 && Phase::of_node(pf.load_state(i).node).is_some())
-        .collect()
-}
-
 impl Field {
     /// Nodes for the homes of `pf`'s feeder; `head` is the transformer's bus (LoRa distances
     /// are measured from it).
     pub fn new(b: &Balancing, pf: &PowerFlow, head: Option<&str>) -> Result<Self, String> {
         let f = pf.feeder();
-        let loads = homes(f, pf);
+        // Every single-phase load on a phase node gets a node.
+        let loads: Vec<usize> = (0..f.loads.len())
+            .filter(|&i| f.loads[i].phases == 1 && Phase::of_node(pf.load_state(i).node).is_some())
+            .collect();
         if loads.is_empty() {
             return Err("balancing needs single-phase homes; the feeder has none".into());
         }
@@ -218,15 +213,13 @@ impl Field {
     }
 
     fn send_acks(&mut self, t: f64) {
-        let mut k = 0;
-        while k < self.acks.len() {
-            if self.acks[k].0 <= t {
-                let (_, a) = self.acks.swap_remove(k);
-                self.link
-                    .offer(t, Dir::Up, a.node, self.command_bytes, Msg::Ack(a));
-            } else {
-                k += 1;
-            }
+        let (due, waiting) = std::mem::take(&mut self.acks)
+            .into_iter()
+            .partition(|a| a.0 <= t);
+        self.acks = waiting;
+        for (_, a) in due {
+            self.link
+                .offer(t, Dir::Up, a.node, self.command_bytes, Msg::Ack(a));
         }
     }
 
