@@ -26,12 +26,32 @@ enum Command {
     Run {
         /// Scenario file (RON); the built-in demo scenario when absent.
         file: Option<PathBuf>,
-        /// Where to write events.jsonl, series.csv and summary.txt.
+        /// The run directory (default runs/NAME): the recording (meta.json, site, loads and
+        /// events as Parquet), events.jsonl, summary.txt, and the report (report.html,
+        /// summary.md, charts/*.svg).
         #[arg(long)]
         out: Option<PathBuf>,
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
+        #[command(flatten)]
+        report: ReportFlags,
+    },
+    /// Rebuild the report of a run directory from its recording.
+    Report {
+        dir: PathBuf,
+        #[command(flatten)]
+        report: ReportFlags,
+    },
+    /// Put two runs side by side (typically two runs of one scenario with different settings):
+    /// every summary figure of A and B with the change, the settings that differ, and the
+    /// charts overlaid. Prints the tables; writes compare.html and compare.md.
+    Compare {
+        a: PathBuf,
+        b: PathBuf,
+        /// Where to write compare.html and compare.md (default: B's directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Validate a scenario without running it (exit 0: valid, 2: not).
     Check { file: PathBuf },
@@ -84,6 +104,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(clap::Args, Clone, Copy)]
+struct ReportFlags {
+    /// Also draw the charts as PNG.
+    #[arg(long)]
+    png: bool,
+    /// Also export the tables as CSV (site.csv, loads.csv, events.csv).
+    #[arg(long)]
+    csv: bool,
+    /// Also export the tables as JSON lines (site.jsonl, loads.jsonl, events.jsonl).
+    #[arg(long)]
+    json: bool,
+}
+
+impl ReportFlags {
+    fn options(self) -> reports::Options {
+        reports::Options {
+            png: self.png,
+            csv: self.csv,
+            json: self.json,
+        }
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -164,7 +207,16 @@ fn main() -> ExitCode {
             controller::balance_cli::run(&instance, json),
             EXIT_BAD_INPUT,
         ),
-        Command::Run { file, out, quiet } => {
+        Command::Report { dir, report: flags } => {
+            report(rebuild(&dir, flags.options()), EXIT_BAD_INPUT)
+        }
+        Command::Compare { a, b, out } => report(compare(&a, &b, out.as_deref()), EXIT_BAD_INPUT),
+        Command::Run {
+            file,
+            out,
+            quiet,
+            report: flags,
+        } => {
             let loaded = match &file {
                 Some(f) => scenario::load(f),
                 None => scenario::parse(
@@ -173,7 +225,7 @@ fn main() -> ExitCode {
                 ),
             };
             match loaded {
-                Ok(l) => run_one(&l, out.as_deref(), quiet),
+                Ok(l) => run_one(&l, out.as_deref(), quiet, flags.options()),
                 Err(e) => bad_input(&e),
             }
         }
@@ -239,7 +291,7 @@ fn bad_input(e: &ScenarioError) -> ExitCode {
     ExitCode::from(EXIT_BAD_INPUT)
 }
 
-fn run_one(l: &Loaded, out: Option<&Path>, quiet: bool) -> ExitCode {
+fn run_one(l: &Loaded, out: Option<&Path>, quiet: bool, opts: reports::Options) -> ExitCode {
     let bar = if quiet {
         ProgressBar::hidden()
     } else {
@@ -256,7 +308,7 @@ fn run_one(l: &Loaded, out: Option<&Path>, quiet: bool) -> ExitCode {
     let dir = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("runs").join(&r.name));
-    if let Err(e) = r.write(&dir) {
+    if let Err(e) = r.write(l, &dir, opts) {
         eprintln!("error: cannot write the run to {}: {e}", dir.display());
         return ExitCode::from(EXIT_BAD_INPUT);
     }
@@ -269,4 +321,34 @@ fn run_one(l: &Loaded, out: Option<&Path>, quiet: bool) -> ExitCode {
         }
         ExitCode::from(EXIT_FAILED)
     }
+}
+
+/// `gridtwin report DIR`: the recording read back and the report written again.
+fn rebuild(dir: &Path, opts: reports::Options) -> Result<String, String> {
+    let rec = reports::Recording::read(dir).map_err(|e| e.to_string())?;
+    let report = reports::Report::of(&rec)?;
+    report.write(&rec, dir, opts).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "{}report written to {}",
+        report.markdown(&rec),
+        dir.join("report.html").display()
+    ))
+}
+
+/// `gridtwin compare A B`: the comparison printed and written.
+fn compare(a: &Path, b: &Path, out: Option<&Path>) -> Result<String, String> {
+    let ra = reports::Recording::read(a).map_err(|e| e.to_string())?;
+    let rb = reports::Recording::read(b).map_err(|e| e.to_string())?;
+    let c = reports::Comparison::of(&ra, &rb, &a.display().to_string(), &b.display().to_string())?;
+    let dir = out.unwrap_or(b);
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let md = c.markdown();
+    for (name, text) in [("compare.md", md.clone()), ("compare.html", c.html()?)] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(format!(
+        "{md}comparison written to {}",
+        dir.join("compare.html").display()
+    ))
 }

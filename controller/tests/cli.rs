@@ -449,8 +449,13 @@ fn a_feeder_scenario_runs_to_the_published_4_node_voltages() {
     assert!(said.contains("with 3 loads"), "{said}");
     let (dir, said) = run_passes("feeder-run", &text);
     assert!(said.contains("10 solves"), "{said}");
-    let series = std::fs::read_to_string(dir.join("series.csv")).unwrap();
-    assert_eq!(series.lines().count(), 11, "a row per minute and a header");
+    let rec = reports::Recording::read(&dir).unwrap();
+    assert_eq!(
+        rec.site.height(),
+        11,
+        "a row per minute and the closing row"
+    );
+    assert_eq!(rec.loads.height(), 3 * 11);
 }
 
 #[test]
@@ -680,4 +685,101 @@ fn a_street_too_big_for_its_setting_is_refused_at_its_grid() {
 "#;
     let msg = "a Rural street takes 1 to 40 homes, not 99";
     refused_at("street-big", text, "Street", msg);
+}
+
+/// The PDU scenario with a tariff and the given controller settings.
+fn priced(settings: &str) -> String {
+    GOOD.replace(
+        r#"controller: (loads: { "a": (priority: 1) }),"#,
+        &format!(
+            r#"controller: {settings},
+    tariff: (currency: "EUR", base: 0.25, windows: [(name: "peak", from: "00:00", to: "00:05", price: 0.5)]),"#
+        ),
+    )
+}
+
+#[test]
+fn run_writes_a_report_that_report_rebuilds_and_compare_sets_beside_another() {
+    let (a, said) = run_passes("report-a", &priced(r#"(loads: { "a": (priority: 1) })"#));
+    assert!(said.contains("run written to"), "{said}");
+    for f in [
+        "report.html",
+        "summary.md",
+        "charts/voltage.svg",
+        "loads.parquet",
+        "meta.json",
+    ] {
+        assert!(a.join(f).exists(), "{f} missing");
+    }
+    let md = std::fs::read_to_string(a.join("summary.md")).unwrap();
+    // The whole run (from Monday 00:00, 10 s) is in the peak window: every kWh costs 0.5.
+    let rec = reports::Recording::read(&a).unwrap();
+    let summary = reports::Summary::of(&rec).unwrap();
+    let [la, lb] = &summary.loads[..] else {
+        panic!("two loads")
+    };
+    for l in [la, lb] {
+        assert!(
+            (l.cost.unwrap() - 0.5 * l.energy_kwh).abs() < 1e-15,
+            "{l:?}"
+        );
+    }
+    // Load a was turned off at 5 s; b ran on: a drew about half of b's energy.
+    let ratio = la.energy_kwh / lb.energy_kwh;
+    assert!((0.45..0.55).contains(&ratio), "a/b energy {ratio}");
+    assert_eq!(la.priority, Some(1));
+
+    std::fs::remove_file(a.join("report.html")).unwrap();
+    let out = gridtwin(&["report", a.to_str().unwrap(), "--png"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(a.join("report.html").exists() && a.join("charts/power.png").exists());
+    assert_eq!(std::fs::read_to_string(a.join("summary.md")).unwrap(), md);
+
+    let (b, _) = run_passes(
+        "report-b",
+        &priced(r#"(loads: { "a": (priority: 3) }, stagger: 0.5)"#),
+    );
+    let out = gridtwin(&["compare", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("| loads.a.priority | 1 | 3 |"), "{said}");
+    assert!(said.contains("| stagger | 0.1 | 0.5 |"), "{said}");
+    assert!(b.join("compare.html").exists());
+}
+
+#[test]
+fn report_of_a_directory_that_is_not_a_run_names_the_missing_file() {
+    let dir = scratch("report-empty");
+    let out = gridtwin(&["report", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("meta.json") && err.contains("No such file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_overlapping_tariff_is_refused_at_its_section() {
+    let text = priced("()").replace(
+        "windows: [",
+        r#"windows: [(name: "day", from: "00:00", to: "12:00", price: 0.3), "#,
+    );
+    refused_at(
+        "tariff-overlap",
+        &text,
+        "tariff:",
+        "windows \"day\" and \"peak\" overlap on Mon at 00:00",
+    );
+    let text = priced("()").replace("\"00:05\"", "\"25:00\"");
+    let err = rejected("tariff-time", &text);
+    assert!(
+        err.contains("expected a time of day \"HH:MM\", found \"25:00\""),
+        "{err}"
+    );
 }

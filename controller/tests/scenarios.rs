@@ -1,5 +1,5 @@
-//! Every scenario in `scenarios/` must hold its expectations, and its summary must match the
-//! reviewed snapshot. `GRIDTWIN_SCENARIOS=a,b` limits the run (used by `cargo xtask scenario`).
+//! Every scenario in `scenarios/` must hold its expectations, and its summary and its report's
+//! tables must match the reviewed snapshots. `GRIDTWIN_SCENARIOS=a,b` limits the run (used by `cargo xtask scenario`).
 
 use std::path::{Path, PathBuf};
 
@@ -45,8 +45,19 @@ fn every_scenario_holds_and_matches_its_snapshot() {
             failed.push(format!("{}:\n{text}", f.display()));
         }
         let name = f.file_stem().unwrap().to_string_lossy().to_string();
+        // The report's tables, from the run directory read back as `gridtwin report` reads it.
+        let dir =
+            std::env::temp_dir().join(format!("gridtwin-scenario-{}-{name}", std::process::id()));
+        r.write(&l, &dir, reports::Options::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let rec = reports::Recording::read(&dir).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let report = reports::Report::of(&rec).unwrap();
+        energies_agree(&name, &r, &report.summary);
+        let tables = report.markdown(&rec);
+        let _ = std::fs::remove_dir_all(&dir);
         insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false }, {
-            insta::assert_snapshot!(name, text);
+            insta::assert_snapshot!(name.clone(), text);
+            insta::assert_snapshot!(format!("{name}-report"), tables);
         });
     }
     assert!(
@@ -54,6 +65,42 @@ fn every_scenario_holds_and_matches_its_snapshot() {
         "scenarios failed:\n{}",
         failed.join("\n")
     );
+}
+
+/// The report's energies, read back from the recorded registers, against the run's own
+/// accumulators (kept apart from the recording).
+fn energies_agree(name: &str, r: &run::Run, s: &reports::Summary) {
+    let close = |a: f64, b: f64, what: &str| {
+        assert!(
+            (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+            "{name}: {what}: report {a}, run {b}"
+        );
+    };
+    match &r.site {
+        run::SiteRun::Pdu(p) => {
+            for (load, kwh) in &p.energy_kwh {
+                let reported = match load.as_str() {
+                    "main" => s.fact("energy from the main"),
+                    "backup" => s.fact("energy from the backup"),
+                    _ => s
+                        .loads
+                        .iter()
+                        .find(|l| &l.name == load)
+                        .map(|l| l.energy_kwh),
+                };
+                close(reported.unwrap(), *kwh, load);
+            }
+        }
+        run::SiteRun::Feeder(f) => {
+            close(
+                s.fact("energy at the source").unwrap(),
+                f.source_kwh,
+                "source",
+            );
+            let homes: f64 = s.loads.iter().map(|l| l.energy_kwh).sum();
+            close(homes, f.load_kwh, "loads");
+        }
+    }
 }
 
 #[test]

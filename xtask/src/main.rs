@@ -159,6 +159,7 @@ fn bench() -> Result<(), String> {
         ("controller", "live_metering", "live 100-circuit metering"),
         ("controller", "balance_plan", "balancing planner, 200 homes"),
         ("sim", "feeder_day", "European LV feeder day of power flows"),
+        ("reports", "report", "report of a 24 h, 64-load run"),
     ];
     for (package, bench, what) in benches {
         let mut c = cargo();

@@ -121,6 +121,10 @@ impl Controller {
         self.loads.status(i)
     }
 
+    pub fn ats_state(&self) -> crate::core::transfer::AtsState {
+        self.ats.state()
+    }
+
     pub fn status(&self) -> Status {
         Status {
             ats: self.ats.state().name(),

@@ -33,6 +33,9 @@ pub enum LoadStatus {
 }
 
 impl LoadStatus {
+    /// Every status's name, in the order of `code`.
+    pub const NAMES: [&'static str; 6] = ["off", "on", "waiting", "shed", "tripped", "locked_out"];
+
     pub fn code(self) -> u8 {
         self as u8
     }

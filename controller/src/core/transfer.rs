@@ -115,6 +115,22 @@ pub enum AtsState {
 }
 
 impl AtsState {
+    /// Every state's name, in the order of `code`.
+    pub const NAMES: [&'static str; 7] = [
+        "normal",
+        "main_failing",
+        "start_delay",
+        "starting_backup",
+        "transfer_delay",
+        "on_backup",
+        "retransfer_delay",
+    ];
+
+    pub fn code(self) -> u8 {
+        let name = self.name();
+        Self::NAMES.iter().position(|n| *n == name).unwrap_or(0) as u8
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             AtsState::Normal => "normal",

@@ -189,6 +189,8 @@ fn simulate(
     // When the source returns to its rating after a sag, swell or timed outage.
     let mut source_back: Option<Instant> = None;
     let mut failing = false;
+    let mut home_kwh = vec![0.0; names.len()];
+    let mut last = None;
 
     for k in 0..clock.steps {
         let now = clock.start(k, &mut progress);
@@ -229,19 +231,29 @@ fn simulate(
         }
         let step = observe(&pf, &heads);
         profile.push(&step);
+        // A row stands for the step it starts, with the energy registers at its start.
+        if clock.record_due(now) {
+            record(&mut row, &step, &three_phase, out.source_kwh, &home_kwh);
+            series.push(now.as_secs_f64(), &row);
+        }
         out.source_kwh += step.source.re * dt / 3.6e6;
         out.load_kwh += step.loads.iter().map(|x| x.2.re).sum::<f64>() * dt / 3.6e6;
+        for (e, l) in home_kwh.iter_mut().zip(&step.loads) {
+            *e += l.2.re * dt / 3.6e6;
+        }
         tally(&mut out, &step, t, &names, &three_phase);
         checker.observe_feeder(t, |m, samples| {
             measure(m, &pf, &step, samples);
         });
-        if clock.record_due(now) {
-            record(&mut row, &step, &three_phase);
-            series.push(t, &row);
-        }
+        last = Some(step);
         if let Some(field) = &mut field {
             field.advance(t, &mut pf, &mut events);
         }
+    }
+    // The last row closes the registers at the end of the run.
+    if let Some(step) = &last {
+        record(&mut row, step, &three_phase, out.source_kwh, &home_kwh);
+        series.push(clock.duration(), &row);
     }
     progress(1.0);
     out.taps = regulators.into_iter().zip(pf.taps().to_vec()).collect();
@@ -429,6 +441,7 @@ fn columns(pf: &PowerFlow, heads: &[String], names: &[String]) -> Vec<String> {
     let mut c: Vec<String> = [
         "source_kw",
         "source_kvar",
+        "source_kwh",
         "v_min_pu",
         "v_max_pu",
         "vuf_max_pct",
@@ -441,21 +454,29 @@ fn columns(pf: &PowerFlow, heads: &[String], names: &[String]) -> Vec<String> {
             c.push(format!("{b}.i{node}"));
         }
         c.push(format!("{b}.in"));
+        c.push(format!("{b}.iunb_pct"));
     }
     for n in names {
-        for q in ["v_pu", "kw", "phase"] {
+        for q in ["v_pu", "p_kw", "q_kvar", "phase", "energy_kwh"] {
             c.push(format!("{n}.{q}"));
         }
     }
     c
 }
 
-fn record(row: &mut Vec<f64>, step: &Step, three_phase: &[String]) {
+/// What the coded columns' numbers mean, for the report: a home's phase is its node.
+pub(super) fn codes() -> std::collections::BTreeMap<String, Vec<String>> {
+    let phases = ["?", "A", "B", "C"].map(String::from).to_vec();
+    std::collections::BTreeMap::from([("phase".to_string(), phases)])
+}
+
+fn record(row: &mut Vec<f64>, step: &Step, three_phase: &[String], source_kwh: f64, homes: &[f64]) {
     row.clear();
     let v = step.loads.iter().map(|x| x.1);
     row.extend([
         step.source.re / 1e3,
         step.source.im / 1e3,
+        source_kwh,
         v.clone().fold(f64::INFINITY, f64::min),
         v.fold(f64::NEG_INFINITY, f64::max),
         if three_phase.is_empty() {
@@ -467,8 +488,9 @@ fn record(row: &mut Vec<f64>, step: &Step, three_phase: &[String]) {
     for (i, residual) in &step.heads {
         row.extend(i.iter().map(|x| x.1.norm()));
         row.push(*residual);
+        row.push(current_unbalance_pct(i));
     }
-    for &(node, v, s) in &step.loads {
-        row.extend([v, s.re / 1e3, node as f64]);
+    for (&(node, v, s), kwh) in step.loads.iter().zip(homes) {
+        row.extend([v, s.re / 1e3, s.im / 1e3, node as f64, *kwh]);
     }
 }

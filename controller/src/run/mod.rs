@@ -4,11 +4,10 @@
 pub mod balancing;
 pub mod expect;
 mod feeder;
+pub mod output;
 pub mod summary;
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::Path;
 
 use reports::Series;
 use sim::{Pdu, SourceId};
@@ -16,6 +15,7 @@ use sim::{Pdu, SourceId};
 use crate::backend::{Backend, SimBackend};
 use crate::core::measurement::Window;
 use crate::core::metering::PduMetering;
+use crate::core::transfer::AtsState;
 use crate::core::{Controller, Event, Instant, LoadStatus, Status};
 use crate::scenario::format::{Action, Fidelity, Target};
 use crate::scenario::{Loaded, Scenario, Site};
@@ -54,21 +54,6 @@ pub struct PduRun {
 impl Run {
     pub fn passed(&self) -> bool {
         self.outcomes.iter().all(|o| o.pass)
-    }
-
-    /// Writes events.jsonl, series.csv and summary.txt into `dir`.
-    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
-        std::fs::create_dir_all(dir)?;
-        let mut ev = std::io::BufWriter::new(std::fs::File::create(dir.join("events.jsonl"))?);
-        for e in &self.events {
-            serde_json::to_writer(&mut ev, e)?;
-            ev.write_all(b"\n")?;
-        }
-        ev.flush()?;
-        let mut csv = std::io::BufWriter::new(std::fs::File::create(dir.join("series.csv"))?);
-        self.series.write_csv(&mut csv)?;
-        csv.flush()?;
-        std::fs::write(dir.join("summary.txt"), summary::render(self))
     }
 }
 
@@ -241,17 +226,21 @@ pub fn run_observed(
             controller: &ctl,
             events: &events[first_new..],
         });
+        // A row stands for the interval it starts, with the energy registers at its start.
+        if clock.record_due(now) {
+            record(&mut row, &backend.pdu, &ctl, &energy);
+            series.push(now.as_secs_f64(), &row);
+        }
         let truth = backend.pdu.truth();
         for (e, l) in energy.iter_mut().zip(&truth.loads) {
             *e += l.p * dt;
         }
         energy[names.len()] += truth.main.p * dt;
         energy[names.len() + 1] += truth.backup.p * dt;
-        if clock.record_due(now) {
-            record(&mut row, &backend.pdu, &ctl);
-            series.push(now.as_secs_f64(), &row);
-        }
     }
+    // The last row closes the registers at the end of the run.
+    record(&mut row, &backend.pdu, &ctl, &energy);
+    series.push(clock.duration(), &row);
     progress(1.0);
     let energy_kwh: Vec<(String, f64)> = names
         .iter()
@@ -349,50 +338,89 @@ fn apply(
 }
 
 fn columns(names: &[String]) -> Vec<String> {
-    let mut c: Vec<String> = [
-        "main_v",
-        "main_hz",
-        "main_p",
-        "backup_v",
-        "backup_hz",
-        "backup_p",
-        "bus_v",
-        "bus_hz",
-        "main_closed",
-        "backup_closed",
-        "backup_running",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut c: Vec<String> = Vec::new();
+    for src in ["main", "backup"] {
+        for q in ["v", "hz", "i", "p_kw", "q_kvar", "kwh"] {
+            c.push(format!("{src}_{q}"));
+        }
+    }
+    c.extend(
+        [
+            "bus_v",
+            "bus_hz",
+            "main_closed",
+            "backup_closed",
+            "backup_running",
+            "ats",
+        ]
+        .map(String::from),
+    );
     for n in names {
-        for q in ["p", "i", "relay", "status"] {
+        for q in LOAD_QUANTITIES {
             c.push(format!("{n}.{q}"));
         }
     }
     c
 }
 
-fn record(row: &mut Vec<f64>, pdu: &Pdu, ctl: &Controller) {
+const LOAD_QUANTITIES: [&str; 8] = [
+    "v",
+    "i",
+    "p_kw",
+    "q_kvar",
+    "pf",
+    "relay",
+    "status",
+    "energy_kwh",
+];
+
+/// What the coded columns' numbers mean, for the report.
+fn codes() -> BTreeMap<String, Vec<String>> {
+    let labels = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let switch = labels(&["open", "closed"]);
+    BTreeMap::from([
+        ("relay".into(), switch.clone()),
+        ("main_closed".into(), switch.clone()),
+        ("backup_closed".into(), switch),
+        ("backup_running".into(), labels(&["stopped", "running"])),
+        ("status".into(), labels(&LoadStatus::NAMES)),
+        ("ats".into(), labels(&AtsState::NAMES)),
+    ])
+}
+
+/// One row: the twin's truth, the controller's states and the energy registers (J, loads then
+/// main and backup).
+fn record(row: &mut Vec<f64>, pdu: &Pdu, ctl: &Controller, energy_j: &[f64]) {
     let t = pdu.truth();
     let b = |x: bool| f64::from(u8::from(x));
+    let kwh = |j: f64| j / 3.6e6;
+    let n = t.loads.len();
     row.clear();
+    for (s, j) in [(&t.main, energy_j[n]), (&t.backup, energy_j[n + 1])] {
+        row.extend([s.v, s.hz, s.i, s.p / 1e3, s.q / 1e3, kwh(j)]);
+    }
     row.extend([
-        t.main.v,
-        t.main.hz,
-        t.main.p,
-        t.backup.v,
-        t.backup.hz,
-        t.backup.p,
         t.bus_v,
         t.bus_hz,
         b(pdu.main_closed()),
         b(pdu.backup_closed()),
         b(pdu.backup_state() != sim::source::GenState::Stopped),
+        f64::from(ctl.ats_state().code()),
     ]);
     for (i, l) in t.loads.iter().enumerate() {
         let status: LoadStatus = ctl.load_status(i);
-        row.extend([l.p, l.i, b(pdu.relay_closed(i)), f64::from(status.code())]);
+        let s = l.p.hypot(l.q);
+        let pf = if s > 1e-9 { l.p / s } else { f64::NAN };
+        row.extend([
+            l.v,
+            l.i,
+            l.p / 1e3,
+            l.q / 1e3,
+            pf,
+            b(pdu.relay_closed(i)),
+            f64::from(status.code()),
+            kwh(energy_j[i]),
+        ]);
     }
 }
 

@@ -41,6 +41,9 @@ pub struct Scenario {
     /// Feeders: home nodes with phase selectors and a balancer at the transformer.
     #[serde(default)]
     pub balancing: Option<Balancing>,
+    /// Energy prices for the report's cost figures.
+    #[serde(default)]
+    pub tariff: Option<reports::Tariff>,
 }
 
 impl Scenario {

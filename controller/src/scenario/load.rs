@@ -108,6 +108,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded, ScenarioError> {
             ))
         }
     };
+    if let Some(t) = &scenario.tariff {
+        t.validate().map_err(|e| v.at("tariff", None, e))?;
+    }
     let site = match site {
         Site::Pdu(mut pdu) => {
             let one = |x: f64| Positive::new(x).expect("valid literal");

@@ -1,0 +1,697 @@
+//! The run's charts: their data reduced with polars to at most `BUCKETS` points per line (with
+//! each bucket's minimum and maximum where a spike must stay visible), drawn with plotters to SVG
+//! or PNG in the font shipped in `assets/fonts`.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use polars::prelude::*;
+
+use crate::meta::Kind;
+use crate::recording::Recording;
+
+/// Points per line: enough for a page-wide chart, few enough to keep the report small.
+pub const BUCKETS: usize = 800;
+pub const FONT: &str = "DejaVu Sans";
+const WIDTH: u32 = 960;
+const PANEL_HEIGHT: u32 = 300;
+/// Loads drawn on their own in the stacked power chart; the rest are summed as "other".
+const STACKED: usize = 8;
+
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// One chart: panels sharing the time axis, and events marked on every panel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chart {
+    pub name: &'static str,
+    pub title: String,
+    pub body: Body,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    Panels {
+        panels: Vec<Panel>,
+        markers: Vec<Marker>,
+    },
+    /// One lane per subject, one mark per event.
+    Timeline { lanes: Vec<Lane> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Panel {
+    pub y_label: String,
+    pub lines: Vec<Line>,
+    /// Lines are stacked areas, first at the bottom.
+    pub stacked: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub label: String,
+    /// (time in the chart's unit, value); an envelope alternates each bucket's min and max.
+    pub points: Vec<(f64, f64)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Marker {
+    pub t: f64,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lane {
+    pub subject: String,
+    /// (time, severity).
+    pub marks: Vec<(f64, String)>,
+}
+
+/// The time axis: seconds scaled to a unit that suits the run's length.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimeAxis {
+    pub duration_s: f64,
+    pub scale: f64,
+    pub unit: &'static str,
+}
+
+impl TimeAxis {
+    pub fn for_duration(duration_s: f64) -> Self {
+        let (scale, unit) = if duration_s >= 3.0 * 3600.0 {
+            (3600.0, "h")
+        } else if duration_s >= 180.0 {
+            (60.0, "min")
+        } else {
+            (1.0, "s")
+        };
+        TimeAxis {
+            duration_s,
+            scale,
+            unit,
+        }
+    }
+
+    fn end(&self) -> f64 {
+        self.duration_s / self.scale
+    }
+}
+
+/// Events worth a line across the value charts.
+const MARKED: &[&str] = &[
+    "outage",
+    "restore",
+    "transfer",
+    "retransfer",
+    "trip",
+    "lockout",
+    "shed",
+    "solve_failed",
+    "balance_plan",
+];
+
+/// Every chart that applies to the recording.
+pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
+    let axis = TimeAxis::for_duration(rec.meta.duration_s);
+    let markers: Vec<Marker> = rec
+        .events
+        .iter()
+        .filter(|e| MARKED.contains(&e.event.as_str()))
+        .map(|e| Marker {
+            t: e.t / axis.scale,
+            label: e.event.clone(),
+        })
+        .collect();
+    let site = rec.site.clone().lazy();
+    let has = |c: &str| rec.site.schema().contains(c);
+    let mut out = Vec::new();
+    let panels = |panels: Vec<Panel>| Body::Panels {
+        panels,
+        markers: markers.clone(),
+    };
+    match rec.meta.kind {
+        Kind::Pdu => {
+            let volts: Vec<&str> = ["main_v", "backup_v", "bus_v"]
+                .into_iter()
+                .filter(|c| has(c))
+                .collect();
+            let hz: Vec<&str> = ["main_hz", "backup_hz", "bus_hz"]
+                .into_iter()
+                .filter(|c| has(c))
+                .collect();
+            out.push(Chart {
+                name: "voltage",
+                title: "Source and bus voltage and frequency".into(),
+                body: panels(vec![
+                    envelope_panel(site.clone(), &axis, &volts, "V")?,
+                    envelope_panel(site.clone(), &axis, &hz, "Hz")?,
+                ]),
+            });
+            out.push(Chart {
+                name: "power",
+                title: "Power per load, stacked".into(),
+                body: panels(vec![stacked_loads(rec, &axis)?]),
+            });
+            let amps: Vec<&str> = ["main_i", "backup_i"]
+                .into_iter()
+                .filter(|c| has(c))
+                .collect();
+            if !amps.is_empty() {
+                out.push(Chart {
+                    name: "currents",
+                    title: "Source currents".into(),
+                    body: panels(vec![envelope_panel(site.clone(), &axis, &amps, "A")?]),
+                });
+            }
+        }
+        Kind::Feeder => {
+            out.push(Chart {
+                name: "voltage",
+                title: "Lowest and highest home voltage".into(),
+                body: panels(vec![envelope_panel(
+                    site.clone(),
+                    &axis,
+                    &["v_min_pu", "v_max_pu"],
+                    "pu",
+                )?]),
+            });
+            out.push(Chart {
+                name: "power",
+                title: "Home demand per phase, stacked".into(),
+                body: panels(vec![stacked_phases(rec, &axis)?]),
+            });
+            let names: Vec<String> = rec
+                .site
+                .get_column_names()
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            let heads: Vec<&str> = names.iter().filter_map(|n| n.strip_suffix(".in")).collect();
+            let mut current_panels = Vec::new();
+            for h in &heads {
+                let cols: Vec<String> = names
+                    .iter()
+                    .filter(|n| {
+                        n.strip_prefix(h)
+                            .and_then(|r| r.strip_prefix(".i"))
+                            .is_some_and(|r| r.len() == 1)
+                    })
+                    .cloned()
+                    .collect();
+                let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
+                current_panels.push(mean_panel(site.clone(), &axis, &cols, &format!("{h}, A"))?);
+            }
+            if !current_panels.is_empty() {
+                out.push(Chart {
+                    name: "currents",
+                    title: "Transformer phase and neutral currents".into(),
+                    body: panels(current_panels),
+                });
+            }
+            let mut unb = vec!["vuf_max_pct".to_string()];
+            unb.extend(heads.iter().map(|h| format!("{h}.iunb_pct")));
+            let unb: Vec<&str> = unb.iter().map(String::as_str).filter(|c| has(c)).collect();
+            out.push(Chart {
+                name: "unbalance",
+                title: "Voltage unbalance (worst bus) and current unbalance".into(),
+                body: panels(vec![mean_panel(site.clone(), &axis, &unb, "%")?]),
+            });
+        }
+    }
+    out.push(Chart {
+        name: "events",
+        title: "Event timeline".into(),
+        body: Body::Timeline {
+            lanes: lanes(rec, &axis),
+        },
+    });
+    Ok(out)
+}
+
+fn bucketed(lf: LazyFrame, axis: &TimeAxis) -> LazyFrame {
+    let width = (axis.duration_s / BUCKETS as f64).max(f64::MIN_POSITIVE);
+    lf.with_column(
+        (col("t") / lit(width))
+            .cast(DataType::Int64)
+            .alias("bucket"),
+    )
+}
+
+fn f64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
+    let c = df.column(name)?.cast(&DataType::Float64)?;
+    Ok(c.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+}
+
+/// Lines that keep each bucket's extremes: a one-cycle sag in a day still shows.
+fn envelope_panel(
+    site: LazyFrame,
+    axis: &TimeAxis,
+    cols: &[&str],
+    unit: &str,
+) -> PolarsResult<Panel> {
+    let mut aggs = vec![col("t").min().alias("t")];
+    for c in cols {
+        aggs.push(col(*c).min().alias(format!("{c}_min")));
+        aggs.push(col(*c).max().alias(format!("{c}_max")));
+    }
+    let df = bucketed(site, axis)
+        .group_by([col("bucket")])
+        .agg(aggs)
+        .sort(["bucket"], Default::default())
+        .collect()?;
+    let t = f64s(&df, "t")?;
+    let mut lines = Vec::new();
+    for c in cols {
+        let (lo, hi) = (
+            f64s(&df, &format!("{c}_min"))?,
+            f64s(&df, &format!("{c}_max"))?,
+        );
+        let mut points = Vec::with_capacity(2 * t.len());
+        for i in 0..t.len() {
+            let x = t[i] / axis.scale;
+            points.push((x, lo[i]));
+            points.push((x, hi[i]));
+        }
+        lines.push(Line {
+            label: label_of(c),
+            points,
+        });
+    }
+    Ok(Panel {
+        y_label: unit.into(),
+        lines,
+        stacked: false,
+    })
+}
+
+/// Lines of each bucket's mean.
+fn mean_panel(site: LazyFrame, axis: &TimeAxis, cols: &[&str], unit: &str) -> PolarsResult<Panel> {
+    let mut aggs = vec![col("t").min().alias("t")];
+    aggs.extend(cols.iter().map(|c| col(*c).mean()));
+    let df = bucketed(site, axis)
+        .group_by([col("bucket")])
+        .agg(aggs)
+        .sort(["bucket"], Default::default())
+        .collect()?;
+    let t = f64s(&df, "t")?;
+    let mut lines = Vec::new();
+    for c in cols {
+        let v = f64s(&df, c)?;
+        lines.push(Line {
+            label: label_of(c),
+            points: t.iter().map(|t| t / axis.scale).zip(v).collect(),
+        });
+    }
+    Ok(Panel {
+        y_label: unit.into(),
+        lines,
+        stacked: false,
+    })
+}
+
+/// Readable names for recorded columns.
+fn label_of(c: &str) -> String {
+    let fixed = match c {
+        "main_v" | "main_hz" | "main_i" => "main",
+        "backup_v" | "backup_hz" | "backup_i" => "backup",
+        "bus_v" | "bus_hz" => "bus",
+        "v_min_pu" => "lowest",
+        "v_max_pu" => "highest",
+        "vuf_max_pct" => "VUF, worst bus",
+        _ => "",
+    };
+    if !fixed.is_empty() {
+        return fixed.into();
+    }
+    match c.rsplit_once('.') {
+        Some((bus, "in")) => format!("{bus} neutral"),
+        Some((bus, "iunb_pct")) => format!("{bus} current unbalance"),
+        Some((bus, q)) if q.starts_with('i') => format!("{bus} phase {}", &q[1..]),
+        _ => c.into(),
+    }
+}
+
+/// Mean power per bucket of series keyed by `key`, as lines in the given order.
+fn power_by(
+    lf: LazyFrame,
+    axis: &TimeAxis,
+    key: &str,
+    order: &[String],
+) -> PolarsResult<Vec<Line>> {
+    let df = bucketed(lf, axis)
+        .group_by([col("bucket"), col(key)])
+        .agg([col("t").min().alias("t"), col("p_kw").mean().alias("p")])
+        .sort(["bucket"], Default::default())
+        .collect()?;
+    let (t, p) = (f64s(&df, "t")?, f64s(&df, "p")?);
+    let k = df.column(key)?.str()?;
+    let mut lines: Vec<Line> = order
+        .iter()
+        .map(|l| Line {
+            label: l.clone(),
+            points: Vec::new(),
+        })
+        .collect();
+    for i in 0..t.len() {
+        let Some(pos) = order.iter().position(|o| Some(o.as_str()) == k.get(i)) else {
+            continue;
+        };
+        lines[pos].points.push((t[i] / axis.scale, p[i]));
+    }
+    Ok(lines)
+}
+
+/// The loads with the most energy on their own, the others summed.
+fn stacked_loads(rec: &Recording, axis: &TimeAxis) -> PolarsResult<Panel> {
+    let top = rec
+        .loads
+        .clone()
+        .lazy()
+        .group_by([col("load")])
+        .agg([col("energy_kwh").max().alias("e")])
+        .sort(
+            ["e", "load"],
+            SortMultipleOptions::default().with_order_descending_multi([true, false]),
+        )
+        .limit(STACKED as u32)
+        .collect()?;
+    let mut order: Vec<String> = top
+        .column("load")?
+        .str()?
+        .iter()
+        .map(|s| s.unwrap_or_default().to_string())
+        .collect();
+    let others = rec.meta.loads.len() > order.len();
+    let mut top = lit(false);
+    for name in &order {
+        top = top.or(col("load").eq(lit(name.as_str())));
+    }
+    let keyed = rec.loads.clone().lazy().with_column(
+        when(top)
+            .then(col("load"))
+            .otherwise(lit("other"))
+            .alias("group"),
+    );
+    // Sum the other loads per instant first, then take the bucket's mean.
+    let per_instant = keyed
+        .group_by([col("t"), col("group")])
+        .agg([col("p_kw").sum()]);
+    if others {
+        order.push("other".into());
+    }
+    Ok(Panel {
+        y_label: "kW".into(),
+        lines: power_by(per_instant, axis, "group", &order)?,
+        stacked: true,
+    })
+}
+
+fn stacked_phases(rec: &Recording, axis: &TimeAxis) -> PolarsResult<Panel> {
+    let per_instant = rec
+        .loads
+        .clone()
+        .lazy()
+        .group_by([col("t"), col("phase")])
+        .agg([col("p_kw").sum()]);
+    let order: Vec<String> = ["A", "B", "C"].map(String::from).to_vec();
+    Ok(Panel {
+        y_label: "kW".into(),
+        lines: power_by(per_instant, axis, "phase", &order)?,
+        stacked: true,
+    })
+}
+
+/// The busiest subjects get a lane each (at most 16), in order of their first event.
+fn lanes(rec: &Recording, axis: &TimeAxis) -> Vec<Lane> {
+    let mut lanes: Vec<Lane> = Vec::new();
+    for e in &rec.events {
+        let mark = (e.t / axis.scale, e.severity.clone());
+        match lanes.iter_mut().find(|l| l.subject == e.subject) {
+            Some(l) => l.marks.push(mark),
+            None => lanes.push(Lane {
+                subject: e.subject.clone(),
+                marks: vec![mark],
+            }),
+        }
+    }
+    if lanes.len() > 16 {
+        let mut by_count: Vec<usize> = (0..lanes.len()).collect();
+        by_count.sort_by_key(|&i| std::cmp::Reverse(lanes[i].marks.len()));
+        let keep: Vec<usize> = by_count.into_iter().take(16).collect();
+        lanes = lanes
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep.contains(i))
+            .map(|(_, l)| l)
+            .collect();
+    }
+    lanes
+}
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let font: &'static [u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+        for style in [FontStyle::Normal, FontStyle::Bold] {
+            // The font is compiled in: failing to parse it is a build defect, not bad input.
+            assert!(
+                plotters::style::register_font(FONT, style, font).is_ok(),
+                "the shipped font parses"
+            );
+        }
+    });
+}
+
+impl Chart {
+    /// Pixel size: a fixed width, a fixed height per panel (the timeline grows with its lanes).
+    pub fn size(&self) -> (u32, u32) {
+        let h = match &self.body {
+            Body::Panels { panels, .. } => 60 + PANEL_HEIGHT * panels.len() as u32,
+            Body::Timeline { lanes } => 110 + 24 * lanes.len().max(1) as u32,
+        };
+        (WIDTH, h)
+    }
+
+    pub fn svg(&self, axis: &TimeAxis) -> Result<String, String> {
+        register_font();
+        let mut s = String::new();
+        {
+            let root = SVGBackend::with_string(&mut s, self.size()).into_drawing_area();
+            self.draw(&root, axis).map_err(|e| e.to_string())?;
+            root.present().map_err(|e| e.to_string())?;
+        }
+        Ok(s)
+    }
+
+    pub fn png(&self, axis: &TimeAxis, path: &Path) -> Result<(), String> {
+        register_font();
+        let root = BitMapBackend::new(path, self.size()).into_drawing_area();
+        self.draw(&root, axis).map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())
+    }
+
+    /// Into an RGB buffer of `size()` pixels (3 bytes each).
+    pub fn rgb(&self, axis: &TimeAxis) -> Result<Vec<u8>, String> {
+        register_font();
+        let (w, h) = self.size();
+        let mut buf = vec![0u8; (w * h * 3) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+            self.draw(&root, axis).map_err(|e| e.to_string())?;
+            root.present().map_err(|e| e.to_string())?;
+        }
+        Ok(buf)
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        axis: &TimeAxis,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+        root.fill(&WHITE)?;
+        let root = root.titled(&self.title, (FONT, 20))?;
+        match &self.body {
+            Body::Panels { panels, markers } => {
+                let areas = root.split_evenly((panels.len().max(1), 1));
+                for (i, (panel, area)) in panels.iter().zip(&areas).enumerate() {
+                    let last = i + 1 == panels.len();
+                    draw_panel(area, panel, markers, axis, last)?;
+                }
+            }
+            Body::Timeline { lanes } => draw_timeline(&root, lanes, axis)?,
+        }
+        Ok(())
+    }
+}
+
+fn color(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    panel: &Panel,
+    markers: &[Marker],
+    axis: &TimeAxis,
+    last: bool,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    // Stacked lines become cumulative sums over the lines below them.
+    let lines: Vec<Line> = if panel.stacked {
+        let mut acc: Vec<Line> = Vec::new();
+        for l in &panel.lines {
+            let points = l
+                .points
+                .iter()
+                .map(|&(x, y)| {
+                    let below = acc
+                        .last()
+                        .and_then(|b: &Line| b.points.iter().find(|p| p.0 == x).map(|p| p.1));
+                    (x, y + below.unwrap_or(0.0))
+                })
+                .collect();
+            acc.push(Line {
+                label: l.label.clone(),
+                points,
+            });
+        }
+        acc
+    } else {
+        panel.lines.clone()
+    };
+    let finite = lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1))
+        .filter(|y| y.is_finite());
+    let (mut lo, mut hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
+        (a.min(y), b.max(y))
+    });
+    if !lo.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    if panel.stacked {
+        lo = lo.min(0.0);
+    }
+    let pad = ((hi - lo) * 0.08).max(hi.abs() * 1e-3).max(1e-6);
+    let (lo, hi) = (lo - pad, hi + pad);
+    let mut chart = ChartBuilder::on(area)
+        .margin(8)
+        .x_label_area_size(if last { 36 } else { 12 })
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..axis.end(), lo..hi)?;
+    let mut mesh = chart.configure_mesh();
+    mesh.y_desc(panel.y_label.as_str())
+        .label_style((FONT, 13))
+        .light_line_style(RGBColor(238, 238, 238));
+    if last {
+        mesh.x_desc(format!("time, {}", axis.unit));
+    } else {
+        mesh.x_labels(0);
+    }
+    mesh.draw()?;
+    for m in markers {
+        chart.draw_series(LineSeries::new(
+            [(m.t, lo), (m.t, hi)],
+            RGBColor(200, 80, 80).mix(0.35),
+        ))?;
+    }
+    // Stacked: the top line first, each lower area painting over the one above's base.
+    let order: Vec<usize> = if panel.stacked {
+        (0..lines.len()).rev().collect()
+    } else {
+        (0..lines.len()).collect()
+    };
+    for i in order {
+        let l = &lines[i];
+        let c = color(i);
+        let points = l.points.iter().copied().filter(|p| p.1.is_finite());
+        let series = if panel.stacked {
+            // Opaque, so that a layer does not tint through the one above it.
+            chart.draw_series(AreaSeries::new(points, 0.0, lighter(c)).border_style(c))?
+        } else {
+            chart.draw_series(LineSeries::new(points, c.stroke_width(1)))?
+        };
+        series
+            .label(l.label.as_str())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 14, y + 4)], c.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()?;
+    Ok(())
+}
+
+/// A colour a third of the way to white.
+fn lighter(c: RGBColor) -> RGBColor {
+    let up = |x: u8| x + ((255 - x) as f64 / 3.0) as u8;
+    RGBColor(up(c.0), up(c.1), up(c.2))
+}
+
+fn severity_color(s: &str) -> RGBColor {
+    match s {
+        "info" => RGBColor(31, 119, 180),
+        "warning" => RGBColor(255, 127, 14),
+        _ => RGBColor(214, 39, 40),
+    }
+}
+
+fn draw_timeline<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    lanes: &[Lane],
+    axis: &TimeAxis,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let n = lanes.len().max(1);
+    let longest = lanes.iter().map(|l| l.subject.len()).max().unwrap_or(4) as u32;
+    let mut chart = ChartBuilder::on(area)
+        .margin(8)
+        .x_label_area_size(36)
+        .y_label_area_size((longest * 8 + 16).min(220))
+        .build_cartesian_2d(0.0..axis.end(), -0.5..(n as f64 - 0.5))?;
+    chart
+        .configure_mesh()
+        .x_desc(format!("time, {}", axis.unit))
+        .y_labels(n)
+        .y_label_formatter(&|y| {
+            let i = y.round();
+            if (y - i).abs() > 1e-6 || i < 0.0 {
+                return String::new();
+            }
+            lanes
+                .get(i as usize)
+                .map(|l| l.subject.clone())
+                .unwrap_or_default()
+        })
+        .label_style((FONT, 13))
+        .disable_y_mesh()
+        .light_line_style(RGBColor(238, 238, 238))
+        .draw()?;
+    for (i, lane) in lanes.iter().enumerate() {
+        chart.draw_series(lane.marks.iter().map(|(t, sev)| {
+            let c = severity_color(sev);
+            Rectangle::new(
+                [(*t, i as f64 - 0.3), (*t, i as f64 + 0.3)],
+                c.stroke_width(2),
+            )
+        }))?;
+        chart.draw_series(
+            lane.marks
+                .iter()
+                .map(|(t, sev)| Circle::new((*t, i as f64), 3, severity_color(sev).filled())),
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,482 @@
+//! The summary tables of a run, computed with polars from its recording: energy, cost and peak
+//! demand per load, the site's energy, demand, backup time and outages, time spent shed or
+//! tripped, voltage and unbalance statistics, trips per protection element, phase moves and
+//! every expectation's result.
+
+use std::collections::BTreeMap;
+
+use polars::prelude::*;
+
+use crate::meta::{Expectation, Kind, Meta};
+use crate::recording::{EventRow, Recording};
+use crate::tariff::{Days, Tariff};
+
+const WEEK: f64 = 604_800.0;
+const QUARTER: f64 = 900.0;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub name: String,
+    /// Local wall-clock time at t = 0.
+    pub start: chrono::NaiveDateTime,
+    pub kind: Kind,
+    pub duration_s: f64,
+    pub record_every_s: f64,
+    pub currency: Option<String>,
+    pub site: Vec<Fact>,
+    pub loads: Vec<LoadRow>,
+    pub stats: Vec<Stat>,
+    /// Protection element → (trips, lockouts).
+    pub protection: Vec<(String, usize, usize)>,
+    /// Event name → count.
+    pub events: Vec<(String, usize)>,
+    /// Home → phase moves.
+    pub phase_moves: Vec<(String, usize)>,
+    pub expectations: Vec<Expectation>,
+}
+
+/// One figure about the whole site, with its unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fact {
+    pub label: String,
+    pub value: f64,
+    pub unit: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadRow {
+    pub name: String,
+    pub priority: Option<u8>,
+    pub energy_kwh: f64,
+    /// At the tariff's time-of-use prices, whatever source fed it.
+    pub cost: Option<f64>,
+    /// The highest 15-minute mean demand, kW.
+    pub peak_kw: f64,
+    pub on_s: Option<f64>,
+    pub shed_s: Option<f64>,
+    /// Tripped or locked out.
+    pub tripped_s: Option<f64>,
+    /// Feeders: the phase at the end of the run.
+    pub phase: Option<String>,
+}
+
+/// Distribution of one recorded quantity over the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stat {
+    pub label: String,
+    pub unit: String,
+    pub min: f64,
+    pub p50: f64,
+    pub p95: f64,
+    pub max: f64,
+}
+
+impl Summary {
+    pub fn of(rec: &Recording) -> PolarsResult<Self> {
+        let meta = &rec.meta;
+        let tariff = meta.tariff.as_ref();
+        let mut site = Vec::new();
+        let fact = |label: &str, value: f64, unit: &str| Fact {
+            label: label.into(),
+            value,
+            unit: unit.into(),
+        };
+        let money = tariff.map(|t| t.currency.clone()).unwrap_or_default();
+
+        // Site energy and demand from the source registers.
+        let registers: &[(&str, &str)] = match meta.kind {
+            Kind::Pdu => &[
+                ("main_kwh", "energy from the main"),
+                ("backup_kwh", "energy from the backup"),
+            ],
+            Kind::Feeder => &[("source_kwh", "energy at the source")],
+        };
+        let with_cols = |df: &DataFrame, c: &str| df.schema().contains(c);
+        let registers: Vec<_> = registers
+            .iter()
+            .filter(|(c, _)| with_cols(&rec.site, c))
+            .collect();
+        if !registers.is_empty() {
+            let mut lf = timed(rec.site.clone().lazy(), meta);
+            let mut total = lit(0.0);
+            for (c, _) in &registers {
+                let de = (col(*c).shift(lit(-1)) - col(*c)).fill_null(lit(0.0));
+                lf = lf.with_column(de.alias(format!("de_{c}")));
+                total = total + col(format!("de_{c}"));
+            }
+            let lf = lf.with_column(total.alias("de"));
+            let mut aggs: Vec<Expr> = registers
+                .iter()
+                .map(|(c, _)| col(format!("de_{c}")).sum())
+                .collect();
+            if let Some(t) = tariff {
+                // The utility bills what the main (or the feeder's source) delivered.
+                let billed = format!("de_{}", registers[0].0);
+                aggs.push((col(billed) * price(t, meta)).sum().alias("cost"));
+            }
+            let sums = lf.clone().select(aggs).collect()?;
+            for (c, label) in &registers {
+                site.push(fact(label, scalar(&sums, &format!("de_{c}"))?, "kWh"));
+            }
+            let (peak, at) = peak_quarter(lf, meta, registers[0].0)?;
+            site.push(fact("peak 15-minute demand", peak, "kW"));
+            site.push(fact("peak demand window starts", at, "at"));
+            if let Some(t) = tariff {
+                let energy = scalar(&sums, "cost")?;
+                site.push(fact("energy cost", energy, &money));
+                if let Some(d) = t.demand {
+                    site.push(fact("demand charge", d * peak, &money));
+                    site.push(fact("total cost", energy + d * peak, &money));
+                }
+            }
+        }
+
+        if with_cols(&rec.site, "backup_closed") {
+            let on_backup = timed(rec.site.clone().lazy(), meta)
+                .select([col("dt")
+                    .filter(col("backup_closed").eq(lit("closed")))
+                    .sum()
+                    .alias("s")])
+                .collect()?;
+            site.push(fact("time on backup", scalar(&on_backup, "s")?, "s"));
+        }
+        if meta.kind == Kind::Pdu {
+            let (count, total, longest) = outages(&rec.events, meta.duration_s);
+            site.push(fact("outages", count as f64, ""));
+            site.push(fact("outage time, total", total, "s"));
+            site.push(fact("outage time, longest", longest, "s"));
+        }
+        let trips = rec.events.iter().filter(|e| e.event == "trip").count();
+        site.push(fact("trips", trips as f64, ""));
+        if meta.kind == Kind::Feeder {
+            let moves = rec
+                .events
+                .iter()
+                .filter(|e| e.event == "phase_move")
+                .count();
+            site.push(fact("phase moves", moves as f64, ""));
+        }
+
+        Ok(Summary {
+            name: meta.name.clone(),
+            start: meta.start,
+            kind: meta.kind,
+            duration_s: meta.duration_s,
+            record_every_s: meta.record_every_s,
+            currency: tariff.map(|t| t.currency.clone()),
+            site,
+            loads: loads(rec)?,
+            stats: stats(rec)?,
+            protection: protection(&rec.events),
+            events: counts(rec.events.iter().map(|e| e.event.clone())),
+            phase_moves: counts(
+                rec.events
+                    .iter()
+                    .filter(|e| e.event == "phase_move")
+                    .map(|e| e.subject.clone()),
+            ),
+            expectations: meta.expectations.clone(),
+        })
+    }
+
+    /// A site figure by its label.
+    pub fn fact(&self, label: &str) -> Option<f64> {
+        self.site.iter().find(|f| f.label == label).map(|f| f.value)
+    }
+}
+
+/// Adds `dt`: how long each row stands for (up to the next recording, or the run's end).
+fn timed(lf: LazyFrame, meta: &Meta) -> LazyFrame {
+    let (rec, dur) = (lit(meta.record_every_s), lit(meta.duration_s));
+    lf.with_column(
+        when((col("t") + rec.clone()).gt(dur.clone()))
+            .then(dur - col("t"))
+            .otherwise(rec)
+            .alias("dt"),
+    )
+}
+
+/// Seconds since Monday 00:00 of each row.
+fn time_of_week(meta: &Meta) -> Expr {
+    (col("t") + lit(meta.start_of_week_s())) % lit(WEEK)
+}
+
+/// The tariff's price per kWh at each row's time.
+fn price(t: &Tariff, meta: &Meta) -> Expr {
+    let sow = time_of_week(meta);
+    let day = (sow.clone() / lit(86_400.0)).cast(DataType::Int64);
+    let second = sow - day.clone().cast(DataType::Float64) * lit(86_400.0);
+    let on = |days: Days, day: Expr| match days {
+        Days::All => lit(true),
+        Days::Weekdays => day.lt(lit(5)),
+        Days::Weekend => day.gt_eq(lit(5)),
+    };
+    let mut e = lit(t.base);
+    for w in t.windows.iter().rev() {
+        let (from, to) = (lit(f64::from(w.from.0)), lit(f64::from(w.to.0)));
+        let cover = if w.from < w.to {
+            on(w.days, day.clone())
+                .and(second.clone().gt_eq(from))
+                .and(second.clone().lt(to))
+        } else {
+            let yesterday = (day.clone() + lit(6)) % lit(7);
+            on(w.days, day.clone())
+                .and(second.clone().gt_eq(from))
+                .or(on(w.days, yesterday).and(second.clone().lt(to)))
+        };
+        e = when(cover).then(lit(w.price)).otherwise(e);
+    }
+    e
+}
+
+/// The highest 15-minute (wall-clock quarter) mean demand of an energy increment column, kW,
+/// and when its quarter starts (s from the run's start).
+fn peak_quarter(lf: LazyFrame, meta: &Meta, register: &str) -> PolarsResult<(f64, f64)> {
+    let offset = meta.start_of_week_s();
+    let q = lf
+        .with_column(
+            ((col("t") + lit(offset)) / lit(QUARTER))
+                .cast(DataType::Int64)
+                .alias("quarter"),
+        )
+        .group_by([col("quarter")])
+        .agg([col(format!("de_{register}")).sum().alias("kwh")])
+        .sort(["quarter"], Default::default())
+        .collect()?;
+    let kwh = q.column("kwh")?.f64()?;
+    let quarter = q.column("quarter")?.i64()?;
+    let most = kwh.max().unwrap_or(0.0);
+    // Of quarters equal to rounding, the first.
+    let first = kwh
+        .iter()
+        .position(|x| x.is_some_and(|x| x >= most - 1e-9 * most.abs()))
+        .and_then(|i| quarter.get(i))
+        .unwrap_or(0) as f64;
+    Ok((most * 3600.0 / QUARTER, (first * QUARTER - offset).max(0.0)))
+}
+
+fn loads(rec: &Recording) -> PolarsResult<Vec<LoadRow>> {
+    let meta = &rec.meta;
+    let has = |c: &str| rec.loads.schema().contains(c);
+    let next_same = col("load").shift(lit(-1)).eq(col("load"));
+    let mut lf = timed(rec.loads.clone().lazy(), meta).with_column(
+        when(next_same)
+            .then(col("energy_kwh").shift(lit(-1)) - col("energy_kwh"))
+            .otherwise(lit(0.0))
+            .alias("de_energy_kwh"),
+    );
+    let mut aggs = vec![col("de_energy_kwh").sum().alias("energy")];
+    if let Some(t) = &meta.tariff {
+        aggs.push((col("de_energy_kwh") * price(t, meta)).sum().alias("cost"));
+    }
+    let time_in = |states: &[&str]| {
+        let mut cond = lit(false);
+        for s in states {
+            cond = cond.or(col("status").eq(lit(*s)));
+        }
+        col("dt").filter(cond).sum()
+    };
+    if has("status") {
+        aggs.push(time_in(&["on"]).alias("on_s"));
+        aggs.push(time_in(&["shed"]).alias("shed_s"));
+        aggs.push(time_in(&["tripped", "locked_out"]).alias("tripped_s"));
+    }
+    if has("phase") {
+        aggs.push(col("phase").last().alias("phase"));
+    }
+    let offset = meta.start_of_week_s();
+    lf = lf.with_column(
+        ((col("t") + lit(offset)) / lit(QUARTER))
+            .cast(DataType::Int64)
+            .alias("quarter"),
+    );
+    let peaks = lf
+        .clone()
+        .group_by([col("load"), col("quarter")])
+        .agg([col("de_energy_kwh").sum().alias("kwh")])
+        .group_by([col("load")])
+        .agg([(col("kwh").max() * lit(3600.0 / QUARTER)).alias("peak_kw")]);
+    let df = lf
+        .group_by_stable([col("load")])
+        .agg(aggs)
+        .join(
+            peaks,
+            [col("load")],
+            [col("load")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .collect()?;
+
+    let name = df.column("load")?.str()?;
+    let f = |c: &str| -> PolarsResult<Option<Float64Chunked>> {
+        Ok(match df.column(c) {
+            Ok(c) => Some(c.f64()?.clone()),
+            Err(_) => None,
+        })
+    };
+    let (energy, cost, peak) = (f("energy")?, f("cost")?, f("peak_kw")?);
+    let (on, shed, tripped) = (f("on_s")?, f("shed_s")?, f("tripped_s")?);
+    let phase = df
+        .column("phase")
+        .ok()
+        .map(|c| c.str().cloned())
+        .transpose()?;
+    let at = |c: &Option<Float64Chunked>, i| c.as_ref().and_then(|c| c.get(i));
+    let mut rows = Vec::with_capacity(df.height());
+    // In the order of the run's loads.
+    let mut order: Vec<usize> = (0..df.height()).collect();
+    let rank = |i: usize| {
+        let n = name.get(i).unwrap_or_default();
+        meta.loads.iter().position(|l| l.name == n)
+    };
+    order.sort_by_key(|&i| rank(i));
+    for i in order {
+        let n = name.get(i).unwrap_or_default();
+        let info = meta.loads.iter().find(|l| l.name == n);
+        rows.push(LoadRow {
+            name: n.to_string(),
+            priority: info.and_then(|l| l.priority),
+            energy_kwh: at(&energy, i).unwrap_or(0.0),
+            cost: at(&cost, i),
+            peak_kw: at(&peak, i).unwrap_or(0.0),
+            on_s: at(&on, i),
+            shed_s: at(&shed, i),
+            tripped_s: at(&tripped, i),
+            phase: phase.as_ref().and_then(|p| p.get(i)).map(str::to_string),
+        });
+    }
+    Ok(rows)
+}
+
+/// Which site columns get statistics, with a label, a unit and whether only energized rows
+/// count.
+fn stat_columns(rec: &Recording) -> Vec<(String, String, &'static str, bool)> {
+    let names: Vec<String> = rec
+        .site
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut out = Vec::new();
+    let mut add = |c: &str, label: String, unit: &'static str, energized: bool| {
+        if names.iter().any(|n| n == c) {
+            out.push((c.to_string(), label, unit, energized));
+        }
+    };
+    match rec.meta.kind {
+        Kind::Pdu => {
+            add("bus_v", "bus voltage (energized)".into(), "V", true);
+            add("bus_hz", "bus frequency (energized)".into(), "Hz", true);
+            add("main_v", "main voltage".into(), "V", false);
+            add("backup_v", "backup voltage".into(), "V", false);
+        }
+        Kind::Feeder => {
+            add("v_min_pu", "lowest home voltage".into(), "pu", false);
+            add("v_max_pu", "highest home voltage".into(), "pu", false);
+            add(
+                "vuf_max_pct",
+                "worst-bus voltage unbalance".into(),
+                "%",
+                false,
+            );
+            for n in &names {
+                if let Some(bus) = n.strip_suffix(".in") {
+                    add(n, format!("{bus} neutral current"), "A", false);
+                }
+                if let Some(bus) = n.strip_suffix(".iunb_pct") {
+                    add(n, format!("{bus} current unbalance"), "%", false);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn stats(rec: &Recording) -> PolarsResult<Vec<Stat>> {
+    let mut out = Vec::new();
+    for (c, label, unit, energized) in stat_columns(rec) {
+        let mut x = col(&c);
+        if energized {
+            x = x.filter(col("bus_v").gt(lit(1.0)));
+        }
+        let q = |p: f64, name: &str| {
+            x.clone()
+                .quantile(lit(p), QuantileMethod::Linear)
+                .alias(name)
+        };
+        let df = rec
+            .site
+            .clone()
+            .lazy()
+            .select([
+                x.clone().min().alias("min"),
+                q(0.5, "p50"),
+                q(0.95, "p95"),
+                x.clone().max().alias("max"),
+            ])
+            .collect()?;
+        out.push(Stat {
+            label,
+            unit: unit.to_string(),
+            min: scalar(&df, "min")?,
+            p50: scalar(&df, "p50")?,
+            p95: scalar(&df, "p95")?,
+            max: scalar(&df, "max")?,
+        });
+    }
+    Ok(out)
+}
+
+/// The first value of a float column; NaN when there is none.
+fn scalar(df: &DataFrame, name: &str) -> PolarsResult<f64> {
+    let c = df.column(name)?.cast(&DataType::Float64)?;
+    Ok(c.f64()?.get(0).unwrap_or(f64::NAN))
+}
+
+/// Declared outages of the main: how many, their total and the longest, s. One still going at
+/// the end counts up to the end.
+fn outages(events: &[EventRow], duration: f64) -> (usize, f64, f64) {
+    let mut open: Option<f64> = None;
+    let mut done = Vec::new();
+    for e in events {
+        match e.event.as_str() {
+            "outage" => open = open.or(Some(e.t)),
+            "restore" => {
+                let since = open.take();
+                done.push(
+                    e.number("outage_s")
+                        .or(since.map(|s| e.t - s))
+                        .unwrap_or(0.0),
+                );
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = open {
+        done.push(duration - s);
+    }
+    let total = done.iter().sum();
+    let longest = done.iter().copied().fold(0.0, f64::max);
+    (done.len(), total, longest)
+}
+
+fn protection(events: &[EventRow]) -> Vec<(String, usize, usize)> {
+    let mut by: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for e in events {
+        let element = e.text("element").unwrap_or("?").to_string();
+        match e.event.as_str() {
+            "trip" => by.entry(element).or_default().0 += 1,
+            "lockout" => by.entry(element).or_default().1 += 1,
+            _ => {}
+        }
+    }
+    by.into_iter().map(|(k, (t, l))| (k, t, l)).collect()
+}
+
+fn counts(items: impl Iterator<Item = String>) -> Vec<(String, usize)> {
+    let mut by: BTreeMap<String, usize> = BTreeMap::new();
+    for i in items {
+        *by.entry(i).or_default() += 1;
+    }
+    by.into_iter().collect()
+}

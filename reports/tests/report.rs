@@ -1,0 +1,311 @@
+//! The reports crate against closed-form answers (a synthetic PDU run), Parquet written and read
+//! back for any table, and every chart drawn to SVG and PNG.
+
+use std::path::PathBuf;
+
+use proptest::prelude::*;
+use reports::charts::{Body, TimeAxis, charts};
+use reports::synthetic::{self, load_kw};
+use reports::tariff::{ClockTime, Days, Window};
+use reports::{EventRow, Recording, Report, Series, Summary, Tariff};
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gridtwin-reports-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn close(a: f64, b: f64, what: &str) {
+    assert!(
+        (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+        "{what}: {a} against {b}"
+    );
+}
+
+const HOUR: f64 = 3600.0;
+
+/// Four hours from Monday 00:00, four loads, a peak price from 01:00 to 02:00 (when load 0 is
+/// shed), the backup from 02:00 to 02:30.
+fn four_hours() -> Recording {
+    let (mut meta, series, events) = synthetic::pdu(4, 4.0 * HOUR, 1.0);
+    meta.tariff = Some(Tariff {
+        currency: "EUR".into(),
+        base: 0.20,
+        windows: vec![Window {
+            name: "peak".into(),
+            from: ClockTime::parse("01:00").unwrap(),
+            to: ClockTime::parse("02:00").unwrap(),
+            price: 0.50,
+            days: Days::Weekdays,
+        }],
+        demand: Some(10.0),
+    });
+    Recording::new(meta, &series, events).unwrap()
+}
+
+#[test]
+fn summary_matches_the_closed_form() {
+    let s = Summary::of(&four_hours()).unwrap();
+    let all: f64 = (0..4).map(load_kw).sum();
+    for (k, l) in s.loads.iter().enumerate() {
+        assert_eq!(l.name, format!("load{k:02}"));
+        if k == 0 {
+            // Shed over the peak hour: 3 h at the base price.
+            close(l.energy_kwh, 0.5 * 3.0, "load 0 energy");
+            close(l.cost.unwrap(), 0.5 * 3.0 * 0.20, "load 0 cost");
+            close(l.shed_s.unwrap(), HOUR, "load 0 shed");
+            close(l.on_s.unwrap(), 3.0 * HOUR, "load 0 on");
+        } else {
+            close(l.energy_kwh, load_kw(k) * 4.0, "energy");
+            close(l.cost.unwrap(), load_kw(k) * (3.0 * 0.20 + 0.50), "cost");
+            close(l.shed_s.unwrap(), 0.0, "shed");
+        }
+        close(l.peak_kw, load_kw(k), "peak 15-minute demand");
+        assert_eq!(l.tripped_s, Some(0.0));
+    }
+    let fact = |label: &str| s.fact(label).unwrap_or_else(|| panic!("no {label}"));
+    // The backup carries every load from 02:00 to 02:30.
+    close(fact("energy from the backup"), all * 0.5, "backup energy");
+    close(fact("energy from the main"), all * 3.5 - 0.5, "main energy");
+    close(fact("time on backup"), 1800.0, "time on backup");
+    close(fact("peak 15-minute demand"), all, "site peak");
+    let energy_cost = all * 0.20 + (all - 0.5) * 0.50 + all * 1.5 * 0.20;
+    close(fact("energy cost"), energy_cost, "energy cost");
+    close(fact("demand charge"), 10.0 * all, "demand charge");
+    close(fact("total cost"), energy_cost + 10.0 * all, "total cost");
+    assert_eq!(fact("outages"), 1.0);
+    close(fact("outage time, total"), 1800.0, "outage total");
+    close(fact("outage time, longest"), 1800.0, "outage longest");
+    assert_eq!(s.protection, vec![("instantaneous".to_string(), 1, 0)]);
+    let bus = s
+        .stats
+        .iter()
+        .find(|x| x.label.starts_with("bus voltage"))
+        .unwrap();
+    assert_eq!((bus.min, bus.p50, bus.max), (230.0, 230.0, 230.0));
+    let main = s.stats.iter().find(|x| x.label == "main voltage").unwrap();
+    assert_eq!((main.min, main.max), (0.0, 230.0));
+}
+
+#[test]
+fn a_weekend_leaves_a_weekday_window_at_the_base_price() {
+    let mut rec = four_hours();
+    // Saturday 2026-01-10.
+    rec.meta.start += chrono::Duration::days(5);
+    let s = Summary::of(&rec).unwrap();
+    close(
+        s.loads[1].cost.unwrap(),
+        load_kw(1) * 4.0 * 0.20,
+        "weekend cost",
+    );
+}
+
+#[test]
+fn a_run_directory_reads_back_and_rebuilds_the_same_report() {
+    let rec = four_hours();
+    let dir = scratch("rebuild");
+    rec.write(&dir).unwrap();
+    let back = Recording::read(&dir).unwrap();
+    assert_eq!(back.meta, rec.meta);
+    assert_eq!(back.events, rec.events);
+    let (a, b) = (Report::of(&rec).unwrap(), Report::of(&back).unwrap());
+    assert_eq!(a.markdown(&rec), b.markdown(&back));
+    a.write(
+        &back,
+        &dir,
+        reports::Options {
+            png: true,
+            csv: true,
+            json: true,
+        },
+    )
+    .unwrap();
+    for f in [
+        "report.html",
+        "summary.md",
+        "charts/voltage.svg",
+        "charts/power.png",
+        "site.csv",
+        "loads.jsonl",
+        "events.jsonl",
+    ] {
+        let len = std::fs::metadata(dir.join(f)).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 100, "{f} is missing or empty");
+    }
+    let loads_csv = std::fs::read_to_string(dir.join("loads.csv")).unwrap();
+    assert_eq!(loads_csv.lines().count(), 1 + 4 * (4 * 3600 + 1));
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("@font-face") && html.matches("<svg").count() == a.charts.len());
+}
+
+#[test]
+fn a_damaged_table_is_an_error_that_names_the_file() {
+    let dir = scratch("damaged");
+    four_hours().write(&dir).unwrap();
+    std::fs::write(dir.join("loads.parquet"), b"PAR1 not really").unwrap();
+    let err = Recording::read(&dir).unwrap_err().to_string();
+    assert!(err.contains("loads.parquet"), "{err}");
+    std::fs::write(dir.join("meta.json"), b"{\"name\": 3}").unwrap();
+    let err = Recording::read(&dir).unwrap_err().to_string();
+    assert!(err.contains("meta.json") && err.contains("line 1"), "{err}");
+}
+
+#[test]
+fn every_chart_renders_at_its_size_with_its_series() {
+    let rec = four_hours();
+    let axis = TimeAxis::for_duration(rec.meta.duration_s);
+    let all = charts(&rec).unwrap();
+    let names: Vec<&str> = all.iter().map(|c| c.name).collect();
+    assert_eq!(names, ["voltage", "power", "currents", "events"]);
+    let dir = scratch("charts");
+    for c in &all {
+        let (w, h) = c.size();
+        let svg = c.svg(&axis).unwrap();
+        assert!(
+            svg.contains(&format!("width=\"{w}\"")) && svg.contains(&format!("height=\"{h}\"")),
+            "{}: size",
+            c.name
+        );
+        assert!(svg.contains(&c.title), "{}: title", c.name);
+        let expected: Vec<String> = match &c.body {
+            Body::Panels { panels, .. } => panels
+                .iter()
+                .flat_map(|p| p.lines.iter().map(|l| l.label.clone()))
+                .collect(),
+            Body::Timeline { lanes } => lanes.iter().map(|l| l.subject.clone()).collect(),
+        };
+        assert!(!expected.is_empty(), "{}: no series", c.name);
+        let texts: Vec<&str> = svg
+            .split("<text")
+            .skip(1)
+            .filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim()))
+            .collect();
+        for label in &expected {
+            assert!(
+                texts.contains(&label.as_str()),
+                "{}: no {label} in {texts:?}",
+                c.name
+            );
+        }
+        // PNG: the signature and the header's width and height.
+        let png = dir.join(format!("{}.png", c.name));
+        c.png(&axis, &png).unwrap();
+        let bytes = std::fs::read(&png).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+        assert_eq!((be(16), be(20)), (w, h), "{}: PNG size", c.name);
+    }
+    // The stacked power chart paints its largest load's colour over a good share of the plot.
+    let power = all.iter().find(|c| c.name == "power").unwrap();
+    let rgb = power.rgb(&axis).unwrap();
+    let first = rgb
+        .chunks(3)
+        .filter(|p| p[0] != 255 || p[1] != 255 || p[2] != 255)
+        .count();
+    assert!(
+        first > rgb.len() / 3 / 10,
+        "power chart mostly blank: {first} pixels drawn"
+    );
+    let Body::Panels { panels, .. } = &power.body else {
+        panic!()
+    };
+    // The loads with the most energy come first: load03, then load02, ...
+    let labels: Vec<&str> = panels[0].lines.iter().map(|l| l.label.as_str()).collect();
+    assert_eq!(labels, ["load03", "load02", "load01", "load00"]);
+}
+
+#[test]
+fn a_voltage_sag_shorter_than_a_chart_bucket_still_shows() {
+    let rec = four_hours();
+    let all = charts(&rec).unwrap();
+    let Body::Panels { panels, .. } = &all[0].body else {
+        panic!()
+    };
+    let main = &panels[0].lines[0];
+    assert_eq!(main.label, "main");
+    let lowest = main
+        .points
+        .iter()
+        .map(|p| p.1)
+        .fold(f64::INFINITY, f64::min);
+    assert_eq!(lowest, 0.0);
+    assert!(main.points.len() <= 2 * reports::charts::BUCKETS + 2);
+}
+
+fn value() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        8 => any::<f64>(),
+        1 => Just(f64::NAN),
+        1 => Just(f64::INFINITY),
+        1 => Just(-0.0),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(if std::env::var("CI").is_ok() { 32 } else { 128 }))]
+
+    /// Whatever the numbers (NaN, infinities, negative zero) and codes, the tables read back
+    /// bit for bit.
+    #[test]
+    fn parquet_written_and_read_back_is_identical(
+        loads in 1usize..4,
+        rows in 0usize..40,
+        seed_values in prop::collection::vec(value(), 0..400),
+        codes in prop::collection::vec(0u8..8, 0..200),
+        subjects in prop::collection::vec("[a-z\u{e9}\" ]{0,6}", 0..5),
+    ) {
+        let (mut meta, _, _) = synthetic::pdu(loads, 10.0, 1.0);
+        meta.codes.retain(|k, _| k == "status");
+        let mut names = vec!["x".to_string()];
+        for l in &meta.loads {
+            names.push(format!("{}.p_kw", l.name));
+            names.push(format!("{}.status", l.name));
+        }
+        let mut s = Series::new(names.clone());
+        let mut k = 0;
+        let mut next = |xs: &[f64]| { k += 1; xs.get(k % xs.len().max(1)).copied().unwrap_or(1.5) };
+        for r in 0..rows {
+            let mut row = Vec::new();
+            for n in &names {
+                row.push(if n.ends_with("status") {
+                    f64::from(codes.get(r).copied().unwrap_or(1))
+                } else {
+                    next(&seed_values)
+                });
+            }
+            s.push(r as f64, &row);
+        }
+        let events: Vec<EventRow> = subjects
+            .iter()
+            .enumerate()
+            .map(|(i, subj)| EventRow {
+                t: i as f64 * 0.5,
+                severity: "info".into(),
+                subject: subj.clone(),
+                event: "operator".into(),
+                detail: serde_json::json!({"action": subj, "n": i}).as_object().unwrap().clone(),
+            })
+            .collect();
+        let rec = Recording::new(meta, &s, events).unwrap();
+        let dir = scratch(&format!("prop-{loads}-{rows}"));
+        rec.write(&dir).unwrap();
+        let back = Recording::read(&dir).unwrap();
+        prop_assert_eq!(&back.meta, &rec.meta);
+        prop_assert_eq!(&back.events, &rec.events);
+        for (a, b) in [(&rec.site, &back.site), (&rec.loads, &back.loads)] {
+            prop_assert_eq!(a.schema(), b.schema());
+            for (ca, cb) in a.columns().iter().zip(b.columns()) {
+                match (ca.f64(), cb.f64()) {
+                    (Ok(x), Ok(y)) => {
+                        let bits = |c: &polars::prelude::Float64Chunked| {
+                            c.iter().map(|v| v.map(f64::to_bits)).collect::<Vec<_>>()
+                        };
+                        prop_assert_eq!(bits(x), bits(y));
+                    }
+                    _ => prop_assert!(ca.equals_missing(cb), "column {}", ca.name()),
+                }
+            }
+        }
+    }
+}
