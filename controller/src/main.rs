@@ -313,6 +313,15 @@ fn run_one(l: &Loaded, out: Option<&Path>, quiet: bool, opts: reports::Options) 
         return ExitCode::from(EXIT_BAD_INPUT);
     }
     println!("run written to {}", dir.display());
+    if r.baseline.is_some() {
+        let off = dir.join(run::output::BASELINE_DIR);
+        println!(
+            "the day with the balancer off: {} (gridtwin compare {} {})",
+            off.display(),
+            off.display(),
+            dir.display()
+        );
+    }
     if r.passed() {
         ExitCode::SUCCESS
     } else {

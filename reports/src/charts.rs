@@ -118,7 +118,6 @@ const MARKED: &[&str] = &[
     "lockout",
     "shed",
     "solve_failed",
-    "balance_plan",
 ];
 
 /// Every chart that applies to the recording.
@@ -210,7 +209,12 @@ pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
                     .cloned()
                     .collect();
                 let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
-                current_panels.push(mean_panel(site.clone(), &axis, &cols, &format!("{h}, A"))?);
+                current_panels.push(mean_panel(
+                    site.clone(),
+                    &axis,
+                    &cols,
+                    &format!("bus {h}, A"),
+                )?);
             }
             if !current_panels.is_empty() {
                 out.push(Chart {
@@ -219,13 +223,20 @@ pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
                     body: panels(current_panels),
                 });
             }
-            let mut unb = vec!["vuf_max_pct".to_string()];
-            unb.extend(heads.iter().map(|h| format!("{h}.iunb_pct")));
-            let unb: Vec<&str> = unb.iter().map(String::as_str).filter(|c| has(c)).collect();
+            // Apart: a VUF of tenths of a per cent beside current unbalance of tens.
+            let currents: Vec<String> = heads.iter().map(|h| format!("{h}.iunb_pct")).collect();
+            let currents: Vec<&str> = currents
+                .iter()
+                .map(String::as_str)
+                .filter(|c| has(c))
+                .collect();
             out.push(Chart {
                 name: "unbalance",
-                title: "Voltage unbalance (worst bus) and current unbalance".into(),
-                body: panels(vec![mean_panel(site.clone(), &axis, &unb, "%")?]),
+                title: "Voltage unbalance (worst bus) and transformer current unbalance".into(),
+                body: panels(vec![
+                    mean_panel(site.clone(), &axis, &["vuf_max_pct"], "VUF, %")?,
+                    mean_panel(site.clone(), &axis, &currents, "current unbalance, %")?,
+                ]),
             });
         }
     }
@@ -334,10 +345,11 @@ fn label_of(c: &str) -> String {
     if !fixed.is_empty() {
         return fixed.into();
     }
+    // A transformer's secondary bus is named in the panel's axis, or per line when several.
     match c.rsplit_once('.') {
-        Some((bus, "in")) => format!("{bus} neutral"),
-        Some((bus, "iunb_pct")) => format!("{bus} current unbalance"),
-        Some((bus, q)) if q.starts_with('i') => format!("{bus} phase {}", &q[1..]),
+        Some((_, "in")) => "neutral".into(),
+        Some((bus, "iunb_pct")) => format!("bus {bus}"),
+        Some((_, q)) if q.starts_with('i') => format!("phase {}", &q[1..]),
         _ => c.into(),
     }
 }
@@ -425,9 +437,13 @@ fn stacked_phases(rec: &Recording, axis: &TimeAxis) -> PolarsResult<Panel> {
         .group_by([col("t"), col("phase")])
         .agg([col("p_kw").sum()]);
     let order: Vec<String> = ["A", "B", "C"].map(String::from).to_vec();
+    let mut lines = power_by(per_instant, axis, "phase", &order)?;
+    for l in &mut lines {
+        l.label = format!("phase {}", l.label);
+    }
     Ok(Panel {
         y_label: "kW".into(),
-        lines: power_by(per_instant, axis, "phase", &order)?,
+        lines,
         stacked: true,
     })
 }

@@ -61,6 +61,8 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
                 flatten(&format!("{prefix}[{i}]"), x, out);
             }
         }
+        // A section that is absent on one side shows as "(none)" against each of its settings.
+        Value::Null if prefix.is_empty() => {}
         other => out.push((prefix.to_string(), other.to_string())),
     }
 }

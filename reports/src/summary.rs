@@ -381,10 +381,10 @@ fn stat_columns(rec: &Recording) -> Vec<(String, String, &'static str, bool)> {
             );
             for n in &names {
                 if let Some(bus) = n.strip_suffix(".in") {
-                    add(n, format!("{bus} neutral current"), "A", false);
+                    add(n, format!("neutral current, bus {bus}"), "A", false);
                 }
                 if let Some(bus) = n.strip_suffix(".iunb_pct") {
-                    add(n, format!("{bus} current unbalance"), "%", false);
+                    add(n, format!("current unbalance, bus {bus}"), "%", false);
                 }
             }
         }
@@ -455,7 +455,8 @@ fn outages(events: &[EventRow], duration: f64) -> (usize, f64, f64) {
     if let Some(s) = open {
         done.push(duration - s);
     }
-    let total = done.iter().sum();
+    // Not `sum()`: an empty float sum is −0.0.
+    let total = done.iter().fold(0.0, |a, b| a + b);
     let longest = done.iter().copied().fold(0.0, f64::max);
     (done.len(), total, longest)
 }

@@ -77,7 +77,10 @@ struct Sim {
 impl Sim {
     fn finish(mut self, baseline: Option<Sim>) -> Run {
         let (base_checker, off) = match baseline {
-            Some(b) => (b.checker, Some(b.profile.compare())),
+            Some(b) => {
+                self.run.baseline = Some(Box::new(b.run));
+                (b.checker, Some(b.profile.compare()))
+            }
             None => (None, None),
         };
         if let Some(c) = self.checker {
@@ -149,6 +152,7 @@ fn simulate(
                 detail,
             }],
             site: SiteRun::Feeder(out),
+            baseline: None,
         },
         checker: None,
         profile: Profile::default(),
@@ -267,6 +271,7 @@ fn simulate(
             events,
             series,
             site: SiteRun::Feeder(out),
+            baseline: None,
         },
         checker: Some(checker),
         profile,

@@ -33,6 +33,8 @@ pub struct Run {
     pub series: Series,
     pub outcomes: Vec<Outcome>,
     pub site: SiteRun,
+    /// With balancing: the same day with the balancer off.
+    pub baseline: Option<Box<Run>>,
 }
 
 /// What a run leaves that depends on its grid.
@@ -263,6 +265,7 @@ pub fn run_observed(
                 .map(|m| metered(m, &names))
                 .unwrap_or_default(),
         }),
+        baseline: None,
     }
 }
 

@@ -9,8 +9,12 @@ use reports::{EventRow, Expectation, Kind, LoadInfo, Meta, Options, Recording, R
 use super::{Run, SiteRun, summary};
 use crate::scenario::{Loaded, Site};
 
-/// The run as the reports crate records it.
-pub fn recording(l: &Loaded, r: &Run) -> Result<Recording, String> {
+/// Where a balancing run's day with the balancer off is written, inside its directory.
+pub const BASELINE_DIR: &str = "balancer-off";
+
+/// The run as the reports crate records it; `balancer` says whether the balancing the scenario
+/// sets up ran (not in its baseline).
+pub fn recording(l: &Loaded, r: &Run, balancer: bool) -> Result<Recording, String> {
     let s = &l.scenario;
     let (kind, loads, codes, settings) = match &l.site {
         Site::Pdu(p) => {
@@ -39,7 +43,8 @@ pub fn recording(l: &Loaded, r: &Run) -> Result<Recording, String> {
                     critical: false,
                 })
                 .collect();
-            let settings = serde_json::to_value(&s.balancing).map_err(|e| e.to_string())?;
+            let balancing = s.balancing.as_ref().filter(|_| balancer);
+            let settings = serde_json::to_value(balancing).map_err(|e| e.to_string())?;
             (Kind::Feeder, loads, super::feeder::codes(), settings)
         }
     };
@@ -85,8 +90,22 @@ pub fn recording(l: &Loaded, r: &Run) -> Result<Recording, String> {
 }
 
 impl Run {
-    /// Writes the run directory: `summary.txt`, `events.jsonl`, the recording and the report.
+    /// Writes the run directory: `summary.txt`, `events.jsonl`, the recording and the report;
+    /// a balancing run's baseline (the balancer off) likewise into `balancer-off/`.
     pub fn write(&self, l: &Loaded, dir: &Path, opts: Options) -> Result<Report, String> {
+        if let Some(b) = &self.baseline {
+            b.write_one(l, &dir.join(BASELINE_DIR), opts, false)?;
+        }
+        self.write_one(l, dir, opts, true)
+    }
+
+    fn write_one(
+        &self,
+        l: &Loaded,
+        dir: &Path,
+        opts: Options,
+        balancer: bool,
+    ) -> Result<Report, String> {
         let at = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
         std::fs::create_dir_all(dir).map_err(|e| at(dir, e))?;
         let path = dir.join("events.jsonl");
@@ -99,7 +118,7 @@ impl Run {
         ev.flush().map_err(|e| at(&path, e))?;
         let path = dir.join("summary.txt");
         std::fs::write(&path, summary::render(self)).map_err(|e| at(&path, e))?;
-        let rec = recording(l, self)?;
+        let rec = recording(l, self, balancer)?;
         rec.write(dir).map_err(|e| e.to_string())?;
         let report = Report::of(&rec)?;
         report.write(&rec, dir, opts).map_err(|e| e.to_string())?;
