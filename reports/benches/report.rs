@@ -13,9 +13,12 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs this too (without --bench): then only a short smoke run.
+    let full = std::env::args().any(|a| a == "--bench");
+    let (loads, seconds) = if full { (64, 86_400.0) } else { (4, 3_600.0) };
     let dir = std::env::temp_dir().join(format!("gridtwin-bench-report-{}", std::process::id()));
     let t0 = Instant::now();
-    let (meta, series, events) = synthetic::pdu(64, 86_400.0, 1.0);
+    let (meta, series, events) = synthetic::pdu(loads, seconds, 1.0);
     let rec = Recording::new(meta, &series, events).expect("a recording");
     drop(series);
     let rows = rec.loads.height();
@@ -27,7 +30,7 @@ fn main() {
     );
     drop(rec);
 
-    let runs = 3;
+    let runs = if full { 3 } else { 1 };
     let (mut read, mut summary, mut write, mut total) = (vec![], vec![], vec![], vec![]);
     for _ in 0..runs {
         let t = Instant::now();
