@@ -177,7 +177,7 @@ pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
         Kind::Feeder => {
             out.push(Chart {
                 name: "voltage",
-                title: "Lowest and highest home voltage".into(),
+                title: "Lowest and highest load voltage".into(),
                 body: panels(vec![envelope_panel(
                     site.clone(),
                     &axis,
@@ -187,7 +187,7 @@ pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
             });
             out.push(Chart {
                 name: "power",
-                title: "Home demand per phase, stacked".into(),
+                title: "Load demand per phase, stacked".into(),
                 body: panels(vec![stacked_phases(rec, &axis)?]),
             });
             let names: Vec<String> = rec
@@ -436,10 +436,21 @@ fn stacked_phases(rec: &Recording, axis: &TimeAxis) -> PolarsResult<Panel> {
         .lazy()
         .group_by([col("t"), col("phase")])
         .agg([col("p_kw").sum()]);
-    let order: Vec<String> = ["A", "B", "C"].map(String::from).to_vec();
+    let mut order: Vec<String> = ["A", "B", "C"].map(String::from).to_vec();
+    if rec
+        .loads
+        .column("phase")?
+        .str()?
+        .iter()
+        .any(|p| p == Some("polyphase"))
+    {
+        order.push("polyphase".into());
+    }
     let mut lines = power_by(per_instant, axis, "phase", &order)?;
     for l in &mut lines {
-        l.label = format!("phase {}", l.label);
+        if l.label.len() == 1 {
+            l.label = format!("phase {}", l.label);
+        }
     }
     Ok(Panel {
         y_label: "kW".into(),

@@ -113,16 +113,12 @@ impl Report {
 fn run_line(rec: &Recording) -> String {
     let m = &rec.meta;
     format!(
-        "Started {}, ran {}, step {}, recorded every {}; {} {}.",
+        "Started {}, ran {}, step {}, recorded every {}; {} loads.",
         m.start.format("%Y-%m-%d %H:%M:%S"),
         duration(m.duration_s),
         duration(m.step_s),
         duration(m.record_every_s),
         m.loads.len(),
-        match m.kind {
-            crate::meta::Kind::Pdu => "loads",
-            crate::meta::Kind::Feeder => "homes",
-        }
     )
 }
 

@@ -371,8 +371,8 @@ fn stat_columns(rec: &Recording) -> Vec<(String, String, &'static str, bool)> {
             add("backup_v", "backup voltage".into(), "V", false);
         }
         Kind::Feeder => {
-            add("v_min_pu", "lowest home voltage".into(), "pu", false);
-            add("v_max_pu", "highest home voltage".into(), "pu", false);
+            add("v_min_pu", "lowest load voltage".into(), "pu", false);
+            add("v_max_pu", "highest load voltage".into(), "pu", false);
             add(
                 "vuf_max_pct",
                 "worst-bus voltage unbalance".into(),

@@ -106,7 +106,7 @@ pub fn tables(s: &Summary) -> Vec<Table> {
         }
         Kind::Feeder => {
             let mut h = vec![
-                ("home", false),
+                ("load", false),
                 ("phase at end", false),
                 ("energy, kWh", true),
             ];
@@ -114,7 +114,7 @@ pub fn tables(s: &Summary) -> Vec<Table> {
                 h.push((cost_col.as_str(), true));
             }
             h.push(("peak 15 min, kW", true));
-            Table::new("Homes", &h)
+            Table::new("Loads", &h)
         }
     };
     for l in &s.loads {

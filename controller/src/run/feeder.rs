@@ -194,6 +194,12 @@ fn simulate(
     let mut source_back: Option<Instant> = None;
     let mut failing = false;
     let mut home_kwh = vec![0.0; names.len()];
+    // Which loads sit on one phase and neutral (the others are recorded as polyphase).
+    let line_to_neutral: Vec<bool> = f
+        .loads
+        .iter()
+        .map(|x| x.phases == 1 && x.conn == sim::feeder::Conn::Wye)
+        .collect();
     let mut last = None;
 
     for k in 0..clock.steps {
@@ -237,7 +243,14 @@ fn simulate(
         profile.push(&step);
         // A row stands for the step it starts, with the energy registers at its start.
         if clock.record_due(now) {
-            record(&mut row, &step, &three_phase, out.source_kwh, &home_kwh);
+            record(
+                &mut row,
+                &step,
+                &three_phase,
+                out.source_kwh,
+                &home_kwh,
+                &line_to_neutral,
+            );
             series.push(now.as_secs_f64(), &row);
         }
         out.source_kwh += step.source.re * dt / 3.6e6;
@@ -256,7 +269,14 @@ fn simulate(
     }
     // The last row closes the registers at the end of the run.
     if let Some(step) = &last {
-        record(&mut row, step, &three_phase, out.source_kwh, &home_kwh);
+        record(
+            &mut row,
+            step,
+            &three_phase,
+            out.source_kwh,
+            &home_kwh,
+            &line_to_neutral,
+        );
         series.push(clock.duration(), &row);
     }
     progress(1.0);
@@ -469,13 +489,24 @@ fn columns(pf: &PowerFlow, heads: &[String], names: &[String]) -> Vec<String> {
     c
 }
 
-/// What the coded columns' numbers mean, for the report: a home's phase is its node.
+/// A load's phase code for one across two or three phases.
+const POLYPHASE: f64 = 4.0;
+
+/// What the coded columns' numbers mean, for the report: a single-phase load's phase is its
+/// node.
 pub(super) fn codes() -> std::collections::BTreeMap<String, Vec<String>> {
-    let phases = ["?", "A", "B", "C"].map(String::from).to_vec();
+    let phases = ["?", "A", "B", "C", "polyphase"].map(String::from).to_vec();
     std::collections::BTreeMap::from([("phase".to_string(), phases)])
 }
 
-fn record(row: &mut Vec<f64>, step: &Step, three_phase: &[String], source_kwh: f64, homes: &[f64]) {
+fn record(
+    row: &mut Vec<f64>,
+    step: &Step,
+    three_phase: &[String],
+    source_kwh: f64,
+    homes: &[f64],
+    line_to_neutral: &[bool],
+) {
     row.clear();
     let v = step.loads.iter().map(|x| x.1);
     row.extend([
@@ -495,7 +526,8 @@ fn record(row: &mut Vec<f64>, step: &Step, three_phase: &[String], source_kwh: f
         row.push(*residual);
         row.push(current_unbalance_pct(i));
     }
-    for (&(node, v, s), kwh) in step.loads.iter().zip(homes) {
-        row.extend([v, s.re / 1e3, s.im / 1e3, node as f64, *kwh]);
+    for ((&(node, v, s), kwh), &single) in step.loads.iter().zip(homes).zip(line_to_neutral) {
+        let phase = if single { node as f64 } else { POLYPHASE };
+        row.extend([v, s.re / 1e3, s.im / 1e3, phase, *kwh]);
     }
 }
