@@ -49,6 +49,11 @@ pub enum Body {
     },
     /// One lane per subject, one mark per event.
     Timeline { lanes: Vec<Lane> },
+    /// Bars over time: (from, to, value), the highest drawn apart.
+    Bars {
+        y_label: String,
+        bars: Vec<(f64, f64, f64)>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -248,6 +253,28 @@ pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
         },
     });
     Ok(out)
+}
+
+/// The 15-minute demand windows as bars; none for a run without energy registers.
+pub fn demand(windows: &[(f64, f64)], axis: &TimeAxis) -> Option<Chart> {
+    if windows.is_empty() {
+        return None;
+    }
+    // A window ends where the next starts (they follow the wall clock, not the run's start).
+    let ends = windows.iter().skip(1).map(|w| w.0).chain([axis.duration_s]);
+    let bars = windows
+        .iter()
+        .zip(ends)
+        .map(|(&(start, kw), end)| (start / axis.scale, end / axis.scale, kw))
+        .collect();
+    Some(Chart {
+        name: "demand",
+        title: "15-minute demand (the peak in red)".into(),
+        body: Body::Bars {
+            y_label: "kW".into(),
+            bars,
+        },
+    })
 }
 
 fn bucketed(lf: LazyFrame, axis: &TimeAxis) -> LazyFrame {
@@ -506,6 +533,7 @@ impl Chart {
         let h = match &self.body {
             Body::Panels { panels, .. } => 60 + PANEL_HEIGHT * panels.len() as u32,
             Body::Timeline { lanes } => 110 + 24 * lanes.len().max(1) as u32,
+            Body::Bars { .. } => 60 + PANEL_HEIGHT,
         };
         (WIDTH, h)
     }
@@ -557,6 +585,7 @@ impl Chart {
                 }
             }
             Body::Timeline { lanes } => draw_timeline(&root, lanes, axis)?,
+            Body::Bars { y_label, bars } => draw_bars(&root, y_label, bars, axis)?,
         }
         Ok(())
     }
@@ -626,11 +655,14 @@ fn draw_panel<DB: DrawingBackend>(
         mesh.x_labels(0);
     }
     mesh.draw()?;
-    for m in markers {
-        chart.draw_series(LineSeries::new(
-            [(m.t, lo), (m.t, hi)],
-            RGBColor(200, 80, 80).mix(0.35),
-        ))?;
+    let mark = RGBColor(200, 80, 80).mix(0.35);
+    for (i, m) in markers.iter().enumerate() {
+        let series = chart.draw_series(LineSeries::new([(m.t, lo), (m.t, hi)], mark))?;
+        if i == 0 {
+            series
+                .label("events")
+                .legend(move |(x, y)| PathElement::new([(x + 7, y - 6), (x + 7, y + 6)], mark));
+        }
     }
     // Stacked: the top line first, each lower area painting over the one above's base.
     let order: Vec<usize> = if panel.stacked {
@@ -674,6 +706,39 @@ fn severity_color(s: &str) -> RGBColor {
         "warning" => RGBColor(255, 127, 14),
         _ => RGBColor(214, 39, 40),
     }
+}
+
+fn draw_bars<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    y_label: &str,
+    bars: &[(f64, f64, f64)],
+    axis: &TimeAxis,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let most = bars.iter().map(|b| b.2).fold(0.0, f64::max);
+    let least = bars.iter().map(|b| b.2).fold(0.0, f64::min);
+    let pad = ((most - least) * 0.08).max(1e-6);
+    let mut chart = ChartBuilder::on(area)
+        .margin(8)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..axis.end(), (least - pad)..(most + pad))?;
+    chart
+        .configure_mesh()
+        .x_desc(format!("time, {}", axis.unit))
+        .y_desc(y_label)
+        .label_style((FONT, 13))
+        .light_line_style(RGBColor(238, 238, 238))
+        .draw()?;
+    let peak = bars.iter().position(|b| b.2 >= most - 1e-9 * most.abs());
+    chart.draw_series(bars.iter().enumerate().map(|(i, &(x0, x1, y))| {
+        let c = if Some(i) == peak {
+            PALETTE[3]
+        } else {
+            PALETTE[0]
+        };
+        Rectangle::new([(x0, 0.0), (x1, y)], lighter(c).filled())
+    }))?;
+    Ok(())
 }
 
 fn draw_timeline<DB: DrawingBackend>(

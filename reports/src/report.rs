@@ -6,7 +6,7 @@ use std::path::Path;
 
 use base64::Engine;
 
-use crate::charts::{Chart, FONT, TimeAxis, charts};
+use crate::charts::{Chart, FONT, TimeAxis, charts, demand};
 use crate::recording::{Error, Recording};
 use crate::summary::Summary;
 use crate::tables::{Table, duration, markdown, tables};
@@ -30,10 +30,20 @@ pub struct Report {
 impl Report {
     pub fn of(rec: &Recording) -> Result<Self, String> {
         let summary = Summary::of(rec).map_err(|e| e.to_string())?;
+        let axis = TimeAxis::for_duration(rec.meta.duration_s);
+        let mut charts = charts(rec).map_err(|e| e.to_string())?;
+        // After the power chart.
+        if let Some(d) = demand(&summary.demand, &axis) {
+            let at = charts
+                .iter()
+                .position(|c| c.name == "power")
+                .map_or(0, |i| i + 1);
+            charts.insert(at, d);
+        }
         Ok(Report {
             tables: tables(&summary),
-            charts: charts(rec).map_err(|e| e.to_string())?,
-            axis: TimeAxis::for_duration(rec.meta.duration_s),
+            charts,
+            axis,
             summary,
         })
     }

@@ -32,6 +32,9 @@ pub struct Summary {
     pub events: Vec<(String, usize)>,
     /// Home → phase moves.
     pub phase_moves: Vec<(String, usize)>,
+    /// Each 15-minute window's mean demand drawn from the main (a feeder: at the source):
+    /// (start, s; kW).
+    pub demand: Vec<(f64, f64)>,
     pub expectations: Vec<Expectation>,
 }
 
@@ -82,6 +85,7 @@ impl Summary {
             unit: unit.into(),
         };
         let money = tariff.map(|t| t.currency.clone()).unwrap_or_default();
+        let mut demand = Vec::new();
 
         // Site energy and demand from the source registers.
         let registers: &[(&str, &str)] = match meta.kind {
@@ -118,7 +122,8 @@ impl Summary {
             for (c, label) in &registers {
                 site.push(fact(label, scalar(&sums, &format!("de_{c}"))?, "kWh"));
             }
-            let (peak, at) = peak_quarter(lf, meta, registers[0].0)?;
+            demand = quarters(lf, meta, registers[0].0)?;
+            let (peak, at) = peak(&demand);
             site.push(fact("peak 15-minute demand", peak, "kW"));
             site.push(fact("peak demand window starts", at, "at"));
             if let Some(t) = tariff {
@@ -176,6 +181,7 @@ impl Summary {
                     .map(|e| e.subject.clone()),
             ),
             expectations: meta.expectations.clone(),
+            demand,
         })
     }
 
@@ -229,9 +235,9 @@ fn price(t: &Tariff, meta: &Meta) -> Expr {
     e
 }
 
-/// The highest 15-minute (wall-clock quarter) mean demand of an energy increment column, kW,
-/// and when its quarter starts (s from the run's start).
-fn peak_quarter(lf: LazyFrame, meta: &Meta, register: &str) -> PolarsResult<(f64, f64)> {
+/// The mean demand of each 15-minute (wall-clock quarter) window of an energy increment column:
+/// (start, s from the run's start, clipped to it; kW), in time order.
+fn quarters(lf: LazyFrame, meta: &Meta, register: &str) -> PolarsResult<Vec<(f64, f64)>> {
     let offset = meta.start_of_week_s();
     let q = lf
         .with_column(
@@ -245,14 +251,25 @@ fn peak_quarter(lf: LazyFrame, meta: &Meta, register: &str) -> PolarsResult<(f64
         .collect()?;
     let kwh = q.column("kwh")?.f64()?;
     let quarter = q.column("quarter")?.i64()?;
-    let most = kwh.max().unwrap_or(0.0);
-    // Of quarters equal to rounding, the first.
-    let first = kwh
+    Ok(quarter
         .iter()
-        .position(|x| x.is_some_and(|x| x >= most - 1e-9 * most.abs()))
-        .and_then(|i| quarter.get(i))
-        .unwrap_or(0) as f64;
-    Ok((most * 3600.0 / QUARTER, (first * QUARTER - offset).max(0.0)))
+        .zip(kwh.iter())
+        .filter_map(|(q, e)| {
+            let start = (q? as f64 * QUARTER - offset).max(0.0);
+            // The closing row at the run's end opens a quarter with nothing in it.
+            (start < meta.duration_s).then(|| (start, e.unwrap_or(0.0) * 3600.0 / QUARTER))
+        })
+        .collect())
+}
+
+/// The highest demand and when its window starts; of windows equal to rounding, the first.
+fn peak(demand: &[(f64, f64)]) -> (f64, f64) {
+    let most = demand.iter().map(|d| d.1).fold(0.0, f64::max);
+    let at = demand
+        .iter()
+        .find(|d| d.1 >= most - 1e-9 * most.abs())
+        .map_or(0.0, |d| d.0);
+    (most, at)
 }
 
 fn loads(rec: &Recording) -> PolarsResult<Vec<LoadRow>> {

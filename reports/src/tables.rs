@@ -87,6 +87,28 @@ pub fn tables(s: &Summary) -> Vec<Table> {
     }
     out.push(site);
 
+    // The five highest windows, highest first; ties (to a milliwatt) in time order.
+    let mut highest: Vec<&(f64, f64)> = s.demand.iter().collect();
+    let mw = |kw: f64| (kw * 1e6).round();
+    highest.sort_by(|a, b| mw(b.1).total_cmp(&mw(a.1)).then(a.0.total_cmp(&b.0)));
+    let source = match s.kind {
+        Kind::Pdu => "from the main",
+        Kind::Feeder => "at the source",
+    };
+    let mut windows = Table::new(
+        &format!("Highest 15-minute demand {source}"),
+        &[("window starts", false), ("kW", true)],
+    );
+    for &&(start, kw) in highest.iter().take(5) {
+        let at = s.start + Duration::milliseconds((start * 1e3) as i64);
+        windows
+            .rows
+            .push(vec![at.format("%Y-%m-%d %H:%M").to_string(), number(kw, 2)]);
+    }
+    if !windows.rows.is_empty() {
+        out.push(windows);
+    }
+
     let cost = s.currency.is_some();
     let money = s.currency.clone().unwrap_or_default();
     let cost_col = format!("cost, {money}");

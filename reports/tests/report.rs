@@ -174,6 +174,7 @@ fn every_chart_renders_at_its_size_with_its_series() {
                 .flat_map(|p| p.lines.iter().map(|l| l.label.clone()))
                 .collect(),
             Body::Timeline { lanes } => lanes.iter().map(|l| l.subject.clone()).collect(),
+            Body::Bars { y_label, .. } => vec![y_label.clone()],
         };
         assert!(!expected.is_empty(), "{}: no series", c.name);
         let texts: Vec<&str> = svg
@@ -213,6 +214,40 @@ fn every_chart_renders_at_its_size_with_its_series() {
     // The loads with the most energy come first: load03, then load02, ...
     let labels: Vec<&str> = panels[0].lines.iter().map(|l| l.label.as_str()).collect();
     assert_eq!(labels, ["load03", "load02", "load01", "load00"]);
+}
+
+#[test]
+fn the_demand_windows_follow_the_wall_clock_and_mark_the_peak() {
+    let mut rec = four_hours();
+    // From 00:10: the first window is 5 minutes long, then quarters from 00:15.
+    rec.meta.start += chrono::Duration::minutes(10);
+    let s = Summary::of(&rec).unwrap();
+    let all: f64 = (0..4).map(load_kw).sum();
+    assert_eq!(s.demand.len(), 17);
+    assert_eq!((s.demand[0].0, s.demand[1].0), (0.0, 300.0));
+    // The first window holds 5 minutes of the full load: a third of a quarter's energy.
+    close(s.demand[0].1, all / 3.0, "first, short window");
+    close(s.demand[1].1, all, "a full quarter on the main");
+    // 02:15 to 02:30 (run time 2:05 to 2:20) is on the backup: nothing from the main.
+    let backup = s.demand.iter().find(|d| d.0 == 2.0 * HOUR + 300.0).unwrap();
+    close(backup.1, 0.0, "on the backup");
+    let axis = TimeAxis::for_duration(rec.meta.duration_s);
+    let chart = reports::charts::demand(&s.demand, &axis).unwrap();
+    let Body::Bars { bars, .. } = &chart.body else {
+        panic!()
+    };
+    assert_eq!((bars[0].0, bars[0].1), (0.0, 300.0 / HOUR));
+    close(bars[0].2, all / 3.0, "first bar");
+    assert_eq!(bars.last().unwrap().1, 4.0);
+    let svg = chart.svg(&axis).unwrap();
+    assert!(svg.contains(&format!("width=\"960\" height=\"{}\"", chart.size().1)));
+    let report = Report::of(&rec).unwrap();
+    let md = report.markdown(&rec);
+    assert!(
+        md.contains("## Highest 15-minute demand from the main"),
+        "{md}"
+    );
+    assert!(md.contains("| 2026-01-05 00:15 | 2.60 |"), "{md}");
 }
 
 #[test]

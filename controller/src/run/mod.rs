@@ -354,6 +354,7 @@ fn columns(names: &[String]) -> Vec<String> {
             "main_closed",
             "backup_closed",
             "backup_running",
+            "source",
             "ats",
         ]
         .map(String::from),
@@ -386,6 +387,7 @@ fn codes() -> BTreeMap<String, Vec<String>> {
         ("main_closed".into(), switch.clone()),
         ("backup_closed".into(), switch),
         ("backup_running".into(), labels(&["stopped", "running"])),
+        ("source".into(), labels(&["none", "main", "backup"])),
         ("status".into(), labels(&LoadStatus::NAMES)),
         ("ats".into(), labels(&AtsState::NAMES)),
     ])
@@ -408,6 +410,14 @@ fn record(row: &mut Vec<f64>, pdu: &Pdu, ctl: &Controller, energy_j: &[f64]) {
         b(pdu.main_closed()),
         b(pdu.backup_closed()),
         b(pdu.backup_state() != sim::source::GenState::Stopped),
+        // The source whose contactor feeds the bus.
+        if pdu.main_closed() {
+            1.0
+        } else if pdu.backup_closed() {
+            2.0
+        } else {
+            0.0
+        },
         f64::from(ctl.ats_state().code()),
     ]);
     for (i, l) in t.loads.iter().enumerate() {
