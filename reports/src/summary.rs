@@ -14,6 +14,9 @@ use crate::tariff::{Days, Tariff};
 const WEEK: f64 = 604_800.0;
 const QUARTER: f64 = 900.0;
 
+/// Mean demand per 15-minute window: (start, s from the run's start; kW), in time order.
+pub type Demand = Vec<(f64, f64)>;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
     pub name: String,
@@ -32,9 +35,8 @@ pub struct Summary {
     pub events: Vec<(String, usize)>,
     /// Home → phase moves.
     pub phase_moves: Vec<(String, usize)>,
-    /// Each 15-minute window's mean demand drawn from the main (a feeder: at the source):
-    /// (start, s; kW).
-    pub demand: Vec<(f64, f64)>,
+    /// Each 15-minute window's mean demand drawn from the main (a feeder: at the source).
+    pub demand: Demand,
     pub expectations: Vec<Expectation>,
 }
 
@@ -78,88 +80,28 @@ impl Summary {
     pub fn of(rec: &Recording) -> PolarsResult<Self> {
         let meta = &rec.meta;
         let tariff = meta.tariff.as_ref();
-        let mut site = Vec::new();
-        let fact = |label: &str, value: f64, unit: &str| Fact {
-            label: label.into(),
-            value,
-            unit: unit.into(),
-        };
-        let money = tariff.map(|t| t.currency.clone()).unwrap_or_default();
-        let mut demand = Vec::new();
+        let (mut site, demand) = energy(rec)?;
 
-        // Site energy and demand from the source registers.
-        let registers: &[(&str, &str)] = match meta.kind {
-            Kind::Pdu => &[
-                ("main_kwh", "energy from the main"),
-                ("backup_kwh", "energy from the backup"),
-            ],
-            Kind::Feeder => &[("source_kwh", "energy at the source")],
-        };
-        let with_cols = |df: &DataFrame, c: &str| df.schema().contains(c);
-        let registers: Vec<_> = registers
-            .iter()
-            .filter(|(c, _)| with_cols(&rec.site, c))
-            .collect();
-        if !registers.is_empty() {
-            let mut lf = timed(rec.site.clone().lazy(), meta);
-            let mut total = lit(0.0);
-            for (c, _) in &registers {
-                let de = (col(*c).shift(lit(-1)) - col(*c)).fill_null(lit(0.0));
-                lf = lf.with_column(de.alias(format!("de_{c}")));
-                total = total + col(format!("de_{c}"));
-            }
-            let lf = lf.with_column(total.alias("de"));
-            let mut aggs: Vec<Expr> = registers
-                .iter()
-                .map(|(c, _)| col(format!("de_{c}")).sum())
-                .collect();
-            if let Some(t) = tariff {
-                // The utility bills what the main (or the feeder's source) delivered.
-                let billed = format!("de_{}", registers[0].0);
-                aggs.push((col(billed) * price(t, meta)).sum().alias("cost"));
-            }
-            let sums = lf.clone().select(aggs).collect()?;
-            for (c, label) in &registers {
-                site.push(fact(label, scalar(&sums, &format!("de_{c}"))?, "kWh"));
-            }
-            demand = quarters(lf, meta, registers[0].0)?;
-            let (peak, at) = peak(&demand);
-            site.push(fact("peak 15-minute demand", peak, "kW"));
-            site.push(fact("peak demand window starts", at, "at"));
-            if let Some(t) = tariff {
-                let energy = scalar(&sums, "cost")?;
-                site.push(fact("energy cost", energy, &money));
-                if let Some(d) = t.demand {
-                    site.push(fact("demand charge", d * peak, &money));
-                    site.push(fact("total cost", energy + d * peak, &money));
-                }
-            }
-        }
-
-        if with_cols(&rec.site, "backup_closed") {
+        if rec.site.schema().contains("backup_closed") {
             let on_backup = timed(rec.site.clone().lazy(), meta)
                 .select([col("dt")
                     .filter(col("backup_closed").eq(lit("closed")))
                     .sum()
                     .alias("s")])
                 .collect()?;
-            site.push(fact("time on backup", scalar(&on_backup, "s")?, "s"));
+            site.push(fact("time on backup", scalar(&on_backup, "s")?, "s".into()));
         }
         if meta.kind == Kind::Pdu {
             let (count, total, longest) = outages(&rec.events, meta.duration_s);
-            site.push(fact("outages", count as f64, ""));
-            site.push(fact("outage time, total", total, "s"));
-            site.push(fact("outage time, longest", longest, "s"));
+            site.push(fact("outages", count as f64, String::new()));
+            site.push(fact("outage time, total", total, "s".into()));
+            site.push(fact("outage time, longest", longest, "s".into()));
         }
         let trips = rec.events.iter().filter(|e| e.event == "trip").count();
-        site.push(fact("trips", trips as f64, ""));
+        site.push(fact("trips", trips as f64, String::new()));
         if meta.kind == Kind::Feeder {
-            let moves = rec
-                .events
-                .iter()
-                .filter(|e| e.event == "phase_move")
-                .count();
-            site.push(fact("phase moves", moves as f64, ""));
+            let moves = rec.events.iter().filter(|e| e.event == "phase_move");
+            site.push(fact("phase moves", moves.count() as f64, String::new()));
         }
 
         Ok(Summary {
@@ -189,6 +131,76 @@ impl Summary {
     pub fn fact(&self, label: &str) -> Option<f64> {
         self.site.iter().find(|f| f.label == label).map(|f| f.value)
     }
+}
+
+fn fact(label: &str, value: f64, unit: String) -> Fact {
+    Fact {
+        label: label.into(),
+        value,
+        unit,
+    }
+}
+
+/// The site's energy from its source registers, its 15-minute demand windows and, with a tariff,
+/// its cost.
+fn energy(rec: &Recording) -> PolarsResult<(Vec<Fact>, Demand)> {
+    let meta = &rec.meta;
+    let registers: &[(&str, &str)] = match meta.kind {
+        Kind::Pdu => &[
+            ("main_kwh", "energy from the main"),
+            ("backup_kwh", "energy from the backup"),
+        ],
+        Kind::Feeder => &[("source_kwh", "energy at the source")],
+    };
+    let registers: Vec<_> = registers
+        .iter()
+        .filter(|(c, _)| rec.site.schema().contains(c))
+        .collect();
+    let Some(billed) = registers.first().map(|r| r.0) else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let mut lf = rec.site.clone().lazy();
+    for (c, _) in &registers {
+        // Each row's increment: the next reading less this one (the closing row has none).
+        let de = (col(*c).shift(lit(-1)) - col(*c)).fill_null(lit(0.0));
+        lf = lf.with_column(de.alias(format!("de_{c}")));
+    }
+    let mut aggs: Vec<Expr> = registers
+        .iter()
+        .map(|(c, _)| col(format!("de_{c}")).sum())
+        .collect();
+    let tariff = meta.tariff.as_ref();
+    if let Some(t) = tariff {
+        // The utility bills what the main (or the feeder's source) delivered.
+        aggs.push(
+            (col(format!("de_{billed}")) * price(t, meta))
+                .sum()
+                .alias("cost"),
+        );
+    }
+    let sums = lf.clone().select(aggs).collect()?;
+    let mut site = Vec::new();
+    for (c, label) in &registers {
+        site.push(fact(
+            label,
+            scalar(&sums, &format!("de_{c}"))?,
+            "kWh".into(),
+        ));
+    }
+    let demand = quarters(lf, meta, billed)?;
+    let (peak, at) = peak(&demand);
+    site.push(fact("peak 15-minute demand", peak, "kW".into()));
+    site.push(fact("peak demand window starts", at, "at".into()));
+    if let Some(t) = tariff {
+        let money = || t.currency.clone();
+        let energy = scalar(&sums, "cost")?;
+        site.push(fact("energy cost", energy, money()));
+        if let Some(d) = t.demand {
+            site.push(fact("demand charge", d * peak, money()));
+            site.push(fact("total cost", energy + d * peak, money()));
+        }
+    }
+    Ok((site, demand))
 }
 
 /// Adds `dt`: how long each row stands for (up to the next recording, or the run's end).
@@ -237,7 +249,7 @@ fn price(t: &Tariff, meta: &Meta) -> Expr {
 
 /// The mean demand of each 15-minute (wall-clock quarter) window of an energy increment column:
 /// (start, s from the run's start, clipped to it; kW), in time order.
-fn quarters(lf: LazyFrame, meta: &Meta, register: &str) -> PolarsResult<Vec<(f64, f64)>> {
+fn quarters(lf: LazyFrame, meta: &Meta, register: &str) -> PolarsResult<Demand> {
     let offset = meta.start_of_week_s();
     let q = lf
         .with_column(
