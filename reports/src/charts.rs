@@ -252,6 +252,13 @@ pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
             lanes: lanes(rec, &axis),
         },
     });
+    // A run that recorded little (a feeder that never solved) leaves some charts empty.
+    for c in &mut out {
+        if let Body::Panels { panels, .. } = &mut c.body {
+            panels.retain(|p| !p.lines.is_empty());
+        }
+    }
+    out.retain(|c| !matches!(&c.body, Body::Panels { panels, .. } if panels.is_empty()));
     Ok(out)
 }
 
@@ -277,6 +284,16 @@ pub fn demand(windows: &[(f64, f64)], axis: &TimeAxis) -> Option<Chart> {
     })
 }
 
+/// Those of `cols` the table has.
+fn present<'a>(lf: &LazyFrame, cols: &[&'a str]) -> PolarsResult<Vec<&'a str>> {
+    let schema = lf.clone().collect_schema()?;
+    Ok(cols
+        .iter()
+        .copied()
+        .filter(|c| schema.contains(c))
+        .collect())
+}
+
 fn bucketed(lf: LazyFrame, axis: &TimeAxis) -> LazyFrame {
     let width = (axis.duration_s / BUCKETS as f64).max(f64::MIN_POSITIVE);
     lf.with_column(
@@ -298,6 +315,7 @@ fn envelope_panel(
     cols: &[&str],
     unit: &str,
 ) -> PolarsResult<Panel> {
+    let cols = &present(&site, cols)?[..];
     let mut aggs = vec![col("t").min().alias("t")];
     for c in cols {
         aggs.push(col(*c).min().alias(format!("{c}_min")));
@@ -335,6 +353,7 @@ fn envelope_panel(
 
 /// Lines of each bucket's mean.
 fn mean_panel(site: LazyFrame, axis: &TimeAxis, cols: &[&str], unit: &str) -> PolarsResult<Panel> {
+    let cols = &present(&site, cols)?[..];
     let mut aggs = vec![col("t").min().alias("t")];
     aggs.extend(cols.iter().map(|c| col(*c).mean()));
     let df = bucketed(site, axis)

@@ -103,11 +103,15 @@ impl Recording {
     /// `meta.loads`) into the site and loads tables; coded columns become their labels.
     pub fn new(meta: Meta, series: &Series, events: Vec<EventRow>) -> Result<Self, String> {
         let names = series.names();
+        // The load whose name prefixes the column; the longest, should one name prefix another
+        // ("pump" and "pump.2").
         let owner = |col: &str| {
-            meta.loads.iter().position(|l| {
-                col.strip_prefix(l.name.as_str())
-                    .is_some_and(|rest| rest.starts_with('.'))
-            })
+            (0..meta.loads.len())
+                .filter(|&i| {
+                    col.strip_prefix(meta.loads[i].name.as_str())
+                        .is_some_and(|rest| rest.starts_with('.'))
+                })
+                .max_by_key(|&i| meta.loads[i].name.len())
         };
         let mut site = Vec::new();
         let mut quantities: Vec<String> = Vec::new();
@@ -335,4 +339,38 @@ fn write_jsonl(path: &Path, df: &DataFrame) -> Result<(), Error> {
         writeln!(w, "{line}").map_err(|e| Error::at(path, e))?;
     }
     w.flush().map_err(|e| Error::at(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::LoadInfo;
+    use crate::synthetic;
+
+    #[test]
+    fn a_load_named_like_the_prefix_of_another_keeps_its_own_columns() {
+        let (mut meta, _, _) = synthetic::pdu(1, 1.0, 1.0);
+        meta.codes.clear();
+        meta.loads = ["pump", "pump.2"]
+            .map(|n| LoadInfo {
+                name: n.into(),
+                priority: None,
+                critical: false,
+            })
+            .to_vec();
+        let mut s = Series::new(["bus_v", "pump.p_kw", "pump.2.p_kw"]);
+        s.push(0.0, &[230.0, 1.0, 2.0]);
+        let rec = Recording::new(meta, &s, Vec::new()).unwrap();
+        assert_eq!(rec.site.get_column_names(), ["t", "bus_v"]);
+        assert_eq!(rec.loads.get_column_names(), ["t", "load", "p_kw"]);
+        let p: Vec<_> = rec
+            .loads
+            .column("p_kw")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .iter()
+            .collect();
+        assert_eq!(p, [Some(1.0), Some(2.0)]);
+    }
 }
