@@ -332,8 +332,13 @@ fn run_one(l: &Loaded, out: Option<&Path>, quiet: bool, opts: reports::Options) 
     }
 }
 
-/// `gridtwin report DIR`: the recording read back and the report written again.
+/// `gridtwin report DIR`: the recording read back and the report written again (and its
+/// balancer-off baseline's, when it has one).
 fn rebuild(dir: &Path, opts: reports::Options) -> Result<String, String> {
+    let baseline = dir.join(run::output::BASELINE_DIR);
+    if baseline.join(reports::recording::META).exists() {
+        rebuild(&baseline, opts)?;
+    }
     let rec = reports::Recording::read(dir).map_err(|e| e.to_string())?;
     let report = reports::Report::of(&rec)?;
     report.write(&rec, dir, opts).map_err(|e| e.to_string())?;
