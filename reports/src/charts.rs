@@ -10,7 +10,7 @@ use plotters::prelude::*;
 use polars::prelude::*;
 
 use crate::meta::Kind;
-use crate::recording::Recording;
+use crate::recording::{Recording, column_names};
 
 /// Points per line: enough for a page-wide chart, few enough to keep the report small.
 pub const BUCKETS: usize = 800;
@@ -158,8 +158,8 @@ pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
                 name: "voltage",
                 title: "Source and bus voltage and frequency".into(),
                 body: panels(vec![
-                    envelope_panel(site.clone(), &axis, &volts, "V")?,
-                    envelope_panel(site.clone(), &axis, &hz, "Hz")?,
+                    panel(site.clone(), &axis, &volts, "V", Reduce::Envelope)?,
+                    panel(site.clone(), &axis, &hz, "Hz", Reduce::Envelope)?,
                 ]),
             });
             out.push(Chart {
@@ -175,7 +175,13 @@ pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
                 out.push(Chart {
                     name: "currents",
                     title: "Source currents".into(),
-                    body: panels(vec![envelope_panel(site.clone(), &axis, &amps, "A")?]),
+                    body: panels(vec![panel(
+                        site.clone(),
+                        &axis,
+                        &amps,
+                        "A",
+                        Reduce::Envelope,
+                    )?]),
                 });
             }
         }
@@ -183,11 +189,12 @@ pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
             out.push(Chart {
                 name: "voltage",
                 title: "Lowest and highest load voltage".into(),
-                body: panels(vec![envelope_panel(
+                body: panels(vec![panel(
                     site.clone(),
                     &axis,
                     &["v_min_pu", "v_max_pu"],
                     "pu",
+                    Reduce::Envelope,
                 )?]),
             });
             out.push(Chart {
@@ -195,12 +202,7 @@ pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
                 title: "Load demand per phase, stacked".into(),
                 body: panels(vec![stacked_phases(rec, &axis)?]),
             });
-            let names: Vec<String> = rec
-                .site
-                .get_column_names()
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+            let names = column_names(&rec.site);
             let heads: Vec<&str> = names.iter().filter_map(|n| n.strip_suffix(".in")).collect();
             let mut current_panels = Vec::new();
             for h in &heads {
@@ -214,11 +216,12 @@ pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
                     .cloned()
                     .collect();
                 let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
-                current_panels.push(mean_panel(
+                current_panels.push(panel(
                     site.clone(),
                     &axis,
                     &cols,
                     &format!("bus {h}, A"),
+                    Reduce::Mean,
                 )?);
             }
             if !current_panels.is_empty() {
@@ -239,8 +242,20 @@ pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
                 name: "unbalance",
                 title: "Voltage unbalance (worst bus) and transformer current unbalance".into(),
                 body: panels(vec![
-                    mean_panel(site.clone(), &axis, &["vuf_max_pct"], "VUF, %")?,
-                    mean_panel(site.clone(), &axis, &currents, "current unbalance, %")?,
+                    panel(
+                        site.clone(),
+                        &axis,
+                        &["vuf_max_pct"],
+                        "VUF, %",
+                        Reduce::Mean,
+                    )?,
+                    panel(
+                        site.clone(),
+                        &axis,
+                        &currents,
+                        "current unbalance, %",
+                        Reduce::Mean,
+                    )?,
                 ]),
             });
         }
@@ -308,66 +323,55 @@ fn f64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
     Ok(c.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
 }
 
-/// Lines that keep each bucket's extremes: a one-cycle sag in a day still shows.
-fn envelope_panel(
+/// How a panel reduces each bucket of rows to points.
+#[derive(Clone, Copy)]
+enum Reduce {
+    /// The bucket's minimum and maximum, one after the other: a one-cycle sag in a day still
+    /// shows.
+    Envelope,
+    Mean,
+}
+
+/// One line per column of `site` that exists, reduced to at most `BUCKETS` buckets.
+fn panel(
     site: LazyFrame,
     axis: &TimeAxis,
     cols: &[&str],
     unit: &str,
+    how: Reduce,
 ) -> PolarsResult<Panel> {
     let cols = &present(&site, cols)?[..];
     let mut aggs = vec![col("t").min().alias("t")];
     for c in cols {
         aggs.push(col(*c).min().alias(format!("{c}_min")));
         aggs.push(col(*c).max().alias(format!("{c}_max")));
+        aggs.push(col(*c).mean().alias(format!("{c}_mean")));
     }
     let df = bucketed(site, axis)
         .group_by([col("bucket")])
         .agg(aggs)
         .sort(["bucket"], Default::default())
         .collect()?;
-    let t = f64s(&df, "t")?;
+    let t: Vec<f64> = f64s(&df, "t")?.iter().map(|t| t / axis.scale).collect();
     let mut lines = Vec::new();
     for c in cols {
-        let (lo, hi) = (
-            f64s(&df, &format!("{c}_min"))?,
-            f64s(&df, &format!("{c}_max"))?,
-        );
-        let mut points = Vec::with_capacity(2 * t.len());
-        for i in 0..t.len() {
-            let x = t[i] / axis.scale;
-            points.push((x, lo[i]));
-            points.push((x, hi[i]));
-        }
+        let points = match how {
+            Reduce::Envelope => {
+                let lo = f64s(&df, &format!("{c}_min"))?;
+                let hi = f64s(&df, &format!("{c}_max"))?;
+                (0..t.len())
+                    .flat_map(|i| [(t[i], lo[i]), (t[i], hi[i])])
+                    .collect()
+            }
+            Reduce::Mean => t
+                .iter()
+                .copied()
+                .zip(f64s(&df, &format!("{c}_mean"))?)
+                .collect(),
+        };
         lines.push(Line {
             label: label_of(c),
             points,
-        });
-    }
-    Ok(Panel {
-        y_label: unit.into(),
-        lines,
-        stacked: false,
-    })
-}
-
-/// Lines of each bucket's mean.
-fn mean_panel(site: LazyFrame, axis: &TimeAxis, cols: &[&str], unit: &str) -> PolarsResult<Panel> {
-    let cols = &present(&site, cols)?[..];
-    let mut aggs = vec![col("t").min().alias("t")];
-    aggs.extend(cols.iter().map(|c| col(*c).mean()));
-    let df = bucketed(site, axis)
-        .group_by([col("bucket")])
-        .agg(aggs)
-        .sort(["bucket"], Default::default())
-        .collect()?;
-    let t = f64s(&df, "t")?;
-    let mut lines = Vec::new();
-    for c in cols {
-        let v = f64s(&df, c)?;
-        lines.push(Line {
-            label: label_of(c),
-            points: t.iter().map(|t| t / axis.scale).zip(v).collect(),
         });
     }
     Ok(Panel {

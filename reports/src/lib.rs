@@ -8,6 +8,7 @@ pub mod compare;
 pub mod meta;
 pub mod recording;
 pub mod report;
+pub mod schema;
 pub mod series;
 pub mod summary;
 pub mod synthetic;

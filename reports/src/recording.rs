@@ -242,6 +242,14 @@ impl Recording {
     }
 }
 
+/// A table's column names.
+pub(crate) fn column_names(df: &DataFrame) -> Vec<String> {
+    df.get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
 /// A numeric column, or its labels where `quantity` is coded.
 fn column(meta: &Meta, name: &str, quantity: &str, values: &[f64]) -> Column {
     match meta.codes.get(quantity) {

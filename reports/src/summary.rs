@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 
 use crate::meta::{Expectation, Kind, Meta};
-use crate::recording::{EventRow, Recording};
+use crate::recording::{EventRow, Recording, column_names};
 use crate::tariff::{Days, Tariff};
 
 const WEEK: f64 = 604_800.0;
@@ -85,7 +85,7 @@ impl Summary {
         if rec.site.schema().contains("backup_closed") {
             let on_backup = timed(rec.site.clone().lazy(), meta)
                 .select([col("dt")
-                    .filter(col("backup_closed").eq(lit("closed")))
+                    .filter(col("backup_closed").eq(lit(crate::schema::SWITCH[1])))
                     .sum()
                     .alias("s")])
                 .collect()?;
@@ -306,9 +306,10 @@ fn loads(rec: &Recording) -> PolarsResult<Vec<LoadRow>> {
         col("dt").filter(cond).sum()
     };
     if has("status") {
-        aggs.push(time_in(&["on"]).alias("on_s"));
-        aggs.push(time_in(&["shed"]).alias("shed_s"));
-        aggs.push(time_in(&["tripped", "locked_out"]).alias("tripped_s"));
+        use crate::schema::status::{LOCKED_OUT, ON, SHED, TRIPPED};
+        aggs.push(time_in(&[ON]).alias("on_s"));
+        aggs.push(time_in(&[SHED]).alias("shed_s"));
+        aggs.push(time_in(&[TRIPPED, LOCKED_OUT]).alias("tripped_s"));
     }
     if has("phase") {
         aggs.push(col("phase").last().alias("phase"));
@@ -380,12 +381,7 @@ fn loads(rec: &Recording) -> PolarsResult<Vec<LoadRow>> {
 /// Which site columns get statistics, with a label, a unit and whether only energized rows
 /// count.
 fn stat_columns(rec: &Recording) -> Vec<(String, String, &'static str, bool)> {
-    let names: Vec<String> = rec
-        .site
-        .get_column_names()
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let names = column_names(&rec.site);
     let mut out = Vec::new();
     let mut add = |c: &str, label: String, unit: &'static str, energized: bool| {
         if names.iter().any(|n| n == c) {

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::meta::{Kind, LoadInfo, Meta};
 use crate::recording::EventRow;
+use crate::schema;
 use crate::series::Series;
 
 /// Load k's power while on, kW.
@@ -44,38 +45,8 @@ fn event(t: f64, severity: &str, subject: &str, event: &str, detail: Value) -> E
 
 /// `loads` loads over `duration` s recorded every `every` s, starting Monday 2026-01-05 00:00.
 pub fn pdu(loads: usize, duration: f64, every: f64) -> (Meta, Series, Vec<EventRow>) {
-    let mut names = Vec::new();
-    for src in ["main", "backup"] {
-        for q in ["v", "hz", "i", "p_kw", "q_kvar", "kwh"] {
-            names.push(format!("{src}_{q}"));
-        }
-    }
-    names.extend(
-        [
-            "bus_v",
-            "bus_hz",
-            "main_closed",
-            "backup_closed",
-            "backup_running",
-            "ats",
-        ]
-        .map(String::from),
-    );
     let load_names: Vec<String> = (0..loads).map(|k| format!("load{k:02}")).collect();
-    for n in &load_names {
-        for q in [
-            "v",
-            "i",
-            "p_kw",
-            "q_kvar",
-            "pf",
-            "relay",
-            "status",
-            "energy_kwh",
-        ] {
-            names.push(format!("{n}.{q}"));
-        }
-    }
+    let names = schema::pdu_columns(&load_names);
     let mut series = Series::new(names);
     let (b0, b1) = backup_window(duration);
     let (s0, s1) = shed_window(duration);
@@ -113,6 +84,7 @@ pub fn pdu(loads: usize, duration: f64, every: f64) -> (Meta, Series, Vec<EventR
             f64::from(u8::from(!on_backup)),
             f64::from(u8::from(on_backup)),
             f64::from(u8::from(on_backup)),
+            if on_backup { 2.0 } else { 1.0 },
             if on_backup { 5.0 } else { 0.0 },
         ]);
         for k in 0..loads {
@@ -140,25 +112,14 @@ pub fn pdu(loads: usize, duration: f64, every: f64) -> (Meta, Series, Vec<EventR
         }
     }
     let labels = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    let switch = labels(&["open", "closed"]);
+    // The ATS column stays a number here: the reports do not read it.
     let codes = BTreeMap::from([
-        ("relay".to_string(), switch.clone()),
-        ("main_closed".into(), switch.clone()),
-        ("backup_closed".into(), switch),
-        ("backup_running".into(), labels(&["stopped", "running"])),
+        ("relay".to_string(), labels(&schema::SWITCH)),
+        ("main_closed".into(), labels(&schema::SWITCH)),
+        ("backup_closed".into(), labels(&schema::SWITCH)),
+        ("backup_running".into(), labels(&schema::GENERATOR)),
+        ("source".into(), labels(&schema::FEEDING)),
         ("status".into(), labels(&STATUS)),
-        (
-            "ats".into(),
-            labels(&[
-                "normal",
-                "main_failing",
-                "start_delay",
-                "starting_backup",
-                "transfer_delay",
-                "on_backup",
-                "retransfer_delay",
-            ]),
-        ),
     ]);
     let meta = Meta {
         name: "synthetic".into(),

@@ -183,7 +183,7 @@ pub fn run_observed(
         }
     };
     let mut checker = expect::Checker::new(s, &backend.pdu);
-    let mut series = Series::new(columns(&names));
+    let mut series = Series::new(reports::schema::pdu_columns(&names));
     let actions = schedule(s);
     let mut next_action = 0;
     let mut undo: Vec<(Instant, Undo)> = Vec::new();
@@ -340,54 +340,16 @@ fn apply(
     }
 }
 
-fn columns(names: &[String]) -> Vec<String> {
-    let mut c: Vec<String> = Vec::new();
-    for src in ["main", "backup"] {
-        for q in ["v", "hz", "i", "p_kw", "q_kvar", "kwh"] {
-            c.push(format!("{src}_{q}"));
-        }
-    }
-    c.extend(
-        [
-            "bus_v",
-            "bus_hz",
-            "main_closed",
-            "backup_closed",
-            "backup_running",
-            "source",
-            "ats",
-        ]
-        .map(String::from),
-    );
-    for n in names {
-        for q in LOAD_QUANTITIES {
-            c.push(format!("{n}.{q}"));
-        }
-    }
-    c
-}
-
-const LOAD_QUANTITIES: [&str; 8] = [
-    "v",
-    "i",
-    "p_kw",
-    "q_kvar",
-    "pf",
-    "relay",
-    "status",
-    "energy_kwh",
-];
-
 /// What the coded columns' numbers mean, for the report.
 fn codes() -> BTreeMap<String, Vec<String>> {
+    use reports::schema::{FEEDING, GENERATOR, SWITCH};
     let labels = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    let switch = labels(&["open", "closed"]);
     BTreeMap::from([
-        ("relay".into(), switch.clone()),
-        ("main_closed".into(), switch.clone()),
-        ("backup_closed".into(), switch),
-        ("backup_running".into(), labels(&["stopped", "running"])),
-        ("source".into(), labels(&["none", "main", "backup"])),
+        ("relay".into(), labels(&SWITCH)),
+        ("main_closed".into(), labels(&SWITCH)),
+        ("backup_closed".into(), labels(&SWITCH)),
+        ("backup_running".into(), labels(&GENERATOR)),
+        ("source".into(), labels(&FEEDING)),
         ("status".into(), labels(&LoadStatus::NAMES)),
         ("ats".into(), labels(&AtsState::NAMES)),
     ])
@@ -455,5 +417,32 @@ pub fn feeding(status: &Status) -> Option<SourceId> {
         Some(SourceId::Backup)
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes_carry_the_names_the_report_counts() {
+        use LoadStatus::*;
+        for s in [Off, On, Waiting, Shed, Tripped, LockedOut] {
+            let serde = serde_json::to_string(&s).unwrap();
+            let named = LoadStatus::NAMES[s.code() as usize];
+            assert_eq!(
+                serde.to_lowercase().replace('"', ""),
+                named.replace('_', "")
+            );
+        }
+        use reports::schema::status;
+        for s in [
+            status::ON,
+            status::SHED,
+            status::TRIPPED,
+            status::LOCKED_OUT,
+        ] {
+            assert!(LoadStatus::NAMES.contains(&s), "{s}");
+        }
     }
 }
