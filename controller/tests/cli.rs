@@ -749,6 +749,9 @@ fn run_writes_a_report_that_report_rebuilds_and_compare_sets_beside_another() {
     assert_eq!(out.status.code(), Some(0), "{said}");
     assert!(said.contains("| loads.a.priority | 1 | 3 |"), "{said}");
     assert!(said.contains("| stagger | 0.1 | 0.5 |"), "{said}");
+    // Each expectation once, with both results.
+    let line = "| interlock: main and backup never closed together | pass | pass |";
+    assert_eq!(said.matches(line).count(), 1, "{said}");
     assert!(b.join("compare.html").exists());
 }
 

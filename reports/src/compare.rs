@@ -272,13 +272,13 @@ impl Comparison {
             Some(false) => "FAIL",
             None => "–",
         };
-        let mut labels: Vec<&String> = sa
-            .expectations
-            .iter()
-            .chain(&sb.expectations)
-            .map(|e| &e.label)
-            .collect();
-        labels.dedup();
+        // A's expectations in order, then those only B has.
+        let mut labels: Vec<&String> = Vec::new();
+        for e in sa.expectations.iter().chain(&sb.expectations) {
+            if !labels.contains(&&e.label) {
+                labels.push(&e.label);
+            }
+        }
         for l in labels {
             let find = |s: &crate::summary::Summary| {
                 s.expectations
