@@ -45,7 +45,8 @@ pub struct Chart {
 pub enum Body {
     Panels {
         panels: Vec<Panel>,
-        markers: Vec<Marker>,
+        /// Times of events worth a line across every panel.
+        markers: Vec<f64>,
     },
     /// One lane per subject, one mark per event.
     Timeline { lanes: Vec<Lane> },
@@ -69,12 +70,6 @@ pub struct Line {
     pub label: String,
     /// (time in the chart's unit, value); an envelope alternates each bucket's min and max.
     pub points: Vec<(f64, f64)>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Marker {
-    pub t: f64,
-    pub label: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -128,14 +123,11 @@ const MARKED: &[&str] = &[
 /// Every chart that applies to the recording.
 pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
     let axis = TimeAxis::for_duration(rec.meta.duration_s);
-    let markers: Vec<Marker> = rec
+    let markers: Vec<f64> = rec
         .events
         .iter()
         .filter(|e| MARKED.contains(&e.event.as_str()))
-        .map(|e| Marker {
-            t: e.t / axis.scale,
-            label: e.event.clone(),
-        })
+        .map(|e| e.t / axis.scale)
         .collect();
     let site = rec.site.clone().lazy();
     let has = |c: &str| rec.site.schema().contains(c);
@@ -621,7 +613,7 @@ fn color(i: usize) -> RGBColor {
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     panel: &Panel,
-    markers: &[Marker],
+    markers: &[f64],
     axis: &TimeAxis,
     last: bool,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
@@ -679,8 +671,8 @@ fn draw_panel<DB: DrawingBackend>(
     }
     mesh.draw()?;
     let mark = RGBColor(200, 80, 80).mix(0.35);
-    for (i, m) in markers.iter().enumerate() {
-        let series = chart.draw_series(LineSeries::new([(m.t, lo), (m.t, hi)], mark))?;
+    for (i, &t) in markers.iter().enumerate() {
+        let series = chart.draw_series(LineSeries::new([(t, lo), (t, hi)], mark))?;
         if i == 0 {
             series
                 .label("events")

@@ -47,8 +47,6 @@ pub struct LoadInfo {
     /// Shedding priority (1 = shed last), where the controller has one.
     #[serde(default)]
     pub priority: Option<u8>,
-    #[serde(default)]
-    pub critical: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -363,7 +363,6 @@ mod tests {
             .map(|n| LoadInfo {
                 name: n.into(),
                 priority: None,
-                critical: false,
             })
             .to_vec();
         let mut s = Series::new(["bus_v", "pump.p_kw", "pump.2.p_kw"]);

@@ -19,12 +19,9 @@ pub type Demand = Vec<(f64, f64)>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
-    pub name: String,
     /// Local wall-clock time at t = 0.
     pub start: chrono::NaiveDateTime,
     pub kind: Kind,
-    pub duration_s: f64,
-    pub record_every_s: f64,
     pub currency: Option<String>,
     pub site: Vec<Fact>,
     pub loads: Vec<LoadRow>,
@@ -105,11 +102,8 @@ impl Summary {
         }
 
         Ok(Summary {
-            name: meta.name.clone(),
             start: meta.start,
             kind: meta.kind,
-            duration_s: meta.duration_s,
-            record_every_s: meta.record_every_s,
             currency: tariff.map(|t| t.currency.clone()),
             site,
             loads: loads(rec)?,

@@ -137,7 +137,6 @@ pub fn pdu(loads: usize, duration: f64, every: f64) -> (Meta, Series, Vec<EventR
             .map(|(k, n)| LoadInfo {
                 name: n.clone(),
                 priority: Some(k as u8),
-                critical: false,
             })
             .collect(),
         codes,

@@ -7,6 +7,7 @@ use std::path::Path;
 use reports::{EventRow, Expectation, Kind, LoadInfo, Meta, Options, Recording, Report};
 
 use super::{Run, SiteRun, summary};
+use crate::core::settings::LoadSettings;
 use crate::scenario::{Loaded, Site};
 
 /// Where a balancing run's day with the balancer off is written, inside its directory.
@@ -21,13 +22,14 @@ pub fn recording(l: &Loaded, r: &Run, balancer: bool) -> Result<Recording, Strin
             let loads = p
                 .loads
                 .iter()
-                .map(|x| {
-                    let cfg = s.controller.loads.get(&x.name);
-                    LoadInfo {
-                        name: x.name.clone(),
-                        priority: Some(cfg.map_or(100, |c| c.priority)),
-                        critical: cfg.is_some_and(|c| c.critical),
-                    }
+                .map(|x| LoadInfo {
+                    name: x.name.clone(),
+                    priority: Some(
+                        s.controller
+                            .loads
+                            .get(&x.name)
+                            .map_or(LoadSettings::default().priority, |c| c.priority),
+                    ),
                 })
                 .collect();
             let settings = serde_json::to_value(&s.controller).map_err(|e| e.to_string())?;
@@ -40,7 +42,6 @@ pub fn recording(l: &Loaded, r: &Run, balancer: bool) -> Result<Recording, Strin
                 .map(|x| LoadInfo {
                     name: x.name.clone(),
                     priority: None,
-                    critical: false,
                 })
                 .collect();
             let balancing = s.balancing.as_ref().filter(|_| balancer);
