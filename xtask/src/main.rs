@@ -127,7 +127,7 @@ fn ci() -> Result<(), String> {
                 "run",
                 "--quiet",
                 "-p",
-                "controller",
+                "gridtwin",
                 "--bin",
                 "gridtwin",
                 "--",

@@ -6,22 +6,23 @@ pub mod expect;
 mod feeder;
 pub mod output;
 pub mod summary;
+mod twin;
+pub(crate) use twin::schedule;
 
 use std::collections::BTreeMap;
 
 use reports::Series;
 use sim::{Pdu, SourceId};
 
-use crate::backend::{Backend, SimBackend};
 use crate::core::measurement::Window;
 use crate::core::metering::PduMetering;
 use crate::core::transfer::AtsState;
 use crate::core::{Controller, Event, Instant, LoadStatus, Status};
-use crate::scenario::format::{Action, Fidelity, Target};
-use crate::scenario::{Loaded, Scenario, Site};
+use crate::scenario::{Loaded, Scenario};
 pub use expect::Outcome;
 pub use feeder::FeederRun;
 pub(crate) use feeder::head_buses;
+pub use twin::{NotPdu, PduLoop};
 
 /// Everything a run leaves behind.
 #[derive(Debug, Clone)]
@@ -57,13 +58,6 @@ impl Run {
     pub fn passed(&self) -> bool {
         self.outcomes.iter().all(|o| o.pass)
     }
-}
-
-/// Things the timeline undoes when their duration ends.
-#[derive(Debug, Clone)]
-enum Undo {
-    Short(usize),
-    Sensor(Target),
 }
 
 /// A run's fixed step in integer microseconds, how many there are, and when a step is
@@ -113,28 +107,6 @@ impl Stepping {
     }
 }
 
-/// Timeline actions flattened (repeats expanded) and in time order, as step instants.
-fn schedule(s: &Scenario) -> Vec<(Instant, Action)> {
-    let mut out = Vec::new();
-    for e in &s.timeline {
-        let mut push = |t: f64, a: &Action| out.push((Instant::from_secs_f64(t), a.clone()));
-        match &e.action {
-            Action::Repeat {
-                every,
-                count,
-                action,
-            } => {
-                for k in 0..*count {
-                    push(e.at.get() + every.get() * f64::from(k), action);
-                }
-            }
-            a => push(e.at.get(), a),
-        }
-    }
-    out.sort_by_key(|(t, _)| *t);
-    out
-}
-
 /// One step as an observer sees it: the time after the step, the twin, the controller and the
 /// events the step produced.
 pub struct StepView<'a> {
@@ -155,100 +127,47 @@ pub fn run_observed(
     mut progress: impl FnMut(f64),
     mut observe: impl FnMut(&StepView),
 ) -> Run {
-    let spec = match &l.site {
-        Site::Pdu(p) => p,
-        Site::Feeder(f) => return feeder::run(l, f, progress),
+    let mut twin = match PduLoop::new(l, None, None) {
+        Ok(t) => t,
+        Err(NotPdu(f)) => return feeder::run(l, f, progress),
     };
     let s = &l.scenario;
-    let names: Vec<String> = spec.loads.iter().map(|x| x.name.clone()).collect();
-    let index: BTreeMap<&str, usize> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), i))
-        .collect();
-    let mut ctl = Controller::new(
-        spec.nominal_v,
-        spec.nominal_hz,
-        &names,
-        &s.controller,
-        s.start.0,
-        None,
-    )
-    .expect("validated by the loader");
-    let pdu = Pdu::new(spec);
-    let mut backend = match &s.fidelity {
-        Fidelity::Phasor => SimBackend::new(pdu),
-        Fidelity::Waveform(w) => {
-            SimBackend::sampled(pdu, w, spec.nominal_v, spec.nominal_hz, spec.seed)
-        }
-    };
-    let mut checker = expect::Checker::new(s, &backend.pdu);
+    let names = twin.names().to_vec();
+    let mut checker = expect::Checker::new(s, twin.pdu());
     let mut series = Series::new(reports::schema::pdu_columns(&names));
-    let actions = schedule(s);
-    let mut next_action = 0;
-    let mut undo: Vec<(Instant, Undo)> = Vec::new();
     let mut events = Vec::new();
-    let mut energy = vec![0.0; names.len() + 2];
-
     let mut clock = Stepping::new(s);
     let dt = clock.dt;
     let mut row = Vec::with_capacity(series.names().len());
-    let mut m = crate::core::Measurements::default();
 
     for k in 0..clock.steps {
         let now = clock.start(k, &mut progress);
-        while let Some((t, a)) = actions.get(next_action)
-            && *t <= now
-        {
-            apply(a, now, &mut backend.pdu, &mut ctl, &index, &mut undo);
-            next_action += 1;
-        }
-        undo.retain(|(t, u)| {
-            if *t > now {
-                return true;
-            }
-            match u {
-                Undo::Short(i) => backend.pdu.loads[*i].short_ohm = None,
-                Undo::Sensor(Target::Load(n)) => {
-                    backend.pdu.set_load_sensor_fault(index[n.as_str()], None)
-                }
-                Undo::Sensor(Target::Source(id)) => backend.pdu.set_source_sensor_fault(*id, None),
-            }
-            false
-        });
-        backend.measure(&mut m);
-        backend.actuate(ctl.step(now, &m), dt);
         let first_new = events.len();
-        events.extend(ctl.drain_events());
+        events.extend_from_slice(twin.step());
         let t = (k + 1) as f64 * dt;
-        checker.observe(t, dt, &backend.pdu, &ctl);
+        checker.observe(t, dt, twin.pdu(), twin.controller());
         observe(&StepView {
             t,
-            pdu: &backend.pdu,
-            controller: &ctl,
+            pdu: twin.pdu(),
+            controller: twin.controller(),
             events: &events[first_new..],
         });
-        // A row stands for the interval it starts, with the energy registers at its start.
+        // A row stands for the interval it starts: the state the step left, with the energy
+        // registers at its start.
         if clock.record_due(now) {
-            record(&mut row, &backend.pdu, &ctl, &energy);
+            record(&mut row, twin.pdu(), twin.controller(), twin.step_start_energy_j());
             series.push(now.as_secs_f64(), &row);
         }
-        let truth = backend.pdu.truth();
-        for (e, l) in energy.iter_mut().zip(&truth.loads) {
-            *e += l.p * dt;
-        }
-        energy[names.len()] += truth.main.p * dt;
-        energy[names.len() + 1] += truth.backup.p * dt;
     }
     // The last row closes the registers at the end of the run.
-    record(&mut row, &backend.pdu, &ctl, &energy);
+    record(&mut row, twin.pdu(), twin.controller(), twin.energy_j());
     series.push(clock.duration(), &row);
     progress(1.0);
     let energy_kwh: Vec<(String, f64)> = names
         .iter()
         .cloned()
         .chain(["main".to_string(), "backup".to_string()])
-        .zip(energy.iter().map(|j| j / 3.6e6))
+        .zip(twin.energy_j().iter().map(|j| j / 3.6e6))
         .collect();
     Run {
         name: s.name.clone(),
@@ -258,85 +177,14 @@ pub fn run_observed(
         events,
         series,
         site: SiteRun::Pdu(PduRun {
-            final_status: ctl.status(),
+            final_status: twin.controller().status(),
             energy_kwh,
-            metered: backend
+            metered: twin
                 .metering()
                 .map(|m| metered(m, &names))
                 .unwrap_or_default(),
         }),
         baseline: None,
-    }
-}
-
-fn apply(
-    a: &Action,
-    now: Instant,
-    pdu: &mut Pdu,
-    ctl: &mut Controller,
-    index: &BTreeMap<&str, usize>,
-    undo: &mut Vec<(Instant, Undo)>,
-) {
-    let t = pdu.time();
-    let until = |d: Option<crate::core::settings::Secs>| d.map_or(f64::INFINITY, |d| t + d.get());
-    let later = |d: crate::core::settings::Secs| now + d.duration();
-    match a {
-        Action::Outage { source, duration } => pdu
-            .source_mut(*source)
-            .set_voltage_pu(0.0, until(*duration)),
-        Action::Sag {
-            source,
-            pu,
-            duration,
-        }
-        | Action::Swell {
-            source,
-            pu,
-            duration,
-        } => pdu
-            .source_mut(*source)
-            .set_voltage_pu(pu.get(), until(Some(*duration))),
-        Action::FrequencyExcursion {
-            source,
-            hz,
-            duration,
-        } => pdu
-            .source_mut(*source)
-            .set_frequency(hz.get(), until(Some(*duration))),
-        Action::FailToStart { source } => pdu.source_mut(*source).set_fail_to_start(true),
-        Action::ShortCircuit {
-            load,
-            ohms,
-            duration,
-        } => {
-            let i = index[load.as_str()];
-            pdu.loads[i].short_ohm = Some(*ohms);
-            if let Some(d) = duration {
-                undo.push((later(*d), Undo::Short(i)));
-            }
-        }
-        Action::LoadStep { load, factor } => pdu.loads[index[load.as_str()]].scale = *factor,
-        Action::WeldRelay { load } => pdu.set_welded(index[load.as_str()], true),
-        Action::SensorFault {
-            target,
-            fault,
-            duration,
-        } => {
-            match target {
-                Target::Load(n) => pdu.set_load_sensor_fault(index[n.as_str()], Some(*fault)),
-                Target::Source(id) => pdu.set_source_sensor_fault(*id, Some(*fault)),
-            }
-            if let Some(d) = duration {
-                undo.push((later(*d), Undo::Sensor(target.clone())));
-            }
-        }
-        Action::Operator(cmd) => {
-            // Names were validated when the scenario was loaded.
-            let _ = ctl.operator(now, cmd);
-        }
-        Action::Repeat { .. } => unreachable!("expanded by schedule()"),
-        // Refused for a PDU by the loader.
-        Action::PhaseSelect { .. } | Action::Tap { .. } => {}
     }
 }
 

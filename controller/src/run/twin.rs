@@ -1,0 +1,278 @@
+//! The PDU twin and its controller stepped together, one fixed step at a time: the one control
+//! loop that a scenario run, the live service and the window all drive. The caller owns the
+//! clock (simulated time here; wall time paced by the live service).
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDateTime;
+use sim::Pdu;
+
+use crate::backend::{Backend, SimBackend};
+use crate::core::metering::PduMetering;
+use crate::core::controller::UnknownLoad;
+use crate::core::{Controller, Event, Instant, Measurements, OperatorCommand};
+use crate::scenario::format::{Action, Fidelity, Target};
+use crate::scenario::{Loaded, Scenario, Site};
+use sim::feeder::Feeder;
+
+/// The scenario's grid is a feeder, not a PDU.
+#[derive(Debug)]
+pub struct NotPdu<'a>(pub &'a Feeder);
+
+pub struct PduLoop {
+    names: Vec<String>,
+    index: BTreeMap<String, usize>,
+    ctl: Controller,
+    backend: SimBackend,
+    actions: Vec<(Instant, Action)>,
+    next_action: usize,
+    undo: Vec<(Instant, Undo)>,
+    m: Measurements,
+    dt_us: u64,
+    /// Steps taken.
+    k: u64,
+    /// Energy registers, J: the loads in grid order, then main and backup; and as they were at
+    /// the start of the last step.
+    energy: Vec<f64>,
+    energy_start: Vec<f64>,
+    events: Vec<Event>,
+}
+
+impl PduLoop {
+    /// The scenario's twin and controller at time zero. `epoch` replaces the scenario's start
+    /// as the wall-clock time of time zero (the live service runs on today's clock);
+    /// `restored_relays` are the relay states stored before a restart.
+    pub fn new<'a>(
+        l: &'a Loaded,
+        epoch: Option<NaiveDateTime>,
+        restored_relays: Option<&[bool]>,
+    ) -> Result<Self, NotPdu<'a>> {
+        let spec = match &l.site {
+            Site::Pdu(p) => p,
+            Site::Feeder(f) => return Err(NotPdu(f)),
+        };
+        let s = &l.scenario;
+        let names: Vec<String> = spec.loads.iter().map(|x| x.name.clone()).collect();
+        let index = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect();
+        let ctl = Controller::new(
+            spec.nominal_v,
+            spec.nominal_hz,
+            &names,
+            &s.controller,
+            epoch.unwrap_or(s.start.0),
+            restored_relays,
+        )
+        .expect("validated by the loader");
+        let pdu = Pdu::new(spec);
+        let backend = match &s.fidelity {
+            Fidelity::Phasor => SimBackend::new(pdu),
+            Fidelity::Waveform(w) => {
+                SimBackend::sampled(pdu, w, spec.nominal_v, spec.nominal_hz, spec.seed)
+            }
+        };
+        let n = names.len() + 2;
+        Ok(PduLoop {
+            names,
+            index,
+            ctl,
+            backend,
+            actions: schedule(s),
+            next_action: 0,
+            undo: Vec::new(),
+            m: Measurements::default(),
+            dt_us: (s.step() * 1e6).round().max(1.0) as u64,
+            k: 0,
+            energy: vec![0.0; n],
+            energy_start: vec![0.0; n],
+            events: Vec::new(),
+        })
+    }
+
+    /// One step: the timeline's due actions, a measurement, the controller's decision acted
+    /// on by the twin. Returns the events of the step (operator commands given since the last
+    /// step included).
+    pub fn step(&mut self) -> &[Event] {
+        let now = self.now();
+        while let Some((t, a)) = self.actions.get(self.next_action)
+            && *t <= now
+        {
+            let pdu = &mut self.backend.pdu;
+            apply(a, now, pdu, &mut self.ctl, &self.index, &mut self.undo);
+            self.next_action += 1;
+        }
+        let (pdu, index) = (&mut self.backend.pdu, &self.index);
+        self.undo.retain(|(t, u)| {
+            if *t > now {
+                return true;
+            }
+            match u {
+                Undo::Short(i) => pdu.loads[*i].short_ohm = None,
+                Undo::Sensor(Target::Load(n)) => pdu.set_load_sensor_fault(index[n.as_str()], None),
+                Undo::Sensor(Target::Source(id)) => pdu.set_source_sensor_fault(*id, None),
+            }
+            false
+        });
+        let dt = self.dt();
+        self.backend.measure(&mut self.m);
+        self.backend.actuate(self.ctl.step(now, &self.m), dt);
+        self.events.clear();
+        self.events.extend(self.ctl.drain_events());
+        self.energy_start.copy_from_slice(&self.energy);
+        let truth = self.backend.pdu.truth();
+        let n = self.names.len();
+        for (e, l) in self.energy.iter_mut().zip(&truth.loads) {
+            *e += l.p * dt;
+        }
+        self.energy[n] += truth.main.p * dt;
+        self.energy[n + 1] += truth.backup.p * dt;
+        self.k += 1;
+        &self.events
+    }
+
+    /// An operator's command, acted on at the next step.
+    pub fn operator(&mut self, cmd: &OperatorCommand) -> Result<(), UnknownLoad> {
+        self.ctl.operator(self.now(), cmd)
+    }
+
+    /// The start of the next step.
+    pub fn now(&self) -> Instant {
+        Instant::from_micros(self.k * self.dt_us)
+    }
+
+    /// The step, s.
+    pub fn dt(&self) -> f64 {
+        self.dt_us as f64 / 1e6
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    pub fn pdu(&self) -> &Pdu {
+        &self.backend.pdu
+    }
+
+    pub fn controller(&self) -> &Controller {
+        &self.ctl
+    }
+
+    /// The energy registers now, J: the loads in grid order, then main and backup.
+    pub fn energy_j(&self) -> &[f64] {
+        &self.energy
+    }
+
+    /// The energy registers at the start of the last step.
+    pub fn step_start_energy_j(&self) -> &[f64] {
+        &self.energy_start
+    }
+
+    /// The controller's meters, in a waveform run.
+    pub fn metering(&self) -> Option<&PduMetering> {
+        self.backend.metering()
+    }
+}
+
+/// Things the timeline undoes when their duration ends.
+#[derive(Debug, Clone)]
+enum Undo {
+    Short(usize),
+    Sensor(Target),
+}
+
+/// Timeline actions flattened (repeats expanded) and in time order, as step instants.
+pub(crate) fn schedule(s: &Scenario) -> Vec<(Instant, Action)> {
+    let mut out = Vec::new();
+    for e in &s.timeline {
+        let mut push = |t: f64, a: &Action| out.push((Instant::from_secs_f64(t), a.clone()));
+        match &e.action {
+            Action::Repeat {
+                every,
+                count,
+                action,
+            } => {
+                for k in 0..*count {
+                    push(e.at.get() + every.get() * f64::from(k), action);
+                }
+            }
+            a => push(e.at.get(), a),
+        }
+    }
+    out.sort_by_key(|(t, _)| *t);
+    out
+}
+
+fn apply(
+    a: &Action,
+    now: Instant,
+    pdu: &mut Pdu,
+    ctl: &mut Controller,
+    index: &BTreeMap<String, usize>,
+    undo: &mut Vec<(Instant, Undo)>,
+) {
+    let t = pdu.time();
+    let until = |d: Option<crate::core::settings::Secs>| d.map_or(f64::INFINITY, |d| t + d.get());
+    let later = |d: crate::core::settings::Secs| now + d.duration();
+    match a {
+        Action::Outage { source, duration } => pdu
+            .source_mut(*source)
+            .set_voltage_pu(0.0, until(*duration)),
+        Action::Sag {
+            source,
+            pu,
+            duration,
+        }
+        | Action::Swell {
+            source,
+            pu,
+            duration,
+        } => pdu
+            .source_mut(*source)
+            .set_voltage_pu(pu.get(), until(Some(*duration))),
+        Action::FrequencyExcursion {
+            source,
+            hz,
+            duration,
+        } => pdu
+            .source_mut(*source)
+            .set_frequency(hz.get(), until(Some(*duration))),
+        Action::FailToStart { source } => pdu.source_mut(*source).set_fail_to_start(true),
+        Action::ShortCircuit {
+            load,
+            ohms,
+            duration,
+        } => {
+            let i = index[load.as_str()];
+            pdu.loads[i].short_ohm = Some(*ohms);
+            if let Some(d) = duration {
+                undo.push((later(*d), Undo::Short(i)));
+            }
+        }
+        Action::LoadStep { load, factor } => pdu.loads[index[load.as_str()]].scale = *factor,
+        Action::WeldRelay { load } => pdu.set_welded(index[load.as_str()], true),
+        Action::SensorFault {
+            target,
+            fault,
+            duration,
+        } => {
+            match target {
+                Target::Load(n) => pdu.set_load_sensor_fault(index[n.as_str()], Some(*fault)),
+                Target::Source(id) => pdu.set_source_sensor_fault(*id, Some(*fault)),
+            }
+            if let Some(d) = duration {
+                undo.push((later(*d), Undo::Sensor(target.clone())));
+            }
+        }
+        Action::Operator(cmd) => {
+            // Names were validated when the scenario was loaded.
+            let _ = ctl.operator(now, cmd);
+        }
+        Action::Repeat { .. } => unreachable!("expanded by schedule()"),
+        // Refused for a PDU by the loader.
+        Action::PhaseSelect { .. } | Action::Tap { .. } => {}
+    }
+}
+

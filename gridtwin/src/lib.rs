@@ -1,0 +1,6 @@
+//! The live side of Gridtwin: the control loop paced in real time against the twin, its
+//! storage, users and the HTTP control center. The `gridtwin` binary's commands are in
+//! `main.rs`.
+
+pub mod auth;
+pub mod store;
