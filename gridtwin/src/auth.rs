@@ -4,8 +4,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
@@ -38,7 +38,8 @@ pub fn hash_password(password: &str) -> Result<String, AuthError> {
     if password.chars().count() < MIN_PASSWORD {
         return Err(AuthError::TooShort);
     }
-    let salt = SaltString::encode_b64(&random::<16>()?).map_err(|e| AuthError::Hash(e.to_string()))?;
+    let salt =
+        SaltString::encode_b64(&random::<16>()?).map_err(|e| AuthError::Hash(e.to_string()))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
@@ -96,7 +97,10 @@ impl RateLimit {
     /// None when `key` may try now; else how long until it may.
     pub fn check(&mut self, key: &str, now: Instant) -> Option<Duration> {
         let q = self.failures.get_mut(key)?;
-        while q.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+        while q
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
             q.pop_front();
         }
         if q.is_empty() {
@@ -107,7 +111,10 @@ impl RateLimit {
     }
 
     pub fn failed(&mut self, key: &str, now: Instant) {
-        self.failures.entry(key.to_string()).or_default().push_back(now);
+        self.failures
+            .entry(key.to_string())
+            .or_default()
+            .push_back(now);
         // Keys are bounded by the window; drop idle ones so a scan of names cannot grow this.
         if self.failures.len() > 10_000 {
             let w = self.window;

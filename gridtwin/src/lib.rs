@@ -3,4 +3,7 @@
 //! `main.rs`.
 
 pub mod auth;
+pub mod live;
+pub mod service;
 pub mod store;
+pub mod web;

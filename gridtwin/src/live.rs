@@ -10,7 +10,6 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as WallInstant};
 
-use chrono::NaiveDateTime;
 use controller::core::settings::LoadSettings;
 use controller::core::{Event, OperatorCommand};
 use controller::run::PduLoop;
@@ -18,7 +17,7 @@ use controller::scenario::Loaded;
 use serde::Serialize;
 use tokio::sync::{oneshot, watch};
 
-use crate::store::{Batch, Reading, Store, StoredEvent};
+use crate::store::{Batch, Reading, Retention, Store, StoredEvent};
 
 /// How often the snapshot is published.
 const PUBLISH: Duration = Duration::from_millis(50);
@@ -26,6 +25,8 @@ const PUBLISH: Duration = Duration::from_millis(50);
 const FLUSH: Duration = Duration::from_secs(1);
 /// The loop's tick; each tick catches the twin up with the wall clock.
 const TICK: Duration = Duration::from_millis(5);
+/// How often aged readings are merged into coarser ones.
+const DOWNSAMPLE: Duration = Duration::from_secs(60);
 
 /// One source as the overview shows it.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -93,8 +94,7 @@ pub struct Live {
     requests: mpsc::Sender<Request>,
     /// The sequence number of the last batch the writer committed.
     pub committed: Arc<AtomicI64>,
-    loop_thread: Option<JoinHandle<()>>,
-    writer_thread: Option<JoinHandle<()>>,
+    threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
     /// Each load's settings, by name, in grid order.
     pub loads: Vec<(String, LoadSettings)>,
@@ -103,8 +103,11 @@ pub struct Live {
 #[derive(Debug, Clone)]
 pub struct LiveOptions {
     pub speed: f64,
-    /// The wall-clock time of the start (the simulated clock runs from here).
-    pub start: NaiveDateTime,
+    /// The start, unix ms (the simulated clock runs from here).
+    pub start_ms: i64,
+    /// Local time minus UTC, s: schedules follow the local clock.
+    pub utc_offset_s: i32,
+    pub retention: Retention,
 }
 
 impl Live {
@@ -116,17 +119,24 @@ impl Live {
         // Stored time never goes back: after a restart at more than real speed, continue from
         // the newest reading.
         let last = store.last_reading().map_err(|e| e.to_string())?;
-        let start_ms = crate::store::unix_ms(o.start).max(last.map_or(i64::MIN, |t| t + 1000));
-        let start = chrono::DateTime::from_timestamp_millis(start_ms)
-            .ok_or("the start time is out of range")?
-            .naive_utc();
-        let twin = PduLoop::new(l, Some(start), stored_relays.as_deref())
+        let start_ms = o.start_ms.max(last.map_or(i64::MIN, |t| t + 1000));
+        let local =
+            chrono::DateTime::from_timestamp_millis(start_ms + i64::from(o.utc_offset_s) * 1000)
+                .ok_or("the start time is out of range")?
+                .naive_utc();
+        let twin = PduLoop::new(l, Some(local), stored_relays.as_deref())
             .map_err(|_| "`serve` runs PDU scenarios; feeders are not served yet".to_string())?;
         let loads: Vec<(String, LoadSettings)> = twin
             .names()
             .iter()
             .map(|n| {
-                let s = l.scenario.controller.loads.get(n).cloned().unwrap_or_default();
+                let s = l
+                    .scenario
+                    .controller
+                    .loads
+                    .get(n)
+                    .cloned()
+                    .unwrap_or_default();
                 (n.clone(), s)
             })
             .collect();
@@ -143,7 +153,7 @@ impl Live {
             let committed = committed.clone();
             std::thread::Builder::new()
                 .name("store-writer".into())
-                .spawn(move || write_batches(w, batch_rx, &committed))
+                .spawn(move || write_batches(w, batch_rx, &committed, o.retention))
                 .map_err(|e| e.to_string())?
         };
         let mut state = LoopState {
@@ -172,8 +182,8 @@ impl Live {
             snapshot: snap_rx,
             requests: req_tx,
             committed,
-            loop_thread: Some(loop_thread),
-            writer_thread: Some(writer_thread),
+            // The loop first: it sends the last batch before the writer is joined.
+            threads: std::sync::Mutex::new(vec![loop_thread, writer_thread]),
             stop,
             loads,
         })
@@ -190,12 +200,13 @@ impl Live {
     }
 
     /// Stop the loop, flush the last batch and wait for the writer.
-    pub fn shutdown(&mut self) {
+    pub fn shutdown(&self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.loop_thread.take() {
-            let _ = t.join();
-        }
-        if let Some(t) = self.writer_thread.take() {
+        let threads = match self.threads.lock() {
+            Ok(mut t) => std::mem::take(&mut *t),
+            Err(_) => return,
+        };
+        for t in threads {
             let _ = t.join();
         }
     }
@@ -398,7 +409,13 @@ impl LoopState {
 
     fn flush(&mut self, batches: &mpsc::Sender<Batch>) {
         let energy = self.energy();
-        self.batch.counters = self.channels.counter_names.iter().cloned().zip(energy).collect();
+        self.batch.counters = self
+            .channels
+            .counter_names
+            .iter()
+            .cloned()
+            .zip(energy)
+            .collect();
         let relays: Vec<bool> = (0..self.loads.len())
             .map(|i| self.twin.pdu().relay_closed(i))
             .collect();
@@ -467,13 +484,29 @@ impl LoopState {
     }
 }
 
-/// The writer thread: commit each batch as it comes, until the loop hangs up.
-fn write_batches(mut store: Store, batches: mpsc::Receiver<Batch>, committed: &AtomicI64) {
+/// The writer thread: commit each batch as it comes, and now and then merge aged readings,
+/// until the loop hangs up.
+fn write_batches(
+    mut store: Store,
+    batches: mpsc::Receiver<Batch>,
+    committed: &AtomicI64,
+    retention: Retention,
+) {
+    let mut merged = WallInstant::now();
     for b in batches {
         let now = chrono::Utc::now().timestamp_millis();
         match store.write(&b, now) {
             Ok(id) => committed.store(id, Ordering::SeqCst),
             Err(e) => eprintln!("gridtwin: storing a batch failed: {e}"),
+        }
+        // Age is judged on the simulated clock, which runs ahead at more than real speed.
+        if merged.elapsed() >= DOWNSAMPLE
+            && let Some(newest) = b.readings.iter().map(|r| r.t).max()
+        {
+            if let Err(e) = store.downsample(newest, retention) {
+                eprintln!("gridtwin: downsampling failed: {e}");
+            }
+            merged = WallInstant::now();
         }
     }
 }

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use controller::run::{self, summary};
 use controller::scenario::{self, Loaded, ScenarioError};
+use gridtwin::service;
+use gridtwin::store::Role;
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
@@ -52,6 +54,27 @@ enum Command {
         /// Where to write compare.html and compare.md (default: B's directory).
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Run the controller live against the twin (real time, or --speed times faster) and serve
+    /// the control center: the JSON API under /api (see /api/openapi.json), live values as
+    /// server-sent events, /metrics for Prometheus. Storage in SQLite under --data. Stops
+    /// on ctrl-c after storing the last batch.
+    Serve {
+        /// Scenario file (RON, a PDU); the built-in demo PDU when absent.
+        file: Option<PathBuf>,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// The data directory (the SQLite database).
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        /// Simulated seconds per wall-clock second.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+    },
+    /// Manage the control center's users (works offline, on the data directory).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
     },
     /// Validate a scenario without running it (exit 0: valid, 2: not).
     Check { file: PathBuf },
@@ -104,6 +127,36 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Add a user; the password is asked twice on a terminal, or read from stdin's first line.
+    Add {
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Read the password from stdin's first line.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+    /// List users and their roles.
+    List {
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+    /// Remove a user and end their sessions.
+    Remove {
+        name: String,
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
 }
 
 #[derive(clap::Args, Clone, Copy)]
@@ -216,19 +269,54 @@ fn main() -> ExitCode {
             out,
             quiet,
             report: flags,
-        } => {
-            let loaded = match &file {
-                Some(f) => scenario::load(f),
-                None => scenario::parse(
-                    Path::new("scenarios/outage_generator_start.ron"),
-                    controller::DEMO_SCENARIO,
-                ),
-            };
-            match loaded {
-                Ok(l) => run_one(&l, out.as_deref(), quiet, flags.options()),
-                Err(e) => bad_input(&e),
+        } => match load_or_demo(file.as_deref()) {
+            Ok(l) => run_one(&l, out.as_deref(), quiet, flags.options()),
+            Err(e) => bad_input(&e),
+        },
+        Command::Serve {
+            file,
+            listen,
+            data,
+            speed,
+        } => match load_or_demo(file.as_deref()) {
+            Ok(l) => {
+                let o = service::ServeOptions {
+                    listen,
+                    data: &data,
+                    speed,
+                };
+                report(service::serve(&l, &o).map(|()| String::new()), EXIT_FAILED)
             }
-        }
+            Err(e) => bad_input(&e),
+        },
+        Command::User { action } => match action {
+            UserAction::Add {
+                name,
+                role,
+                password_stdin,
+                data,
+            } => report(
+                service::add_user(&data, &name, role, password_stdin)
+                    .map(|()| format!("added {name} ({})\n", role.name())),
+                EXIT_BAD_INPUT,
+            ),
+            UserAction::List { data } => report(service::list_users(&data), EXIT_BAD_INPUT),
+            UserAction::Remove { name, data } => report(
+                service::remove_user(&data, &name).map(|()| format!("removed {name}\n")),
+                EXIT_BAD_INPUT,
+            ),
+        },
+    }
+}
+
+/// The scenario file, or the built-in demo.
+fn load_or_demo(file: Option<&Path>) -> Result<Loaded, ScenarioError> {
+    match file {
+        Some(f) => scenario::load(f),
+        None => scenario::parse(
+            Path::new("scenarios/outage_generator_start.ron"),
+            controller::DEMO_SCENARIO,
+        ),
     }
 }
 

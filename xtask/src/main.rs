@@ -124,15 +124,7 @@ fn ci() -> Result<(), String> {
                 .to_string();
             let mut c = cargo();
             c.args([
-                "run",
-                "--quiet",
-                "-p",
-                "gridtwin",
-                "--bin",
-                "gridtwin",
-                "--",
-                "run",
-                "-q",
+                "run", "--quiet", "-p", "gridtwin", "--bin", "gridtwin", "--", "run", "-q",
             ])
             .arg(&f)
             .arg("--out")

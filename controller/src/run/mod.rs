@@ -155,7 +155,12 @@ pub fn run_observed(
         // A row stands for the interval it starts: the state the step left, with the energy
         // registers at its start.
         if clock.record_due(now) {
-            record(&mut row, twin.pdu(), twin.controller(), twin.step_start_energy_j());
+            record(
+                &mut row,
+                twin.pdu(),
+                twin.controller(),
+                twin.step_start_energy_j(),
+            );
             series.push(now.as_secs_f64(), &row);
         }
     }

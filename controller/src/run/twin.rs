@@ -8,8 +8,8 @@ use chrono::NaiveDateTime;
 use sim::Pdu;
 
 use crate::backend::{Backend, SimBackend};
-use crate::core::metering::PduMetering;
 use crate::core::controller::UnknownLoad;
+use crate::core::metering::PduMetering;
 use crate::core::{Controller, Event, Instant, Measurements, OperatorCommand};
 use crate::scenario::format::{Action, Fidelity, Target};
 use crate::scenario::{Loaded, Scenario, Site};
@@ -275,4 +275,3 @@ fn apply(
         Action::PhaseSelect { .. } | Action::Tap { .. } => {}
     }
 }
-

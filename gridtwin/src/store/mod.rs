@@ -142,10 +142,7 @@ impl Store {
     }
 
     fn json_row<T: serde::de::DeserializeOwned>(&self, sql: &str, key: &str) -> Result<Option<T>> {
-        let text: Option<String> = self
-            .conn
-            .query_row(sql, [key], |r| r.get(0))
-            .optional()?;
+        let text: Option<String> = self.conn.query_row(sql, [key], |r| r.get(0)).optional()?;
         text.map(|t| {
             serde_json::from_str(&t)
                 .map_err(|e| StoreError::Invalid(format!("stored {key:?} is not readable: {e}")))
@@ -159,9 +156,4 @@ impl Store {
             .conn
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
     }
-}
-
-/// Milliseconds since the Unix epoch, the stored time unit.
-pub fn unix_ms(t: chrono::NaiveDateTime) -> i64 {
-    t.and_utc().timestamp_millis()
 }

@@ -110,7 +110,13 @@ impl Store {
                 "INSERT INTO event(t, severity, subject, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for x in &b.events {
-                e.execute(params![x.t, x.severity, x.subject, x.kind, x.detail.to_string()])?;
+                e.execute(params![
+                    x.t,
+                    x.severity,
+                    x.subject,
+                    x.kind,
+                    x.detail.to_string()
+                ])?;
             }
             let mut c = tx.prepare_cached(
                 "INSERT INTO counter(name, joules) VALUES (?1, ?2)
@@ -192,7 +198,9 @@ impl Store {
     /// one second each), from whichever resolutions hold that range.
     pub fn history(&self, channel: &str, from: i64, to: i64, points: u32) -> Result<Vec<Point>> {
         let Some(id) = self.channel_id(channel)? else {
-            return Err(StoreError::Invalid(format!("no channel is named {channel:?}")));
+            return Err(StoreError::Invalid(format!(
+                "no channel is named {channel:?}"
+            )));
         };
         let bucket = ((to - from) / i64::from(points.max(1))).max(1000);
         let mut q = self.conn.prepare_cached(

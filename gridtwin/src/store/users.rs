@@ -97,11 +97,9 @@ impl Store {
     pub fn credentials(&self, name: &str) -> Result<Option<(Role, String)>> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT role, hash FROM user WHERE name = ?1",
-                [name],
-                |r| Ok((role(r.get(0)?)?, r.get(1)?)),
-            )
+            .query_row("SELECT role, hash FROM user WHERE name = ?1", [name], |r| {
+                Ok((role(r.get(0)?)?, r.get(1)?))
+            })
             .optional()?)
     }
 
@@ -109,7 +107,10 @@ impl Store {
     pub fn delete_user(&self, name: &str) -> Result<bool> {
         self.conn
             .execute("DELETE FROM session WHERE user = ?1", [name])?;
-        Ok(self.conn.execute("DELETE FROM user WHERE name = ?1", [name])? == 1)
+        Ok(self
+            .conn
+            .execute("DELETE FROM user WHERE name = ?1", [name])?
+            == 1)
     }
 
     pub fn set_role(&self, name: &str, role: Role) -> Result<bool> {

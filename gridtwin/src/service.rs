@@ -1,0 +1,141 @@
+//! `gridtwin serve` and `gridtwin user`: open the store, start the loop, print the first
+//! start's setup link, serve until ctrl-c; manage users offline.
+
+use std::io::{BufRead, IsTerminal};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use controller::scenario::Loaded;
+
+use crate::auth;
+use crate::live::{Live, LiveOptions};
+use crate::store::{Retention, Role, Store};
+use crate::web::{self, AppState};
+
+/// How long the first start's setup link stays valid.
+const SETUP_TTL_MS: i64 = 24 * 3600 * 1000;
+
+pub struct ServeOptions<'a> {
+    pub listen: SocketAddr,
+    pub data: &'a Path,
+    pub speed: f64,
+}
+
+/// Open the store and start the loop; with no users yet, make a setup token and return it.
+pub fn start(l: &Loaded, o: &ServeOptions) -> Result<(AppState, Option<String>), String> {
+    if !(o.speed.is_finite() && o.speed > 0.0 && o.speed <= 10_000.0) {
+        return Err(format!(
+            "--speed must be > 0 and at most 10000, found {}",
+            o.speed
+        ));
+    }
+    let db = Store::open(o.data).map_err(|e| e.to_string())?;
+    let writer = Store::open(o.data).map_err(|e| e.to_string())?;
+    let retention: Retention = db
+        .setting("retention")
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    let now = chrono::Local::now();
+    let live = Live::start(
+        l,
+        &db,
+        writer,
+        LiveOptions {
+            speed: o.speed,
+            start_ms: now.timestamp_millis(),
+            utc_offset_s: now.offset().local_minus_utc(),
+            retention,
+        },
+    )?;
+    let setup = if db.user_count().map_err(|e| e.to_string())? == 0 {
+        let token = auth::new_token().map_err(|e| e.to_string())?;
+        let expires = now.timestamp_millis() + SETUP_TTL_MS;
+        db.add_setup_token(&auth::digest(&token), expires)
+            .map_err(|e| e.to_string())?;
+        Some(token)
+    } else {
+        None
+    };
+    Ok((AppState::new(live, db), setup))
+}
+
+/// Serve until ctrl-c; the last batch is stored before this returns.
+pub fn serve(l: &Loaded, o: &ServeOptions) -> Result<(), String> {
+    let (state, setup) = start(l, o)?;
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let state = Arc::new(state);
+    let shared = state.clone();
+    let listen = o.listen;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        println!("gridtwin: serving {} on http://{addr}/", l.scenario.name);
+        if let Some(token) = setup {
+            println!(
+                "gridtwin: no users yet. Create the first admin within 24 h (the link works once):\n  \
+                 http://{addr}/setup#{token}\n  \
+                 or offline: gridtwin user add NAME --role admin --data {}",
+                o.data.display()
+            );
+        }
+        web::serve(shared, listener).await.map_err(|e| e.to_string())
+    })?;
+    state.live.shutdown();
+    Ok(())
+}
+
+/// `gridtwin user add`: the password from stdin's first line with `password_stdin`, else
+/// asked twice on the terminal.
+pub fn add_user(data: &Path, name: &str, role: Role, password_stdin: bool) -> Result<(), String> {
+    auth::check_name(name).map_err(|e| e.to_string())?;
+    let password = if password_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        let a = rpassword::prompt_password(format!("password for {name}: "))
+            .map_err(|e| e.to_string())?;
+        let b = rpassword::prompt_password("again: ").map_err(|e| e.to_string())?;
+        if a != b {
+            return Err("the passwords differ".into());
+        }
+        a
+    };
+    let hash = auth::hash_password(&password).map_err(|e| e.to_string())?;
+    let db = Store::open(data).map_err(|e| e.to_string())?;
+    let now = chrono::Utc::now().timestamp_millis();
+    db.add_user(name, role, &hash, now)
+        .map_err(|e| e.to_string())?;
+    db.audit(now, "(cli)", "user-add", name, role.name())
+        .map_err(|e| e.to_string())
+}
+
+pub fn list_users(data: &Path) -> Result<String, String> {
+    let db = Store::open(data).map_err(|e| e.to_string())?;
+    let users = db.users().map_err(|e| e.to_string())?;
+    Ok(users
+        .iter()
+        .map(|u| format!("{}\t{}\n", u.name, u.role.name()))
+        .collect())
+}
+
+pub fn remove_user(data: &Path, name: &str) -> Result<(), String> {
+    let db = Store::open(data).map_err(|e| e.to_string())?;
+    if !db.delete_user(name).map_err(|e| e.to_string())? {
+        return Err(format!("no user is named {name:?}"));
+    }
+    db.audit(
+        chrono::Utc::now().timestamp_millis(),
+        "(cli)",
+        "user-delete",
+        name,
+        "",
+    )
+    .map_err(|e| e.to_string())
+}

@@ -1,0 +1,482 @@
+//! The JSON API's handlers.
+
+use std::convert::Infallible;
+use std::fmt::Write;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use controller::core::OperatorCommand;
+use futures_util::Stream;
+use serde::Deserialize;
+
+use super::Shared;
+use super::error::{ApiError, Body, Query};
+use super::session::{User, now_ms};
+use crate::auth;
+use crate::store::{EventFilter, Role};
+
+pub async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+        .into_response()
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such API route; see /api/openapi.json")
+}
+
+pub async fn status(State(s): State<Shared>, _u: User) -> Response {
+    Json(s.live.snapshot.borrow().clone()).into_response()
+}
+
+/// The snapshot as server-sent events, each time the loop publishes one (20 Hz).
+pub async fn stream(
+    State(s): State<Shared>,
+    _u: User,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let rx = s.live.snapshot.clone();
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.changed().await.ok()?;
+        let snap = rx.borrow_and_update().clone();
+        let ev = SseEvent::default()
+            .event("status")
+            .json_data(&*snap)
+            .unwrap_or_default();
+        Some((Ok(ev), rx))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+pub async fn loads(State(s): State<Shared>, _u: User) -> Response {
+    Json(s.live.snapshot.borrow().loads.clone()).into_response()
+}
+
+/// One load: its live values and its settings.
+pub async fn load(
+    State(s): State<Shared>,
+    _u: User,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let view = s
+        .live
+        .snapshot
+        .borrow()
+        .loads
+        .iter()
+        .find(|l| l.name == name)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("no load is named {name:?}")))?;
+    let settings = s
+        .live
+        .loads
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, c)| c);
+    Ok(Json(
+        serde_json::json!({ "live": view, "settings": settings }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SwitchTo {
+    On,
+    Off,
+    Reset,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Switch {
+    to: SwitchTo,
+    /// Required to switch a critical load off.
+    #[serde(default)]
+    confirm: bool,
+}
+
+pub async fn switch(
+    State(s): State<Shared>,
+    User(u): User,
+    Path(name): Path<String>,
+    Body(b): Body<Switch>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    User(u.clone()).require(Role::Operator)?;
+    let Some((_, cfg)) = s.live.loads.iter().find(|(n, _)| *n == name) else {
+        return Err(ApiError::not_found(format!("no load is named {name:?}")));
+    };
+    if cfg.critical && matches!(b.to, SwitchTo::Off) && !b.confirm {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("{name} is critical: switching it off needs \"confirm\": true"),
+        ));
+    }
+    let (cmd, action) = match b.to {
+        SwitchTo::On => (OperatorCommand::On(name.clone()), "on"),
+        SwitchTo::Off => (OperatorCommand::Off(name.clone()), "off"),
+        SwitchTo::Reset => (OperatorCommand::Reset(name.clone()), "reset"),
+    };
+    s.live.operator(cmd).await.map_err(ApiError::bad_request)?;
+    let (user, now) = (u.name.clone(), now_ms());
+    let detail = if b.confirm { "confirmed" } else { "" };
+    s.db(move |db| db.audit(now, &user, &format!("load-{action}"), &name, detail))
+        .await?;
+    Ok(Json(serde_json::json!({ "ok": true })))
+}
+
+pub async fn reset_source(
+    State(s): State<Shared>,
+    User(u): User,
+    Path(source): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    User(u.clone()).require(Role::Operator)?;
+    let id = match source.as_str() {
+        "main" => sim::SourceId::Main,
+        "backup" => sim::SourceId::Backup,
+        _ => {
+            return Err(ApiError::not_found(format!(
+                "no source is named {source:?}; main or backup"
+            )));
+        }
+    };
+    s.live
+        .operator(OperatorCommand::ResetSource(id))
+        .await
+        .map_err(ApiError::bad_request)?;
+    let (user, now) = (u.name.clone(), now_ms());
+    s.db(move |db| db.audit(now, &user, "source-reset", &source, ""))
+        .await?;
+    Ok(Json(serde_json::json!({ "ok": true })))
+}
+
+pub async fn events(
+    State(s): State<Shared>,
+    _u: User,
+    Query(f): Query<EventFilter>,
+) -> Result<Response, ApiError> {
+    Ok(Json(s.db(move |db| db.events(&f)).await?).into_response())
+}
+
+pub async fn ack(
+    State(s): State<Shared>,
+    User(u): User,
+    Path(id): Path<i64>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    User(u.clone()).require(Role::Operator)?;
+    let now = now_ms();
+    let done = s
+        .db(move |db| {
+            let done = db.ack(id, &u.name, now)?;
+            if done {
+                db.audit(now, &u.name, "ack", &id.to_string(), "")?;
+            }
+            Ok(done)
+        })
+        .await?;
+    if done {
+        Ok(Json(serde_json::json!({ "ok": true })))
+    } else {
+        Err(ApiError::not_found(format!(
+            "no unacknowledged event has id {id}"
+        )))
+    }
+}
+
+pub async fn channels(State(s): State<Shared>, _u: User) -> Result<Response, ApiError> {
+    let list = s.db(|db| db.channel_list()).await?;
+    let out: Vec<_> = list
+        .into_iter()
+        .map(|(name, unit)| serde_json::json!({ "name": name, "unit": unit }))
+        .collect();
+    Ok(Json(out).into_response())
+}
+
+/// A time range in unix ms; `to` defaults to now and `from` to an hour before `to`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Range {
+    channel: Option<String>,
+    channels: Option<String>,
+    from: Option<i64>,
+    to: Option<i64>,
+    points: Option<u32>,
+}
+
+impl Range {
+    fn bounds(&self) -> Result<(i64, i64), ApiError> {
+        let to = self.to.unwrap_or_else(|| now_ms() + 1);
+        let from = self.from.unwrap_or(to - 3_600_000);
+        if from >= to {
+            return Err(ApiError::bad_request(format!(
+                "from ({from}) must be before to ({to})"
+            )));
+        }
+        Ok((from, to))
+    }
+}
+
+pub async fn history(
+    State(s): State<Shared>,
+    _u: User,
+    Query(r): Query<Range>,
+) -> Result<Response, ApiError> {
+    let (from, to) = r.bounds()?;
+    let channel = r
+        .channel
+        .ok_or_else(|| ApiError::bad_request("history needs ?channel=NAME (see /api/channels)"))?;
+    let points = r.points.unwrap_or(1000).clamp(1, 10_000);
+    let out = s
+        .db(move |db| db.history(&channel, from, to, points))
+        .await?;
+    Ok(Json(out).into_response())
+}
+
+/// Every stored row of the channels over the range as CSV: time (UTC, RFC 3339), channel,
+/// resolution, mean, min, max.
+pub async fn export(
+    State(s): State<Shared>,
+    _u: User,
+    Query(r): Query<Range>,
+) -> Result<Response, ApiError> {
+    let (from, to) = r.bounds()?;
+    let channels: Vec<String> = r
+        .channels
+        .or(r.channel)
+        .ok_or_else(|| ApiError::bad_request("export needs ?channels=A,B (see /api/channels)"))?
+        .split(',')
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
+        .collect();
+    let csv = s
+        .db(move |db| {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let mut err = None;
+            let _ = w.write_record(["time", "channel", "resolution", "mean", "min", "max"]);
+            db.export(&channels, from, to, |t, ch, res, p| {
+                let time = chrono::DateTime::from_timestamp_millis(t)
+                    .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                    .unwrap_or_default();
+                let res = serde_json::to_value(res)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default();
+                let f = |x: f64| {
+                    if x.is_finite() {
+                        x.to_string()
+                    } else {
+                        String::new()
+                    }
+                };
+                if let Err(e) =
+                    w.write_record([time, ch.to_string(), res, f(p.mean), f(p.min), f(p.max)])
+                {
+                    err.get_or_insert(e);
+                }
+            })?;
+            if let Some(e) = err {
+                return Err(crate::store::StoreError::Invalid(e.to_string()));
+            }
+            w.into_inner()
+                .map_err(|e| crate::store::StoreError::Invalid(e.to_string()))
+        })
+        .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"gridtwin-export.csv\"",
+            ),
+        ],
+        csv,
+    )
+        .into_response())
+}
+
+pub async fn audit(State(s): State<Shared>, User(u): User) -> Result<Response, ApiError> {
+    User(u).require(Role::Admin)?;
+    Ok(Json(s.db(|db| db.audit_log(500)).await?).into_response())
+}
+
+pub async fn users(State(s): State<Shared>, User(u): User) -> Result<Response, ApiError> {
+    User(u).require(Role::Admin)?;
+    Ok(Json(s.db(|db| db.users()).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    name: String,
+    role: Role,
+    password: String,
+}
+
+pub async fn add_user(
+    State(s): State<Shared>,
+    User(u): User,
+    Body(n): Body<NewUser>,
+) -> Result<StatusCode, ApiError> {
+    User(u.clone()).require(Role::Admin)?;
+    auth::check_name(&n.name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let password = n.password;
+    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let now = now_ms();
+    s.db(move |db| {
+        db.add_user(&n.name, n.role, &hash, now)?;
+        db.audit(now, &u.name, "user-add", &n.name, n.role.name())
+    })
+    .await
+    .map_err(|e| match e.status {
+        StatusCode::BAD_REQUEST => ApiError::new(StatusCode::CONFLICT, e.message),
+        _ => e,
+    })?;
+    Ok(StatusCode::CREATED)
+}
+
+pub async fn delete_user(
+    State(s): State<Shared>,
+    User(u): User,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    User(u.clone()).require(Role::Admin)?;
+    if name == u.name {
+        return Err(ApiError::bad_request("you cannot delete yourself"));
+    }
+    let now = now_ms();
+    let done = s
+        .db(move |db| {
+            let done = db.delete_user(&name)?;
+            if done {
+                db.audit(now, &u.name, "user-delete", &name, "")?;
+            }
+            Ok(done)
+        })
+        .await?;
+    done.then_some(StatusCode::NO_CONTENT)
+        .ok_or_else(|| ApiError::not_found("no such user"))
+}
+
+/// Prometheus text format, base units.
+pub async fn metrics(State(s): State<Shared>, _u: User) -> Response {
+    let snap = s.live.snapshot.borrow().clone();
+    let mut o = String::new();
+    let mut family = |name: &str, help: &str, kind: &str, rows: Vec<(String, f64)>| {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, v) in rows {
+            let _ = writeln!(o, "{name}{labels} {v}");
+        }
+    };
+    let load = |f: &dyn Fn(&crate::live::LoadView) -> f64| {
+        snap.loads
+            .iter()
+            .map(|l| (format!("{{load=\"{}\"}}", escape(&l.name)), f(l)))
+            .collect::<Vec<_>>()
+    };
+    let sources = |f: &dyn Fn(&crate::live::SourceView) -> f64| {
+        vec![
+            ("{source=\"main\"}".to_string(), f(&snap.main)),
+            ("{source=\"backup\"}".to_string(), f(&snap.backup)),
+        ]
+    };
+    family(
+        "gridtwin_load_power_watts",
+        "Real power per load.",
+        "gauge",
+        load(&|l| l.p_w),
+    );
+    family(
+        "gridtwin_load_current_amperes",
+        "RMS current per load.",
+        "gauge",
+        load(&|l| l.i),
+    );
+    family(
+        "gridtwin_load_voltage_volts",
+        "RMS voltage per load.",
+        "gauge",
+        load(&|l| l.v),
+    );
+    family(
+        "gridtwin_load_relay_closed",
+        "1 when the load's relay is closed.",
+        "gauge",
+        load(&|l| f64::from(u8::from(l.relay))),
+    );
+    family(
+        "gridtwin_energy_joules_total",
+        "Energy delivered to each load since the counters began.",
+        "counter",
+        load(&|l| l.energy_j),
+    );
+    family(
+        "gridtwin_source_energy_joules_total",
+        "Energy delivered by each source.",
+        "counter",
+        sources(&|x| x.energy_j),
+    );
+    family(
+        "gridtwin_source_voltage_volts",
+        "Source voltage.",
+        "gauge",
+        sources(&|x| x.v),
+    );
+    family(
+        "gridtwin_source_frequency_hertz",
+        "Source frequency.",
+        "gauge",
+        sources(&|x| x.hz),
+    );
+    family(
+        "gridtwin_source_power_watts",
+        "Source real power.",
+        "gauge",
+        sources(&|x| x.p_w),
+    );
+    family(
+        "gridtwin_source_closed",
+        "1 when the source's contactor is closed.",
+        "gauge",
+        sources(&|x| f64::from(u8::from(x.closed))),
+    );
+    family(
+        "gridtwin_bus_voltage_volts",
+        "Bus voltage.",
+        "gauge",
+        vec![(String::new(), snap.bus_v)],
+    );
+    family(
+        "gridtwin_bus_frequency_hertz",
+        "Bus frequency.",
+        "gauge",
+        vec![(String::new(), snap.bus_hz)],
+    );
+    family(
+        "gridtwin_loop_lag_seconds",
+        "How far the twin is behind its clock.",
+        "gauge",
+        vec![(String::new(), snap.lag_s)],
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        o,
+    )
+        .into_response()
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

@@ -1,0 +1,118 @@
+//! The HTTP control center: the JSON API (described at /api/openapi.json), the live stream,
+//! Prometheus metrics. Handlers only translate: the loop decides, the store remembers.
+
+mod api;
+mod error;
+pub mod session;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::routing::{delete, get, post};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::auth::RateLimit;
+use crate::live::Live;
+use crate::store::Store;
+pub use error::ApiError;
+
+/// What every handler shares.
+pub struct AppState {
+    pub live: Live,
+    /// The API's own connection (reads, users, audit); the loop's writer has another.
+    pub db: Mutex<Store>,
+    pub logins: Mutex<RateLimit>,
+    /// Mark cookies Secure (when served over TLS or behind a TLS proxy).
+    pub secure_cookies: bool,
+    /// How long a login session lasts.
+    pub session_ttl: Duration,
+}
+
+pub type Shared = Arc<AppState>;
+
+impl AppState {
+    pub fn new(live: Live, db: Store) -> Self {
+        AppState {
+            live,
+            db: Mutex::new(db),
+            // Five failures a minute per user name and per client address.
+            logins: Mutex::new(RateLimit::new(5, Duration::from_secs(60))),
+            secure_cookies: false,
+            session_ttl: Duration::from_secs(12 * 3600),
+        }
+    }
+
+    /// Run `f` on the API's database connection off the async threads.
+    pub async fn db<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Store) -> crate::store::Result<T> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let db = me
+                .db
+                .lock()
+                .map_err(|_| ApiError::internal("the database lock is poisoned"))?;
+            f(&db).map_err(ApiError::from)
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+    }
+}
+
+/// Every route.
+pub fn router(state: Shared) -> Router {
+    let api = Router::new()
+        .route("/openapi.json", get(api::openapi))
+        .route("/login", post(session::login))
+        .route("/logout", post(session::logout))
+        .route("/setup", post(session::setup))
+        .route("/me", get(session::me))
+        .route("/tokens", post(session::create_token))
+        .route("/status", get(api::status))
+        .route("/stream", get(api::stream))
+        .route("/loads", get(api::loads))
+        .route("/loads/{name}", get(api::load))
+        .route("/loads/{name}/switch", post(api::switch))
+        .route("/sources/{source}/reset", post(api::reset_source))
+        .route("/events", get(api::events))
+        .route("/events/{id}/ack", post(api::ack))
+        .route("/channels", get(api::channels))
+        .route("/history", get(api::history))
+        .route("/export", get(api::export))
+        .route("/audit", get(api::audit))
+        .route("/users", get(api::users).post(api::add_user))
+        .route("/users/{name}", delete(api::delete_user))
+        .fallback(api::not_found);
+    Router::new()
+        .nest("/api", api)
+        .route("/metrics", get(api::metrics))
+        .layer(RequestBodyLimitLayer::new(64 * 1024))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .with_state(state)
+}
+
+/// Serve on `listener` until ctrl-c.
+pub async fn serve(state: Shared, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}

@@ -1,0 +1,486 @@
+//! The control center's API through its router: who may do what, what bad requests get, and
+//! that a command reaches the twin.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use common::{PASSWORD, site};
+
+const VIEWER_ROUTES: [&str; 9] = [
+    "/api/status",
+    "/api/loads",
+    "/api/loads/server",
+    "/api/events",
+    "/api/channels",
+    "/api/history?channel=bus/v",
+    "/api/export?channels=bus/v",
+    "/api/me",
+    "/metrics",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_route_but_login_needs_a_session() {
+    let s = site("unauth", 1.0, true);
+    for uri in VIEWER_ROUTES.iter().chain(&["/api/audit", "/api/users"]) {
+        let r = s.call(Method::GET, uri, None, None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert!(r.error().contains("log in"), "{uri}: {}", r.body);
+    }
+    let r = s
+        .call(
+            Method::POST,
+            "/api/loads/fridge/switch",
+            None,
+            Some(r#"{"to":"off"}"#),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = s.get("/api/status", "gridtwin_session=made-up-token").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.error().contains("expired or is unknown"), "{}", r.body);
+    // The API document is public.
+    let r = s.call(Method::GET, "/api/openapi.json", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_role_may_do_what_it_should_and_no_more() {
+    let s = site("roles", 1.0, true);
+    let (viewer, operator, admin) = (
+        s.login("viewer").await,
+        s.login("operator").await,
+        s.login("admin").await,
+    );
+    for c in [&viewer, &operator, &admin] {
+        for uri in VIEWER_ROUTES {
+            let r = s.get(uri, c).await;
+            assert_eq!(r.status, StatusCode::OK, "{uri}: {}", r.body);
+        }
+    }
+    let switch = r#"{"to":"off"}"#;
+    let r = s.post("/api/loads/fridge/switch", &viewer, switch).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.error().contains("needs the operator role"), "{}", r.body);
+    let r = s.post("/api/sources/main/reset", &viewer, "{}").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    for c in [&viewer, &operator] {
+        for uri in ["/api/users", "/api/audit"] {
+            let r = s.get(uri, c).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{uri}");
+            assert!(r.error().contains("needs the admin role"), "{}", r.body);
+        }
+        let new = format!(r#"{{"name":"eve","role":"admin","password":"{PASSWORD}"}}"#);
+        assert_eq!(
+            s.post("/api/users", c, &new).await.status,
+            StatusCode::FORBIDDEN
+        );
+    }
+    assert_eq!(
+        s.post("/api/loads/fridge/switch", &operator, switch)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.post("/api/sources/main/reset", &operator, "{}")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // Admin: users and the audit log, which names who did what.
+    let new = format!(r#"{{"name":"dave","role":"viewer","password":"{PASSWORD}"}}"#);
+    assert_eq!(
+        s.post("/api/users", &admin, &new).await.status,
+        StatusCode::CREATED
+    );
+    let again = s.post("/api/users", &admin, &new).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    let users = s.get("/api/users", &admin).await.json();
+    let names: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["admin", "dave", "operator", "viewer"]);
+    let audit = s.get("/api/audit", &admin).await.json();
+    let rows: Vec<String> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| format!("{} {} {}", a["user"], a["action"], a["target"]).replace('"', ""))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "admin user-add dave",
+            "operator source-reset main",
+            "operator load-off fridge"
+        ]
+    );
+    let r = s
+        .call(Method::DELETE, "/api/users/dave", Some(&admin), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = s
+        .call(Method::DELETE, "/api/users/dave", Some(&admin), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_requests_get_a_4xx_that_says_what_is_wrong() {
+    let s = site("malformed", 1.0, true);
+    let op = s.login("operator").await;
+    let cases: [(&str, &str, StatusCode, &str); 6] = [
+        (
+            "/api/loads/fridge/switch",
+            r#"{"to":"sideways"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown variant `sideways`",
+        ),
+        (
+            "/api/loads/fridge/switch",
+            r#"{"to":"off""#,
+            StatusCode::BAD_REQUEST,
+            "line 1 column",
+        ),
+        (
+            "/api/loads/fridge/switch",
+            r#"{"state":"off"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown field `state`",
+        ),
+        (
+            "/api/loads/fridge/switch",
+            r#"[]"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "expected struct",
+        ),
+        (
+            "/api/loads/nosuch/switch",
+            r#"{"to":"off"}"#,
+            StatusCode::NOT_FOUND,
+            "no load is named \"nosuch\"",
+        ),
+        (
+            "/api/tokens",
+            r#"{"days":0}"#,
+            StatusCode::BAD_REQUEST,
+            "days must be 1 to 366",
+        ),
+    ];
+    for (uri, body, status, says) in cases {
+        let r = s.post(uri, &op, body).await;
+        assert_eq!(r.status, status, "{uri} {body}: {}", r.body);
+        assert!(r.error().contains(says), "{uri} {body}: {}", r.body);
+    }
+    // Not JSON at all.
+    let r = s
+        .send(
+            Request::post("/api/loads/fridge/switch")
+                .header(header::COOKIE, &op)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from("to=off"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(r.error().contains("application/json"), "{}", r.body);
+    let gets: [(&str, StatusCode, &str); 6] = [
+        ("/api/history", StatusCode::BAD_REQUEST, "needs ?channel"),
+        (
+            "/api/history?channel=nope",
+            StatusCode::BAD_REQUEST,
+            "no channel is named \"nope\"",
+        ),
+        (
+            "/api/history?channel=bus/v&from=10&to=5",
+            StatusCode::BAD_REQUEST,
+            "must be before",
+        ),
+        (
+            "/api/history?channel=bus/v&from=soon",
+            StatusCode::BAD_REQUEST,
+            "invalid digit",
+        ),
+        (
+            "/api/events?severity=loud",
+            StatusCode::BAD_REQUEST,
+            "unknown severity \"loud\"",
+        ),
+        (
+            "/api/nothing/here",
+            StatusCode::NOT_FOUND,
+            "no such API route",
+        ),
+    ];
+    for (uri, status, says) in gets {
+        let r = s.get(uri, &op).await;
+        assert_eq!(r.status, status, "{uri}: {}", r.body);
+        assert!(r.error().contains(says), "{uri}: {}", r.body);
+    }
+    let r = s.post("/api/events/999999/ack", &op, "{}").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_switched_load_goes_off_in_the_twin_and_a_critical_one_needs_confirming() {
+    let s = site("switch", 20.0, true);
+    let op = s.login("operator").await;
+    s.until("the fridge runs", |v| v["loads"][2]["relay"] == true)
+        .await;
+    let r = s
+        .post("/api/loads/fridge/switch", &op, r#"{"to":"off"}"#)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let v = s
+        .until("the fridge's relay opens", |v| {
+            v["loads"][2]["relay"] == false
+        })
+        .await;
+    assert_eq!(v["loads"][2]["name"], "fridge");
+    assert_eq!(v["loads"][2]["status"], "off");
+    assert_eq!(v["loads"][2]["p_w"], 0.0);
+
+    let r = s
+        .post("/api/loads/server/switch", &op, r#"{"to":"off"}"#)
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(r.error().contains("server is critical"), "{}", r.body);
+    assert_eq!(s.state.live.snapshot.borrow().loads[0].relay, true);
+    let r = s
+        .post(
+            "/api/loads/server/switch",
+            &op,
+            r#"{"to":"off","confirm":true}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    s.until("the server's relay opens", |v| {
+        v["loads"][0]["relay"] == false
+    })
+    .await;
+    // The controller logged the operator's action as an event.
+    let t0 = std::time::Instant::now();
+    loop {
+        let ev = s
+            .get("/api/events?kind=operator&subject=server", &op)
+            .await
+            .json();
+        if ev.as_array().is_some_and(|a| !a.is_empty()) {
+            assert_eq!(ev[0]["detail"]["action"], "off");
+            break;
+        }
+        assert!(
+            t0.elapsed().as_secs() < 20,
+            "the operator event never got stored"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logins_are_rate_limited_and_a_login_gets_a_new_session() {
+    let s = site("ratelimit", 1.0, true);
+    let bad = r#"{"name":"operator","password":"not the password"}"#;
+    for _ in 0..5 {
+        let r = s.call(Method::POST, "/api/login", None, Some(bad)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(r.error(), "unknown user or wrong password");
+    }
+    // Now even the right password waits.
+    let good = format!(r#"{{"name":"operator","password":"{PASSWORD}"}}"#);
+    let r = s.call(Method::POST, "/api/login", None, Some(&good)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    assert!(r.headers.contains_key(header::RETRY_AFTER));
+    assert!(r.error().contains("too many failed logins"), "{}", r.body);
+    // Another user is not locked out by the first one's failures.
+    let a = s.login("viewer").await;
+    let b = s.login("viewer").await;
+    assert_ne!(a, b, "every login makes a new session");
+    // Logging out ends that session only.
+    let r = s
+        .call(Method::POST, "/api/logout", Some(&a), Some("{}"))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(s.get("/api/me", &a).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(s.get("/api/me", &b).await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cross_site_request_with_the_cookie_is_refused() {
+    let s = site("csrf", 1.0, true);
+    let op = s.login("operator").await;
+    let req = |origin: &str, site: &str| {
+        Request::post("/api/loads/fridge/switch")
+            .header(header::COOKIE, &op)
+            .header(header::HOST, "pdu.local:8080")
+            .header(header::ORIGIN, origin)
+            .header("sec-fetch-site", site)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"to":"off"}"#))
+            .unwrap()
+    };
+    let r = s.send(req("https://evil.example", "cross-site")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.error().contains("cross-site"), "{}", r.body);
+    let r = s
+        .send(req("http://pdu.local:8080.evil.example", "same-origin"))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "an origin that only starts like ours"
+    );
+    let r = s.send(req("http://pdu.local:8080", "same-origin")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // A bearer token is not a cookie: no ambient authority to abuse.
+    let t = s.post("/api/tokens", &op, r#"{"days":1}"#).await.json();
+    let token = t["token"].as_str().unwrap();
+    let r = s
+        .send(
+            Request::get("/metrics")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_admin_comes_from_the_one_time_setup_token() {
+    let s = site("setup", 1.0, false);
+    let token = s.setup.clone().expect("no users: a setup token");
+    let body = |t: &str| format!(r#"{{"token":"{t}","name":"root","password":"{PASSWORD}"}}"#);
+    let r = s
+        .call(Method::POST, "/api/setup", None, Some(&body("guess")))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let short = format!(r#"{{"token":"{token}","name":"root","password":"short"}}"#);
+    let r = s.call(Method::POST, "/api/setup", None, Some(&short)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.error().contains("at least 10"), "{}", r.body);
+    let r = s
+        .call(Method::POST, "/api/setup", None, Some(&body(&token)))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = s
+        .call(Method::POST, "/api/setup", None, Some(&body(&token)))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "used once");
+    let c = s.login("root").await;
+    assert_eq!(s.get("/api/me", &c).await.json()["role"], "admin");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_are_prometheus_text_in_base_units() {
+    let s = site("metrics", 20.0, true);
+    let c = s.login("viewer").await;
+    s.until("energy flows", |v| {
+        v["loads"][0]["energy_j"].as_f64() > Some(0.0)
+    })
+    .await;
+    let r = s.get("/metrics", &c).await;
+    assert!(
+        r.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let mut energy = 0;
+    for line in r.body.lines() {
+        if line.starts_with('#') {
+            assert!(
+                line.starts_with("# HELP ") || line.starts_with("# TYPE "),
+                "{line}"
+            );
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+        assert!(series.starts_with("gridtwin_"), "{line}");
+        if series.starts_with("gridtwin_energy_joules_total{load=") {
+            energy += 1;
+        }
+    }
+    assert_eq!(energy, 6, "one energy counter per load");
+    assert!(
+        r.body
+            .contains("# TYPE gridtwin_energy_joules_total counter")
+    );
+    assert!(
+        r.body
+            .contains("gridtwin_load_power_watts{load=\"server\"} 600"),
+        "{}",
+        r.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn history_and_export_read_back_what_the_loop_stored() {
+    let s = site("history", 50.0, true);
+    let c = s.login("viewer").await;
+    let t0 = s
+        .until("the loop runs", |v| v["t"].as_i64() > Some(0))
+        .await["t"]
+        .as_i64()
+        .unwrap();
+    // 100 simulated seconds: stored once a second in batches.
+    let t_end = s
+        .until("100 s have run", |v| v["sim_s"].as_f64() > Some(100.0))
+        .await["t"]
+        .as_i64()
+        .unwrap();
+    let mut points = serde_json::Value::Null;
+    for _ in 0..100 {
+        points = s
+            .get(
+                &format!("/api/history?channel=load/server/p&from={t0}&to={t_end}&points=1000"),
+                &c,
+            )
+            .await
+            .json();
+        if points.as_array().unwrap().len() >= 60 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let points = points.as_array().unwrap();
+    assert!(points.len() >= 60, "{}", points.len());
+    // The server is a constant 600 W load on a live bus (the outage at 60 s drops it to 0).
+    assert!(
+        (points[10]["mean"].as_f64().unwrap() - 600.0).abs() < 1.0,
+        "{:?}",
+        points[10]
+    );
+    let r = s
+        .get(
+            &format!("/api/export?channels=load/server/p,bus/v&from={t0}&to={t_end}"),
+            &c,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    let mut rows = csv::Reader::from_reader(r.body.as_bytes());
+    assert_eq!(
+        rows.headers().unwrap(),
+        vec!["time", "channel", "resolution", "mean", "min", "max"]
+    );
+    let rows: Vec<csv::StringRecord> = rows.records().map(|r| r.unwrap()).collect();
+    let server: Vec<_> = rows.iter().filter(|r| &r[1] == "load/server/p").collect();
+    let bus: Vec<_> = rows.iter().filter(|r| &r[1] == "bus/v").collect();
+    assert_eq!(server.len(), bus.len());
+    assert!(server.len() >= 60);
+    assert_eq!(&server[10][2], "second");
+    assert!(server[10][0].ends_with('Z'), "UTC: {}", &server[10][0]);
+    let v: f64 = bus[10][3].parse().unwrap();
+    assert!((v - 230.0).abs() < 10.0, "{v}");
+}
