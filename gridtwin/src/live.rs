@@ -4,6 +4,7 @@
 //! is published for the API at 20 Hz; readings (one per channel per simulated second), events,
 //! energy counters and relay states go to the store's writer in batches.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc;
@@ -124,8 +125,24 @@ impl Live {
             chrono::DateTime::from_timestamp_millis(start_ms + i64::from(o.utc_offset_s) * 1000)
                 .ok_or("the start time is out of range")?
                 .naive_utc();
-        let twin = PduLoop::new(l, Some(local), stored_relays.as_deref())
+        let mut twin = PduLoop::new(l, Some(local), stored_relays.as_deref())
             .map_err(|_| "`serve` runs PDU scenarios; feeders are not served yet".to_string())?;
+        // Loads an operator switched stay as they were left.
+        let manual: BTreeMap<String, bool> = store
+            .state("manual")
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        let cmds: Vec<OperatorCommand> = manual
+            .iter()
+            .map(|(n, &on)| {
+                if on {
+                    OperatorCommand::On(n.clone())
+                } else {
+                    OperatorCommand::Off(n.clone())
+                }
+            })
+            .collect();
+        twin.restore(&cmds);
         let loads: Vec<(String, LoadSettings)> = twin
             .names()
             .iter()
@@ -170,6 +187,7 @@ impl Live {
             channels,
             batch: Batch::default(),
             next_reading_s: 0,
+            manual,
         };
         let loop_thread = {
             let stop = stop.clone();
@@ -288,6 +306,8 @@ struct LoopState {
     batch: Batch,
     /// The next whole simulated second to record.
     next_reading_s: u64,
+    /// Each load's last manual on/off, restored after a restart.
+    manual: BTreeMap<String, bool>,
 }
 
 impl LoopState {
@@ -306,7 +326,15 @@ impl LoopState {
             while let Ok(r) = requests.try_recv() {
                 match r {
                     Request::Operator(cmd, reply) => {
-                        let _ = reply.send(self.twin.operator(&cmd).map_err(|e| e.to_string()));
+                        let r = self.twin.operator(&cmd).map_err(|e| e.to_string());
+                        if r.is_ok() {
+                            match &cmd {
+                                OperatorCommand::On(n) => self.manual.insert(n.clone(), true),
+                                OperatorCommand::Off(n) => self.manual.insert(n.clone(), false),
+                                _ => None,
+                            };
+                        }
+                        let _ = reply.send(r);
                     }
                 }
             }
@@ -419,7 +447,10 @@ impl LoopState {
         let relays: Vec<bool> = (0..self.loads.len())
             .map(|i| self.twin.pdu().relay_closed(i))
             .collect();
-        self.batch.state = vec![("relays".into(), serde_json::json!(relays))];
+        self.batch.state = vec![
+            ("relays".into(), serde_json::json!(relays)),
+            ("manual".into(), serde_json::json!(self.manual)),
+        ];
         let _ = batches.send(std::mem::take(&mut self.batch));
     }
 

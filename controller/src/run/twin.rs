@@ -138,6 +138,18 @@ impl PduLoop {
         self.ctl.operator(self.now(), cmd)
     }
 
+    /// Before the first step: operators' commands from before a restart, acted on again
+    /// without logging them anew (they were logged when given). Unknown loads (the scenario
+    /// changed since) are skipped.
+    pub fn restore(&mut self, cmds: &[OperatorCommand]) {
+        debug_assert_eq!(self.k, 0, "restore before the first step");
+        for c in cmds {
+            let _ = self.ctl.operator(self.now(), c);
+        }
+        // Nothing else can be pending before the first step.
+        let _ = self.ctl.drain_events();
+    }
+
     /// The start of the next step.
     pub fn now(&self) -> Instant {
         Instant::from_micros(self.k * self.dt_us)

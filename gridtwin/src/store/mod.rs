@@ -150,6 +150,13 @@ impl Store {
         .transpose()
     }
 
+    /// The journal mode in force ("wal").
+    pub fn journal_mode(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))?)
+    }
+
     /// SQLite's own consistency check: "ok" when the file is sound.
     pub fn integrity_check(&self) -> Result<String> {
         Ok(self

@@ -204,12 +204,14 @@ impl Store {
         };
         let bucket = ((to - from) / i64::from(points.max(1))).max(1000);
         let mut q = self.conn.prepare_cached(
-            "SELECT ?2 + ((t - ?2) / ?4) * ?4 AS b, avg(mean), min(lo), max(hi) FROM (
-                SELECT t, v AS mean, v AS lo, v AS hi FROM reading_1s
+            // Aggregates weigh by the readings they stand for.
+            "SELECT ?2 + ((t - ?2) / ?4) * ?4 AS b, sum(mean * n) / sum(n), min(lo), max(hi)
+             FROM (
+                SELECT t, v AS mean, v AS lo, v AS hi, 1 AS n FROM reading_1s
                     WHERE channel = ?1 AND t >= ?2 AND t < ?3
-                UNION ALL SELECT t, mean, min, max FROM reading_1m
+                UNION ALL SELECT t, mean, min, max, n FROM reading_1m
                     WHERE channel = ?1 AND t >= ?2 AND t < ?3
-                UNION ALL SELECT t, mean, min, max FROM reading_1h
+                UNION ALL SELECT t, mean, min, max, n FROM reading_1h
                     WHERE channel = ?1 AND t >= ?2 AND t < ?3)
              WHERE mean IS NOT NULL GROUP BY b ORDER BY b",
         )?;
