@@ -5,12 +5,13 @@
 //! energy counters and relay states go to the store's writer in batches.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as WallInstant};
 
+use controller::core::controller::check_settings;
 use controller::core::settings::LoadSettings;
 use controller::core::{Event, OperatorCommand};
 use controller::run::PduLoop;
@@ -87,7 +88,15 @@ pub struct Snapshot {
 /// What the handlers ask of the loop.
 enum Request {
     Operator(OperatorCommand, oneshot::Sender<Result<(), String>>),
+    Configure(
+        String,
+        Box<LoadSettings>,
+        oneshot::Sender<Result<(), String>>,
+    ),
 }
+
+/// Each load's settings in force, by name, in grid order; the loop writes, handlers read.
+pub type LoadTable = Arc<RwLock<Vec<(String, LoadSettings)>>>;
 
 /// The running loop, as the web side holds it.
 pub struct Live {
@@ -97,8 +106,7 @@ pub struct Live {
     pub committed: Arc<AtomicI64>,
     threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
-    /// Each load's settings, by name, in grid order.
-    pub loads: Vec<(String, LoadSettings)>,
+    pub loads: LoadTable,
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +133,7 @@ impl Live {
             chrono::DateTime::from_timestamp_millis(start_ms + i64::from(o.utc_offset_s) * 1000)
                 .ok_or("the start time is out of range")?
                 .naive_utc();
+        let l = &with_stored_settings(l, store)?;
         let mut twin = PduLoop::new(l, Some(local), stored_relays.as_deref())
             .map_err(|_| "`serve` runs PDU scenarios; feeders are not served yet".to_string())?;
         // Loads an operator switched stay as they were left.
@@ -157,6 +166,7 @@ impl Live {
                 (n.clone(), s)
             })
             .collect();
+        let loads: LoadTable = Arc::new(RwLock::new(loads));
         let mut channels = Channels::new(twin.names());
         let mut w = writer;
         channels.ids = w.channels(&channels.names).map_err(|e| e.to_string())?;
@@ -210,11 +220,33 @@ impl Live {
     /// Hand an operator's command to the loop; the controller's answer.
     pub async fn operator(&self, cmd: OperatorCommand) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
-        self.requests
-            .send(Request::Operator(cmd, tx))
-            .map_err(|_| "the control loop has stopped".to_string())?;
-        rx.await
-            .map_err(|_| "the control loop has stopped".to_string())?
+        self.ask(Request::Operator(cmd, tx), rx).await
+    }
+
+    /// New settings for one load; the controller's verdict.
+    pub async fn configure(&self, name: String, cfg: LoadSettings) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.ask(Request::Configure(name, Box::new(cfg), tx), rx)
+            .await
+    }
+
+    /// One load's settings in force.
+    pub fn load_settings(&self, name: &str) -> Option<LoadSettings> {
+        let loads = self.loads.read().ok()?;
+        loads
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.clone())
+    }
+
+    async fn ask(
+        &self,
+        r: Request,
+        rx: oneshot::Receiver<Result<(), String>>,
+    ) -> Result<(), String> {
+        let stopped = || "the control loop has stopped".to_string();
+        self.requests.send(r).map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
     }
 
     /// Stop the loop, flush the last batch and wait for the writer.
@@ -234,6 +266,34 @@ impl Drop for Live {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// The scenario with each load's settings as an operator last saved them (`load/NAME` in the
+/// settings table). Saved settings that no longer fit the scenario are reported and skipped.
+fn with_stored_settings(l: &Loaded, store: &Store) -> Result<Loaded, String> {
+    let mut l = l.clone();
+    let Some(spec) = l.pdu() else {
+        return Ok(l);
+    };
+    let names: Vec<String> = spec.loads.iter().map(|x| x.name.clone()).collect();
+    for n in &names {
+        let key = format!("load/{n}");
+        let stored: Option<LoadSettings> = match store.setting(&key) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("gridtwin: ignoring the saved settings of {n}: {e}");
+                None
+            }
+        };
+        let Some(cfg) = stored else { continue };
+        let mut s = l.scenario.controller.clone();
+        s.loads.insert(n.clone(), cfg);
+        match check_settings(&names, &s) {
+            Ok(()) => l.scenario.controller = s,
+            Err(e) => eprintln!("gridtwin: ignoring the saved settings of {n}: {e}"),
+        }
+    }
+    Ok(l)
 }
 
 /// The stored channels: per load, then the sources, the bus and the site.
@@ -297,7 +357,7 @@ impl Channels {
 struct LoopState {
     twin: PduLoop,
     scenario: String,
-    loads: Vec<(String, LoadSettings)>,
+    loads: LoadTable,
     speed: f64,
     start_ms: i64,
     /// The stored counters at the start, J, added to the twin's own registers.
@@ -333,6 +393,19 @@ impl LoopState {
                                 OperatorCommand::Off(n) => self.manual.insert(n.clone(), false),
                                 _ => None,
                             };
+                        }
+                        let _ = reply.send(r);
+                    }
+                    Request::Configure(name, cfg, reply) => {
+                        let r = self
+                            .twin
+                            .configure_load(&name, (*cfg).clone())
+                            .map_err(|e| e.to_string());
+                        if r.is_ok()
+                            && let Ok(mut loads) = self.loads.write()
+                            && let Some(slot) = loads.iter_mut().find(|(n, _)| *n == name)
+                        {
+                            slot.1 = *cfg;
                         }
                         let _ = reply.send(r);
                     }
@@ -444,7 +517,7 @@ impl LoopState {
             .cloned()
             .zip(energy)
             .collect();
-        let relays: Vec<bool> = (0..self.loads.len())
+        let relays: Vec<bool> = (0..self.twin.names().len())
             .map(|i| self.twin.pdu().relay_closed(i))
             .collect();
         self.batch.state = vec![
@@ -492,9 +565,10 @@ impl LoopState {
                 .enumerate()
                 .map(|(i, l)| {
                     let s = l.p.hypot(l.q);
-                    let cfg = &self.loads[i].1;
+                    let name = &self.twin.names()[i];
+                    let cfg = ctl.settings().loads.get(name).cloned().unwrap_or_default();
                     LoadView {
-                        name: self.loads[i].0.clone(),
+                        name: name.clone(),
                         status: controller::core::LoadStatus::NAMES
                             [ctl.load_status(i).code() as usize],
                         relay: pdu.relay_closed(i),

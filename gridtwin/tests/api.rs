@@ -484,3 +484,111 @@ async fn history_and_export_read_back_what_the_loop_stored() {
     let v: f64 = bus[10][3].parse().unwrap();
     assert!((v - 230.0).abs() < 10.0, "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_changes_a_load_s_settings_which_act_at_once_and_survive_a_restart() {
+    let s = site("settings", 20.0, true);
+    let (op, admin) = (s.login("operator").await, s.login("admin").await);
+    s.until("the fridge runs", |v| v["loads"][2]["relay"] == true)
+        .await;
+    let put = |c: &str, body: &str| {
+        Request::put("/api/loads/fridge/settings")
+            .header(header::COOKIE, c)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let limit = r#"{"priority": 7, "limit_w": 100.0, "limit_delay": 1.0,
+                    "schedules": [{"Daily": {"on": "07:00", "off": "19:00"}}]}"#;
+    let r = s.send(put(&op, limit)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let bad = [
+        (
+            r#"{"schedules": [{"Weekly": {"days": [], "on": "07:00", "off": "08:00"}}]}"#,
+            "schedule 1",
+        ),
+        (r#"{"requires": ["kettle"]}"#, "kettle"),
+        (
+            r#"{"priority": 7, "colour": "red"}"#,
+            "unknown field `colour`",
+        ),
+        (
+            r#"{"schedules": [{"Daily": {"on": "25:00", "off": "08:00"}}]}"#,
+            "time of day",
+        ),
+        (r#"{"limit_w": -5}"#, ""),
+    ];
+    for (body, says) in bad {
+        let r = s.send(put(&admin, body)).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            r.body
+        );
+        assert!(r.error().contains(says), "{body}: {}", r.body);
+    }
+    let r = s.send(put(&admin, limit)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // The 400 W fridge is over its new 100 W limit: tripped a second later.
+    let v = s
+        .until("the fridge trips", |v| {
+            matches!(
+                v["loads"][2]["status"].as_str(),
+                Some("tripped" | "locked_out")
+            )
+        })
+        .await;
+    assert_eq!(v["loads"][2]["priority"], 7);
+    assert_eq!(v["loads"][2]["limit_w"], 100.0);
+    let detail = s.get("/api/loads/fridge", &op).await.json();
+    assert_eq!(
+        detail["settings"]["schedules"][0]["Daily"]["off"],
+        "19:00:00"
+    );
+    let audit = s.get("/api/audit", &admin).await.json();
+    assert_eq!(audit[0]["action"], "load-settings");
+    assert_eq!(audit[0]["user"], "admin");
+
+    // A restart on the same data starts with the saved settings.
+    s.state.live.shutdown();
+    let (again, _) = gridtwin::service::start(
+        &common::demo(),
+        &gridtwin::service::ServeOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data: &s.dir,
+            speed: 1.0,
+        },
+    )
+    .unwrap();
+    let cfg = again.live.load_settings("fridge").unwrap();
+    assert_eq!(cfg.priority, 7);
+    assert_eq!(cfg.limit_w.map(|x| x.get()), Some(100.0));
+    again.live.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_documented_path_is_served() {
+    let s = site("openapi", 1.0, true);
+    let admin = s.login("admin").await;
+    let doc = s.get("/api/openapi.json", &admin).await.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 20);
+    for (path, ops) in paths {
+        let uri = path
+            .replace("{name}", "fridge")
+            .replace("{source}", "main")
+            .replace("{id}", "1");
+        for method in ops.as_object().unwrap().keys() {
+            let m: Method = method.to_uppercase().parse().unwrap();
+            let r = s.call(m, &uri, Some(&admin), Some("{}")).await;
+            assert!(
+                !r.body.contains("no such API route") && r.status != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}: {} {}",
+                r.status,
+                r.body
+            );
+        }
+    }
+}

@@ -8,7 +8,7 @@ use sim::SourceId;
 use super::events::{Event, EventKind, Subject};
 use super::interface::{Commands, Measurements, OperatorCommand, SourceMeasurement};
 use super::loads::{LoadInputs, LoadManager, LoadStatus};
-use super::settings::Settings;
+use super::settings::{LoadSettings, Settings};
 use super::source_guard::SourceGuard;
 use super::time::Instant;
 use super::transfer::{Ats, SourceMonitor, SourcesOk};
@@ -172,6 +172,41 @@ impl Controller {
         Ok(())
     }
 
+    /// An operator's new settings for one load, checked as the loader checks a scenario's
+    /// (schedules, required loads, no cycles), in force from `now` (see
+    /// `LoadManager::configure`). Logged as an operator action.
+    pub fn configure_load(
+        &mut self,
+        now: Instant,
+        name: &str,
+        cfg: LoadSettings,
+    ) -> Result<(), ConfigError> {
+        let i = self
+            .loads
+            .index(name)
+            .ok_or_else(|| ConfigError::UnknownLoad(name.to_string()))?;
+        let names: Vec<String> = self.loads.names().map(String::from).collect();
+        let mut s = self.s.clone();
+        s.loads.insert(name.to_string(), cfg.clone());
+        let resolved = resolve_loads(&names, &s)?;
+        let requires = resolved[i].2.clone();
+        self.loads.configure(i, cfg, requires, now);
+        self.s = s;
+        self.events.push(Event::new(
+            now,
+            &Subject::Load(name.to_string()),
+            EventKind::Operator {
+                action: "settings".into(),
+            },
+        ));
+        Ok(())
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.s
+    }
+
     pub fn step(&mut self, now: Instant, m: &Measurements) -> &Commands {
         let sensed = [m.main, m.backup];
         for (k, id) in SOURCES.into_iter().enumerate() {
@@ -268,6 +303,11 @@ impl Controller {
 }
 
 /// Load settings in grid order, with required loads as indices; names and cycles checked.
+/// Whether `s` is valid for a grid with these loads (as `Controller::new` would find it).
+pub fn check_settings(names: &[String], s: &Settings) -> Result<(), ConfigError> {
+    resolve_loads(names, s).map(|_| ())
+}
+
 fn resolve_loads(
     names: &[String],
     s: &Settings,

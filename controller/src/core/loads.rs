@@ -127,21 +127,7 @@ impl LoadManager {
             .into_iter()
             .enumerate()
             .map(|(i, (name, cfg, requires))| {
-                let oc = cfg.overcurrent;
-                let amps = |s: &Stage| DefiniteTime::new(s, 1.0, true);
-                let limit = |x: Option<super::settings::Positive>| {
-                    x.map(|p| {
-                        DefiniteTime::new(
-                            &Stage {
-                                pickup: p,
-                                dropout: None,
-                                delay: cfg.limit_delay,
-                            },
-                            1.0,
-                            true,
-                        )
-                    })
-                };
+                let e = Elements::of(&cfg);
                 let scheduled = !cfg.schedules.is_empty();
                 let wanted = if scheduled {
                     cfg.schedules.iter().any(|s| s.active_at(start_wall))
@@ -159,10 +145,10 @@ impl LoadManager {
                     wanted,
                     shed_seq: None,
                     recloser: Recloser::new(cfg.retry),
-                    instantaneous: oc.instantaneous.as_ref().map(amps),
-                    inverse: oc.inverse.as_ref().map(InverseTime::new),
-                    limit_a: limit(cfg.limit_a),
-                    limit_w: limit(cfg.limit_w),
+                    instantaneous: e.instantaneous,
+                    inverse: e.inverse,
+                    limit_a: e.limit_a,
+                    limit_w: e.limit_w,
                     relay: false,
                     watts: 0.0,
                     opened_at: Some(Instant::ZERO),
@@ -186,8 +172,35 @@ impl LoadManager {
         }
     }
 
+    /// New settings for load `i` (validated by the caller) from `now` on. Its state stays:
+    /// on, off, shed, tripped or locked out; changed protection elements and limits start
+    /// timing afresh; new schedules act from their next edge, as a time switch does; new retry
+    /// settings apply once the load is back to normal.
+    pub fn configure(&mut self, i: usize, cfg: LoadSettings, requires: Vec<usize>, now: Instant) {
+        let u = &mut self.units[i];
+        if cfg.overcurrent != u.cfg.overcurrent
+            || (cfg.limit_a, cfg.limit_w, cfg.limit_delay)
+                != (u.cfg.limit_a, u.cfg.limit_w, u.cfg.limit_delay)
+        {
+            let e = Elements::of(&cfg);
+            (u.instantaneous, u.inverse, u.limit_a, u.limit_w) =
+                (e.instantaneous, e.inverse, e.limit_a, e.limit_w);
+        }
+        if cfg.retry != u.cfg.retry && u.recloser.is_normal() {
+            u.recloser = Recloser::new(cfg.retry);
+        }
+        let wall = self.epoch + Duration::from_micros(now.as_micros());
+        u.next_edge = next_edge(&cfg.schedules, wall, self.epoch);
+        u.requires = requires;
+        u.cfg = cfg;
+    }
+
     pub fn relays(&self) -> impl Iterator<Item = bool> + '_ {
         self.units.iter().map(|u| u.relay)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.units.iter().map(|u| u.name.as_str())
     }
 
     pub fn index(&self, name: &str) -> Option<usize> {
@@ -399,6 +412,39 @@ impl LoadManager {
         u.relay = true;
         u.opened_at = None;
         self.last_close = Some(now);
+    }
+}
+
+/// A load's protection elements and limits, as its settings make them.
+struct Elements {
+    instantaneous: Option<DefiniteTime>,
+    inverse: Option<InverseTime>,
+    limit_a: Option<DefiniteTime>,
+    limit_w: Option<DefiniteTime>,
+}
+
+impl Elements {
+    fn of(cfg: &LoadSettings) -> Self {
+        let limit = |x: Option<super::settings::Positive>| {
+            x.map(|p| {
+                let stage = Stage {
+                    pickup: p,
+                    dropout: None,
+                    delay: cfg.limit_delay,
+                };
+                DefiniteTime::new(&stage, 1.0, true)
+            })
+        };
+        let oc = &cfg.overcurrent;
+        Elements {
+            instantaneous: oc
+                .instantaneous
+                .as_ref()
+                .map(|s| DefiniteTime::new(s, 1.0, true)),
+            inverse: oc.inverse.as_ref().map(InverseTime::new),
+            limit_a: limit(cfg.limit_a),
+            limit_w: limit(cfg.limit_w),
+        }
     }
 }
 

@@ -8,8 +8,9 @@ use chrono::NaiveDateTime;
 use sim::Pdu;
 
 use crate::backend::{Backend, SimBackend};
-use crate::core::controller::UnknownLoad;
+use crate::core::controller::{ConfigError, UnknownLoad};
 use crate::core::metering::PduMetering;
+use crate::core::settings::LoadSettings;
 use crate::core::{Controller, Event, Instant, Measurements, OperatorCommand};
 use crate::scenario::format::{Action, Fidelity, Target};
 use crate::scenario::{Loaded, Scenario, Site};
@@ -136,6 +137,11 @@ impl PduLoop {
     /// An operator's command, acted on at the next step.
     pub fn operator(&mut self, cmd: &OperatorCommand) -> Result<(), UnknownLoad> {
         self.ctl.operator(self.now(), cmd)
+    }
+
+    /// New settings for one load, in force from the next step.
+    pub fn configure_load(&mut self, name: &str, cfg: LoadSettings) -> Result<(), ConfigError> {
+        self.ctl.configure_load(self.now(), name, cfg)
     }
 
     /// Before the first step: operators' commands from before a restart, acted on again

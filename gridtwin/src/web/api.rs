@@ -10,6 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use controller::core::OperatorCommand;
+use controller::core::settings::LoadSettings;
 use futures_util::Stream;
 use serde::Deserialize;
 
@@ -72,12 +73,7 @@ pub async fn load(
         .find(|l| l.name == name)
         .cloned()
         .ok_or_else(|| ApiError::not_found(format!("no load is named {name:?}")))?;
-    let settings = s
-        .live
-        .loads
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, c)| c);
+    let settings = s.live.load_settings(&name);
     Ok(Json(
         serde_json::json!({ "live": view, "settings": settings }),
     ))
@@ -107,7 +103,7 @@ pub async fn switch(
     Body(b): Body<Switch>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     User(u.clone()).require(Role::Operator)?;
-    let Some((_, cfg)) = s.live.loads.iter().find(|(n, _)| *n == name) else {
+    let Some(cfg) = s.live.load_settings(&name) else {
         return Err(ApiError::not_found(format!("no load is named {name:?}")));
     };
     if cfg.critical && matches!(b.to, SwitchTo::Off) && !b.confirm {
@@ -126,6 +122,31 @@ pub async fn switch(
     let detail = if b.confirm { "confirmed" } else { "" };
     s.db(move |db| db.audit(now, &user, &format!("load-{action}"), &name, detail))
         .await?;
+    Ok(Json(serde_json::json!({ "ok": true })))
+}
+
+/// New settings for a load (admin; audited, and saved for the next start).
+pub async fn configure(
+    State(s): State<Shared>,
+    User(u): User,
+    Path(name): Path<String>,
+    Body(cfg): Body<LoadSettings>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    User(u.clone()).require(Role::Admin)?;
+    if s.live.load_settings(&name).is_none() {
+        return Err(ApiError::not_found(format!("no load is named {name:?}")));
+    }
+    s.live
+        .configure(name.clone(), cfg.clone())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    let (user, now) = (u.name.clone(), now_ms());
+    let json = serde_json::to_string(&cfg).unwrap_or_default();
+    s.db(move |db| {
+        db.set_setting(&format!("load/{name}"), &cfg)?;
+        db.audit(now, &user, "load-settings", &name, &json)
+    })
+    .await?;
     Ok(Json(serde_json::json!({ "ok": true })))
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -78,6 +78,7 @@ pub fn router(state: Shared) -> Router {
         .route("/loads", get(api::loads))
         .route("/loads/{name}", get(api::load))
         .route("/loads/{name}/switch", post(api::switch))
+        .route("/loads/{name}/settings", put(api::configure))
         .route("/sources/{source}/reset", post(api::reset_source))
         .route("/events", get(api::events))
         .route("/events/{id}/ack", post(api::ack))
