@@ -592,3 +592,47 @@ async fn every_documented_path_is_served() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_and_its_assets_are_served_with_security_headers() {
+    let s = site("page", 1.0, true);
+    for (uri, kind) in [
+        ("/", "text/html"),
+        ("/setup", "text/html"),
+        ("/assets/app.js", "text/javascript"),
+        ("/assets/app.css", "text/css"),
+        ("/assets/vendor/uPlot.iife.min.js", "text/javascript"),
+        ("/api/status", "application/json"),
+    ] {
+        let r = s.call(Method::GET, uri, None, None).await;
+        if uri == "/api/status" {
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        } else {
+            assert_eq!(r.status, StatusCode::OK, "{uri}");
+        }
+        let h = |k: header::HeaderName| r.headers.get(k).map(|v| v.to_str().unwrap().to_string());
+        assert!(h(header::CONTENT_TYPE).unwrap().starts_with(kind), "{uri}");
+        let csp = h(header::CONTENT_SECURITY_POLICY).unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
+        assert_eq!(h(header::X_FRAME_OPTIONS).as_deref(), Some("DENY"));
+        assert_eq!(
+            h(header::X_CONTENT_TYPE_OPTIONS).as_deref(),
+            Some("nosniff")
+        );
+        assert_eq!(h(header::REFERRER_POLICY).as_deref(), Some("no-referrer"));
+    }
+    let page = s.call(Method::GET, "/", None, None).await.body;
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "no CDN: {page}"
+    );
+    assert_eq!(
+        s.call(Method::GET, "/assets/../Cargo.toml", None, None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}

@@ -1,4 +1,5 @@
-//! Project automation: `cargo xtask scenario [NAME...]`, `cargo xtask ci`, `cargo xtask bench`.
+//! Project automation: `cargo xtask scenario [NAME...]`, `cargo xtask ci`, `cargo xtask bench`,
+//! `cargo xtask web-assets`.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -10,8 +11,9 @@ fn main() -> ExitCode {
         Some("scenario") => scenario(&args[1..]),
         Some("ci") => ci(),
         Some("bench") => bench(),
+        Some("web-assets") => web_assets(),
         _ => {
-            eprintln!("usage: cargo xtask scenario [NAME...] | ci | bench");
+            eprintln!("usage: cargo xtask scenario [NAME...] | ci | bench | web-assets");
             return ExitCode::from(2);
         }
     };
@@ -85,7 +87,71 @@ fn scenario(names: &[String]) -> Result<(), String> {
     run("scenarios", c)
 }
 
+/// The browser side's npm packages (uPlot, playwright-core), as locked.
+fn npm_ci() -> Result<(), String> {
+    let web = root().join("gridtwin/web");
+    let mut npm = Command::new("npm");
+    npm.current_dir(&web)
+        .args(["ci", "--no-audit", "--no-fund"]);
+    run("npm ci (gridtwin/web)", npm)
+}
+
+/// Copy uPlot's build from the npm package into the served assets (after changing its version
+/// in gridtwin/web/package.json).
+fn web_assets() -> Result<(), String> {
+    npm_ci()?;
+    let web = root().join("gridtwin/web");
+    for f in ["uPlot.iife.min.js", "uPlot.min.css"] {
+        std::fs::copy(
+            web.join("node_modules/uplot/dist").join(f),
+            web.join("assets/vendor").join(f),
+        )
+        .map_err(|e| format!("{f}: {e}"))?;
+    }
+    std::fs::copy(
+        web.join("node_modules/uplot/LICENSE"),
+        web.join("assets/vendor/LICENSE-uPlot"),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// What the browser test needs: Debian's Chromium (installed as root when missing) and
+/// playwright-core from npm.
+fn browser_prerequisites() -> Result<(), String> {
+    if !Path::new("/usr/bin/chromium").exists() {
+        let root_user = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        let sudo = |args: &[&str]| {
+            let mut c = if root_user {
+                Command::new(args[0])
+            } else {
+                let mut c = Command::new("sudo");
+                c.arg(args[0]);
+                c
+            };
+            c.args(&args[1..]).env("DEBIAN_FRONTEND", "noninteractive");
+            c
+        };
+        run("apt-get update", sudo(&["apt-get", "update", "-qq"]))?;
+        run(
+            "apt-get install chromium",
+            sudo(&["apt-get", "install", "-y", "-qq", "chromium"]),
+        )?;
+    }
+    if !root()
+        .join("gridtwin/web/node_modules/playwright-core")
+        .exists()
+    {
+        npm_ci()?;
+    }
+    Ok(())
+}
+
 fn ci() -> Result<(), String> {
+    browser_prerequisites()?;
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--check"]);
     run("cargo fmt --check", fmt)?;

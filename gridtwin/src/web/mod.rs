@@ -2,6 +2,7 @@
 //! Prometheus metrics. Handlers only translate: the loop decides, the store remembers.
 
 mod api;
+mod assets;
 mod error;
 pub mod session;
 
@@ -92,7 +93,14 @@ pub fn router(state: Shared) -> Router {
     Router::new()
         .nest("/api", api)
         .route("/metrics", get(api::metrics))
+        .route("/", get(assets::index))
+        .route("/setup", get(assets::index))
+        .route("/assets/{*name}", get(assets::asset))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(assets::CSP),
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -3,7 +3,10 @@
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -171,5 +174,173 @@ impl Drop for Site {
     fn drop(&mut self) {
         self.state.live.shutdown();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+// --- the real binary ---------------------------------------------------------------------
+
+/// Add a user with `PASSWORD` through `gridtwin user add`, as an installer would.
+pub fn add_user(data: &Path, name: &str, role: &str) {
+    let mut add = gridtwin()
+        .args([
+            "user",
+            "add",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+            "--data",
+        ])
+        .arg(data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    assert!(add.wait().unwrap().success());
+}
+
+pub fn gridtwin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gridtwin"))
+}
+
+/// A running server and its address.
+pub struct Server {
+    child: Child,
+    pub addr: String,
+}
+
+impl Server {
+    pub fn start(data: &Path, speed: f64) -> (Server, Vec<String>) {
+        let speed = speed.to_string();
+        let mut child = gridtwin()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--speed",
+                &speed,
+                "--data",
+            ])
+            .arg(data)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = Vec::new();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let addr = loop {
+            let mut l = String::new();
+            assert!(
+                out.read_line(&mut l).unwrap() > 0,
+                "serve exited: {lines:?}"
+            );
+            lines.push(l.clone());
+            if let Some(rest) = l.split(" on http://").nth(1) {
+                break rest.trim().trim_end_matches('/').to_string();
+            }
+        };
+        // Keep reading stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in out.lines() {});
+        (Server { child, addr }, lines)
+    }
+
+    /// One request; the status and body.
+    pub fn http(&self, method: &str, path: &str, cookie: &str, body: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .unwrap();
+        let mut r = String::new();
+        s.read_to_string(&mut r).unwrap();
+        let status = r[9..12].parse().unwrap();
+        let (head, body) = r.split_once("\r\n\r\n").unwrap();
+        // Our JSON replies are small; a chunked one is one chunk.
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            body.split_once("\r\n")
+                .map_or("", |(_, b)| b)
+                .rsplitn(2, "\r\n0\r\n")
+                .last()
+                .unwrap_or("")
+                .to_string()
+        } else {
+            body.to_string()
+        };
+        (status, body)
+    }
+
+    pub fn login(&self, name: &str) -> String {
+        let body = format!(r#"{{"name":"{name}","password":"{PASSWORD}"}}"#);
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        write!(
+            s,
+            "POST /api/login HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .unwrap();
+        let mut r = String::new();
+        s.read_to_string(&mut r).unwrap();
+        let line = r
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+            .unwrap_or_else(|| panic!("no cookie: {r}"));
+        line.split_once(':')
+            .unwrap()
+            .1
+            .split(';')
+            .next()
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    pub fn status(&self, cookie: &str) -> serde_json::Value {
+        let (code, body) = self.http("GET", "/api/status", cookie, "");
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// Wait until the status satisfies `f`.
+    pub fn until(&self, cookie: &str, f: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let t0 = Instant::now();
+        loop {
+            let s = self.status(cookie);
+            if f(&s) {
+                return s;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "never reached; last {s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM, as a service manager stops it; it must exit cleanly.
+    pub fn stop(mut self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{status}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

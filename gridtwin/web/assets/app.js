@@ -1,0 +1,430 @@
+// The control center's page: one script, no framework. Every value from the server is put in
+// the page as text (never as HTML). Live values arrive over server-sent events.
+'use strict';
+
+const main = document.getElementById('main');
+let me = null;
+let live = null; // the newest status
+let stream = null;
+let onStatus = null; // the open view's live update
+
+// --- helpers -------------------------------------------------------------------------------
+
+function h(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (k === 'class') e.className = v;
+    else if (k === 'value') e.value = v;
+    else if (k === 'checked') e.checked = !!v;
+    else if (v === true) e.setAttribute(k, '');
+    else if (v !== false && v != null) e.setAttribute(k, v);
+  }
+  for (const kid of kids.flat()) {
+    if (kid == null) continue;
+    e.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  }
+  return e;
+}
+
+async function api(method, path, body) {
+  const opts = { method, credentials: 'same-origin', headers: {} };
+  if (body !== undefined) {
+    opts.headers['content-type'] = 'application/json';
+    opts.body = JSON.stringify(body);
+  }
+  const r = await fetch(path, opts);
+  const text = await r.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+  if (!r.ok) {
+    const err = new Error((data && data.error) || r.statusText);
+    err.status = r.status;
+    throw err;
+  }
+  return data;
+}
+
+const can = (role) => me && ['viewer', 'operator', 'admin'].indexOf(me.role) >= ['viewer', 'operator', 'admin'].indexOf(role);
+const fixed = (x, d) => (x == null || Number.isNaN(x) ? '–' : Number(x).toFixed(d));
+const kw = (w) => fixed(w / 1000, 2) + ' kW';
+const kwh = (j) => fixed(j / 3.6e6, 3) + ' kWh';
+// The twin's clock, which runs ahead of the wall clock at more than real speed.
+const clockNow = () => (live ? live.t + 1000 : Date.now());
+const when = (ms) => new Date(ms).toLocaleString();
+function message(el, text, ok) { el.textContent = text; el.className = ok ? 'ok' : 'error'; }
+
+function setView(title, ...kids) {
+  onStatus = null;
+  main.replaceChildren(h('h1', {}, title), ...kids);
+}
+
+// --- session -------------------------------------------------------------------------------
+
+function loginView(note) {
+  const out = h('p', { class: 'error', id: 'login-error' }, note || '');
+  const form = h('form', { class: 'stack', id: 'login' },
+    h('label', {}, 'User', h('input', { name: 'name', autocomplete: 'username', required: true })),
+    h('label', {}, 'Password', h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true })),
+    h('button', { class: 'primary', type: 'submit' }, 'Log in'), out);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      await api('POST', '/api/login', { name: form.name.value, password: form.password.value });
+      route();
+    } catch (e) { message(out, e.message); }
+  });
+  document.getElementById('nav').replaceChildren();
+  document.getElementById('who').replaceChildren();
+  setView('Log in', form);
+}
+
+function setupView() {
+  const token = location.hash.slice(1);
+  const out = h('p', {});
+  const form = h('form', { class: 'stack', id: 'setup' },
+    h('p', {}, 'Create the first administrator. This link works once.'),
+    h('label', {}, 'User', h('input', { name: 'name', required: true, pattern: '[A-Za-z0-9._-]{1,64}' })),
+    h('label', {}, 'Password (10 characters or more)', h('input', { name: 'password', type: 'password', minlength: 10, required: true })),
+    h('button', { class: 'primary', type: 'submit' }, 'Create'), out);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      await api('POST', '/api/setup', { token, name: form.name.value, password: form.password.value });
+      history.replaceState(null, '', '/');
+      loginView();
+    } catch (e) { message(out, e.message); }
+  });
+  setView('Setup', form);
+}
+
+function chrome() {
+  const links = [['#/', 'Overview'], ['#/events', 'Events'], ['#/history', 'History']];
+  if (can('admin')) links.push(['#/users', 'Users & settings']);
+  const here = '#/' + (location.hash.split('/')[1] || '');
+  document.getElementById('nav').replaceChildren(...links.map(([href, text]) =>
+    h('a', { href, class: href === here ? 'here' : '' }, text)));
+  document.getElementById('who').replaceChildren(`${me.name} (${me.role})`,
+    h('button', { id: 'logout', onclick: async () => { await api('POST', '/api/logout', {}); closeStream(); me = null; loginView(); } }, 'Log out'));
+}
+
+function connect() {
+  if (stream) return;
+  stream = new EventSource('/api/stream');
+  stream.addEventListener('status', (e) => {
+    live = JSON.parse(e.data);
+    if (onStatus) onStatus(live);
+  });
+  stream.onerror = () => { if (stream && stream.readyState === EventSource.CLOSED) { stream = null; setTimeout(connect, 2000); } };
+}
+
+function closeStream() { if (stream) stream.close(); stream = null; }
+
+async function route() {
+  if (location.pathname === '/setup') return setupView();
+  try {
+    me = await api('GET', '/api/me');
+  } catch (e) {
+    if (e.status === 401) return loginView();
+    return setView('Error', h('p', { class: 'error' }, e.message));
+  }
+  chrome();
+  connect();
+  const [, view, arg] = location.hash.split('/');
+  try {
+    if (view === 'load' && arg) await loadView(decodeURIComponent(arg));
+    else if (view === 'events') await eventsView();
+    else if (view === 'history') await historyView();
+    else if (view === 'users' && can('admin')) await usersView();
+    else overview();
+  } catch (e) {
+    if (e.status === 401) return loginView('Your session ended; log in again.');
+    setView('Error', h('p', { class: 'error' }, e.message));
+  }
+}
+
+window.addEventListener('hashchange', route);
+window.addEventListener('DOMContentLoaded', route);
+
+// --- overview ------------------------------------------------------------------------------
+
+async function switchLoad(name, to, critical) {
+  let confirm = false;
+  if (critical && to === 'off') {
+    if (!window.confirm(`${name} is critical. Switch it off anyway?`)) return;
+    confirm = true;
+  }
+  await api('POST', `/api/loads/${encodeURIComponent(name)}/switch`, { to, confirm });
+}
+
+function overview() {
+  const field = (id) => h('span', { id, class: 'num' }, '–');
+  const sourceCard = (k) => h('div', { class: 'card', id: `source-${k}` },
+    h('h3', {}, k, h('span', { class: 'badge', id: `${k}-state` }, '–')),
+    h('div', { class: 'big' }, field(`${k}-v`)),
+    h('div', { class: 'muted' }, field(`${k}-hz`), ' · ', field(`${k}-p`), ' · ', field(`${k}-e`)));
+  const site = h('div', { class: 'grid' },
+    h('div', { class: 'card' }, h('h3', {}, 'Transfer switch'), h('div', { class: 'big' }, field('ats')),
+      h('div', { class: 'muted' }, 'clock ', field('clock'))),
+    sourceCard('main'), sourceCard('backup'),
+    h('div', { class: 'card' }, h('h3', {}, 'Bus'), h('div', { class: 'big' }, field('bus-v')),
+      h('div', { class: 'muted' }, field('bus-hz'), ' · total ', field('total'))));
+  const tiles = h('div', { class: 'grid', id: 'loads' });
+  const made = new Map();
+  const error = h('p', { class: 'error', id: 'switch-error' });
+  setView('Overview', site, h('h2', {}, 'Loads'), error, tiles);
+  const set = (id, text) => { const e = document.getElementById(id); if (e) e.textContent = text; };
+  onStatus = (s) => {
+    set('ats', s.ats);
+    set('clock', new Date(s.t).toLocaleTimeString() + (s.speed !== 1 ? ` (${s.speed}×)` : ''));
+    for (const k of ['main', 'backup']) {
+      const x = s[k];
+      set(`${k}-v`, fixed(x.v, 1) + ' V');
+      set(`${k}-hz`, fixed(x.hz, 2) + ' Hz');
+      set(`${k}-p`, kw(x.p_w));
+      set(`${k}-e`, kwh(x.energy_j));
+      const state = x.locked_out ? 'locked out' : x.closed ? 'feeding' : x.available ? 'available' : 'down';
+      const b = document.getElementById(`${k}-state`);
+      b.textContent = state;
+      b.className = 'badge ' + (x.locked_out ? 's-locked_out' : x.closed ? 's-on' : x.available ? 's-waiting' : 's-tripped');
+    }
+    set('bus-v', fixed(s.bus_v, 1) + ' V');
+    set('bus-hz', fixed(s.bus_hz, 2) + ' Hz');
+    set('total', kw(s.total_w));
+    for (const l of s.loads) {
+      let t = made.get(l.name);
+      if (!t) {
+        const id = (q) => `load-${l.name}-${q}`;
+        const buttons = can('operator') ? h('div', { class: 'buttons' },
+          ...['on', 'off', 'reset'].map((to) => h('button', {
+            'data-load': l.name, 'data-to': to,
+            onclick: async () => {
+              try { error.textContent = ''; await switchLoad(l.name, to, l.critical); } catch (e) { message(error, `${l.name}: ${e.message}`); }
+            },
+          }, to[0].toUpperCase() + to.slice(1)))) : null;
+        t = h('div', { class: 'card load', id: `load-${l.name}` },
+          h('h3', {}, h('a', { href: `#/load/${encodeURIComponent(l.name)}` }, l.name),
+            h('span', { class: 'badge', id: id('status') })),
+          h('div', { class: 'big', id: id('p') }),
+          h('div', { class: 'muted', id: id('detail') }),
+          h('div', { class: 'muted', id: id('settings') }),
+          buttons);
+        tiles.append(t);
+        made.set(l.name, t);
+      }
+      const status = document.getElementById(`load-${l.name}-status`);
+      status.textContent = l.status.replace('_', ' ');
+      status.className = `badge s-${l.status}`;
+      set(`load-${l.name}-p`, kw(l.p_w));
+      set(`load-${l.name}-detail`, `${fixed(l.i, 2)} A · ${fixed(l.v, 1)} V · PF ${fixed(l.pf, 2)} · ${kwh(l.energy_j)}`);
+      const limit = [l.limit_a != null ? `${l.limit_a} A` : null, l.limit_w != null ? `${l.limit_w} W` : null].filter(Boolean).join(', ');
+      set(`load-${l.name}-settings`, `priority ${l.priority}${l.critical ? ' · critical' : ''}${limit ? ' · limit ' + limit : ''}`);
+    }
+  };
+  if (live) onStatus(live);
+}
+
+// --- charts --------------------------------------------------------------------------------
+
+const RANGES = [['15 min', 15 * 60e3], ['1 h', 3600e3], ['6 h', 6 * 3600e3], ['24 h', 24 * 3600e3], ['7 days', 7 * 86400e3], ['30 days', 30 * 86400e3]];
+
+// A uPlot chart of one channel (mean with its min-max band) over [from, to); dragging across
+// it selects a narrower range, which `onRange` is told.
+async function drawChart(box, channel, unit, from, to, onRange) {
+  const pts = await api('GET', `/api/history?channel=${encodeURIComponent(channel)}&from=${Math.floor(from)}&to=${Math.ceil(to)}&points=600`);
+  const data = [pts.map((p) => p.t / 1000), pts.map((p) => p.mean), pts.map((p) => p.min), pts.map((p) => p.max)];
+  const width = Math.max(280, box.clientWidth - 12);
+  const opts = {
+    width, height: 260,
+    series: [{}, { label: `${channel} (${unit})`, stroke: '#1565c0', width: 1.5 },
+      { label: 'min', stroke: '#9ab' }, { label: 'max', stroke: '#9ab' }],
+    bands: [{ series: [3, 2], fill: 'rgba(21,101,192,0.12)' }],
+    cursor: { drag: { x: true, y: false } },
+    hooks: {
+      setSelect: [(u) => {
+        if (u.select.width < 5) return;
+        const a = u.posToVal(u.select.left, 'x') * 1000;
+        const b = u.posToVal(u.select.left + u.select.width, 'x') * 1000;
+        onRange(a, b);
+      }],
+    },
+  };
+  box.replaceChildren();
+  if (!pts.length) { box.append(h('p', { class: 'muted' }, 'Nothing stored in this range yet.')); return; }
+  new uPlot(opts, data, box);
+}
+
+function exportLink(channels, from, to) {
+  return `/api/export?channels=${encodeURIComponent(channels.join(','))}&from=${Math.floor(from)}&to=${Math.ceil(to)}`;
+}
+
+// --- load detail ---------------------------------------------------------------------------
+
+function scheduleRow(s) {
+  const kind = s ? Object.keys(s)[0] : 'Daily';
+  const v = s ? s[kind] : { on: '07:00', off: '19:00', days: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'] };
+  const isOnce = kind === 'Once';
+  const days = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
+  const row = h('div', { class: 'schedule' },
+    h('label', {}, 'Kind', h('select', { name: 'kind' }, ...['Daily', 'Weekly', 'Once'].map((k) => h('option', { value: k, selected: k === kind }, k)))),
+    h('label', {}, 'On', h('input', { name: 'on', value: isOnce ? v.on : v.on.slice(0, 5), placeholder: isOnce ? 'YYYY-MM-DDTHH:MM' : 'HH:MM' })),
+    h('label', {}, 'Off', h('input', { name: 'off', value: isOnce ? v.off : v.off.slice(0, 5), placeholder: isOnce ? 'YYYY-MM-DDTHH:MM' : 'HH:MM' })),
+    h('span', { class: 'days' }, ...days.map((d) => h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'day', value: d, checked: (v.days || []).includes(d) }), d))),
+    h('button', { type: 'button', onclick: () => row.remove() }, 'Remove'));
+  return row;
+}
+
+function readSchedule(row) {
+  const kind = row.querySelector('[name=kind]').value;
+  const on = row.querySelector('[name=on]').value.trim();
+  const off = row.querySelector('[name=off]').value.trim();
+  if (kind === 'Weekly') {
+    const days = [...row.querySelectorAll('[name=day]:checked')].map((c) => c.value);
+    return { Weekly: { days, on, off } };
+  }
+  return { [kind]: { on, off } };
+}
+
+async function loadView(name) {
+  const detail = await api('GET', `/api/loads/${encodeURIComponent(name)}`);
+  const cfg = detail.settings;
+  const admin = can('admin');
+  const out = h('p', { id: 'settings-result' });
+  const num = (n, v, step) => h('input', { name: n, type: 'number', step: step || 'any', min: 0, value: v == null ? '' : v, disabled: !admin });
+  const schedules = h('div', { id: 'schedules' }, ...cfg.schedules.map(scheduleRow));
+  const form = h('form', { id: 'settings' },
+    h('div', { class: 'filters' },
+      h('label', {}, 'Priority (0 = most important)', num('priority', cfg.priority, 1)),
+      h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'critical', checked: cfg.critical, disabled: !admin }), 'Critical (never shed)'),
+      h('label', {}, 'At power on', h('select', { name: 'power_on', disabled: !admin }, ...['On', 'Off', 'Last'].map((k) => h('option', { value: k, selected: cfg.power_on === k }, k)))),
+      h('label', {}, 'Current limit, A', num('limit_a', cfg.limit_a)),
+      h('label', {}, 'Power limit, W', num('limit_w', cfg.limit_w)),
+      h('label', {}, 'Limit delay, s', num('limit_delay', cfg.limit_delay))),
+    h('h2', {}, 'Schedules'),
+    h('p', { class: 'muted' }, 'A schedule switches at its edges and leaves the load alone in between; a window whose off comes before its on crosses midnight.'),
+    schedules,
+    admin ? h('div', { class: 'buttons' },
+      h('button', { type: 'button', id: 'add-schedule', onclick: () => schedules.append(scheduleRow(null)) }, 'Add schedule'),
+      h('button', { type: 'submit', class: 'primary', id: 'save-settings' }, 'Save settings')) : h('p', { class: 'muted' }, 'Only an admin changes settings.'),
+    out);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const f = form.elements;
+    const opt = (x) => (x.value === '' ? null : Number(x.value));
+    const body = {
+      ...cfg,
+      priority: Number(f.priority.value),
+      critical: f.critical.checked,
+      power_on: f.power_on.value,
+      limit_a: opt(f.limit_a),
+      limit_w: opt(f.limit_w),
+      limit_delay: Number(f.limit_delay.value),
+      schedules: [...schedules.querySelectorAll('.schedule')].map(readSchedule),
+    };
+    try {
+      await api('PUT', `/api/loads/${encodeURIComponent(name)}/settings`, body);
+      message(out, 'Saved; in force now.', true);
+    } catch (e) { message(out, e.message); }
+  });
+
+  const now = h('div', { class: 'grid' });
+  const chartBox = h('div', { class: 'chart', id: 'load-chart' });
+  const quantity = h('select', { id: 'load-quantity' }, ...[['p', 'W'], ['i', 'A'], ['v', 'V'], ['pf', '1'], ['energy', 'J']].map(([q, u]) => h('option', { value: q, 'data-unit': u }, q)));
+  let range = [clockNow() - 15 * 60e3, clockNow()];
+  const redraw = () => drawChart(chartBox, `load/${name}/${quantity.value}`, quantity.selectedOptions[0].dataset.unit, range[0], range[1], (a, b) => { range = [a, b]; redraw(); });
+  quantity.addEventListener('change', redraw);
+  const presets = h('select', { id: 'load-range', onchange: (e) => { const ms = Number(e.target.value); range = [clockNow() - ms, clockNow()]; redraw(); } },
+    ...RANGES.map(([t, ms]) => h('option', { value: ms }, t)));
+  setView(name, now, h('h2', {}, 'History'), h('div', { class: 'filters' }, quantity, presets), chartBox, h('h2', {}, 'Settings'), form);
+  onStatus = (s) => {
+    const l = s.loads.find((x) => x.name === name);
+    if (!l) return;
+    now.replaceChildren(
+      h('div', { class: 'card' }, h('h3', {}, 'State', h('span', { class: `badge s-${l.status}`, id: 'detail-status' }, l.status.replace('_', ' '))), h('div', { class: 'big', id: 'detail-power' }, kw(l.p_w))),
+      h('div', { class: 'card' }, h('h3', {}, 'Current'), h('div', { class: 'big' }, fixed(l.i, 2) + ' A'), h('div', { class: 'muted' }, fixed(l.v, 1) + ' V · PF ' + fixed(l.pf, 2))),
+      h('div', { class: 'card' }, h('h3', {}, 'Energy'), h('div', { class: 'big' }, kwh(l.energy_j))));
+  };
+  if (live) onStatus(live);
+  await redraw();
+}
+
+// --- events --------------------------------------------------------------------------------
+
+async function eventsView() {
+  const f = h('form', { class: 'filters', id: 'event-filter' },
+    h('label', {}, 'Severity', h('select', { name: 'severity' }, ...['info', 'warning', 'alarm', 'critical'].map((s) => h('option', { value: s }, s + ' and worse')))),
+    h('label', {}, 'Kind', h('input', { name: 'kind', placeholder: 'trip, transfer, …', size: 12 })),
+    h('label', {}, 'Subject', h('input', { name: 'subject', placeholder: 'fridge, main, …', size: 12 })),
+    h('label', {}, 'From', h('input', { name: 'from', type: 'datetime-local' })),
+    h('label', {}, 'To', h('input', { name: 'to', type: 'datetime-local' })),
+    h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'unacked' }), 'Unacknowledged only'),
+    h('button', { class: 'primary', type: 'submit' }, 'Show'));
+  const body = h('tbody', {});
+  const out = h('p', {});
+  const load = async () => {
+    const q = new URLSearchParams({ severity: f.severity.value, limit: 500 });
+    for (const k of ['kind', 'subject']) if (f[k].value.trim()) q.set(k, f[k].value.trim());
+    for (const k of ['from', 'to']) if (f[k].value) q.set(k, new Date(f[k].value).getTime());
+    if (f.unacked.checked) q.set('unacked', 'true');
+    const rows = await api('GET', '/api/events?' + q);
+    body.replaceChildren(...rows.map((e) => h('tr', { class: `sev-${e.severity}` },
+      h('td', { class: 'num' }, when(e.t)), h('td', {}, e.severity), h('td', {}, e.subject), h('td', {}, e.kind),
+      h('td', { class: 'muted' }, Object.entries(e.detail || {}).map(([k, v]) => `${k}: ${typeof v === 'number' ? +v.toFixed(3) : JSON.stringify(v)}`).join(', ')),
+      h('td', {}, e.acked_by ? `${e.acked_by}, ${when(e.acked_at)}` :
+        (can('operator') && e.severity !== 'info' ? h('button', { onclick: async () => { try { await api('POST', `/api/events/${e.id}/ack`, {}); await load(); } catch (x) { message(out, x.message); } } }, 'Acknowledge') : '')))));
+    if (!rows.length) body.append(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No events match.')));
+  };
+  f.addEventListener('submit', async (ev) => { ev.preventDefault(); try { await load(); } catch (e) { message(out, e.message); } });
+  setView('Events', f, out, h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, ...['Time', 'Severity', 'Subject', 'Event', 'Detail', 'Acknowledged'].map((t) => h('th', {}, t)))), body)));
+  await load();
+}
+
+// --- history -------------------------------------------------------------------------------
+
+async function historyView() {
+  const channels = await api('GET', '/api/channels');
+  const pick = h('select', { id: 'channel', name: 'channel' }, ...channels.map((c) => h('option', { value: c.name, 'data-unit': c.unit }, `${c.name} (${c.unit})`)));
+  const preset = h('select', { id: 'range' }, ...RANGES.map(([t, ms]) => h('option', { value: ms, selected: ms === 3600e3 }, t)));
+  const fromIn = h('input', { type: 'datetime-local', id: 'from' });
+  const toIn = h('input', { type: 'datetime-local', id: 'to' });
+  const box = h('div', { class: 'chart', id: 'history-chart' });
+  const link = h('a', { id: 'export', download: 'gridtwin-export.csv' }, 'Export CSV');
+  const out = h('p', {});
+  let range = [clockNow() - 3600e3, clockNow()];
+  const local = (ms) => { const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60e3); return d.toISOString().slice(0, 16); };
+  const redraw = async () => {
+    fromIn.value = local(range[0]); toIn.value = local(range[1]);
+    link.href = exportLink([pick.value], range[0], range[1]);
+    try { await drawChart(box, pick.value, pick.selectedOptions[0].dataset.unit, range[0], range[1], (a, b) => { range = [a, b]; redraw(); }); } catch (e) { message(out, e.message); }
+  };
+  pick.addEventListener('change', redraw);
+  preset.addEventListener('change', () => { const ms = Number(preset.value); range = [clockNow() - ms, clockNow()]; redraw(); });
+  const apply = h('button', { onclick: () => { const a = new Date(fromIn.value).getTime(); const b = new Date(toIn.value).getTime(); if (a < b) { range = [a, b]; redraw(); } else message(out, 'From must be before To.'); } }, 'Apply');
+  setView('History', h('div', { class: 'filters' }, h('label', {}, 'Channel', pick), h('label', {}, 'Last', preset), h('label', {}, 'From', fromIn), h('label', {}, 'To', toIn), apply, link),
+    h('p', { class: 'muted' }, 'Drag across the chart to zoom into a range. Readings are kept at 1 s, then as 1-minute and hourly means with their min and max.'), out, box);
+  await redraw();
+}
+
+// --- users and settings --------------------------------------------------------------------
+
+async function usersView() {
+  const [users, audit] = await Promise.all([api('GET', '/api/users'), api('GET', '/api/audit')]);
+  const out = h('p', {});
+  const add = h('form', { class: 'inline', id: 'add-user' },
+    h('label', {}, 'Name', h('input', { name: 'name', required: true })),
+    h('label', {}, 'Role', h('select', { name: 'role' }, ...['viewer', 'operator', 'admin'].map((r) => h('option', { value: r }, r)))),
+    h('label', {}, 'Password', h('input', { name: 'password', type: 'password', minlength: 10, required: true })),
+    h('button', { class: 'primary', type: 'submit' }, 'Add user'));
+  add.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try { await api('POST', '/api/users', { name: add.name.value, role: add.role.value, password: add.password.value }); await usersView(); } catch (e) { message(out, e.message); }
+  });
+  setView('Users & settings', out,
+    h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'User'), h('th', {}, 'Role'), h('th', {}, 'Since'), h('th', {}))),
+      h('tbody', {}, ...users.map((u) => h('tr', {}, h('td', {}, u.name), h('td', {}, u.role), h('td', {}, when(u.created)),
+        h('td', {}, u.name === me.name ? '' : h('button', { onclick: async () => { if (!window.confirm(`Remove ${u.name}?`)) return; try { await api('DELETE', `/api/users/${encodeURIComponent(u.name)}`); await usersView(); } catch (e) { message(out, e.message); } } }, 'Remove'))))))),
+    add,
+    h('h2', {}, 'Audit log'),
+    h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, ...['Time', 'User', 'Action', 'Target', 'Detail'].map((t) => h('th', {}, t)))),
+      h('tbody', {}, ...audit.map((a) => h('tr', {}, h('td', { class: 'num' }, when(a.t)), h('td', {}, a.user), h('td', {}, a.action), h('td', {}, a.target), h('td', { class: 'muted' }, a.detail)))))));
+}
