@@ -119,10 +119,17 @@ async fn each_role_may_do_what_it_should_and_no_more() {
             "operator load-off fridge"
         ]
     );
+    let dave = s.login("dave").await;
+    assert_eq!(s.get("/api/me", &dave).await.status, StatusCode::OK);
     let r = s
         .call(Method::DELETE, "/api/users/dave", Some(&admin), None)
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        s.get("/api/me", &dave).await.status,
+        StatusCode::UNAUTHORIZED,
+        "a removed user's session ends at once"
+    );
     let r = s
         .call(Method::DELETE, "/api/users/dave", Some(&admin), None)
         .await;

@@ -169,3 +169,63 @@ fn the_event_filter_ranks_severities_and_acknowledgement_sticks() {
     assert_eq!(e.detail["n"], 3);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn staged_and_filed_readings_read_back_the_same() {
+    let dir = common::scratch("frames");
+    let mut db = Store::open(&dir).unwrap();
+    let ids = db
+        .channels(&[("a".into(), "W"), ("b".into(), "V")])
+        .unwrap();
+    // 150 s, one batch a second as the live loop writes them, NaN now and then on b.
+    for k in 0..150 {
+        let b = Batch {
+            readings: vec![
+                Reading {
+                    channel: ids[0],
+                    t: T0 + k * 1000,
+                    v: k as f64,
+                },
+                Reading {
+                    channel: ids[1],
+                    t: T0 + k * 1000,
+                    v: if k % 7 == 0 { f64::NAN } else { 2.0 * k as f64 },
+                },
+            ],
+            ..Batch::default()
+        };
+        db.write(&b, 0).unwrap();
+    }
+    let read = |db: &Store| {
+        let a = rows(db, "a");
+        let b = rows(db, "b");
+        let h = db.history("b", T0, T0 + 150_000, 5).unwrap();
+        (a, b, h)
+    };
+    let staged = read(&db);
+    // Two whole minutes are filed already; the last 30 s are still frames.
+    assert_eq!(staged.0.len(), 150);
+    assert!(
+        staged
+            .0
+            .iter()
+            .enumerate()
+            .all(|(k, r)| r.1 == T0 + k as i64 * 1000 && r.2 == k as f64)
+    );
+    assert!(staged.1[7].2.is_nan() && staged.1[8].2 == 16.0);
+    // History buckets of 30 s: b's mean over 120..150 s skipping the NaNs at 126, 133, 140, 147.
+    let finite: Vec<f64> = (120..150)
+        .filter(|k| k % 7 != 0)
+        .map(|k| 2.0 * k as f64)
+        .collect();
+    let mean = finite.iter().sum::<f64>() / finite.len() as f64;
+    assert!((staged.2[4].mean - mean).abs() < 1e-9, "{:?}", staged.2[4]);
+    assert_eq!(db.file_frames(i64::MAX).unwrap(), 60);
+    let filed = read(&db);
+    assert_eq!(
+        format!("{staged:?}"),
+        format!("{filed:?}"),
+        "NaN-aware equality"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -218,6 +218,12 @@ fn bench() -> Result<(), String> {
         ("controller", "balance_plan", "balancing planner, 200 homes"),
         ("sim", "feeder_day", "European LV feeder day of power flows"),
         ("reports", "report", "report of a 24 h, 64-load run"),
+        ("gridtwin", "ingest", "storage ingest, durable batches"),
+        (
+            "gridtwin",
+            "http",
+            "control center under load (wrk, live clients)",
+        ),
     ];
     for (package, bench, what) in benches {
         let mut c = cargo();

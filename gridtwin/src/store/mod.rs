@@ -1,4 +1,5 @@
-//! Storage in SQLite (WAL): readings at 1 s downsampled to 1 min and 1 h, events, audit log,
+//! Storage in SQLite (WAL): readings at 1 s (staged as one row per instant, then filed per
+//! channel a minute at a time) downsampled to 1 min and 1 h, events, audit log,
 //! energy counters, controller state, settings, users and sessions. One writer connection per
 //! `Store`; the live service keeps one for its batches and one for the API's reads, which WAL
 //! lets run beside the writer.
@@ -46,6 +47,8 @@ const SCHEMA: &str = "
 CREATE TABLE channel(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, unit TEXT NOT NULL);
 CREATE TABLE reading_1s(channel INTEGER NOT NULL, t INTEGER NOT NULL, v REAL,
     PRIMARY KEY (channel, t)) WITHOUT ROWID;
+CREATE TABLE frame(id INTEGER PRIMARY KEY, t INTEGER NOT NULL, ids BLOB NOT NULL,
+    vals BLOB NOT NULL);
 CREATE TABLE reading_1m(channel INTEGER NOT NULL, t INTEGER NOT NULL, mean REAL, min REAL,
     max REAL, n INTEGER NOT NULL, PRIMARY KEY (channel, t)) WITHOUT ROWID;
 CREATE TABLE reading_1h(channel INTEGER NOT NULL, t INTEGER NOT NULL, mean REAL, min REAL,
@@ -94,6 +97,8 @@ impl Store {
         // WAL: readers never block the writer. FULL: a committed batch survives power loss.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // Compaction touches every channel's end of the readings tree: keep those pages cached.
+        conn.pragma_update(None, "cache_size", -64 * 1024)?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         match version {
             0 => {

@@ -1,5 +1,10 @@
 //! Readings: written in batches at 1 s, downsampled to 1 min and 1 h as they age, read back
 //! as history at any range.
+//!
+//! Why frames: readings are filed by (channel, t), so a commit of one second's readings would
+//! rewrite one page per channel. A batch is first stored as frames, one row per instant with
+//! all its channels (a few pages, durable at once); once a minute is complete its frames are
+//! filed per channel in one transaction, sixty readings per page touched. Reads see both.
 
 use std::collections::BTreeMap;
 
@@ -98,13 +103,16 @@ impl Store {
     pub fn write(&mut self, b: &Batch, now_ms: i64) -> Result<i64> {
         let tx = self.conn.transaction()?;
         {
-            let mut r = tx.prepare_cached(
-                "INSERT INTO reading_1s(channel, t, v) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(channel, t) DO UPDATE SET v = excluded.v",
-            )?;
-            for x in &b.readings {
-                // NaN (no power factor at zero current) is stored as NULL.
-                r.execute(params![x.channel, x.t, x.v.is_finite().then_some(x.v)])?;
+            let mut f = tx.prepare_cached("INSERT INTO frame(t, ids, vals) VALUES (?1, ?2, ?3)")?;
+            let mut order: Vec<&Reading> = b.readings.iter().collect();
+            order.sort_by_key(|r| r.t);
+            for same_t in order.chunk_by(|a, b| a.t == b.t) {
+                let ids: Vec<u8> = same_t
+                    .iter()
+                    .flat_map(|r| r.channel.to_le_bytes())
+                    .collect();
+                let vals: Vec<u8> = same_t.iter().flat_map(|r| r.v.to_le_bytes()).collect();
+                f.execute(params![same_t[0].t, ids, vals])?;
             }
             let mut e = tx.prepare_cached(
                 "INSERT INTO event(t, severity, subject, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -139,7 +147,38 @@ impl Store {
         }
         let id = tx.last_insert_rowid();
         tx.commit()?;
+        // File every whole minute before the newest reading's.
+        if let Some(newest) = b.readings.iter().map(|r| r.t).max() {
+            self.file_frames(newest.div_euclid(60_000) * 60_000)?;
+        }
         Ok(id)
+    }
+
+    /// Move the frames older than `before` (unix ms) into the per-channel readings, in key
+    /// order, in one transaction.
+    pub fn file_frames(&mut self, before: i64) -> Result<usize> {
+        let oldest: Option<i64> = self
+            .conn
+            .query_row("SELECT min(t) FROM frame", [], |r| r.get(0))?;
+        if oldest.is_none_or(|t| t >= before) {
+            return Ok(0);
+        }
+        let tx = self.conn.transaction()?;
+        let mut all = frames(&tx, i64::MIN, before, None)?;
+        all.sort_unstable_by_key(|r| (r.channel, r.t));
+        {
+            let mut r = tx.prepare_cached(
+                "INSERT INTO reading_1s(channel, t, v) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(channel, t) DO UPDATE SET v = excluded.v",
+            )?;
+            for x in &all {
+                // NaN (no power factor at zero current) is stored as NULL.
+                r.execute(params![x.channel, x.t, x.v.is_finite().then_some(x.v)])?;
+            }
+        }
+        tx.execute("DELETE FROM frame WHERE t < ?1", [before])?;
+        tx.commit()?;
+        Ok(all.len())
     }
 
     /// The stored energy counters, J.
@@ -151,11 +190,11 @@ impl Store {
 
     /// The newest reading time, unix ms.
     pub fn last_reading(&self) -> Result<Option<i64>> {
-        Ok(self
-            .conn
-            .query_row("SELECT max(t) FROM reading_1s", [], |r| r.get(0))
-            .optional()?
-            .flatten())
+        Ok(self.conn.query_row(
+            "SELECT max((SELECT max(t) FROM reading_1s), (SELECT max(t) FROM frame))",
+            [],
+            |r| r.get(0),
+        )?)
     }
 
     /// Merge 1 s readings older than `retention.raw_s` into minutes, and minutes older than
@@ -163,6 +202,7 @@ impl Store {
     /// this never splits one. Returns the rows merged at each stage.
     pub fn downsample(&mut self, now_ms: i64, retention: Retention) -> Result<(usize, usize)> {
         let cut = |age_s: u64, unit: i64| (now_ms - age_s as i64 * 1000).div_euclid(unit) * unit;
+        self.file_frames(cut(retention.raw_s, 60_000))?;
         let tx = self.conn.transaction()?;
         let raw_cut = cut(retention.raw_s, 60_000);
         let merge = "ON CONFLICT(channel, t) DO UPDATE SET
@@ -203,9 +243,18 @@ impl Store {
             )));
         };
         let bucket = ((to - from) / i64::from(points.max(1))).max(1000);
+        let key = |t: i64| from + (t - from).div_euclid(bucket) * bucket;
+        // Per bucket: the sum of means weighed by the readings they stand for, their count,
+        // min and max.
+        let mut buckets: BTreeMap<i64, (f64, f64, f64, f64)> = BTreeMap::new();
+        let mut add = |b: i64, sum: f64, n: f64, lo: f64, hi: f64| {
+            let e = buckets
+                .entry(b)
+                .or_insert((0.0, 0.0, f64::INFINITY, f64::NEG_INFINITY));
+            *e = (e.0 + sum, e.1 + n, e.2.min(lo), e.3.max(hi));
+        };
         let mut q = self.conn.prepare_cached(
-            // Aggregates weigh by the readings they stand for.
-            "SELECT ?2 + ((t - ?2) / ?4) * ?4 AS b, sum(mean * n) / sum(n), min(lo), max(hi)
+            "SELECT ?2 + ((t - ?2) / ?4) * ?4 AS b, sum(mean * n), sum(n), min(lo), max(hi)
              FROM (
                 SELECT t, v AS mean, v AS lo, v AS hi, 1 AS n FROM reading_1s
                     WHERE channel = ?1 AND t >= ?2 AND t < ?3
@@ -213,17 +262,26 @@ impl Store {
                     WHERE channel = ?1 AND t >= ?2 AND t < ?3
                 UNION ALL SELECT t, mean, min, max, n FROM reading_1h
                     WHERE channel = ?1 AND t >= ?2 AND t < ?3)
-             WHERE mean IS NOT NULL GROUP BY b ORDER BY b",
+             WHERE mean IS NOT NULL GROUP BY b",
         )?;
-        let rows = q.query_map(params![id, from, to, bucket], |r| {
-            Ok(Point {
-                t: r.get(0)?,
-                mean: r.get(1)?,
-                min: r.get(2)?,
-                max: r.get(3)?,
+        let mut rows = q.query(params![id, from, to, bucket])?;
+        while let Some(r) = rows.next()? {
+            add(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+        }
+        for r in frames(&self.conn, from, to, Some(id))? {
+            if r.v.is_finite() {
+                add(key(r.t), r.v, 1.0, r.v, r.v);
+            }
+        }
+        Ok(buckets
+            .into_iter()
+            .map(|(t, (sum, n, min, max))| Point {
+                t,
+                mean: sum / n,
+                min,
+                max,
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            .collect())
     }
 
     /// Every stored row of the channels over [from, to) at its own resolution, oldest first:
@@ -240,13 +298,13 @@ impl Store {
              UNION ALL SELECT t, 1, mean, min, max FROM reading_1m
                 WHERE channel = ?1 AND t >= ?2 AND t < ?3
              UNION ALL SELECT t, 2, mean, min, max FROM reading_1h
-                WHERE channel = ?1 AND t >= ?2 AND t < ?3
-             ORDER BY t",
+                WHERE channel = ?1 AND t >= ?2 AND t < ?3",
         )?;
         for name in channels {
             let Some(id) = self.channel_id(name)? else {
                 return Err(StoreError::Invalid(format!("no channel is named {name:?}")));
             };
+            let mut out = Vec::new();
             let mut rows = q.query(params![id, from, to])?;
             while let Some(r) = rows.next()? {
                 let res = match r.get::<_, i64>(1)? {
@@ -262,7 +320,25 @@ impl Store {
                     min: f(3)?,
                     max: f(4)?,
                 };
-                row(t, name, res, p);
+                out.push((res, p));
+            }
+            out.extend(
+                frames(&self.conn, from, to, Some(id))?
+                    .into_iter()
+                    .map(|r| {
+                        let v = if r.v.is_finite() { r.v } else { f64::NAN };
+                        let p = Point {
+                            t: r.t,
+                            mean: v,
+                            min: v,
+                            max: v,
+                        };
+                        (Resolution::Second, p)
+                    }),
+            );
+            out.sort_by_key(|(_, p)| p.t);
+            for (res, p) in out {
+                row(p.t, name, res, p);
             }
         }
         Ok(())
@@ -283,4 +359,36 @@ impl Store {
             .conn
             .query_row("SELECT count(*) FROM batch", [], |r| r.get(0))?)
     }
+}
+
+/// The staged readings in [from, to), of one channel or all.
+fn frames(
+    conn: &rusqlite::Connection,
+    from: i64,
+    to: i64,
+    channel: Option<i64>,
+) -> Result<Vec<Reading>> {
+    let mut q = conn.prepare_cached("SELECT t, ids, vals FROM frame WHERE t >= ?1 AND t < ?2")?;
+    let mut rows = q.query(params![from, to])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let t: i64 = r.get(0)?;
+        let ids: Vec<u8> = r.get(1)?;
+        let vals: Vec<u8> = r.get(2)?;
+        if ids.len() != vals.len() || ids.len() % 8 != 0 {
+            return Err(StoreError::Invalid(format!("the frame at {t} is damaged")));
+        }
+        let word = |b: &[u8]| <[u8; 8]>::try_from(b).unwrap_or_default();
+        for (i, v) in ids.chunks_exact(8).zip(vals.chunks_exact(8)) {
+            let c = i64::from_le_bytes(word(i));
+            if channel.is_none_or(|want| want == c) {
+                out.push(Reading {
+                    channel: c,
+                    t,
+                    v: f64::from_le_bytes(word(v)),
+                });
+            }
+        }
+    }
+    Ok(out)
 }

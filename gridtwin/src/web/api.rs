@@ -381,6 +381,8 @@ pub async fn delete_user(
             Ok(done)
         })
         .await?;
+    // The removed user's sessions must stop working now.
+    s.sessions.forget(None);
     done.then_some(StatusCode::NO_CONTENT)
         .ok_or_else(|| ApiError::not_found("no such user"))
 }

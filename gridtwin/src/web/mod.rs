@@ -31,6 +31,7 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// How long a login session lasts.
     pub session_ttl: Duration,
+    pub sessions: session::SessionCache,
 }
 
 pub type Shared = Arc<AppState>;
@@ -44,6 +45,7 @@ impl AppState {
             logins: Mutex::new(RateLimit::new(5, Duration::from_secs(60))),
             secure_cookies: false,
             session_ttl: Duration::from_secs(12 * 3600),
+            sessions: session::SessionCache::default(),
         }
     }
 

@@ -96,10 +96,16 @@ impl FromRequestParts<Shared> for User {
             ));
         }
         let digest = auth::digest(&token);
+        if let Some(u) = state.sessions.get(&digest) {
+            return Ok(User(u));
+        }
         let now = now_ms();
-        let user = state.db(move |db| db.session(&digest, now)).await?;
-        user.map(User)
-            .ok_or_else(|| unauthorized("the session has expired or is unknown; log in again"))
+        let key = digest.clone();
+        let user = state.db(move |db| db.session(&key, now)).await?;
+        let user = user
+            .ok_or_else(|| unauthorized("the session has expired or is unknown; log in again"))?;
+        state.sessions.put(digest, user.clone());
+        Ok(User(user))
     }
 }
 
@@ -115,6 +121,46 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|c| c.0.ip()),
         ))
+    }
+}
+
+/// Sessions recently found in the store, so that a request needs no database lookup. An entry
+/// is trusted for `SessionCache::TRUST` only: a session ended elsewhere (another process,
+/// `gridtwin user remove`) stops working within that time; one ended here, at once.
+#[derive(Default)]
+pub struct SessionCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (SessionUser, Instant)>>,
+}
+
+impl SessionCache {
+    const TRUST: std::time::Duration = std::time::Duration::from_secs(5);
+
+    fn get(&self, digest: &str) -> Option<SessionUser> {
+        let e = self.entries.lock().ok()?;
+        e.get(digest)
+            .filter(|(_, at)| at.elapsed() < Self::TRUST)
+            .map(|(u, _)| u.clone())
+    }
+
+    fn put(&self, digest: String, user: SessionUser) {
+        if let Ok(mut e) = self.entries.lock() {
+            if e.len() > 10_000 {
+                e.retain(|_, (_, at)| at.elapsed() < Self::TRUST);
+            }
+            e.insert(digest, (user, Instant::now()));
+        }
+    }
+
+    /// Forget one session, or all (after a user is removed).
+    pub fn forget(&self, digest: Option<&str>) {
+        if let Ok(mut e) = self.entries.lock() {
+            match digest {
+                Some(d) => {
+                    e.remove(d);
+                }
+                None => e.clear(),
+            }
+        }
     }
 }
 
@@ -207,6 +253,7 @@ pub async fn logout(
 ) -> Result<Response, ApiError> {
     if let Some((token, _)) = token(&headers) {
         let digest = auth::digest(&token);
+        s.sessions.forget(Some(&digest));
         s.db(move |db| db.delete_session(&digest)).await?;
     }
     let mut r = StatusCode::NO_CONTENT.into_response();
