@@ -375,7 +375,7 @@ fn frames(
         let t: i64 = r.get(0)?;
         let ids: Vec<u8> = r.get(1)?;
         let vals: Vec<u8> = r.get(2)?;
-        if ids.len() != vals.len() || ids.len() % 8 != 0 {
+        if ids.len() != vals.len() || !ids.len().is_multiple_of(8) {
             return Err(StoreError::Invalid(format!("the frame at {t} is damaged")));
         }
         let word = |b: &[u8]| <[u8; 8]>::try_from(b).unwrap_or_default();
