@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: `gridtwin serve` under load while the twin runs at 100×.
 //! 1. wrk against GET /api/status, 200 connections for 10 s: goal p99 < 10 ms.
 //! 2. 100 live clients on the event stream for 10 s: each must get 5 updates/s or more.
+//!
 //! Reports the server's CPU share and how far the twin fell behind its clock.
 
 use std::io::{BufRead, BufReader, Read, Write};
