@@ -7,3 +7,4 @@ pub mod live;
 pub mod service;
 pub mod store;
 pub mod web;
+pub mod webhook;

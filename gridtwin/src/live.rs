@@ -20,6 +20,7 @@ use serde::Serialize;
 use tokio::sync::{oneshot, watch};
 
 use crate::store::{Batch, Reading, Retention, Store, StoredEvent};
+use crate::webhook::{self, Webhook};
 
 /// How often the snapshot is published.
 const PUBLISH: Duration = Duration::from_millis(50);
@@ -107,6 +108,8 @@ pub struct Live {
     threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
     pub loads: LoadTable,
+    /// Retention and webhook, as the writer uses them.
+    pub settings: Arc<RwLock<ServiceSettings>>,
 }
 
 #[derive(Debug, Clone)]
@@ -116,7 +119,6 @@ pub struct LiveOptions {
     pub start_ms: i64,
     /// Local time minus UTC, s: schedules follow the local clock.
     pub utc_offset_s: i32,
-    pub retention: Retention,
 }
 
 impl Live {
@@ -176,11 +178,18 @@ impl Live {
         let (batch_tx, batch_rx) = mpsc::channel::<Batch>();
         let committed = Arc::new(AtomicI64::new(0));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stored: ServiceSettings = store
+            .setting("service")
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        let settings = Arc::new(RwLock::new(stored));
+        let hook = Some(webhook::spawn().map_err(|e| e.to_string())?);
         let writer_thread = {
             let committed = committed.clone();
+            let settings = settings.clone();
             std::thread::Builder::new()
                 .name("store-writer".into())
-                .spawn(move || write_batches(w, batch_rx, &committed, o.retention))
+                .spawn(move || write_batches(w, batch_rx, &committed, &settings, hook))
                 .map_err(|e| e.to_string())?
         };
         let mut state = LoopState {
@@ -214,6 +223,7 @@ impl Live {
             threads: std::sync::Mutex::new(vec![loop_thread, writer_thread]),
             stop,
             loads,
+            settings,
         })
     }
 
@@ -589,13 +599,14 @@ impl LoopState {
     }
 }
 
-/// The writer thread: commit each batch as it comes, and now and then merge aged readings,
-/// until the loop hangs up.
+/// The writer thread: commit each batch as it comes, hand its events to the webhook, and now
+/// and then merge aged readings, until the loop hangs up.
 fn write_batches(
     mut store: Store,
     batches: mpsc::Receiver<Batch>,
     committed: &AtomicI64,
-    retention: Retention,
+    settings: &RwLock<ServiceSettings>,
+    webhook: Option<mpsc::Sender<(Webhook, Vec<StoredEvent>)>>,
 ) {
     let mut merged = WallInstant::now();
     for b in batches {
@@ -604,14 +615,44 @@ fn write_batches(
             Ok(id) => committed.store(id, Ordering::SeqCst),
             Err(e) => eprintln!("gridtwin: storing a batch failed: {e}"),
         }
+        let current = settings.read().map(|s| s.clone()).unwrap_or_default();
+        if let (Some(hook), Some(tx)) = (current.webhook, &webhook) {
+            let events: Vec<StoredEvent> =
+                b.events.iter().filter(|e| hook.wants(e)).cloned().collect();
+            if !events.is_empty() {
+                let _ = tx.send((hook, events));
+            }
+        }
         // Age is judged on the simulated clock, which runs ahead at more than real speed.
         if merged.elapsed() >= DOWNSAMPLE
             && let Some(newest) = b.readings.iter().map(|r| r.t).max()
         {
-            if let Err(e) = store.downsample(newest, retention) {
+            if let Err(e) = store.downsample(newest, current.retention) {
                 eprintln!("gridtwin: downsampling failed: {e}");
             }
             merged = WallInstant::now();
         }
+    }
+}
+
+/// The service's own settings (the admin's settings page), stored under `service`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSettings {
+    pub retention: Retention,
+    pub webhook: Option<Webhook>,
+}
+
+impl ServiceSettings {
+    /// Why these cannot be used, if they cannot.
+    pub fn problem(&self) -> Option<String> {
+        let r = self.retention;
+        if r.raw_s < 60 {
+            return Some("retention.raw_s must be at least 60 s".into());
+        }
+        if r.minute_s < r.raw_s {
+            return Some("retention.minute_s must be at least retention.raw_s".into());
+        }
+        self.webhook.as_ref().and_then(Webhook::problem)
     }
 }

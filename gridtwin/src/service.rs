@@ -10,7 +10,7 @@ use controller::scenario::Loaded;
 
 use crate::auth;
 use crate::live::{Live, LiveOptions};
-use crate::store::{Retention, Role, Store};
+use crate::store::{Role, Store};
 use crate::web::{self, AppState};
 
 /// How long the first start's setup link stays valid.
@@ -32,10 +32,6 @@ pub fn start(l: &Loaded, o: &ServeOptions) -> Result<(AppState, Option<String>),
     }
     let db = Store::open(o.data).map_err(|e| e.to_string())?;
     let writer = Store::open(o.data).map_err(|e| e.to_string())?;
-    let retention: Retention = db
-        .setting("retention")
-        .map_err(|e| e.to_string())?
-        .unwrap_or_default();
     let now = chrono::Local::now();
     let live = Live::start(
         l,
@@ -45,7 +41,6 @@ pub fn start(l: &Loaded, o: &ServeOptions) -> Result<(AppState, Option<String>),
             speed: o.speed,
             start_ms: now.timestamp_millis(),
             utc_offset_s: now.offset().local_minus_utc(),
-            retention,
         },
     )?;
     let setup = if db.user_count().map_err(|e| e.to_string())? == 0 {

@@ -643,3 +643,87 @@ async fn the_page_and_its_assets_are_served_with_security_headers() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_reach_the_configured_webhook() {
+    // A receiver standing for the relay that sends e-mail or SMS.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    let hook = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(v): axum::Json<serde_json::Value>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(v);
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, hook).await });
+
+    let s = site("webhook", 20.0, true);
+    let (op, admin) = (s.login("operator").await, s.login("admin").await);
+    let put = |c: &str, body: String| {
+        Request::put("/api/settings")
+            .header(header::COOKIE, c)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let settings = |url: &str, sev: &str, raw: u64| {
+        format!(
+            r#"{{"retention": {{"raw_s": {raw}, "minute_s": 86400}},
+                 "webhook": {{"url": "{url}", "min_severity": "{sev}"}}}}"#
+        )
+    };
+    let good = settings(&format!("http://{addr}/hook"), "info", 3600);
+    assert_eq!(
+        s.send(put(&op, good.clone())).await.status,
+        StatusCode::FORBIDDEN
+    );
+    for (body, says) in [
+        (
+            settings("https://relay.example/hook", "info", 3600),
+            "must be http://",
+        ),
+        (settings("not a url", "info", 3600), "webhook URL"),
+        (
+            settings(&format!("http://{addr}/hook"), "loud", 3600),
+            "min_severity \"loud\"",
+        ),
+        (
+            settings(&format!("http://{addr}/hook"), "info", 10),
+            "at least 60",
+        ),
+    ] {
+        let r = s.send(put(&admin, body.clone())).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(r.error().contains(says), "{body}: {}", r.body);
+    }
+    let r = s.send(put(&admin, good)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        s.get("/api/settings", &admin).await.json()["webhook"]["min_severity"],
+        "info"
+    );
+    s.post("/api/loads/fridge/switch", &op, r#"{"to":"off"}"#)
+        .await;
+    let got = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let batch = rx.recv().await.unwrap();
+            if let Some(e) = batch
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["subject"] == "fridge" && e["kind"] == "operator")
+            {
+                return e.clone();
+            }
+        }
+    })
+    .await
+    .expect("the operator's event reaches the webhook");
+    assert_eq!(got["detail"]["action"], "off");
+    assert_eq!(got["severity"], "info");
+}

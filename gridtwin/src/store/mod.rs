@@ -4,7 +4,7 @@
 //! `Store`; the live service keeps one for its batches and one for the API's reads, which WAL
 //! lets run beside the writer.
 
-mod log;
+pub mod log;
 mod series;
 mod users;
 

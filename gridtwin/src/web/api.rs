@@ -18,6 +18,7 @@ use super::Shared;
 use super::error::{ApiError, Body, Query};
 use super::session::{User, now_ms};
 use crate::auth;
+use crate::live::ServiceSettings;
 use crate::store::{EventFilter, Role};
 
 pub async fn openapi() -> Response {
@@ -317,6 +318,42 @@ pub async fn export(
         csv,
     )
         .into_response())
+}
+
+/// The service's settings: retention of readings and the webhook (admin).
+pub async fn settings(State(s): State<Shared>, User(u): User) -> Result<Response, ApiError> {
+    User(u).require(Role::Admin)?;
+    let current = s
+        .live
+        .settings
+        .read()
+        .map_err(|_| ApiError::internal("settings lock"))?
+        .clone();
+    Ok(Json(current).into_response())
+}
+
+pub async fn set_settings(
+    State(s): State<Shared>,
+    User(u): User,
+    Body(new): Body<ServiceSettings>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    User(u.clone()).require(Role::Admin)?;
+    if let Some(p) = new.problem() {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, p));
+    }
+    let (user, now) = (u.name.clone(), now_ms());
+    let json = serde_json::to_string(&new).unwrap_or_default();
+    let stored = new.clone();
+    s.db(move |db| {
+        db.set_setting("service", &stored)?;
+        db.audit(now, &user, "settings", "service", &json)
+    })
+    .await?;
+    *s.live
+        .settings
+        .write()
+        .map_err(|_| ApiError::internal("settings lock"))? = new;
+    Ok(Json(serde_json::json!({ "ok": true })))
 }
 
 pub async fn audit(State(s): State<Shared>, User(u): User) -> Result<Response, ApiError> {

@@ -89,6 +89,7 @@ pub fn router(state: Shared) -> Router {
         .route("/history", get(api::history))
         .route("/export", get(api::export))
         .route("/audit", get(api::audit))
+        .route("/settings", get(api::settings).put(api::set_settings))
         .route("/users", get(api::users).post(api::add_user))
         .route("/users/{name}", delete(api::delete_user))
         .fallback(api::not_found);

@@ -408,7 +408,22 @@ async function historyView() {
 // --- users and settings --------------------------------------------------------------------
 
 async function usersView() {
-  const [users, audit] = await Promise.all([api('GET', '/api/users'), api('GET', '/api/audit')]);
+  const [users, audit, cfg] = await Promise.all([api('GET', '/api/users'), api('GET', '/api/audit'), api('GET', '/api/settings')]);
+  const saved = h('p', { id: 'service-result' });
+  const svc = h('form', { class: 'inline', id: 'service' },
+    h('label', {}, '1 s readings kept, hours', h('input', { name: 'raw', type: 'number', min: 1, step: 'any', value: cfg.retention.raw_s / 3600 })),
+    h('label', {}, '1-minute means kept, days', h('input', { name: 'minute', type: 'number', min: 1, step: 'any', value: cfg.retention.minute_s / 86400 })),
+    h('label', {}, 'Webhook URL (http://, empty for none)', h('input', { name: 'url', size: 32, value: cfg.webhook ? cfg.webhook.url : '' })),
+    h('label', {}, 'Events sent', h('select', { name: 'sev' }, ...['info', 'warning', 'alarm', 'critical'].map((x) => h('option', { value: x, selected: cfg.webhook ? cfg.webhook.min_severity === x : x === 'alarm' }, x + ' and worse')))),
+    h('button', { class: 'primary', type: 'submit' }, 'Save'), saved);
+  svc.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const body = {
+      retention: { raw_s: Math.round(Number(svc.raw.value) * 3600), minute_s: Math.round(Number(svc.minute.value) * 86400) },
+      webhook: svc.url.value.trim() ? { url: svc.url.value.trim(), min_severity: svc.sev.value } : null,
+    };
+    try { await api('PUT', '/api/settings', body); message(saved, 'Saved; in force now.', true); } catch (e) { message(saved, e.message); }
+  });
   const out = h('p', {});
   const add = h('form', { class: 'inline', id: 'add-user' },
     h('label', {}, 'Name', h('input', { name: 'name', required: true })),
@@ -424,6 +439,7 @@ async function usersView() {
       h('tbody', {}, ...users.map((u) => h('tr', {}, h('td', {}, u.name), h('td', {}, u.role), h('td', {}, when(u.created)),
         h('td', {}, u.name === me.name ? '' : h('button', { onclick: async () => { if (!window.confirm(`Remove ${u.name}?`)) return; try { await api('DELETE', `/api/users/${encodeURIComponent(u.name)}`); await usersView(); } catch (e) { message(out, e.message); } } }, 'Remove'))))))),
     add,
+    h('h2', {}, 'Storage and notifications'), svc,
     h('h2', {}, 'Audit log'),
     h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, ...['Time', 'User', 'Action', 'Target', 'Detail'].map((t) => h('th', {}, t)))),
       h('tbody', {}, ...audit.map((a) => h('tr', {}, h('td', { class: 'num' }, when(a.t)), h('td', {}, a.user), h('td', {}, a.action), h('td', {}, a.target), h('td', { class: 'muted' }, a.detail)))))));

@@ -98,6 +98,15 @@ try {
   await page.click('#event-filter button[type=submit]');
   await page.waitForFunction(() => [...document.querySelectorAll('tbody tr')].some((r) => r.textContent.includes('fridge')));
 
+  step('the admin page saves storage settings');
+  await page.click('a[href="#/users"]');
+  await page.fill('#service input[name=raw]', '48');
+  await page.click('#service button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('#service-result').textContent.startsWith('Saved'));
+  await page.reload();
+  await page.waitForSelector('#service');
+  assert.equal(await page.inputValue('#service input[name=raw]'), '48');
+
   if (screenshot) {
     await page.click('a[href="#/"]');
     await page.waitForSelector('#load-fridge');
