@@ -786,3 +786,56 @@ fn an_overlapping_tariff_is_refused_at_its_section() {
         "{err}"
     );
 }
+
+#[test]
+fn serve_says_what_it_cannot_do_and_where() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let data = std::env::temp_dir().join(format!("gridtwin-serve-refusals-{}", std::process::id()));
+    let feeder = root.join("scenarios/feeder_13node_load_step.ron");
+    let out = gridtwin(&[
+        "serve",
+        feeder.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("feeders are not served yet"));
+    let out = gridtwin(&["serve", "--speed", "0", "--data", data.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--speed must be > 0"));
+    // A data directory that cannot be made (a file is in the way).
+    let file = std::env::temp_dir().join(format!("gridtwin-serve-file-{}", std::process::id()));
+    std::fs::write(&file, "not a directory").unwrap();
+    let out = gridtwin(&["serve", "--data", file.join("sub").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot create the data directory"), "{err}");
+    // A user name that is not plain.
+    let out = gridtwin(&[
+        "user",
+        "add",
+        "a b",
+        "--role",
+        "admin",
+        "--password-stdin",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a user name is 1 to 64"));
+    let out = gridtwin(&[
+        "user",
+        "add",
+        "ann",
+        "--role",
+        "root",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown role \"root\""));
+    let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_dir_all(&data);
+}
