@@ -338,6 +338,14 @@ impl Server {
     }
 }
 
+impl Server {
+    /// SIGKILL: the process gets no chance to flush.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
