@@ -36,6 +36,7 @@ fn run(label: &str, channels: usize, seconds_per_batch: i64, batches: i64) {
         };
         readings += batch.readings.len();
         db.write(&batch, 0).expect("write");
+        db.file_complete_minutes(&batch).expect("filed");
     }
     let s = start.elapsed().as_secs_f64();
     println!(

@@ -727,3 +727,136 @@ async fn events_reach_the_configured_webhook() {
     assert_eq!(got["detail"]["action"], "off");
     assert_eq!(got["severity"], "info");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_feeder_shows_its_transformer_and_homes_and_an_operator_moves_a_home() {
+    let l = common::scenario("feeder_lv_day.ron");
+    let s = common::site_of(&l, "feeder", 600.0, true);
+    let (viewer, op) = (s.login("viewer").await, s.login("operator").await);
+    let v = s
+        .until("the first power flow", |v| {
+            v["feeder"]["homes"]
+                .as_array()
+                .is_some_and(|h| !h.is_empty())
+        })
+        .await;
+    let f = &v["feeder"];
+    assert_eq!(
+        f["homes"].as_array().unwrap().len(),
+        55,
+        "the European LV feeder's homes"
+    );
+    assert_eq!(f["heads"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        f["balancing"], false,
+        "no balancer to move homes under the test"
+    );
+    // The source delivers the homes' power plus the losses.
+    let homes: f64 = f["homes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["p_w"].as_f64().unwrap())
+        .sum();
+    let source = f["source_w"].as_f64().unwrap();
+    assert!(
+        source >= homes && source < homes * 1.1,
+        "{source} vs {homes}"
+    );
+    // Each phase's current is what its homes draw at their voltage, within the losses and
+    // the power factor: I_phase ≥ P_phase / V_phase.
+    for phase in ["A", "B", "C"] {
+        let p: f64 = f["homes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["phase"] == phase)
+            .map(|h| h["p_w"].as_f64().unwrap())
+            .sum();
+        let amps = f["heads"][0]["amps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a[0] == phase)
+            .unwrap()[1]
+            .as_f64()
+            .unwrap();
+        assert!(
+            amps >= p / 250.0 && amps < p / 200.0 + 5.0,
+            "{phase}: {amps} A for {p} W"
+        );
+    }
+
+    let home = "load1";
+    let was = f["homes"][0]["phase"].as_str().unwrap().to_string();
+    let to = if was == "A" { "B" } else { "A" };
+    let body = format!(r#"{{"phase":"{to}"}}"#);
+    let uri = format!("/api/homes/{home}/phase");
+    assert_eq!(
+        s.post(&uri, &viewer, &body).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let r = s.post(&uri, &op, r#"{"phase":"D"}"#).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.error().contains("unknown variant `D`"), "{}", r.body);
+    let r = s.post("/api/homes/nobody/phase", &op, &body).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = s.post(&uri, &op, &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    s.until("the home is on its new phase", |v| {
+        v["feeder"]["homes"][0]["phase"] == to
+    })
+    .await;
+    // A feeder has no load relays to switch.
+    let r = s
+        .post("/api/loads/load1/switch", &op, r#"{"to":"off"}"#)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // The move is an event, and the transformer's currents are stored.
+    let t0 = std::time::Instant::now();
+    loop {
+        let ev = s
+            .get("/api/events?kind=phase_move&subject=load1", &viewer)
+            .await
+            .json();
+        let h = s
+            .get(
+                "/api/history?channel=head/1/neutral&from=0&to=9999999999999",
+                &viewer,
+            )
+            .await;
+        if ev
+            .as_array()
+            .is_some_and(|a| a.iter().any(|e| e["detail"]["to"] == to))
+            && h.json().as_array().is_some_and(|a| !a.is_empty())
+        {
+            break;
+        }
+        assert!(
+            t0.elapsed().as_secs() < 20,
+            "the move and the currents are stored"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // After a restart the home is still on the phase it was moved to.
+    s.state.live.shutdown();
+    let (again, _) = gridtwin::service::start(
+        &l,
+        &gridtwin::service::ServeOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data: &s.dir,
+            speed: 600.0,
+        },
+    )
+    .unwrap();
+    let mut rx = again.live.snapshot.clone();
+    let phase = loop {
+        rx.changed().await.unwrap();
+        let snap = rx.borrow().clone();
+        if let Some(h) = snap.feeder.as_ref().and_then(|f| f.homes.first()) {
+            break h.phase.clone();
+        }
+    };
+    assert_eq!(phase, to);
+    again.live.shutdown();
+}

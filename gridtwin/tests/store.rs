@@ -174,6 +174,7 @@ fn the_event_filter_ranks_severities_and_acknowledgement_sticks() {
 fn staged_and_filed_readings_read_back_the_same() {
     let dir = common::scratch("frames");
     let mut db = Store::open(&dir).unwrap();
+    assert_eq!(db.last_reading().unwrap(), None);
     let ids = db
         .channels(&[("a".into(), "W"), ("b".into(), "V")])
         .unwrap();
@@ -195,7 +196,13 @@ fn staged_and_filed_readings_read_back_the_same() {
             ..Batch::default()
         };
         db.write(&b, 0).unwrap();
+        db.file_complete_minutes(&b).unwrap();
     }
+    assert_eq!(
+        db.last_reading().unwrap(),
+        Some(T0 + 149_000),
+        "frames and filed rows"
+    );
     let read = |db: &Store| {
         let a = rows(db, "a");
         let b = rows(db, "b");
@@ -221,6 +228,7 @@ fn staged_and_filed_readings_read_back_the_same() {
     let mean = finite.iter().sum::<f64>() / finite.len() as f64;
     assert!((staged.2[4].mean - mean).abs() < 1e-9, "{:?}", staged.2[4]);
     assert_eq!(db.file_frames(i64::MAX).unwrap(), 60);
+    assert_eq!(db.last_reading().unwrap(), Some(T0 + 149_000), "all filed");
     let filed = read(&db);
     assert_eq!(
         format!("{staged:?}"),

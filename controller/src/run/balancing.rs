@@ -76,7 +76,7 @@ pub struct Field {
     next_report: Vec<f64>,
     /// Each node's voltage base, V.
     volts: Vec<f64>,
-    link: Box<dyn Link<Msg>>,
+    link: Box<dyn Link<Msg> + Send>,
     balancer: Balancer,
     every: f64,
     report_bytes: usize,
@@ -359,7 +359,7 @@ fn build_link(
     loads: &[usize],
     head: Option<&str>,
     seed: u64,
-) -> Result<Box<dyn Link<Msg>>, String> {
+) -> Result<Box<dyn Link<Msg> + Send>, String> {
     let n = loads.len();
     Ok(match l {
         FieldLink::Rs485 { baud } => {

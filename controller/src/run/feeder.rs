@@ -56,6 +56,190 @@ struct Step {
     source: C64,
 }
 
+/// The feeder twin stepped one power flow at a time: the timeline's actions, the load shapes at
+/// the step's minute of day, a warm-started solve, and (after the caller has looked at the
+/// solution) the home nodes' field and balancer up to the step's end. Feeder runs and the live
+/// service both drive it.
+pub struct FeederLoop {
+    pf: PowerFlow,
+    field: Option<Field>,
+    heads: Vec<String>,
+    regulators: Vec<String>,
+    actions: Vec<(Instant, Action)>,
+    next_action: usize,
+    /// When the source returns to its rating after a sag, swell or timed outage.
+    source_back: Option<Instant>,
+    failing: bool,
+    start_min: f64,
+    solves: u64,
+    failed: u64,
+    iterations: u64,
+}
+
+impl FeederLoop {
+    /// The feeder compiled and the field set up, or what failed: (what, why).
+    pub fn new(
+        l: &Loaded,
+        f: &Feeder,
+        balancing: Option<&Balancing>,
+    ) -> Result<Self, (&'static str, String)> {
+        let s = &l.scenario;
+        let pf = PowerFlow::new(f).map_err(|e| ("the feeder compiles", e.to_string()))?;
+        let heads = head_buses(f, &pf);
+        let field = match balancing.map(|b| Field::new(b, &pf, heads.first().map(String::as_str))) {
+            Some(Err(e)) => return Err(("the balancing is set up", e)),
+            Some(Ok(x)) => Some(x),
+            None => None,
+        };
+        let start = s.start.0.time();
+        Ok(FeederLoop {
+            regulators: f.regulators.iter().map(|r| r.name.clone()).collect(),
+            pf,
+            field,
+            heads,
+            actions: schedule(s),
+            next_action: 0,
+            source_back: None,
+            failing: false,
+            start_min: f64::from(start.num_seconds_from_midnight()) / 60.0,
+            solves: 0,
+            failed: 0,
+            iterations: 0,
+        })
+    }
+
+    /// The step from `now` to `t` s: actions due, then the power flow at `t` (the solution
+    /// stands for the end of the step, as OpenDSS's yearly clock does). None when the solve
+    /// failed (logged once per failing stretch).
+    pub fn solve(&mut self, now: Instant, t: f64, events: &mut Vec<Event>) -> Option<()> {
+        let pf = &mut self.pf;
+        if self.source_back.is_some_and(|b| b <= now) {
+            pf.set_source_pu(1.0);
+            self.source_back = None;
+        }
+        while let Some((at, a)) = self.actions.get(self.next_action)
+            && *at <= now
+        {
+            apply(a, now, pf, &mut self.source_back, events);
+            self.next_action += 1;
+        }
+        pf.set_minute(self.start_min + t / 60.0);
+        let taps = pf.taps().to_vec();
+        match pf.solve() {
+            Ok(sv) => {
+                self.failing = false;
+                self.solves += 1;
+                self.iterations += sv.iterations as u64;
+                for ((name, before), after) in self.regulators.iter().zip(&taps).zip(pf.taps()) {
+                    if before != after {
+                        events.push(Event::at(t, name.as_str(), EventKind::Tap { tap: *after }));
+                    }
+                }
+                Some(())
+            }
+            Err(e) => {
+                self.failed += 1;
+                if !self.failing {
+                    let error = e.to_string();
+                    events.push(Event::at(t, "feeder", EventKind::SolveFailed { error }));
+                }
+                self.failing = true;
+                None
+            }
+        }
+    }
+
+    /// What the solved step looks like to meters: loads, worst VUF, transformer currents.
+    fn observe(&self) -> Step {
+        observe(&self.pf, &self.heads)
+    }
+
+    /// The solved step as a meter at each home and transformer reads it.
+    pub fn reading(&self) -> FeederReading {
+        let step = self.observe();
+        FeederReading {
+            source: step.source,
+            worst_vuf_pct: step.worst_vuf.1,
+            heads: self
+                .heads
+                .iter()
+                .zip(&step.heads)
+                .map(|(bus, (i, residual))| HeadReading {
+                    bus: bus.clone(),
+                    amps: i.iter().map(|x| (x.0, x.1.norm())).collect(),
+                    neutral_a: *residual,
+                    unbalance_pct: current_unbalance_pct(i),
+                })
+                .collect(),
+            loads: step.loads,
+        }
+    }
+
+    /// The home nodes, their link and the balancer, up to `t` s.
+    pub fn advance(&mut self, t: f64, events: &mut Vec<Event>) {
+        if let Some(field) = &mut self.field {
+            field.advance(t, &mut self.pf, events);
+        }
+    }
+
+    /// An operator's (or the window's) phase move for a home, at `now`; false when the home
+    /// does not exist or cannot take that phase.
+    pub fn move_phase(
+        &mut self,
+        now: Instant,
+        home: &str,
+        phase: Phase,
+        events: &mut Vec<Event>,
+    ) -> bool {
+        let before = events.len();
+        let Ok(i) = feeder_load(&self.pf, home) else {
+            return false;
+        };
+        let was = self.pf.load_state(i).node;
+        apply(
+            &Action::PhaseSelect {
+                load: home.to_string(),
+                phase,
+            },
+            now,
+            &mut self.pf,
+            &mut self.source_back,
+            events,
+        );
+        events.len() > before || was == phase.node()
+    }
+
+    pub fn pf(&self) -> &PowerFlow {
+        &self.pf
+    }
+
+    /// The transformers' secondary buses, as `pf().bus_inflow` knows them.
+    pub fn heads(&self) -> &[String] {
+        &self.heads
+    }
+}
+
+/// One transformer secondary: current per node (A), residual (neutral) current and current
+/// unbalance (%).
+#[derive(Debug, Clone)]
+pub struct HeadReading {
+    pub bus: String,
+    pub amps: Vec<(usize, f64)>,
+    pub neutral_a: f64,
+    pub unbalance_pct: f64,
+}
+
+/// A solved feeder step.
+#[derive(Debug, Clone)]
+pub struct FeederReading {
+    /// Power from the source, W + j var.
+    pub source: C64,
+    pub worst_vuf_pct: f64,
+    pub heads: Vec<HeadReading>,
+    /// Per load, in the feeder's order: node (1, 2, 3 = A, B, C), voltage pu, W + j var.
+    pub loads: Vec<(usize, f64, C64)>,
+}
+
 /// A feeder run. With balancing the day is run twice, the balancer off and then on, so the
 /// summary and `Reduced` expectations can compare them.
 pub(super) fn run(l: &Loaded, f: &Feeder, mut progress: impl FnMut(f64)) -> Run {
@@ -157,19 +341,14 @@ fn simulate(
         checker: None,
         profile: Profile::default(),
     };
-    let mut pf = match PowerFlow::new(f) {
-        Ok(pf) => pf,
-        Err(e) => return failed("the feeder compiles", e.to_string(), out),
+    let mut twin = match FeederLoop::new(l, f, balancing) {
+        Ok(x) => x,
+        Err((label, e)) => return failed(label, e, out),
     };
     let names: Vec<String> = f.loads.iter().map(|x| x.name.clone()).collect();
-    let heads = head_buses(f, &pf);
-    let mut field = match balancing.map(|b| Field::new(b, &pf, heads.first().map(String::as_str))) {
-        Some(Err(e)) => return failed("the balancing is set up", e, out),
-        Some(Ok(x)) => Some(x),
-        None => None,
-    };
+    let heads = twin.heads.clone();
     let mut profile = Profile::default();
-    let regulators: Vec<String> = f.regulators.iter().map(|r| r.name.clone()).collect();
+    let pf = twin.pf();
     out.buses = pf.bus_count();
     out.loads = names.len();
     out.heads = heads
@@ -182,17 +361,10 @@ fn simulate(
         .collect();
     let three_phase: Vec<String> = pf.three_phase_buses().map(|(b, _)| b.to_string()).collect();
 
-    let mut series = Series::new(columns(&pf, &heads, &names));
+    let mut series = Series::new(columns(pf, &heads, &names));
     let mut row = Vec::with_capacity(series.names().len());
-    let start = s.start.0.time();
-    let start_min = f64::from(start.num_seconds_from_midnight()) / 60.0;
     let mut clock = Stepping::new(s);
     let dt = clock.dt;
-    let actions = schedule(s);
-    let mut next_action = 0;
-    // When the source returns to its rating after a sag, swell or timed outage.
-    let mut source_back: Option<Instant> = None;
-    let mut failing = false;
     let mut home_kwh = vec![0.0; names.len()];
     // Which loads sit on one phase and neutral (the others are recorded as polyphase).
     let line_to_neutral: Vec<bool> = f
@@ -204,42 +376,12 @@ fn simulate(
 
     for k in 0..clock.steps {
         let now = clock.start(k, &mut progress);
-        if source_back.is_some_and(|t| t <= now) {
-            pf.set_source_pu(1.0);
-            source_back = None;
-        }
-        while let Some((t, a)) = actions.get(next_action)
-            && *t <= now
-        {
-            apply(a, now, &mut pf, &mut source_back, &mut events);
-            next_action += 1;
-        }
         let t = (k + 1) as f64 * dt;
-        // The solution stands for the end of the step, as OpenDSS's yearly clock does.
-        pf.set_minute(start_min + t / 60.0);
-        let taps = pf.taps().to_vec();
-        match pf.solve() {
-            Ok(sv) => {
-                failing = false;
-                out.solves += 1;
-                out.iterations += sv.iterations as u64;
-                for ((name, before), after) in regulators.iter().zip(&taps).zip(pf.taps()) {
-                    if before != after {
-                        events.push(Event::at(t, name.as_str(), EventKind::Tap { tap: *after }));
-                    }
-                }
-            }
-            Err(e) => {
-                out.failed += 1;
-                if !failing {
-                    let error = e.to_string();
-                    events.push(Event::at(t, "feeder", EventKind::SolveFailed { error }));
-                }
-                failing = true;
-                continue;
-            }
+        if twin.solve(now, t, &mut events).is_none() {
+            continue;
         }
-        let step = observe(&pf, &heads);
+        let step = twin.observe();
+        let pf = twin.pf();
         profile.push(&step);
         // A row stands for the step it starts, with the energy registers at its start.
         if clock.record_due(now) {
@@ -260,12 +402,10 @@ fn simulate(
         }
         tally(&mut out, &step, t, &names, &three_phase);
         checker.observe_feeder(t, |m, samples| {
-            measure(m, &pf, &step, samples);
+            measure(m, pf, &step, samples);
         });
         last = Some(step);
-        if let Some(field) = &mut field {
-            field.advance(t, &mut pf, &mut events);
-        }
+        twin.advance(t, &mut events);
     }
     // The last row closes the registers at the end of the run.
     if let Some(step) = &last {
@@ -280,8 +420,15 @@ fn simulate(
         series.push(clock.duration(), &row);
     }
     progress(1.0);
-    out.taps = regulators.into_iter().zip(pf.taps().to_vec()).collect();
-    out.balance = field.map(|f| Box::new(f.finish()));
+    out.solves = twin.solves;
+    out.failed = twin.failed;
+    out.iterations = twin.iterations;
+    out.taps = twin
+        .regulators
+        .into_iter()
+        .zip(twin.pf.taps().to_vec())
+        .collect();
+    out.balance = twin.field.map(|f| Box::new(f.finish()));
     Sim {
         run: Run {
             name: s.name.clone(),

@@ -20,8 +20,8 @@ use crate::core::transfer::AtsState;
 use crate::core::{Controller, Event, Instant, LoadStatus, Status};
 use crate::scenario::{Loaded, Scenario};
 pub use expect::Outcome;
-pub use feeder::FeederRun;
 pub(crate) use feeder::head_buses;
+pub use feeder::{FeederLoop, FeederReading, FeederRun, HeadReading};
 pub use twin::{NotPdu, PduLoop};
 
 /// Everything a run leaves behind.

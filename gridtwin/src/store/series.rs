@@ -99,7 +99,7 @@ impl Store {
     }
 
     /// Commit a batch in one transaction; returns its sequence number. Once this returns the
-    /// batch is on disk.
+    /// batch is on disk (as frames: `file_complete_minutes` files them per channel).
     pub fn write(&mut self, b: &Batch, now_ms: i64) -> Result<i64> {
         let tx = self.conn.transaction()?;
         {
@@ -147,11 +147,15 @@ impl Store {
         }
         let id = tx.last_insert_rowid();
         tx.commit()?;
-        // File every whole minute before the newest reading's.
-        if let Some(newest) = b.readings.iter().map(|r| r.t).max() {
-            self.file_frames(newest.div_euclid(60_000) * 60_000)?;
-        }
         Ok(id)
+    }
+
+    /// After a batch: file every whole minute before the batch's newest reading.
+    pub fn file_complete_minutes(&mut self, b: &Batch) -> Result<usize> {
+        match b.readings.iter().map(|r| r.t).max() {
+            Some(newest) => self.file_frames(newest.div_euclid(60_000) * 60_000),
+            None => Ok(0),
+        }
     }
 
     /// Move the frames older than `before` (unix ms) into the per-channel readings, in key
@@ -190,8 +194,12 @@ impl Store {
 
     /// The newest reading time, unix ms.
     pub fn last_reading(&self) -> Result<Option<i64>> {
+        // The aggregate max skips empty tables (the scalar max of a NULL would be NULL).
         Ok(self.conn.query_row(
-            "SELECT max((SELECT max(t) FROM reading_1s), (SELECT max(t) FROM frame))",
+            "SELECT max(t) FROM (SELECT max(t) AS t FROM frame
+                UNION ALL SELECT max(t) FROM reading_1s
+                UNION ALL SELECT max(t) FROM reading_1m
+                UNION ALL SELECT max(t) FROM reading_1h)",
             [],
             |r| r.get(0),
         )?)

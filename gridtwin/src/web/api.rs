@@ -151,6 +151,41 @@ pub async fn configure(
     Ok(Json(serde_json::json!({ "ok": true })))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MovePhase {
+    phase: sim::feeder::Phase,
+}
+
+/// Move a feeder home to another phase, as its selector would (operator; audited).
+pub async fn move_phase(
+    State(s): State<Shared>,
+    User(u): User,
+    Path(home): Path<String>,
+    Body(b): Body<MovePhase>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    User(u.clone()).require(Role::Operator)?;
+    let known = s
+        .live
+        .snapshot
+        .borrow()
+        .feeder
+        .as_ref()
+        .is_some_and(|f| f.homes.iter().any(|h| h.name == home));
+    if !known {
+        return Err(ApiError::not_found(format!("no home is named {home:?}")));
+    }
+    s.live
+        .move_phase(home.clone(), b.phase)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, e))?;
+    let (user, now) = (u.name.clone(), now_ms());
+    let to = format!("{:?}", b.phase);
+    s.db(move |db| db.audit(now, &user, "phase-move", &home, &to))
+        .await?;
+    Ok(Json(serde_json::json!({ "ok": true })))
+}
+
 pub async fn reset_source(
     State(s): State<Shared>,
     User(u): User,

@@ -83,6 +83,7 @@ pub fn router(state: Shared) -> Router {
         .route("/loads/{name}/switch", post(api::switch))
         .route("/loads/{name}/settings", put(api::configure))
         .route("/sources/{source}/reset", post(api::reset_source))
+        .route("/homes/{name}/phase", post(api::move_phase))
         .route("/events", get(api::events))
         .route("/events/{id}/ack", post(api::ack))
         .route("/channels", get(api::channels))

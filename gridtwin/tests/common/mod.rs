@@ -36,6 +36,14 @@ pub fn demo() -> controller::scenario::Loaded {
     .unwrap()
 }
 
+/// A scenario from the repository's `scenarios/`.
+pub fn scenario(name: &str) -> controller::scenario::Loaded {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(name);
+    controller::scenario::load(&path).unwrap()
+}
+
 pub struct Site {
     pub state: Arc<AppState>,
     pub app: Router,
@@ -45,6 +53,11 @@ pub struct Site {
 
 /// The demo at `speed`, with users viewer, operator and admin (when `users`).
 pub fn site(tag: &str, speed: f64, users: bool) -> Site {
+    site_of(&demo(), tag, speed, users)
+}
+
+/// As `site`, for any scenario.
+pub fn site_of(l: &controller::scenario::Loaded, tag: &str, speed: f64, users: bool) -> Site {
     let dir = scratch(tag);
     if users {
         let db = Store::open(&dir).unwrap();
@@ -54,7 +67,7 @@ pub fn site(tag: &str, speed: f64, users: bool) -> Site {
         }
     }
     let (state, setup) = start(
-        &demo(),
+        l,
         &ServeOptions {
             listen: "127.0.0.1:0".parse().unwrap(),
             data: &dir,

@@ -158,6 +158,12 @@ async function switchLoad(name, to, critical) {
 }
 
 function overview() {
+  if (!live) {
+    setView('Overview', h('p', { class: 'muted' }, 'Waiting for the twin…'));
+    onStatus = () => overview();
+    return;
+  }
+  if (live.feeder) return feederOverview();
   const field = (id) => h('span', { id, class: 'num' }, '–');
   const sourceCard = (k) => h('div', { class: 'card', id: `source-${k}` },
     h('h3', {}, k, h('span', { class: 'badge', id: `${k}-state` }, '–')),
@@ -222,6 +228,64 @@ function overview() {
     }
   };
   if (live) onStatus(live);
+}
+
+function feederOverview() {
+  const field = (id) => h('span', { id, class: 'num' }, '–');
+  const site = h('div', { class: 'grid' },
+    h('div', { class: 'card' }, h('h3', {}, 'Source'), h('div', { class: 'big' }, field('f-p')),
+      h('div', { class: 'muted' }, field('f-q'), ' · ', field('f-e'))),
+    h('div', { class: 'card' }, h('h3', {}, 'Home voltages'), h('div', { class: 'big' }, field('f-v')),
+      h('div', { class: 'muted' }, 'lowest – highest, pu')),
+    h('div', { class: 'card' }, h('h3', {}, 'Voltage unbalance'), h('div', { class: 'big' }, field('f-vuf')),
+      h('div', { class: 'muted' }, 'worst three-phase bus · clock ', field('clock'))));
+  const heads = h('tbody', { id: 'heads' });
+  const homes = h('div', { class: 'grid', id: 'homes' });
+  const error = h('p', { class: 'error', id: 'phase-error' });
+  setView('Overview', site,
+    h('h2', {}, 'Transformers'),
+    h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, ...['Secondary bus', 'Phase A', 'Phase B', 'Phase C', 'Neutral', 'Current unbalance'].map((t) => h('th', {}, t)))), heads)),
+    h('h2', {}, 'Homes'), error, homes);
+  const set = (id, text) => { const e = document.getElementById(id); if (e) e.textContent = text; };
+  const made = new Map();
+  onStatus = (s) => {
+    const f = s.feeder;
+    if (!f) return;
+    set('clock', new Date(s.t).toLocaleTimeString() + (s.speed !== 1 ? ` (${s.speed}×)` : ''));
+    set('f-p', kw(f.source_w));
+    set('f-q', fixed(f.source_var / 1000, 2) + ' kvar');
+    set('f-e', kwh(f.source_energy_j));
+    set('f-v', `${fixed(f.v_min_pu, 3)} – ${fixed(f.v_max_pu, 3)}`);
+    set('f-vuf', fixed(f.worst_vuf_pct, 2) + ' %');
+    heads.replaceChildren(...f.heads.map((hd) => {
+      const amp = (p) => { const a = hd.amps.find((x) => x[0] === p); return a ? fixed(a[1], 1) + ' A' : '–'; };
+      return h('tr', {}, h('td', {}, hd.bus), h('td', { class: 'num' }, amp('A')), h('td', { class: 'num' }, amp('B')), h('td', { class: 'num' }, amp('C')),
+        h('td', { class: 'num' }, fixed(hd.neutral_a, 1) + ' A'), h('td', { class: 'num' }, fixed(hd.unbalance_pct, 1) + ' %'));
+    }));
+    for (const home of f.homes) {
+      const id = (q) => `home-${home.name}-${q}`;
+      if (!made.has(home.name)) {
+        const moves = can('operator') && home.phase !== 'polyphase' ? h('div', { class: 'buttons' },
+          ...['A', 'B', 'C'].map((p) => h('button', {
+            'data-home': home.name, 'data-phase': p,
+            onclick: async () => {
+              try { error.textContent = ''; await api('POST', `/api/homes/${encodeURIComponent(home.name)}/phase`, { phase: p }); } catch (e) { message(error, `${home.name}: ${e.message}`); }
+            },
+          }, p))) : null;
+        const card = h('div', { class: 'card home', id: `home-${home.name}` },
+          h('h3', {}, home.name, h('span', { class: 'badge', id: id('phase') })),
+          h('div', { class: 'big', id: id('p') }), h('div', { class: 'muted', id: id('v') }), moves);
+        homes.append(card);
+        made.set(home.name, card);
+      }
+      const badge = document.getElementById(id('phase'));
+      badge.textContent = home.phase;
+      badge.className = `badge ph-${home.phase}`;
+      set(id('p'), kw(home.p_w));
+      set(id('v'), `${fixed(home.v_pu, 3)} pu · ${kwh(home.energy_j)}`);
+    }
+  };
+  onStatus(live);
 }
 
 // --- charts --------------------------------------------------------------------------------

@@ -1,0 +1,446 @@
+//! The live loop: the scenario's twin stepped on its own thread by the loop every run uses
+//! (`controller::run::PduLoop` for a PDU and its controller, `FeederLoop` for a feeder and its
+//! balancer), paced by the wall clock at `speed` times real time. Operators' requests arrive
+//! over a channel and are acted on at the next step; a snapshot is published for the API at
+//! 20 Hz; readings (one per channel per simulated second, or per step when steps are longer),
+//! events, energy counters and state to restore go to the store's writer in batches.
+
+mod feeder;
+mod pdu;
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant as WallInstant};
+
+use controller::core::settings::LoadSettings;
+use controller::core::{Event, OperatorCommand};
+use controller::scenario::{Loaded, Site as Grid};
+use serde::Serialize;
+use sim::feeder::Phase;
+use tokio::sync::{oneshot, watch};
+
+use crate::store::{Batch, Reading, Retention, Store, StoredEvent};
+use crate::webhook::{self, Webhook};
+pub use feeder::{FeederView, HeadView, HomeView};
+pub use pdu::{LoadView, SourceView};
+
+/// How often the snapshot is published.
+const PUBLISH: Duration = Duration::from_millis(50);
+/// How often a batch is handed to the writer.
+const FLUSH: Duration = Duration::from_secs(1);
+/// The loop's tick; each tick catches the twin up with the wall clock.
+const TICK: Duration = Duration::from_millis(5);
+/// How often aged readings are merged into coarser ones.
+const DOWNSAMPLE: Duration = Duration::from_secs(60);
+
+/// The whole site at one instant. A PDU fills the transfer switch, sources, bus and loads; a
+/// feeder leaves those empty and fills `feeder`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Snapshot {
+    /// Unix ms of the simulated clock.
+    pub t: i64,
+    /// Simulated seconds since this start.
+    pub sim_s: f64,
+    /// How far the twin is behind the wall clock times the speed, s (it cannot keep up when
+    /// this grows).
+    pub lag_s: f64,
+    pub speed: f64,
+    pub scenario: String,
+    pub ats: &'static str,
+    pub engine_start: bool,
+    pub main: SourceView,
+    pub backup: SourceView,
+    pub bus_v: f64,
+    pub bus_hz: f64,
+    pub total_w: f64,
+    pub loads: Vec<LoadView>,
+    pub feeder: Option<FeederView>,
+}
+
+type Reply = oneshot::Sender<Result<(), String>>;
+
+/// What the handlers ask of the loop.
+enum Request {
+    Operator(OperatorCommand, Reply),
+    Configure(String, Box<LoadSettings>, Reply),
+    MovePhase(String, Phase, Reply),
+}
+
+/// Each load's settings in force, by name, in grid order; the loop writes, handlers read.
+pub type LoadTable = Arc<RwLock<Vec<(String, LoadSettings)>>>;
+
+/// One kind of site as the live loop drives it.
+trait SiteLoop: Send {
+    /// Simulated seconds stepped so far.
+    fn now_s(&self) -> f64;
+    fn dt(&self) -> f64;
+    /// One step; its events are appended.
+    fn step(&mut self, events: &mut Vec<Event>);
+    /// When the step just taken should be recorded: its time stamp in simulated ms.
+    fn reading_due(&mut self) -> Option<i64>;
+    /// The stored channels, with units, in the order of `values`.
+    fn channels(&self) -> Vec<(String, &'static str)>;
+    /// The energy counters' names, in the order of `energy_j`.
+    fn counters(&self) -> Vec<String>;
+    /// The twin's own energy registers since this start, J.
+    fn energy_j(&self) -> Vec<f64>;
+    /// Every channel's value now; `energy` holds the counters (stored plus the twin's).
+    fn values(&self, energy: &[f64], out: &mut Vec<f64>);
+    /// The site's part of the snapshot.
+    fn view(&self, energy: &[f64], snap: &mut Snapshot);
+    fn request(&mut self, r: Request);
+    /// State to restore at the next start, by key.
+    fn state(&self) -> Vec<(String, serde_json::Value)>;
+}
+
+/// The running loop, as the web side holds it.
+pub struct Live {
+    pub snapshot: watch::Receiver<Arc<Snapshot>>,
+    requests: mpsc::Sender<Request>,
+    /// The sequence number of the last batch the writer committed.
+    pub committed: Arc<AtomicI64>,
+    threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    /// Each PDU load's settings (empty for a feeder).
+    pub loads: LoadTable,
+    /// Retention and webhook, as the writer uses them.
+    pub settings: Arc<RwLock<ServiceSettings>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    pub speed: f64,
+    /// The start, unix ms (the simulated clock runs from here).
+    pub start_ms: i64,
+    /// Local time minus UTC, s: schedules follow the local clock.
+    pub utc_offset_s: i32,
+}
+
+impl Live {
+    /// Start the loop for a scenario, restoring counters and state from `store`, with
+    /// `writer` (a second connection to the same database) taking the batches.
+    pub fn start(l: &Loaded, store: &Store, writer: Store, o: LiveOptions) -> Result<Live, String> {
+        let base = store.counters().map_err(|e| e.to_string())?;
+        // Stored time never goes back: after a restart at more than real speed, continue from
+        // the newest reading.
+        let last = store.last_reading().map_err(|e| e.to_string())?;
+        let start_ms = o.start_ms.max(last.map_or(i64::MIN, |t| t + 1000));
+        let local =
+            chrono::DateTime::from_timestamp_millis(start_ms + i64::from(o.utc_offset_s) * 1000)
+                .ok_or("the start time is out of range")?
+                .naive_utc();
+        let loads: LoadTable = Arc::default();
+        let site: Box<dyn SiteLoop> = match &l.site {
+            Grid::Pdu(_) => Box::new(pdu::PduSite::new(l, store, local, loads.clone())?),
+            Grid::Feeder(f) => Box::new(feeder::FeederSite::new(l, f, store)?),
+        };
+        let mut w = writer;
+        let ids = w.channels(&site.channels()).map_err(|e| e.to_string())?;
+        let base = site
+            .counters()
+            .iter()
+            .map(|n| base.get(n).copied().unwrap_or(0.0))
+            .collect();
+
+        let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
+        let (req_tx, req_rx) = mpsc::channel();
+        let (batch_tx, batch_rx) = mpsc::channel::<Batch>();
+        let committed = Arc::new(AtomicI64::new(0));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stored: ServiceSettings = store
+            .setting("service")
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        let settings = Arc::new(RwLock::new(stored));
+        let hook = Some(webhook::spawn().map_err(|e| e.to_string())?);
+        let writer_thread = {
+            let committed = committed.clone();
+            let settings = settings.clone();
+            std::thread::Builder::new()
+                .name("store-writer".into())
+                .spawn(move || write_batches(w, batch_rx, &committed, &settings, hook))
+                .map_err(|e| e.to_string())?
+        };
+        let mut state = LoopState {
+            site,
+            scenario: l.scenario.name.clone(),
+            speed: o.speed,
+            start_ms,
+            base,
+            ids,
+            batch: Batch::default(),
+        };
+        let loop_thread = {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("control-loop".into())
+                .spawn(move || state.run(&req_rx, &snap_tx, &batch_tx, &stop))
+                .map_err(|e| e.to_string())?
+        };
+        Ok(Live {
+            snapshot: snap_rx,
+            requests: req_tx,
+            committed,
+            // The loop first: it sends the last batch before the writer is joined.
+            threads: std::sync::Mutex::new(vec![loop_thread, writer_thread]),
+            stop,
+            loads,
+            settings,
+        })
+    }
+
+    /// Move a feeder home to another phase (as its phase selector would); the twin's verdict.
+    pub async fn move_phase(&self, home: String, phase: Phase) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.ask(Request::MovePhase(home, phase, tx), rx).await
+    }
+
+    /// Hand an operator's command to the loop; the controller's answer.
+    pub async fn operator(&self, cmd: OperatorCommand) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.ask(Request::Operator(cmd, tx), rx).await
+    }
+
+    /// New settings for one load; the controller's verdict.
+    pub async fn configure(&self, name: String, cfg: LoadSettings) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.ask(Request::Configure(name, Box::new(cfg), tx), rx)
+            .await
+    }
+
+    /// One load's settings in force.
+    pub fn load_settings(&self, name: &str) -> Option<LoadSettings> {
+        let loads = self.loads.read().ok()?;
+        loads
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.clone())
+    }
+
+    async fn ask(
+        &self,
+        r: Request,
+        rx: oneshot::Receiver<Result<(), String>>,
+    ) -> Result<(), String> {
+        let stopped = || "the control loop has stopped".to_string();
+        self.requests.send(r).map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Stop the loop, flush the last batch and wait for the writer.
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let threads = match self.threads.lock() {
+            Ok(mut t) => std::mem::take(&mut *t),
+            Err(_) => return,
+        };
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+struct LoopState {
+    site: Box<dyn SiteLoop>,
+    scenario: String,
+    speed: f64,
+    start_ms: i64,
+    /// The stored counters at the start, J, added to the twin's own registers.
+    base: Vec<f64>,
+    /// The stored channels' ids, in the site's order.
+    ids: Vec<i64>,
+    batch: Batch,
+}
+
+impl LoopState {
+    fn run(
+        &mut self,
+        requests: &mpsc::Receiver<Request>,
+        snapshot: &watch::Sender<Arc<Snapshot>>,
+        batches: &mpsc::Sender<Batch>,
+        stop: &std::sync::atomic::AtomicBool,
+    ) {
+        let wall0 = WallInstant::now();
+        let mut published = wall0;
+        let mut flushed = wall0;
+        let dt = self.site.dt();
+        let mut events = Vec::new();
+        while !stop.load(Ordering::SeqCst) {
+            while let Ok(r) = requests.try_recv() {
+                self.site.request(r);
+            }
+            let target = wall0.elapsed().as_secs_f64() * self.speed;
+            // Catch up, but never spend more than a few ticks of wall time stepping, so
+            // requests and snapshots keep flowing when the twin cannot keep up.
+            let busy = WallInstant::now();
+            while self.site.now_s() + dt <= target && busy.elapsed() < TICK * 4 {
+                events.clear();
+                self.site.step(&mut events);
+                for e in &events {
+                    if let Some(s) = self.stored_event(e) {
+                        self.batch.events.push(s);
+                    }
+                }
+                if let Some(t) = self.site.reading_due() {
+                    self.record(self.start_ms + t);
+                }
+            }
+            let now = WallInstant::now();
+            if now.duration_since(published) >= PUBLISH {
+                let lag = target - self.site.now_s();
+                let _ = snapshot.send(Arc::new(self.snapshot(lag)));
+                published = now;
+            }
+            if now.duration_since(flushed) >= FLUSH {
+                self.flush(batches);
+                flushed = now;
+            }
+            std::thread::sleep(TICK);
+        }
+        self.flush(batches);
+    }
+
+    fn stored_event(&self, e: &Event) -> Option<StoredEvent> {
+        let row = reports::EventRow::from_json(serde_json::to_value(e).ok()?).ok()?;
+        Some(StoredEvent {
+            id: 0,
+            t: self.start_ms + (row.t * 1000.0).round() as i64,
+            severity: row.severity,
+            subject: row.subject,
+            kind: row.event,
+            detail: serde_json::Value::Object(row.detail),
+            acked_by: None,
+            acked_at: None,
+        })
+    }
+
+    /// The energy counters: stored at the start plus the twin's registers.
+    fn energy(&self) -> Vec<f64> {
+        self.base
+            .iter()
+            .zip(self.site.energy_j())
+            .map(|(b, e)| b + e)
+            .collect()
+    }
+
+    fn record(&mut self, t: i64) {
+        let mut values = Vec::with_capacity(self.ids.len());
+        self.site.values(&self.energy(), &mut values);
+        self.batch
+            .readings
+            .extend(
+                self.ids
+                    .iter()
+                    .zip(values)
+                    .map(|(&channel, v)| Reading { channel, t, v }),
+            );
+    }
+
+    fn flush(&mut self, batches: &mpsc::Sender<Batch>) {
+        self.batch.counters = self
+            .site
+            .counters()
+            .into_iter()
+            .zip(self.energy())
+            .collect();
+        self.batch.state = self.site.state();
+        let _ = batches.send(std::mem::take(&mut self.batch));
+    }
+
+    fn snapshot(&self, lag_s: f64) -> Snapshot {
+        let sim_s = self.site.now_s();
+        let mut snap = Snapshot {
+            t: self.start_ms + (sim_s * 1000.0) as i64,
+            sim_s,
+            lag_s: lag_s.max(0.0),
+            speed: self.speed,
+            scenario: self.scenario.clone(),
+            ats: "none",
+            ..Snapshot::default()
+        };
+        self.site.view(&self.energy(), &mut snap);
+        snap
+    }
+}
+
+/// The writer thread: commit each batch as it comes, hand its events to the webhook, and now
+/// and then merge aged readings, until the loop hangs up.
+fn write_batches(
+    mut store: Store,
+    batches: mpsc::Receiver<Batch>,
+    committed: &AtomicI64,
+    settings: &RwLock<ServiceSettings>,
+    webhook: Option<mpsc::Sender<(Webhook, Vec<StoredEvent>)>>,
+) {
+    let mut merged = WallInstant::now();
+    for b in batches {
+        // A busy database (another process reading a long range, say) is waited out; the
+        // batch is dropped only after three tries.
+        for attempt in 1..=3 {
+            let now = chrono::Utc::now().timestamp_millis();
+            match store.write(&b, now) {
+                Ok(id) => {
+                    committed.store(id, Ordering::SeqCst);
+                    if let Err(e) = store.file_complete_minutes(&b) {
+                        eprintln!("gridtwin: filing readings failed (kept as frames): {e}");
+                    }
+                    break;
+                }
+                Err(e) if attempt == 3 => {
+                    eprintln!("gridtwin: storing a batch failed, dropped: {e}");
+                }
+                Err(e) => {
+                    eprintln!("gridtwin: storing a batch failed, retrying: {e}");
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+            }
+        }
+        let current = settings.read().map(|s| s.clone()).unwrap_or_default();
+        if let (Some(hook), Some(tx)) = (current.webhook, &webhook) {
+            let events: Vec<StoredEvent> =
+                b.events.iter().filter(|e| hook.wants(e)).cloned().collect();
+            if !events.is_empty() {
+                let _ = tx.send((hook, events));
+            }
+        }
+        // Age is judged on the simulated clock, which runs ahead at more than real speed.
+        if merged.elapsed() >= DOWNSAMPLE
+            && let Some(newest) = b.readings.iter().map(|r| r.t).max()
+        {
+            if let Err(e) = store.downsample(newest, current.retention) {
+                eprintln!("gridtwin: downsampling failed: {e}");
+            }
+            merged = WallInstant::now();
+        }
+    }
+}
+
+/// The service's own settings (the admin's settings page), stored under `service`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSettings {
+    pub retention: Retention,
+    pub webhook: Option<Webhook>,
+}
+
+impl ServiceSettings {
+    /// Why these cannot be used, if they cannot.
+    pub fn problem(&self) -> Option<String> {
+        let r = self.retention;
+        if r.raw_s < 60 {
+            return Some("retention.raw_s must be at least 60 s".into());
+        }
+        if r.minute_s < r.raw_s {
+            return Some("retention.minute_s must be at least retention.raw_s".into());
+        }
+        self.webhook.as_ref().and_then(Webhook::problem)
+    }
+}
