@@ -8,7 +8,7 @@
 mod feeder;
 mod pdu;
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
@@ -99,8 +99,6 @@ trait SiteLoop: Send {
 pub struct Live {
     pub snapshot: watch::Receiver<Arc<Snapshot>>,
     requests: mpsc::Sender<Request>,
-    /// The sequence number of the last batch the writer committed.
-    pub committed: Arc<AtomicI64>,
     threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
     /// Each PDU load's settings (empty for a feeder).
@@ -147,7 +145,6 @@ impl Live {
         let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
         let (req_tx, req_rx) = mpsc::channel();
         let (batch_tx, batch_rx) = mpsc::channel::<Batch>();
-        let committed = Arc::new(AtomicI64::new(0));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stored: ServiceSettings = store
             .setting("service")
@@ -156,11 +153,10 @@ impl Live {
         let settings = Arc::new(RwLock::new(stored));
         let hook = Some(webhook::spawn().map_err(|e| e.to_string())?);
         let writer_thread = {
-            let committed = committed.clone();
             let settings = settings.clone();
             std::thread::Builder::new()
                 .name("store-writer".into())
-                .spawn(move || write_batches(w, batch_rx, &committed, &settings, hook))
+                .spawn(move || write_batches(w, batch_rx, &settings, hook))
                 .map_err(|e| e.to_string())?
         };
         let mut state = LoopState {
@@ -182,7 +178,6 @@ impl Live {
         Ok(Live {
             snapshot: snap_rx,
             requests: req_tx,
-            committed,
             // The loop first: it sends the last batch before the writer is joined.
             threads: std::sync::Mutex::new(vec![loop_thread, writer_thread]),
             stop,
@@ -376,7 +371,6 @@ impl LoopState {
 fn write_batches(
     mut store: Store,
     batches: mpsc::Receiver<Batch>,
-    committed: &AtomicI64,
     settings: &RwLock<ServiceSettings>,
     webhook: Option<mpsc::Sender<(Webhook, Vec<StoredEvent>)>>,
 ) {
@@ -387,8 +381,7 @@ fn write_batches(
         for attempt in 1..=3 {
             let now = chrono::Utc::now().timestamp_millis();
             match store.write(&b, now) {
-                Ok(id) => {
-                    committed.store(id, Ordering::SeqCst);
+                Ok(_) => {
                     if let Err(e) = store.file_complete_minutes(&b) {
                         eprintln!("gridtwin: filing readings failed (kept as frames): {e}");
                     }

@@ -113,13 +113,6 @@ impl Store {
             == 1)
     }
 
-    pub fn set_role(&self, name: &str, role: Role) -> Result<bool> {
-        Ok(self.conn.execute(
-            "UPDATE user SET role = ?2 WHERE name = ?1",
-            params![name, role.name()],
-        )? == 1)
-    }
-
     pub fn add_session(&self, digest: &str, user: &str, now_ms: i64, expires: i64) -> Result<()> {
         self.conn.execute(
             "INSERT INTO session(token, user, created, expires) VALUES (?1, ?2, ?3, ?4)",
