@@ -257,8 +257,8 @@ impl Server {
         (Server { child, addr }, lines)
     }
 
-    /// One request; the status and body.
-    pub fn http(&self, method: &str, path: &str, cookie: &str, body: &str) -> (u16, String) {
+    /// One request over a fresh connection; the whole response as text.
+    fn raw(&self, method: &str, path: &str, cookie: &str, body: &str) -> String {
         let mut s = TcpStream::connect(&self.addr).unwrap();
         write!(
             s,
@@ -270,6 +270,12 @@ impl Server {
         .unwrap();
         let mut r = String::new();
         s.read_to_string(&mut r).unwrap();
+        r
+    }
+
+    /// One request; the status and body.
+    pub fn http(&self, method: &str, path: &str, cookie: &str, body: &str) -> (u16, String) {
+        let r = self.raw(method, path, cookie, body);
         let status = r[9..12].parse().unwrap();
         let (head, body) = r.split_once("\r\n\r\n").unwrap();
         // Our JSON replies are small; a chunked one is one chunk.
@@ -289,19 +295,10 @@ impl Server {
         (status, body)
     }
 
+    /// Log in; the session cookie to send back.
     pub fn login(&self, name: &str) -> String {
         let body = format!(r#"{{"name":"{name}","password":"{PASSWORD}"}}"#);
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        write!(
-            s,
-            "POST /api/login HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        )
-        .unwrap();
-        let mut r = String::new();
-        s.read_to_string(&mut r).unwrap();
+        let r = self.raw("POST", "/api/login", "", &body);
         let line = r
             .lines()
             .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
