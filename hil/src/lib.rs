@@ -1,6 +1,8 @@
 //! Hardware-in-the-loop. Drivers here are generic over embedded-hal 1.0 traits so the same code
 //! drives a Raspberry Pi's GPIO, an emulated bus in CI, or a mock in unit tests.
 
+pub mod node;
+pub mod pec;
 pub mod relays;
 
 pub use relays::{Polarity, RelayBank};
