@@ -4,64 +4,17 @@
 //!
 //! Reports the server's CPU share and how far the twin fell behind its clock.
 
-use std::io::{BufRead, BufReader, Read, Write};
+// The integration tests' helpers: the binary started on a scratch data directory, a user,
+// a login, plain HTTP requests.
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const PASSWORD: &str = "correct horse battery";
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn gridtwin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_gridtwin"))
-}
-
-fn request(addr: &str, head: &str, body: &str) -> String {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    write!(
-        s,
-        "{head}\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut r = String::new();
-    s.read_to_string(&mut r).unwrap();
-    r
-}
-
-/// Log in and make a bearer token.
-fn token(addr: &str) -> String {
-    let login = request(
-        addr,
-        "POST /api/login HTTP/1.1",
-        &format!(r#"{{"name":"bench","password":"{PASSWORD}"}}"#),
-    );
-    let cookie = login
-        .lines()
-        .find_map(|l| l.strip_prefix("set-cookie: "))
-        .and_then(|c| c.split(';').next())
-        .expect("a session cookie")
-        .to_string();
-    let r = request(
-        addr,
-        &format!("POST /api/tokens HTTP/1.1\r\nCookie: {cookie}"),
-        r#"{"days":1}"#,
-    );
-    let body = r.split("\r\n\r\n").nth(1).unwrap();
-    let start = body.find("\"token\":\"").unwrap() + 9;
-    body[start..].split('"').next().unwrap().to_string()
-}
+use common::Server;
 
 /// utime + stime of a process, s.
 fn cpu_s(pid: u32) -> f64 {
@@ -82,67 +35,14 @@ fn cpu_s(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn status_lag(addr: &str, token: &str) -> f64 {
-    let r = request(
-        addr,
-        &format!("GET /api/status HTTP/1.1\r\nAuthorization: Bearer {token}"),
-        "",
-    );
-    let body = r.split("\r\n\r\n").nth(1).unwrap_or("");
-    let i = body.find("\"lag_s\":").map(|i| i + 8).unwrap_or(0);
-    body[i..]
-        .split(',')
-        .next()
-        .and_then(|x| x.parse().ok())
-        .unwrap_or(f64::NAN)
-}
-
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let dir = std::env::temp_dir().join(format!("gridtwin-bench-http-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut add = gridtwin()
-        .args([
-            "user",
-            "add",
-            "bench",
-            "--role",
-            "viewer",
-            "--password-stdin",
-            "--data",
-        ])
-        .arg(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    assert!(add.wait().unwrap().success());
-    let mut child = gridtwin()
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--speed",
-            "100",
-            "--data",
-        ])
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let addr = loop {
-        let mut l = String::new();
-        assert!(out.read_line(&mut l).unwrap() > 0, "serve exited");
-        if let Some(rest) = l.split(" on http://").nth(1) {
-            break rest.trim().trim_end_matches('/').to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in out.lines() {});
-    let server = Server { child, addr };
-    let pid = server.child.id();
-    let token = token(&server.addr);
+    let dir = common::scratch("bench-http");
+    common::add_user(&dir, "bench", "viewer");
+    let (server, _) = Server::start(&dir, 100.0);
+    let pid = server.pid();
+    let cookie = server.login("bench");
+    let lag = || server.status(&cookie)["lag_s"].as_f64().unwrap_or(f64::NAN);
     let (secs, clients) = if full { (10, 100) } else { (1, 5) };
 
     // 1. wrk.
@@ -151,7 +51,7 @@ fn main() {
         let cpu0 = cpu_s(pid);
         let out = Command::new("wrk")
             .args(["-t2", "-c200", &format!("-d{secs}s"), "--latency", "-H"])
-            .arg(format!("Authorization: Bearer {token}"))
+            .arg(format!("Cookie: {cookie}"))
             .arg(format!("http://{}/api/status", server.addr))
             .output()
             .expect("wrk runs");
@@ -169,7 +69,7 @@ fn main() {
             line("99%"),
             line("Non-2xx").replace("Non-2xx or 3xx responses:", "non-2xx:"),
             (cpu_s(pid) - cpu0) * 100.0 / secs as f64,
-            status_lag(&server.addr, &token),
+            lag(),
         );
     } else if full {
         println!("wrk not installed (apt-get install wrk): skipped the request benchmark");
@@ -180,13 +80,14 @@ fn main() {
     let t0 = Instant::now();
     let handles: Vec<_> = (0..clients)
         .map(|_| {
-            let (addr, token) = (server.addr.clone(), token.clone());
+            let (addr, cookie) = (server.addr.clone(), cookie.clone());
             std::thread::spawn(move || {
                 let mut s = TcpStream::connect(&addr).expect("connect");
-                s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+                s.set_read_timeout(Some(Duration::from_millis(500)))
+                    .unwrap();
                 write!(
                     s,
-                    "GET /api/stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
+                    "GET /api/stream HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\n\r\n"
                 )
                 .unwrap();
                 let mut r = BufReader::new(s);
@@ -213,7 +114,7 @@ fn main() {
     println!(
         "{clients} live clients for {secs} s: updates/s per client min {:.1}, mean {mean:.1} (goal >= 5); server CPU {cpu:.0} % of one core; twin lag {:.3} s",
         rate(min),
-        status_lag(&server.addr, &token)
+        lag()
     );
     assert!(rate(min) >= 5.0, "a client got fewer than 5 updates/s");
     drop(server);

@@ -62,12 +62,21 @@ pub struct Point {
     pub max: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resolution {
     Second,
     Minute,
     Hour,
+}
+
+impl Resolution {
+    pub fn name(self) -> &'static str {
+        match self {
+            Resolution::Second => "second",
+            Resolution::Minute => "minute",
+            Resolution::Hour => "hour",
+        }
+    }
 }
 
 impl Store {

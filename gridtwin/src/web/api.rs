@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::Shared;
 use super::error::{ApiError, Body, Query};
-use super::session::{User, now_ms};
+use super::session::{User, hash_new_password, now_ms, require};
 use crate::auth;
 use crate::live::ServiceSettings;
 use crate::store::{EventFilter, Role};
@@ -103,7 +103,7 @@ pub async fn switch(
     Path(name): Path<String>,
     Body(b): Body<Switch>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    User(u.clone()).require(Role::Operator)?;
+    require(&u, Role::Operator)?;
     let Some(cfg) = s.live.load_settings(&name) else {
         return Err(ApiError::not_found(format!("no load is named {name:?}")));
     };
@@ -133,7 +133,7 @@ pub async fn configure(
     Path(name): Path<String>,
     Body(cfg): Body<LoadSettings>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    User(u.clone()).require(Role::Admin)?;
+    require(&u, Role::Admin)?;
     if s.live.load_settings(&name).is_none() {
         return Err(ApiError::not_found(format!("no load is named {name:?}")));
     }
@@ -164,7 +164,7 @@ pub async fn move_phase(
     Path(home): Path<String>,
     Body(b): Body<MovePhase>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    User(u.clone()).require(Role::Operator)?;
+    require(&u, Role::Operator)?;
     let known = s
         .live
         .snapshot
@@ -191,7 +191,7 @@ pub async fn reset_source(
     User(u): User,
     Path(source): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    User(u.clone()).require(Role::Operator)?;
+    require(&u, Role::Operator)?;
     let id = match source.as_str() {
         "main" => sim::SourceId::Main,
         "backup" => sim::SourceId::Backup,
@@ -224,7 +224,7 @@ pub async fn ack(
     User(u): User,
     Path(id): Path<i64>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    User(u.clone()).require(Role::Operator)?;
+    require(&u, Role::Operator)?;
     let now = now_ms();
     let done = s
         .db(move |db| {
@@ -318,10 +318,6 @@ pub async fn export(
                 let time = chrono::DateTime::from_timestamp_millis(t)
                     .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
                     .unwrap_or_default();
-                let res = serde_json::to_value(res)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default();
                 let f = |x: f64| {
                     if x.is_finite() {
                         x.to_string()
@@ -329,9 +325,14 @@ pub async fn export(
                         String::new()
                     }
                 };
-                if let Err(e) =
-                    w.write_record([time, ch.to_string(), res, f(p.mean), f(p.min), f(p.max)])
-                {
+                if let Err(e) = w.write_record([
+                    time,
+                    ch.to_string(),
+                    res.name().to_string(),
+                    f(p.mean),
+                    f(p.min),
+                    f(p.max),
+                ]) {
                     err.get_or_insert(e);
                 }
             })?;
@@ -357,7 +358,7 @@ pub async fn export(
 
 /// The service's settings: retention of readings and the webhook (admin).
 pub async fn settings(State(s): State<Shared>, User(u): User) -> Result<Response, ApiError> {
-    User(u).require(Role::Admin)?;
+    require(&u, Role::Admin)?;
     let current = s
         .live
         .settings
@@ -372,7 +373,7 @@ pub async fn set_settings(
     User(u): User,
     Body(new): Body<ServiceSettings>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    User(u.clone()).require(Role::Admin)?;
+    require(&u, Role::Admin)?;
     if let Some(p) = new.problem() {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, p));
     }
@@ -392,12 +393,12 @@ pub async fn set_settings(
 }
 
 pub async fn audit(State(s): State<Shared>, User(u): User) -> Result<Response, ApiError> {
-    User(u).require(Role::Admin)?;
+    require(&u, Role::Admin)?;
     Ok(Json(s.db(|db| db.audit_log(500)).await?).into_response())
 }
 
 pub async fn users(State(s): State<Shared>, User(u): User) -> Result<Response, ApiError> {
-    User(u).require(Role::Admin)?;
+    require(&u, Role::Admin)?;
     Ok(Json(s.db(|db| db.users()).await?).into_response())
 }
 
@@ -414,13 +415,9 @@ pub async fn add_user(
     User(u): User,
     Body(n): Body<NewUser>,
 ) -> Result<StatusCode, ApiError> {
-    User(u.clone()).require(Role::Admin)?;
+    require(&u, Role::Admin)?;
     auth::check_name(&n.name).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let password = n.password;
-    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let hash = hash_new_password(n.password).await?;
     let now = now_ms();
     s.db(move |db| {
         db.add_user(&n.name, n.role, &hash, now)?;
@@ -439,7 +436,7 @@ pub async fn delete_user(
     User(u): User,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    User(u.clone()).require(Role::Admin)?;
+    require(&u, Role::Admin)?;
     if name == u.name {
         return Err(ApiError::bad_request("you cannot delete yourself"));
     }

@@ -26,23 +26,30 @@ pub const COOKIE: &str = "gridtwin_session";
 #[derive(Debug, Clone)]
 pub struct User(pub SessionUser);
 
-impl User {
-    /// 403 unless the user has at least `role`.
-    pub fn require(&self, role: Role) -> Result<(), ApiError> {
-        if self.0.role >= role {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                format!(
-                    "{} is a {}; this needs the {} role",
-                    self.0.name,
-                    self.0.role.name(),
-                    role.name()
-                ),
-            ))
-        }
+/// 403 unless `u` has at least `role`.
+pub fn require(u: &SessionUser, role: Role) -> Result<(), ApiError> {
+    if u.role >= role {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} is a {}; this needs the {} role",
+                u.name,
+                u.role.name(),
+                role.name()
+            ),
+        ))
     }
+}
+
+/// An argon2 hash of a new password, made off the async threads (it takes tens of ms); a
+/// password too short is a 400.
+pub async fn hash_new_password(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// The token a request carries: a bearer token, else the session cookie.
@@ -316,11 +323,7 @@ pub struct Setup {
 /// The first admin, made with the one-time link printed at the first start.
 pub async fn setup(State(s): State<Shared>, Body(b): Body<Setup>) -> Result<StatusCode, ApiError> {
     auth::check_name(&b.name).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let password = b.password;
-    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let hash = hash_new_password(b.password).await?;
     let digest = auth::digest(&b.token);
     let now = now_ms();
     s.db(move |db| {

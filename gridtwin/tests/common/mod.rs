@@ -349,6 +349,10 @@ impl Server {
 }
 
 impl Server {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: the process gets no chance to flush.
     pub fn kill(mut self) {
         self.child.kill().unwrap();
