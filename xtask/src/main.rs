@@ -150,6 +150,58 @@ fn browser_prerequisites() -> Result<(), String> {
     Ok(())
 }
 
+/// Removes every executable in the target's `deps` that this build no longer produces. Each edit
+/// of a crate links its test binaries anew under a new hash and cargo never deletes the old ones;
+/// a CI cache reused across runs would otherwise grow until the disk is full.
+fn prune_stale_executables() {
+    let mut list = cargo();
+    list.args([
+        "test",
+        "--workspace",
+        "--all-targets",
+        "--no-run",
+        "--quiet",
+        "--message-format=json",
+    ]);
+    let Ok(out) = list.stderr(Stdio::null()).output() else {
+        return;
+    };
+    let json = String::from_utf8_lossy(&out.stdout);
+    let current: Vec<PathBuf> = json
+        .split("\"executable\":\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next().map(PathBuf::from))
+        .collect();
+    // Binaries are reported at their uplifted path, a hard link to the file in deps.
+    use std::os::unix::fs::MetadataExt;
+    let inodes: std::collections::HashSet<u64> = current
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok().map(|m| m.ino()))
+        .collect();
+    let Some(deps) = current.iter().find_map(|p| {
+        let dir = p.parent()?;
+        dir.ends_with("deps").then(|| dir.to_path_buf())
+    }) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(&deps) else {
+        return;
+    };
+    let mut freed = 0;
+    for e in entries.flatten() {
+        let path = e.path();
+        // Executables are the only files in deps with no extension: `NAME-HASH`.
+        if path.extension().is_some() {
+            continue;
+        }
+        let Ok(meta) = e.metadata() else { continue };
+        if meta.is_file() && !inodes.contains(&meta.ino()) && std::fs::remove_file(&path).is_ok() {
+            freed += meta.len();
+        }
+    }
+    eprintln!("==> pruned {} MB of superseded executables", freed >> 20);
+}
+
 fn ci() -> Result<(), String> {
     browser_prerequisites()?;
     let mut fmt = cargo();
@@ -201,6 +253,7 @@ fn ci() -> Result<(), String> {
             }
         }
     }
+    prune_stale_executables();
     println!("scenarios: {scenarios_ok} passed, {scenarios_failed} failed");
     println!("tests: {} passed, {} failed", totals.0, totals.1);
     tested?;
