@@ -1,6 +1,8 @@
 //! Hardware-in-the-loop. Drivers here are generic over embedded-hal 1.0 traits so the same code
-//! drives a Raspberry Pi's GPIO, an emulated bus in CI, or a mock in unit tests.
+//! drives a Raspberry Pi's GPIO and I2C, the emulated bus in CI, or a mock in unit tests.
 
+pub mod ads1115;
+pub mod emulated;
 pub mod node;
 pub mod pec;
 pub mod relays;

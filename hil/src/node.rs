@@ -10,10 +10,14 @@
 //! | --- | --- | --- | --- |
 //! | 0x00 `IDENTITY` | 4 | R | `'G'`, `'T'`, device kind (1 = measurement node), channels (1-8) |
 //! | 0x04 `FIRMWARE` | 2 | R | major, minor |
-//! | 0x06 `STATUS` | 2 | R | flags, little-endian (see `Status`) |
+//! | 0x06 `STATUS` | 2 | R | flags (see `Status`; reading clears the latched ones), then the window counter (u8, wraps): a reader that sees it unchanged knows it has no new data |
 //! | 0x08 `SAMPLE_RATE` | 2 | R/W | samples per second per channel, little-endian |
 //! | 0x10 + 16·ch `VALUES` | 16 | R | channel ch's last 10/12-cycle window: V rms (u32, mV), I rms (u32, mA), P (i32, 0.1 W), PF (i16, 1/10000), frequency (u16, mHz) |
-//! | 0x90 + 8·ch `CALIBRATION` | 8 | R/W | gain (i32, parts per million of nominal), offset (i32, ADC counts) |
+//! | 0x90 + 8·ch `CALIBRATION` | 8 | R/W | channel ch's current sensor: gain (i32, parts per million of nominal), offset (i32, ADC counts); stored in EEPROM |
+//! | 0xD0 `VOLTAGE_CALIBRATION` | 8 | R/W | the node's one voltage sensor, as above |
+//!
+//! A write to a register that is read-only or absent, of the wrong length, or with a bad PEC is
+//! NAKed and changes nothing. Multi-byte fields are little-endian (the AVR's order).
 
 use embedded_hal::i2c::I2c;
 
@@ -25,6 +29,7 @@ pub const STATUS: u8 = 0x06;
 pub const SAMPLE_RATE: u8 = 0x08;
 pub const VALUES: u8 = 0x10;
 pub const CALIBRATION: u8 = 0x90;
+pub const VOLTAGE_CALIBRATION: u8 = 0xD0;
 /// The highest channel count a node reports.
 pub const MAX_CHANNELS: u8 = 8;
 /// Addresses a node may take (the 7-bit range less the reserved ones).
@@ -37,22 +42,65 @@ pub struct Identity {
     pub firmware: (u8, u8),
 }
 
-/// The node's status flags.
+/// The node's status flags and its window counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Status(pub u16);
+pub struct Status {
+    pub flags: u8,
+    /// Windows completed, modulo 256.
+    pub sequence: u8,
+}
 
 impl Status {
-    /// New values since the last read of them.
-    pub const DATA_READY: u16 = 1 << 0;
-    /// The ADC missed samples (the sample rate is too high for the node).
-    pub const ADC_OVERRUN: u16 = 1 << 1;
+    /// A window completed since the status was last read (latched).
+    pub const DATA_READY: u8 = 1 << 0;
+    /// The ADC cannot keep up with the sample rate on all channels; the node samples slower.
+    pub const ADC_OVERRUN: u8 = 1 << 1;
     /// The stored calibration failed its own checksum; the node uses defaults.
-    pub const CALIBRATION_INVALID: u16 = 1 << 2;
-    /// The node restarted from its watchdog since it was last read.
-    pub const WATCHDOG_RESET: u16 = 1 << 3;
+    pub const CALIBRATION_INVALID: u8 = 1 << 2;
+    /// The node restarted from its watchdog since it was last read (latched).
+    pub const WATCHDOG_RESET: u8 = 1 << 3;
 
-    pub fn has(self, flag: u16) -> bool {
-        self.0 & flag != 0
+    pub fn has(self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    pub fn decode(b: [u8; 2]) -> Status {
+        Status {
+            flags: b[0],
+            sequence: b[1],
+        }
+    }
+
+    pub fn encode(self) -> [u8; 2] {
+        [self.flags, self.sequence]
+    }
+}
+
+/// A sensor's calibration as the node applies it: value = (counts - bias - offset) · scale ·
+/// (1 + gain_ppm / 10^6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Calibration {
+    pub gain_ppm: i32,
+    pub offset: i32,
+}
+
+impl Calibration {
+    pub fn decode(b: [u8; 8]) -> Calibration {
+        Calibration {
+            gain_ppm: i32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            offset: i32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+        }
+    }
+
+    pub fn encode(self) -> [u8; 8] {
+        let mut b = [0; 8];
+        b[..4].copy_from_slice(&self.gain_ppm.to_le_bytes());
+        b[4..].copy_from_slice(&self.offset.to_le_bytes());
+        b
+    }
+
+    pub fn factor(self) -> f64 {
+        1.0 + f64::from(self.gain_ppm) / 1e6
     }
 }
 
@@ -203,7 +251,7 @@ impl Node {
     }
 
     pub fn status<I: I2c>(&self, i2c: &mut I) -> Result<Status, NodeError<I::Error>> {
-        Ok(Status(u16::from_le_bytes(read(i2c, self.address, STATUS)?)))
+        Ok(Status::decode(read(i2c, self.address, STATUS)?))
     }
 
     pub fn set_sample_rate<I: I2c>(
@@ -218,14 +266,62 @@ impl Node {
         Ok(u16::from_le_bytes(read(i2c, self.address, SAMPLE_RATE)?))
     }
 
-    /// Channel `ch`'s last metered window.
-    pub fn values<I: I2c>(&self, i2c: &mut I, ch: u8) -> Result<Values, NodeError<I::Error>> {
+    fn channel<E>(&self, ch: u8) -> Result<(), NodeError<E>> {
         if ch >= self.channels {
             return Err(NodeError::NoChannel {
                 channel: ch,
                 channels: self.channels,
             });
         }
+        Ok(())
+    }
+
+    /// Channel `ch`'s current-sensor calibration.
+    pub fn calibration<I: I2c>(
+        &self,
+        i2c: &mut I,
+        ch: u8,
+    ) -> Result<Calibration, NodeError<I::Error>> {
+        self.channel(ch)?;
+        Ok(Calibration::decode(read(
+            i2c,
+            self.address,
+            CALIBRATION + 8 * ch,
+        )?))
+    }
+
+    pub fn set_calibration<I: I2c>(
+        &self,
+        i2c: &mut I,
+        ch: u8,
+        cal: Calibration,
+    ) -> Result<(), NodeError<I::Error>> {
+        self.channel(ch)?;
+        write(i2c, self.address, CALIBRATION + 8 * ch, &cal.encode())
+    }
+
+    pub fn voltage_calibration<I: I2c>(
+        &self,
+        i2c: &mut I,
+    ) -> Result<Calibration, NodeError<I::Error>> {
+        Ok(Calibration::decode(read(
+            i2c,
+            self.address,
+            VOLTAGE_CALIBRATION,
+        )?))
+    }
+
+    pub fn set_voltage_calibration<I: I2c>(
+        &self,
+        i2c: &mut I,
+        cal: Calibration,
+    ) -> Result<(), NodeError<I::Error>> {
+        write(i2c, self.address, VOLTAGE_CALIBRATION, &cal.encode())
+    }
+
+    /// Channel `ch`'s last metered window.
+    pub fn values<I: I2c>(&self, i2c: &mut I, ch: u8) -> Result<Values, NodeError<I::Error>> {
+        self.channel(ch)?;
         let b: [u8; 16] = read(i2c, self.address, VALUES + 16 * ch)?;
         Ok(Values::decode(&b))
     }
