@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use controller::backend::BackendKind;
 use controller::run::{self, summary};
 use controller::scenario::{self, Loaded, ScenarioError};
 use gridtwin::service;
@@ -36,6 +37,11 @@ enum Command {
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
+        /// What a PDU runs against: `sim` (the twin's readings or waveforms) or `emulated-hil`
+        /// (virtual measurement nodes on an emulated I2C bus fed by the twin, relays through
+        /// the relay board and its watchdog). Default: the scenario's `backend`.
+        #[arg(long)]
+        backend: Option<BackendKind>,
         #[command(flatten)]
         report: ReportFlags,
     },
@@ -70,6 +76,10 @@ enum Command {
         /// Simulated seconds per wall-clock second.
         #[arg(long, default_value_t = 1.0)]
         speed: f64,
+        /// Run the full hardware path against the twin: virtual measurement nodes on an
+        /// emulated I2C bus, relays through the relay board and its watchdog.
+        #[arg(long)]
+        hil_emulated: bool,
     },
     /// Manage the control center's users (works offline, on the data directory).
     User {
@@ -268,9 +278,18 @@ fn main() -> ExitCode {
             file,
             out,
             quiet,
+            backend,
             report: flags,
         } => match load_or_demo(file.as_deref()) {
-            Ok(l) => run_one(&l, out.as_deref(), quiet, flags.options()),
+            Ok(mut l) => {
+                if let Some(b) = backend
+                    && let Err(e) = l.set_backend(b)
+                {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_BAD_INPUT);
+                }
+                run_one(&l, out.as_deref(), quiet, flags.options())
+            }
             Err(e) => bad_input(&e),
         },
         Command::Serve {
@@ -278,8 +297,13 @@ fn main() -> ExitCode {
             listen,
             data,
             speed,
+            hil_emulated,
         } => match load_or_demo(file.as_deref()) {
-            Ok(l) => {
+            Ok(mut l) => {
+                if hil_emulated && let Err(e) = l.set_backend(BackendKind::EmulatedHil) {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_BAD_INPUT);
+                }
                 let o = service::ServeOptions {
                     listen,
                     data: &data,

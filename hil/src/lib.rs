@@ -5,6 +5,7 @@ pub mod ads1115;
 pub mod emulated;
 pub mod node;
 pub mod pec;
+pub mod poll;
 pub mod relays;
 
 pub use relays::{Polarity, RelayBank};

@@ -10,11 +10,12 @@
 //! | --- | --- | --- | --- |
 //! | 0x00 `IDENTITY` | 4 | R | `'G'`, `'T'`, device kind (1 = measurement node), channels (1-8) |
 //! | 0x04 `FIRMWARE` | 2 | R | major, minor |
-//! | 0x06 `STATUS` | 2 | R | flags (see `Status`; reading clears the latched ones), then the window counter (u8, wraps): a reader that sees it unchanged knows it has no new data |
+//! | 0x06 `STATUS` | 2 | R | flags (see `Status`; reading clears the latched ones), then the cycle counter (u8, wraps): a reader that sees it unchanged knows it has no new data |
 //! | 0x08 `SAMPLE_RATE` | 2 | R/W | samples per second per channel, little-endian |
-//! | 0x10 + 16·ch `VALUES` | 16 | R | channel ch's last 10/12-cycle window: V rms (u32, mV), I rms (u32, mA), P (i32, 0.1 W), PF (i16, 1/10000), frequency (u16, mHz) |
+//! | 0x10 + 16·ch `VALUES` | 16 | R | channel ch over the last 10 cycles (12 at 60 Hz), refreshed at every cycle: V rms (u32, mV), I rms (u32, mA), P (i32, 0.1 W), PF (i16, 1/10000), frequency (u16, mHz) |
 //! | 0x90 + 8·ch `CALIBRATION` | 8 | R/W | channel ch's current sensor: gain (i32, parts per million of nominal), offset (i32, ADC counts); stored in EEPROM |
 //! | 0xD0 `VOLTAGE_CALIBRATION` | 8 | R/W | the node's one voltage sensor, as above |
+//! | 0xD8 `FAST` | 2 + 2·channels | R | for protection: the last cycle's V rms (u16, 10 mV), then each channel's largest half-cycle I rms since FAST was last read (u16, 10 mA; reading restarts it) |
 //!
 //! A write to a register that is read-only or absent, of the wrong length, or with a bad PEC is
 //! NAKed and changes nothing. Multi-byte fields are little-endian (the AVR's order).
@@ -30,6 +31,7 @@ pub const SAMPLE_RATE: u8 = 0x08;
 pub const VALUES: u8 = 0x10;
 pub const CALIBRATION: u8 = 0x90;
 pub const VOLTAGE_CALIBRATION: u8 = 0xD0;
+pub const FAST: u8 = 0xD8;
 /// The highest channel count a node reports.
 pub const MAX_CHANNELS: u8 = 8;
 /// Addresses a node may take (the 7-bit range less the reserved ones).
@@ -42,16 +44,16 @@ pub struct Identity {
     pub firmware: (u8, u8),
 }
 
-/// The node's status flags and its window counter.
+/// The node's status flags and its cycle counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Status {
     pub flags: u8,
-    /// Windows completed, modulo 256.
+    /// Cycles metered, modulo 256.
     pub sequence: u8,
 }
 
 impl Status {
-    /// A window completed since the status was last read (latched).
+    /// A cycle was metered since the status was last read (latched).
     pub const DATA_READY: u8 = 1 << 0;
     /// The ADC cannot keep up with the sample rate on all channels; the node samples slower.
     pub const ADC_OVERRUN: u8 = 1 << 1;
@@ -73,6 +75,46 @@ impl Status {
 
     pub fn encode(self) -> [u8; 2] {
         [self.flags, self.sequence]
+    }
+}
+
+/// The FAST register: what protection acts on between windows.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Fast {
+    /// The last whole cycle's V rms.
+    pub v_cycle: f64,
+    /// Each channel's largest half-cycle I rms since the last read.
+    pub i_half_max: [f64; MAX_CHANNELS as usize],
+}
+
+impl Fast {
+    pub fn size(channels: u8) -> usize {
+        2 + 2 * usize::from(channels)
+    }
+
+    pub fn decode(b: &[u8]) -> Fast {
+        let u16_at = |i: usize| f64::from(u16::from_le_bytes([b[i], b[i + 1]])) / 100.0;
+        let mut f = Fast {
+            v_cycle: u16_at(0),
+            ..Fast::default()
+        };
+        for (ch, x) in f.i_half_max.iter_mut().enumerate() {
+            if 2 + 2 * ch + 1 < b.len() {
+                *x = u16_at(2 + 2 * ch);
+            }
+        }
+        f
+    }
+
+    /// As the firmware writes it for `channels` channels (saturating).
+    pub fn encode(&self, channels: u8) -> Vec<u8> {
+        let sat =
+            |x: f64| ((x * 100.0).round().clamp(0.0, f64::from(u16::MAX)) as u16).to_le_bytes();
+        let mut b = sat(self.v_cycle).to_vec();
+        for x in &self.i_half_max[..usize::from(channels)] {
+            b.extend_from_slice(&sat(*x));
+        }
+        b
     }
 }
 
@@ -160,10 +202,10 @@ pub enum NodeError<E> {
     NoChannel { channel: u8, channels: u8 },
 }
 
-impl<E: core::fmt::Debug> core::fmt::Display for NodeError<E> {
+impl<E: embedded_hal::i2c::Error> core::fmt::Display for NodeError<E> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            NodeError::Bus(e) => write!(f, "bus error: {e:?}"),
+            NodeError::Bus(e) => write!(f, "bus: {}", e.kind()),
             NodeError::Pec {
                 register,
                 expected,
@@ -195,20 +237,33 @@ pub fn read<I: I2c, const N: usize>(
     address: u8,
     register: u8,
 ) -> Result<[u8; N], NodeError<I::Error>> {
-    let mut frame = vec![0u8; N + 1];
-    i2c.write_read(address, &[register], &mut frame)
+    let mut out = [0u8; N];
+    read_into(i2c, address, register, &mut out)?;
+    Ok(out)
+}
+
+/// Read `out.len()` bytes of `register` (at most 32) and check their PEC.
+pub fn read_into<I: I2c>(
+    i2c: &mut I,
+    address: u8,
+    register: u8,
+    out: &mut [u8],
+) -> Result<(), NodeError<I::Error>> {
+    let n = out.len();
+    let mut frame = [0u8; 33];
+    let frame = &mut frame[..=n];
+    i2c.write_read(address, &[register], frame)
         .map_err(NodeError::Bus)?;
-    let expected = pec::of_read(address, register, &frame[..N]);
-    if frame[N] != expected {
+    let expected = pec::of_read(address, register, &frame[..n]);
+    if frame[n] != expected {
         return Err(NodeError::Pec {
             register,
             expected,
-            found: frame[N],
+            found: frame[n],
         });
     }
-    let mut out = [0u8; N];
-    out.copy_from_slice(&frame[..N]);
-    Ok(out)
+    out.copy_from_slice(&frame[..n]);
+    Ok(())
 }
 
 /// Write `data` to `register` with its PEC.
@@ -319,7 +374,15 @@ impl Node {
         write(i2c, self.address, VOLTAGE_CALIBRATION, &cal.encode())
     }
 
-    /// Channel `ch`'s last metered window.
+    /// The last cycle's voltage and each channel's half-cycle current peak since the last read.
+    pub fn fast<I: I2c>(&self, i2c: &mut I) -> Result<Fast, NodeError<I::Error>> {
+        let mut b = [0u8; 2 + 2 * MAX_CHANNELS as usize];
+        let b = &mut b[..Fast::size(self.channels)];
+        read_into(i2c, self.address, FAST, b)?;
+        Ok(Fast::decode(b))
+    }
+
+    /// Channel `ch`'s values over the last window.
     pub fn values<I: I2c>(&self, i2c: &mut I, ch: u8) -> Result<Values, NodeError<I::Error>> {
         self.channel(ch)?;
         let b: [u8; 16] = read(i2c, self.address, VALUES + 16 * ch)?;

@@ -184,8 +184,9 @@ fn a_node_meters_its_channels_as_the_closed_form_says() {
     bus.delay_ms(1000);
     let s = node.status(&mut bus).unwrap();
     assert!(s.has(Status::DATA_READY));
-    // 200 ms windows: four or five in a second, depending on where the first crossing fell.
-    assert!((4..=5).contains(&s.sequence), "{s:?}");
+    // A fresh window every cycle: 49 or 50 in a second, depending on where the first
+    // crossing fell.
+    assert!((49..=50).contains(&s.sequence), "{s:?}");
     for ch in 0..4 {
         let v = node.values(&mut bus, ch).unwrap();
         let i = 2.0 * f64::from(ch + 1);
@@ -336,6 +337,7 @@ fn a_corrupted_byte_is_caught_by_the_pec() {
         address: 0x21,
         index: 5,
         xor: 0x04,
+        count: 1,
     });
     let e = node.values(&mut bus, 0).unwrap_err();
     assert!(matches!(e, NodeError::Pec { register: 0x10, .. }), "{e:?}");
@@ -459,4 +461,125 @@ fn adc_calibration_turns_sensor_volts_into_amps() {
         .read(Input::A0, Range::V4_096, &cal, &mut delay)
         .unwrap();
     assert!((a - 3.5).abs() < 2.0 * lsb(Range::V4_096) / 0.185, "{a}");
+}
+
+mod polling {
+    use super::*;
+    use hil::poll::{PollEvent, PollSettings, Poller};
+
+    fn poller(bus: &mut EmulatedBus) -> Poller {
+        let (node, _) = Node::identify(bus, 0x21).unwrap();
+        Poller::new([node], PollSettings::default())
+    }
+
+    fn seconds(bus: &EmulatedBus) -> f64 {
+        bus.now() as f64 / 1e9
+    }
+
+    /// Poll every 50 ms for `ms`, collecting events.
+    fn run(p: &mut Poller, bus: &mut EmulatedBus, ms: u32, events: &mut Vec<PollEvent>) {
+        let mut delay = bus.clone();
+        let clock = bus.clone();
+        for _ in 0..ms / 50 {
+            bus.delay_ms(50);
+            p.poll(
+                &mut bus.clone(),
+                &mut delay,
+                &|| seconds(&clock),
+                0.05,
+                events,
+            );
+        }
+    }
+
+    #[test]
+    fn fresh_values_arrive_each_window() {
+        let mut bus = bus_with_node(50.0);
+        let mut p = poller(&mut bus);
+        let mut events = Vec::new();
+        run(&mut p, &mut bus, 1000, &mut events);
+        let r = p.channel(0, 2, seconds(&bus)).unwrap();
+        assert!(r.fresh);
+        assert!((r.values.i_rms - 6.0).abs() < 0.06, "{r:?}");
+        // The half-cycle peak of a steady sine is its RMS; the last cycle's voltage the
+        // window's.
+        assert!((r.i_fast - 6.0).abs() < 0.06, "{r:?}");
+        assert!((r.v_cycle - 230.0).abs() < 1.0, "{r:?}");
+        assert!(events.is_empty(), "{events:?}");
+    }
+
+    #[test]
+    fn a_short_burst_of_naks_is_absorbed_by_the_retries() {
+        let mut bus = bus_with_node(50.0);
+        let mut p = poller(&mut bus);
+        let mut events = Vec::new();
+        run(&mut p, &mut bus, 500, &mut events);
+        bus.inject(Fault::Nak {
+            address: 0x21,
+            count: 3,
+        });
+        run(&mut p, &mut bus, 500, &mut events);
+        assert!(events.is_empty(), "{events:?}");
+        assert_eq!(p.retried, 3);
+        assert!(p.channel(0, 0, seconds(&bus)).unwrap().fresh);
+    }
+
+    #[test]
+    fn a_vanished_node_fails_goes_stale_and_recovers() {
+        let mut bus = bus_with_node(50.0);
+        let mut p = poller(&mut bus);
+        let mut events = Vec::new();
+        run(&mut p, &mut bus, 500, &mut events);
+        bus.inject(Fault::Vanish { address: 0x21 });
+        let lost_at = seconds(&bus);
+        run(&mut p, &mut bus, 1000, &mut events);
+        assert!(
+            matches!(&events[..], [PollEvent::Failed { address: 0x21, error }] if error.contains("address")),
+            "{events:?}"
+        );
+        // Stale after three windows (0.6 s) without a new one, never before.
+        assert!(!p.channel(0, 0, seconds(&bus)).unwrap().fresh);
+        assert!(p.channel(0, 0, lost_at + 0.5).unwrap().fresh);
+        bus.clear_faults();
+        run(&mut p, &mut bus, 500, &mut events);
+        assert_eq!(events.last(), Some(&PollEvent::Recovered { address: 0x21 }));
+        assert!(p.channel(0, 0, seconds(&bus)).unwrap().fresh);
+    }
+
+    #[test]
+    fn corrupted_frames_are_retried_and_never_used() {
+        let mut bus = bus_with_node(50.0);
+        let mut p = poller(&mut bus);
+        let mut events = Vec::new();
+        run(&mut p, &mut bus, 500, &mut events);
+        // Every frame corrupted for a while: each poll spends its retries and fails.
+        bus.inject(Fault::Corrupt {
+            address: 0x21,
+            index: 0,
+            xor: 0x80,
+            count: 40,
+        });
+        run(&mut p, &mut bus, 1000, &mut events);
+        assert!(
+            matches!(&events[..], [PollEvent::Failed { error, .. }, ..] if error.contains("PEC")),
+            "{events:?}"
+        );
+        let v = p.channel(0, 1, seconds(&bus)).unwrap().values;
+        assert!(
+            (v.i_rms - 4.0).abs() < 0.05,
+            "never a corrupted value: {v:?}"
+        );
+    }
+
+    #[test]
+    fn a_node_reset_is_reported() {
+        let mut bus = bus_with_node(50.0);
+        let mut p = poller(&mut bus);
+        let mut events = Vec::new();
+        run(&mut p, &mut bus, 300, &mut events);
+        let now = bus.now();
+        bus.with_device(0x21, |n: &mut VirtualNode| n.reset(now));
+        run(&mut p, &mut bus, 300, &mut events);
+        assert_eq!(events, [PollEvent::NodeReset { address: 0x21 }]);
+    }
 }

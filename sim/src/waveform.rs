@@ -191,6 +191,12 @@ fn faulted<T: Clone>(
 
 impl Synth {
     pub fn new(spec: &WaveformSpec, pdu: &Pdu, seed: u64) -> Self {
+        Self::primed(spec, pdu, seed, PRIME)
+    }
+
+    /// As `new`, with `prime` s of history before the present instead of `PRIME` (hardware
+    /// emulation wants whole metering windows before the controller first looks).
+    pub fn primed(spec: &WaveformSpec, pdu: &Pdu, seed: u64, prime: f64) -> Self {
         let max_order = pdu
             .loads
             .iter()
@@ -203,7 +209,7 @@ impl Synth {
             spec: spec.clone(),
             // Each run covers (t - dt, t]; the first also covers the `PRIME` s of history before
             // the present, so that meters have whole cycles when the controller first looks.
-            next: ((pdu.time() - PRIME) * spec.sample_rate + 1e-6).floor() as i64 + 1,
+            next: ((pdu.time() - prime) * spec.sample_rate + 1e-6).floor() as i64 + 1,
             // The backup starts out of phase with the main, as two unsynchronized machines are.
             phase: [0.0, 2.0],
             drift: 0.0,
@@ -218,6 +224,11 @@ impl Synth {
             frozen_src: Default::default(),
             frozen_load: vec![None; n],
         }
+    }
+
+    /// The time of the next sample `run` emits, s.
+    pub fn next_time(&self) -> f64 {
+        self.next as f64 / self.spec.sample_rate
     }
 
     /// Each source's frequency as the waveform carries it (with the utility's wander), Hz.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDateTime;
 use sim::SourceId;
 
-use super::events::{Event, EventKind, Subject};
+use super::events::{Alarm, Event, EventKind, Subject};
 use super::interface::{Commands, Measurements, OperatorCommand, SourceMeasurement};
 use super::loads::{LoadInputs, LoadManager, LoadStatus};
 use super::settings::{LoadSettings, Settings};
@@ -65,6 +65,8 @@ pub struct Controller {
     opened_at: [Option<Instant>; 2],
     started: bool,
     low_bus_since: Option<Instant>,
+    /// Each source's measurement is lost (its alarm raised).
+    lost: [bool; 2],
     events: Vec<Event>,
     commands: Commands,
 }
@@ -95,6 +97,7 @@ impl Controller {
             opened_at: [None; 2],
             started: false,
             low_bus_since: None,
+            lost: [false; 2],
             events: Vec::new(),
             commands: Commands {
                 relays: vec![false; load_names.len()],
@@ -210,6 +213,21 @@ impl Controller {
     pub fn step(&mut self, now: Instant, m: &Measurements) -> &Commands {
         let sensed = [m.main, m.backup];
         for (k, id) in SOURCES.into_iter().enumerate() {
+            if sensed[k].lost != self.lost[k] {
+                self.lost[k] = sensed[k].lost;
+                let alarm = Alarm::SensorFault;
+                let kind = if self.lost[k] {
+                    EventKind::Alarm { alarm }
+                } else {
+                    EventKind::AlarmCleared { alarm }
+                };
+                self.events
+                    .push(Event::new(now, &Subject::Source(id), kind));
+            }
+            // No data is not an outage: the transfer switch holds until readings return.
+            if self.lost[k] {
+                continue;
+            }
             let pu = |x: &SourceMeasurement| (x.v / self.nominal_v, x.hz / self.nominal_hz);
             let (v, hz) = pu(&sensed[k]);
             let change = self.monitors[k].update(now, v, hz, &self.s.ats);
@@ -242,6 +260,10 @@ impl Controller {
         let bus_live = if !self.closed[active] {
             self.low_bus_since = None;
             false
+        } else if self.lost[active] {
+            // Held as last seen.
+            self.low_bus_since
+                .is_none_or(|t| now.since(t) < DEAD_BUS_TIME)
         } else if sensed[active].v > LIVE_BUS_PU * self.nominal_v {
             self.low_bus_since = None;
             true
@@ -259,6 +281,7 @@ impl Controller {
                 bus_live,
                 source_w: sensed[active].p,
                 capacity_w: capacity_kw.map(|c| c.get() * 1e3),
+                source_lost: self.lost[active],
                 loads: &m.loads,
             },
             &mut self.events,

@@ -94,6 +94,9 @@ pub enum Alarm {
     WeldedRelay,
     /// Shedding cannot bring the load within capacity (only critical loads remain).
     CannotShed,
+    /// No fresh measurement (bus errors past their retries, a silent node, stale data): the
+    /// subject's protection waits and a load goes to its loss-of-measurement state.
+    SensorFault,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -290,7 +293,7 @@ impl EventKind {
             EventKind::Lockout { .. } => Severity::Critical,
             EventKind::Alarm { alarm } => match alarm {
                 Alarm::TransferFail | Alarm::BackupLost | Alarm::WeldedRelay => Severity::Critical,
-                Alarm::CannotShed => Severity::Alarm,
+                Alarm::CannotShed | Alarm::SensorFault => Severity::Alarm,
             },
             _ => Severity::Info,
         }

@@ -17,6 +17,9 @@ pub struct SourceMeasurement {
     /// The largest half-cycle RMS current since the last step (the instantaneous element's
     /// input); `i` where only RMS values are measured.
     pub i_fast: f64,
+    /// No fresh reading for longer than the backend allows (a dead bus, a silent node): the
+    /// values are the last good ones and must not be acted on as if current.
+    pub lost: bool,
 }
 
 /// One load circuit's current transducer.
@@ -26,6 +29,8 @@ pub struct LoadMeasurement {
     pub p: f64,
     /// As `SourceMeasurement::i_fast`.
     pub i_fast: f64,
+    /// As `SourceMeasurement::lost`.
+    pub lost: bool,
 }
 
 /// Everything measured at one instant. `loads` is indexed like the configured loads.

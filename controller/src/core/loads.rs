@@ -10,7 +10,7 @@ use super::events::{Alarm, Element, Event, EventKind, ShedReason, Subject};
 use super::interface::LoadMeasurement;
 use super::protection::{DefiniteTime, InverseTime, Recloser, TripOutcome, TripState};
 use super::schedule::Schedule;
-use super::settings::{LoadSettings, PowerOn, Secs, SheddingSettings, Stage};
+use super::settings::{LoadSettings, OnLoss, PowerOn, Secs, SheddingSettings, Stage};
 use super::shedding::{Assessment, Candidate, Shedder, choose};
 use super::time::Instant;
 
@@ -57,6 +57,8 @@ struct Unit {
     watts: f64,
     opened_at: Option<Instant>,
     welded: bool,
+    /// Its measurement is lost (the sensor-fault alarm raised).
+    lost: bool,
     /// The next schedule edge, as controller time.
     next_edge: Option<Instant>,
 }
@@ -67,7 +69,10 @@ impl Unit {
     }
 
     fn eligible(&self) -> bool {
-        self.wanted && self.shed_seq.is_none() && self.recloser.is_normal()
+        self.wanted
+            && self.shed_seq.is_none()
+            && self.recloser.is_normal()
+            && !(self.lost && self.cfg.on_loss() == OnLoss::Off)
     }
 
     fn reset_elements(&mut self) {
@@ -94,6 +99,8 @@ pub struct LoadInputs<'a> {
     /// Real power of the source feeding the bus, W.
     pub source_w: f64,
     pub capacity_w: Option<f64>,
+    /// The feeding source's measurement is lost: `source_w` is stale.
+    pub source_lost: bool,
     pub loads: &'a [LoadMeasurement],
 }
 
@@ -153,6 +160,7 @@ impl LoadManager {
                     watts: 0.0,
                     opened_at: Some(Instant::ZERO),
                     welded: false,
+                    lost: false,
                     next_edge,
                     cfg,
                 }
@@ -245,7 +253,20 @@ impl LoadManager {
         }
         let decay = self.decay.1;
         for (u, m) in self.units.iter_mut().zip(inp.loads) {
-            if u.relay {
+            if m.lost != u.lost {
+                u.lost = m.lost;
+                let alarm = Alarm::SensorFault;
+                let kind = if m.lost {
+                    EventKind::Alarm { alarm }
+                } else {
+                    EventKind::AlarmCleared { alarm }
+                };
+                events.push(Event::new(now, &u.subject(), kind));
+                // No element carries time timed on stale data across the gap.
+                u.reset_elements();
+            }
+            // Stale readings are never acted on: no protection, power memory or weld watch.
+            if u.relay && !u.lost {
                 u.watts = m.p.max(u.watts * decay);
                 protect(u, now, m, events);
             }
@@ -256,9 +277,12 @@ impl LoadManager {
                     EventKind::Reclose { attempt },
                 ));
             }
-            watch_welded(u, now, m, events);
+            if !u.lost {
+                watch_welded(u, now, m, events);
+            }
         }
-        if inp.bus_live {
+        // Shedding on a stale source reading would act on a load that may have changed.
+        if inp.bus_live && !inp.source_lost {
             self.shed(inp, events);
         }
         self.drive_relays(inp, events);
@@ -313,6 +337,9 @@ impl LoadManager {
                 );
                 let chosen = choose(&mut self.on_buf, excess_w);
                 cannot = chosen.is_empty();
+                if !cannot {
+                    self.shedder.shed_done(inp.now);
+                }
                 for i in chosen {
                     self.mark_shed(i, inp.now, reason, events);
                 }

@@ -309,6 +309,7 @@ impl CycleMeter {
             i: w.irms,
             p: w.p,
             i_fast: self.half.take(ch).max(w.irms),
+            lost: false,
         }
     }
 
@@ -318,6 +319,7 @@ impl CycleMeter {
             i: w.irms,
             p: w.p,
             i_fast: self.half.take(ch).max(w.irms),
+            lost: false,
         }
     }
 

@@ -310,6 +310,15 @@ pub enum PowerOn {
     Last,
 }
 
+/// What a load does while its measurement is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OnLoss {
+    /// Open its relay until fresh readings return: nothing unprotected stays energized.
+    Off,
+    /// Keep its relay as it is (a fridge, a server): its protection waits for fresh readings.
+    Hold,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoadSettings {
@@ -327,6 +336,18 @@ pub struct LoadSettings {
     pub schedules: Vec<Schedule>,
     /// Loads that must be on for this one to run (a chiller needs its pump).
     pub requires: Vec<String>,
+    /// On loss of measurement; none: hold a critical load, switch any other off.
+    pub on_loss: Option<OnLoss>,
+}
+
+impl LoadSettings {
+    pub fn on_loss(&self) -> OnLoss {
+        self.on_loss.unwrap_or(if self.critical {
+            OnLoss::Hold
+        } else {
+            OnLoss::Off
+        })
+    }
 }
 
 impl Default for LoadSettings {
@@ -342,6 +363,7 @@ impl Default for LoadSettings {
             retry: Retry::default(),
             schedules: Vec::new(),
             requires: Vec::new(),
+            on_loss: None,
         }
     }
 }

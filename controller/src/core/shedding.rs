@@ -107,6 +107,13 @@ impl Shedder {
         }
     }
 
+    /// Loads were shed at `now`: any further shedding waits for another `shed_delay` of excess,
+    /// so that meters that average over a window (a node's 200 ms) show the relief before the
+    /// next load goes.
+    pub fn shed_done(&mut self, now: Instant) {
+        self.over_since = Some(now);
+    }
+
     /// Forget the headroom timer (after a transfer, a trip or a manual change).
     pub fn restart_restore_timer(&mut self) {
         self.headroom_since = None;

@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 use chrono::NaiveDateTime;
 use sim::Pdu;
 
-use crate::backend::{Backend, SimBackend};
+use crate::backend::emulated_hil::{EmulatedHil, Layout};
+use crate::backend::{Backend, BackendKind, PduBackend, SimBackend};
 use crate::core::controller::{ConfigError, UnknownLoad};
 use crate::core::metering::PduMetering;
 use crate::core::settings::LoadSettings;
 use crate::core::{Controller, Event, Instant, Measurements, OperatorCommand};
-use crate::scenario::format::{Action, Fidelity, Target};
+use crate::scenario::format::{Action, BusFault, Fidelity, Target};
 use crate::scenario::{Loaded, Scenario, Site};
 use sim::feeder::Feeder;
 
@@ -24,7 +25,7 @@ pub struct PduLoop {
     names: Vec<String>,
     index: BTreeMap<String, usize>,
     ctl: Controller,
-    backend: SimBackend,
+    backend: PduBackend,
     actions: Vec<(Instant, Action)>,
     next_action: usize,
     undo: Vec<(Instant, Undo)>,
@@ -69,10 +70,15 @@ impl PduLoop {
         )
         .expect("validated by the loader");
         let pdu = Pdu::new(spec);
-        let backend = match &s.fidelity {
-            Fidelity::Phasor => SimBackend::new(pdu),
-            Fidelity::Waveform(w) => {
-                SimBackend::sampled(pdu, w, spec.nominal_v, spec.nominal_hz, spec.seed)
+        let backend = match (l.backend, &s.fidelity) {
+            (BackendKind::EmulatedHil, _) => {
+                let bench = layout(spec, &s.controller, s.step());
+                PduBackend::EmulatedHil(Box::new(EmulatedHil::new(pdu, &bench, spec.seed)))
+            }
+            (BackendKind::Sim, Fidelity::Phasor) => PduBackend::Sim(Box::new(SimBackend::new(pdu))),
+            (BackendKind::Sim, Fidelity::Waveform(w)) => {
+                let (v, hz) = (spec.nominal_v, spec.nominal_hz);
+                PduBackend::Sim(Box::new(SimBackend::sampled(pdu, w, v, hz, spec.seed)))
             }
         };
         let n = names.len() + 2;
@@ -101,19 +107,27 @@ impl PduLoop {
         while let Some((t, a)) = self.actions.get(self.next_action)
             && *t <= now
         {
-            let pdu = &mut self.backend.pdu;
-            apply(a, now, pdu, &mut self.ctl, &self.index, &mut self.undo);
+            let b = &mut self.backend;
+            apply(a, now, b, &mut self.ctl, &self.index, &mut self.undo);
             self.next_action += 1;
         }
-        let (pdu, index) = (&mut self.backend.pdu, &self.index);
+        let (backend, index) = (&mut self.backend, &self.index);
         self.undo.retain(|(t, u)| {
             if *t > now {
                 return true;
             }
+            if let Undo::Bus(fault, address) = u {
+                if let Some(hil) = backend.hil() {
+                    hil.clear_fault(*fault, *address);
+                }
+                return false;
+            }
+            let pdu = backend.pdu_mut();
             match u {
                 Undo::Short(i) => pdu.loads[*i].short_ohm = None,
                 Undo::Sensor(Target::Load(n)) => pdu.set_load_sensor_fault(index[n.as_str()], None),
                 Undo::Sensor(Target::Source(id)) => pdu.set_source_sensor_fault(*id, None),
+                Undo::Bus(..) => {}
             }
             false
         });
@@ -123,7 +137,7 @@ impl PduLoop {
         self.events.clear();
         self.events.extend(self.ctl.drain_events());
         self.energy_start.copy_from_slice(&self.energy);
-        let truth = self.backend.pdu.truth();
+        let truth = self.backend.pdu().truth();
         let n = self.names.len();
         for (e, l) in self.energy.iter_mut().zip(&truth.loads) {
             *e += l.p * dt;
@@ -171,7 +185,7 @@ impl PduLoop {
     }
 
     pub fn pdu(&self) -> &Pdu {
-        &self.backend.pdu
+        self.backend.pdu()
     }
 
     pub fn controller(&self) -> &Controller {
@@ -188,9 +202,63 @@ impl PduLoop {
         &self.energy_start
     }
 
+    /// What the controller was given at the last step.
+    pub fn measured(&self) -> &Measurements {
+        &self.m
+    }
+
     /// The controller's meters, in a waveform run.
     pub fn metering(&self) -> Option<&PduMetering> {
         self.backend.metering()
+    }
+}
+
+/// The bench for an emulated-hardware run of `spec`: each current sensor's range sized as an
+/// installer would (three times the load's rated peak current, and half again above its
+/// largest overcurrent pickup, so a fault reads unclipped), critical loads wired to fail closed.
+fn layout(spec: &sim::PduSpec, settings: &crate::core::settings::Settings, step_s: f64) -> Layout {
+    use hil::emulated::gpio::Contact;
+    let sqrt2 = std::f64::consts::SQRT_2;
+    let loads: Vec<(f64, Contact)> = spec
+        .loads
+        .iter()
+        .map(|l| {
+            let cfg = settings.loads.get(&l.name).cloned().unwrap_or_default();
+            let rated = l.model.rated_watts() / spec.nominal_v * sqrt2;
+            let oc = &cfg.overcurrent;
+            let pickup = [
+                oc.instantaneous.as_ref().map(|s| s.pickup.get()),
+                oc.inverse.as_ref().map(|s| s.pickup.get() * 4.0),
+                cfg.limit_a.map(|p| p.get()),
+            ]
+            .into_iter()
+            .flatten()
+            .fold(0.0, f64::max);
+            let peak = (3.0 * rated).max(1.5 * sqrt2 * pickup).max(5.0);
+            let contact = if cfg.critical {
+                Contact::NormallyClosed
+            } else {
+                Contact::NormallyOpen
+            };
+            (peak, contact)
+        })
+        .collect();
+    Layout {
+        nominal_v: spec.nominal_v,
+        nominal_hz: spec.nominal_hz,
+        // Twice every load at its rating at once, or the largest load circuit's range.
+        source_peak_a: (2.0
+            * spec
+                .loads
+                .iter()
+                .map(|l| l.model.rated_watts())
+                .sum::<f64>()
+            / spec.nominal_v
+            * sqrt2)
+            .max(loads.iter().map(|l| l.0).fold(5.0, f64::max)),
+        loads,
+        poll: Default::default(),
+        step_s,
     }
 }
 
@@ -199,6 +267,8 @@ impl PduLoop {
 enum Undo {
     Short(usize),
     Sensor(Target),
+    /// A bus fault at a node's address (the whole bus: None) ends.
+    Bus(BusFault, Option<u8>),
 }
 
 /// Timeline actions flattened (repeats expanded) and in time order, as step instants.
@@ -226,11 +296,28 @@ pub(crate) fn schedule(s: &Scenario) -> Vec<(Instant, Action)> {
 fn apply(
     a: &Action,
     now: Instant,
-    pdu: &mut Pdu,
+    backend: &mut PduBackend,
     ctl: &mut Controller,
     index: &BTreeMap<String, usize>,
     undo: &mut Vec<(Instant, Undo)>,
 ) {
+    if let Action::BusFault {
+        fault,
+        target,
+        duration,
+    } = a
+    {
+        // The loader refuses bus faults on the simulated backend.
+        if let Some(hil) = backend.hil() {
+            let address = target.as_ref().map(|t| hil.address_of(t, index));
+            hil.inject(*fault, address);
+            if let Some(d) = duration {
+                undo.push((now + d.duration(), Undo::Bus(*fault, address)));
+            }
+        }
+        return;
+    }
+    let pdu = backend.pdu_mut();
     let t = pdu.time();
     let until = |d: Option<crate::core::settings::Secs>| d.map_or(f64::INFINITY, |d| t + d.get());
     let later = |d: crate::core::settings::Secs| now + d.duration();
@@ -289,6 +376,7 @@ fn apply(
             let _ = ctl.operator(now, cmd);
         }
         Action::Repeat { .. } => unreachable!("expanded by schedule()"),
+        Action::BusFault { .. } => unreachable!("handled above"),
         // Refused for a PDU by the loader.
         Action::PhaseSelect { .. } | Action::Tap { .. } => {}
     }

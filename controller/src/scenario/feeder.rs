@@ -130,6 +130,7 @@ impl Validator<'_> {
             | Action::ShortCircuit { .. }
             | Action::WeldRelay { .. }
             | Action::SensorFault { .. }
+            | Action::BusFault { .. }
             | Action::Operator(_) => {
                 return Err(self.at(
                     "timeline",
@@ -263,6 +264,7 @@ fn variant_name(a: &Action) -> &'static str {
         Action::ShortCircuit { .. } => "ShortCircuit",
         Action::WeldRelay { .. } => "WeldRelay",
         Action::SensorFault { .. } => "SensorFault",
+        Action::BusFault { .. } => "BusFault",
         Action::Operator(_) => "Operator",
         _ => "this action",
     }

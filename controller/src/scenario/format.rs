@@ -32,6 +32,10 @@ pub struct Scenario {
     /// What the controller sees: RMS readings, or sampled waveforms it measures itself.
     #[serde(default)]
     pub fidelity: Fidelity,
+    /// What it runs against by default: the twin (`Sim`), or the hardware path over an
+    /// emulated bus (`EmulatedHil`, which bus faults need). `gridtwin run --backend` overrides.
+    #[serde(default)]
+    pub backend: crate::backend::BackendKind,
     #[serde(default)]
     pub controller: Settings,
     #[serde(default)]
@@ -177,6 +181,21 @@ pub enum Target {
     Load(String),
 }
 
+/// What goes wrong on the emulated bus.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub enum BusFault {
+    /// The node NAKs every transaction (busy, or rebooting in a loop).
+    Nak,
+    /// SDA held low: every transaction on the bus fails.
+    Stuck,
+    /// Every frame from the node arrives with a flipped bit (a noisy cable): its PEC fails.
+    Corrupt,
+    /// The node stretches the clock by `us` µs per byte (past 35 ms a transfer times out).
+    Slow { us: Positive },
+    /// The node is gone (unplugged, or its supply failed).
+    Vanish,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub enum Action {
     /// The source goes dead for `duration` s (for good when absent).
@@ -229,6 +248,15 @@ pub enum Action {
         duration: Option<Secs>,
     },
     Operator(OperatorCommand),
+    /// Emulated hardware runs: a fault on the I2C bus at the node that measures `target` (the
+    /// whole bus for `Stuck`), for `duration` s (for good when absent).
+    BusFault {
+        fault: BusFault,
+        #[serde(default)]
+        target: Option<Target>,
+        #[serde(default)]
+        duration: Option<Secs>,
+    },
     /// Feeders: a single-phase load's phase selector moves it to `phase`.
     PhaseSelect {
         load: String,

@@ -8,7 +8,8 @@ use ron::extensions::Extensions;
 use sim::feeder::Feeder;
 use sim::{LoadModel, PduSpec, SourceId, SourceKind, Transducer};
 
-use super::format::{Action, Anchor, Expect, Fidelity, Grid, Scenario, Target};
+use super::format::{Action, Anchor, BusFault, Expect, Fidelity, Grid, Scenario, Target};
+use crate::backend::BackendKind;
 use crate::core::Controller;
 use crate::core::controller::ConfigError;
 use crate::core::events::EVENT_NAMES;
@@ -20,6 +21,9 @@ pub struct Loaded {
     pub scenario: Scenario,
     pub site: Site,
     pub path: PathBuf,
+    /// How a PDU run measures and switches: the file's `backend` until the runner changes it
+    /// (`set_backend`).
+    pub backend: BackendKind,
 }
 
 /// The grid a scenario runs on.
@@ -30,6 +34,38 @@ pub enum Site {
 }
 
 impl Loaded {
+    /// Run on `backend` instead of the file's. Bus faults in the timeline need the emulated
+    /// bus.
+    pub fn set_backend(&mut self, backend: BackendKind) -> Result<(), String> {
+        fn has_bus_fault(a: &Action) -> bool {
+            match a {
+                Action::BusFault { .. } => true,
+                Action::Repeat { action, .. } => has_bus_fault(action),
+                _ => false,
+            }
+        }
+        if backend != BackendKind::EmulatedHil
+            && self
+                .scenario
+                .timeline
+                .iter()
+                .any(|e| has_bus_fault(&e.action))
+        {
+            return Err(format!(
+                "{}: the timeline has bus faults, which need --backend emulated-hil",
+                self.path.display()
+            ));
+        }
+        if backend == BackendKind::EmulatedHil && !matches!(self.site, Site::Pdu(_)) {
+            return Err(format!(
+                "{}: the emulated-hil backend runs PDUs; this grid is a feeder",
+                self.path.display()
+            ));
+        }
+        self.backend = backend;
+        Ok(())
+    }
+
     pub fn pdu(&self) -> Option<&PduSpec> {
         match &self.site {
             Site::Pdu(p) => Some(p),
@@ -86,6 +122,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded, ScenarioError> {
         file: &file,
         text,
         base,
+        backend: scenario.backend,
     };
     let mut scenario = scenario;
     let site = match &scenario.grid {
@@ -142,6 +179,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded, ScenarioError> {
         }
     };
     Ok(Loaded {
+        backend: scenario.backend,
         scenario,
         site,
         path: path.to_path_buf(),
@@ -152,6 +190,7 @@ pub(super) struct Validator<'a> {
     pub(super) file: &'a str,
     pub(super) text: &'a str,
     pub(super) base: &'a Path,
+    pub(super) backend: BackendKind,
 }
 
 impl Validator<'_> {
@@ -483,6 +522,28 @@ impl Validator<'_> {
                     Some(regulator),
                     "Tap sets a feeder regulator; this grid is a PDU".into(),
                 ));
+            }
+            Action::BusFault { .. } if self.backend != BackendKind::EmulatedHil => {
+                return Err(self.at(
+                    "timeline",
+                    Some("BusFault"),
+                    "BusFault acts on the emulated bus: the scenario needs `backend: EmulatedHil`"
+                        .into(),
+                ));
+            }
+            Action::BusFault { fault, target, .. } => {
+                match target {
+                    Some(Target::Load(n)) => load(n)?,
+                    Some(Target::Source(_)) => {}
+                    None if *fault == BusFault::Stuck => {}
+                    None => {
+                        return Err(self.at(
+                        "timeline",
+                        Some("BusFault"),
+                        format!("{fault:?} needs a target: the node of Load(\"name\") or Source(Main)"),
+                    ));
+                    }
+                }
             }
             Action::Outage { .. }
             | Action::Sag { .. }

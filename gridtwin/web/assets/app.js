@@ -363,7 +363,9 @@ async function loadView(name) {
       h('label', {}, 'At power on', h('select', { name: 'power_on', disabled: !admin }, ...['On', 'Off', 'Last'].map((k) => h('option', { value: k, selected: cfg.power_on === k }, k)))),
       h('label', {}, 'Current limit, A', num('limit_a', cfg.limit_a)),
       h('label', {}, 'Power limit, W', num('limit_w', cfg.limit_w)),
-      h('label', {}, 'Limit delay, s', num('limit_delay', cfg.limit_delay))),
+      h('label', {}, 'Limit delay, s', num('limit_delay', cfg.limit_delay)),
+      h('label', {}, 'On loss of measurement', h('select', { name: 'on_loss', disabled: !admin },
+        ...[['', 'Hold if critical, else off'], ['Off', 'Off'], ['Hold', 'Hold']].map(([k, t]) => h('option', { value: k, selected: (cfg.on_loss || '') === k }, t))))),
     h('h2', {}, 'Schedules'),
     h('p', { class: 'muted' }, 'A schedule switches at its edges and leaves the load alone in between; a window whose off comes before its on crosses midnight.'),
     schedules,
@@ -383,6 +385,7 @@ async function loadView(name) {
       limit_a: opt(f.limit_a),
       limit_w: opt(f.limit_w),
       limit_delay: Number(f.limit_delay.value),
+      on_loss: f.on_loss.value || null,
       schedules: [...schedules.querySelectorAll('.schedule')].map(readSchedule),
     };
     try {

@@ -44,8 +44,14 @@ pub enum Fault {
     /// SDA held low by a confused device: every transaction fails with a bus error until
     /// `until` (or until `EmulatedBus::recover` clocks it free).
     Stuck { until: Option<Nanos> },
-    /// The next read from `address` has byte `index` flipped by `xor` (noise on a long cable).
-    Corrupt { address: u8, index: usize, xor: u8 },
+    /// The next `count` reads from `address` have byte `index` flipped by `xor` (noise on a
+    /// long cable).
+    Corrupt {
+        address: u8,
+        index: usize,
+        xor: u8,
+        count: u32,
+    },
     /// The device at `address` stretches the clock by `per_byte` for each byte it handles;
     /// past the controller's timeout the transfer fails.
     Slow { address: u8, per_byte: Nanos },
@@ -132,6 +138,11 @@ impl EmulatedBus {
         self.bus().faults.clear();
     }
 
+    /// Remove the faults `f` picks.
+    pub fn remove_faults(&self, f: impl Fn(&Fault) -> bool) {
+        self.bus().faults.retain(|x| !f(x));
+    }
+
     /// Nine clock pulses and a STOP, as a controller does to free a stuck SDA line.
     pub fn recover(&self) {
         let mut b = self.bus();
@@ -202,10 +213,18 @@ impl Bus {
             .faults
             .iter()
             .position(|f| matches!(f, Fault::Corrupt { address: a, .. } if *a == address))?;
-        match self.faults.remove(i) {
-            Fault::Corrupt { index, xor, .. } => Some((index, xor)),
-            _ => None,
+        let Fault::Corrupt {
+            index, xor, count, ..
+        } = &mut self.faults[i]
+        else {
+            return None;
+        };
+        let found = (*index, *xor);
+        *count -= 1;
+        if *count == 0 {
+            self.faults.remove(i);
         }
+        Some(found)
     }
 
     fn stretch(&self, address: u8) -> Nanos {

@@ -1,15 +1,17 @@
 //! A virtual measurement node: the firmware of `crate::node`'s register map on an emulated
 //! ATmega328P. It samples its voltage sensor and each channel's current sensor through the
 //! AVR's 10-bit ADC (biased to mid-scale, quantized, clipped), applies its calibration, and
-//! meters windows of ten cycles (twelve at 60 Hz) between rising zero crossings of the voltage,
-//! as IEC 61000-4-30 does; a dead voltage closes a window after 1.5 nominal windows.
+//! meters cycles between rising zero crossings of the voltage. Its values are the last ten
+//! cycles (twelve at 60 Hz), the IEC 61000-4-30 window, refreshed at every cycle so that a
+//! step change shows within a cycle or two rather than up to two whole windows late; a dead
+//! voltage closes a cycle after 1.5 nominal periods.
 //!
 //! Frames carry the SMBus PEC both ways: reads end with one, writes with a bad one are NAKed.
 
 use super::{Device, Nak, Nanos};
 use crate::node::{
-    CALIBRATION, Calibration, FIRMWARE, IDENTITY, MAX_CHANNELS, SAMPLE_RATE, STATUS, Status,
-    VALUES, VOLTAGE_CALIBRATION, Values,
+    CALIBRATION, Calibration, FAST, FIRMWARE, Fast, IDENTITY, MAX_CHANNELS, SAMPLE_RATE, STATUS,
+    Status, VALUES, VOLTAGE_CALIBRATION, Values,
 };
 use crate::pec;
 
@@ -53,6 +55,7 @@ impl Default for NodeSpec {
     }
 }
 
+/// Sums over samples: one cycle's, or a window's.
 #[derive(Debug, Clone, Copy, Default)]
 struct Window {
     n: u32,
@@ -76,12 +79,16 @@ pub struct VirtualNode {
     next_sample: Nanos,
     /// The last voltage sample and its time (for zero crossings).
     last_v: Option<(f64, f64)>,
-    /// Rising crossings in the window, and the first and last of them, s.
-    crossings: u32,
-    first_crossing: Option<f64>,
-    last_crossing: f64,
-    window_start: f64,
+    /// The cycle under way: its sums, its start, and whether a crossing started it.
     acc: Window,
+    cycle_start: f64,
+    synced: bool,
+    /// The last cycles: sums, duration, and whether they ran crossing to crossing.
+    ring: std::collections::VecDeque<(Window, f64, bool)>,
+    /// The half-cycle under way (fixed half-periods of the nominal frequency, so a fault that
+    /// collapses the voltage still shows): samples and current sums.
+    half: Window,
+    fast: Fast,
 }
 
 impl VirtualNode {
@@ -108,11 +115,12 @@ impl VirtualNode {
             }; MAX_CHANNELS as usize],
             next_sample: 0,
             last_v: None,
-            crossings: 0,
-            first_crossing: None,
-            last_crossing: 0.0,
-            window_start: 0.0,
             acc: Window::default(),
+            cycle_start: 0.0,
+            synced: false,
+            ring: Default::default(),
+            half: Window::default(),
+            fast: Fast::default(),
             spec,
         }
     }
@@ -128,7 +136,7 @@ impl VirtualNode {
         self.voltage_calibration = vcal;
         self.flags = Status::WATCHDOG_RESET;
         self.next_sample = now;
-        self.window_start = now as f64 / 1e9;
+        self.cycle_start = now as f64 / 1e9;
     }
 
     /// The rate each input is actually sampled at: the requested one, or what the ADC can do.
@@ -152,9 +160,10 @@ impl VirtualNode {
         }
         let step = 1_000_000_000 / u64::from(rate.max(1));
         let channels = usize::from(self.spec.channels);
-        // Ten cycles at 50 Hz, twelve at 60: 200 ms nominal.
-        let cycles = (self.spec.nominal_hz / 5.0).round().max(1.0) as u32;
-        let max_window = 1.5 * f64::from(cycles) / self.spec.nominal_hz;
+        let max_cycle = 1.5 / self.spec.nominal_hz;
+        let half_n = (f64::from(rate) / (2.0 * self.spec.nominal_hz))
+            .round()
+            .max(1.0) as u32;
         while self.next_sample <= now {
             let t = self.next_sample as f64 / 1e9;
             self.next_sample += step;
@@ -163,21 +172,15 @@ impl VirtualNode {
                 self.spec.v_peak,
                 self.voltage_calibration,
             );
-            // A rising zero crossing, interpolated between the samples.
+            // A rising zero crossing, interpolated between the samples, closes a cycle.
             if let Some((v0, t0)) = self.last_v
                 && v0 < 0.0
                 && v >= 0.0
             {
                 let tc = t0 + (t - t0) * (-v0) / (v - v0);
-                match self.first_crossing {
-                    None => {
-                        self.first_crossing = Some(tc);
-                        self.window_start = tc;
-                        self.acc = Window::default();
-                    }
-                    Some(_) => self.crossings += 1,
-                }
-                self.last_crossing = tc;
+                self.close_cycle(tc, true);
+            } else if t - self.cycle_start >= max_cycle {
+                self.close_cycle(t, false);
             }
             self.last_v = Some((v, t));
             self.acc.n += 1;
@@ -190,25 +193,70 @@ impl VirtualNode {
                 );
                 self.acc.i2[ch] += i * i;
                 self.acc.p[ch] += v * i;
+                self.half.i2[ch] += i * i;
             }
-            if self.crossings >= cycles || t - self.window_start >= max_window {
-                self.close_window(t);
+            self.half.n += 1;
+            if self.half.n >= half_n {
+                let n = f64::from(self.half.n);
+                for ch in 0..channels {
+                    let rms = (self.half.i2[ch] / n).sqrt();
+                    self.fast.i_half_max[ch] = self.fast.i_half_max[ch].max(rms);
+                }
+                self.half = Window::default();
             }
         }
     }
 
-    fn close_window(&mut self, t: f64) {
-        let n = f64::from(self.acc.n.max(1));
-        let hz = match self.first_crossing {
-            Some(first) if self.crossings > 0 => {
-                f64::from(self.crossings) / (self.last_crossing - first)
+    /// End the cycle under way at `t` (at a rising crossing when `crossing`), publish the
+    /// window of the last cycles, and start the next cycle.
+    fn close_cycle(&mut self, t: f64, crossing: bool) {
+        // The stretch before the first crossing is not a cycle; it only syncs.
+        if self.synced || !crossing {
+            let cycles = (self.spec.nominal_hz / 5.0).round().max(1.0) as usize;
+            let done = (
+                std::mem::take(&mut self.acc),
+                t - self.cycle_start,
+                self.synced && crossing,
+            );
+            self.fast.v_cycle = (done.0.v2 / f64::from(done.0.n.max(1))).sqrt();
+            self.ring.push_back(done);
+            while self.ring.len() > cycles {
+                self.ring.pop_front();
             }
-            _ => 0.0,
+            self.publish();
+        }
+        self.acc = Window::default();
+        self.cycle_start = t;
+        self.synced = crossing;
+    }
+
+    fn publish(&mut self) {
+        let mut w = Window::default();
+        let (mut synced_n, mut synced_s) = (0u32, 0.0);
+        for (c, dur, synced) in &self.ring {
+            w.n += c.n;
+            w.v2 += c.v2;
+            for ch in 0..usize::from(MAX_CHANNELS) {
+                w.i2[ch] += c.i2[ch];
+                w.p[ch] += c.p[ch];
+            }
+            if *synced {
+                synced_n += 1;
+                synced_s += dur;
+            }
+        }
+        // A voltage that stopped crossing has no frequency, whatever the older cycles had.
+        let last_synced = self.ring.back().is_some_and(|c| c.2);
+        let hz = if last_synced && synced_s > 0.0 {
+            f64::from(synced_n) / synced_s
+        } else {
+            0.0
         };
-        let v_rms = (self.acc.v2 / n).sqrt();
+        let n = f64::from(w.n.max(1));
+        let v_rms = (w.v2 / n).sqrt();
         for ch in 0..usize::from(self.spec.channels) {
-            let i_rms = (self.acc.i2[ch] / n).sqrt();
-            let p = self.acc.p[ch] / n;
+            let i_rms = (w.i2[ch] / n).sqrt();
+            let p = w.p[ch] / n;
             let s = v_rms * i_rms;
             self.values[ch] = Values {
                 v_rms,
@@ -224,11 +272,6 @@ impl VirtualNode {
         }
         self.flags |= Status::DATA_READY;
         self.sequence = self.sequence.wrapping_add(1);
-        // The next window starts at the crossing that closed this one.
-        self.acc = Window::default();
-        self.crossings = 0;
-        self.first_crossing = (hz > 0.0).then_some(self.last_crossing);
-        self.window_start = if hz > 0.0 { self.last_crossing } else { t };
     }
 
     /// The bytes of the register at `pointer`, or None where there is none.
@@ -251,6 +294,11 @@ impl VirtualNode {
             }
             SAMPLE_RATE => self.sample_rate.to_le_bytes().to_vec(),
             VOLTAGE_CALIBRATION => self.voltage_calibration.encode().to_vec(),
+            FAST => {
+                let b = self.fast.encode(channels);
+                self.fast.i_half_max = Default::default();
+                b
+            }
             p if p >= CALIBRATION => self.calibration[ch(CALIBRATION, 8)?].encode().to_vec(),
             p if p >= VALUES => self.values[ch(VALUES, 16)?].encode().to_vec(),
             _ => return None,

@@ -1,5 +1,8 @@
 //! Backends: where measurements come from and where commands go. The controller never knows which
-//! one it runs against; the simulated grid is the first, the emulated bus and the Pi follow.
+//! one it runs against: the simulated grid's readings or waveforms (`SimBackend`), or the
+//! hardware path over an emulated bus fed by the twin (`emulated_hil`).
+
+pub mod emulated_hil;
 
 use sim::{Actuation, Pdu, Readings, SensorChain, Synth, WaveformSpec};
 
@@ -93,6 +96,7 @@ fn measurements(r: &Readings, out: &mut Measurements) {
         i: s.i,
         p: s.p,
         i_fast: s.i,
+        lost: false,
     };
     out.main = src(&r.main);
     out.backup = src(&r.backup);
@@ -101,6 +105,7 @@ fn measurements(r: &Readings, out: &mut Measurements) {
         i: l.i,
         p: l.p,
         i_fast: l.i,
+        lost: false,
     }));
 }
 
@@ -134,4 +139,78 @@ fn feed(synth: &mut Synth, pdu: &Pdu, dt: f64, m: &mut PduMetering) {
             f.loads_i,
         )
     });
+}
+
+/// Which backend a PDU run uses: the scenario's `backend`, unless the run chooses another.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+pub enum BackendKind {
+    #[default]
+    Sim,
+    /// The hardware path (virtual nodes on an emulated I2C bus, the relay board and its
+    /// watchdog) against the twin.
+    EmulatedHil,
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sim" => Ok(BackendKind::Sim),
+            "emulated-hil" => Ok(BackendKind::EmulatedHil),
+            _ => Err(format!("unknown backend {s:?}: sim or emulated-hil")),
+        }
+    }
+}
+
+/// The PDU twin behind one of the backends.
+pub enum PduBackend {
+    Sim(Box<SimBackend>),
+    EmulatedHil(Box<emulated_hil::EmulatedHil>),
+}
+
+impl PduBackend {
+    pub fn pdu(&self) -> &Pdu {
+        match self {
+            PduBackend::Sim(b) => &b.pdu,
+            PduBackend::EmulatedHil(b) => &b.pdu,
+        }
+    }
+
+    pub fn pdu_mut(&mut self) -> &mut Pdu {
+        match self {
+            PduBackend::Sim(b) => &mut b.pdu,
+            PduBackend::EmulatedHil(b) => &mut b.pdu,
+        }
+    }
+
+    pub fn metering(&self) -> Option<&PduMetering> {
+        match self {
+            PduBackend::Sim(b) => b.metering(),
+            PduBackend::EmulatedHil(_) => None,
+        }
+    }
+
+    pub fn hil(&mut self) -> Option<&mut emulated_hil::EmulatedHil> {
+        match self {
+            PduBackend::EmulatedHil(b) => Some(b),
+            PduBackend::Sim(_) => None,
+        }
+    }
+}
+
+impl Backend for PduBackend {
+    fn measure(&mut self, out: &mut Measurements) {
+        match self {
+            PduBackend::Sim(b) => b.measure(out),
+            PduBackend::EmulatedHil(b) => b.measure(out),
+        }
+    }
+
+    fn actuate(&mut self, commands: &Commands, dt: f64) {
+        match self {
+            PduBackend::Sim(b) => b.actuate(commands, dt),
+            PduBackend::EmulatedHil(b) => b.actuate(commands, dt),
+        }
+    }
 }
