@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+mod bench_cli;
 use controller::backend::BackendKind;
 use controller::run::{self, summary};
 use controller::scenario::{self, Loaded, ScenarioError};
@@ -20,6 +22,38 @@ use indicatif::{ProgressBar, ProgressStyle};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Subcommand)]
+enum HilAction {
+    /// Scan the bus and identify each device, read each channel at no load, click each relay
+    /// (asking before each), and print a pass/fail table (exit 0: all pass, 1: not).
+    Selftest {
+        /// Against the bench's emulation instead of a Pi's buses.
+        #[arg(long)]
+        emulated: bool,
+        /// The bench file (RON); the built-in demo bench when absent.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Click every relay without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Read CHANNEL (a circuit's current by its name, `NAME.v` the voltage of the node metering
+    /// it, or an ADC input's name) against a reference meter's VALUE, and write the gain into
+    /// the node and the bench file.
+    Calibrate {
+        channel: String,
+        #[arg(long)]
+        reference: f64,
+        #[arg(long)]
+        emulated: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Windows (200 ms each) to average.
+        #[arg(long, default_value_t = 10)]
+        windows: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -88,6 +122,11 @@ enum Command {
     },
     /// Validate a scenario without running it (exit 0: valid, 2: not).
     Check { file: PathBuf },
+    /// The hardware bench: its selftest and calibration (see docs/hardware.md).
+    Hil {
+        #[command(subcommand)]
+        action: HilAction,
+    },
     /// Measure a captured waveform: CSV with columns `v` (V) and `i` (A), one row per sample.
     /// Prints one record per IEC 61000-4-30 window (10 cycles at 50 Hz, 12 at 60 Hz) and the
     /// whole-file result: vrms, irms, p, q1, s, pf, dpf, crest_v, crest_i, thd_v, thd_i, freq.
@@ -215,6 +254,29 @@ const EXIT_BAD_INPUT: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Hil { action } => match action {
+            HilAction::Selftest {
+                emulated,
+                config,
+                yes,
+            } => match bench_cli::selftest(config.as_deref(), emulated, yes) {
+                Ok((table, ok)) => {
+                    print!("{table}");
+                    ExitCode::from(if ok { 0 } else { EXIT_FAILED })
+                }
+                Err(e) => report(Err(e), EXIT_BAD_INPUT),
+            },
+            HilAction::Calibrate {
+                channel,
+                reference,
+                emulated,
+                config,
+                windows,
+            } => report(
+                bench_cli::calibrate(config.as_deref(), emulated, &channel, reference, windows),
+                EXIT_BAD_INPUT,
+            ),
+        },
         Command::Check { file } => match scenario::load(&file) {
             Ok(l) => {
                 let grid = match &l.site {

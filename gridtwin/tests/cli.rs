@@ -827,3 +827,77 @@ fn serve_refuses_bad_options_and_places() {
     let _ = std::fs::remove_file(&file);
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[test]
+fn bus_faults_need_the_emulated_backend() {
+    let hil = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/hil_nak_node.ron");
+    let out = gridtwin(&["run", "-q", hil.to_str().unwrap(), "--backend", "sim"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bus faults") && err.contains("emulated-hil"),
+        "{err}"
+    );
+    // A bus fault in a file that runs on the twin is refused where it is written.
+    let text = GOOD.replace(
+        "timeline: [(at: 5.0, do: Operator(Off(\"a\")))]",
+        "timeline: [(at: 5.0, do: BusFault(fault: Vanish, target: Load(\"a\")))]",
+    );
+    let msg = rejected("busfault", &text);
+    assert!(
+        msg.contains(":13:") && msg.contains("backend: EmulatedHil"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn the_bench_selftest_and_calibration_from_the_cli() {
+    let out = gridtwin(&["hil", "selftest", "--emulated", "--yes"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{table}");
+    assert!(table.contains("0 failed"), "{table}");
+    // Without a Pi build the real buses are refused, not faked.
+    let out = gridtwin(&["hil", "selftest", "--yes"]);
+    assert_eq!(out.status.code(), Some(2));
+    // Calibration rewrites the bench file with the new gain.
+    let f = scratch("bench").join("bench.ron");
+    std::fs::write(&f, hil::bench::DEMO).unwrap();
+    let out = gridtwin(&[
+        "hil",
+        "calibrate",
+        "main.v",
+        "--reference",
+        "233.0",
+        "--emulated",
+        "--config",
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let b = hil::bench::Bench::parse(&std::fs::read_to_string(&f).unwrap()).unwrap();
+    let gain = b.nodes[0].voltage_cal.gain_ppm;
+    assert!(
+        (12_000..14_000).contains(&gain),
+        "{gain} ppm for 233 V read as 230 V"
+    );
+    // A broken bench file says where.
+    std::fs::write(
+        &f,
+        "Bench(nodes: [], relays: (heartbeat_pin: 12, outputs: [], x: 1))",
+    )
+    .unwrap();
+    let out = gridtwin(&[
+        "hil",
+        "selftest",
+        "--emulated",
+        "--config",
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bench.ron:1:"), "{err}");
+}

@@ -2,10 +2,14 @@
 //! drives a Raspberry Pi's GPIO and I2C, the emulated bus in CI, or a mock in unit tests.
 
 pub mod ads1115;
+pub mod bench;
 pub mod emulated;
 pub mod node;
 pub mod pec;
 pub mod poll;
 pub mod relays;
+#[cfg(feature = "rpi")]
+pub mod rpi;
+pub mod selftest;
 
 pub use relays::{Polarity, RelayBank};

@@ -120,7 +120,8 @@ impl Fast {
 
 /// A sensor's calibration as the node applies it: value = (counts - bias - offset) · scale ·
 /// (1 + gain_ppm / 10^6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Calibration {
     pub gain_ppm: i32,
     pub offset: i32,

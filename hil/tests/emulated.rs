@@ -540,8 +540,9 @@ mod polling {
         // Stale after three windows (0.6 s) without a new one, never before.
         assert!(!p.channel(0, 0, seconds(&bus)).unwrap().fresh);
         assert!(p.channel(0, 0, lost_at + 0.5).unwrap().fresh);
+        // A failing node is tried at growing intervals, at most a second apart.
         bus.clear_faults();
-        run(&mut p, &mut bus, 500, &mut events);
+        run(&mut p, &mut bus, 1100, &mut events);
         assert_eq!(events.last(), Some(&PollEvent::Recovered { address: 0x21 }));
         assert!(p.channel(0, 0, seconds(&bus)).unwrap().fresh);
     }

@@ -96,7 +96,7 @@ impl Watchdog {
 }
 
 /// How a relay's load is wired to its contacts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Contact {
     /// The load is on while the coil is energized (safe state: off).
     NormallyOpen,

@@ -1,0 +1,133 @@
+//! `gridtwin hil selftest` and `gridtwin hil calibrate`: the bench test and calibration, on a
+//! Pi (built with the `rpi` feature) or against the bench's emulation (`--emulated`).
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use hil::bench::{self, Bench};
+use hil::selftest::{self, Hardware};
+
+/// The bench file's text, or the built-in demo bench when no file is given.
+fn read_bench(config: Option<&Path>) -> Result<Bench, String> {
+    match config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            Bench::parse(&text).map_err(|e| format!("{}:{e}", p.display()))
+        }
+        None => Bench::parse(bench::DEMO).map_err(|e| format!("built-in bench:{e}")),
+    }
+}
+
+/// Ask on the terminal; anything but y/yes is no.
+fn ask(question: &str) -> bool {
+    print!("{question} [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    matches!(line.trim(), "y" | "Y" | "yes")
+}
+
+/// Runs the selftest; the table is the result, and whether every check passed.
+pub fn selftest(
+    config: Option<&Path>,
+    emulated: bool,
+    yes: bool,
+) -> Result<(String, bool), String> {
+    let b = read_bench(config)?;
+    let mut answer = |q: &str| yes || ask(q);
+    let checks = if emulated {
+        let mut e = bench::emulate(&b);
+        let (mut i2c, mut delay, clock) = (e.bus.clone(), e.bus.clone(), e.bus.clone());
+        let board = &mut e.board;
+        let mut contacts = Vec::new();
+        let mut hw = Hardware {
+            i2c: &mut i2c,
+            outputs: &mut e.outputs,
+            heartbeat: &mut e.heartbeat,
+            delay: &mut delay,
+        };
+        hw.selftest(&b, &mut answer, &mut |k| {
+            board.closed(clock.now(), &mut contacts);
+            contacts.get(k).copied()
+        })
+    } else {
+        on_pi(&b, |hw| Ok(hw.selftest(&b, &mut answer, &mut |_| None)))?
+    };
+    let ok = checks.iter().all(|c| c.pass);
+    Ok((selftest::table(&checks), ok))
+}
+
+/// Calibrates one channel and writes the result into the bench file.
+pub fn calibrate(
+    config: Option<&Path>,
+    emulated: bool,
+    channel: &str,
+    reference: f64,
+    windows: u32,
+) -> Result<String, String> {
+    if !(reference.is_finite() && reference > 0.0) {
+        return Err(format!(
+            "--reference must be a positive number, not {reference}"
+        ));
+    }
+    let mut b = read_bench(config)?;
+    let (reading, cal) = if emulated {
+        let mut e = bench::emulate(&b);
+        let (mut i2c, mut delay) = (e.bus.clone(), e.bus.clone());
+        let mut hw = Hardware {
+            i2c: &mut i2c,
+            outputs: &mut e.outputs,
+            heartbeat: &mut e.heartbeat,
+            delay: &mut delay,
+        };
+        hw.calibrate(&mut b, channel, reference, windows)?
+    } else {
+        let mut copy = b.clone();
+        let r = on_pi(&b, |hw| {
+            hw.calibrate(&mut copy, channel, reference, windows)
+        })?;
+        b = copy;
+        r
+    };
+    let mut out = format!("{channel}: read {reading:.4}, reference {reference}: {cal}\n");
+    match config {
+        Some(p) => {
+            std::fs::write(p, b.to_ron()).map_err(|e| format!("{}: {e}", p.display()))?;
+            out.push_str(&format!("written to {}\n", p.display()));
+        }
+        None => out.push_str("(the built-in bench: nothing written; give --config FILE)\n"),
+    }
+    Ok(out)
+}
+
+#[cfg(feature = "rpi")]
+fn on_pi<T>(
+    b: &Bench,
+    f: impl FnOnce(
+        &mut Hardware<'_, hil::rpi::I2c, hil::rpi::OutputPin, hil::rpi::Delay>,
+    ) -> Result<T, String>,
+) -> Result<T, String> {
+    let mut pi = hil::rpi::Pi::open(b)?;
+    let mut hw = Hardware {
+        i2c: &mut pi.i2c,
+        outputs: &mut pi.outputs,
+        heartbeat: &mut pi.heartbeat,
+        delay: &mut pi.delay,
+    };
+    f(&mut hw)
+}
+
+#[cfg(not(feature = "rpi"))]
+fn on_pi<T>(
+    _: &Bench,
+    _: impl FnOnce(
+        &mut Hardware<
+            '_,
+            hil::emulated::EmulatedBus,
+            hil::emulated::gpio::Pin,
+            hil::emulated::EmulatedBus,
+        >,
+    ) -> Result<T, String>,
+) -> Result<T, String> {
+    Err("this build has no Raspberry Pi support (build with --features rpi); use --emulated".into())
+}

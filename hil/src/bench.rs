@@ -1,0 +1,314 @@
+//! The bench as built: which node meters what, the ADCs and their inputs, the relay outputs and
+//! their wiring, and the calibration found for each sensor. A RON file (`BENCH.ron`) that
+//! `gridtwin hil selftest` checks against the hardware and `gridtwin hil calibrate` updates; and
+//! an emulation of it (`emulate`) for trying both without a Pi.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ads1115::{self, Input, Range, Rate};
+use crate::emulated::ads1115::VirtualAds1115;
+use crate::emulated::gpio::{Contact, Pin, RelayBoard, Watchdog};
+use crate::emulated::node::{NodeSpec, Signal, VirtualNode};
+use crate::emulated::{EmulatedBus, Nanos};
+use crate::node::Calibration;
+use crate::poll::PollSettings;
+
+/// A bench for the demo PDU (two sources, two nodes of loads), as `hil selftest --emulated`
+/// uses when no file is given.
+pub const DEMO: &str = include_str!("../bench.ron");
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bench {
+    #[serde(default = "d_nominal_v")]
+    pub nominal_v: f64,
+    #[serde(default = "d_nominal_hz")]
+    pub nominal_hz: f64,
+    #[serde(default)]
+    pub i2c: I2cBus,
+    #[serde(default)]
+    pub poll: PollSettings,
+    pub nodes: Vec<NodeCfg>,
+    #[serde(default)]
+    pub adcs: Vec<AdcCfg>,
+    pub relays: Relays,
+}
+
+fn d_nominal_v() -> f64 {
+    230.0
+}
+fn d_nominal_hz() -> f64 {
+    50.0
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct I2cBus {
+    /// `/dev/i2c-N` (1 on every Pi since the B+).
+    pub bus: u8,
+    pub hz: u32,
+}
+
+impl Default for I2cBus {
+    fn default() -> Self {
+        I2cBus {
+            bus: 1,
+            hz: 400_000,
+        }
+    }
+}
+
+/// What a sensor is on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Circuit {
+    Main,
+    Backup,
+    Bus,
+    Load(String),
+}
+
+impl Circuit {
+    pub fn name(&self) -> String {
+        match self {
+            Circuit::Main => "main".into(),
+            Circuit::Backup => "backup".into(),
+            Circuit::Bus => "bus".into(),
+            Circuit::Load(n) => n.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeCfg {
+    pub address: u8,
+    /// Where its voltage sensor is.
+    pub voltage: Circuit,
+    /// Its current channels, in order.
+    pub channels: Vec<Circuit>,
+    /// Peak values at the ADC's full scale (the sensors' ranges as fitted).
+    #[serde(default = "d_v_peak")]
+    pub v_peak_v: f64,
+    #[serde(default = "d_i_peak")]
+    pub i_peak_a: f64,
+    #[serde(default)]
+    pub voltage_cal: Calibration,
+    /// Per channel; missing ones are the defaults.
+    #[serde(default)]
+    pub channel_cal: Vec<Calibration>,
+}
+
+fn d_v_peak() -> f64 {
+    400.0
+}
+fn d_i_peak() -> f64 {
+    45.0
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdcCfg {
+    pub address: u8,
+    #[serde(default = "d_rate")]
+    pub rate: Rate,
+    pub inputs: Vec<AdcInput>,
+}
+
+fn d_rate() -> Rate {
+    Rate::Sps860
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdcInput {
+    pub name: String,
+    pub input: Input,
+    pub range: Range,
+    #[serde(default)]
+    pub cal: ads1115::Calibration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Relays {
+    /// The board energizes a coil when its input is low.
+    #[serde(default = "d_true")]
+    pub active_low: bool,
+    /// BCM number of the heartbeat output.
+    pub heartbeat_pin: u8,
+    /// Coil power drops this long after the last heartbeat edge.
+    #[serde(default = "d_watchdog")]
+    pub watchdog_ms: u32,
+    pub outputs: Vec<Output>,
+}
+
+fn d_true() -> bool {
+    true
+}
+fn d_watchdog() -> u32 {
+    500
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Output {
+    /// BCM number.
+    pub pin: u8,
+    pub drives: Drive,
+    pub contact: Contact,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Drive {
+    MainContactor,
+    BackupContactor,
+    GeneratorStart,
+    Load(String),
+}
+
+impl Bench {
+    /// Parse a bench file; errors say where (line:column) and what.
+    pub fn parse(text: &str) -> Result<Bench, String> {
+        let b: Bench = ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+            .from_str(text)
+            .map_err(|e| format!("{}:{}: {}", e.span.start.line, e.span.start.col, e.code))?;
+        b.check()?;
+        Ok(b)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let mut seen = std::collections::BTreeSet::new();
+        for n in &self.nodes {
+            if !crate::node::ADDRESSES.contains(&n.address) {
+                return Err(format!("node {:#04x}: addresses are 0x08-0x77", n.address));
+            }
+            if n.channels.is_empty() || n.channels.len() > usize::from(crate::node::MAX_CHANNELS) {
+                return Err(format!("node {:#04x}: 1 to 8 channels", n.address));
+            }
+            if !seen.insert(n.address) {
+                return Err(format!("node {:#04x} is listed twice", n.address));
+            }
+        }
+        for a in &self.adcs {
+            if !(0x48..=0x4b).contains(&a.address) {
+                return Err(format!(
+                    "ADS1115 {:#04x}: addresses are 0x48-0x4B",
+                    a.address
+                ));
+            }
+            if !seen.insert(a.address) {
+                return Err(format!("{:#04x} is used twice", a.address));
+            }
+        }
+        let mut pins = std::collections::BTreeSet::from([self.relays.heartbeat_pin]);
+        for o in &self.relays.outputs {
+            if o.pin > 27 || !pins.insert(o.pin) {
+                return Err(format!("relay pin {}: BCM 0-27, each once", o.pin));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn to_ron(&self) -> String {
+        ron::ser::to_string_pretty(self, ron::ser::PrettyConfig::default())
+            .expect("a bench always serializes")
+    }
+
+    /// Where a named channel is: `NAME` a circuit's current, `NAME.v` the voltage of the node
+    /// that meters it, or an ADC input's name.
+    pub fn find(&self, channel: &str) -> Option<Located> {
+        let (name, voltage) = match channel.strip_suffix(".v") {
+            Some(n) => (n, true),
+            None => (channel, false),
+        };
+        for (k, n) in self.nodes.iter().enumerate() {
+            if voltage && n.voltage.name() == name {
+                return Some(Located::NodeVoltage { node: k });
+            }
+            if let Some(ch) = n.channels.iter().position(|c| c.name() == name)
+                && !voltage
+            {
+                return Some(Located::NodeCurrent {
+                    node: k,
+                    ch: ch as u8,
+                });
+            }
+            if voltage && n.channels.iter().any(|c| c.name() == name) {
+                return Some(Located::NodeVoltage { node: k });
+            }
+        }
+        for (k, a) in self.adcs.iter().enumerate() {
+            if let Some(i) = a.inputs.iter().position(|i| i.name == channel) {
+                return Some(Located::Adc { adc: k, input: i });
+            }
+        }
+        None
+    }
+}
+
+/// A channel found by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Located {
+    NodeVoltage { node: usize },
+    NodeCurrent { node: usize, ch: u8 },
+    Adc { adc: usize, input: usize },
+}
+
+/// The bench in software: its nodes and ADCs on an emulated bus, its outputs and the relay board.
+pub struct Emulated {
+    pub bus: EmulatedBus,
+    pub outputs: Vec<Pin>,
+    pub heartbeat: Pin,
+    pub board: RelayBoard,
+}
+
+/// The bench at no load: mains on the main and (through the normally closed main contactor)
+/// on the bus, the generator stopped, no current anywhere, ADC inputs at mid-supply.
+pub fn emulate(b: &Bench) -> Emulated {
+    let bus = EmulatedBus::new(b.i2c.hz);
+    let (v_rms, hz) = (b.nominal_v, b.nominal_hz);
+    for n in &b.nodes {
+        let live = matches!(n.voltage, Circuit::Main | Circuit::Bus);
+        let inputs = move |s: Signal, t: f64| match s {
+            Signal::Voltage if live => {
+                v_rms * std::f64::consts::SQRT_2 * (std::f64::consts::TAU * hz * t).sin()
+            }
+            _ => 0.0,
+        };
+        let spec = NodeSpec {
+            channels: n.channels.len() as u8,
+            nominal_hz: hz,
+            v_peak: n.v_peak_v,
+            i_peak: n.i_peak_a,
+            ..NodeSpec::default()
+        };
+        bus.attach(
+            n.address,
+            VirtualNode::new(n.address, spec, Box::new(inputs)),
+        );
+    }
+    for a in &b.adcs {
+        bus.attach(a.address, VirtualAds1115::new(3.3, Box::new(|_, _| 1.65)));
+    }
+    let outputs: Vec<Pin> = b.relays.outputs.iter().map(|_| Pin::default()).collect();
+    let heartbeat = Pin::default();
+    let board = RelayBoard::new(
+        outputs
+            .iter()
+            .cloned()
+            .zip(b.relays.outputs.iter().map(|o| o.contact))
+            .collect(),
+        b.relays.active_low,
+        Watchdog::new(
+            heartbeat.clone(),
+            Nanos::from(b.relays.watchdog_ms) * 1_000_000,
+        ),
+    );
+    Emulated {
+        bus,
+        outputs,
+        heartbeat,
+        board,
+    }
+}
