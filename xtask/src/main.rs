@@ -284,6 +284,11 @@ fn bench() -> Result<(), String> {
         ("controller", "balance_plan", "balancing planner, 200 homes"),
         ("sim", "feeder_day", "European LV feeder day of power flows"),
         ("reports", "report", "report of a 24 h, 64-load run"),
+        (
+            "hil",
+            "bus_100_nodes",
+            "emulated bus, 100 nodes polled in real time",
+        ),
         ("gridtwin", "ingest", "storage ingest, durable batches"),
         (
             "gridtwin",
