@@ -360,7 +360,20 @@ impl Backend for EmulatedHil {
         } else {
             embedded_hal::digital::OutputPin::set_low(&mut self.heartbeat)
         };
-        // The world side: what the contacts do, then the twin steps.
+        self.world(dt);
+    }
+}
+
+impl EmulatedHil {
+    /// A step in which the Pi does nothing (its loop hung): the coils keep their last drive,
+    /// the heartbeat stops, and the relay board's watchdog decides.
+    pub fn idle(&mut self, dt: f64) {
+        self.bus.idle_until(nanos(self.pdu.time()));
+        self.world(dt);
+    }
+
+    /// The world side of a step: what the contacts do, then the twin steps.
+    fn world(&mut self, dt: f64) {
         self.board.closed(self.bus.now(), &mut self.contacts);
         self.actuation.main_closed = self.contacts[0];
         self.actuation.backup_closed = self.contacts[1];

@@ -38,6 +38,8 @@ pub struct PduLoop {
     energy: Vec<f64>,
     energy_start: Vec<f64>,
     events: Vec<Event>,
+    /// The control loop is hung until then (emulated hardware).
+    hung_until: Option<Instant>,
 }
 
 impl PduLoop {
@@ -96,6 +98,7 @@ impl PduLoop {
             energy: vec![0.0; n],
             energy_start: vec![0.0; n],
             events: Vec::new(),
+            hung_until: None,
         })
     }
 
@@ -107,6 +110,9 @@ impl PduLoop {
         while let Some((t, a)) = self.actions.get(self.next_action)
             && *t <= now
         {
+            if let Action::ControllerHang { duration } = a {
+                self.hung_until = Some(now + duration.duration());
+            }
             let b = &mut self.backend;
             apply(a, now, b, &mut self.ctl, &self.index, &mut self.undo);
             self.next_action += 1;
@@ -132,8 +138,14 @@ impl PduLoop {
             false
         });
         let dt = self.dt();
-        self.backend.measure(&mut self.m);
-        self.backend.actuate(self.ctl.step(now, &self.m), dt);
+        match (self.hung_until, self.backend.hil()) {
+            // A hung loop neither measures nor decides nor beats; the world goes on.
+            (Some(until), Some(hil)) if now < until => hil.idle(dt),
+            _ => {
+                self.backend.measure(&mut self.m);
+                self.backend.actuate(self.ctl.step(now, &self.m), dt);
+            }
+        }
         self.events.clear();
         self.events.extend(self.ctl.drain_events());
         self.energy_start.copy_from_slice(&self.energy);
@@ -377,6 +389,8 @@ fn apply(
         }
         Action::Repeat { .. } => unreachable!("expanded by schedule()"),
         Action::BusFault { .. } => unreachable!("handled above"),
+        // Acted on by the loop itself.
+        Action::ControllerHang { .. } => {}
         // Refused for a PDU by the loader.
         Action::PhaseSelect { .. } | Action::Tap { .. } => {}
     }

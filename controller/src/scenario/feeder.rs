@@ -131,6 +131,7 @@ impl Validator<'_> {
             | Action::WeldRelay { .. }
             | Action::SensorFault { .. }
             | Action::BusFault { .. }
+            | Action::ControllerHang { .. }
             | Action::Operator(_) => {
                 return Err(self.at(
                     "timeline",
@@ -265,6 +266,7 @@ fn variant_name(a: &Action) -> &'static str {
         Action::WeldRelay { .. } => "WeldRelay",
         Action::SensorFault { .. } => "SensorFault",
         Action::BusFault { .. } => "BusFault",
+        Action::ControllerHang { .. } => "ControllerHang",
         Action::Operator(_) => "Operator",
         _ => "this action",
     }

@@ -257,6 +257,11 @@ pub enum Action {
         #[serde(default)]
         duration: Option<Secs>,
     },
+    /// Emulated hardware runs: the control loop hangs for `duration` s (no measurement, no
+    /// decision, no heartbeat) while the world goes on; the relay board's watchdog acts.
+    ControllerHang {
+        duration: Secs,
+    },
     /// Feeders: a single-phase load's phase selector moves it to `phase`.
     PhaseSelect {
         load: String,

@@ -39,7 +39,7 @@ impl Loaded {
     pub fn set_backend(&mut self, backend: BackendKind) -> Result<(), String> {
         fn has_bus_fault(a: &Action) -> bool {
             match a {
-                Action::BusFault { .. } => true,
+                Action::BusFault { .. } | Action::ControllerHang { .. } => true,
                 Action::Repeat { action, .. } => has_bus_fault(action),
                 _ => false,
             }
@@ -52,7 +52,7 @@ impl Loaded {
                 .any(|e| has_bus_fault(&e.action))
         {
             return Err(format!(
-                "{}: the timeline has bus faults, which need --backend emulated-hil",
+                "{}: the timeline has bus faults or a controller hang, which need --backend emulated-hil",
                 self.path.display()
             ));
         }
@@ -523,6 +523,15 @@ impl Validator<'_> {
                     "Tap sets a feeder regulator; this grid is a PDU".into(),
                 ));
             }
+            Action::ControllerHang { .. } if self.backend != BackendKind::EmulatedHil => {
+                return Err(self.at(
+                    "timeline",
+                    Some("ControllerHang"),
+                    "ControllerHang stops the hardware loop: the scenario needs `backend: EmulatedHil`"
+                        .into(),
+                ));
+            }
+            Action::ControllerHang { .. } => {}
             Action::BusFault { .. } if self.backend != BackendKind::EmulatedHil => {
                 return Err(self.at(
                     "timeline",
