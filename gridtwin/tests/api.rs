@@ -860,3 +860,32 @@ async fn a_feeder_shows_its_transformer_and_homes_and_an_operator_moves_a_home()
     assert_eq!(phase, to);
     again.live.shutdown();
 }
+
+/// `serve --hil-emulated`: the live service on the hardware path. The controller closes the
+/// relays through the relay board's GPIO (the twin follows the contacts), and an operator's
+/// switch goes out the same way.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_live_service_runs_the_emulated_hardware_path() {
+    let mut l = common::demo();
+    l.set_backend(controller::backend::BackendKind::EmulatedHil)
+        .unwrap();
+    let s = common::site_of(&l, "hil", 20.0, true);
+    let op = s.login("operator").await;
+    let v = s
+        .until("the pump's contact closes and it draws", |v| {
+            v["loads"][4]["relay"] == true && v["loads"][4]["p_w"].as_f64().unwrap_or(0.0) > 700.0
+        })
+        .await;
+    assert_eq!(v["loads"][4]["name"], "pump");
+    assert_eq!(v["loads"][4]["status"], "on");
+    let r = s
+        .post("/api/loads/pump/switch", &op, r#"{"to":"off"}"#)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let v = s
+        .until("the pump's contact opens", |v| {
+            v["loads"][4]["relay"] == false
+        })
+        .await;
+    assert_eq!(v["loads"][4]["p_w"], 0.0);
+}
