@@ -325,3 +325,47 @@ fn select<I: I2c>(dev: &mut Streaming<I>, input: Input) -> Result<(), AdcError<I
         Input::A3 => dev.select_channel(SingleA3),
     }?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use embedded_hal_mock::eh1::delay::NoopDelay;
+    use embedded_hal_mock::eh1::i2c::{Mock, Transaction as T};
+
+    const A: u8 = 0x48;
+
+    /// A single-shot read at ±4.096 V and 860 SPS, byte for byte as the datasheet's register
+    /// writes and reads: range and rate set, the conversion started with OS, polled until OS
+    /// reads 1, the conversion register read.
+    #[test]
+    fn a_single_shot_read_is_these_transactions() {
+        // Config: OS=1, MUX=100 (AIN0), PGA=001 (4.096), MODE=1, DR=111 (860), comparator off.
+        let cfg = |os: u16, pga: u16| {
+            (os << 15) | (0b100 << 12) | (pga << 9) | (1 << 8) | (0b111 << 5) | 0b11
+        };
+        let be = |x: u16| x.to_be_bytes().to_vec();
+        let expect = [
+            // new(): the rate, then the default ±2.048 V range (both keep the power-on OS bit).
+            T::write(A, [vec![1], be(0x85e3)].concat()),
+            T::write(A, [vec![1], be(0x85e3)].concat()),
+            // The range for this read.
+            T::write(A, [vec![1], be(0x83e3)].concat()),
+            // Not converting: start one on AIN0.
+            T::write_read(A, vec![1], be(0x83e3)),
+            T::write(A, [vec![1], be(cfg(1, 0b001))].concat()),
+            // Converting (OS reads 0), then done.
+            T::write_read(A, vec![1], be(cfg(0, 0b001) & 0x7fff)),
+            T::write_read(A, vec![1], be(cfg(1, 0b001))),
+            // The conversion register: 0x4000, half of full scale.
+            T::write_read(A, vec![0], be(0x4000)),
+        ];
+        let mut bus = Mock::new(&expect);
+        let mut adc = Adc::new(bus.clone(), TargetAddr::Gnd, Rate::Sps860).unwrap();
+        let v = adc
+            .read_volts(Input::A0, Range::V4_096, &mut NoopDelay::new())
+            .unwrap();
+        assert_eq!(v, 2.048);
+        adc.release();
+        bus.done();
+    }
+}
