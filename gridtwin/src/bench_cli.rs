@@ -36,20 +36,7 @@ pub fn selftest(
     let b = read_bench(config)?;
     let mut answer = |q: &str| yes || ask(q);
     let checks = if emulated {
-        let mut e = bench::emulate(&b);
-        let (mut i2c, mut delay, clock) = (e.bus.clone(), e.bus.clone(), e.bus.clone());
-        let board = &mut e.board;
-        let mut contacts = Vec::new();
-        let mut hw = Hardware {
-            i2c: &mut i2c,
-            outputs: &mut e.outputs,
-            heartbeat: &mut e.heartbeat,
-            delay: &mut delay,
-        };
-        hw.selftest(&b, &mut answer, &mut |k| {
-            board.closed(clock.now(), &mut contacts);
-            contacts.get(k).copied()
-        })
+        bench::emulate(&b).selftest(&b, &mut answer)
     } else {
         on_pi(&b, |hw| Ok(hw.selftest(&b, &mut answer, &mut |_| None)))?
     };
@@ -72,15 +59,7 @@ pub fn calibrate(
     }
     let mut b = read_bench(config)?;
     let (reading, cal) = if emulated {
-        let mut e = bench::emulate(&b);
-        let (mut i2c, mut delay) = (e.bus.clone(), e.bus.clone());
-        let mut hw = Hardware {
-            i2c: &mut i2c,
-            outputs: &mut e.outputs,
-            heartbeat: &mut e.heartbeat,
-            delay: &mut delay,
-        };
-        hw.calibrate(&mut b, channel, reference, windows)?
+        bench::emulate(&b).calibrate(&mut b, channel, reference, windows)?
     } else {
         let mut copy = b.clone();
         let r = on_pi(&b, |hw| {

@@ -12,6 +12,7 @@ use crate::emulated::node::{NodeSpec, Signal, VirtualNode};
 use crate::emulated::{EmulatedBus, Nanos};
 use crate::node::Calibration;
 use crate::poll::PollSettings;
+use crate::selftest::{Check, Hardware};
 
 /// A bench for the demo PDU (two sources, two nodes of loads), as `hil selftest --emulated`
 /// uses when no file is given.
@@ -310,5 +311,42 @@ pub fn emulate(b: &Bench) -> Emulated {
         outputs,
         heartbeat,
         board,
+    }
+}
+
+impl Emulated {
+    /// The bench test against the emulation, the relay board's contacts read back.
+    pub fn selftest(&mut self, b: &Bench, ask: &mut dyn FnMut(&str) -> bool) -> Vec<Check> {
+        let (mut i2c, mut delay, clock) = (self.bus.clone(), self.bus.clone(), self.bus.clone());
+        let board = &mut self.board;
+        let mut contacts = Vec::new();
+        let mut hw = Hardware {
+            i2c: &mut i2c,
+            outputs: &mut self.outputs,
+            heartbeat: &mut self.heartbeat,
+            delay: &mut delay,
+        };
+        hw.selftest(b, ask, &mut |k| {
+            board.closed(clock.now(), &mut contacts);
+            contacts.get(k).copied()
+        })
+    }
+
+    /// `Hardware::calibrate` against the emulation.
+    pub fn calibrate(
+        &mut self,
+        b: &mut Bench,
+        channel: &str,
+        reference: f64,
+        windows: u32,
+    ) -> Result<(f64, String), String> {
+        let (mut i2c, mut delay) = (self.bus.clone(), self.bus.clone());
+        let mut hw = Hardware {
+            i2c: &mut i2c,
+            outputs: &mut self.outputs,
+            heartbeat: &mut self.heartbeat,
+            delay: &mut delay,
+        };
+        hw.calibrate(b, channel, reference, windows)
     }
 }

@@ -2,24 +2,10 @@
 
 use hil::bench::{self, Bench, Emulated};
 use hil::emulated::Fault;
-use hil::selftest::{Check, Hardware};
+use hil::selftest::Check;
 
 fn run(b: &Bench, e: &mut Emulated, yes: bool) -> Vec<Check> {
-    let mut i2c = e.bus.clone();
-    let mut delay = e.bus.clone();
-    let clock = e.bus.clone();
-    let board = &mut e.board;
-    let mut contacts = Vec::new();
-    let mut hw = Hardware {
-        i2c: &mut i2c,
-        outputs: &mut e.outputs,
-        heartbeat: &mut e.heartbeat,
-        delay: &mut delay,
-    };
-    hw.selftest(b, &mut |_| yes, &mut |k| {
-        board.closed(clock.now(), &mut contacts);
-        contacts.get(k).copied()
-    })
+    e.selftest(b, &mut |_| yes)
 }
 
 #[test]
@@ -76,16 +62,8 @@ fn a_missing_node_fails_and_its_channels_are_not_read() {
 fn calibration_brings_a_channel_to_the_reference_and_into_the_file() {
     let mut b = Bench::parse(bench::DEMO).unwrap();
     let mut e = bench::emulate(&b);
-    let mut i2c = e.bus.clone();
-    let mut delay = e.bus.clone();
-    let mut hw = Hardware {
-        i2c: &mut i2c,
-        outputs: &mut e.outputs,
-        heartbeat: &mut e.heartbeat,
-        delay: &mut delay,
-    };
     // The reference meter says 232.0 V where the node reads the emulation's 230 V.
-    let (before, _) = hw.calibrate(&mut b, "bus.v", 232.0, 5).unwrap();
+    let (before, _) = e.calibrate(&mut b, "bus.v", 232.0, 5).unwrap();
     assert!((before - 230.0).abs() < 0.5, "{before}");
     let gain = b.nodes[2].voltage_cal.gain_ppm;
     let expected = (232.0 / before - 1.0) * 1e6;
@@ -94,15 +72,15 @@ fn calibration_brings_a_channel_to_the_reference_and_into_the_file() {
         "{gain} vs {expected}"
     );
     // The node measures with it at once.
-    let (after, _) = hw.calibrate(&mut b, "bus.v", 232.0, 5).unwrap();
+    let (after, _) = e.calibrate(&mut b, "bus.v", 232.0, 5).unwrap();
     assert!((after - 232.0).abs() < 0.3, "{after}");
     // And it round-trips through the file.
     let again = Bench::parse(&b.to_ron()).unwrap();
     assert_eq!(again, b);
     // A channel that reads nothing cannot be calibrated.
-    let e = hw.calibrate(&mut b, "pump", 3.0, 2).unwrap_err();
-    assert!(e.contains("reads zero"), "{e}");
-    assert!(hw.calibrate(&mut b, "nothing", 1.0, 1).is_err());
+    let err = e.calibrate(&mut b, "pump", 3.0, 2).unwrap_err();
+    assert!(err.contains("reads zero"), "{err}");
+    assert!(e.calibrate(&mut b, "nothing", 1.0, 1).is_err());
 }
 
 #[test]
