@@ -85,3 +85,37 @@ fn a_welded_relay_is_found_alike() {
 fn shedding_on_the_generator_goes_alike() {
     same_events("backup_overload_shedding");
 }
+
+/// What the controller is given on the hardware path (the nodes' 10-bit metering, polled over
+/// the bus) agrees with the twin's truth at the same instant.
+#[test]
+fn the_nodes_readings_agree_with_the_twin() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/backup_overload_shedding.ron");
+    let mut l = scenario::load(&path).unwrap();
+    l.set_backend(BackendKind::EmulatedHil).unwrap();
+    let mut twin = run::PduLoop::new(&l, None, None).unwrap();
+    // 20 s in: every load on, steady.
+    for _ in 0..1000 {
+        twin.step();
+    }
+    let (m, truth) = (twin.measured(), twin.pdu().truth());
+    for (k, (got, want)) in m.loads.iter().zip(&truth.loads).enumerate() {
+        assert!(!got.lost);
+        assert!(
+            (got.p - want.p).abs() <= 0.01 * want.p,
+            "load {k}: {} W vs {} W",
+            got.p,
+            want.p
+        );
+        assert!(
+            (got.i - want.i).abs() <= 0.01 * want.i,
+            "load {k}: {} A vs {} A",
+            got.i,
+            want.i
+        );
+    }
+    assert!((m.main.v - truth.main.v).abs() <= 0.005 * truth.main.v);
+    assert!((m.main.p - truth.main.p).abs() <= 0.01 * truth.main.p);
+    assert!((m.main.hz - 50.0).abs() < 0.01, "{}", m.main.hz);
+}
