@@ -248,71 +248,14 @@ impl<I: I2c, P: OutputPin, D: DelayNs> Hardware<'_, I, P, D> {
         let located = bench
             .find(channel)
             .ok_or_else(|| format!("no channel {channel:?} in the bench"))?;
-        let mut beat = false;
+        let named = |e: String| format!("{channel}: {e}");
         match located {
-            Located::NodeVoltage { node } | Located::NodeCurrent { node, .. } => {
-                let cfg = &mut bench.nodes[node];
-                let (n, _) = Node::identify(self.i2c, cfg.address).map_err(|e| e.to_string())?;
-                let mut sum = 0.0;
-                for _ in 0..windows.max(1) {
-                    self.wait(200, &mut beat);
-                    let ch = match located {
-                        Located::NodeCurrent { ch, .. } => ch,
-                        _ => 0,
-                    };
-                    let v = n.values(self.i2c, ch).map_err(|e| e.to_string())?;
-                    sum += if matches!(located, Located::NodeVoltage { .. }) {
-                        v.v_rms
-                    } else {
-                        v.i_rms
-                    };
-                }
-                let reading = sum / f64::from(windows.max(1));
-                if reading <= 0.0 {
-                    return Err(format!(
-                        "{channel} reads zero: apply a known {} first",
-                        if matches!(located, Located::NodeVoltage { .. }) {
-                            "voltage"
-                        } else {
-                            "load"
-                        }
-                    ));
-                }
-                let old = match located {
-                    Located::NodeVoltage { .. } => cfg.voltage_cal,
-                    Located::NodeCurrent { ch, .. } => cfg
-                        .channel_cal
-                        .get(usize::from(ch))
-                        .copied()
-                        .unwrap_or_default(),
-                    Located::Adc { .. } => unreachable!("matched above"),
-                };
-                let new = Calibration {
-                    gain_ppm: ((reference / reading * old.factor() - 1.0) * 1e6).round() as i32,
-                    offset: old.offset,
-                };
-                match located {
-                    Located::NodeVoltage { .. } => {
-                        n.set_voltage_calibration(self.i2c, new)
-                            .map_err(|e| e.to_string())?;
-                        cfg.voltage_cal = new;
-                    }
-                    Located::NodeCurrent { ch, .. } => {
-                        n.set_calibration(self.i2c, ch, new)
-                            .map_err(|e| e.to_string())?;
-                        let ch = usize::from(ch);
-                        if cfg.channel_cal.len() <= ch {
-                            cfg.channel_cal.resize(ch + 1, Calibration::default());
-                        }
-                        cfg.channel_cal[ch] = new;
-                    }
-                    Located::Adc { .. } => unreachable!("matched above"),
-                }
-                Ok((
-                    reading,
-                    format!("gain {} ppm, offset {}", new.gain_ppm, new.offset),
-                ))
-            }
+            Located::NodeVoltage { node } => self
+                .calibrate_node(bench, node, None, reference, windows)
+                .map_err(named),
+            Located::NodeCurrent { node, ch } => self
+                .calibrate_node(bench, node, Some(ch), reference, windows)
+                .map_err(named),
             Located::Adc { adc, input } => {
                 let cfg = &mut bench.adcs[adc];
                 let mut a = Adc::new(&mut *self.i2c, address_pin(cfg.address), cfg.rate)
@@ -336,6 +279,65 @@ impl<I: I2c, P: OutputPin, D: DelayNs> Hardware<'_, I, P, D> {
                 ))
             }
         }
+    }
+
+    /// A node's voltage (`ch` None) or current channel against a reference.
+    fn calibrate_node(
+        &mut self,
+        bench: &mut Bench,
+        node: usize,
+        ch: Option<u8>,
+        reference: f64,
+        windows: u32,
+    ) -> Result<(f64, String), String> {
+        let mut beat = false;
+        let cfg = &mut bench.nodes[node];
+        let (n, _) = Node::identify(self.i2c, cfg.address).map_err(|e| e.to_string())?;
+        let mut sum = 0.0;
+        for _ in 0..windows.max(1) {
+            self.wait(200, &mut beat);
+            let v = n
+                .values(self.i2c, ch.unwrap_or(0))
+                .map_err(|e| e.to_string())?;
+            sum += if ch.is_none() { v.v_rms } else { v.i_rms };
+        }
+        let reading = sum / f64::from(windows.max(1));
+        if reading <= 0.0 {
+            let what = if ch.is_none() { "voltage" } else { "load" };
+            return Err(format!("it reads zero: apply a known {what} first"));
+        }
+        let old = match ch {
+            None => cfg.voltage_cal,
+            Some(ch) => cfg
+                .channel_cal
+                .get(usize::from(ch))
+                .copied()
+                .unwrap_or_default(),
+        };
+        let new = Calibration {
+            gain_ppm: ((reference / reading * old.factor() - 1.0) * 1e6).round() as i32,
+            offset: old.offset,
+        };
+        match ch {
+            None => {
+                n.set_voltage_calibration(self.i2c, new)
+                    .map_err(|e| e.to_string())?;
+                cfg.voltage_cal = new;
+            }
+            Some(ch) => {
+                n.set_calibration(self.i2c, ch, new)
+                    .map_err(|e| e.to_string())?;
+                let ch = usize::from(ch);
+                if cfg.channel_cal.len() <= ch {
+                    cfg.channel_cal.resize(ch + 1, Calibration::default());
+                }
+                cfg.channel_cal[ch] = new;
+            }
+        }
+        Ok((
+            reading,
+            format!("gain {} ppm, offset {}", new.gain_ppm, new.offset),
+        ))
     }
 }
 
