@@ -86,16 +86,6 @@ impl Rate {
     }
 }
 
-/// The I2C address set by the ADDR pin.
-pub fn address(pin: TargetAddr) -> u8 {
-    match pin {
-        TargetAddr::Gnd => 0x48,
-        TargetAddr::Vdd => 0x49,
-        TargetAddr::Sda => 0x4a,
-        TargetAddr::Scl => 0x4b,
-    }
-}
-
 /// A sensor behind an ADC input: quantity = (volts - offset) * gain (an ACS712-05B at 5 V has
 /// offset 2.5 V and gain 1/0.185 A/V; a ZMPT101B module is calibrated against a meter).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -216,14 +206,6 @@ impl<I: I2c> Adc<I> {
             Some(Mode::Streaming(d)) => Ok(d),
             _ => unreachable!("always a mode between calls, continuous after the above"),
         }
-    }
-
-    pub fn set_rate(&mut self, rate: Rate) -> Result<(), AdcError<I::Error>> {
-        if rate != self.rate {
-            self.dev()?.set_data_rate(rate.dr())?;
-            self.rate = rate;
-        }
-        Ok(())
     }
 
     fn set_range(&mut self, range: Range) -> Result<(), AdcError<I::Error>> {

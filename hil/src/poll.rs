@@ -249,8 +249,4 @@ impl Poller {
             fresh: p.fresh_at.is_some_and(|t| now - t <= limit + 1e-9),
         })
     }
-
-    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
-        self.nodes.iter().map(|p| &p.node)
-    }
 }

@@ -189,10 +189,10 @@ impl<I: I2c, P: OutputPin, D: DelayNs> Hardware<'_, I, P, D> {
             }
         }
         // Relays: each energized for 300 ms, the others at rest.
-        // At rest a coil is not energized: high on an active-low board.
-        let rest_high = bench.relays.active_low;
+        // At rest no coil is energized.
+        let active_low = bench.relays.active_low;
         for p in self.outputs.iter_mut() {
-            let _ = if rest_high { p.set_high() } else { p.set_low() };
+            let _ = coil(p, false, active_low);
         }
         for (k, o) in bench.relays.outputs.iter().enumerate() {
             let item = format!("relay BCM {} ({:?}, {:?})", o.pin, o.drives, o.contact);
@@ -206,20 +206,10 @@ impl<I: I2c, P: OutputPin, D: DelayNs> Hardware<'_, I, P, D> {
             }
             self.wait(100, &mut beat);
             let before = contact(k);
-            let pin = &mut self.outputs[k];
-            let on = if rest_high {
-                pin.set_low()
-            } else {
-                pin.set_high()
-            };
+            let on = coil(&mut self.outputs[k], true, active_low);
             self.wait(300, &mut beat);
             let during = contact(k);
-            let pin = &mut self.outputs[k];
-            let off = if rest_high {
-                pin.set_high()
-            } else {
-                pin.set_low()
-            };
+            let off = coil(&mut self.outputs[k], false, active_low);
             self.wait(100, &mut beat);
             let after = contact(k);
             let driven = on.is_ok() && off.is_ok();
@@ -338,6 +328,15 @@ impl<I: I2c, P: OutputPin, D: DelayNs> Hardware<'_, I, P, D> {
             reading,
             format!("gain {} ppm, offset {}", new.gain_ppm, new.offset),
         ))
+    }
+}
+
+/// Drive a coil's pin: energized is low on an active-low board.
+fn coil<P: OutputPin>(pin: &mut P, energized: bool, active_low: bool) -> Result<(), P::Error> {
+    if energized != active_low {
+        pin.set_high()
+    } else {
+        pin.set_low()
     }
 }
 

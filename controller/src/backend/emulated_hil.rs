@@ -33,7 +33,7 @@ const TWIN_RATE: f64 = 7200.0;
 const PER_NODE: usize = 4;
 const FIRST_ADDRESS: u8 = 0x20;
 /// The relay board's watchdog: coil power drops this long after the last heartbeat edge.
-pub const WATCHDOG_S: f64 = 0.5;
+const WATCHDOG_S: f64 = 0.5;
 
 /// The twin's recent samples, for the nodes' inputs. Channels: main v, main i, backup v,
 /// backup i, bus v, then each load's current.
@@ -52,7 +52,7 @@ impl Waves {
             return 0.0;
         }
         let x = (t * self.rate - self.first as f64).clamp(0.0, (n - 1) as f64);
-        let k = (x as usize).min(n - 1);
+        let k = x as usize;
         let k1 = (k + 1).min(n - 1);
         let f = x - k as f64;
         let a = self.data[k * self.stride + ch];
@@ -83,7 +83,6 @@ pub struct Layout {
     pub loads: Vec<(f64, Contact)>,
     /// The sources' current-sensor range, peak amps.
     pub source_peak_a: f64,
-    pub poll: PollSettings,
     /// The control step, s: each poll's time budget.
     pub step_s: f64,
 }
@@ -105,6 +104,7 @@ pub struct EmulatedHil {
     coils: Vec<bool>,
     contacts: Vec<bool>,
     actuation: Actuation,
+    /// The poller's reports, scratch: the controller's sensor-fault alarms are the record.
     events: Vec<PollEvent>,
     step_s: f64,
 }
@@ -171,7 +171,7 @@ impl EmulatedHil {
             let n = attach(node(4, chunk.iter().map(|k| 5 + k).collect(), peak));
             loads.extend((0..chunk.len()).map(|c| (n, c as u8)));
         }
-        let poller = Poller::new(nodes, layout.poll);
+        let poller = Poller::new(nodes, PollSettings::default());
 
         let mut wiring = vec![
             Contact::NormallyClosed,
@@ -225,16 +225,6 @@ impl EmulatedHil {
         // The nodes never look further back than the last poll, a step or two ago.
         let t = self.pdu.time() - dt - 0.5;
         w.trim_before(t);
-    }
-
-    /// The bus, to inject faults and read its clock.
-    pub fn bus(&self) -> &EmulatedBus {
-        &self.bus
-    }
-
-    /// What the poller reported since the last call.
-    pub fn drain_bus_events(&mut self) -> std::vec::Drain<'_, PollEvent> {
-        self.events.drain(..)
     }
 
     /// The address of the node that measures `target`.
@@ -305,6 +295,7 @@ impl Backend for EmulatedHil {
         let clock = self.bus.clone();
         let twin_clock = move || clock.now() as f64 / 1e9 - PRIME_S;
         let budget = self.step_s;
+        self.events.clear();
         self.poller
             .poll(&mut i2c, &mut delay, &twin_clock, budget, &mut self.events);
         // Freshness is judged when the poll ends.

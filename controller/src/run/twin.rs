@@ -269,7 +269,6 @@ fn layout(spec: &sim::PduSpec, settings: &crate::core::settings::Settings, step_
             * sqrt2)
             .max(loads.iter().map(|l| l.0).fold(5.0, f64::max)),
         loads,
-        poll: Default::default(),
         step_s,
     }
 }

@@ -258,7 +258,7 @@ fn has_field(text: &str, key: &str) -> bool {
     })
 }
 
-fn variant_name(a: &Action) -> &'static str {
+pub(super) fn variant_name(a: &Action) -> &'static str {
     match a {
         Action::FrequencyExcursion { .. } => "FrequencyExcursion",
         Action::FailToStart { .. } => "FailToStart",

@@ -523,23 +523,17 @@ impl Validator<'_> {
                     "Tap sets a feeder regulator; this grid is a PDU".into(),
                 ));
             }
-            Action::ControllerHang { .. } if self.backend != BackendKind::EmulatedHil => {
+            Action::BusFault { .. } | Action::ControllerHang { .. }
+                if self.backend != BackendKind::EmulatedHil =>
+            {
+                let name = super::feeder::variant_name(a);
                 return Err(self.at(
                     "timeline",
-                    Some("ControllerHang"),
-                    "ControllerHang stops the hardware loop: the scenario needs `backend: EmulatedHil`"
-                        .into(),
+                    Some(name),
+                    format!("{name} acts on the emulated hardware: the scenario needs `backend: EmulatedHil`"),
                 ));
             }
             Action::ControllerHang { .. } => {}
-            Action::BusFault { .. } if self.backend != BackendKind::EmulatedHil => {
-                return Err(self.at(
-                    "timeline",
-                    Some("BusFault"),
-                    "BusFault acts on the emulated bus: the scenario needs `backend: EmulatedHil`"
-                        .into(),
-                ));
-            }
             Action::BusFault { fault, target, .. } => {
                 match target {
                     Some(Target::Load(n)) => load(n)?,
