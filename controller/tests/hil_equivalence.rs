@@ -99,7 +99,7 @@ fn the_nodes_readings_agree_with_the_twin() {
     for _ in 0..1000 {
         twin.step();
     }
-    let (m, truth) = (twin.measured(), twin.pdu().truth());
+    let (m, truth) = (twin.measured(), twin.pdu().expect("a twin").truth());
     for (k, (got, want)) in m.loads.iter().zip(&truth.loads).enumerate() {
         assert!(!got.lost);
         assert!(

@@ -8,7 +8,7 @@ use hil::bench::{self, Bench};
 use hil::selftest::{self, Hardware};
 
 /// The bench file's text, or the built-in demo bench when no file is given.
-fn read_bench(config: Option<&Path>) -> Result<Bench, String> {
+pub fn read_bench(config: Option<&Path>) -> Result<Bench, String> {
     match config {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;

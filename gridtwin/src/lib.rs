@@ -1,8 +1,9 @@
-//! The live side of Gridtwin: the control loop paced in real time against the twin, its
+//! The live side of Gridtwin: the control loop paced in real time against the twin or the bench's hardware, its
 //! storage, users and the HTTP control center. The `gridtwin` binary's commands are in
 //! `main.rs`.
 
 pub mod auth;
+pub mod hardware;
 pub mod live;
 pub mod service;
 pub mod store;

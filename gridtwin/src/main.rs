@@ -112,8 +112,15 @@ enum Command {
         speed: f64,
         /// Run the full hardware path against the twin: virtual measurement nodes on an
         /// emulated I2C bus, relays through the relay board and its watchdog.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "hil")]
         hil_emulated: bool,
+        /// Run the controller on the bench's hardware (a Raspberry Pi's I2C and GPIO, as
+        /// BENCH.ron lays them out) instead of the twin, in real time.
+        #[arg(long, value_name = "BENCH.ron")]
+        hil: Option<PathBuf>,
+        /// With --hil: the bench's emulation at no load instead of the Pi's buses.
+        #[arg(long, requires = "hil")]
+        emulated: bool,
     },
     /// Manage the control center's users (works offline, on the data directory).
     User {
@@ -360,16 +367,27 @@ fn main() -> ExitCode {
             data,
             speed,
             hil_emulated,
+            hil,
+            emulated,
         } => match load_or_demo(file.as_deref()) {
             Ok(mut l) => {
                 if hil_emulated && let Err(e) = l.set_backend(BackendKind::EmulatedHil) {
                     eprintln!("error: {e}");
                     return ExitCode::from(EXIT_BAD_INPUT);
                 }
+                let hil = match hil.as_deref().map(|p| bench_cli::read_bench(Some(p))) {
+                    None => None,
+                    Some(Ok(bench)) => Some(gridtwin::hardware::Hil { bench, emulated }),
+                    Some(Err(e)) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(EXIT_BAD_INPUT);
+                    }
+                };
                 let o = service::ServeOptions {
                     listen,
                     data: &data,
                     speed,
+                    hil: hil.as_ref(),
                 };
                 report(service::serve(&l, &o).map(|()| String::new()), EXIT_FAILED)
             }

@@ -6,9 +6,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use controller::backend::Backend;
 use controller::scenario::Loaded;
 
 use crate::auth;
+use crate::hardware::{self, Hil};
 use crate::live::{Live, LiveOptions};
 use crate::store::{Role, Store};
 use crate::web::{self, AppState};
@@ -20,6 +22,8 @@ pub struct ServeOptions<'a> {
     pub listen: SocketAddr,
     pub data: &'a Path,
     pub speed: f64,
+    /// Run a PDU's controller on this bench instead of the twin.
+    pub hil: Option<&'a Hil>,
 }
 
 /// Open the store and start the loop; with no users yet, make a setup token and return it.
@@ -30,6 +34,10 @@ pub fn start(l: &Loaded, o: &ServeOptions) -> Result<(AppState, Option<String>),
             o.speed
         ));
     }
+    let hardware = match o.hil {
+        Some(hil) => Some(open_bench(l, hil, o.speed)?),
+        None => None,
+    };
     let db = Store::open(o.data).map_err(|e| e.to_string())?;
     let writer = Store::open(o.data).map_err(|e| e.to_string())?;
     let now = chrono::Local::now();
@@ -42,6 +50,7 @@ pub fn start(l: &Loaded, o: &ServeOptions) -> Result<(AppState, Option<String>),
             start_ms: now.timestamp_millis(),
             utc_offset_s: now.offset().local_minus_utc(),
         },
+        hardware,
     )?;
     let setup = if db.user_count().map_err(|e| e.to_string())? == 0 {
         let token = auth::new_token().map_err(|e| e.to_string())?;
@@ -53,6 +62,31 @@ pub fn start(l: &Loaded, o: &ServeOptions) -> Result<(AppState, Option<String>),
         None
     };
     Ok((AppState::new(live, db), setup))
+}
+
+/// The bench's hardware for the scenario's PDU; what it says on opening goes to stderr.
+fn open_bench(l: &Loaded, hil: &Hil, speed: f64) -> Result<Box<dyn Backend + Send>, String> {
+    if speed != 1.0 {
+        return Err(format!(
+            "--hil runs in real time: --speed must be 1, not {speed}"
+        ));
+    }
+    let spec = l
+        .pdu()
+        .ok_or("--hil drives a PDU; this scenario is a feeder")?;
+    let names: Vec<String> = spec.loads.iter().map(|x| x.name.clone()).collect();
+    let (hw, notes) =
+        hardware::open(hil, &names, l.scenario.step()).map_err(|e| format!("bench: {e}"))?;
+    for n in notes {
+        eprintln!("gridtwin: {n}");
+    }
+    if !l.scenario.timeline.is_empty() {
+        eprintln!(
+            "gridtwin: the scenario's timeline ({} actions) is not played on hardware",
+            l.scenario.timeline.len()
+        );
+    }
+    Ok(hw)
 }
 
 /// Serve until ctrl-c; the last batch is stored before this returns.

@@ -565,6 +565,7 @@ async fn an_admin_changes_a_load_s_settings_which_act_at_once_and_survive_a_rest
             listen: "127.0.0.1:0".parse().unwrap(),
             data: &s.dir,
             speed: 1.0,
+            hil: None,
         },
     )
     .unwrap();
@@ -846,6 +847,7 @@ async fn a_feeder_shows_its_transformer_and_homes_and_an_operator_moves_a_home()
             listen: "127.0.0.1:0".parse().unwrap(),
             data: &s.dir,
             speed: 600.0,
+            hil: None,
         },
     )
     .unwrap();
@@ -882,10 +884,61 @@ async fn the_live_service_runs_the_emulated_hardware_path() {
         .post("/api/loads/pump/switch", &op, r#"{"to":"off"}"#)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    s.until("the pump's contact opens", |v| {
+        v["loads"][4]["relay"] == false
+    })
+    .await;
+    // What is shown is the pump's node's reading, not the twin's: it falls to nothing within a
+    // window.
+    s.until("the pump's node reads no power", |v| {
+        v["loads"][4]["p_w"].as_f64().is_some_and(|p| p.abs() < 5.0)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_live_service_runs_on_the_bench_with_no_twin() {
+    // `serve --hil bench.ron --emulated`: the demo PDU's controller on the demo bench's
+    // hardware at no load (mains on the main node and the bus), not on the twin. Everything
+    // shown comes from the nodes and the commanded coils.
+    let bench = hil::bench::Bench::parse(hil::bench::DEMO).unwrap();
+    let hil = gridtwin::hardware::Hil {
+        bench,
+        emulated: true,
+    };
+    let s = common::site_on(&common::demo(), "bench", 1.0, true, Some(&hil));
+    let op = s.login("operator").await;
     let v = s
-        .until("the pump's contact opens", |v| {
-            v["loads"][4]["relay"] == false
+        .until("the main is measured and every load is on", |v| {
+            v["main"]["closed"] == true
+                && (0..6).all(|k| v["loads"][k]["relay"] == true && v["loads"][k]["status"] == "on")
         })
         .await;
-    assert_eq!(v["loads"][4]["p_w"], 0.0);
+    let main_v = v["main"]["v"].as_f64().unwrap();
+    assert!((main_v - 230.0).abs() < 2.3, "{main_v}");
+    assert!((v["main"]["hz"].as_f64().unwrap() - 50.0).abs() < 0.05);
+    assert!(
+        v["backup"]["v"].as_f64().unwrap() < 5.0,
+        "the generator is stopped"
+    );
+    assert!((v["bus_v"].as_f64().unwrap() - 230.0).abs() < 2.3);
+    for k in 0..6 {
+        assert!(
+            v["loads"][k]["p_w"].as_f64().unwrap().abs() < 5.0,
+            "{}",
+            v["loads"][k]
+        );
+    }
+    // No load, no energy; and no sensor fault: the nodes answered before the first step.
+    let events = s.get("/api/events", &op).await.json();
+    assert!(!events.to_string().contains("sensor_fault"), "{events}");
+    // A switched load's coil is driven: the lights (normally open) go off.
+    let r = s
+        .post("/api/loads/lights/switch", &op, r#"{"to":"off"}"#)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    s.until("the lights' relay is commanded open", |v| {
+        v["loads"][3]["name"] == "lights" && v["loads"][3]["relay"] == false
+    })
+    .await;
 }

@@ -901,3 +901,46 @@ fn the_bench_selftest_and_calibration_from_the_cli() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bench.ron:1:"), "{err}");
 }
+
+#[test]
+fn serve_on_a_bench_refuses_what_cannot_run_and_says_why() {
+    let dir = scratch("serve-bench");
+    let f = dir.join("bench.ron");
+    let data = dir.join("data");
+    let serve = |extra: &[&str]| {
+        let mut args = vec!["serve", "--data", data.to_str().unwrap(), "--hil"];
+        args.push(f.to_str().unwrap());
+        args.extend_from_slice(extra);
+        let out = gridtwin(&args);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    std::fs::write(
+        &f,
+        "Bench(nodes: [], relays: (heartbeat_pin: 12, outputs: [], x: 1))",
+    )
+    .unwrap();
+    let (code, err) = serve(&["--emulated"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("bench.ron:1:"), "{err}");
+    // The demo bench without the office's channel does not fit the demo PDU.
+    let b = hil::bench::DEMO.replace(r#", Load("office")]"#, "]");
+    assert_ne!(b, hil::bench::DEMO);
+    std::fs::write(&f, b).unwrap();
+    let (code, err) = serve(&["--emulated"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("bench: no node channel measures office"),
+        "{err}"
+    );
+    // Hardware runs in real time; and a build without the Pi's buses does not fake them.
+    std::fs::write(&f, hil::bench::DEMO).unwrap();
+    let (_, err) = serve(&["--emulated", "--speed", "10"]);
+    assert!(err.contains("--speed must be 1"), "{err}");
+    let (code, err) = serve(&[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("no Raspberry Pi support"), "{err}");
+    assert!(!data.exists(), "nothing is stored before the bench is open");
+}

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::ads1115::{self, Input, Range, Rate};
 use crate::emulated::ads1115::VirtualAds1115;
 use crate::emulated::gpio::{Contact, Pin, RelayBoard, Watchdog};
-use crate::emulated::node::{NodeSpec, Signal, VirtualNode};
+use crate::emulated::node::{Inputs, NodeSpec, Signal, VirtualNode};
 use crate::emulated::{EmulatedBus, Nanos};
 use crate::node::Calibration;
 use crate::poll::PollSettings;
@@ -267,16 +267,24 @@ pub struct Emulated {
 /// The bench at no load: mains on the main and (through the normally closed main contactor)
 /// on the bus, the generator stopped, no current anywhere, ADC inputs at mid-supply.
 pub fn emulate(b: &Bench) -> Emulated {
-    let bus = EmulatedBus::new(b.i2c.hz);
     let (v_rms, hz) = (b.nominal_v, b.nominal_hz);
-    for n in &b.nodes {
+    emulate_with(b, &mut |n: &NodeCfg| {
         let live = matches!(n.voltage, Circuit::Main | Circuit::Bus);
-        let inputs = move |s: Signal, t: f64| match s {
+        Box::new(move |s: Signal, t: f64| match s {
             Signal::Voltage if live => {
                 v_rms * std::f64::consts::SQRT_2 * (std::f64::consts::TAU * hz * t).sin()
             }
             _ => 0.0,
-        };
+        })
+    })
+}
+
+/// The bench with each node's analog inputs given by `inputs` (a twin's waveforms, say).
+pub fn emulate_with(b: &Bench, inputs: &mut dyn FnMut(&NodeCfg) -> Inputs) -> Emulated {
+    let bus = EmulatedBus::new(b.i2c.hz);
+    let hz = b.nominal_hz;
+    for n in &b.nodes {
+        let inputs = inputs(n);
         let spec = NodeSpec {
             channels: n.channels.len() as u8,
             nominal_hz: hz,
@@ -284,10 +292,7 @@ pub fn emulate(b: &Bench) -> Emulated {
             i_peak: n.i_peak_a,
             ..NodeSpec::default()
         };
-        bus.attach(
-            n.address,
-            VirtualNode::new(n.address, spec, Box::new(inputs)),
-        );
+        bus.attach(n.address, VirtualNode::new(n.address, spec, inputs));
     }
     for a in &b.adcs {
         bus.attach(a.address, VirtualAds1115::new(3.3, Box::new(|_, _| 1.65)));

@@ -206,7 +206,11 @@ pub enum NodeError<E> {
 impl<E: embedded_hal::i2c::Error> core::fmt::Display for NodeError<E> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            NodeError::Bus(e) => write!(f, "bus: {}", e.kind()),
+            // The HAL's own error says more than the catch-all kind (rppal: the OS error).
+            NodeError::Bus(e) => match e.kind() {
+                embedded_hal::i2c::ErrorKind::Other => write!(f, "bus: {e:?}"),
+                k => write!(f, "bus: {k}"),
+            },
             NodeError::Pec {
                 register,
                 expected,

@@ -4,24 +4,25 @@
 //! what a Pi runs: `hil::poll` polls the nodes with retries and ages their data, and
 //! `hil::RelayBank` drives the coils over GPIO.
 //!
-//! The layout follows the seed's bench: a node per source (its voltage sensor on the source's
-//! terminals, its channel 0 on the source's current), then nodes of up to four load channels
-//! sharing the bus voltage. Output pins: the main contactor (wired normally closed: a dead
-//! controller leaves the site on the main), the backup contactor and the generator start
+//! `bench_for` lays a PDU out as the seed's bench: a node per source (its voltage sensor on the
+//! source's terminals, its channel 0 on the source's current), then nodes of up to four load
+//! channels sharing the bus voltage. Output pins: the main contactor (wired normally closed: a
+//! dead controller leaves the site on the main), the backup contactor and the generator start
 //! (normally open), then each load (normally closed where the load is critical, open otherwise).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use hil::emulated::gpio::{Contact, Pin, RelayBoard, Watchdog};
-use hil::emulated::node::{NodeSpec, Signal, VirtualNode};
+use hil::bench::{Bench, Circuit, Drive, I2cBus, NodeCfg, Output, Relays};
+use hil::emulated::gpio::{Contact, Pin, RelayBoard};
+use hil::emulated::node::Signal;
 use hil::emulated::{EmulatedBus, Fault, Nanos};
-use hil::node::Node;
-use hil::poll::{PollEvent, PollSettings, Poller};
-use hil::{Polarity, RelayBank};
-use sim::{Actuation, Pdu, SourceId, Synth, WaveformSpec};
+use hil::poll::PollSettings;
+use sim::{Actuation, Pdu, PduSpec, Readings, SourceId, Synth, WaveformSpec};
 
 use super::Backend;
-use crate::core::{Commands, LoadMeasurement, Measurements, SourceMeasurement};
+use super::hardware::{Coil, Hardware, Io};
+use crate::core::settings::Settings;
+use crate::core::{Commands, Event, Instant, Measurements};
 use crate::scenario::format::{BusFault, Target};
 
 /// Twin time before the controller's first step that the bus has already run: enough for the
@@ -33,7 +34,117 @@ const TWIN_RATE: f64 = 7200.0;
 const PER_NODE: usize = 4;
 const FIRST_ADDRESS: u8 = 0x20;
 /// The relay board's watchdog: coil power drops this long after the last heartbeat edge.
-const WATCHDOG_S: f64 = 0.5;
+const WATCHDOG_MS: u32 = 500;
+
+/// The bench an installer would build for `spec`: each current sensor's range three times the
+/// load's rated peak current, and half again above its largest overcurrent pickup, so a fault
+/// reads unclipped; critical loads wired to fail closed.
+pub fn bench_for(spec: &PduSpec, settings: &Settings) -> Bench {
+    let sqrt2 = std::f64::consts::SQRT_2;
+    let loads: Vec<(f64, Contact)> = spec
+        .loads
+        .iter()
+        .map(|l| {
+            let cfg = settings.loads.get(&l.name).cloned().unwrap_or_default();
+            let rated = l.model.rated_watts() / spec.nominal_v * sqrt2;
+            let oc = &cfg.overcurrent;
+            let pickup = [
+                oc.instantaneous.as_ref().map(|s| s.pickup.get()),
+                oc.inverse.as_ref().map(|s| s.pickup.get() * 4.0),
+                cfg.limit_a.map(|p| p.get()),
+            ]
+            .into_iter()
+            .flatten()
+            .fold(0.0, f64::max);
+            let peak = (3.0 * rated).max(1.5 * sqrt2 * pickup).max(5.0);
+            let contact = if cfg.critical {
+                Contact::NormallyClosed
+            } else {
+                Contact::NormallyOpen
+            };
+            (peak, contact)
+        })
+        .collect();
+    // Twice every load at its rating at once, or the largest load circuit's range.
+    let rated: f64 = spec.loads.iter().map(|l| l.model.rated_watts()).sum();
+    let source_peak =
+        (2.0 * rated / spec.nominal_v * sqrt2).max(loads.iter().map(|l| l.0).fold(5.0, f64::max));
+    let v_peak = 1.6 * sqrt2 * spec.nominal_v;
+    let node = |address: u8, voltage: Circuit, channels: Vec<Circuit>, i_peak_a: f64| NodeCfg {
+        address,
+        voltage,
+        channels,
+        v_peak_v: v_peak,
+        i_peak_a,
+        voltage_cal: Default::default(),
+        channel_cal: Vec::new(),
+    };
+    let mut nodes = vec![
+        node(
+            FIRST_ADDRESS,
+            Circuit::Main,
+            vec![Circuit::Main],
+            source_peak,
+        ),
+        node(
+            FIRST_ADDRESS + 1,
+            Circuit::Backup,
+            vec![Circuit::Backup],
+            source_peak,
+        ),
+    ];
+    for (k, chunk) in spec.loads.chunks(PER_NODE).enumerate() {
+        let first = k * PER_NODE;
+        let peak = loads[first..first + chunk.len()]
+            .iter()
+            .map(|l| l.0)
+            .fold(0.0, f64::max);
+        let channels = chunk
+            .iter()
+            .map(|l| Circuit::Load(l.name.clone()))
+            .collect();
+        nodes.push(node(
+            FIRST_ADDRESS + 2 + k as u8,
+            Circuit::Bus,
+            channels,
+            peak,
+        ));
+    }
+    let mut outputs = vec![
+        (Drive::MainContactor, Contact::NormallyClosed),
+        (Drive::BackupContactor, Contact::NormallyOpen),
+        (Drive::GeneratorStart, Contact::NormallyOpen),
+    ];
+    outputs.extend(
+        spec.loads
+            .iter()
+            .zip(&loads)
+            .map(|(l, &(_, contact))| (Drive::Load(l.name.clone()), contact)),
+    );
+    Bench {
+        nominal_v: spec.nominal_v,
+        nominal_hz: spec.nominal_hz,
+        i2c: I2cBus::default(),
+        poll: PollSettings::default(),
+        nodes,
+        adcs: Vec::new(),
+        relays: Relays {
+            active_low: true,
+            // Emulated pins have no numbers; these only name them.
+            heartbeat_pin: 0,
+            watchdog_ms: WATCHDOG_MS,
+            outputs: outputs
+                .into_iter()
+                .enumerate()
+                .map(|(k, (drives, contact))| Output {
+                    pin: k as u8 + 1,
+                    drives,
+                    contact,
+                })
+                .collect(),
+        },
+    }
+}
 
 /// The twin's recent samples, for the nodes' inputs. Channels: main v, main i, backup v,
 /// backup i, bus v, then each load's current.
@@ -72,41 +183,16 @@ fn lock(w: &Mutex<Waves>) -> MutexGuard<'_, Waves> {
     w.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Where a measured circuit is in the poller: (node index, channel).
-type Slot = (usize, u8);
-
-/// How the bench is built for one PDU.
-pub struct Layout {
-    pub nominal_v: f64,
-    pub nominal_hz: f64,
-    /// Each load's current-sensor range, peak amps, and whether it is wired to fail closed.
-    pub loads: Vec<(f64, Contact)>,
-    /// The sources' current-sensor range, peak amps.
-    pub source_peak_a: f64,
-    /// The control step, s: each poll's time budget.
-    pub step_s: f64,
-}
-
 pub struct EmulatedHil {
     pub pdu: Pdu,
     synth: Synth,
     waves: Arc<Mutex<Waves>>,
     bus: EmulatedBus,
-    poller: Poller,
-    main: Slot,
-    backup: Slot,
-    loads: Vec<Slot>,
-    outputs: RelayBank<Pin>,
-    normally_closed: Vec<bool>,
-    heartbeat: Pin,
-    beat: bool,
+    /// The Pi's side.
+    hw: Hardware<EmulatedBus, EmulatedBus, Pin>,
     board: RelayBoard,
-    coils: Vec<bool>,
     contacts: Vec<bool>,
     actuation: Actuation,
-    /// The poller's reports, scratch: the controller's sensor-fault alarms are the record.
-    events: Vec<PollEvent>,
-    step_s: f64,
 }
 
 fn nanos(twin_t: f64) -> Nanos {
@@ -114,9 +200,16 @@ fn nanos(twin_t: f64) -> Nanos {
 }
 
 impl EmulatedHil {
-    pub fn new(pdu: Pdu, layout: &Layout, seed: u64) -> Self {
+    /// The twin's PDU on `bench` (as `bench_for` lays it out for the PDU), its loads `names`,
+    /// the control loop stepping every `step_s`.
+    pub fn new(
+        pdu: Pdu,
+        bench: &Bench,
+        names: &[String],
+        step_s: f64,
+        seed: u64,
+    ) -> Result<Self, String> {
         let n_loads = pdu.loads.len();
-        let (nominal_v, nominal_hz) = (layout.nominal_v, layout.nominal_hz);
         let spec = WaveformSpec {
             sample_rate: TWIN_RATE,
             ..WaveformSpec::default()
@@ -128,90 +221,56 @@ impl EmulatedHil {
             stride: 5 + n_loads,
             data: Vec::new(),
         }));
-        let bus = EmulatedBus::new(400_000);
-        let v_peak = 1.6 * std::f64::consts::SQRT_2 * nominal_v;
-        let lag = layout.step_s;
-        let node = |v_ch: usize, i_chs: Vec<usize>, i_peak: f64| {
+        // The twin's channels: main v, main i, backup v, backup i, bus v, then each load's i.
+        let channel = |c: &Circuit, voltage: bool| match c {
+            Circuit::Main => Some(usize::from(!voltage)),
+            Circuit::Backup => Some(2 + usize::from(!voltage)),
+            Circuit::Bus if voltage => Some(4),
+            Circuit::Bus => None,
+            Circuit::Load(n) => names.iter().position(|x| x == n).map(|i| 5 + i),
+        };
+        let lag = step_s;
+        let emulated = hil::bench::emulate_with(bench, &mut |n: &NodeCfg| {
             let w = waves.clone();
-            let spec = NodeSpec {
-                channels: i_chs.len() as u8,
-                nominal_hz,
-                v_peak,
-                i_peak,
-                ..NodeSpec::default()
-            };
-            let inputs = move |s: Signal, t: f64| {
-                // The bus clock runs PRIME_S ahead of the twin's; and the nodes see the world a
-                // step late, since the twin has produced its samples only up to the step's start
-                // when a poll (which takes bus time) begins.
+            let v = channel(&n.voltage, true);
+            let i: Vec<Option<usize>> = n.channels.iter().map(|c| channel(c, false)).collect();
+            Box::new(move |s: Signal, t: f64| {
+                // The bus clock runs PRIME_S ahead of the twin's; and the nodes see the world
+                // a step late, since the twin has produced its samples only up to the step's
+                // start when a poll (which takes bus time) begins.
                 let t = t - PRIME_S - lag;
-                match s {
-                    Signal::Voltage => lock(&w).value(v_ch, t),
-                    Signal::Current(c) => lock(&w).value(i_chs[usize::from(c)], t),
-                }
-            };
-            (spec, Box::new(inputs) as hil::emulated::node::Inputs)
-        };
-        let mut address = FIRST_ADDRESS;
-        let mut nodes = Vec::new();
-        let mut attach = |(spec, inputs): (NodeSpec, hil::emulated::node::Inputs)| {
-            bus.attach(address, VirtualNode::new(address, spec, inputs));
-            nodes.push(Node {
-                address,
-                channels: spec.channels,
-            });
-            address += 1;
-            nodes.len() - 1
-        };
-        let main = (attach(node(0, vec![1], layout.source_peak_a)), 0);
-        let backup = (attach(node(2, vec![3], layout.source_peak_a)), 0);
-        let mut loads = Vec::with_capacity(n_loads);
-        for chunk in (0..n_loads).collect::<Vec<_>>().chunks(PER_NODE) {
-            let peak = chunk.iter().map(|&k| layout.loads[k].0).fold(0.0, f64::max);
-            let n = attach(node(4, chunk.iter().map(|k| 5 + k).collect(), peak));
-            loads.extend((0..chunk.len()).map(|c| (n, c as u8)));
-        }
-        let poller = Poller::new(nodes, PollSettings::default());
-
-        let mut wiring = vec![
-            Contact::NormallyClosed,
-            Contact::NormallyOpen,
-            Contact::NormallyOpen,
-        ];
-        wiring.extend(layout.loads.iter().map(|l| l.1));
-        let pins: Vec<Pin> = wiring.iter().map(|_| Pin::default()).collect();
-        let heartbeat = Pin::default();
-        let board = RelayBoard::new(
-            pins.iter().cloned().zip(wiring.iter().copied()).collect(),
-            true,
-            Watchdog::new(heartbeat.clone(), (WATCHDOG_S * 1e9) as Nanos),
-        );
-        let outputs = RelayBank::new(pins.into_iter().map(|p| (p, false)), Polarity::ActiveLow);
+                let ch = match s {
+                    Signal::Voltage => v,
+                    Signal::Current(c) => i.get(usize::from(c)).copied().flatten(),
+                };
+                ch.map_or(0.0, |ch| lock(&w).value(ch, t))
+            })
+        });
+        let clock = emulated.bus.clone();
+        let hw = Hardware::new(
+            bench,
+            names,
+            step_s,
+            Io {
+                i2c: emulated.bus.clone(),
+                delay: emulated.bus.clone(),
+                outputs: emulated.outputs,
+                heartbeat: emulated.heartbeat,
+                clock: Box::new(move || clock.now() as f64 / 1e9 - PRIME_S),
+            },
+        )?;
         let mut hil = EmulatedHil {
             synth,
             waves,
-            bus,
-            poller,
-            main,
-            backup,
-            loads,
-            outputs,
-            normally_closed: wiring
-                .iter()
-                .map(|c| *c == Contact::NormallyClosed)
-                .collect(),
-            heartbeat,
-            beat: false,
-            board,
-            coils: Vec::new(),
+            bus: emulated.bus,
+            hw,
+            board: emulated.board,
             contacts: Vec::new(),
             actuation: Actuation::default(),
-            events: Vec::new(),
-            step_s: layout.step_s,
             pdu,
         };
         hil.feed(0.0);
-        hil
+        Ok(hil)
     }
 
     /// The twin's samples of the last `dt` s into the nodes' inputs.
@@ -233,12 +292,11 @@ impl EmulatedHil {
         target: &Target,
         index: &std::collections::BTreeMap<String, usize>,
     ) -> u8 {
-        let slot = match target {
-            Target::Source(SourceId::Main) => self.main,
-            Target::Source(SourceId::Backup) => self.backup,
-            Target::Load(n) => self.loads[index[n.as_str()]],
-        };
-        FIRST_ADDRESS + slot.0 as u8
+        let w = self.hw.wiring();
+        match target {
+            Target::Source(id) => w.address(None, *id == SourceId::Backup),
+            Target::Load(n) => w.address(Some(index[n.as_str()]), false),
+        }
     }
 
     /// A timeline's bus fault, at a node (None: the whole bus).
@@ -278,11 +336,6 @@ impl EmulatedHil {
             }),
         }
     }
-
-    /// Twin time of the bus clock.
-    fn twin_time(&self) -> f64 {
-        self.bus.now() as f64 / 1e9 - PRIME_S
-    }
 }
 
 impl Backend for EmulatedHil {
@@ -290,68 +343,25 @@ impl Backend for EmulatedHil {
         // The bus clock is the Pi's: it idles until the step starts, or is already later when
         // the last poll overran (a slow device).
         self.bus.idle_until(nanos(self.pdu.time()));
-        let mut delay = self.bus.clone();
-        let mut i2c = self.bus.clone();
-        let clock = self.bus.clone();
-        let twin_clock = move || clock.now() as f64 / 1e9 - PRIME_S;
-        let budget = self.step_s;
-        self.events.clear();
-        self.poller
-            .poll(&mut i2c, &mut delay, &twin_clock, budget, &mut self.events);
-        // Freshness is judged when the poll ends.
-        let now = self.twin_time();
-        // Protection and the transfer switch act on the last cycle's voltage and the half-cycle
-        // current peak, as the controller's own metering gives them; the rest on the window.
-        let source = |slot: Slot| {
-            let r = self
-                .poller
-                .channel(slot.0, slot.1, now)
-                .expect("the layout's slots exist");
-            SourceMeasurement {
-                v: r.v_cycle,
-                hz: r.values.hz,
-                i: r.values.i_rms,
-                p: r.values.p,
-                i_fast: r.i_fast.max(r.values.i_rms),
-                lost: !r.fresh,
-            }
-        };
-        out.main = source(self.main);
-        out.backup = source(self.backup);
-        out.loads.clear();
-        for &(n, c) in &self.loads {
-            let r = self
-                .poller
-                .channel(n, c, now)
-                .expect("the layout's slots exist");
-            out.loads.push(LoadMeasurement {
-                i: r.values.i_rms,
-                p: r.values.p,
-                i_fast: r.i_fast.max(r.values.i_rms),
-                lost: !r.fresh,
-            });
-        }
+        self.hw.measure(out);
     }
 
     fn actuate(&mut self, c: &Commands, dt: f64) {
-        // The Pi side: coils for the wanted states (a normally closed contact opens when its
-        // coil is energized), then the heartbeat.
-        self.coils.clear();
-        self.coils
-            .extend([c.main_closed, c.backup_closed, c.backup_start]);
-        self.coils.extend(c.relays.iter().copied());
-        for (coil, nc) in self.coils.iter_mut().zip(&self.normally_closed) {
-            *coil ^= nc;
-        }
-        // GPIO writes cannot fail on the emulated pins.
-        let _ = self.outputs.apply(&self.coils);
-        self.beat = !self.beat;
-        let _ = if self.beat {
-            embedded_hal::digital::OutputPin::set_high(&mut self.heartbeat)
-        } else {
-            embedded_hal::digital::OutputPin::set_low(&mut self.heartbeat)
-        };
+        self.hw.actuate(c, dt);
         self.world(dt);
+    }
+
+    fn readings(&self) -> &Readings {
+        self.hw.readings()
+    }
+
+    /// The relay board's contact, as the twin's relay follows it.
+    fn relay_closed(&self, i: usize) -> bool {
+        self.pdu.relay_closed(i)
+    }
+
+    fn reports(&mut self, now: Instant, out: &mut Vec<Event>) {
+        self.hw.reports(now, out);
     }
 }
 
@@ -366,11 +376,17 @@ impl EmulatedHil {
     /// The world side of a step: what the contacts do, then the twin steps.
     fn world(&mut self, dt: f64) {
         self.board.closed(self.bus.now(), &mut self.contacts);
-        self.actuation.main_closed = self.contacts[0];
-        self.actuation.backup_closed = self.contacts[1];
-        self.actuation.backup_start = self.contacts[2];
-        self.actuation.relays.clear();
-        self.actuation.relays.extend_from_slice(&self.contacts[3..]);
+        let a = &mut self.actuation;
+        a.relays.resize(self.pdu.loads.len(), false);
+        a.backup_start = false;
+        for (&(coil, _), &closed) in self.hw.wiring().coils.iter().zip(&self.contacts) {
+            match coil {
+                Coil::Main => a.main_closed = closed,
+                Coil::Backup => a.backup_closed = closed,
+                Coil::Start => a.backup_start = closed,
+                Coil::Load(i) => a.relays[i] = closed,
+            }
+        }
         self.pdu.step(dt, &self.actuation);
         self.feed(dt);
     }

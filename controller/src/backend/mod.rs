@@ -3,18 +3,26 @@
 //! hardware path over an emulated bus fed by the twin (`emulated_hil`).
 
 pub mod emulated_hil;
+pub mod hardware;
 
 use sim::{Actuation, Pdu, Readings, SensorChain, Synth, WaveformSpec};
 
 use crate::core::measurement::Calibration;
 use crate::core::metering::{PduCalibration, PduMetering};
-use crate::core::{Commands, LoadMeasurement, Measurements, SourceMeasurement};
+use crate::core::{Commands, Event, Instant, LoadMeasurement, Measurements, SourceMeasurement};
 
 pub trait Backend {
     /// What the sensors read now, into `out` (reused so the loop does not allocate).
     fn measure(&mut self, out: &mut Measurements);
     /// Drive the outputs, then let `dt` seconds pass (real hardware: they pass by themselves).
     fn actuate(&mut self, commands: &Commands, dt: f64);
+    /// What the site's meters show now, for people and the record (the controller decides on
+    /// what `measure` gives).
+    fn readings(&self) -> &Readings;
+    /// Whether load `i`'s relay is closed, as far as the backend can tell.
+    fn relay_closed(&self, i: usize) -> bool;
+    /// What the hardware reported since the last call, as events at `now`.
+    fn reports(&mut self, _now: Instant, _out: &mut Vec<Event>) {}
 }
 
 /// The PDU twin as a backend: its RMS readings, or its sampled waveforms through the
@@ -127,6 +135,14 @@ impl Backend for SimBackend {
             feed(&mut s.synth, &self.pdu, dt, &mut s.metering);
         }
     }
+
+    fn readings(&self) -> &Readings {
+        self.pdu.readings()
+    }
+
+    fn relay_closed(&self, i: usize) -> bool {
+        self.pdu.relay_closed(i)
+    }
 }
 
 /// The samples of the last `dt` seconds into the meters.
@@ -163,54 +179,81 @@ impl std::str::FromStr for BackendKind {
     }
 }
 
-/// The PDU twin behind one of the backends.
+/// What a PDU loop runs against: the twin through one of the backends, or a real site.
 pub enum PduBackend {
     Sim(Box<SimBackend>),
     EmulatedHil(Box<emulated_hil::EmulatedHil>),
+    /// Real hardware (`hardware::Hardware` on a Pi): no twin.
+    Site(Box<dyn Backend + Send>),
 }
 
 impl PduBackend {
-    pub fn pdu(&self) -> &Pdu {
+    /// The twin, if there is one.
+    pub fn pdu(&self) -> Option<&Pdu> {
         match self {
-            PduBackend::Sim(b) => &b.pdu,
-            PduBackend::EmulatedHil(b) => &b.pdu,
+            PduBackend::Sim(b) => Some(&b.pdu),
+            PduBackend::EmulatedHil(b) => Some(&b.pdu),
+            PduBackend::Site(_) => None,
         }
     }
 
-    pub fn pdu_mut(&mut self) -> &mut Pdu {
+    pub fn pdu_mut(&mut self) -> Option<&mut Pdu> {
         match self {
-            PduBackend::Sim(b) => &mut b.pdu,
-            PduBackend::EmulatedHil(b) => &mut b.pdu,
+            PduBackend::Sim(b) => Some(&mut b.pdu),
+            PduBackend::EmulatedHil(b) => Some(&mut b.pdu),
+            PduBackend::Site(_) => None,
         }
     }
 
     pub fn metering(&self) -> Option<&PduMetering> {
         match self {
             PduBackend::Sim(b) => b.metering(),
-            PduBackend::EmulatedHil(_) => None,
+            _ => None,
         }
     }
 
     pub fn hil(&mut self) -> Option<&mut emulated_hil::EmulatedHil> {
         match self {
             PduBackend::EmulatedHil(b) => Some(b),
-            PduBackend::Sim(_) => None,
+            _ => None,
+        }
+    }
+
+    fn backend(&self) -> &dyn Backend {
+        match self {
+            PduBackend::Sim(b) => &**b,
+            PduBackend::EmulatedHil(b) => &**b,
+            PduBackend::Site(b) => &**b,
+        }
+    }
+
+    fn backend_mut(&mut self) -> &mut dyn Backend {
+        match self {
+            PduBackend::Sim(b) => &mut **b,
+            PduBackend::EmulatedHil(b) => &mut **b,
+            PduBackend::Site(b) => &mut **b,
         }
     }
 }
 
 impl Backend for PduBackend {
     fn measure(&mut self, out: &mut Measurements) {
-        match self {
-            PduBackend::Sim(b) => b.measure(out),
-            PduBackend::EmulatedHil(b) => b.measure(out),
-        }
+        self.backend_mut().measure(out);
     }
 
     fn actuate(&mut self, commands: &Commands, dt: f64) {
-        match self {
-            PduBackend::Sim(b) => b.actuate(commands, dt),
-            PduBackend::EmulatedHil(b) => b.actuate(commands, dt),
-        }
+        self.backend_mut().actuate(commands, dt);
+    }
+
+    fn readings(&self) -> &Readings {
+        self.backend().readings()
+    }
+
+    fn relay_closed(&self, i: usize) -> bool {
+        self.backend().relay_closed(i)
+    }
+
+    fn reports(&mut self, now: Instant, out: &mut Vec<Event>) {
+        self.backend_mut().reports(now, out);
     }
 }

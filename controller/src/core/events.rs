@@ -214,6 +214,29 @@ pub enum EventKind {
     BalanceUnexpected {
         phase: Phase,
     },
+    /// Hardware: a measurement node (the subject) stopped answering; `error` is the last
+    /// attempt's, after its retries.
+    NodeLost {
+        error: String,
+    },
+    /// Hardware: a node that had stopped answering answers again.
+    NodeBack,
+    /// Hardware: a node reports trouble of its own.
+    NodeTrouble {
+        trouble: NodeTrouble,
+    },
+}
+
+/// What a measurement node reports about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeTrouble {
+    /// It restarted from its watchdog.
+    Reset,
+    /// It cannot sample as fast as asked.
+    AdcOverrun,
+    /// Its stored calibration is corrupt; it measures with defaults.
+    CalibrationInvalid,
 }
 
 /// Every event name, as written in logs and expectations.
@@ -244,6 +267,9 @@ pub const EVENT_NAMES: &[&str] = &[
     "balance_retry",
     "balance_gave_up",
     "balance_unexpected",
+    "node_lost",
+    "node_back",
+    "node_trouble",
 ];
 
 impl EventKind {
@@ -276,6 +302,9 @@ impl EventKind {
             EventKind::BalanceRetry { .. } => "balance_retry",
             EventKind::BalanceGaveUp { .. } => "balance_gave_up",
             EventKind::BalanceUnexpected { .. } => "balance_unexpected",
+            EventKind::NodeLost { .. } => "node_lost",
+            EventKind::NodeBack => "node_back",
+            EventKind::NodeTrouble { .. } => "node_trouble",
         }
     }
 
@@ -286,10 +315,12 @@ impl EventKind {
             | EventKind::Shed { .. }
             | EventKind::Reclose { .. }
             | EventKind::BalanceGaveUp { .. }
-            | EventKind::BalanceUnexpected { .. } => Severity::Warning,
-            EventKind::Outage { .. } | EventKind::Trip { .. } | EventKind::SolveFailed { .. } => {
-                Severity::Alarm
-            }
+            | EventKind::BalanceUnexpected { .. }
+            | EventKind::NodeTrouble { .. } => Severity::Warning,
+            EventKind::Outage { .. }
+            | EventKind::Trip { .. }
+            | EventKind::SolveFailed { .. }
+            | EventKind::NodeLost { .. } => Severity::Alarm,
             EventKind::Lockout { .. } => Severity::Critical,
             EventKind::Alarm { alarm } => match alarm {
                 Alarm::TransferFail | Alarm::BackupLost | Alarm::WeldedRelay => Severity::Critical,

@@ -121,6 +121,11 @@ pub fn run(l: &Loaded, progress: impl FnMut(f64)) -> Run {
     run_observed(l, progress, |_| {})
 }
 
+/// A scenario's loop always has its twin (`PduLoop::new` makes one).
+fn grid(l: &PduLoop) -> &sim::Pdu {
+    l.pdu().expect("a scenario run has a twin")
+}
+
 /// As `run`, calling `observe` after every step of a PDU run.
 pub fn run_observed(
     l: &Loaded,
@@ -133,7 +138,7 @@ pub fn run_observed(
     };
     let s = &l.scenario;
     let names = twin.names().to_vec();
-    let mut checker = expect::Checker::new(s, twin.pdu());
+    let mut checker = expect::Checker::new(s, grid(&twin));
     let mut series = Series::new(reports::schema::pdu_columns(&names));
     let mut events = Vec::new();
     let mut clock = Stepping::new(s);
@@ -145,10 +150,10 @@ pub fn run_observed(
         let first_new = events.len();
         events.extend_from_slice(twin.step());
         let t = (k + 1) as f64 * dt;
-        checker.observe(t, dt, twin.pdu(), twin.controller());
+        checker.observe(t, dt, grid(&twin), twin.controller());
         observe(&StepView {
             t,
-            pdu: twin.pdu(),
+            pdu: grid(&twin),
             controller: twin.controller(),
             events: &events[first_new..],
         });
@@ -157,7 +162,7 @@ pub fn run_observed(
         if clock.record_due(now) {
             record(
                 &mut row,
-                twin.pdu(),
+                grid(&twin),
                 twin.controller(),
                 twin.step_start_energy_j(),
             );
@@ -165,7 +170,7 @@ pub fn run_observed(
         }
     }
     // The last row closes the registers at the end of the run.
-    record(&mut row, twin.pdu(), twin.controller(), twin.energy_j());
+    record(&mut row, grid(&twin), twin.controller(), twin.energy_j());
     series.push(clock.duration(), &row);
     progress(1.0);
     let energy_kwh: Vec<(String, f64)> = names

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDateTime;
 use sim::Pdu;
 
-use crate::backend::emulated_hil::{EmulatedHil, Layout};
+use crate::backend::emulated_hil::{EmulatedHil, bench_for};
 use crate::backend::{Backend, BackendKind, PduBackend, SimBackend};
 use crate::core::controller::{ConfigError, UnknownLoad};
 use crate::core::metering::PduMetering;
@@ -57,6 +57,64 @@ impl PduLoop {
         };
         let s = &l.scenario;
         let names: Vec<String> = spec.loads.iter().map(|x| x.name.clone()).collect();
+        let pdu = Pdu::new(spec);
+        let backend = match (l.backend, &s.fidelity) {
+            (BackendKind::EmulatedHil, _) => {
+                let bench = bench_for(spec, &s.controller);
+                let hil = EmulatedHil::new(pdu, &bench, &names, s.step(), spec.seed)
+                    .expect("bench_for wires every load and source");
+                PduBackend::EmulatedHil(Box::new(hil))
+            }
+            (BackendKind::Sim, Fidelity::Phasor) => PduBackend::Sim(Box::new(SimBackend::new(pdu))),
+            (BackendKind::Sim, Fidelity::Waveform(w)) => {
+                let (v, hz) = (spec.nominal_v, spec.nominal_hz);
+                PduBackend::Sim(Box::new(SimBackend::sampled(pdu, w, v, hz, spec.seed)))
+            }
+        };
+        Ok(Self::with_backend(
+            l,
+            spec,
+            backend,
+            schedule(s),
+            epoch,
+            restored_relays,
+        ))
+    }
+
+    /// The scenario's controller on a real site (`backend::hardware::Hardware` on a Pi), with
+    /// no twin: energy is counted from what the meters read, and the timeline is not played
+    /// (the world does what it does).
+    pub fn on_site<'a>(
+        l: &'a Loaded,
+        site: Box<dyn Backend + Send>,
+        epoch: NaiveDateTime,
+        restored_relays: Option<&[bool]>,
+    ) -> Result<Self, NotPdu<'a>> {
+        let spec = match &l.site {
+            Site::Pdu(p) => p,
+            Site::Feeder(f) => return Err(NotPdu(f)),
+        };
+        let backend = PduBackend::Site(site);
+        Ok(Self::with_backend(
+            l,
+            spec,
+            backend,
+            Vec::new(),
+            Some(epoch),
+            restored_relays,
+        ))
+    }
+
+    fn with_backend(
+        l: &Loaded,
+        spec: &sim::PduSpec,
+        backend: PduBackend,
+        actions: Vec<(Instant, Action)>,
+        epoch: Option<NaiveDateTime>,
+        restored_relays: Option<&[bool]>,
+    ) -> Self {
+        let s = &l.scenario;
+        let names: Vec<String> = spec.loads.iter().map(|x| x.name.clone()).collect();
         let index = names
             .iter()
             .enumerate()
@@ -71,25 +129,13 @@ impl PduLoop {
             restored_relays,
         )
         .expect("validated by the loader");
-        let pdu = Pdu::new(spec);
-        let backend = match (l.backend, &s.fidelity) {
-            (BackendKind::EmulatedHil, _) => {
-                let bench = layout(spec, &s.controller, s.step());
-                PduBackend::EmulatedHil(Box::new(EmulatedHil::new(pdu, &bench, spec.seed)))
-            }
-            (BackendKind::Sim, Fidelity::Phasor) => PduBackend::Sim(Box::new(SimBackend::new(pdu))),
-            (BackendKind::Sim, Fidelity::Waveform(w)) => {
-                let (v, hz) = (spec.nominal_v, spec.nominal_hz);
-                PduBackend::Sim(Box::new(SimBackend::sampled(pdu, w, v, hz, spec.seed)))
-            }
-        };
         let n = names.len() + 2;
-        Ok(PduLoop {
+        PduLoop {
             names,
             index,
             ctl,
             backend,
-            actions: schedule(s),
+            actions,
             next_action: 0,
             undo: Vec::new(),
             m: Measurements::default(),
@@ -99,7 +145,7 @@ impl PduLoop {
             energy_start: vec![0.0; n],
             events: Vec::new(),
             hung_until: None,
-        })
+        }
     }
 
     /// One step: the timeline's due actions, a measurement, the controller's decision acted
@@ -128,7 +174,9 @@ impl PduLoop {
                 }
                 return false;
             }
-            let pdu = backend.pdu_mut();
+            let Some(pdu) = backend.pdu_mut() else {
+                return false;
+            };
             match u {
                 Undo::Short(i) => pdu.loads[*i].short_ohm = None,
                 Undo::Sensor(Target::Load(n)) => pdu.set_load_sensor_fault(index[n.as_str()], None),
@@ -148,14 +196,19 @@ impl PduLoop {
         }
         self.events.clear();
         self.events.extend(self.ctl.drain_events());
+        self.backend.reports(now, &mut self.events);
         self.energy_start.copy_from_slice(&self.energy);
-        let truth = self.backend.pdu().truth();
+        // The twin's true power; on a real site, the meters'.
+        let r = match self.backend.pdu() {
+            Some(pdu) => pdu.truth(),
+            None => self.backend.readings(),
+        };
         let n = self.names.len();
-        for (e, l) in self.energy.iter_mut().zip(&truth.loads) {
+        for (e, l) in self.energy.iter_mut().zip(&r.loads) {
             *e += l.p * dt;
         }
-        self.energy[n] += truth.main.p * dt;
-        self.energy[n + 1] += truth.backup.p * dt;
+        self.energy[n] += r.main.p * dt;
+        self.energy[n + 1] += r.backup.p * dt;
         self.k += 1;
         &self.events
     }
@@ -196,8 +249,19 @@ impl PduLoop {
         &self.names
     }
 
-    pub fn pdu(&self) -> &Pdu {
+    /// The twin (None on a real site).
+    pub fn pdu(&self) -> Option<&Pdu> {
         self.backend.pdu()
+    }
+
+    /// What the site's meters show now: the twin's sensors, or the hardware's nodes.
+    pub fn readings(&self) -> &sim::Readings {
+        self.backend.readings()
+    }
+
+    /// Whether load `i`'s relay is closed: in the twin, or as last commanded on a real site.
+    pub fn relay_closed(&self, i: usize) -> bool {
+        self.backend.relay_closed(i)
     }
 
     pub fn controller(&self) -> &Controller {
@@ -222,54 +286,6 @@ impl PduLoop {
     /// The controller's meters, in a waveform run.
     pub fn metering(&self) -> Option<&PduMetering> {
         self.backend.metering()
-    }
-}
-
-/// The bench for an emulated-hardware run of `spec`: each current sensor's range sized as an
-/// installer would (three times the load's rated peak current, and half again above its
-/// largest overcurrent pickup, so a fault reads unclipped), critical loads wired to fail closed.
-fn layout(spec: &sim::PduSpec, settings: &crate::core::settings::Settings, step_s: f64) -> Layout {
-    use hil::emulated::gpio::Contact;
-    let sqrt2 = std::f64::consts::SQRT_2;
-    let loads: Vec<(f64, Contact)> = spec
-        .loads
-        .iter()
-        .map(|l| {
-            let cfg = settings.loads.get(&l.name).cloned().unwrap_or_default();
-            let rated = l.model.rated_watts() / spec.nominal_v * sqrt2;
-            let oc = &cfg.overcurrent;
-            let pickup = [
-                oc.instantaneous.as_ref().map(|s| s.pickup.get()),
-                oc.inverse.as_ref().map(|s| s.pickup.get() * 4.0),
-                cfg.limit_a.map(|p| p.get()),
-            ]
-            .into_iter()
-            .flatten()
-            .fold(0.0, f64::max);
-            let peak = (3.0 * rated).max(1.5 * sqrt2 * pickup).max(5.0);
-            let contact = if cfg.critical {
-                Contact::NormallyClosed
-            } else {
-                Contact::NormallyOpen
-            };
-            (peak, contact)
-        })
-        .collect();
-    Layout {
-        nominal_v: spec.nominal_v,
-        nominal_hz: spec.nominal_hz,
-        // Twice every load at its rating at once, or the largest load circuit's range.
-        source_peak_a: (2.0
-            * spec
-                .loads
-                .iter()
-                .map(|l| l.model.rated_watts())
-                .sum::<f64>()
-            / spec.nominal_v
-            * sqrt2)
-            .max(loads.iter().map(|l| l.0).fold(5.0, f64::max)),
-        loads,
-        step_s,
     }
 }
 
@@ -328,7 +344,10 @@ fn apply(
         }
         return;
     }
-    let pdu = backend.pdu_mut();
+    // A real site has no timeline.
+    let Some(pdu) = backend.pdu_mut() else {
+        return;
+    };
     let t = pdu.time();
     let until = |d: Option<crate::core::settings::Secs>| d.map_or(f64::INFINITY, |d| t + d.get());
     let later = |d: crate::core::settings::Secs| now + d.duration();

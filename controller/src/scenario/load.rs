@@ -582,15 +582,22 @@ impl Validator<'_> {
                 format!("unknown event {event:?}; expected one of {EVENT_NAMES:?}"),
             ));
         }
+        // A measurement node is named by its address, as the hardware backends report it.
+        let node = |s: &str| {
+            s.strip_prefix("node 0x")
+                .and_then(|a| u8::from_str_radix(a, 16).ok())
+                .is_some_and(|a| hil::node::ADDRESSES.contains(&a))
+        };
         if let Some(s) = subject
             && !matches!(s, "main" | "backup" | "pdu")
             && !pdu.loads.iter().any(|l| l.name == s)
+            && !node(s)
         {
             return Err(self.at(
                 "expect",
                 Some(s),
                 format!(
-                    "unknown subject {s:?}; expected \"main\", \"backup\", \"pdu\" or a load name"
+                    "unknown subject {s:?}; expected \"main\", \"backup\", \"pdu\", a load name or \"node 0xNN\""
                 ),
             ));
         }

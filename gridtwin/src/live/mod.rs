@@ -14,6 +14,7 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as WallInstant};
 
+use controller::backend::Backend;
 use controller::core::settings::LoadSettings;
 use controller::core::{Event, OperatorCommand};
 use controller::scenario::{Loaded, Site as Grid};
@@ -119,7 +120,14 @@ pub struct LiveOptions {
 impl Live {
     /// Start the loop for a scenario, restoring counters and state from `store`, with
     /// `writer` (a second connection to the same database) taking the batches.
-    pub fn start(l: &Loaded, store: &Store, writer: Store, o: LiveOptions) -> Result<Live, String> {
+    /// `hardware`: a PDU's controller runs on it instead of the scenario's twin.
+    pub fn start(
+        l: &Loaded,
+        store: &Store,
+        writer: Store,
+        o: LiveOptions,
+        hardware: Option<Box<dyn Backend + Send>>,
+    ) -> Result<Live, String> {
         let base = store.counters().map_err(|e| e.to_string())?;
         // Stored time never goes back: after a restart at more than real speed, continue from
         // the newest reading.
@@ -131,7 +139,10 @@ impl Live {
                 .naive_utc();
         let loads: LoadTable = Arc::default();
         let site: Box<dyn SiteLoop> = match &l.site {
-            Grid::Pdu(_) => Box::new(pdu::PduSite::new(l, store, local, loads.clone())?),
+            Grid::Pdu(_) => Box::new(pdu::PduSite::new(l, store, local, loads.clone(), hardware)?),
+            Grid::Feeder(_) if hardware.is_some() => {
+                return Err("a bench drives a PDU, not a feeder".into());
+            }
             Grid::Feeder(f) => Box::new(feeder::FeederSite::new(l, f, store)?),
         };
         let mut w = writer;

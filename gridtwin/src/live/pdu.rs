@@ -1,9 +1,11 @@
-//! A PDU live: `PduLoop` (the twin and the controller), its operators' commands and settings,
-//! relay states and manual switching restored after a restart.
+//! A PDU live: `PduLoop` (the controller and the twin, or the bench's hardware), its operators'
+//! commands and settings, relay states and manual switching restored after a restart. What is
+//! shown and stored is what the site's meters read.
 
 use std::collections::BTreeMap;
 
 use chrono::NaiveDateTime;
+use controller::backend::Backend;
 use controller::core::controller::check_settings;
 use controller::core::settings::LoadSettings;
 use controller::core::{Event, OperatorCommand};
@@ -31,11 +33,16 @@ impl PduSite {
         store: &Store,
         local: NaiveDateTime,
         loads: LoadTable,
+        hardware: Option<Box<dyn Backend + Send>>,
     ) -> Result<Self, String> {
         let stored_relays: Option<Vec<bool>> = store.state("relays").map_err(|e| e.to_string())?;
         let l = &with_stored_settings(l, store)?;
-        let mut twin = PduLoop::new(l, Some(local), stored_relays.as_deref())
-            .map_err(|_| "not a PDU scenario".to_string())?;
+        let relays = stored_relays.as_deref();
+        let mut twin = match hardware {
+            Some(hw) => PduLoop::on_site(l, hw, local, relays),
+            None => PduLoop::new(l, Some(local), relays),
+        }
+        .map_err(|_| "not a PDU scenario".to_string())?;
         // Loads an operator switched stay as they were left.
         let manual: BTreeMap<String, bool> = store
             .state("manual")
@@ -130,10 +137,10 @@ impl SiteLoop for PduSite {
     }
 
     fn values(&self, energy: &[f64], values: &mut Vec<f64>) {
-        let truth = self.twin.pdu().truth();
+        let r = self.twin.readings();
         let ctl = self.twin.controller();
         let b = |x: bool| f64::from(u8::from(x));
-        for (i, l) in truth.loads.iter().enumerate() {
+        for (i, l) in r.loads.iter().enumerate() {
             let s = l.p.hypot(l.q);
             values.extend([
                 l.v,
@@ -141,29 +148,28 @@ impl SiteLoop for PduSite {
                 l.p,
                 l.q,
                 if s > 1e-9 { l.p / s } else { f64::NAN },
-                b(self.twin.pdu().relay_closed(i)),
+                b(self.twin.relay_closed(i)),
                 f64::from(ctl.load_status(i).code()),
                 energy[i],
             ]);
         }
-        let n = truth.loads.len();
-        for (s, e) in [(&truth.main, energy[n]), (&truth.backup, energy[n + 1])] {
+        let n = r.loads.len();
+        for (s, e) in [(&r.main, energy[n]), (&r.backup, energy[n + 1])] {
             values.extend([s.v, s.hz, s.i, s.p, s.q, e]);
         }
         values.extend([
-            truth.bus_v,
-            truth.bus_hz,
-            truth.loads.iter().map(|l| l.p).sum(),
+            r.bus_v,
+            r.bus_hz,
+            r.loads.iter().map(|l| l.p).sum(),
             f64::from(ctl.ats_state().code()),
         ]);
     }
 
     fn view(&self, energy: &[f64], snap: &mut Snapshot) {
-        let pdu = self.twin.pdu();
-        let truth = pdu.truth();
+        let r = self.twin.readings();
         let ctl = self.twin.controller();
         let status = ctl.status();
-        let n = truth.loads.len();
+        let n = r.loads.len();
         let source = |k: usize, r: &sim::pdu::SourceReading| SourceView {
             v: r.v,
             hz: r.hz,
@@ -177,12 +183,12 @@ impl SiteLoop for PduSite {
         };
         snap.ats = status.ats;
         snap.engine_start = status.engine_start;
-        snap.main = source(0, &truth.main);
-        snap.backup = source(1, &truth.backup);
-        snap.bus_v = truth.bus_v;
-        snap.bus_hz = truth.bus_hz;
-        snap.total_w = truth.loads.iter().map(|l| l.p).sum();
-        snap.loads = truth
+        snap.main = source(0, &r.main);
+        snap.backup = source(1, &r.backup);
+        snap.bus_v = r.bus_v;
+        snap.bus_hz = r.bus_hz;
+        snap.total_w = r.loads.iter().map(|l| l.p).sum();
+        snap.loads = r
             .loads
             .iter()
             .enumerate()
@@ -193,7 +199,7 @@ impl SiteLoop for PduSite {
                 LoadView {
                     name: name.clone(),
                     status: controller::core::LoadStatus::NAMES[ctl.load_status(i).code() as usize],
-                    relay: pdu.relay_closed(i),
+                    relay: self.twin.relay_closed(i),
                     v: l.v,
                     i: l.i,
                     p_w: l.p,
@@ -243,7 +249,7 @@ impl SiteLoop for PduSite {
 
     fn state(&self) -> Vec<(String, serde_json::Value)> {
         let relays: Vec<bool> = (0..self.twin.names().len())
-            .map(|i| self.twin.pdu().relay_closed(i))
+            .map(|i| self.twin.relay_closed(i))
             .collect();
         vec![
             ("relays".into(), serde_json::json!(relays)),

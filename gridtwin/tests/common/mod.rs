@@ -58,6 +58,17 @@ pub fn site(tag: &str, speed: f64, users: bool) -> Site {
 
 /// As `site`, for any scenario.
 pub fn site_of(l: &controller::scenario::Loaded, tag: &str, speed: f64, users: bool) -> Site {
+    site_on(l, tag, speed, users, None)
+}
+
+/// As `site_of`, the controller on `hil`'s bench when given.
+pub fn site_on(
+    l: &controller::scenario::Loaded,
+    tag: &str,
+    speed: f64,
+    users: bool,
+    hil: Option<&gridtwin::hardware::Hil>,
+) -> Site {
     let dir = scratch(tag);
     if users {
         let db = Store::open(&dir).unwrap();
@@ -72,6 +83,7 @@ pub fn site_of(l: &controller::scenario::Loaded, tag: &str, speed: f64, users: b
             listen: "127.0.0.1:0".parse().unwrap(),
             data: &dir,
             speed,
+            hil,
         },
     )
     .unwrap();

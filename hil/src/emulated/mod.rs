@@ -60,8 +60,18 @@ pub enum Fault {
 }
 
 /// The bus's error, as embedded-hal classifies it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct BusError(pub ErrorKind);
+
+/// `Other` is only ever the clock-stretching timeout here, which the kind cannot say.
+impl std::fmt::Debug for BusError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            ErrorKind::Other => f.write_str("timed out: the device stretched the clock too long"),
+            k => write!(f, "{k:?}"),
+        }
+    }
+}
 
 impl i2c::Error for BusError {
     fn kind(&self) -> ErrorKind {

@@ -1,0 +1,543 @@
+//! The controller's side of the hardware, as a bench file lays it out: measurement nodes polled
+//! over I2C (`hil::poll`: retries, backoff, stale data marked lost) and relay coils on GPIO
+//! (`hil::RelayBank`, through each output's normally open or closed contact) with the relay
+//! board's heartbeat. Generic over embedded-hal, so the same code drives a Pi (`hil::rpi`) and,
+//! in `emulated_hil`, virtual nodes fed by the twin.
+
+use std::collections::BTreeMap;
+
+use embedded_hal::delay::DelayNs;
+use embedded_hal::digital::OutputPin;
+use embedded_hal::i2c::I2c;
+use hil::bench::{Bench, Circuit, Drive, NodeCfg};
+use hil::emulated::gpio::Contact;
+use hil::node::Node;
+use hil::poll::{PollEvent, Poller};
+use hil::{Polarity, RelayBank};
+use sim::{LoadReading, Readings, SourceId, SourceReading};
+
+use super::Backend;
+use crate::core::events::{EventKind, NodeTrouble};
+use crate::core::{Commands, Event, Instant, LoadMeasurement, Measurements, SourceMeasurement};
+
+/// Where a measured circuit is in the poller: (node index, channel).
+type Slot = (usize, u8);
+
+/// What an output's coil is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Coil {
+    Main,
+    Backup,
+    Start,
+    Load(usize),
+}
+
+/// The bench's wiring resolved against the site's loads.
+#[derive(Debug, Clone)]
+pub(crate) struct Wiring {
+    nodes: Vec<Node>,
+    main: Slot,
+    backup: Slot,
+    loads: Vec<Slot>,
+    /// The node whose voltage sensor is on the bus, if any.
+    bus: Option<usize>,
+    /// Each output's coil and whether its contact is normally closed.
+    pub(crate) coils: Vec<(Coil, bool)>,
+}
+
+impl Wiring {
+    /// Every load and both sources measured once; both contactors and every load driven once;
+    /// a source's current on a node whose voltage is that source's, a load's on the bus (power
+    /// is a node's voltage times its channel's current).
+    pub(crate) fn new(bench: &Bench, names: &[String]) -> Result<Wiring, String> {
+        let index: BTreeMap<&str, usize> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
+        let load = |n: &str, what: &str| {
+            index
+                .get(n)
+                .copied()
+                .ok_or_else(|| format!("{what} names load {n:?}, which the site does not have"))
+        };
+        let (mut main, mut backup) = (None, None);
+        let mut loads = vec![None; names.len()];
+        let mut bus = None;
+        for (k, n) in bench.nodes.iter().enumerate() {
+            let at = |ch: usize| format!("node {:#04x} channel {ch}", n.address);
+            if n.voltage == Circuit::Bus && bus.is_none() {
+                bus = Some(k);
+            }
+            for (ch, c) in n.channels.iter().enumerate() {
+                let slot = (k, ch as u8);
+                let (place, needs) = match c {
+                    Circuit::Main => (&mut main, Circuit::Main),
+                    Circuit::Backup => (&mut backup, Circuit::Backup),
+                    Circuit::Load(name) => (&mut loads[load(name, &at(ch))?], Circuit::Bus),
+                    // The bus current is the sum of the loads': nothing decides on it.
+                    Circuit::Bus => continue,
+                };
+                if n.voltage != needs {
+                    return Err(format!(
+                        "{} measures {}, so the node's voltage must be on {}, not {}",
+                        at(ch),
+                        c.name(),
+                        needs.name(),
+                        n.voltage.name()
+                    ));
+                }
+                if place.replace(slot).is_some() {
+                    return Err(format!("{}: {} is measured twice", at(ch), c.name()));
+                }
+            }
+        }
+        let missing = |what: &str| format!("no node channel measures {what}");
+        let main = main.ok_or_else(|| missing("main"))?;
+        let backup = backup.ok_or_else(|| missing("backup"))?;
+        let loads = loads
+            .iter()
+            .zip(names)
+            .map(|(s, n)| s.ok_or_else(|| missing(n)))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let mut driven = BTreeMap::new();
+        let mut coils = Vec::with_capacity(bench.relays.outputs.len());
+        for o in &bench.relays.outputs {
+            let coil = match &o.drives {
+                Drive::MainContactor => Coil::Main,
+                Drive::BackupContactor => Coil::Backup,
+                Drive::GeneratorStart => Coil::Start,
+                Drive::Load(n) => Coil::Load(load(n, &format!("relay pin {}", o.pin))?),
+            };
+            if let Some(pin) = driven.insert(coil, o.pin) {
+                return Err(format!(
+                    "relay pins {pin} and {} drive the same thing",
+                    o.pin
+                ));
+            }
+            coils.push((coil, o.contact == Contact::NormallyClosed));
+        }
+        let undriven = |what: &str| format!("no relay output drives {what}");
+        for (c, what) in [
+            (Coil::Main, "the main contactor"),
+            (Coil::Backup, "the backup contactor"),
+        ]
+        .into_iter()
+        .chain((0..names.len()).map(|i| (Coil::Load(i), names[i].as_str())))
+        {
+            if !coils.iter().any(|(k, _)| *k == c) {
+                return Err(undriven(what));
+            }
+        }
+        Ok(Wiring {
+            nodes: bench
+                .nodes
+                .iter()
+                .map(|n| Node {
+                    address: n.address,
+                    channels: n.channels.len() as u8,
+                })
+                .collect(),
+            main,
+            backup,
+            loads,
+            bus,
+            coils,
+        })
+    }
+
+    /// The address of the node measuring a source (`None`) or load `i`.
+    pub(crate) fn address(&self, load: Option<usize>, backup: bool) -> u8 {
+        let slot = match load {
+            Some(i) => self.loads[i],
+            None if backup => self.backup,
+            None => self.main,
+        };
+        self.nodes[slot.0].address
+    }
+}
+
+/// The Pi's buses, as `hil::rpi::Pi` or `hil::bench::emulate` give them.
+pub struct Io<I, D, P> {
+    pub i2c: I,
+    pub delay: D,
+    /// In the bench's output order.
+    pub outputs: Vec<P>,
+    pub heartbeat: P,
+    /// Seconds on a monotonic clock: polls' budgets and data ages are judged on it.
+    pub clock: Box<dyn Fn() -> f64 + Send>,
+}
+
+pub struct Hardware<I, D, P: OutputPin> {
+    i2c: I,
+    delay: D,
+    clock: Box<dyn Fn() -> f64 + Send>,
+    wiring: Wiring,
+    poller: Poller,
+    outputs: RelayBank<P>,
+    heartbeat: P,
+    beat: bool,
+    budget_s: f64,
+    coils: Vec<bool>,
+    panel: Readings,
+    relays: Vec<bool>,
+    /// The source whose contactor was last commanded closed.
+    feeding: Option<SourceId>,
+    polled: Vec<PollEvent>,
+}
+
+impl<I: I2c, D: DelayNs, P: OutputPin> Hardware<I, D, P> {
+    /// The bench's hardware for a site with loads `names`, stepped every `step_s` (each poll's
+    /// time budget). The outputs start at rest (no coil energized).
+    pub fn new(
+        bench: &Bench,
+        names: &[String],
+        step_s: f64,
+        io: Io<I, D, P>,
+    ) -> Result<Self, String> {
+        let wiring = Wiring::new(bench, names)?;
+        if io.outputs.len() != bench.relays.outputs.len() {
+            return Err(format!(
+                "{} output pins for {} relay outputs",
+                io.outputs.len(),
+                bench.relays.outputs.len()
+            ));
+        }
+        let polarity = if bench.relays.active_low {
+            Polarity::ActiveLow
+        } else {
+            Polarity::ActiveHigh
+        };
+        let mut outputs = RelayBank::new(io.outputs.into_iter().map(|p| (p, false)), polarity);
+        outputs
+            .fail_safe()
+            .map_err(|e| format!("relay outputs: {e:?}"))?;
+        Ok(Hardware {
+            poller: Poller::new(wiring.nodes.iter().copied(), bench.poll),
+            i2c: io.i2c,
+            delay: io.delay,
+            clock: io.clock,
+            outputs,
+            heartbeat: io.heartbeat,
+            beat: false,
+            budget_s: step_s,
+            coils: Vec::new(),
+            panel: Readings {
+                loads: vec![LoadReading::default(); names.len()],
+                ..Readings::default()
+            },
+            relays: vec![false; names.len()],
+            feeding: None,
+            polled: Vec::new(),
+            wiring,
+        })
+    }
+
+    /// Before the first step: make each node's stored calibration the bench file's (a replaced
+    /// node gets the calibration its channel was given), then poll until every node has given
+    /// a window of fresh values or `timeout_s` has passed, so that the controller does not
+    /// start on no data. Returns what was written and which nodes did not answer.
+    pub fn start(&mut self, bench: &Bench, timeout_s: f64) -> Vec<String> {
+        let mut notes = self.load_calibration(bench);
+        let t0 = self.now();
+        let fresh = |p: &Poller, now: f64, n: usize| p.channel(n, 0, now).is_some_and(|r| r.fresh);
+        let count = self.wiring.nodes.len();
+        loop {
+            let now = self.now();
+            if (0..count).all(|n| fresh(&self.poller, now, n)) {
+                break;
+            }
+            if now - t0 >= timeout_s {
+                for (n, node) in self.wiring.nodes.iter().enumerate() {
+                    if !fresh(&self.poller, now, n) {
+                        notes.push(format!(
+                            "node {:#04x}: no values within {timeout_s} s; its circuits start lost",
+                            node.address
+                        ));
+                    }
+                }
+                break;
+            }
+            self.poller.poll(
+                &mut self.i2c,
+                &mut self.delay,
+                &*self.clock,
+                self.budget_s,
+                &mut self.polled,
+            );
+            self.delay.delay_ms(20);
+        }
+        notes
+    }
+
+    fn load_calibration(&mut self, bench: &Bench) -> Vec<String> {
+        let mut notes = Vec::new();
+        let nodes = self.wiring.nodes.clone();
+        for (cfg, node) in bench.nodes.iter().zip(nodes) {
+            if let Err(e) = self.calibrate_node(cfg, node, &mut notes) {
+                notes.push(format!(
+                    "node {:#04x}: calibration not checked: {e}",
+                    node.address
+                ));
+            }
+        }
+        notes
+    }
+
+    fn calibrate_node(
+        &mut self,
+        cfg: &NodeCfg,
+        node: Node,
+        notes: &mut Vec<String>,
+    ) -> Result<(), String> {
+        let i2c = &mut self.i2c;
+        let err = |e: hil::node::NodeError<I::Error>| format!("{e:?}");
+        let mut note = |what: String| notes.push(format!("node {:#04x}: {what}", node.address));
+        if node.voltage_calibration(i2c).map_err(err)? != cfg.voltage_cal {
+            node.set_voltage_calibration(i2c, cfg.voltage_cal)
+                .map_err(err)?;
+            note("voltage calibration written from the bench file".into());
+        }
+        for ch in 0..node.channels {
+            let want = cfg
+                .channel_cal
+                .get(usize::from(ch))
+                .copied()
+                .unwrap_or_default();
+            if node.calibration(i2c, ch).map_err(err)? != want {
+                node.set_calibration(i2c, ch, want).map_err(err)?;
+                note(format!(
+                    "channel {ch} calibration written from the bench file"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Drive every coil to rest: the contacts fall to their normal state (the main closed,
+    /// critical loads on), as the relay board's watchdog would do a moment later.
+    pub fn rest(&mut self) -> Result<(), P::Error> {
+        self.outputs.fail_safe()
+    }
+
+    pub(crate) fn wiring(&self) -> &Wiring {
+        &self.wiring
+    }
+
+    /// The bench's clock now, s.
+    pub fn now(&self) -> f64 {
+        (self.clock)()
+    }
+}
+
+fn reading(poller: &Poller, (n, ch): Slot, now: f64) -> hil::poll::Reading {
+    poller
+        .channel(n, ch, now)
+        .expect("the wiring's slots are the poller's")
+}
+
+/// Reactive power's magnitude from a window's values (the node meters P and S, not Q's sign).
+fn q_of(v: &hil::node::Values) -> f64 {
+    let s = v.v_rms * v.i_rms;
+    (s * s - v.p * v.p).max(0.0).sqrt()
+}
+
+impl<I: I2c, D: DelayNs, P: OutputPin> Backend for Hardware<I, D, P> {
+    fn measure(&mut self, out: &mut Measurements) {
+        self.poller.poll(
+            &mut self.i2c,
+            &mut self.delay,
+            &*self.clock,
+            self.budget_s,
+            &mut self.polled,
+        );
+        // Freshness is judged when the poll ends.
+        let now = self.now();
+        // Protection and the transfer switch act on the last cycle's voltage and the half-cycle
+        // current peak, as the controller's own metering gives them; the rest on the window.
+        let w = &self.wiring;
+        for (slot, m, panel) in [
+            (w.main, &mut out.main, &mut self.panel.main),
+            (w.backup, &mut out.backup, &mut self.panel.backup),
+        ] {
+            let r = reading(&self.poller, slot, now);
+            *m = SourceMeasurement {
+                v: r.v_cycle,
+                hz: r.values.hz,
+                i: r.values.i_rms,
+                p: r.values.p,
+                i_fast: r.i_fast.max(r.values.i_rms),
+                lost: !r.fresh,
+            };
+            if r.fresh {
+                *panel = SourceReading {
+                    v: r.values.v_rms,
+                    hz: r.values.hz,
+                    i: r.values.i_rms,
+                    p: r.values.p,
+                    q: q_of(&r.values),
+                };
+            }
+        }
+        out.loads.clear();
+        for (k, &slot) in w.loads.iter().enumerate() {
+            let r = reading(&self.poller, slot, now);
+            out.loads.push(LoadMeasurement {
+                i: r.values.i_rms,
+                p: r.values.p,
+                i_fast: r.i_fast.max(r.values.i_rms),
+                lost: !r.fresh,
+            });
+            if r.fresh {
+                self.panel.loads[k] = LoadReading {
+                    v: r.values.v_rms,
+                    i: r.values.i_rms,
+                    p: r.values.p,
+                    q: q_of(&r.values),
+                };
+            }
+        }
+        // The bus as its own node sees it, else as the source feeding it.
+        let bus = w
+            .bus
+            .and_then(|n| self.poller.channel(n, 0, now))
+            .filter(|r| r.fresh)
+            .map(|r| (r.values.v_rms, r.values.hz));
+        let fed = match self.feeding {
+            Some(SourceId::Main) => Some(&self.panel.main),
+            Some(SourceId::Backup) => Some(&self.panel.backup),
+            None => None,
+        };
+        (self.panel.bus_v, self.panel.bus_hz) =
+            bus.unwrap_or_else(|| fed.map_or((0.0, 0.0), |s| (s.v, s.hz)));
+    }
+
+    fn actuate(&mut self, c: &Commands, _dt: f64) {
+        // Coils for the wanted states: a normally closed contact opens when its coil is
+        // energized.
+        self.coils.clear();
+        self.coils
+            .extend(self.wiring.coils.iter().map(|&(coil, nc)| {
+                let closed = match coil {
+                    Coil::Main => c.main_closed,
+                    Coil::Backup => c.backup_closed,
+                    Coil::Start => c.backup_start,
+                    Coil::Load(i) => c.relays[i],
+                };
+                closed != nc
+            }));
+        self.relays.clone_from(&c.relays);
+        self.feeding = match (c.main_closed, c.backup_closed) {
+            (true, _) => Some(SourceId::Main),
+            (_, true) => Some(SourceId::Backup),
+            _ => None,
+        };
+        // rppal's and the emulation's pin writes cannot fail (their error is `Infallible`).
+        let _ = self.outputs.apply(&self.coils);
+        self.beat = !self.beat;
+        let _ = if self.beat {
+            self.heartbeat.set_high()
+        } else {
+            self.heartbeat.set_low()
+        };
+    }
+
+    fn readings(&self) -> &Readings {
+        &self.panel
+    }
+
+    fn relay_closed(&self, i: usize) -> bool {
+        self.relays[i]
+    }
+
+    fn reports(&mut self, now: Instant, out: &mut Vec<Event>) {
+        for e in self.polled.drain(..) {
+            let (address, kind) = match e {
+                PollEvent::Failed { address, error } => (address, EventKind::NodeLost { error }),
+                PollEvent::Recovered { address } => (address, EventKind::NodeBack),
+                PollEvent::NodeReset { address } => (address, trouble(NodeTrouble::Reset)),
+                PollEvent::AdcOverrun { address } => (address, trouble(NodeTrouble::AdcOverrun)),
+                PollEvent::CalibrationInvalid { address } => {
+                    (address, trouble(NodeTrouble::CalibrationInvalid))
+                }
+            };
+            out.push(Event::at(
+                now.as_secs_f64(),
+                format!("node {address:#04x}"),
+                kind,
+            ));
+        }
+    }
+}
+
+fn trouble(trouble: NodeTrouble) -> EventKind {
+    EventKind::NodeTrouble { trouble }
+}
+
+impl<I, D, P: OutputPin> Drop for Hardware<I, D, P> {
+    /// A stopped controller leaves every coil at rest.
+    fn drop(&mut self) {
+        let _ = self.outputs.fail_safe();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demo() -> (Bench, Vec<String>) {
+        let b = Bench::parse(hil::bench::DEMO).unwrap();
+        let names = ["server", "network", "fridge", "lights", "pump", "office"];
+        (b, names.iter().map(|n| n.to_string()).collect())
+    }
+
+    #[test]
+    fn the_demo_bench_wires_the_demo_pdu() {
+        let (b, names) = demo();
+        let w = Wiring::new(&b, &names).unwrap();
+        assert_eq!((w.main, w.backup, w.bus), ((0, 0), (1, 0), Some(2)));
+        assert_eq!(w.loads, [(2, 0), (2, 1), (2, 2), (2, 3), (3, 0), (3, 1)]);
+        assert_eq!(w.address(Some(4), false), 0x23);
+        assert_eq!(w.address(None, true), 0x21);
+        assert_eq!(w.coils[0], (Coil::Main, true));
+        assert_eq!(w.coils[8], (Coil::Load(5), false));
+    }
+
+    #[test]
+    fn a_bench_that_does_not_fit_the_site_says_what_and_where() {
+        let (b, names) = demo();
+        let refused = |b: &Bench, names: &[String]| Wiring::new(b, names).unwrap_err();
+        let mut more = names.clone();
+        more.push("kettle".into());
+        assert_eq!(refused(&b, &more), "no node channel measures kettle");
+        assert_eq!(
+            refused(&b, &names[..5]),
+            "node 0x23 channel 1 names load \"office\", which the site does not have"
+        );
+        let mut twice = b.clone();
+        twice.nodes[3].channels[1] = Circuit::Load("server".into());
+        assert_eq!(
+            refused(&twice, &names),
+            "node 0x23 channel 1: server is measured twice"
+        );
+        let mut wrong_v = b.clone();
+        wrong_v.nodes[0].voltage = Circuit::Bus;
+        assert_eq!(
+            refused(&wrong_v, &names),
+            "node 0x20 channel 0 measures main, so the node's voltage must be on main, not bus"
+        );
+        let mut undriven = b.clone();
+        undriven
+            .relays
+            .outputs
+            .retain(|o| o.drives != Drive::Load("fridge".into()));
+        assert_eq!(refused(&undriven, &names), "no relay output drives fridge");
+        let mut doubled = b.clone();
+        doubled.relays.outputs[2].drives = Drive::MainContactor;
+        assert_eq!(
+            refused(&doubled, &names),
+            "relay pins 17 and 22 drive the same thing"
+        );
+    }
+}

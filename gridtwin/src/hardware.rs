@@ -1,0 +1,81 @@
+//! `gridtwin serve --hil BENCH.ron`: the controller on the bench's hardware instead of the twin.
+//! On a Raspberry Pi (feature `rpi`) its I2C bus and GPIO; with `--emulated`, the bench's
+//! emulation at no load (mains on the main and the bus, no current), paced by the wall clock, to
+//! try the service and the bench file without a Pi.
+
+use std::time::Instant;
+
+use controller::backend::Backend;
+use controller::backend::hardware::{Hardware, Io};
+use hil::bench::Bench;
+
+/// How long the nodes have to give their first values before the controller starts, s.
+const START_S: f64 = 2.0;
+
+/// The bench a live PDU runs on.
+#[derive(Debug, Clone)]
+pub struct Hil {
+    pub bench: Bench,
+    pub emulated: bool,
+}
+
+/// The bench's hardware for a site with loads `names` stepped every `step_s`, started
+/// (`Hardware::start`); and what starting it found.
+pub fn open(
+    hil: &Hil,
+    names: &[String],
+    step_s: f64,
+) -> Result<(Box<dyn Backend + Send>, Vec<String>), String> {
+    let start = Instant::now();
+    if hil.emulated {
+        let e = hil::bench::emulate(&hil.bench);
+        // The bus's clock follows the wall clock, and runs ahead of it by each transfer's time
+        // on the wire.
+        let bus = e.bus.clone();
+        let clock = move || {
+            bus.idle_until(start.elapsed().as_nanos() as u64);
+            bus.now() as f64 / 1e9
+        };
+        let io = Io {
+            i2c: e.bus.clone(),
+            delay: e.bus,
+            outputs: e.outputs,
+            heartbeat: e.heartbeat,
+            clock: Box::new(clock),
+        };
+        let mut hw = Hardware::new(&hil.bench, names, step_s, io)?;
+        let notes = hw.start(&hil.bench, START_S);
+        return Ok((Box::new(hw), notes));
+    }
+    pi(&hil.bench, names, step_s, start)
+}
+
+#[cfg(feature = "rpi")]
+fn pi(
+    bench: &Bench,
+    names: &[String],
+    step_s: f64,
+    start: Instant,
+) -> Result<(Box<dyn Backend + Send>, Vec<String>), String> {
+    let pi = hil::rpi::Pi::open(bench)?;
+    let io = Io {
+        i2c: pi.i2c,
+        delay: pi.delay,
+        outputs: pi.outputs,
+        heartbeat: pi.heartbeat,
+        clock: Box::new(move || start.elapsed().as_secs_f64()),
+    };
+    let mut hw = Hardware::new(bench, names, step_s, io)?;
+    let notes = hw.start(bench, START_S);
+    Ok((Box::new(hw), notes))
+}
+
+#[cfg(not(feature = "rpi"))]
+fn pi(
+    _: &Bench,
+    _: &[String],
+    _: f64,
+    _: Instant,
+) -> Result<(Box<dyn Backend + Send>, Vec<String>), String> {
+    Err("this build has no Raspberry Pi support (build with --features rpi); use --emulated".into())
+}
