@@ -6,6 +6,7 @@ pub mod bench;
 pub mod emulated;
 pub mod node;
 pub mod pec;
+pub mod phase_selector;
 pub mod poll;
 pub mod relays;
 #[cfg(feature = "rpi")]
