@@ -259,16 +259,21 @@ impl<I: I2c, D: DelayNs, P: OutputPin> Hardware<I, D, P> {
                 }
                 break;
             }
-            self.poller.poll(
-                &mut self.i2c,
-                &mut self.delay,
-                &*self.clock,
-                self.budget_s,
-                &mut self.polled,
-            );
+            self.poll();
             self.delay.delay_ms(20);
         }
         notes
+    }
+
+    /// One poll of the nodes within the step's budget.
+    fn poll(&mut self) {
+        self.poller.poll(
+            &mut self.i2c,
+            &mut self.delay,
+            &*self.clock,
+            self.budget_s,
+            &mut self.polled,
+        );
     }
 
     fn load_calibration(&mut self, bench: &Bench) -> Vec<String> {
@@ -345,13 +350,7 @@ fn q_of(v: &hil::node::Values) -> f64 {
 
 impl<I: I2c, D: DelayNs, P: OutputPin> Backend for Hardware<I, D, P> {
     fn measure(&mut self, out: &mut Measurements) {
-        self.poller.poll(
-            &mut self.i2c,
-            &mut self.delay,
-            &*self.clock,
-            self.budget_s,
-            &mut self.polled,
-        );
+        self.poll();
         // Freshness is judged when the poll ends.
         let now = self.now();
         // Protection and the transfer switch act on the last cycle's voltage and the half-cycle
