@@ -320,18 +320,12 @@ impl<I: I2c, D: DelayNs, P: OutputPin> Hardware<I, D, P> {
         Ok(())
     }
 
-    /// Drive every coil to rest: the contacts fall to their normal state (the main closed,
-    /// critical loads on), as the relay board's watchdog would do a moment later.
-    pub fn rest(&mut self) -> Result<(), P::Error> {
-        self.outputs.fail_safe()
-    }
-
     pub(crate) fn wiring(&self) -> &Wiring {
         &self.wiring
     }
 
     /// The bench's clock now, s.
-    pub fn now(&self) -> f64 {
+    fn now(&self) -> f64 {
         (self.clock)()
     }
 }
@@ -475,7 +469,8 @@ fn trouble(trouble: NodeTrouble) -> EventKind {
 }
 
 impl<I, D, P: OutputPin> Drop for Hardware<I, D, P> {
-    /// A stopped controller leaves every coil at rest.
+    /// A stopped controller leaves every coil at rest: the contacts fall to their wiring (the
+    /// main closed, critical loads on), as the relay board's watchdog would a moment later.
     fn drop(&mut self) {
         let _ = self.outputs.fail_safe();
     }

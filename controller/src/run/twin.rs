@@ -74,6 +74,7 @@ impl PduLoop {
         Ok(Self::with_backend(
             l,
             spec,
+            names,
             backend,
             schedule(s),
             epoch,
@@ -95,9 +96,11 @@ impl PduLoop {
             Site::Feeder(f) => return Err(NotPdu(f)),
         };
         let backend = PduBackend::Site(site);
+        let names = spec.loads.iter().map(|x| x.name.clone()).collect();
         Ok(Self::with_backend(
             l,
             spec,
+            names,
             backend,
             Vec::new(),
             Some(epoch),
@@ -105,16 +108,17 @@ impl PduLoop {
         ))
     }
 
+    /// `names`: the grid's loads, in its order.
     fn with_backend(
         l: &Loaded,
         spec: &sim::PduSpec,
+        names: Vec<String>,
         backend: PduBackend,
         actions: Vec<(Instant, Action)>,
         epoch: Option<NaiveDateTime>,
         restored_relays: Option<&[bool]>,
     ) -> Self {
         let s = &l.scenario;
-        let names: Vec<String> = spec.loads.iter().map(|x| x.name.clone()).collect();
         let index = names
             .iter()
             .enumerate()
