@@ -127,6 +127,23 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Draw the scenario's grid live in a window (a PDU or a feeder; the demo PDU when no FILE
+    /// is given), driven by the same controller loop as every other run. Click a load to switch
+    /// it, a home to move its phase; buttons inject faults. Needs a build with `--features viz`
+    /// (`cargo xtask viz NAME`).
+    Viz {
+        file: Option<PathBuf>,
+        /// Simulated seconds per wall-clock second, 1 to 1000 (changed in the window too).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Run this many frames, then exit (prints the frame rate).
+        #[arg(long)]
+        frames: Option<u32>,
+        /// With --frames: write a screenshot (PNG) of the last frame, and beside it
+        /// OUT.png.probes.json, the colours known elements should have where they were drawn.
+        #[arg(long, requires = "frames")]
+        screenshot: Option<PathBuf>,
+    },
     /// Validate a scenario without running it (exit 0: valid, 2: not).
     Check { file: PathBuf },
     /// The hardware bench: its selftest and calibration (see docs/hardware.md).
@@ -393,6 +410,21 @@ fn main() -> ExitCode {
             }
             Err(e) => bad_input(&e),
         },
+        Command::Viz {
+            file,
+            speed,
+            frames,
+            screenshot,
+        } => {
+            if !(speed.is_finite() && (1.0..=1000.0).contains(&speed)) {
+                eprintln!("error: --speed must be 1 to 1000, not {speed}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+            match load_or_demo(file.as_deref()) {
+                Ok(l) => window(&l, speed, frames, screenshot),
+                Err(e) => bad_input(&e),
+            }
+        }
         Command::User { action } => match action {
             UserAction::Add {
                 name,
@@ -459,6 +491,22 @@ fn measure(file: &Path, rate: f64, nominal: f64, json: bool) -> ExitCode {
 }
 
 /// Print a command's output, or its error and exit with `code`.
+#[cfg(feature = "viz")]
+fn window(l: &Loaded, speed: f64, frames: Option<u32>, screenshot: Option<PathBuf>) -> ExitCode {
+    let o = viz::Options {
+        speed,
+        frames,
+        screenshot,
+    };
+    report(viz::run(l, &o).map(|()| String::new()), EXIT_FAILED)
+}
+
+#[cfg(not(feature = "viz"))]
+fn window(_: &Loaded, _: f64, _: Option<u32>, _: Option<PathBuf>) -> ExitCode {
+    eprintln!("error: this build has no window: build with --features viz (cargo xtask viz NAME)");
+    ExitCode::from(EXIT_BAD_INPUT)
+}
+
 fn report(r: Result<String, String>, code: u8) -> ExitCode {
     match r {
         Ok(s) => {

@@ -1,5 +1,7 @@
 //! Project automation: `cargo xtask scenario [NAME...]`, `cargo xtask ci`, `cargo xtask bench`,
-//! `cargo xtask web-assets`.
+//! `cargo xtask viz NAME [ARGS]`, `cargo xtask web-assets`.
+
+mod window;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -12,8 +14,12 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("bench") => bench(),
         Some("web-assets") => web_assets(),
+        Some("viz") if args.len() > 1 => viz(&args[1], &args[2..]),
+        Some("window") => window_only(),
         _ => {
-            eprintln!("usage: cargo xtask scenario [NAME...] | ci | bench | web-assets");
+            eprintln!(
+                "usage: cargo xtask scenario [NAME...] | ci | bench | viz NAME [ARGS] | window | web-assets"
+            );
             return ExitCode::from(2);
         }
     };
@@ -32,6 +38,9 @@ fn root() -> PathBuf {
         .expect("xtask sits in the workspace")
         .to_path_buf()
 }
+
+/// The features the workspace is built and tested with: the window too.
+const WORKSPACE_FEATURES: &str = "gridtwin/viz";
 
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -116,31 +125,51 @@ fn web_assets() -> Result<(), String> {
     Ok(())
 }
 
-/// What the browser test needs: Debian's Chromium (installed as root when missing) and
-/// playwright-core from npm.
-fn browser_prerequisites() -> Result<(), String> {
-    if !Path::new("/usr/bin/chromium").exists() {
-        let root_user = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-        let sudo = |args: &[&str]| {
-            let mut c = if root_user {
-                Command::new(args[0])
-            } else {
-                let mut c = Command::new("sudo");
-                c.arg(args[0]);
-                c
-            };
-            c.args(&args[1..]).env("DEBIAN_FRONTEND", "noninteractive");
+/// `cargo xtask viz NAME [ARGS]`: the scenario `scenarios/NAME.ron` in the window.
+fn viz(name: &str, extra: &[String]) -> Result<(), String> {
+    let mut c = cargo();
+    let file = root().join("scenarios").join(format!("{name}.ron"));
+    c.args(["run", "-p", "gridtwin", "--features", "viz", "--", "viz"])
+        .arg(file)
+        .args(extra);
+    run(&format!("gridtwin viz {name}"), c)
+}
+
+/// Debian packages, installed (as root, or with sudo) when `present` says they are missing.
+fn apt_install(present: bool, packages: &[&str]) -> Result<(), String> {
+    if present {
+        return Ok(());
+    }
+    let root_user = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let sudo = |args: &[&str]| {
+        let mut c = if root_user {
+            Command::new(args[0])
+        } else {
+            let mut c = Command::new("sudo");
+            c.arg(args[0]);
             c
         };
-        run("apt-get update", sudo(&["apt-get", "update", "-qq"]))?;
-        run(
-            "apt-get install chromium",
-            sudo(&["apt-get", "install", "-y", "-qq", "chromium"]),
-        )?;
-    }
+        c.args(&args[1..]).env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    };
+    run("apt-get update", sudo(&["apt-get", "update", "-qq"]))?;
+    let mut install = vec!["apt-get", "install", "-y", "-qq"];
+    install.extend_from_slice(packages);
+    run(&format!("apt-get install {}", packages.join(" ")), sudo(&install))
+}
+
+/// What the browser test needs: Debian's Chromium (installed as root when missing) and
+/// playwright-core from npm; and what the window test needs: Xvfb and Mesa's Vulkan.
+fn browser_prerequisites() -> Result<(), String> {
+    apt_install(Path::new("/usr/bin/chromium").exists(), &["chromium"])?;
+    apt_install(
+        Path::new("/usr/bin/xvfb-run").exists()
+            && Path::new("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json").exists(),
+        &window::PACKAGES,
+    )?;
     if !root()
         .join("gridtwin/web/node_modules/playwright-core")
         .exists()
@@ -159,6 +188,8 @@ fn prune_stale_executables() {
         "test",
         "--workspace",
         "--all-targets",
+        "--features",
+        WORKSPACE_FEATURES,
         "--no-run",
         "--quiet",
         "--message-format=json",
@@ -212,12 +243,14 @@ fn ci() -> Result<(), String> {
         "clippy",
         "--workspace",
         "--all-targets",
+        "--features",
+        WORKSPACE_FEATURES,
         "--",
         "-D",
         "warnings",
     ]);
     run("cargo clippy -D warnings", clippy)?;
-    // The Raspberry Pi glue builds on any machine; it only opens on a Pi.
+    // The Raspberry Pi build (no window) builds on any machine; it only opens on a Pi.
     let mut rpi = cargo();
     rpi.args([
         "clippy",
@@ -233,9 +266,23 @@ fn ci() -> Result<(), String> {
     let mut totals = (0, 0);
     let mut test = cargo();
     // CI must never accept a changed snapshot silently.
-    test.args(["test", "--workspace", "--all-targets"])
-        .env("INSTA_UPDATE", "no");
+    test.args([
+        "test",
+        "--workspace",
+        "--all-targets",
+        "--features",
+        WORKSPACE_FEATURES,
+    ])
+    .env("INSTA_UPDATE", "no");
     let tested = run_tests("cargo test --workspace", test, &mut totals);
+    // The binary the tests built, as every scenario and the window test run it (a `cargo run
+    // -p gridtwin` would resolve features anew and rebuild half the workspace).
+    let gridtwin = gridtwin_binary();
+    let windows = if tested.is_ok() {
+        window_tests(&gridtwin)
+    } else {
+        Ok(())
+    };
     // Then every scenario through the CLI, as a user runs it.
     let mut scenarios_ok = 0;
     let mut scenarios_failed = 0;
@@ -253,10 +300,8 @@ fn ci() -> Result<(), String> {
                 .unwrap_or_default()
                 .to_string_lossy()
                 .to_string();
-            let mut c = cargo();
-            c.args([
-                "run", "--quiet", "-p", "gridtwin", "--bin", "gridtwin", "--", "run", "-q",
-            ])
+            let mut c = Command::new(&gridtwin);
+            c.args(["run", "-q"])
             .arg(&f)
             .arg("--out")
             .arg(out.join(&stem));
@@ -270,8 +315,44 @@ fn ci() -> Result<(), String> {
     println!("scenarios: {scenarios_ok} passed, {scenarios_failed} failed");
     println!("tests: {} passed, {} failed", totals.0, totals.1);
     tested?;
+    windows?;
     if scenarios_failed > 0 {
         return Err(format!("{scenarios_failed} scenarios failed"));
+    }
+    Ok(())
+}
+
+/// `cargo xtask window`: build with the window, then the window test alone.
+fn window_only() -> Result<(), String> {
+    // Built as `ci` builds it (tests included: their dev-dependencies take part in feature
+    // resolution, so a plain `cargo build` would compile much of the workspace again).
+    let mut build = cargo();
+    build.args([
+        "test",
+        "--workspace",
+        "--all-targets",
+        "--features",
+        WORKSPACE_FEATURES,
+        "--no-run",
+    ]);
+    run("cargo test --no-run (with the window)", build)?;
+    window_tests(&gridtwin_binary())
+}
+
+fn gridtwin_binary() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root().join("target"), PathBuf::from)
+        .join("debug/gridtwin")
+}
+
+/// The window under Xvfb for each of `window::CASES`.
+fn window_tests(gridtwin: &Path) -> Result<(), String> {
+    let out = std::env::temp_dir().join("gridtwin-ci-windows");
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    for case in &window::CASES {
+        eprintln!("==> window: {}", case.scenario);
+        let fps = window::check(gridtwin, &root().join("scenarios"), &out, case)?;
+        eprintln!("    {fps}");
     }
     Ok(())
 }

@@ -88,6 +88,8 @@ pub struct Field {
     rng: SplitMix64,
     age_sum: f64,
     out: BalanceRun,
+    /// Until then nothing gets through (a jammed channel, a cut cable), s.
+    cut_until: f64,
 }
 
 impl Field {
@@ -149,8 +151,16 @@ impl Field {
             ack_jitter: b.ack_jitter.get(),
             rng,
             age_sum: 0.0,
+            cut_until: f64::NEG_INFINITY,
             out,
         })
+    }
+
+    /// Nothing gets through the link until `until` (s): the balancer hears no reports and
+    /// its commands and their acknowledgements are lost, so it retries and gives up as it
+    /// would on a real outage.
+    pub fn cut_link(&mut self, until: f64) {
+        self.cut_until = until;
     }
 
     /// Run the nodes, the link and the balancer up to `until` (s), the homes drawing what the
@@ -161,7 +171,12 @@ impl Field {
             let t = self.t;
             self.send_reports(t, pf);
             self.send_acks(t);
-            for a in self.link.poll(t) {
+            let arrivals = self.link.poll(t);
+            // A cut link loses what was in flight as well as what is sent.
+            if t < self.cut_until {
+                continue;
+            }
+            for a in arrivals {
                 let at = Instant::from_secs_f64(a.at);
                 match a.msg {
                     Msg::Report(r) => {

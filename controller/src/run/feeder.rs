@@ -209,6 +209,22 @@ impl FeederLoop {
         events.len() > before || was == phase.node()
     }
 
+    /// The home nodes' link carries nothing for `seconds` from `t`; false without a field.
+    pub fn cut_link(&mut self, t: f64, seconds: f64) -> bool {
+        match &mut self.field {
+            Some(f) => {
+                f.cut_link(t + seconds);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A timeline action now (the window's fault buttons), as the timeline would act on it.
+    pub fn act(&mut self, now: Instant, a: &Action, events: &mut Vec<Event>) {
+        apply(a, now, &mut self.pf, &mut self.source_back, events);
+    }
+
     pub fn pf(&self) -> &PowerFlow {
         &self.pf
     }

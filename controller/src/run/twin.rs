@@ -222,6 +222,31 @@ impl PduLoop {
         self.ctl.operator(self.now(), cmd)
     }
 
+    /// A timeline action now (the window's fault buttons), as the timeline would act on it;
+    /// names must exist (a wrong one is refused, changing nothing).
+    pub fn act(&mut self, a: &Action) -> Result<(), UnknownLoad> {
+        let known = |n: &str| {
+            self.index
+                .contains_key(n)
+                .then_some(())
+                .ok_or_else(|| UnknownLoad(n.to_string()))
+        };
+        match a {
+            Action::ShortCircuit { load, .. }
+            | Action::LoadStep { load, .. }
+            | Action::WeldRelay { load } => known(load)?,
+            Action::SensorFault {
+                target: Target::Load(n),
+                ..
+            } => known(n)?,
+            _ => {}
+        }
+        let now = self.now();
+        let (b, c) = (&mut self.backend, &mut self.ctl);
+        apply(a, now, b, c, &self.index, &mut self.undo);
+        Ok(())
+    }
+
     /// New settings for one load, in force from the next step.
     pub fn configure_load(&mut self, name: &str, cfg: LoadSettings) -> Result<(), ConfigError> {
         self.ctl.configure_load(self.now(), name, cfg)

@@ -1,0 +1,223 @@
+//! A feeder: its lines drawn from the bus coordinates (a tree layout when the feeder has
+//! none), each line coloured by its loading, each bus by its voltage (a heat map), the
+//! transformer, and each home coloured by its phase. A click on a home moves it to the next
+//! phase through its phase selector.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bevy::prelude::*;
+use sim::feeder::model::split_terminal;
+use sim::feeder::{Feeder, Phase};
+
+use crate::palette;
+use crate::world::{Request, Requests, Site, Twin};
+use crate::{Probe, Shade};
+
+/// The drawing's extent, world units (pixels at zoom 1).
+const EXTENT: Vec2 = Vec2::new(860.0, 560.0);
+const CENTRE: Vec2 = Vec2::new(0.0, -30.0);
+const HOME: Vec2 = Vec2::new(11.0, 11.0);
+
+#[derive(Component, Debug, Clone, Copy)]
+pub struct Home(pub usize);
+
+#[derive(Component, Debug, Clone, Copy)]
+pub struct Transformer;
+
+/// The feeder as drawn at the last solve: line segments with their current, buses with their
+/// voltage.
+#[derive(Resource, Default)]
+pub struct Picture {
+    /// Each bus's place, by lower-case name.
+    pub places: HashMap<String, Vec2>,
+    lines: Vec<(String, Vec2, Vec2)>,
+    amps: Vec<f64>,
+    buses: Vec<(String, Vec2)>,
+    pu: Vec<f64>,
+    /// The twin's step the picture is of.
+    drawn: Option<u64>,
+}
+
+/// Bus places fitted to the drawing: the feeder's coordinates, or a tree from the source when
+/// it has none for a bus.
+pub fn layout(f: &Feeder) -> HashMap<String, Vec2> {
+    let mut raw: HashMap<String, Vec2> = f
+        .coordinates
+        .iter()
+        .map(|c| (c.bus.to_ascii_lowercase(), Vec2::new(c.x as f32, c.y as f32)))
+        .collect();
+    let edges: Vec<(String, String)> = f
+        .lines
+        .iter()
+        .map(|l| (l.bus1.clone(), l.bus2.clone()))
+        .chain(f.transformers.iter().filter_map(|t| {
+            Some((t.windings.first()?.bus.clone(), t.windings.get(1)?.bus.clone()))
+        }))
+        .filter_map(|(a, b)| Some((split_terminal(&a).ok()?.0, split_terminal(&b).ok()?.0)))
+        .collect();
+    if raw.len() < 2 {
+        raw = tree(f, &edges);
+    }
+    let (lo, hi) = raw.values().fold(
+        (Vec2::splat(f32::MAX), Vec2::splat(f32::MIN)),
+        |(lo, hi), p| (lo.min(*p), hi.max(*p)),
+    );
+    let span = (hi - lo).max(Vec2::splat(1e-6));
+    let scale = (EXTENT.x / span.x).min(EXTENT.y / span.y);
+    let mid = (lo + hi) / 2.0;
+    raw.into_iter()
+        .map(|(b, p)| (b, CENTRE + (p - mid) * scale))
+        .collect()
+}
+
+/// Depth from the source across, order within a depth down.
+fn tree(f: &Feeder, edges: &[(String, String)]) -> HashMap<String, Vec2> {
+    let mut children: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (a, b) in edges {
+        children.entry(a).or_default().push(b);
+        children.entry(b).or_default().push(a);
+    }
+    let root = split_terminal(&f.source.bus).map_or_else(|_| String::new(), |x| x.0);
+    let mut out = HashMap::new();
+    let mut level = vec![root.as_str()];
+    let mut depth = 0.0;
+    out.insert(root.clone(), Vec2::ZERO);
+    while !level.is_empty() {
+        let mut next = Vec::new();
+        for b in &level {
+            for c in children.get(b).into_iter().flatten() {
+                if !out.contains_key(*c) {
+                    next.push(*c);
+                    out.insert(c.to_string(), Vec2::ZERO);
+                }
+            }
+        }
+        depth += 1.0;
+        for (k, b) in next.iter().enumerate() {
+            out.insert(b.to_string(), Vec2::new(depth, -(k as f32)));
+        }
+        level = next;
+    }
+    out
+}
+
+pub fn spawn(
+    mut commands: Commands,
+    mut twin: ResMut<Twin>,
+    mut picture: ResMut<Picture>,
+    mut meshes: ResMut<Assets<Mesh>>,
+    mut materials: ResMut<Assets<ColorMaterial>>,
+) {
+    let Site::Feeder(site) = twin.site() else {
+        return;
+    };
+    let f = site.twin.pf().feeder();
+    let places = layout(f);
+    let at = |bus: &str| -> Option<Vec2> {
+        let b = split_terminal(bus).ok()?.0;
+        places.get(&b).copied()
+    };
+    picture.lines.clear();
+    for l in f.lines.iter().filter(|l| l.closed) {
+        if let (Some(a), Some(b)) = (at(&l.bus1), at(&l.bus2)) {
+            let child = split_terminal(&l.bus2).map_or_else(|_| String::new(), |x| x.0);
+            picture.lines.push((child, a, b));
+        }
+    }
+    picture.amps = vec![0.0; picture.lines.len()];
+    let mut buses: Vec<(String, Vec2)> = places.iter().map(|(b, p)| (b.clone(), *p)).collect();
+    buses.sort_by(|a, b| a.0.cmp(&b.0));
+    picture.pu = vec![0.0; buses.len()];
+    picture.buses = buses;
+    let heads = site.twin.heads().to_vec();
+    let mut square = |size: Vec2, at: Vec2, color: Color| {
+        (
+            Mesh2d(meshes.add(Rectangle::from_size(size))),
+            MeshMaterial2d(materials.add(color)),
+            Transform::from_translation(at.extend(2.0)),
+            Shade(color),
+        )
+    };
+    if let Some(p) = heads.first().and_then(|h| places.get(h)) {
+        let size = Vec2::splat(26.0);
+        commands.spawn((
+            square(size, *p, palette::LIVE),
+            Transformer,
+            Probe("transformer".into(), Vec2::new(-8.0, 8.0)),
+        ));
+    }
+    for (i, l) in f.loads.iter().enumerate() {
+        let Some(p) = at(&l.bus) else { continue };
+        let name = l.name.clone();
+        commands
+            .spawn((
+                square(HOME, p + Vec2::new(7.0, 7.0), palette::IDLE),
+                Home(i),
+                Probe(format!("home {name}"), Vec2::ZERO),
+            ))
+            .observe(move |_: On<Pointer<Click>>, mut r: ResMut<Requests>| {
+                r.0.push(Request::NextPhase(name.clone()));
+            });
+    }
+    picture.places = places;
+}
+
+/// After each solve: line currents and bus voltages into the picture, homes' colours.
+pub fn sync(
+    mut twin: ResMut<Twin>,
+    mut picture: ResMut<Picture>,
+    mut homes: Query<(&Home, &mut Shade), Without<Transformer>>,
+    mut transformer: Query<&mut Shade, With<Transformer>>,
+) {
+    let steps = twin.steps;
+    let Site::Feeder(site) = twin.site() else {
+        return;
+    };
+    if picture.drawn == Some(steps) {
+        return;
+    }
+    picture.drawn = Some(steps);
+    let pf = site.twin.pf();
+    let Picture {
+        lines,
+        amps,
+        buses,
+        pu,
+        ..
+    } = &mut *picture;
+    for ((child, _, _), a) in lines.iter().zip(amps.iter_mut()) {
+        *a = pf
+            .bus_inflow(child)
+            .map_or(0.0, |i| i.iter().map(|x| x.1.norm()).fold(0.0, f64::max));
+    }
+    for ((bus, _), v) in buses.iter().zip(pu.iter_mut()) {
+        // The phase furthest from nominal: the one a customer complains about.
+        *v = pf.bus_pu(bus).map_or(0.0, |p| {
+            p.iter()
+                .map(|x| x.1)
+                .fold(1.0, |w, x| if (x - 1.0).abs() > (w - 1.0).abs() { x } else { w })
+        });
+    }
+    for (h, mut shade) in &mut homes {
+        let node = pf.load_state(h.0).node;
+        shade.0 = match Phase::of_node(node) {
+            Some(p) => palette::PHASES[p as usize],
+            None => palette::IDLE,
+        };
+    }
+    let live = pf.source_power().norm() > 1.0;
+    for mut s in &mut transformer {
+        s.0 = if live { palette::LIVE } else { palette::DEAD };
+    }
+}
+
+/// Each frame: the lines by loading and the buses by voltage.
+pub fn draw(picture: Res<Picture>, mut gizmos: Gizmos) {
+    let top = picture.amps.iter().copied().fold(1e-9, f64::max);
+    for ((_, a, b), amps) in picture.lines.iter().zip(&picture.amps) {
+        gizmos.line_2d(*a, *b, palette::loading(amps / top));
+    }
+    for ((_, p), pu) in picture.buses.iter().zip(&picture.pu) {
+        gizmos.circle_2d(*p, 2.5, palette::voltage(*pu));
+    }
+}

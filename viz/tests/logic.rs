@@ -1,0 +1,177 @@
+//! The window's systems under `MinimalPlugins` (no window, no GPU): what a click, a button or
+//! a key does to the twin, and what the views then show.
+
+use std::path::Path;
+
+use bevy::prelude::*;
+use controller::core::LoadStatus;
+use viz::feeder_view::{Home, Picture};
+use viz::hud::{Control, GaugeText};
+use viz::pdu_view::{LoadTile, PduPart};
+use viz::world::{Fault, Request, Requests, Site, Twin};
+use viz::{Shade, palette};
+
+fn scenario(name: &str) -> controller::scenario::Loaded {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(name);
+    controller::scenario::load(&p).unwrap()
+}
+
+/// The logic and the views' spawning, with assets but no renderer; each frame stands for
+/// `frame_s` of wall time.
+fn app(l: &controller::scenario::Loaded, speed: f64, frame_s: f64) -> App {
+    let mut twin = Twin::new(l, speed).unwrap();
+    twin.frame_dt = Some(frame_s);
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, AssetPlugin::default()));
+    app.init_asset::<Mesh>().init_asset::<ColorMaterial>();
+    viz::logic(&mut app, twin);
+    app.add_systems(
+        Startup,
+        (
+            viz::pdu_view::spawn,
+            viz::feeder_view::spawn,
+            viz::hud::spawn,
+        ),
+    );
+    app.update();
+    app
+}
+
+fn tile(app: &mut App, i: usize) -> (Color, String) {
+    let world = app.world_mut();
+    let mut q = world.query::<(&LoadTile, &Shade, &Children)>();
+    let (shade, child) = q
+        .iter(world)
+        .find(|(t, _, _)| t.0 == i)
+        .map(|(_, s, c)| (s.0, c[0]))
+        .unwrap();
+    let text = world.get::<Text2d>(child).unwrap().0.clone();
+    (shade, text)
+}
+
+fn push(app: &mut App, r: Request) {
+    app.world_mut().resource_mut::<Requests>().0.push(r);
+    app.update();
+}
+
+fn pdu_status(app: &mut App, i: usize) -> (LoadStatus, bool) {
+    let mut twin = app.world_mut().resource_mut::<Twin>();
+    let Site::Pdu(p) = twin.site() else {
+        panic!("a PDU")
+    };
+    (p.controller().load_status(i), p.relay_closed(i))
+}
+
+#[test]
+fn a_click_on_a_load_switches_it_through_the_operator_path_and_its_tile_follows() {
+    let l = scenario("outage_generator_start.ron");
+    let fridge = 2;
+    let mut app = app(&l, 1.0, 0.5);
+    for _ in 0..10 {
+        app.update();
+    }
+    assert_eq!(pdu_status(&mut app, fridge), (LoadStatus::On, true));
+    let (shade, text) = tile(&mut app, fridge);
+    assert_eq!(shade, palette::LIVE);
+    assert!(text.starts_with("fridge\non"), "{text}");
+
+    push(&mut app, Request::Toggle("fridge".into()));
+    app.update();
+    assert_eq!(pdu_status(&mut app, fridge), (LoadStatus::Off, false));
+    let (shade, text) = tile(&mut app, fridge);
+    assert_eq!(shade, palette::IDLE);
+    assert!(text.contains("off") && text.contains("relay open"), "{text}");
+    let twin = app.world().resource::<Twin>();
+    assert!(
+        twin.ticker.iter().any(|l| l.contains("fridge operator")),
+        "{:?}",
+        twin.ticker
+    );
+}
+
+#[test]
+fn the_cut_mains_button_starts_the_generator_and_the_picture_shows_it() {
+    let l = scenario("outage_generator_start.ron");
+    let mut app = app(&l, 1.0, 0.5);
+    let world = app.world_mut();
+    let mut q = world.query::<(Entity, &Control)>();
+    let cut = q
+        .iter(world)
+        .find(|(_, c)| c.0 == Request::Fault(Fault::CutMains))
+        .map(|(e, _)| e)
+        .unwrap();
+    world.entity_mut(cut).insert(Interaction::Pressed);
+    app.update();
+    // 40 s on: the outage declared, the engine started, the load on the backup.
+    for _ in 0..80 {
+        app.update();
+    }
+    let world = app.world_mut();
+    let mut q = world.query::<(&PduPart, &Shade)>();
+    let shades: Vec<(String, Color)> = q
+        .iter(world)
+        .map(|(p, s)| (format!("{p:?}"), s.0))
+        .collect();
+    assert!(shades.contains(&("Source(0)".into(), palette::DEAD)), "{shades:?}");
+    assert!(shades.contains(&("Source(1)".into(), palette::LIVE)), "{shades:?}");
+    assert!(shades.contains(&("Contactor(1)".into(), palette::LIVE)), "{shades:?}");
+    let ticker = app.world().resource::<Twin>().ticker.join("\n");
+    assert!(ticker.contains("main outage") || ticker.contains("transfer"), "{ticker}");
+}
+
+#[test]
+fn pause_step_and_speed_act_on_the_clock() {
+    let l = scenario("outage_generator_start.ron");
+    let mut app = app(&l, 1.0, 0.5);
+    let now = |app: &mut App| app.world_mut().resource_mut::<Twin>().now_s();
+    let t0 = now(&mut app);
+    push(&mut app, Request::Pause);
+    let paused = now(&mut app);
+    app.update();
+    app.update();
+    assert_eq!(now(&mut app), paused, "paused: the clock stands");
+    push(&mut app, Request::Step);
+    assert!(now(&mut app) > paused, "a step while paused");
+    push(&mut app, Request::Pause);
+    push(&mut app, Request::Faster);
+    assert_eq!(app.world().resource::<Twin>().speed, 2.0);
+    let before = now(&mut app);
+    app.update();
+    // 0.5 s of wall time at 2x: one simulated second.
+    assert!((now(&mut app) - before - 1.0).abs() < 0.06, "{}", now(&mut app) - before);
+    assert!(t0 >= 0.0);
+}
+
+#[test]
+fn a_click_on_a_home_moves_its_phase_and_its_colour_follows() {
+    let l = scenario("feeder_lv_day.ron");
+    // One power flow per frame.
+    let step = l.scenario.step();
+    let mut app = app(&l, step, 1.0);
+    app.update();
+    let controller::scenario::Site::Feeder(feeder) = &l.site else {
+        panic!("a feeder")
+    };
+    // Every bus of the European LV feeder has coordinates.
+    let picture = app.world().resource::<Picture>();
+    assert_eq!(picture.places.len(), feeder.coordinates.len());
+    let world = app.world_mut();
+    let mut q = world.query::<(&Home, &Shade)>();
+    let (home, before) = q.iter(world).map(|(h, s)| (h.0, s.0)).next().unwrap();
+    let name = feeder.loads[home].name.clone();
+    let k = palette::PHASES.iter().position(|c| *c == before).unwrap();
+    push(&mut app, Request::NextPhase(name.clone()));
+    app.update();
+    let world = app.world_mut();
+    let mut q = world.query::<(&Home, &Shade)>();
+    let after = q.iter(world).find(|(h, _)| h.0 == home).unwrap().1.0;
+    assert_eq!(after, palette::PHASES[(k + 1) % 3], "{name}");
+    let ticker = app.world().resource::<Twin>().ticker.join("\n");
+    assert!(ticker.contains(&format!("{name} phase_move")), "{ticker}");
+    let world = app.world_mut();
+    let mut q = world.query_filtered::<&Text, With<GaugeText>>();
+    let gauge = q.single(world).unwrap().0.clone();
+    assert!(gauge.starts_with("unbalance "), "{gauge}");
+}
