@@ -44,14 +44,22 @@ pub fn layout(f: &Feeder) -> HashMap<String, Vec2> {
     let mut raw: HashMap<String, Vec2> = f
         .coordinates
         .iter()
-        .map(|c| (c.bus.to_ascii_lowercase(), Vec2::new(c.x as f32, c.y as f32)))
+        .map(|c| {
+            (
+                c.bus.to_ascii_lowercase(),
+                Vec2::new(c.x as f32, c.y as f32),
+            )
+        })
         .collect();
     let edges: Vec<(String, String)> = f
         .lines
         .iter()
         .map(|l| (l.bus1.clone(), l.bus2.clone()))
         .chain(f.transformers.iter().filter_map(|t| {
-            Some((t.windings.first()?.bus.clone(), t.windings.get(1)?.bus.clone()))
+            Some((
+                t.windings.first()?.bus.clone(),
+                t.windings.get(1)?.bus.clone(),
+            ))
         }))
         .filter_map(|(a, b)| Some((split_terminal(&a).ok()?.0, split_terminal(&b).ok()?.0)))
         .collect();
@@ -193,9 +201,13 @@ pub fn sync(
     for ((bus, _), v) in buses.iter().zip(pu.iter_mut()) {
         // The phase furthest from nominal: the one a customer complains about.
         *v = pf.bus_pu(bus).map_or(0.0, |p| {
-            p.iter()
-                .map(|x| x.1)
-                .fold(1.0, |w, x| if (x - 1.0).abs() > (w - 1.0).abs() { x } else { w })
+            p.iter().map(|x| x.1).fold(1.0, |w, x| {
+                if (x - 1.0).abs() > (w - 1.0).abs() {
+                    x
+                } else {
+                    w
+                }
+            })
         });
     }
     for (h, mut shade) in &mut homes {

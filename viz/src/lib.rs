@@ -80,10 +80,7 @@ pub fn run(l: &Loaded, o: &Options) -> Result<(), String> {
     );
     app.add_systems(Update, (paint, feeder_view::draw, hud::camera));
     if let Some(frames) = o.frames {
-        app.insert_resource(capture::Capture::new(
-            frames.max(2),
-            o.screenshot.clone(),
-        ));
+        app.insert_resource(capture::Capture::new(frames.max(2), o.screenshot.clone()));
         app.add_systems(Last, capture::capture);
     }
     match app.run() {

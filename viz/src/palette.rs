@@ -111,7 +111,9 @@ mod tests {
         assert_eq!(rgb8(voltage(1.12)), [255, 64, 51]);
         assert_eq!(rgb8(voltage(0.0)), rgb8(DEAD));
         // Monotonic in red as the voltage rises above nominal.
-        let reds: Vec<u8> = [1.0, 1.03, 1.06, 1.09].map(|v| rgb8(voltage(v))[0]).to_vec();
+        let reds: Vec<u8> = [1.0, 1.03, 1.06, 1.09]
+            .map(|v| rgb8(voltage(v))[0])
+            .to_vec();
         assert!(reds.windows(2).all(|w| w[0] < w[1]), "{reds:?}");
     }
 }

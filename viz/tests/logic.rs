@@ -82,7 +82,10 @@ fn a_click_on_a_load_switches_it_through_the_operator_path_and_its_tile_follows(
     assert_eq!(pdu_status(&mut app, fridge), (LoadStatus::Off, false));
     let (shade, text) = tile(&mut app, fridge);
     assert_eq!(shade, palette::IDLE);
-    assert!(text.contains("off") && text.contains("relay open"), "{text}");
+    assert!(
+        text.contains("off") && text.contains("relay open"),
+        "{text}"
+    );
     let twin = app.world().resource::<Twin>();
     assert!(
         twin.ticker.iter().any(|l| l.contains("fridge operator")),
@@ -114,11 +117,23 @@ fn the_cut_mains_button_starts_the_generator_and_the_picture_shows_it() {
         .iter(world)
         .map(|(p, s)| (format!("{p:?}"), s.0))
         .collect();
-    assert!(shades.contains(&("Source(0)".into(), palette::DEAD)), "{shades:?}");
-    assert!(shades.contains(&("Source(1)".into(), palette::LIVE)), "{shades:?}");
-    assert!(shades.contains(&("Contactor(1)".into(), palette::LIVE)), "{shades:?}");
+    assert!(
+        shades.contains(&("Source(0)".into(), palette::DEAD)),
+        "{shades:?}"
+    );
+    assert!(
+        shades.contains(&("Source(1)".into(), palette::LIVE)),
+        "{shades:?}"
+    );
+    assert!(
+        shades.contains(&("Contactor(1)".into(), palette::LIVE)),
+        "{shades:?}"
+    );
     let ticker = app.world().resource::<Twin>().ticker.join("\n");
-    assert!(ticker.contains("main outage") || ticker.contains("transfer"), "{ticker}");
+    assert!(
+        ticker.contains("main outage") || ticker.contains("transfer"),
+        "{ticker}"
+    );
 }
 
 #[test]
@@ -140,7 +155,11 @@ fn pause_step_and_speed_act_on_the_clock() {
     let before = now(&mut app);
     app.update();
     // 0.5 s of wall time at 2x: one simulated second.
-    assert!((now(&mut app) - before - 1.0).abs() < 0.06, "{}", now(&mut app) - before);
+    assert!(
+        (now(&mut app) - before - 1.0).abs() < 0.06,
+        "{}",
+        now(&mut app) - before
+    );
     assert!(t0 >= 0.0);
 }
 

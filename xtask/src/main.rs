@@ -158,7 +158,10 @@ fn apt_install(present: bool, packages: &[&str]) -> Result<(), String> {
     run("apt-get update", sudo(&["apt-get", "update", "-qq"]))?;
     let mut install = vec!["apt-get", "install", "-y", "-qq"];
     install.extend_from_slice(packages);
-    run(&format!("apt-get install {}", packages.join(" ")), sudo(&install))
+    run(
+        &format!("apt-get install {}", packages.join(" ")),
+        sudo(&install),
+    )
 }
 
 /// What the browser test needs: Debian's Chromium (installed as root when missing) and
@@ -302,9 +305,9 @@ fn ci() -> Result<(), String> {
                 .to_string();
             let mut c = Command::new(&gridtwin);
             c.args(["run", "-q"])
-            .arg(&f)
-            .arg("--out")
-            .arg(out.join(&stem));
+                .arg(&f)
+                .arg("--out")
+                .arg(out.join(&stem));
             match run(&format!("gridtwin run {stem}"), c) {
                 Ok(()) => scenarios_ok += 1,
                 Err(_) => scenarios_failed += 1,

@@ -88,7 +88,10 @@ pub fn check(gridtwin: &Path, scenarios: &Path, out: &Path, case: &Case) -> Resu
             ));
         }
         if !(1..w as i64 - 1).contains(&x) || !(1..h as i64 - 1).contains(&y) {
-            return Err(format!("{}: {name} at ({x}, {y}) is off screen", case.scenario));
+            return Err(format!(
+                "{}: {name} at ({x}, {y}) is off screen",
+                case.scenario
+            ));
         }
         // Most of the 3x3 pixels around the probe: a one-pixel line drawn across the shape
         // covers at most three of them.
@@ -123,7 +126,10 @@ fn near(a: [u8; 3], b: [u8; 3]) -> bool {
 /// Not one colour, and not almost all background.
 fn blank(rgb: &[u8]) -> Result<(), String> {
     let first = [rgb[0], rgb[1], rgb[2]];
-    let same = rgb.chunks(3).filter(|p| near([p[0], p[1], p[2]], first)).count();
+    let same = rgb
+        .chunks(3)
+        .filter(|p| near([p[0], p[1], p[2]], first))
+        .count();
     let total = rgb.len() / 3;
     if same * 100 > total * 97 {
         return Err(format!("blank: {same} of {total} pixels are {first:?}"));
@@ -148,7 +154,12 @@ fn decode(path: &Path) -> Result<(usize, usize, Vec<u8>), String> {
             .chunks(4)
             .flat_map(|p| [p[0], p[1], p[2]])
             .collect(),
-        other => return Err(format!("{}: unexpected colour type {other:?}", path.display())),
+        other => {
+            return Err(format!(
+                "{}: unexpected colour type {other:?}",
+                path.display()
+            ));
+        }
     };
     Ok((w, h, rgb))
 }
