@@ -1,10 +1,16 @@
 //! A feeder: its lines drawn from the bus coordinates (a tree layout when the feeder has
-//! none), each line coloured by its loading, each bus by its voltage (a heat map), the
-//! transformer, and each home coloured by its phase. A click on a home moves it to the next
-//! phase through its phase selector.
+//! none), each line's width and colour by its loading, each bus coloured by its voltage (a heat
+//! map), the transformer, and each home coloured by its phase. A click on a home moves it to
+//! the next phase through its phase selector.
+//!
+//! The lines are one mesh and the buses another, with a colour per vertex, rebuilt after each
+//! solve: two draws a frame instead of a thousand shapes, which is what a software renderer
+//! can keep up with.
 
 use std::collections::{BTreeMap, HashMap};
 
+use bevy::asset::RenderAssetUsages;
+use bevy::mesh::{Indices, PrimitiveTopology};
 use bevy::prelude::*;
 use sim::feeder::model::split_terminal;
 use sim::feeder::{Feeder, Phase};
@@ -17,6 +23,10 @@ use crate::{Probe, Shade};
 const EXTENT: Vec2 = Vec2::new(860.0, 560.0);
 const CENTRE: Vec2 = Vec2::new(0.0, -30.0);
 const HOME: Vec2 = Vec2::new(11.0, 11.0);
+/// A line's width with no current and at the heaviest line's current, world units.
+pub const LINE_W: (f32, f32) = (1.0, 4.0);
+/// A bus's square, world units.
+const BUS: f32 = 5.0;
 
 #[derive(Component, Debug, Clone, Copy)]
 pub struct Home(pub usize);
@@ -36,6 +46,66 @@ pub struct Picture {
     pu: Vec<f64>,
     /// The twin's step the picture is of.
     drawn: Option<u64>,
+    /// The lines' mesh and the buses' (none before `spawn`).
+    pub meshes: Option<[Handle<Mesh>; 2]>,
+}
+
+impl Picture {
+    /// The lines: a band each, as wide and as hot as its current is to the heaviest line's.
+    fn lines(&self) -> Shapes {
+        let top = self.amps.iter().copied().fold(1e-9, f64::max);
+        let mut out = Shapes::default();
+        for ((_, a, b), amps) in self.lines.iter().zip(&self.amps) {
+            let share = amps / top;
+            let w = LINE_W.0 + (LINE_W.1 - LINE_W.0) * share as f32;
+            out.quad(band(*a, *b, w), palette::loading(share));
+        }
+        out
+    }
+
+    /// The buses: a square each, in the heat map's colour of its voltage.
+    fn buses(&self) -> Shapes {
+        let mut out = Shapes::default();
+        let h = Vec2::splat(BUS / 2.0);
+        for ((_, p), pu) in self.buses.iter().zip(&self.pu) {
+            let (lo, hi) = (*p - h, *p + h);
+            let corners = [lo, Vec2::new(hi.x, lo.y), hi, Vec2::new(lo.x, hi.y)];
+            out.quad(corners, palette::voltage(*pu));
+        }
+        out
+    }
+}
+
+/// Triangles with a colour at each vertex.
+#[derive(Default)]
+struct Shapes {
+    at: Vec<[f32; 3]>,
+    rgba: Vec<[f32; 4]>,
+    index: Vec<u32>,
+}
+
+impl Shapes {
+    fn quad(&mut self, corners: [Vec2; 4], color: Color) {
+        let first = self.at.len() as u32;
+        let rgba = color.to_linear().to_f32_array();
+        for c in corners {
+            self.at.push([c.x, c.y, 0.0]);
+            self.rgba.push(rgba);
+        }
+        self.index.extend([0, 1, 2, 0, 2, 3].map(|k| first + k));
+    }
+
+    fn into_mesh(self, mesh: &mut Mesh) {
+        mesh.insert_attribute(Mesh::ATTRIBUTE_POSITION, self.at);
+        mesh.insert_attribute(Mesh::ATTRIBUTE_COLOR, self.rgba);
+        mesh.insert_indices(Indices::U32(self.index));
+    }
+}
+
+/// The segment a-b as a band `w` wide.
+fn band(a: Vec2, b: Vec2, w: f32) -> [Vec2; 4] {
+    let n = (b - a).normalize_or_zero().perp() * (w / 2.0);
+    [a + n, a - n, b - n, b + n]
 }
 
 /// Bus places fitted to the drawing: the feeder's coordinates, or a tree from the source when
@@ -137,6 +207,30 @@ pub fn spawn(
     buses.sort_by(|a, b| a.0.cmp(&b.0));
     picture.pu = vec![0.0; buses.len()];
     picture.buses = buses;
+    let mut handles = [0, 1].map(|_| {
+        meshes.add(Mesh::new(
+            PrimitiveTopology::TriangleList,
+            RenderAssetUsages::default(),
+        ))
+    });
+    // Vertex colours show through a white material; the buses over the lines.
+    let white = materials.add(Color::WHITE);
+    for (z, h) in handles.iter().enumerate() {
+        commands.spawn((
+            Mesh2d(h.clone()),
+            MeshMaterial2d(white.clone()),
+            Transform::from_xyz(0.0, 0.0, z as f32),
+            Pickable::IGNORE,
+        ));
+    }
+    let [lines_mesh, buses_mesh] = &mut handles;
+    if let Some(mut m) = meshes.get_mut(&*lines_mesh) {
+        picture.lines().into_mesh(&mut m);
+    }
+    if let Some(mut m) = meshes.get_mut(&*buses_mesh) {
+        picture.buses().into_mesh(&mut m);
+    }
+    picture.meshes = Some(handles);
     let heads = site.twin.heads().to_vec();
     let mut square = |size: Vec2, at: Vec2, color: Color| {
         (
@@ -170,10 +264,12 @@ pub fn spawn(
     picture.places = places;
 }
 
-/// After each solve: line currents and bus voltages into the picture, homes' colours.
+/// After each solve: line currents and bus voltages into the picture and its meshes, homes'
+/// colours.
 pub fn sync(
     mut twin: ResMut<Twin>,
     mut picture: ResMut<Picture>,
+    mut meshes: ResMut<Assets<Mesh>>,
     mut homes: Query<(&Home, &mut Shade), Without<Transformer>>,
     mut transformer: Query<&mut Shade, With<Transformer>>,
 ) {
@@ -210,26 +306,23 @@ pub fn sync(
             })
         });
     }
+    if let Some([l, b]) = &picture.meshes {
+        if let Some(mut m) = meshes.get_mut(l) {
+            picture.lines().into_mesh(&mut m);
+        }
+        if let Some(mut m) = meshes.get_mut(b) {
+            picture.buses().into_mesh(&mut m);
+        }
+    }
     for (h, mut shade) in &mut homes {
         let node = pf.load_state(h.0).node;
-        shade.0 = match Phase::of_node(node) {
+        shade.set_if_neq(Shade(match Phase::of_node(node) {
             Some(p) => palette::PHASES[p as usize],
             None => palette::IDLE,
-        };
+        }));
     }
     let live = pf.source_power().norm() > 1.0;
     for mut s in &mut transformer {
-        s.0 = if live { palette::LIVE } else { palette::DEAD };
-    }
-}
-
-/// Each frame: the lines by loading and the buses by voltage.
-pub fn draw(picture: Res<Picture>, mut gizmos: Gizmos) {
-    let top = picture.amps.iter().copied().fold(1e-9, f64::max);
-    for ((_, a, b), amps) in picture.lines.iter().zip(&picture.amps) {
-        gizmos.line_2d(*a, *b, palette::loading(amps / top));
-    }
-    for ((_, p), pu) in picture.buses.iter().zip(&picture.pu) {
-        gizmos.circle_2d(*p, 2.5, palette::voltage(*pu));
+        s.set_if_neq(Shade(if live { palette::LIVE } else { palette::DEAD }));
     }
 }

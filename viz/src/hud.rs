@@ -12,18 +12,20 @@ use crate::world::{Fault, Request, Requests, Site, Twin};
 #[derive(Component, Debug, Clone)]
 pub struct Control(pub Request);
 
-#[derive(Component)]
-pub struct Clock;
+/// A line of the panel's text.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readout {
+    /// The scenario, the simulated time, the speed.
+    Clock,
+    /// The newest events.
+    Ticker,
+    /// The unbalance gauge's figures.
+    Gauge,
+}
 
-#[derive(Component)]
-pub struct Ticker;
-
-/// The unbalance gauge's bar and its figures.
+/// The unbalance gauge's bar.
 #[derive(Component)]
 pub struct Gauge;
-
-#[derive(Component)]
-pub struct GaugeText;
 
 /// The gauge's full scale: current unbalance, %.
 pub const GAUGE_FULL_PCT: f64 = 50.0;
@@ -55,7 +57,7 @@ pub fn spawn(mut commands: Commands, mut twin: ResMut<Twin>) {
             ..default()
         })
         .with_children(|panel| {
-            panel.spawn((Text::new(""), font(15.0), Clock));
+            panel.spawn((Text::new(""), font(15.0), Readout::Clock));
             panel
                 .spawn(Node {
                     flex_direction: FlexDirection::Row,
@@ -86,7 +88,7 @@ pub fn spawn(mut commands: Commands, mut twin: ResMut<Twin>) {
             left: px(8),
             ..default()
         },
-        Ticker,
+        Readout::Ticker,
     ));
     if feeder {
         commands
@@ -99,7 +101,7 @@ pub fn spawn(mut commands: Commands, mut twin: ResMut<Twin>) {
                 ..default()
             })
             .with_children(|g| {
-                g.spawn((Text::new(""), font(13.0), GaugeText));
+                g.spawn((Text::new(""), font(13.0), Readout::Gauge));
                 g.spawn((
                     Node {
                         width: px(GAUGE_W),
@@ -151,13 +153,11 @@ pub fn keys(keys: Option<Res<ButtonInput<KeyCode>>>, mut requests: ResMut<Reques
 /// The clock, the ticker and the gauge from the twin.
 pub fn texts(
     mut twin: ResMut<Twin>,
-    mut clock: Query<&mut Text, (With<Clock>, Without<Ticker>, Without<GaugeText>)>,
-    mut ticker: Query<&mut Text, (With<Ticker>, Without<GaugeText>)>,
-    mut gauge_text: Query<&mut Text, With<GaugeText>>,
+    mut texts: Query<(&Readout, &mut Text)>,
     mut gauge: Query<(&mut Node, &mut BackgroundColor), With<Gauge>>,
 ) {
     let t = twin.now_s();
-    let line = format!(
+    let clock = format!(
         "{}   t = {:.1} s   {}x{}{}",
         twin.name,
         t,
@@ -167,29 +167,43 @@ pub fn texts(
             .as_ref()
             .map_or(String::new(), |r| format!("   ({r})")),
     );
-    for mut c in &mut clock {
-        c.0.clone_from(&line);
-    }
-    let log = twin.ticker.join("\n");
-    for mut c in &mut ticker {
-        c.0.clone_from(&log);
-    }
-    let Site::Feeder(f) = twin.site() else { return };
-    let Some(head) = f.last.as_ref().and_then(|r| r.heads.first()) else {
-        return;
+    let ticker = twin.ticker.join("\n");
+    let head = match twin.site() {
+        Site::Feeder(f) => f
+            .last
+            .as_ref()
+            .and_then(|r| r.heads.first())
+            .map(|h| (h.unbalance_pct, h.neutral_a)),
+        Site::Pdu(_) => None,
     };
-    let (pct, neutral) = (head.unbalance_pct, head.neutral_a);
-    for mut g in &mut gauge_text {
-        g.0 = format!("unbalance {pct:.1} %   neutral {neutral:.1} A");
+    let figures =
+        head.map(|(pct, neutral)| format!("unbalance {pct:.1} %   neutral {neutral:.1} A"));
+    // Text is laid out again whenever it is written: write only what changed.
+    for (r, mut text) in &mut texts {
+        let line = match r {
+            Readout::Clock => &clock,
+            Readout::Ticker => &ticker,
+            Readout::Gauge => match &figures {
+                Some(f) => f,
+                None => continue,
+            },
+        };
+        if text.0 != *line {
+            text.0.clone_from(line);
+        }
     }
+    let Some((pct, _)) = head else { return };
+    let share = (pct / GAUGE_FULL_PCT).clamp(0.0, 1.0);
+    let width = px(GAUGE_W * share as f32);
     for (mut node, mut color) in &mut gauge {
-        let share = (pct / GAUGE_FULL_PCT).clamp(0.0, 1.0);
-        node.width = px(GAUGE_W * share as f32);
-        color.0 = palette::loading(share);
+        if node.width != width {
+            node.width = width;
+            color.0 = palette::loading(share);
+        }
     }
 }
 
-/// Pan and zoom the camera.
+/// Pan and zoom the camera (touched only when moved: a changed camera costs a frame's work).
 pub fn camera(
     scroll: Res<AccumulatedMouseScroll>,
     motion: Res<AccumulatedMouseMotion>,
@@ -199,9 +213,6 @@ pub fn camera(
     camera: Single<(&mut Transform, &mut Projection), With<Camera2d>>,
 ) {
     let (mut at, mut projection) = camera.into_inner();
-    let Projection::Orthographic(o) = &mut *projection else {
-        return;
-    };
     let mut zoom = 1.0 - 0.1 * scroll.delta.y.clamp(-5.0, 5.0);
     let step = 1.0 + 2.0 * time.delta_secs();
     if keys.pressed(KeyCode::Equal) {
@@ -210,7 +221,11 @@ pub fn camera(
     if keys.pressed(KeyCode::Minus) {
         zoom *= step;
     }
-    o.scale = (o.scale * zoom).clamp(0.05, 20.0);
+    if zoom != 1.0
+        && let Projection::Orthographic(o) = &mut *projection
+    {
+        o.scale = (o.scale * zoom).clamp(0.05, 20.0);
+    }
     let mut pan = Vec2::ZERO;
     if mouse.pressed(MouseButton::Right) || mouse.pressed(MouseButton::Middle) {
         pan += Vec2::new(-motion.delta.x, motion.delta.y);
@@ -226,5 +241,11 @@ pub fn camera(
             pan += d * speed;
         }
     }
-    at.translation += (pan * o.scale).extend(0.0);
+    if pan != Vec2::ZERO {
+        let scale = match &*projection {
+            Projection::Orthographic(o) => o.scale,
+            _ => 1.0,
+        };
+        at.translation += (pan * scale).extend(0.0);
+    }
 }

@@ -78,7 +78,7 @@ pub fn run(l: &Loaded, o: &Options) -> Result<(), String> {
             hud::spawn,
         ),
     );
-    app.add_systems(Update, (paint, feeder_view::draw, hud::camera));
+    app.add_systems(Update, (paint, hud::camera));
     if let Some(frames) = o.frames {
         app.insert_resource(capture::Capture::new(frames.max(2), o.screenshot.clone()));
         app.add_systems(Last, capture::capture);

@@ -165,10 +165,14 @@ pub fn sync(
                 None,
             ),
         };
-        shade.0 = color;
+        // Written only when changed: a changed shade remakes its material, a changed text
+        // is laid out again.
+        shade.set_if_neq(Shade(color));
         if let (Some(label), Some(children)) = (label, children) {
             for c in children {
-                if let Ok(mut t) = texts.get_mut(*c) {
+                if let Ok(mut t) = texts.get_mut(*c)
+                    && t.0 != label
+                {
                     t.0.clone_from(&label);
                 }
             }
@@ -179,13 +183,16 @@ pub fn sync(
     } else {
         ""
     };
+    let line = format!("ATS {}{engine}", status.ats);
     for mut t in &mut ats {
-        t.0 = format!("ATS {}{engine}", status.ats);
+        if t.0 != line {
+            t.0.clone_from(&line);
+        }
     }
     for (tile, mut shade, children) in &mut tiles {
         let i = tile.0;
         let s = ctl.load_status(i);
-        shade.0 = palette::load_status(s);
+        shade.set_if_neq(Shade(palette::load_status(s)));
         let name = &p.names()[i];
         let cfg = ctl.settings().loads.get(name);
         let label = format!(
@@ -201,7 +208,9 @@ pub fn sync(
             if p.relay_closed(i) { "closed" } else { "open" },
         );
         for c in children {
-            if let Ok(mut t) = texts.get_mut(*c) {
+            if let Ok(mut t) = texts.get_mut(*c)
+                && t.0 != label
+            {
                 t.0.clone_from(&label);
             }
         }

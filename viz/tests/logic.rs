@@ -6,7 +6,7 @@ use std::path::Path;
 use bevy::prelude::*;
 use controller::core::LoadStatus;
 use viz::feeder_view::{Home, Picture};
-use viz::hud::{Control, GaugeText};
+use viz::hud::{Control, Readout};
 use viz::pdu_view::{LoadTile, PduPart};
 use viz::world::{Fault, Request, Requests, Site, Twin};
 use viz::{Shade, palette};
@@ -190,7 +190,75 @@ fn a_click_on_a_home_moves_its_phase_and_its_colour_follows() {
     let ticker = app.world().resource::<Twin>().ticker.join("\n");
     assert!(ticker.contains(&format!("{name} phase_move")), "{ticker}");
     let world = app.world_mut();
-    let mut q = world.query_filtered::<&Text, With<GaugeText>>();
-    let gauge = q.single(world).unwrap().0.clone();
+    let mut q = world.query::<(&Readout, &Text)>();
+    let gauge = q
+        .iter(world)
+        .find(|(r, _)| **r == Readout::Gauge)
+        .unwrap()
+        .1
+        .0
+        .clone();
     assert!(gauge.starts_with("unbalance "), "{gauge}");
+}
+
+/// The bus mesh's vertex colours, one per bus (four vertices each), and the line mesh's widest
+/// and narrowest band.
+fn network(app: &mut App) -> (Vec<[f32; 4]>, f32, f32) {
+    let [lines, buses] = app.world().resource::<Picture>().meshes.clone().unwrap();
+    let meshes = app.world().resource::<Assets<Mesh>>();
+    let colours = match meshes.get(&buses).unwrap().attribute(Mesh::ATTRIBUTE_COLOR) {
+        Some(bevy::mesh::VertexAttributeValues::Float32x4(c)) => {
+            c.iter().step_by(4).copied().collect()
+        }
+        other => panic!("{other:?}"),
+    };
+    let Some(bevy::mesh::VertexAttributeValues::Float32x3(at)) = meshes
+        .get(&lines)
+        .unwrap()
+        .attribute(Mesh::ATTRIBUTE_POSITION)
+    else {
+        panic!("line positions")
+    };
+    // A band's width: its first two corners straddle its start.
+    let widths: Vec<f32> = at
+        .chunks(4)
+        .map(|q| Vec2::new(q[0][0] - q[1][0], q[0][1] - q[1][1]).length())
+        .collect();
+    let max = widths.iter().copied().fold(0.0, f32::max);
+    let min = widths.iter().copied().fold(f32::MAX, f32::min);
+    (colours, max, min)
+}
+
+#[test]
+fn the_feeder_meshes_follow_each_solve_and_a_dead_source_darkens_every_bus() {
+    let l = scenario("feeder_lv_day.ron");
+    let step = l.scenario.step();
+    let mut app = app(&l, step, 1.0);
+    app.update();
+    let dead = palette::DEAD.to_linear().to_f32_array();
+    let (colours, widest, narrowest) = network(&mut app);
+    let n_buses = app.world().resource::<Picture>().places.len();
+    assert_eq!(colours.len(), n_buses);
+    assert!(colours.iter().all(|c| *c != dead), "every bus energized");
+    // The heaviest line at full width, a line carrying next to nothing near the thinnest.
+    assert!(
+        (widest - viz::feeder_view::LINE_W.1).abs() < 1e-3,
+        "{widest}"
+    );
+    assert!(narrowest < viz::feeder_view::LINE_W.0 + 0.1, "{narrowest}");
+
+    push(&mut app, Request::Fault(Fault::CutMains));
+    app.update();
+    let (colours, widest, _) = network(&mut app);
+    assert!(colours.iter().all(|c| *c == dead), "every bus dead");
+    assert!(
+        widest < viz::feeder_view::LINE_W.0 + 1e-3,
+        "no current: {widest}"
+    );
+    // The minute over: energized again.
+    for _ in 0..3 {
+        app.update();
+    }
+    let (colours, _, _) = network(&mut app);
+    assert!(colours.iter().all(|c| *c != dead), "restored");
 }

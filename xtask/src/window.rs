@@ -76,10 +76,11 @@ pub fn check(gridtwin: &Path, scenarios: &Path, out: &Path, case: &Case) -> Resu
     blank(&rgb).map_err(|e| format!("{}: {e}", png.display()))?;
     let probes = probes(&PathBuf::from(format!("{}.probes.json", png.display())))?;
     for (name, want) in case.expect {
-        let (x, y, drawn) = probes
+        let Probe {
+            x, y, rgb: drawn, ..
+        } = *probes
             .iter()
-            .find(|p| p.0 == *name)
-            .map(|p| (p.1, p.2, p.3))
+            .find(|p| p.name == *name)
             .ok_or_else(|| format!("{}: no probe {name:?}", case.scenario))?;
         if drawn != *want {
             return Err(format!(
@@ -164,8 +165,15 @@ fn decode(path: &Path) -> Result<(usize, usize, Vec<u8>), String> {
     Ok((w, h, rgb))
 }
 
-/// (name, x, y, rgb) of each probe, as `viz::capture` writes them.
-fn probes(path: &Path) -> Result<Vec<(String, i64, i64, [u8; 3])>, String> {
+/// Where `viz::capture` says an element was drawn (window pixels) and its colour.
+struct Probe {
+    name: String,
+    x: i64,
+    y: i64,
+    rgb: [u8; 3],
+}
+
+fn probes(path: &Path) -> Result<Vec<Probe>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let v: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -180,12 +188,12 @@ fn probes(path: &Path) -> Result<Vec<(String, i64, i64, [u8; 3])>, String> {
                 .iter()
                 .filter_map(|x| u8::try_from(x.as_u64()?).ok())
                 .collect();
-            Ok((
-                p["name"].as_str().ok_or_else(bad)?.to_string(),
-                p["x"].as_i64().ok_or_else(bad)?,
-                p["y"].as_i64().ok_or_else(bad)?,
-                rgb.try_into().map_err(|_| bad())?,
-            ))
+            Ok(Probe {
+                name: p["name"].as_str().ok_or_else(bad)?.to_string(),
+                x: p["x"].as_i64().ok_or_else(bad)?,
+                y: p["y"].as_i64().ok_or_else(bad)?,
+                rgb: rgb.try_into().map_err(|_| bad())?,
+            })
         })
         .collect()
 }
