@@ -51,9 +51,10 @@ pub struct Picture {
 }
 
 impl Picture {
-    /// The lines: a band each, as wide and as hot as its current is to the heaviest line's.
+    /// The lines: a band each, as wide and as hot as its current is to the heaviest line's
+    /// (at least an ampere, so that a dead feeder's numerical dust does not show as load).
     fn lines(&self) -> Shapes {
-        let top = self.amps.iter().copied().fold(1e-9, f64::max);
+        let top = self.amps.iter().copied().fold(1.0, f64::max);
         let mut out = Shapes::default();
         for ((_, a, b), amps) in self.lines.iter().zip(&self.amps) {
             let share = amps / top;

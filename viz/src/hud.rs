@@ -119,6 +119,14 @@ pub fn spawn(mut commands: Commands, mut twin: ResMut<Twin>) {
                     BackgroundColor(palette::LIVE),
                     Gauge,
                 ));
+                g.spawn((
+                    Text::new(
+                        "buses: voltage, blue 0.90, green 1.00, red 1.10 pu\n\
+                         lines: width and colour by current, red the heaviest\n\
+                         homes: phase A red, B yellow, C blue",
+                    ),
+                    font(12.0),
+                ));
             });
     }
 }
