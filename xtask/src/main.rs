@@ -127,12 +127,28 @@ fn web_assets() -> Result<(), String> {
 
 /// `cargo xtask viz NAME [ARGS]`: the scenario `scenarios/NAME.ron` in the window.
 fn viz(name: &str, extra: &[String]) -> Result<(), String> {
-    let mut c = cargo();
-    let file = root().join("scenarios").join(format!("{name}.ron"));
-    c.args(["run", "-p", "gridtwin", "--features", "viz", "--", "viz"])
-        .arg(file)
+    build_as_ci()?;
+    let mut c = Command::new(gridtwin_binary());
+    c.arg("viz")
+        .arg(root().join("scenarios").join(format!("{name}.ron")))
         .args(extra);
     run(&format!("gridtwin viz {name}"), c)
+}
+
+/// The workspace built as `ci` builds it, tests included: their dev-dependencies take part in
+/// feature resolution, so a plain `cargo build` or `cargo run -p gridtwin` would compile much of
+/// the workspace again.
+fn build_as_ci() -> Result<(), String> {
+    let mut build = cargo();
+    build.args([
+        "test",
+        "--workspace",
+        "--all-targets",
+        "--features",
+        WORKSPACE_FEATURES,
+        "--no-run",
+    ]);
+    run("cargo test --no-run (with the window)", build)
 }
 
 /// Debian packages, installed (as root, or with sudo) when `present` says they are missing.
@@ -327,18 +343,7 @@ fn ci() -> Result<(), String> {
 
 /// `cargo xtask window`: build with the window, then the window test alone.
 fn window_only() -> Result<(), String> {
-    // Built as `ci` builds it (tests included: their dev-dependencies take part in feature
-    // resolution, so a plain `cargo build` would compile much of the workspace again).
-    let mut build = cargo();
-    build.args([
-        "test",
-        "--workspace",
-        "--all-targets",
-        "--features",
-        WORKSPACE_FEATURES,
-        "--no-run",
-    ]);
-    run("cargo test --no-run (with the window)", build)?;
+    build_as_ci()?;
     window_tests(&gridtwin_binary())
 }
 
