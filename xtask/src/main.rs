@@ -42,9 +42,27 @@ fn root() -> PathBuf {
 /// The features the workspace is built and tested with: the window too.
 const WORKSPACE_FEATURES: &str = "gridtwin/viz";
 
+/// Cargo, without what `cargo run` told xtask about itself: ring's build script reruns when
+/// `CARGO_PKG_NAME` or `CARGO_MANIFEST_DIR` change, and polars depends on ring, so a build from
+/// here would otherwise never share polars with a build from the shell (or another checkout).
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root());
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_MANIFEST_")
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "OUT_DIR",
+            ]
+            .contains(&k.as_ref())
+        {
+            c.env_remove(k.as_ref());
+        }
+    }
     c
 }
 
