@@ -143,7 +143,7 @@ pub fn buttons(
     }
 }
 
-/// Space pauses, period steps, +/- change speed.
+/// Space pauses, period steps, `]` and `[` change speed.
 pub fn keys(keys: Option<Res<ButtonInput<KeyCode>>>, mut requests: ResMut<Requests>) {
     let Some(keys) = keys else { return };
     for (k, r) in [

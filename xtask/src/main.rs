@@ -42,6 +42,15 @@ fn root() -> PathBuf {
 /// The features the workspace is built and tested with: the window too.
 const WORKSPACE_FEATURES: &str = "gridtwin/viz";
 
+/// CI's test command, which every build here repeats so that they all share one build.
+const WORKSPACE_TESTS: [&str; 5] = [
+    "test",
+    "--workspace",
+    "--all-targets",
+    "--features",
+    WORKSPACE_FEATURES,
+];
+
 /// Cargo, without what `cargo run` told xtask about itself: ring's build script reruns when
 /// `CARGO_PKG_NAME` or `CARGO_MANIFEST_DIR` change, and polars depends on ring, so a build from
 /// here would otherwise never share polars with a build from the shell (or another checkout).
@@ -158,14 +167,7 @@ fn viz(name: &str, extra: &[String]) -> Result<(), String> {
 /// the workspace again.
 fn build_as_ci() -> Result<(), String> {
     let mut build = cargo();
-    build.args([
-        "test",
-        "--workspace",
-        "--all-targets",
-        "--features",
-        WORKSPACE_FEATURES,
-        "--no-run",
-    ]);
+    build.args(WORKSPACE_TESTS).arg("--no-run");
     run("cargo test --no-run (with the window)", build)
 }
 
@@ -221,16 +223,8 @@ fn browser_prerequisites() -> Result<(), String> {
 /// a CI cache reused across runs would otherwise grow until the disk is full.
 fn prune_stale_executables() {
     let mut list = cargo();
-    list.args([
-        "test",
-        "--workspace",
-        "--all-targets",
-        "--features",
-        WORKSPACE_FEATURES,
-        "--no-run",
-        "--quiet",
-        "--message-format=json",
-    ]);
+    list.args(WORKSPACE_TESTS)
+        .args(["--no-run", "--quiet", "--message-format=json"]);
     let Ok(out) = list.stderr(Stdio::null()).output() else {
         return;
     };
@@ -303,14 +297,7 @@ fn ci() -> Result<(), String> {
     let mut totals = (0, 0);
     let mut test = cargo();
     // CI must never accept a changed snapshot silently.
-    test.args([
-        "test",
-        "--workspace",
-        "--all-targets",
-        "--features",
-        WORKSPACE_FEATURES,
-    ])
-    .env("INSTA_UPDATE", "no");
+    test.args(WORKSPACE_TESTS).env("INSTA_UPDATE", "no");
     let tested = run_tests("cargo test --workspace", test, &mut totals);
     // The binary the tests built, as every scenario and the window test run it (a `cargo run
     // -p gridtwin` would resolve features anew and rebuild half the workspace).
