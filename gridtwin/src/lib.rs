@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod hardware;
 pub mod live;
+pub mod mqtt;
 pub mod service;
 pub mod store;
 pub mod web;

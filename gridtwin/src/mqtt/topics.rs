@@ -1,0 +1,157 @@
+//! Where everything lives under one site's root, `gridtwin/SITE/`:
+//!
+//! - `status`: `online` or `offline` (retained; `offline` is the last will);
+//! - `load/NAME`: a load's state as JSON (retained);
+//! - `source/main|backup`: a PDU source's state as JSON (retained);
+//! - `phase/a|b|c|n`: a feeder transformer's phase and neutral current (retained);
+//! - `events`: each event as JSON (not retained);
+//! - `cmd/USER/load/NAME/set`: a command from MQTT user USER. The broker's ACL lets each user
+//!   write only under its own `cmd/USER/` (mosquitto: `pattern write gridtwin/+/cmd/%u/#`), so
+//!   the topic says who asked, and the user's role decides, as on the web.
+
+/// A site's topics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    root: String,
+}
+
+/// A command read from a topic: who sent it, for which load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandTopic {
+    pub user: String,
+    pub load: String,
+}
+
+impl Topics {
+    /// `site` becomes one topic level: lower case, anything but letters, digits, `-` and `_`
+    /// turned into `_` (no `/`, `+` or `#` can reach a topic).
+    pub fn new(site: &str) -> Topics {
+        Topics {
+            root: format!("gridtwin/{}", level(site)),
+        }
+    }
+
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
+    pub fn status(&self) -> String {
+        format!("{}/status", self.root)
+    }
+
+    pub fn load(&self, name: &str) -> String {
+        format!("{}/load/{}", self.root, level(name))
+    }
+
+    /// A PDU source (`main`, `backup`).
+    pub fn source(&self, name: &str) -> String {
+        format!("{}/source/{}", self.root, level(name))
+    }
+
+    pub fn phase(&self, phase: &str) -> String {
+        format!("{}/phase/{}", self.root, level(phase))
+    }
+
+    pub fn events(&self) -> String {
+        format!("{}/events", self.root)
+    }
+
+    /// Where `user` sends commands for load `name`.
+    pub fn command(&self, user: &str, name: &str) -> String {
+        format!("{}/cmd/{}/load/{}/set", self.root, level(user), level(name))
+    }
+
+    /// The filter that receives every user's commands.
+    pub fn commands_filter(&self) -> String {
+        format!("{}/cmd/+/load/+/set", self.root)
+    }
+
+    /// A command topic's user and load level; None for any other topic. `loads` are the
+    /// site's load names, matched by their topic level.
+    pub fn parse_command(&self, topic: &str, loads: &[String]) -> Option<CommandTopic> {
+        let rest = topic.strip_prefix(&self.root)?.strip_prefix("/cmd/")?;
+        let mut parts = rest.split('/');
+        let (user, kind, load, set) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        if kind != "load" || set != "set" || parts.next().is_some() || user.is_empty() {
+            return None;
+        }
+        let name = loads.iter().find(|n| level(n) == load)?;
+        Some(CommandTopic {
+            user: user.to_string(),
+            load: name.clone(),
+        })
+    }
+}
+
+/// A name as one topic level.
+pub fn level(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() { "_".into() } else { s }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_layout() {
+        let t = Topics::new("Demo PDU");
+        assert_eq!(t.status(), "gridtwin/demo_pdu/status");
+        assert_eq!(t.load("Fridge"), "gridtwin/demo_pdu/load/fridge");
+        assert_eq!(t.phase("A"), "gridtwin/demo_pdu/phase/a");
+        assert_eq!(t.source("main"), "gridtwin/demo_pdu/source/main");
+        assert_eq!(
+            t.command("homeassistant", "Fridge"),
+            "gridtwin/demo_pdu/cmd/homeassistant/load/fridge/set"
+        );
+        assert_eq!(t.commands_filter(), "gridtwin/demo_pdu/cmd/+/load/+/set");
+    }
+
+    #[test]
+    fn a_command_topic_names_its_user_and_a_known_load() {
+        let t = Topics::new("demo");
+        let loads = vec!["server".to_string(), "Fridge".to_string()];
+        assert_eq!(
+            t.parse_command("gridtwin/demo/cmd/ha/load/fridge/set", &loads),
+            Some(CommandTopic {
+                user: "ha".into(),
+                load: "Fridge".into()
+            })
+        );
+        for bad in [
+            "gridtwin/demo/cmd/ha/load/oven/set",
+            "gridtwin/demo/cmd/ha/load/fridge",
+            "gridtwin/demo/cmd/ha/load/fridge/set/x",
+            "gridtwin/demo/cmd//load/fridge/set",
+            "gridtwin/other/cmd/ha/load/fridge/set",
+            "gridtwin/demo/load/fridge",
+        ] {
+            assert_eq!(t.parse_command(bad, &loads), None, "{bad}");
+        }
+    }
+
+    proptest! {
+        /// Whatever a name holds, it is one topic level with no wildcard, and a command
+        /// topic made for it reads back as it.
+        #[test]
+        fn names_never_escape_their_level(site in ".{0,12}", user in "[a-z]{1,8}", name in ".{1,12}") {
+            let t = Topics::new(&site);
+            let l = level(&name);
+            prop_assert!(!l.is_empty());
+            prop_assert!(!l.contains(['/', '+', '#']));
+            let loads = vec![name.clone()];
+            let back = t.parse_command(&t.command(&user, &name), &loads);
+            prop_assert_eq!(back, Some(CommandTopic { user, load: name }));
+        }
+    }
+}
