@@ -61,6 +61,12 @@ const LOAD: [Quantity; 6] = [
     q("energy_kwh", "energy", "energy", "total_increasing", "kWh"),
 ];
 
+/// What a feeder home's state carries (the twin's homes have no relay and no alarm).
+const HOME: [Quantity; 2] = [
+    q("p_w", "power", "power", "measurement", "W"),
+    q("energy_kwh", "energy", "energy", "total_increasing", "kWh"),
+];
+
 /// What each source's state carries.
 const SOURCE: [Quantity; 5] = [
     q("p_w", "power", "power", "measurement", "W"),
@@ -138,7 +144,8 @@ pub fn configs(t: &Topics, site: &Site) -> Vec<Config> {
     }
     for name in site.loads {
         let base = format!("load_{}", level(name));
-        sensors(&base, name, t.load(name), &LOAD);
+        let list: &[Quantity] = if site.switchable { &LOAD } else { &HOME };
+        sensors(&base, name, t.load(name), list);
     }
     for ph in site.phases {
         let object = format!("phase_{}_i", level(ph));
@@ -158,28 +165,26 @@ pub fn configs(t: &Topics, site: &Site) -> Vec<Config> {
             payload: p,
         });
     }
-    for name in site.loads {
+    for name in site.loads.iter().filter(|_| site.switchable) {
         let base = format!("load_{}", level(name));
-        if site.switchable {
-            let object = format!("{base}_relay");
-            let mut p = common(&object, name.clone());
-            merge(
-                &mut p,
-                json!({
-                    "command_topic": t.command(site.ha_user, name),
-                    "state_topic": t.load(name),
-                    "value_template": "{{ value_json.on }}",
-                    "payload_on": "ON",
-                    "payload_off": "OFF",
-                    "state_on": "ON",
-                    "state_off": "OFF",
-                }),
-            );
-            out.push(Config {
-                topic: topic("switch", &object),
-                payload: p,
-            });
-        }
+        let object = format!("{base}_relay");
+        let mut p = common(&object, name.clone());
+        merge(
+            &mut p,
+            json!({
+                "command_topic": t.command(site.ha_user, name),
+                "state_topic": t.load(name),
+                "value_template": "{{ value_json.on }}",
+                "payload_on": "ON",
+                "payload_off": "OFF",
+                "state_on": "ON",
+                "state_off": "OFF",
+            }),
+        );
+        out.push(Config {
+            topic: topic("switch", &object),
+            payload: p,
+        });
         let object = format!("{base}_alarm");
         let mut p = common(&object, format!("{name} alarm"));
         merge(
@@ -385,7 +390,7 @@ mod tests {
     }
 
     #[test]
-    fn a_feeder_has_sensors_but_no_switches() {
+    fn a_feeder_has_sensors_but_no_switches_or_alarms() {
         let t = Topics::new("lv");
         let homes = vec!["load1".to_string(), "load2".to_string()];
         let site = Site {
@@ -397,8 +402,8 @@ mod tests {
             ha_user: "homeassistant",
         };
         let all = configs(&t, &site);
-        assert!(all.iter().all(|c| !c.topic.contains("/switch/")));
-        assert_eq!(all.len(), 2 * 7 + 4);
+        assert!(all.iter().all(|c| c.topic.contains("/sensor/")));
+        assert_eq!(all.len(), 2 * 2 + 4);
         assert!(all.iter().any(|c| c.payload["state_topic"] == t.phase("N")));
     }
 }
