@@ -204,6 +204,11 @@ fn apt_install(present: bool, packages: &[&str]) -> Result<(), String> {
 /// playwright-core from npm; and what the window test needs: Xvfb and Mesa's Vulkan.
 fn browser_prerequisites() -> Result<(), String> {
     apt_install(Path::new("/usr/bin/chromium").exists(), &["chromium"])?;
+    // The MQTT tests' broker.
+    apt_install(
+        Path::new("/usr/sbin/mosquitto").exists(),
+        &["mosquitto", "mosquitto-clients"],
+    )?;
     apt_install(
         Path::new("/usr/bin/xvfb-run").exists()
             && Path::new("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json").exists(),

@@ -1,0 +1,148 @@
+//! Against a real Mosquitto broker on loopback (Debian's `mosquitto`, installed by
+//! `cargo xtask ci` when missing): what the site publishes and what it takes from the broker.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gridtwin::mqtt::discovery;
+use gridtwin::mqtt::topics::Topics;
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
+
+/// A broker of our own: a free port, no persistence, anonymous clients on loopback only.
+struct Broker {
+    child: Child,
+    port: u16,
+    _dir: PathBuf,
+}
+
+impl Broker {
+    fn start(tag: &str) -> Broker {
+        let dir = std::env::temp_dir().join(format!("gridtwin-mqtt-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let conf = dir.join("mosquitto.conf");
+        // As root, mosquitto would drop to the `mosquitto` user; stay who we are.
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\nlog_dest stderr\n"
+            ),
+        )
+        .unwrap();
+        let child = Command::new(mosquitto())
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto (cargo xtask ci installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not start on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Broker {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn mosquitto() -> &'static Path {
+    ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("mosquitto"))
+}
+
+/// Every retained message under `filter` that a fresh subscriber is handed.
+async fn retained(port: u16, filter: &str) -> Vec<(String, Vec<u8>)> {
+    let (client, mut events) = AsyncClient::new(MqttOptions::new("reader", "127.0.0.1", port), 64);
+    client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
+    let mut out = Vec::new();
+    // Retained messages arrive right after the subscription; a quiet half second ends them.
+    while let Ok(Ok(ev)) = tokio::time::timeout(Duration::from_millis(500), events.poll()).await {
+        if let Event::Incoming(Packet::Publish(p)) = ev {
+            out.push((p.topic.clone(), p.payload.to_vec()));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn discovery_configs_are_retained_and_the_last_will_marks_the_site_offline() {
+    let broker = Broker::start("discovery");
+    let t = Topics::new("demo");
+    let loads = vec!["server".to_string(), "fridge".to_string()];
+    let site = discovery::Site {
+        name: "demo",
+        loads: &loads,
+        switchable: true,
+        sources: &["main", "backup"],
+        phases: &[],
+        ha_user: "homeassistant",
+    };
+    let configs = discovery::configs(&t, &site);
+    {
+        let mut o = MqttOptions::new("gridtwin-demo", "127.0.0.1", broker.port);
+        o.set_last_will(LastWill::new(t.status(), "offline", QoS::AtLeastOnce, true));
+        let (client, mut events) = AsyncClient::new(o, 256);
+        client
+            .publish(t.status(), QoS::AtLeastOnce, true, "online")
+            .await
+            .unwrap();
+        for c in &configs {
+            client
+                .publish(&c.topic, QoS::AtLeastOnce, true, c.payload.to_string())
+                .await
+                .unwrap();
+        }
+        // Until every publish is acknowledged.
+        let mut acked = 0;
+        while acked < configs.len() + 1 {
+            if let Event::Incoming(Packet::PubAck(_)) = events.poll().await.unwrap() {
+                acked += 1;
+            }
+        }
+        let got = retained(broker.port, "homeassistant/#").await;
+        assert_eq!(got.len(), configs.len());
+        for c in &configs {
+            let (_, body) = got.iter().find(|(topic, _)| *topic == c.topic).unwrap();
+            let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+            assert_eq!(v, c.payload);
+        }
+        assert_eq!(
+            retained(broker.port, &t.status()).await,
+            vec![(t.status(), b"online".to_vec())]
+        );
+        // The connection dropped without a DISCONNECT: the broker publishes the will.
+        drop(events);
+        drop(client);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = retained(broker.port, &t.status()).await;
+        if status == vec![(t.status(), b"offline".to_vec())] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{status:?}");
+    }
+}
