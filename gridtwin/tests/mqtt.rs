@@ -5,8 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gridtwin::mqtt::discovery;
+mod common;
+
+use gridtwin::mqtt::broker::Broker as Url;
 use gridtwin::mqtt::topics::Topics;
+use gridtwin::mqtt::{client, discovery};
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
 
 /// A broker of our own: a free port, no persistence, anonymous clients on loopback only.
@@ -78,10 +81,17 @@ async fn retained(port: u16, filter: &str) -> Vec<(String, Vec<u8>)> {
     let (client, mut events) = AsyncClient::new(MqttOptions::new("reader", "127.0.0.1", port), 64);
     client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
     let mut out = Vec::new();
-    // Retained messages arrive right after the subscription; a quiet half second ends them.
-    while let Ok(Ok(ev)) = tokio::time::timeout(Duration::from_millis(500), events.poll()).await {
-        if let Event::Incoming(Packet::Publish(p)) = ev {
+    // Retained messages arrive (flagged retained) right after the subscription; live ones
+    // (not flagged) may keep coming, so a second at most.
+    let end = tokio::time::Instant::now() + Duration::from_secs(1);
+    while let Ok(Ok(ev)) = tokio::time::timeout(Duration::from_millis(300), events.poll()).await {
+        if let Event::Incoming(Packet::Publish(p)) = ev
+            && p.retain
+        {
             out.push((p.topic.clone(), p.payload.to_vec()));
+        }
+        if tokio::time::Instant::now() > end {
+            break;
         }
     }
     out
@@ -145,4 +155,85 @@ async fn discovery_configs_are_retained_and_the_last_will_marks_the_site_offline
         }
         assert!(Instant::now() < deadline, "{status:?}");
     }
+}
+
+/// Waits until a fresh subscriber to `filter` is handed what `ok` accepts.
+async fn until(
+    port: u16,
+    filter: &str,
+    ok: impl Fn(&[(String, Vec<u8>)]) -> bool,
+) -> Vec<(String, Vec<u8>)> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = retained(port, filter).await;
+        if ok(&got) {
+            return got;
+        }
+        assert!(Instant::now() < deadline, "{filter}: {got:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_site_announces_publishes_state_reannounces_on_birth_and_goes_offline() {
+    let broker = Broker::start("live");
+    let site = common::site("mqtt-live", 10.0, false);
+    let mut snapshots = site.state.live.snapshot.clone();
+    let name = snapshots
+        .wait_for(|s| !s.scenario.is_empty())
+        .await
+        .unwrap()
+        .scenario
+        .clone();
+    let t = Topics::new(&name);
+    let o = client::Options {
+        broker: Url::parse(&format!("mqtt://127.0.0.1:{}", broker.port)).unwrap(),
+        ha_user: "homeassistant".into(),
+        period: Duration::from_millis(200),
+    };
+    let task = tokio::spawn(client::run(snapshots, o));
+
+    // Online, a switch for the fridge, and its state with a measured power.
+    until(broker.port, &t.status(), |g| {
+        g.iter().any(|(_, b)| b == b"online")
+    })
+    .await;
+    let switch = format!(
+        "homeassistant/switch/{}/load_fridge_relay/config",
+        t.root().replace('/', "_")
+    );
+    until(broker.port, &switch, |g| g.len() == 1).await;
+    let state = until(broker.port, &t.load("fridge"), |g| {
+        g.first().is_some_and(|(_, b)| {
+            serde_json::from_slice::<serde_json::Value>(b)
+                .is_ok_and(|v| v["p_w"].as_f64().is_some_and(|p| p > 0.0))
+        })
+    })
+    .await;
+    let v: serde_json::Value = serde_json::from_slice(&state[0].1).unwrap();
+    assert_eq!(v["on"], "ON", "{v}");
+
+    // Home Assistant restarted and lost its configs: its birth message brings them back.
+    let (ha, mut ha_events) =
+        AsyncClient::new(MqttOptions::new("ha", "127.0.0.1", broker.port), 16);
+    let poll = tokio::spawn(async move { while ha_events.poll().await.is_ok() {} });
+    ha.publish(&switch, QoS::AtLeastOnce, true, Vec::<u8>::new())
+        .await
+        .unwrap();
+    until(broker.port, &switch, |g| g.is_empty()).await;
+    ha.publish(discovery::BIRTH_TOPIC, QoS::AtLeastOnce, false, "online")
+        .await
+        .unwrap();
+    until(broker.port, &switch, |g| g.len() == 1).await;
+    poll.abort();
+
+    // The service stops: offline, said before disconnecting.
+    site.state.live.shutdown();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap();
+    until(broker.port, &t.status(), |g| {
+        g.iter().any(|(_, b)| b == b"offline")
+    })
+    .await;
 }

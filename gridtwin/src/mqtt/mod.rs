@@ -2,6 +2,7 @@
 //! discovery (`discovery`), all sans-IO; the client that publishes and subscribes sits at the edge.
 
 pub mod broker;
+pub mod client;
 pub mod command;
 pub mod discovery;
 pub mod state;

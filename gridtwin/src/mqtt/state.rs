@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::live::{LoadView, SourceView};
+use crate::live::{HomeView, LoadView, SourceView};
 
 const J_PER_KWH: f64 = 3.6e6;
 
@@ -36,6 +36,16 @@ pub fn source(s: &SourceView) -> Value {
         "i": round(s.i, 3),
         "hz": round(s.hz, 3),
         "energy_kwh": round(s.energy_j / J_PER_KWH, 4),
+    })
+}
+
+/// A feeder home: its power and energy (its phase is in the snapshot, not a sensor).
+pub fn home(h: &HomeView) -> Value {
+    json!({
+        "phase": h.phase,
+        "p_w": round(h.p_w, 1),
+        "v_pu": round(h.v_pu, 4),
+        "energy_kwh": round(h.energy_j / J_PER_KWH, 4),
     })
 }
 
