@@ -121,6 +121,14 @@ enum Command {
         /// With --hil: the bench's emulation at no load instead of the Pi's buses.
         #[arg(long, requires = "hil")]
         emulated: bool,
+        /// Publish each load's, source's and phase's state to this MQTT broker
+        /// (mqtt://[USER[:PASSWORD]@]HOST[:PORT]; the password may come from
+        /// GRIDTWIN_MQTT_PASSWORD instead), with Home Assistant discovery.
+        #[arg(long, value_name = "URL")]
+        mqtt: Option<String>,
+        /// The MQTT user Home Assistant publishes as (its switches' command topics).
+        #[arg(long, default_value = "homeassistant", requires = "mqtt")]
+        mqtt_ha_user: String,
     },
     /// Manage the control center's users (works offline, on the data directory).
     User {
@@ -386,6 +394,8 @@ fn main() -> ExitCode {
             hil_emulated,
             hil,
             emulated,
+            mqtt,
+            mqtt_ha_user,
         } => match load_or_demo(file.as_deref()) {
             Ok(mut l) => {
                 if hil_emulated && let Err(e) = l.set_backend(BackendKind::EmulatedHil) {
@@ -400,11 +410,24 @@ fn main() -> ExitCode {
                         return ExitCode::from(EXIT_BAD_INPUT);
                     }
                 };
+                let mqtt = match mqtt.as_deref().map(gridtwin::mqtt::broker::Broker::parse) {
+                    None => None,
+                    Some(Ok(broker)) => Some(gridtwin::mqtt::client::Options {
+                        broker,
+                        ha_user: mqtt_ha_user,
+                        period: std::time::Duration::from_secs(1),
+                    }),
+                    Some(Err(e)) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(EXIT_BAD_INPUT);
+                    }
+                };
                 let o = service::ServeOptions {
                     listen,
                     data: &data,
                     speed,
                     hil: hil.as_ref(),
+                    mqtt: mqtt.as_ref(),
                 };
                 report(service::serve(&l, &o).map(|()| String::new()), EXIT_FAILED)
             }

@@ -24,6 +24,8 @@ pub struct ServeOptions<'a> {
     pub speed: f64,
     /// Run a PDU's controller on this bench instead of the twin.
     pub hil: Option<&'a Hil>,
+    /// Publish to an MQTT broker (and announce to Home Assistant).
+    pub mqtt: Option<&'a crate::mqtt::client::Options>,
 }
 
 /// Open the store and start the loop; with no users yet, make a setup token and return it.
@@ -109,6 +111,13 @@ pub fn serve(l: &Loaded, o: &ServeOptions) -> Result<(), String> {
                  or offline: gridtwin user add NAME --role admin --data {}",
                 o.data.display()
             );
+        }
+        if let Some(m) = o.mqtt {
+            println!("gridtwin: publishing to {}", m.broker);
+            tokio::spawn(crate::mqtt::client::run(
+                shared.live.snapshot.clone(),
+                m.clone(),
+            ));
         }
         web::serve(shared, listener).await.map_err(|e| e.to_string())
     })?;

@@ -566,6 +566,7 @@ async fn an_admin_changes_a_load_s_settings_which_act_at_once_and_survive_a_rest
             data: &s.dir,
             speed: 1.0,
             hil: None,
+            mqtt: None,
         },
     )
     .unwrap();
@@ -848,6 +849,7 @@ async fn a_feeder_shows_its_transformer_and_homes_and_an_operator_moves_a_home()
             data: &s.dir,
             speed: 600.0,
             hil: None,
+            mqtt: None,
         },
     )
     .unwrap();

@@ -237,3 +237,47 @@ async fn a_live_site_announces_publishes_state_reannounces_on_birth_and_goes_off
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_mqtt_publishes_and_a_bad_url_is_refused_before_anything_is_stored() {
+    let data = common::scratch("mqtt-cli");
+    let out = common::gridtwin()
+        .args([
+            "serve",
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--mqtt", "http://gw:s3cret@broker"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("expected mqtt://"), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
+    assert!(!data.exists(), "nothing stored");
+
+    let broker = Broker::start("cli");
+    let mut child = common::gridtwin()
+        .args([
+            "serve",
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--mqtt", &format!("mqtt://127.0.0.1:{}", broker.port)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let got = until(broker.port, "gridtwin/+/load/+", |g| g.len() >= 6).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        got.iter().any(|(t, _)| t.ends_with("/load/fridge")),
+        "{got:?}"
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -3,7 +3,6 @@
 
 pub mod broker;
 pub mod client;
-pub mod command;
 pub mod discovery;
 pub mod state;
 pub mod topics;

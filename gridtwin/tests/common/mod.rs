@@ -84,6 +84,7 @@ pub fn site_on(
             data: &dir,
             speed,
             hil,
+            mqtt: None,
         },
     )
     .unwrap();
