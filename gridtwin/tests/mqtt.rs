@@ -241,17 +241,15 @@ async fn a_live_site_announces_publishes_state_reannounces_on_birth_and_goes_off
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_mqtt_publishes_and_a_bad_url_is_refused_before_anything_is_stored() {
     let data = common::scratch("mqtt-cli");
-    let out = common::gridtwin()
-        .args([
-            "serve",
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--mqtt", "http://gw:s3cret@broker"])
-        .output()
-        .unwrap();
+    let serve = |url: &str| {
+        let mut c = common::gridtwin();
+        c.arg("serve")
+            .arg("--data")
+            .arg(&data)
+            .args(["--listen", "127.0.0.1:0", "--mqtt", url]);
+        c
+    };
+    let out = serve("http://gw:s3cret@broker").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("expected mqtt://"), "{err}");
@@ -259,15 +257,7 @@ async fn serve_mqtt_publishes_and_a_bad_url_is_refused_before_anything_is_stored
     assert!(!data.exists(), "nothing stored");
 
     let broker = Broker::start("cli");
-    let mut child = common::gridtwin()
-        .args([
-            "serve",
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--mqtt", &format!("mqtt://127.0.0.1:{}", broker.port)])
+    let mut child = serve(&format!("mqtt://127.0.0.1:{}", broker.port))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

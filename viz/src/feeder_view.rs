@@ -208,7 +208,8 @@ pub fn spawn(
     buses.sort_by(|a, b| a.0.cmp(&b.0));
     picture.pu = vec![0.0; buses.len()];
     picture.buses = buses;
-    let mut handles = [0, 1].map(|_| {
+    // Empty until the first `sync`, which draws the picture after every solve.
+    let handles = [0, 1].map(|_| {
         meshes.add(Mesh::new(
             PrimitiveTopology::TriangleList,
             RenderAssetUsages::default(),
@@ -223,13 +224,6 @@ pub fn spawn(
             Transform::from_xyz(0.0, 0.0, z as f32),
             Pickable::IGNORE,
         ));
-    }
-    let [lines_mesh, buses_mesh] = &mut handles;
-    if let Some(mut m) = meshes.get_mut(&*lines_mesh) {
-        picture.lines().into_mesh(&mut m);
-    }
-    if let Some(mut m) = meshes.get_mut(&*buses_mesh) {
-        picture.buses().into_mesh(&mut m);
     }
     picture.meshes = Some(handles);
     let heads = site.twin.heads().to_vec();

@@ -4,7 +4,6 @@
 //! - `load/NAME`: a load's state as JSON (retained);
 //! - `source/main|backup`: a PDU source's state as JSON (retained);
 //! - `phase/a|b|c|n`: a feeder transformer's phase and neutral current (retained);
-//! - `events`: each event as JSON (not retained);
 //! - `cmd/USER/load/NAME/set`: a command from MQTT user USER. The broker's ACL lets each user
 //!   write only under its own `cmd/USER/` (mosquitto: `pattern write gridtwin/+/cmd/%u/#`), so
 //!   the topic says who asked, and the user's role decides, as on the web.
@@ -52,18 +51,9 @@ impl Topics {
         format!("{}/phase/{}", self.root, level(phase))
     }
 
-    pub fn events(&self) -> String {
-        format!("{}/events", self.root)
-    }
-
     /// Where `user` sends commands for load `name`.
     pub fn command(&self, user: &str, name: &str) -> String {
         format!("{}/cmd/{}/load/{}/set", self.root, level(user), level(name))
-    }
-
-    /// The filter that receives every user's commands.
-    pub fn commands_filter(&self) -> String {
-        format!("{}/cmd/+/load/+/set", self.root)
     }
 
     /// A command topic's user and load level; None for any other topic. `loads` are the
@@ -114,7 +104,6 @@ mod tests {
             t.command("homeassistant", "Fridge"),
             "gridtwin/demo_pdu/cmd/homeassistant/load/fridge/set"
         );
-        assert_eq!(t.commands_filter(), "gridtwin/demo_pdu/cmd/+/load/+/set");
     }
 
     #[test]
