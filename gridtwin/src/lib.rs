@@ -3,6 +3,7 @@
 //! `main.rs`.
 
 pub mod auth;
+pub mod control;
 pub mod hardware;
 pub mod live;
 pub mod mqtt;

@@ -121,14 +121,29 @@ enum Command {
         /// With --hil: the bench's emulation at no load instead of the Pi's buses.
         #[arg(long, requires = "hil")]
         emulated: bool,
-        /// Publish each load's, source's and phase's state to this MQTT broker
-        /// (mqtt://[USER[:PASSWORD]@]HOST[:PORT]; the password may come from
-        /// GRIDTWIN_MQTT_PASSWORD instead), with Home Assistant discovery.
+        /// Publish each load's, source's and phase's state and each event to this MQTT broker
+        /// (mqtt://[USER[:PASSWORD]@]HOST[:PORT], or mqtts:// for TLS; the password may come
+        /// from GRIDTWIN_MQTT_PASSWORD instead), with Home Assistant discovery, and take load
+        /// commands from the users --mqtt-role names.
         #[arg(long, value_name = "URL")]
         mqtt: Option<String>,
         /// The MQTT user Home Assistant publishes as (its switches' command topics).
         #[arg(long, default_value = "homeassistant", requires = "mqtt")]
         mqtt_ha_user: String,
+        /// An MQTT user allowed to command loads, with its role (viewer, operator, admin), as
+        /// USER=ROLE; repeat for more. Home Assistant gets switches when its user is an
+        /// operator or admin. The broker's ACL must keep each user to its own cmd/USER/.
+        #[arg(long, value_name = "USER=ROLE", requires = "mqtt")]
+        mqtt_role: Vec<String>,
+        /// With mqtts://: trust only this CA (PEM) for the broker, instead of the system's.
+        #[arg(long, value_name = "FILE", requires = "mqtt")]
+        mqtt_ca: Option<PathBuf>,
+        /// With mqtts://: a client certificate (PEM) to show the broker, with --mqtt-key.
+        #[arg(long, value_name = "FILE", requires = "mqtt_key")]
+        mqtt_cert: Option<PathBuf>,
+        /// The client certificate's private key (PEM).
+        #[arg(long, value_name = "FILE", requires = "mqtt_cert")]
+        mqtt_key: Option<PathBuf>,
     },
     /// Manage the control center's users (works offline, on the data directory).
     User {
@@ -396,6 +411,10 @@ fn main() -> ExitCode {
             emulated,
             mqtt,
             mqtt_ha_user,
+            mqtt_role,
+            mqtt_ca,
+            mqtt_cert,
+            mqtt_key,
         } => match load_or_demo(file.as_deref()) {
             Ok(mut l) => {
                 if hil_emulated && let Err(e) = l.set_backend(BackendKind::EmulatedHil) {
@@ -410,14 +429,17 @@ fn main() -> ExitCode {
                         return ExitCode::from(EXIT_BAD_INPUT);
                     }
                 };
-                let mqtt = match mqtt.as_deref().map(gridtwin::mqtt::broker::Broker::parse) {
-                    None => None,
-                    Some(Ok(broker)) => Some(gridtwin::mqtt::client::Options {
-                        broker,
-                        ha_user: mqtt_ha_user,
-                        period: std::time::Duration::from_secs(1),
-                    }),
-                    Some(Err(e)) => {
+                let tls = gridtwin::mqtt::tls::TlsFiles {
+                    ca: mqtt_ca,
+                    cert: mqtt_cert,
+                    key: mqtt_key,
+                };
+                let mqtt = match mqtt
+                    .map(|url| mqtt_options(&url, mqtt_ha_user, &mqtt_role, &tls))
+                    .transpose()
+                {
+                    Ok(m) => m,
+                    Err(e) => {
                         eprintln!("error: {e}");
                         return ExitCode::from(EXIT_BAD_INPUT);
                     }
@@ -628,4 +650,43 @@ fn compare(a: &Path, b: &Path, out: Option<&Path>) -> Result<String, String> {
         "{md}comparison written to {}",
         dir.join("compare.html").display()
     ))
+}
+
+/// `serve`'s MQTT flags, checked: the broker URL, the users' roles, the TLS files.
+fn mqtt_options(
+    url: &str,
+    ha_user: String,
+    roles: &[String],
+    tls: &gridtwin::mqtt::tls::TlsFiles,
+) -> Result<gridtwin::mqtt::client::Options, String> {
+    use gridtwin::mqtt::topics::check_user;
+    let broker = gridtwin::mqtt::broker::Broker::parse(url)?;
+    check_user(&ha_user).map_err(|e| format!("--mqtt-ha-user: {e}"))?;
+    let mut map = std::collections::BTreeMap::new();
+    for r in roles {
+        let (user, role) = r
+            .split_once('=')
+            .ok_or_else(|| format!("--mqtt-role {r:?}: expected USER=ROLE"))?;
+        check_user(user).map_err(|e| format!("--mqtt-role {r:?}: {e}"))?;
+        let role = role
+            .parse()
+            .map_err(|e| format!("--mqtt-role {r:?}: {e}"))?;
+        if map.insert(user.to_string(), role).is_some() {
+            return Err(format!("--mqtt-role: {user} is given twice"));
+        }
+    }
+    let tls = match (broker.tls, tls.is_empty()) {
+        (true, _) => Some(gridtwin::mqtt::tls::config(tls)?),
+        (false, true) => None,
+        (false, false) => {
+            return Err("--mqtt-ca, --mqtt-cert and --mqtt-key need an mqtts:// broker".into());
+        }
+    };
+    Ok(gridtwin::mqtt::client::Options {
+        broker,
+        ha_user,
+        roles: map,
+        tls,
+        period: std::time::Duration::from_secs(1),
+    })
 }

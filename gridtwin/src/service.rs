@@ -114,10 +114,7 @@ pub fn serve(l: &Loaded, o: &ServeOptions) -> Result<(), String> {
         }
         if let Some(m) = o.mqtt {
             println!("gridtwin: publishing to {}", m.broker);
-            tokio::spawn(crate::mqtt::client::run(
-                shared.live.snapshot.clone(),
-                m.clone(),
-            ));
+            tokio::spawn(crate::mqtt::client::run(shared.clone(), m.clone()));
         }
         web::serve(shared, listener).await.map_err(|e| e.to_string())
     })?;

@@ -10,7 +10,8 @@ mod common;
 use gridtwin::mqtt::broker::Broker as Url;
 use gridtwin::mqtt::topics::Topics;
 use gridtwin::mqtt::{client, discovery};
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
+use gridtwin::store::Role;
+use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS};
 
 /// A broker of our own: a free port, no persistence, anonymous clients on loopback only.
 struct Broker {
@@ -21,6 +22,11 @@ struct Broker {
 
 impl Broker {
     fn start(tag: &str) -> Broker {
+        Broker::start_with(tag, "")
+    }
+
+    /// With `listener`'s settings (TLS, say) after its `listener` line.
+    fn start_with(tag: &str, listener: &str) -> Broker {
         let dir = std::env::temp_dir().join(format!("gridtwin-mqtt-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -34,7 +40,7 @@ impl Broker {
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\nlog_dest stderr\n"
+                "listener {port} 127.0.0.1\n{listener}allow_anonymous true\npersistence false\nuser root\nlog_dest stderr\n"
             ),
         )
         .unwrap();
@@ -109,6 +115,7 @@ async fn discovery_configs_are_retained_and_the_last_will_marks_the_site_offline
         sources: &["main", "backup"],
         phases: &[],
         ha_user: "homeassistant",
+        switches: &loads,
     };
     let configs = discovery::configs(&t, &site);
     {
@@ -157,6 +164,17 @@ async fn discovery_configs_are_retained_and_the_last_will_marks_the_site_offline
     }
 }
 
+/// The client's options for a broker on loopback, with these MQTT users' roles.
+fn options(port: u16, roles: &[(&str, Role)]) -> client::Options {
+    client::Options {
+        broker: Url::parse(&format!("mqtt://127.0.0.1:{port}")).unwrap(),
+        ha_user: "homeassistant".into(),
+        roles: roles.iter().map(|(u, r)| (u.to_string(), *r)).collect(),
+        tls: None,
+        period: Duration::from_millis(200),
+    }
+}
+
 /// Waits until a fresh subscriber to `filter` is handed what `ok` accepts.
 async fn until(
     port: u16,
@@ -185,12 +203,8 @@ async fn a_live_site_announces_publishes_state_reannounces_on_birth_and_goes_off
         .scenario
         .clone();
     let t = Topics::new(&name);
-    let o = client::Options {
-        broker: Url::parse(&format!("mqtt://127.0.0.1:{}", broker.port)).unwrap(),
-        ha_user: "homeassistant".into(),
-        period: Duration::from_millis(200),
-    };
-    let task = tokio::spawn(client::run(snapshots, o));
+    let o = options(broker.port, &[("homeassistant", Role::Operator)]);
+    let task = tokio::spawn(client::run(site.state.clone(), o));
 
     // Online, a switch for the fridge, and its state with a measured power.
     until(broker.port, &t.status(), |g| {
@@ -270,4 +284,373 @@ async fn serve_mqtt_publishes_and_a_bad_url_is_refused_before_anything_is_stored
         "{got:?}"
     );
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// A client that only listens: every message on `filters`, as (topic, JSON).
+struct Listener {
+    rx: tokio::sync::mpsc::UnboundedReceiver<(String, serde_json::Value)>,
+    seen: Vec<(String, serde_json::Value)>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Listener {
+    async fn start(port: u16, id: &str, filters: &[String]) -> Listener {
+        let (client, mut events): (AsyncClient, EventLoop) =
+            AsyncClient::new(MqttOptions::new(id, "127.0.0.1", port), 64);
+        for f in filters {
+            client.subscribe(f, QoS::AtLeastOnce).await.unwrap();
+        }
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut acked = 0;
+        // Until the subscriptions are in place, so nothing published after is missed.
+        while acked < filters.len() {
+            if let Event::Incoming(Packet::SubAck(_)) = events.poll().await.unwrap() {
+                acked += 1;
+            }
+        }
+        let task = tokio::spawn(async move {
+            let _keep = client;
+            while let Ok(ev) = events.poll().await {
+                if let Event::Incoming(Packet::Publish(p)) = ev {
+                    let v = serde_json::from_slice(&p.payload).unwrap_or(serde_json::Value::Null);
+                    let _ = tx.send((p.topic.clone(), v));
+                }
+            }
+        });
+        Listener {
+            rx,
+            seen: Vec::new(),
+            task,
+        }
+    }
+
+    /// The first message on `topic` that `ok` accepts, within 10 s (messages that arrived
+    /// earlier and were not taken count; each is taken once).
+    async fn next(
+        &mut self,
+        topic: &str,
+        ok: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let hit = |(t, v): &(String, serde_json::Value)| t == topic && ok(v);
+        if let Some(i) = self.seen.iter().position(hit) {
+            return self.seen.remove(i).1;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(m)) if hit(&m) => return m.1,
+                Ok(Some(m)) => self.seen.push(m),
+                _ => panic!("nothing on {topic} within 10 s; seen {:?}", self.seen),
+            }
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_switches_a_load_with_the_webs_checks_and_is_audited_and_answered() {
+    let broker = Broker::start("command");
+    let site = common::site("mqtt-command", 10.0, false);
+    let name = site
+        .state
+        .live
+        .snapshot
+        .clone()
+        .wait_for(|s| !s.scenario.is_empty())
+        .await
+        .unwrap()
+        .scenario
+        .clone();
+    let t = Topics::new(&name);
+    let o = options(
+        broker.port,
+        &[("homeassistant", Role::Operator), ("watcher", Role::Viewer)],
+    );
+    let results = format!("{}/cmd/+/load/+/result", t.root());
+    let mut l = Listener::start(broker.port, "tester", &[results, t.events()]).await;
+    let (cmd, mut cmd_events) =
+        AsyncClient::new(MqttOptions::new("commander", "127.0.0.1", broker.port), 16);
+    let poll = tokio::spawn(async move { while cmd_events.poll().await.is_ok() {} });
+    let send = |user: &str, load: &str, body: &str, retain: bool| {
+        let (cmd, topic, body) = (cmd.clone(), t.command(user, load), body.to_string());
+        async move {
+            cmd.publish(topic, QoS::AtLeastOnce, retain, body)
+                .await
+                .unwrap()
+        }
+    };
+    // A command left retained on the broker (a misconfigured client) before the site starts.
+    send("homeassistant", "lights", "OFF", true).await;
+    until(broker.port, &t.command("homeassistant", "lights"), |g| {
+        g.len() == 1
+    })
+    .await;
+    let task = tokio::spawn(client::run(site.state.clone(), o));
+    until(broker.port, &t.status(), |g| {
+        g.iter().any(|(_, b)| b == b"online")
+    })
+    .await;
+    // Home Assistant gets a switch for each load but the two critical ones.
+    let node = t.root().replace('/', "_");
+    let switches = until(
+        broker.port,
+        &format!("homeassistant/switch/{node}/+/config"),
+        |g| g.len() == 4,
+    )
+    .await;
+    assert!(
+        switches
+            .iter()
+            .all(|(topic, _)| !topic.contains("server") && !topic.contains("network"))
+    );
+
+    let result = |user: &str, load: &str| format!("{}/cmd/{user}/load/{load}/result", t.root());
+    let relay = |i: usize| site.state.live.snapshot.borrow().loads[i].relay;
+
+    // The retained command is refused, not carried out, and cleared from the broker.
+    let r = l.next(&result("homeassistant", "lights"), |_| true).await;
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("a retained command is ignored"),
+        "{r}"
+    );
+    until(broker.port, &t.command("homeassistant", "lights"), |g| {
+        g.is_empty()
+    })
+    .await;
+
+    // Home Assistant switches the fridge off: done, answered, logged as an event, audited.
+    send("homeassistant", "fridge", "OFF", false).await;
+    let r = l.next(&result("homeassistant", "fridge"), |_| true).await;
+    assert_eq!(r, serde_json::json!({"ok": true, "to": "off"}));
+    let ev = l
+        .next(&t.events(), |v| {
+            v["kind"] == "operator" && v["subject"] == "fridge"
+        })
+        .await;
+    assert_eq!(ev["detail"]["action"], "off", "{ev}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while relay(2) {
+        assert!(Instant::now() < deadline, "the fridge's relay stays closed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let audit = site.state.db.lock().unwrap().audit_log(10).unwrap();
+    assert!(
+        audit.iter().any(|a| a.user == "mqtt:homeassistant"
+            && a.action == "load-off"
+            && a.target == "fridge"),
+        "{audit:?}"
+    );
+
+    // Refusals, each answered with why, and nothing switched.
+    for (user, load, body, retain, says) in [
+        ("watcher", "lights", "OFF", false, "watcher is a viewer"),
+        (
+            "mallory",
+            "lights",
+            "OFF",
+            false,
+            "mallory has no role here",
+        ),
+        (
+            "homeassistant",
+            "server",
+            "OFF",
+            false,
+            "server is critical",
+        ),
+        (
+            "homeassistant",
+            "lights",
+            "TOGGLE",
+            false,
+            "expected ON, OFF",
+        ),
+        (
+            "homeassistant",
+            "oven",
+            "OFF",
+            false,
+            "no load's topic is \"oven\"",
+        ),
+    ] {
+        send(user, load, body, retain).await;
+        let r = l.next(&result(user, load), |_| true).await;
+        assert_eq!(r["ok"], false, "{r}");
+        assert!(r["error"].as_str().unwrap().contains(says), "{says}: {r}");
+    }
+    assert!(relay(0) && relay(3), "the server and the lights stay on");
+
+    // The web's JSON with a confirmation switches a critical load off.
+    send(
+        "homeassistant",
+        "server",
+        r#"{"to": "off", "confirm": true}"#,
+        false,
+    )
+    .await;
+    let r = l.next(&result("homeassistant", "server"), |_| true).await;
+    assert_eq!(r["ok"], true, "{r}");
+    let audit = site.state.db.lock().unwrap().audit_log(10).unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.target == "server" && a.detail == "confirmed"),
+        "{audit:?}"
+    );
+    // Refusals are not audited: only the two commands carried out are in the log.
+    assert_eq!(audit.len(), 2, "{audit:?}");
+
+    poll.abort();
+    site.state.live.shutdown();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
+fn certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    for ca in ["ca", "other-ca"] {
+        let subj = format!("/CN={ca}");
+        let (k, c) = (format!("{ca}.key"), format!("{ca}.pem"));
+        run(&[
+            &["req", "-x509"][..],
+            &key,
+            &["-keyout", &k, "-out", &c, "-days", "2", "-subj", &subj],
+        ]
+        .concat());
+    }
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for who in ["server", "client"] {
+        let subj = format!("/CN={who}");
+        let (k, csr, c, ext) = (
+            format!("{who}.key"),
+            format!("{who}.csr"),
+            format!("{who}.pem"),
+            format!("{who}.ext"),
+        );
+        run(&[
+            &["req"][..],
+            &key,
+            &["-keyout", &k, "-out", &csr, "-subj", &subj],
+        ]
+        .concat());
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &c,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtts_checks_the_broker_against_the_given_ca_and_shows_a_client_certificate() {
+    let dir = common::scratch("mqtt-tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    certificates(&dir);
+    // The broker wants TLS and a client certificate from its CA.
+    let broker = Broker::start_with(
+        "tls",
+        &format!(
+            "cafile {0}/ca.pem\ncertfile {0}/server.pem\nkeyfile {0}/server.key\nrequire_certificate true\n",
+            dir.display()
+        ),
+    );
+    let site = common::site("mqtt-tls-site", 10.0, false);
+    let name = site
+        .state
+        .live
+        .snapshot
+        .clone()
+        .wait_for(|s| !s.scenario.is_empty())
+        .await
+        .unwrap()
+        .scenario
+        .clone();
+    let t = Topics::new(&name);
+    let tls = |ca: &str| gridtwin::mqtt::tls::TlsFiles {
+        ca: Some(dir.join(ca)),
+        cert: Some(dir.join("client.pem")),
+        key: Some(dir.join("client.key")),
+    };
+    let tls_client = |id: &str, ca: &str| {
+        let mut o = MqttOptions::new(id, "127.0.0.1", broker.port);
+        o.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(gridtwin::mqtt::tls::config(&tls(ca)).unwrap()),
+        ));
+        AsyncClient::new(o, 64)
+    };
+
+    // A broker whose certificate another CA signed is not trusted.
+    let (_wrong, mut events) = tls_client("wrong", "other-ca.pem");
+    match events.poll().await {
+        Err(e) => assert!(format!("{e:?}").contains("UnknownIssuer"), "{e:?}"),
+        Ok(ev) => panic!("connected to a broker of another CA: {ev:?}"),
+    }
+
+    // The broker's own CA: the site gets on and publishes (read back over TLS).
+    let mut o = options(broker.port, &[]);
+    o.broker = Url::parse(&format!("mqtts://127.0.0.1:{}", broker.port)).unwrap();
+    o.tls = Some(gridtwin::mqtt::tls::config(&tls("ca.pem")).unwrap());
+    let task = tokio::spawn(client::run(site.state.clone(), o));
+    let (reader, mut events) = tls_client("reader", "ca.pem");
+    reader
+        .subscribe(t.status(), QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, events.poll()).await {
+            Ok(Ok(Event::Incoming(Packet::Publish(p)))) if &p.payload[..] == b"online" => break,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("the reader cannot connect over TLS: {e}"),
+            Err(_) => panic!("the site never came online over TLS"),
+        }
+    }
+    site.state.live.shutdown();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }

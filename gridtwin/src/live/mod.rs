@@ -20,7 +20,7 @@ use controller::core::{Event, OperatorCommand};
 use controller::scenario::{Loaded, Site as Grid};
 use serde::Serialize;
 use sim::feeder::Phase;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{broadcast, oneshot, watch};
 
 use crate::store::{Batch, Reading, Retention, Store, StoredEvent};
 use crate::webhook::{self, Webhook};
@@ -33,6 +33,8 @@ const PUBLISH: Duration = Duration::from_millis(50);
 const FLUSH: Duration = Duration::from_secs(1);
 /// The loop's tick; each tick catches the twin up with the wall clock.
 const TICK: Duration = Duration::from_millis(5);
+/// Events a slow subscriber may fall behind by.
+const EVENTS: usize = 1024;
 /// How often aged readings are merged into coarser ones.
 const DOWNSAMPLE: Duration = Duration::from_secs(60);
 
@@ -99,6 +101,9 @@ trait SiteLoop: Send {
 /// The running loop, as the web side holds it.
 pub struct Live {
     pub snapshot: watch::Receiver<Arc<Snapshot>>,
+    /// Each event as the loop logs it (a subscriber that falls behind by more than
+    /// `EVENTS` is told how many it missed; the store has them all).
+    pub events: broadcast::Sender<StoredEvent>,
     requests: mpsc::Sender<Request>,
     threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
@@ -155,6 +160,7 @@ impl Live {
 
         let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
         let (req_tx, req_rx) = mpsc::channel();
+        let (events, _) = broadcast::channel(EVENTS);
         let (batch_tx, batch_rx) = mpsc::channel::<Batch>();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stored: ServiceSettings = store
@@ -178,6 +184,7 @@ impl Live {
             base,
             ids,
             batch: Batch::default(),
+            events: events.clone(),
         };
         let loop_thread = {
             let stop = stop.clone();
@@ -194,6 +201,7 @@ impl Live {
             stop,
             loads,
             settings,
+            events,
         })
     }
 
@@ -264,6 +272,8 @@ struct LoopState {
     /// The stored channels' ids, in the site's order.
     ids: Vec<i64>,
     batch: Batch,
+    /// Where each event goes live (MQTT); the batch takes it to the store.
+    events: broadcast::Sender<StoredEvent>,
 }
 
 impl LoopState {
@@ -292,6 +302,8 @@ impl LoopState {
                 self.site.step(&mut events);
                 for e in &events {
                     if let Some(s) = self.stored_event(e) {
+                        // Nobody listening is not an error.
+                        let _ = self.events.send(s.clone());
                         self.batch.events.push(s);
                     }
                 }

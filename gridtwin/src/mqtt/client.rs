@@ -1,25 +1,39 @@
 //! The MQTT client at the edge: connects with a last will (`status` = `offline`, retained),
-//! announces the site to Home Assistant on every connection and whenever Home Assistant says
-//! it is back online, and publishes each load's, source's and phase's retained state from the
-//! live snapshot every period. A lost broker is retried every second; telemetry that finds the
-//! outgoing queue full is dropped (the next period carries newer values), announcements are not.
+//! announces the site to Home Assistant on every connection, whenever Home Assistant says it
+//! is back online and whenever the set of switches changes; publishes each load's, source's
+//! and phase's retained state from the live snapshot every period, and each event as the loop
+//! logs it; takes load commands from `cmd/USER/load/NAME/set` through the web's own path
+//! (`control::switch`: role, confirmation, controller, audit) and answers each on
+//! `.../result`. A lost broker is retried every second; no telemetry is queued while it is
+//! away (the next period carries newer values), events are, up to the queue's size.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
-use tokio::sync::watch;
+use rumqttc::{
+    AsyncClient, Event, LastWill, MqttOptions, Packet, Publish, QoS, TlsConfiguration, Transport,
+};
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
 
 use super::broker::Broker;
-use super::topics::Topics;
-use super::{discovery, state};
+use super::topics::{CommandTopic, Topics, load_named};
+use super::{command, discovery, state};
+use crate::control;
 use crate::live::Snapshot;
+use crate::store::Role;
+use crate::web::Shared;
 
 #[derive(Debug, Clone)]
 pub struct Options {
     pub broker: Broker,
     /// The MQTT user Home Assistant publishes as (its switches' command topics).
     pub ha_user: String,
+    /// Each MQTT user allowed to command, with its role (as a web user's).
+    pub roles: BTreeMap<String, Role>,
+    /// With `mqtts://`: the TLS configuration (`tls::config`).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     /// How often the state is published.
     pub period: Duration,
 }
@@ -28,7 +42,9 @@ pub struct Options {
 const QUEUE: usize = 4096;
 
 /// Runs until the live loop's snapshots end; then marks the site offline and disconnects.
-pub async fn run(mut snapshots: watch::Receiver<Arc<Snapshot>>, o: Options) {
+pub async fn run(app: Shared, o: Options) {
+    let mut snapshots = app.live.snapshot.clone();
+    let mut events = app.live.events.subscribe();
     // The loop publishes its first snapshot within a tick; before it, the site has no name.
     let Ok(first) = snapshots
         .wait_for(|s| !s.scenario.is_empty())
@@ -54,42 +70,75 @@ pub async fn run(mut snapshots: watch::Receiver<Arc<Snapshot>>, o: Options) {
             .unwrap_or_default();
         opts.set_credentials(user.clone(), password);
     }
-    let (client, mut events) = AsyncClient::new(opts, QUEUE);
+    if let Some(tls) = &o.tls {
+        opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            tls.clone(),
+        )));
+    }
+    let (client, mut conn) = AsyncClient::new(opts, QUEUE);
     let mut tick = tokio::time::interval(o.period);
+    let mut connected = false;
     let mut failing = false;
+    let mut events_open = true;
+    // The switches Home Assistant was last given.
+    let mut announced: Option<Vec<String>> = None;
     loop {
         tokio::select! {
-            ev = events.poll() => match ev {
+            ev = conn.poll() => match ev {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     if failing {
                         eprintln!("gridtwin: mqtt: connected to {} again", o.broker);
                     }
-                    failing = false;
+                    (connected, failing) = (true, false);
                     let _ = client.try_subscribe(discovery::BIRTH_TOPIC, QoS::AtLeastOnce);
+                    let _ = client.try_subscribe(t.commands(), QoS::AtLeastOnce);
                     let snap = snapshots.borrow().clone();
-                    announce(&client, &t, &snap, &o.ha_user);
+                    announced = Some(announce(&client, &t, &snap, &o));
                     publish_state(&client, &t, &snap);
                 }
-                Ok(Event::Incoming(Packet::Publish(p)))
-                    if p.topic == discovery::BIRTH_TOPIC && &p.payload[..] == b"online" =>
-                {
-                    let snap = snapshots.borrow().clone();
-                    announce(&client, &t, &snap, &o.ha_user);
-                    publish_state(&client, &t, &snap);
+                Ok(Event::Incoming(Packet::Publish(p))) if p.topic == discovery::BIRTH_TOPIC => {
+                    if &p.payload[..] == b"online" {
+                        let snap = snapshots.borrow().clone();
+                        announced = Some(announce(&client, &t, &snap, &o));
+                        publish_state(&client, &t, &snap);
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    if let Some(c) = t.parse_command(&p.topic) {
+                        let loads = load_names(&snapshots.borrow());
+                        take_command(&app, &client, &t, &o, &loads, c, p);
+                    }
                 }
                 Ok(_) => {}
                 Err(e) => {
                     if !failing {
                         eprintln!("gridtwin: mqtt: {}: {e}; retrying every second", o.broker);
                     }
-                    failing = true;
+                    (connected, failing) = (false, true);
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             },
             _ = tick.tick() => {
-                let snap = snapshots.borrow().clone();
-                publish_state(&client, &t, &snap);
+                if connected {
+                    let snap = snapshots.borrow().clone();
+                    if announced.as_ref() != Some(&switches(&snap, &o)) {
+                        announced = Some(announce(&client, &t, &snap, &o));
+                    }
+                    publish_state(&client, &t, &snap);
+                }
             }
+            ev = events.recv(), if events_open => match ev {
+                Ok(e) => {
+                    let body = serde_json::to_string(&e).unwrap_or_default();
+                    if let Err(err) = client.try_publish(t.events(), QoS::AtLeastOnce, false, body) {
+                        eprintln!("gridtwin: mqtt: an event not published ({err}); it is stored");
+                    }
+                }
+                Err(RecvError::Lagged(n)) => {
+                    eprintln!("gridtwin: mqtt: {n} events not published (too many at once); they are stored");
+                }
+                Err(RecvError::Closed) => events_open = false,
+            },
             changed = snapshots.changed() => {
                 if changed.is_err() {
                     break;
@@ -101,17 +150,89 @@ pub async fn run(mut snapshots: watch::Receiver<Arc<Snapshot>>, o: Options) {
     let _ = client.try_publish(t.status(), QoS::AtLeastOnce, true, "offline");
     let _ = client.try_disconnect();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while let Ok(Ok(ev)) = tokio::time::timeout_at(deadline, events.poll()).await {
+    while let Ok(Ok(ev)) = tokio::time::timeout_at(deadline, conn.poll()).await {
         if matches!(ev, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
             break;
         }
     }
 }
 
-/// The site as discovery sees it in a snapshot.
-fn announce(client: &AsyncClient, t: &Topics, snap: &Snapshot, ha_user: &str) {
+/// A command: checked and carried out off the client's loop, its outcome published beside it.
+fn take_command(
+    app: &Shared,
+    client: &AsyncClient,
+    t: &Topics,
+    o: &Options,
+    loads: &[String],
+    c: CommandTopic,
+    p: Publish,
+) {
+    let result_topic = t.result(&c);
+    let role = o.roles.get(&c.user).copied();
+    let load = load_named(loads, &c.load).cloned();
+    let (app, client) = (app.clone(), client.clone());
+    tokio::spawn(async move {
+        let outcome = async {
+            // A retained command would be carried out again at every connection: cleared.
+            if p.retain {
+                let _ = client
+                    .publish(p.topic.clone(), QoS::AtLeastOnce, true, Vec::<u8>::new())
+                    .await;
+                return Err(
+                    "a retained command is ignored (and cleared); publish commands \
+                     unretained"
+                        .into(),
+                );
+            }
+            let role = role.ok_or_else(|| {
+                format!(
+                    "MQTT user {} has no role here (serve --mqtt-role {}=operator)",
+                    c.user, c.user
+                )
+            })?;
+            let load = load.ok_or_else(|| format!("no load's topic is {:?}", c.load))?;
+            let s = command::parse(&p.payload)?;
+            let who = format!("mqtt:{}", c.user);
+            control::switch(&app, &who, role, &load, s)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(s.to.name())
+        }
+        .await;
+        let body = match &outcome {
+            Ok(to) => json!({ "ok": true, "to": to }),
+            Err(e) => {
+                eprintln!(
+                    "gridtwin: mqtt: a command from {} for {} refused: {e}",
+                    c.user, c.load
+                );
+                json!({ "ok": false, "error": e })
+            }
+        };
+        let _ = client
+            .publish(result_topic, QoS::AtLeastOnce, false, body.to_string())
+            .await;
+    });
+}
+
+/// The loads Home Assistant may switch: a PDU's non-critical loads, when its user may switch.
+fn switches(snap: &Snapshot, o: &Options) -> Vec<String> {
+    let allowed = o
+        .roles
+        .get(&o.ha_user)
+        .is_some_and(|r| *r >= Role::Operator);
+    snap.loads
+        .iter()
+        .filter(|l| allowed && !l.critical)
+        .map(|l| l.name.clone())
+        .collect()
+}
+
+/// The site as discovery sees it in a snapshot; the switches it was given.
+fn announce(client: &AsyncClient, t: &Topics, snap: &Snapshot, o: &Options) -> Vec<String> {
     let (loads, phases) = names(snap);
     let phases: Vec<&str> = phases.iter().map(String::as_str).collect();
+    let switches = switches(snap, o);
     let site = discovery::Site {
         name: &snap.scenario,
         loads: &loads,
@@ -122,20 +243,33 @@ fn announce(client: &AsyncClient, t: &Topics, snap: &Snapshot, ha_user: &str) {
             &[]
         },
         phases: &phases,
-        ha_user,
+        ha_user: &o.ha_user,
+        switches: &switches,
     };
     let _ = client.try_publish(t.status(), QoS::AtLeastOnce, true, "online");
-    for c in discovery::configs(t, &site) {
-        if let Err(e) = client.try_publish(c.topic, QoS::AtLeastOnce, true, c.payload.to_string()) {
+    let configs = discovery::configs(t, &site)
+        .into_iter()
+        .map(|c| (c.topic, c.payload.to_string()));
+    let withdrawn = discovery::withdrawn(t, &site)
+        .into_iter()
+        .map(|topic| (topic, String::new()));
+    for (topic, body) in configs.chain(withdrawn) {
+        if let Err(e) = client.try_publish(topic, QoS::AtLeastOnce, true, body) {
             eprintln!("gridtwin: mqtt: announcing: {e}");
         }
     }
+    switches
+}
+
+/// A PDU's load names (a feeder has none to command).
+fn load_names(snap: &Snapshot) -> Vec<String> {
+    snap.loads.iter().map(|l| l.name.clone()).collect()
 }
 
 /// The loads' (or homes') names and the transformer's phases (with the neutral, `N`).
 fn names(snap: &Snapshot) -> (Vec<String>, Vec<String>) {
     match &snap.feeder {
-        None => (snap.loads.iter().map(|l| l.name.clone()).collect(), vec![]),
+        None => (load_names(snap), vec![]),
         Some(f) => {
             let mut phases: Vec<String> = f
                 .heads

@@ -90,8 +90,11 @@ pub struct Site<'a> {
     /// A feeder's transformer phases (`A`, `B`, `C`) and neutral.
     pub phases: &'a [&'a str],
     /// The MQTT user Home Assistant publishes as: its switches command through
-    /// `cmd/USER/...`, which that user's role must allow.
+    /// `cmd/USER/...`.
     pub ha_user: &'a str,
+    /// The loads Home Assistant gets a switch for: none when its user may not switch; never a
+    /// critical load, whose switching off needs a confirmation a switch cannot give.
+    pub switches: &'a [String],
 }
 
 /// Every entity's config for the site.
@@ -167,24 +170,26 @@ pub fn configs(t: &Topics, site: &Site) -> Vec<Config> {
     }
     for name in site.loads.iter().filter(|_| site.switchable) {
         let base = format!("load_{}", level(name));
-        let object = format!("{base}_relay");
-        let mut p = common(&object, name.clone());
-        merge(
-            &mut p,
-            json!({
-                "command_topic": t.command(site.ha_user, name),
-                "state_topic": t.load(name),
-                "value_template": "{{ value_json.on }}",
-                "payload_on": "ON",
-                "payload_off": "OFF",
-                "state_on": "ON",
-                "state_off": "OFF",
-            }),
-        );
-        out.push(Config {
-            topic: topic("switch", &object),
-            payload: p,
-        });
+        if site.switches.contains(name) {
+            let object = format!("{base}_relay");
+            let mut p = common(&object, name.clone());
+            merge(
+                &mut p,
+                json!({
+                    "command_topic": t.command(site.ha_user, name),
+                    "state_topic": t.load(name),
+                    "value_template": "{{ value_json.on }}",
+                    "payload_on": "ON",
+                    "payload_off": "OFF",
+                    "state_on": "ON",
+                    "state_off": "OFF",
+                }),
+            );
+            out.push(Config {
+                topic: topic("switch", &object),
+                payload: p,
+            });
+        }
         let object = format!("{base}_alarm");
         let mut p = common(&object, format!("{name} alarm"));
         merge(
@@ -203,6 +208,17 @@ pub fn configs(t: &Topics, site: &Site) -> Vec<Config> {
         });
     }
     out
+}
+
+/// The switch configs of loads that have none now: published empty (retained), they remove
+/// a switch announced before (a load made critical, a role taken away).
+pub fn withdrawn(t: &Topics, site: &Site) -> Vec<String> {
+    let node = t.root().replace('/', "_");
+    site.loads
+        .iter()
+        .filter(|n| site.switchable && !site.switches.contains(n))
+        .map(|n| format!("{PREFIX}/switch/{node}/load_{}_relay/config", level(n)))
+        .collect()
 }
 
 fn merge(into: &mut Value, from: Value) {
@@ -232,6 +248,7 @@ mod tests {
             sources: &["main", "backup"],
             phases: &[],
             ha_user: "homeassistant",
+            switches: loads,
         }
     }
 
@@ -382,11 +399,43 @@ mod tests {
             .filter(|c| c.topic.contains("/switch/"))
         {
             let cmd = t
-                .parse_command(c.payload["command_topic"].as_str().unwrap(), &loads)
+                .parse_command(c.payload["command_topic"].as_str().unwrap())
                 .unwrap();
             assert_eq!(cmd.user, "homeassistant");
-            assert_eq!(c.payload["name"], cmd.load);
+            assert_eq!(
+                c.payload["name"],
+                **crate::mqtt::topics::load_named(&loads, &cmd.load).unwrap()
+            );
         }
+    }
+
+    #[test]
+    fn only_the_listed_loads_get_switches_and_the_others_are_withdrawn() {
+        let (t, loads) = demo();
+        let switches = vec!["fridge".to_string(), "lights".to_string()];
+        let site = Site {
+            switches: &switches,
+            ..pdu(&loads)
+        };
+        let all = configs(&t, &site);
+        let with_switch: Vec<&str> = all
+            .iter()
+            .filter(|c| c.topic.contains("/switch/"))
+            .map(|c| c.payload["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(with_switch, ["fridge", "lights"]);
+        // Every load keeps its alarm and sensors.
+        assert_eq!(all.len(), 6 * 7 + 2 + 2 * 5);
+        let gone = withdrawn(&t, &site);
+        assert_eq!(gone.len(), 4);
+        assert!(gone.iter().all(|g| valid_topic(g)));
+        // What is withdrawn is exactly what a full announcement would have added.
+        let full = configs(&t, &pdu(&loads));
+        for g in &gone {
+            assert!(full.iter().any(|c| &c.topic == g), "{g}");
+            assert!(!all.iter().any(|c| &c.topic == g), "{g}");
+        }
+        assert!(withdrawn(&t, &pdu(&loads)).is_empty());
     }
 
     #[test]
@@ -400,6 +449,7 @@ mod tests {
             sources: &[],
             phases: &["A", "B", "C", "N"],
             ha_user: "homeassistant",
+            switches: &[],
         };
         let all = configs(&t, &site);
         assert!(all.iter().all(|c| c.topic.contains("/sensor/")));

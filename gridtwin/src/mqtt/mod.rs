@@ -1,8 +1,11 @@
-//! MQTT: the topic layout (`topics`), the retained state (`state`) and Home Assistant's
-//! discovery (`discovery`), all sans-IO; the client that publishes and subscribes sits at the edge.
+//! MQTT: the topic layout (`topics`), the retained state (`state`), Home Assistant's
+//! discovery (`discovery`) and command payloads (`command`), all sans-IO; the broker's address
+//! (`broker`) and its TLS (`tls`); the client that publishes and subscribes sits at the edge (`client`).
 
 pub mod broker;
 pub mod client;
+pub mod command;
 pub mod discovery;
 pub mod state;
+pub mod tls;
 pub mod topics;

@@ -18,6 +18,7 @@ use super::Shared;
 use super::error::{ApiError, Body, Query};
 use super::session::{User, hash_new_password, now_ms, require};
 use crate::auth;
+use crate::control;
 use crate::live::ServiceSettings;
 use crate::store::{EventFilter, Role};
 
@@ -80,49 +81,14 @@ pub async fn load(
     ))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SwitchTo {
-    On,
-    Off,
-    Reset,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Switch {
-    to: SwitchTo,
-    /// Required to switch a critical load off.
-    #[serde(default)]
-    confirm: bool,
-}
-
+/// Switch a load on, off, or reset it (operator; a critical load's off needs confirming).
 pub async fn switch(
     State(s): State<Shared>,
     User(u): User,
     Path(name): Path<String>,
-    Body(b): Body<Switch>,
+    Body(b): Body<control::Switch>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require(&u, Role::Operator)?;
-    let Some(cfg) = s.live.load_settings(&name) else {
-        return Err(ApiError::not_found(format!("no load is named {name:?}")));
-    };
-    if cfg.critical && matches!(b.to, SwitchTo::Off) && !b.confirm {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("{name} is critical: switching it off needs \"confirm\": true"),
-        ));
-    }
-    let (cmd, action) = match b.to {
-        SwitchTo::On => (OperatorCommand::On(name.clone()), "on"),
-        SwitchTo::Off => (OperatorCommand::Off(name.clone()), "off"),
-        SwitchTo::Reset => (OperatorCommand::Reset(name.clone()), "reset"),
-    };
-    s.live.operator(cmd).await.map_err(ApiError::bad_request)?;
-    let (user, now) = (u.name.clone(), now_ms());
-    let detail = if b.confirm { "confirmed" } else { "" };
-    s.db(move |db| db.audit(now, &user, &format!("load-{action}"), &name, detail))
-        .await?;
+    control::switch(&s, &u.name, u.role, &name, b).await?;
     Ok(Json(serde_json::json!({ "ok": true })))
 }
 

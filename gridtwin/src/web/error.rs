@@ -5,6 +5,7 @@ use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use crate::control::Refusal;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -41,6 +42,19 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(m) => ApiError::bad_request(m),
             e => ApiError::internal(e.to_string()),
         }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        let status = match r {
+            Refusal::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Refusal::NoSuchLoad(_) => StatusCode::NOT_FOUND,
+            Refusal::NeedsConfirm(_) => StatusCode::CONFLICT,
+            Refusal::Controller(_) => StatusCode::BAD_REQUEST,
+            Refusal::Audit(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, r.to_string())
     }
 }
 
