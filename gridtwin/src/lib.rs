@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod control;
 pub mod hardware;
+pub mod hq;
 pub mod live;
 pub mod mqtt;
 pub mod service;

@@ -1,5 +1,6 @@
 //! The `gridtwin` command line.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -103,7 +104,7 @@ enum Command {
         /// Scenario file (RON, a PDU); the built-in demo PDU when absent.
         file: Option<PathBuf>,
         #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: std::net::SocketAddr,
+        listen: SocketAddr,
         /// The data directory (the SQLite database).
         #[arg(long, default_value = "data")]
         data: PathBuf,
@@ -135,15 +136,29 @@ enum Command {
         /// operator or admin. The broker's ACL must keep each user to its own cmd/USER/.
         #[arg(long, value_name = "USER=ROLE", requires = "mqtt")]
         mqtt_role: Vec<String>,
-        /// With mqtts://: trust only this CA (PEM) for the broker, instead of the system's.
-        #[arg(long, value_name = "FILE", requires = "mqtt")]
-        mqtt_ca: Option<PathBuf>,
-        /// With mqtts://: a client certificate (PEM) to show the broker, with --mqtt-key.
-        #[arg(long, value_name = "FILE", requires = "mqtt_key")]
-        mqtt_cert: Option<PathBuf>,
-        /// The client certificate's private key (PEM).
-        #[arg(long, value_name = "FILE", requires = "mqtt_cert")]
-        mqtt_key: Option<PathBuf>,
+        #[command(flatten)]
+        mqtt_tls: MqttTls,
+    },
+    /// The fleet's headquarters: take many sites' telemetry, events and status from an MQTT
+    /// broker (each message acknowledged once stored, in a session the broker keeps), store
+    /// them in PostgreSQL, and serve each site's history at /api/sites/SITE/history. The API
+    /// wants `Authorization: Bearer $GRIDTWIN_HQ_TOKEN` when that is set (it must be, to listen
+    /// beyond loopback).
+    Hq {
+        /// The broker, as for serve --mqtt.
+        #[arg(long, value_name = "URL")]
+        mqtt: String,
+        /// The database: postgres://USER[:PASSWORD]@HOST[:PORT]/DB (or a libpq key=value
+        /// string); GRIDTWIN_POSTGRES instead keeps a password out of the process list.
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: SocketAddr,
+        /// The MQTT client id; the broker keeps this session's messages while hq is away.
+        #[arg(long, default_value = "gridtwin-hq")]
+        client_id: String,
+        #[command(flatten)]
+        mqtt_tls: MqttTls,
     },
     /// Manage the control center's users (works offline, on the data directory).
     User {
@@ -412,9 +427,7 @@ fn main() -> ExitCode {
             mqtt,
             mqtt_ha_user,
             mqtt_role,
-            mqtt_ca,
-            mqtt_cert,
-            mqtt_key,
+            mqtt_tls,
         } => match load_or_demo(file.as_deref()) {
             Ok(mut l) => {
                 if hil_emulated && let Err(e) = l.set_backend(BackendKind::EmulatedHil) {
@@ -429,11 +442,7 @@ fn main() -> ExitCode {
                         return ExitCode::from(EXIT_BAD_INPUT);
                     }
                 };
-                let tls = gridtwin::mqtt::tls::TlsFiles {
-                    ca: mqtt_ca,
-                    cert: mqtt_cert,
-                    key: mqtt_key,
-                };
+                let tls = mqtt_tls.files();
                 let mqtt = match mqtt
                     .map(|url| mqtt_options(&url, mqtt_ha_user, &mqtt_role, &tls))
                     .transpose()
@@ -470,6 +479,19 @@ fn main() -> ExitCode {
                 Err(e) => bad_input(&e),
             }
         }
+        Command::Hq {
+            mqtt,
+            postgres,
+            listen,
+            client_id,
+            mqtt_tls,
+        } => match hq_options(&mqtt, postgres, client_id, &mqtt_tls.files(), listen) {
+            Ok(o) => report(service::hq(o, listen).map(|()| String::new()), EXIT_FAILED),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_BAD_INPUT)
+            }
+        },
         Command::User { action } => match action {
             UserAction::Add {
                 name,
@@ -652,6 +674,69 @@ fn compare(a: &Path, b: &Path, out: Option<&Path>) -> Result<String, String> {
     ))
 }
 
+/// TLS for an mqtts:// broker.
+#[derive(clap::Args, Debug)]
+struct MqttTls {
+    /// With mqtts://: trust only this CA (PEM) for the broker, instead of the system's.
+    #[arg(long, value_name = "FILE", requires = "mqtt")]
+    mqtt_ca: Option<PathBuf>,
+    /// With mqtts://: a client certificate (PEM) to show the broker, with --mqtt-key.
+    #[arg(long, value_name = "FILE", requires = "mqtt_key")]
+    mqtt_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "mqtt_cert")]
+    mqtt_key: Option<PathBuf>,
+}
+
+impl MqttTls {
+    fn files(&self) -> gridtwin::mqtt::tls::TlsFiles {
+        gridtwin::mqtt::tls::TlsFiles {
+            ca: self.mqtt_ca.clone(),
+            cert: self.mqtt_cert.clone(),
+            key: self.mqtt_key.clone(),
+        }
+    }
+}
+
+/// The TLS configuration an mqtts:// broker needs; the files with a plain one are an error.
+fn mqtt_tls(
+    broker: &gridtwin::mqtt::broker::Broker,
+    files: &gridtwin::mqtt::tls::TlsFiles,
+) -> Result<Option<std::sync::Arc<rustls::ClientConfig>>, String> {
+    match (broker.tls, files.is_empty()) {
+        (true, _) => gridtwin::mqtt::tls::config(files).map(Some),
+        (false, true) => Ok(None),
+        (false, false) => {
+            Err("--mqtt-ca, --mqtt-cert and --mqtt-key need an mqtts:// broker".into())
+        }
+    }
+}
+
+/// `hq`'s flags, checked.
+fn hq_options(
+    url: &str,
+    postgres: Option<String>,
+    client_id: String,
+    tls: &gridtwin::mqtt::tls::TlsFiles,
+    listen: SocketAddr,
+) -> Result<gridtwin::hq::Options, String> {
+    let broker = gridtwin::mqtt::broker::Broker::parse(url)?;
+    let postgres = postgres
+        .or_else(|| std::env::var("GRIDTWIN_POSTGRES").ok())
+        .ok_or("hq needs --postgres URL (or GRIDTWIN_POSTGRES)")?;
+    let token = std::env::var("GRIDTWIN_HQ_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    gridtwin::hq::check_listen(listen, token.as_deref())?;
+    Ok(gridtwin::hq::Options {
+        tls: mqtt_tls(&broker, tls)?,
+        broker,
+        postgres,
+        client_id,
+        token,
+    })
+}
+
 /// `serve`'s MQTT flags, checked: the broker URL, the users' roles, the TLS files.
 fn mqtt_options(
     url: &str,
@@ -675,13 +760,7 @@ fn mqtt_options(
             return Err(format!("--mqtt-role: {user} is given twice"));
         }
     }
-    let tls = match (broker.tls, tls.is_empty()) {
-        (true, _) => Some(gridtwin::mqtt::tls::config(tls)?),
-        (false, true) => None,
-        (false, false) => {
-            return Err("--mqtt-ca, --mqtt-cert and --mqtt-key need an mqtts:// broker".into());
-        }
-    };
+    let tls = mqtt_tls(&broker, tls)?;
     Ok(gridtwin::mqtt::client::Options {
         broker,
         ha_user,

@@ -122,6 +122,22 @@ pub fn serve(l: &Loaded, o: &ServeOptions) -> Result<(), String> {
     Ok(())
 }
 
+/// `gridtwin hq` until ctrl-c or SIGTERM.
+pub fn hq(o: crate::hq::Options, listen: SocketAddr) -> Result<(), String> {
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        println!(
+            "gridtwin: hq: taking telemetry from {}, serving http://{addr}/api/sites",
+            o.broker
+        );
+        crate::hq::serve(o, listener, web::stop_signal()).await
+    })
+}
+
 /// `gridtwin user add`: the password from stdin's first line with `password_stdin`, else
 /// asked twice on the terminal.
 pub fn add_user(data: &Path, name: &str, role: Role, password_stdin: bool) -> Result<(), String> {

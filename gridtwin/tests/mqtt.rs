@@ -1,86 +1,19 @@
 //! Against a real Mosquitto broker on loopback (Debian's `mosquitto`, installed by
 //! `cargo xtask ci` when missing): what the site publishes and what it takes from the broker.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
+
+use common::broker::Broker;
 
 use gridtwin::mqtt::broker::Broker as Url;
 use gridtwin::mqtt::topics::Topics;
 use gridtwin::mqtt::{client, discovery};
 use gridtwin::store::Role;
 use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS};
-
-/// A broker of our own: a free port, no persistence, anonymous clients on loopback only.
-struct Broker {
-    child: Child,
-    port: u16,
-    _dir: PathBuf,
-}
-
-impl Broker {
-    fn start(tag: &str) -> Broker {
-        Broker::start_with(tag, "")
-    }
-
-    /// With `listener`'s settings (TLS, say) after its `listener` line.
-    fn start_with(tag: &str, listener: &str) -> Broker {
-        let dir = std::env::temp_dir().join(format!("gridtwin-mqtt-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let conf = dir.join("mosquitto.conf");
-        // As root, mosquitto would drop to the `mosquitto` user; stay who we are.
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\n{listener}allow_anonymous true\npersistence false\nuser root\nlog_dest stderr\n"
-            ),
-        )
-        .unwrap();
-        let child = Command::new(mosquitto())
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto (cargo xtask ci installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "mosquitto did not start on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Broker {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn mosquitto() -> &'static Path {
-    ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-        .into_iter()
-        .map(Path::new)
-        .find(|p| p.exists())
-        .unwrap_or(Path::new("mosquitto"))
-}
 
 /// Every retained message under `filter` that a fresh subscriber is handed.
 async fn retained(port: u16, filter: &str) -> Vec<(String, Vec<u8>)> {

@@ -201,7 +201,8 @@ fn apt_install(present: bool, packages: &[&str]) -> Result<(), String> {
 }
 
 /// What the browser test needs: Debian's Chromium (installed as root when missing) and
-/// playwright-core from npm; and what the window test needs: Xvfb and Mesa's Vulkan.
+/// playwright-core from npm; what the window test needs: Xvfb and Mesa's Vulkan; and the
+/// servers the MQTT and fleet tests start: Mosquitto and PostgreSQL.
 fn browser_prerequisites() -> Result<(), String> {
     apt_install(Path::new("/usr/bin/chromium").exists(), &["chromium"])?;
     // The MQTT tests' broker.
@@ -209,6 +210,14 @@ fn browser_prerequisites() -> Result<(), String> {
         Path::new("/usr/sbin/mosquitto").exists(),
         &["mosquitto", "mosquitto-clients"],
     )?;
+    // The fleet tests' database, and the TLS test's certificates.
+    let postgres = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|v| v.path().join("bin/postgres").exists());
+    apt_install(postgres, &["postgresql"])?;
+    apt_install(Path::new("/usr/bin/openssl").exists(), &["openssl"])?;
     apt_install(
         Path::new("/usr/bin/xvfb-run").exists()
             && Path::new("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json").exists(),

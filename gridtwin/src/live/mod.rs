@@ -35,6 +35,16 @@ const FLUSH: Duration = Duration::from_secs(1);
 const TICK: Duration = Duration::from_millis(5);
 /// Events a slow subscriber may fall behind by.
 const EVENTS: usize = 1024;
+/// Frames a slow subscriber may fall behind by (at 1000x, four wall seconds).
+const FRAMES: usize = 4096;
+
+/// Every channel's reading at one instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    /// Unix ms.
+    pub t: i64,
+    pub values: Vec<f64>,
+}
 /// How often aged readings are merged into coarser ones.
 const DOWNSAMPLE: Duration = Duration::from_secs(60);
 
@@ -104,6 +114,10 @@ pub struct Live {
     /// Each event as the loop logs it (a subscriber that falls behind by more than
     /// `EVENTS` is told how many it missed; the store has them all).
     pub events: broadcast::Sender<StoredEvent>,
+    /// Each recorded instant's readings as the store gets them, in `channels`' order.
+    pub frames: broadcast::Sender<Arc<Frame>>,
+    /// The recorded channels, with units.
+    pub channels: Arc<[(String, &'static str)]>,
     requests: mpsc::Sender<Request>,
     threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
@@ -151,7 +165,8 @@ impl Live {
             Grid::Feeder(f) => Box::new(feeder::FeederSite::new(l, f, store)?),
         };
         let mut w = writer;
-        let ids = w.channels(&site.channels()).map_err(|e| e.to_string())?;
+        let channels: Arc<[(String, &'static str)]> = site.channels().into();
+        let ids = w.channels(&channels).map_err(|e| e.to_string())?;
         let base = site
             .counters()
             .iter()
@@ -161,6 +176,7 @@ impl Live {
         let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
         let (req_tx, req_rx) = mpsc::channel();
         let (events, _) = broadcast::channel(EVENTS);
+        let (frames, _) = broadcast::channel(FRAMES);
         let (batch_tx, batch_rx) = mpsc::channel::<Batch>();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stored: ServiceSettings = store
@@ -185,6 +201,7 @@ impl Live {
             ids,
             batch: Batch::default(),
             events: events.clone(),
+            frames: frames.clone(),
         };
         let loop_thread = {
             let stop = stop.clone();
@@ -202,6 +219,8 @@ impl Live {
             loads,
             settings,
             events,
+            frames,
+            channels,
         })
     }
 
@@ -274,6 +293,7 @@ struct LoopState {
     batch: Batch,
     /// Where each event goes live (MQTT); the batch takes it to the store.
     events: broadcast::Sender<StoredEvent>,
+    frames: broadcast::Sender<Arc<Frame>>,
 }
 
 impl LoopState {
@@ -357,9 +377,12 @@ impl LoopState {
             .extend(
                 self.ids
                     .iter()
-                    .zip(values)
-                    .map(|(&channel, v)| Reading { channel, t, v }),
+                    .zip(&values)
+                    .map(|(&channel, &v)| Reading { channel, t, v }),
             );
+        if self.frames.receiver_count() > 0 {
+            let _ = self.frames.send(Arc::new(Frame { t, values }));
+        }
     }
 
     fn flush(&mut self, batches: &mpsc::Sender<Batch>) {

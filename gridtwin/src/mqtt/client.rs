@@ -2,12 +2,14 @@
 //! announces the site to Home Assistant on every connection, whenever Home Assistant says it
 //! is back online and whenever the set of switches changes; publishes each load's, source's
 //! and phase's retained state from the live snapshot every period, and each event as the loop
-//! logs it; takes load commands from `cmd/USER/load/NAME/set` through the web's own path
+//! logs it, and every recorded frame as telemetry for the fleet (`telemetry`); takes load commands from `cmd/USER/load/NAME/set` through the web's own path
 //! (`control::switch`: role, confirmation, controller, audit) and answers each on
 //! `.../result`. A lost broker is retried every second; no telemetry is queued while it is
-//! away (the next period carries newer values), events are, up to the queue's size.
+//! away (the next period carries newer values), events are, up to the queue's size, and
+//! telemetry is held until the queue takes it; the session is kept by the broker, so what was
+//! in flight when a connection broke is sent again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,10 +20,11 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::broker::Broker;
+use super::telemetry::{self, Telemetry};
 use super::topics::{CommandTopic, Topics, load_named};
 use super::{command, discovery, state};
 use crate::control;
-use crate::live::Snapshot;
+use crate::live::{Frame, Snapshot};
 use crate::store::Role;
 use crate::web::Shared;
 
@@ -45,6 +48,7 @@ const QUEUE: usize = 4096;
 pub async fn run(app: Shared, o: Options) {
     let mut snapshots = app.live.snapshot.clone();
     let mut events = app.live.events.subscribe();
+    let mut frames = app.live.frames.subscribe();
     // The loop publishes its first snapshot within a tick; before it, the site has no name.
     let Ok(first) = snapshots
         .wait_for(|s| !s.scenario.is_empty())
@@ -60,6 +64,11 @@ pub async fn run(app: Shared, o: Options) {
         o.broker.port,
     );
     opts.set_keep_alive(Duration::from_secs(10));
+    // A session the broker keeps: telemetry in flight when the connection drops is sent again
+    // on the next (commands are subscribed at QoS 0, so none is kept for a site away).
+    opts.set_clean_session(false);
+    // Telemetry messages are up to `MESSAGE_BYTES`; what comes in is a command or a birth.
+    opts.set_max_packet_size(64 << 10, telemetry::MESSAGE_BYTES * 2);
     opts.set_last_will(LastWill::new(t.status(), "offline", QoS::AtLeastOnce, true));
     if let Some(user) = &o.broker.user {
         let password = o
@@ -80,6 +89,8 @@ pub async fn run(app: Shared, o: Options) {
     let mut connected = false;
     let mut failing = false;
     let mut events_open = true;
+    let mut frames_open = true;
+    let mut outbox = Outbox::new(&app.live.channels);
     // The switches Home Assistant was last given.
     let mut announced: Option<Vec<String>> = None;
     loop {
@@ -90,8 +101,8 @@ pub async fn run(app: Shared, o: Options) {
                         eprintln!("gridtwin: mqtt: connected to {} again", o.broker);
                     }
                     (connected, failing) = (true, false);
-                    let _ = client.try_subscribe(discovery::BIRTH_TOPIC, QoS::AtLeastOnce);
-                    let _ = client.try_subscribe(t.commands(), QoS::AtLeastOnce);
+                    let _ = client.try_subscribe(discovery::BIRTH_TOPIC, QoS::AtMostOnce);
+                    let _ = client.try_subscribe(t.commands(), QoS::AtMostOnce);
                     let snap = snapshots.borrow().clone();
                     announced = Some(announce(&client, &t, &snap, &o));
                     publish_state(&client, &t, &snap);
@@ -119,6 +130,8 @@ pub async fn run(app: Shared, o: Options) {
                 }
             },
             _ = tick.tick() => {
+                // Telemetry is queued whatever the connection: the fleet gets every frame.
+                outbox.send(&client, &t);
                 if connected {
                     let snap = snapshots.borrow().clone();
                     if announced.as_ref() != Some(&switches(&snap, &o)) {
@@ -127,6 +140,13 @@ pub async fn run(app: Shared, o: Options) {
                     publish_state(&client, &t, &snap);
                 }
             }
+            f = frames.recv(), if frames_open => match f {
+                Ok(f) => outbox.push(&f),
+                Err(RecvError::Lagged(n)) => {
+                    eprintln!("gridtwin: mqtt: {n} frames not sent (the client fell behind); they are stored");
+                }
+                Err(RecvError::Closed) => frames_open = false,
+            },
             ev = events.recv(), if events_open => match ev {
                 Ok(e) => {
                     let body = serde_json::to_string(&e).unwrap_or_default();
@@ -146,6 +166,11 @@ pub async fn run(app: Shared, o: Options) {
             }
         }
     }
+    // The loop's last frames, then every frame held.
+    while let Ok(f) = frames.try_recv() {
+        outbox.push(&f);
+    }
+    outbox.send(&client, &t);
     // Offline, then a clean disconnect (the will is for when this cannot be said).
     let _ = client.try_publish(t.status(), QoS::AtLeastOnce, true, "offline");
     let _ = client.try_disconnect();
@@ -153,6 +178,64 @@ pub async fn run(app: Shared, o: Options) {
     while let Ok(Ok(ev)) = tokio::time::timeout_at(deadline, conn.poll()).await {
         if matches!(ev, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
             break;
+        }
+    }
+}
+
+/// Frames waiting to be sent as telemetry.
+struct Outbox {
+    run: i64,
+    seq: u64,
+    channels: Vec<(String, String)>,
+    frames: VecDeque<(i64, Vec<Option<f64>>)>,
+}
+
+/// Frames held while the client's queue is full, before the oldest are dropped (at 1x, a day
+/// of a PDU's frames).
+const OUTBOX_FRAMES: usize = 86_400;
+
+impl Outbox {
+    fn new(channels: &[(String, &'static str)]) -> Outbox {
+        Outbox {
+            run: chrono::Utc::now().timestamp_millis(),
+            seq: 0,
+            channels: channels
+                .iter()
+                .map(|(n, u)| (n.clone(), u.to_string()))
+                .collect(),
+            frames: VecDeque::new(),
+        }
+    }
+
+    fn push(&mut self, f: &Frame) {
+        if self.frames.len() >= OUTBOX_FRAMES {
+            self.frames.pop_front();
+            eprintln!("gridtwin: mqtt: the telemetry outbox is full; the oldest frame dropped");
+        }
+        let values = f.values.iter().map(|v| telemetry::value(*v)).collect();
+        self.frames.push_back((f.t, values));
+    }
+
+    /// Every frame held, in messages of bounded size; what the queue cannot take is kept for
+    /// the next period.
+    fn send(&mut self, client: &AsyncClient, t: &Topics) {
+        let per = telemetry::frames_per_message(self.channels.len());
+        while !self.frames.is_empty() {
+            let n = per.min(self.frames.len());
+            let msg = Telemetry {
+                run: self.run,
+                seq: self.seq + 1,
+                channels: self.channels.clone(),
+                frames: self.frames.range(..n).cloned().collect(),
+            };
+            if client
+                .try_publish(t.telemetry(), QoS::AtLeastOnce, false, msg.encode())
+                .is_err()
+            {
+                return;
+            }
+            self.seq += 1;
+            self.frames.drain(..n);
         }
     }
 }

@@ -1,5 +1,6 @@
 //! MQTT: the topic layout (`topics`), the retained state (`state`), Home Assistant's
-//! discovery (`discovery`) and command payloads (`command`), all sans-IO; the broker's address
+//! discovery (`discovery`), command payloads (`command`) and the fleet's telemetry messages
+//! (`telemetry`), all sans-IO; the broker's address
 //! (`broker`) and its TLS (`tls`); the client that publishes and subscribes sits at the edge (`client`).
 
 pub mod broker;
@@ -7,5 +8,6 @@ pub mod client;
 pub mod command;
 pub mod discovery;
 pub mod state;
+pub mod telemetry;
 pub mod tls;
 pub mod topics;

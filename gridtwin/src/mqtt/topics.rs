@@ -5,6 +5,7 @@
 //! - `source/main|backup`: a PDU source's state as JSON (retained);
 //! - `phase/a|b|c|n`: a feeder transformer's phase and neutral current (retained);
 //! - `event`: each event as the loop logs it, JSON (not retained);
+//! - `telemetry`: every recorded frame, batched each period (QoS 1, not retained; `telemetry`);
 //! - `cmd/USER/load/NAME/set`: a command from MQTT user USER, and `.../result` its outcome.
 //!   The broker's ACL lets each user write and read only under its own `cmd/USER/`
 //!   (mosquitto: `pattern readwrite gridtwin/+/cmd/%u/#`), so the topic says who asked, and
@@ -51,6 +52,10 @@ impl Topics {
 
     pub fn phase(&self, phase: &str) -> String {
         format!("{}/phase/{}", self.root, level(phase))
+    }
+
+    pub fn telemetry(&self) -> String {
+        format!("{}/telemetry", self.root)
     }
 
     pub fn events(&self) -> String {
@@ -149,6 +154,7 @@ mod tests {
         assert_eq!(t.phase("A"), "gridtwin/demo_pdu/phase/a");
         assert_eq!(t.source("main"), "gridtwin/demo_pdu/source/main");
         assert_eq!(t.events(), "gridtwin/demo_pdu/event");
+        assert_eq!(t.telemetry(), "gridtwin/demo_pdu/telemetry");
         assert_eq!(t.commands(), "gridtwin/demo_pdu/cmd/+/load/+/set");
         assert_eq!(
             t.command("homeassistant", "Fridge"),

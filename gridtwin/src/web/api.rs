@@ -223,15 +223,15 @@ pub async fn channels(State(s): State<Shared>, _u: User) -> Result<Response, Api
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Range {
-    channel: Option<String>,
-    channels: Option<String>,
-    from: Option<i64>,
-    to: Option<i64>,
-    points: Option<u32>,
+    pub channel: Option<String>,
+    pub channels: Option<String>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub points: Option<u32>,
 }
 
 impl Range {
-    fn bounds(&self) -> Result<(i64, i64), ApiError> {
+    pub fn bounds(&self) -> Result<(i64, i64), ApiError> {
         let to = self.to.unwrap_or_else(|| now_ms() + 1);
         let from = self.from.unwrap_or(to - 3_600_000);
         if from >= to {

@@ -19,7 +19,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::auth::RateLimit;
 use crate::live::Live;
 use crate::store::Store;
-pub use error::ApiError;
+pub use api::Range;
+pub use error::{ApiError, Query};
 
 /// What every handler shares.
 pub struct AppState {
@@ -129,7 +130,7 @@ pub async fn serve(state: Shared, listener: tokio::net::TcpListener) -> std::io:
 }
 
 /// Ctrl-c, or (on Unix) SIGTERM as a service manager sends.
-async fn stop_signal() {
+pub async fn stop_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
