@@ -403,6 +403,11 @@ fn bench() -> Result<(), String> {
             "http",
             "control center under load (wrk, live clients)",
         ),
+        (
+            "gridtwin",
+            "fleet",
+            "100 controllers through MQTT into PostgreSQL",
+        ),
     ];
     for (package, bench, what) in benches {
         let mut c = cargo();

@@ -1,6 +1,9 @@
 //! A Mosquitto broker of our own (Debian's `mosquitto`, installed by `cargo xtask ci` when
 //! missing): a free port on loopback, anonymous clients, persistence when asked for.
 
+// Each test crate and bench uses part of it.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -2,6 +2,9 @@
 //! missing): a fresh cluster in a scratch directory, on a free port on loopback, trusting
 //! local connections. As root it runs as the `postgres` user, as the server insists.
 
+// Each test crate and bench uses part of it.
+#![allow(dead_code)]
+
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
