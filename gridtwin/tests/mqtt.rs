@@ -228,8 +228,11 @@ struct Listener {
 
 impl Listener {
     async fn start(port: u16, id: &str, filters: &[String]) -> Listener {
-        let (client, mut events): (AsyncClient, EventLoop) =
-            AsyncClient::new(MqttOptions::new(id, "127.0.0.1", port), 64);
+        Listener::start_with(MqttOptions::new(id, "127.0.0.1", port), filters).await
+    }
+
+    async fn start_with(o: MqttOptions, filters: &[String]) -> Listener {
+        let (client, mut events): (AsyncClient, EventLoop) = AsyncClient::new(o, 64);
         for f in filters {
             client.subscribe(f, QoS::AtLeastOnce).await.unwrap();
         }
@@ -276,6 +279,19 @@ impl Listener {
                 _ => panic!("nothing on {topic} within 10 s; seen {:?}", self.seen),
             }
         }
+    }
+}
+
+impl Listener {
+    /// Whatever arrived on `topic` so far (within 100 ms from now).
+    fn seen_on(&mut self, topic: &str) -> Option<serde_json::Value> {
+        while let Ok(m) = self.rx.try_recv() {
+            self.seen.push(m);
+        }
+        self.seen
+            .iter()
+            .find(|(t, _)| t == topic)
+            .map(|(_, v)| v.clone())
     }
 }
 
@@ -580,6 +596,122 @@ async fn mqtts_checks_the_broker_against_the_given_ca_and_shows_a_client_certifi
             Err(_) => panic!("the site never came online over TLS"),
         }
     }
+    site.state.live.shutdown();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_acl_keeps_each_user_to_its_own_commands() {
+    let dir = common::scratch("mqtt-acl");
+    std::fs::create_dir_all(&dir).unwrap();
+    let passwd = dir.join("passwd");
+    for (i, user) in ["site", "homeassistant", "watcher"].iter().enumerate() {
+        let mut c = Command::new("mosquitto_passwd");
+        if i == 0 {
+            c.arg("-c");
+        }
+        let ok = c
+            .args(["-b"])
+            .arg(&passwd)
+            .args([user, "pw"])
+            .status()
+            .expect("mosquitto_passwd (mosquitto's package)");
+        assert!(ok.success());
+    }
+    let acl = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/mosquitto.acl");
+    let broker = Broker::start_with(
+        "acl",
+        &format!(
+            "allow_anonymous false\npassword_file {}\nacl_file {}\n",
+            passwd.display(),
+            acl.display()
+        ),
+    );
+    let site = common::site("mqtt-acl-site", 10.0, false);
+    let name = site
+        .state
+        .live
+        .snapshot
+        .clone()
+        .wait_for(|s| !s.scenario.is_empty())
+        .await
+        .unwrap()
+        .scenario
+        .clone();
+    let t = Topics::new(&name);
+    let mut o = options(
+        broker.port,
+        &[
+            ("homeassistant", Role::Operator),
+            ("watcher", Role::Operator),
+        ],
+    );
+    o.broker = Url::parse(&format!("mqtt://site:pw@127.0.0.1:{}", broker.port)).unwrap();
+    let task = tokio::spawn(client::run(site.state.clone(), o));
+
+    let login = |user: &str, id: &str| {
+        let mut o = MqttOptions::new(format!("{user}-{id}"), "127.0.0.1", broker.port);
+        o.set_credentials(user, "pw");
+        o
+    };
+    // Each user listens to every result it may read.
+    let results = format!("{}/cmd/+/load/+/result", t.root());
+    let mut ha = Listener::start_with(
+        login("homeassistant", "reader"),
+        std::slice::from_ref(&results),
+    )
+    .await;
+    let mut watcher = Listener::start_with(login("watcher", "reader"), &[results]).await;
+    let (w, mut w_events) = AsyncClient::new(login("watcher", "writer"), 16);
+    let poll = tokio::spawn(async move { while w_events.poll().await.is_ok() {} });
+    let (h, mut h_events) = AsyncClient::new(login("homeassistant", "writer"), 16);
+    let poll2 = tokio::spawn(async move { while h_events.poll().await.is_ok() {} });
+    let publish = |c: &AsyncClient, user: &str, load: &str| {
+        let (c, topic) = (c.clone(), t.command(user, load));
+        async move {
+            c.publish(topic, QoS::AtLeastOnce, false, "OFF")
+                .await
+                .unwrap()
+        }
+    };
+    let result = |user: &str, load: &str| format!("{}/cmd/{user}/load/{load}/result", t.root());
+    // Wait for the site to be on: its own command answered.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        publish(&h, "homeassistant", "office").await;
+        if tokio::time::timeout(
+            Duration::from_millis(500),
+            ha.next(&result("homeassistant", "office"), |_| true),
+        )
+        .await
+        .is_ok()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the site never answered");
+    }
+
+    // The watcher writes as Home Assistant: the broker drops it; nothing switches.
+    publish(&w, "homeassistant", "lights").await;
+    // Its own topic works, and it reads the answer there.
+    publish(&w, "watcher", "fridge").await;
+    let r = watcher.next(&result("watcher", "fridge"), |_| true).await;
+    assert_eq!(r["ok"], true, "{r}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        site.state.live.snapshot.borrow().loads[3].relay,
+        "the lights stay on"
+    );
+    assert!(ha.seen_on(&result("homeassistant", "lights")).is_none());
+    let audit = site.state.db.lock().unwrap().audit_log(10).unwrap();
+    assert!(audit.iter().all(|a| a.target != "lights"), "{audit:?}");
+
+    poll.abort();
+    poll2.abort();
     site.state.live.shutdown();
     tokio::time::timeout(Duration::from_secs(5), task)
         .await

@@ -35,11 +35,16 @@ impl Broker {
         } else {
             "persistence false\n".into()
         };
+        let anonymous = if settings.contains("allow_anonymous") {
+            ""
+        } else {
+            "allow_anonymous true\n"
+        };
         // As root, mosquitto would drop to the `mosquitto` user; stay who we are.
         std::fs::write(
             dir.join("mosquitto.conf"),
             format!(
-                "listener {port} 127.0.0.1\n{settings}{persistence}allow_anonymous true\nuser root\nlog_dest stderr\n"
+                "listener {port} 127.0.0.1\n{settings}{persistence}{anonymous}user root\nlog_dest stderr\n"
             ),
         )
         .unwrap();
