@@ -158,8 +158,8 @@ async fn run(sites: usize, secs: u64) {
         .unwrap()
         .get(0);
     let offered = sites as f64 * (CHANNELS * FRAMES) as f64;
-    // The steady rate: between the first and last samples taken while sending.
-    let rate = match (samples.first(), samples.iter().rev().nth(1)) {
+    // The rate between the first and last samples taken while sending.
+    let rate = match (samples.first(), samples.last()) {
         (Some(a), Some(b)) if b.0 > a.0 => (b.1 - a.1) as f64 / (b.0 - a.0),
         _ => f64::NAN,
     };

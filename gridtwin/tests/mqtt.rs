@@ -97,6 +97,19 @@ async fn discovery_configs_are_retained_and_the_last_will_marks_the_site_offline
     }
 }
 
+/// The demo at 10x, once its loop runs, and its topics.
+async fn live_site(tag: &str) -> (common::Site, Topics) {
+    let site = common::site(tag, 10.0, false);
+    let mut snapshots = site.state.live.snapshot.clone();
+    let name = snapshots
+        .wait_for(|s| !s.scenario.is_empty())
+        .await
+        .unwrap()
+        .scenario
+        .clone();
+    (site, Topics::new(&name))
+}
+
 /// The client's options for a broker on loopback, with these MQTT users' roles.
 fn options(port: u16, roles: &[(&str, Role)]) -> client::Options {
     client::Options {
@@ -127,15 +140,7 @@ async fn until(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_site_announces_publishes_state_reannounces_on_birth_and_goes_offline() {
     let broker = Broker::start("live");
-    let site = common::site("mqtt-live", 10.0, false);
-    let mut snapshots = site.state.live.snapshot.clone();
-    let name = snapshots
-        .wait_for(|s| !s.scenario.is_empty())
-        .await
-        .unwrap()
-        .scenario
-        .clone();
-    let t = Topics::new(&name);
+    let (site, t) = live_site("mqtt-live").await;
     let o = options(broker.port, &[("homeassistant", Role::Operator)]);
     let task = tokio::spawn(client::run(site.state.clone(), o));
 
@@ -304,18 +309,7 @@ impl Drop for Listener {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_switches_a_load_with_the_webs_checks_and_is_audited_and_answered() {
     let broker = Broker::start("command");
-    let site = common::site("mqtt-command", 10.0, false);
-    let name = site
-        .state
-        .live
-        .snapshot
-        .clone()
-        .wait_for(|s| !s.scenario.is_empty())
-        .await
-        .unwrap()
-        .scenario
-        .clone();
-    let t = Topics::new(&name);
+    let (site, t) = live_site("mqtt-command").await;
     let o = options(
         broker.port,
         &[("homeassistant", Role::Operator), ("watcher", Role::Viewer)],
@@ -545,18 +539,7 @@ async fn mqtts_checks_the_broker_against_the_given_ca_and_shows_a_client_certifi
             dir.display()
         ),
     );
-    let site = common::site("mqtt-tls-site", 10.0, false);
-    let name = site
-        .state
-        .live
-        .snapshot
-        .clone()
-        .wait_for(|s| !s.scenario.is_empty())
-        .await
-        .unwrap()
-        .scenario
-        .clone();
-    let t = Topics::new(&name);
+    let (site, t) = live_site("mqtt-tls-site").await;
     let tls = |ca: &str| gridtwin::mqtt::tls::TlsFiles {
         ca: Some(dir.join(ca)),
         cert: Some(dir.join("client.pem")),
@@ -631,18 +614,7 @@ async fn the_documented_acl_keeps_each_user_to_its_own_commands() {
             acl.display()
         ),
     );
-    let site = common::site("mqtt-acl-site", 10.0, false);
-    let name = site
-        .state
-        .live
-        .snapshot
-        .clone()
-        .wait_for(|s| !s.scenario.is_empty())
-        .await
-        .unwrap()
-        .scenario
-        .clone();
-    let t = Topics::new(&name);
+    let (site, t) = live_site("mqtt-acl-site").await;
     let mut o = options(
         broker.port,
         &[

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS, TlsConfiguration, Transport};
+use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
 use tokio::sync::mpsc;
 
 use crate::mqtt::broker::Broker;
@@ -63,25 +63,11 @@ pub async fn serve(
     let reader = pg::Reader::open(&o.postgres).await?;
     let counters = Arc::new(Counters::default());
 
-    let mut opts = MqttOptions::new(o.client_id.clone(), o.broker.host.clone(), o.broker.port);
+    let mut opts = o.broker.client_options(o.client_id.clone(), o.tls.as_ref());
     opts.set_keep_alive(Duration::from_secs(10));
     opts.set_clean_session(false);
     opts.set_manual_acks(true);
     opts.set_max_packet_size(telemetry::MAX_BYTES + (64 << 10), 64 << 10);
-    if let Some(user) = &o.broker.user {
-        let password = o
-            .broker
-            .password
-            .clone()
-            .or_else(|| std::env::var("GRIDTWIN_MQTT_PASSWORD").ok())
-            .unwrap_or_default();
-        opts.set_credentials(user.clone(), password);
-    }
-    if let Some(tls) = &o.tls {
-        opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-            tls.clone(),
-        )));
-    }
     let (client, conn) = AsyncClient::new(opts, 1024);
     let (tx, rx) = mpsc::channel(4 * BATCH);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -67,6 +67,32 @@ impl Broker {
     }
 }
 
+impl Broker {
+    /// A client's options for this broker: its address, the user with the password (from the
+    /// URL or `GRIDTWIN_MQTT_PASSWORD`), and TLS when given.
+    pub fn client_options(
+        &self,
+        client_id: String,
+        tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
+    ) -> rumqttc::MqttOptions {
+        let mut opts = rumqttc::MqttOptions::new(client_id, self.host.clone(), self.port);
+        if let Some(user) = &self.user {
+            let password = self
+                .password
+                .clone()
+                .or_else(|| std::env::var("GRIDTWIN_MQTT_PASSWORD").ok())
+                .unwrap_or_default();
+            opts.set_credentials(user.clone(), password);
+        }
+        if let Some(tls) = tls {
+            opts.set_transport(rumqttc::Transport::tls_with_config(
+                rumqttc::TlsConfiguration::Rustls(tls.clone()),
+            ));
+        }
+        opts
+    }
+}
+
 /// The URL with any password replaced, for messages.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

@@ -13,9 +13,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{
-    AsyncClient, Event, LastWill, MqttOptions, Packet, Publish, QoS, TlsConfiguration, Transport,
-};
+use rumqttc::{AsyncClient, Event, LastWill, Packet, Publish, QoS};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -58,10 +56,9 @@ pub async fn run(app: Shared, o: Options) {
         return;
     };
     let t = Topics::new(&first.scenario);
-    let mut opts = MqttOptions::new(
+    let mut opts = o.broker.client_options(
         format!("gridtwin-{}", super::topics::level(&first.scenario)),
-        o.broker.host.clone(),
-        o.broker.port,
+        o.tls.as_ref(),
     );
     opts.set_keep_alive(Duration::from_secs(10));
     // A session the broker keeps: telemetry in flight when the connection drops is sent again
@@ -70,20 +67,6 @@ pub async fn run(app: Shared, o: Options) {
     // Telemetry messages are up to `MESSAGE_BYTES`; what comes in is a command or a birth.
     opts.set_max_packet_size(64 << 10, telemetry::MESSAGE_BYTES * 2);
     opts.set_last_will(LastWill::new(t.status(), "offline", QoS::AtLeastOnce, true));
-    if let Some(user) = &o.broker.user {
-        let password = o
-            .broker
-            .password
-            .clone()
-            .or_else(|| std::env::var("GRIDTWIN_MQTT_PASSWORD").ok())
-            .unwrap_or_default();
-        opts.set_credentials(user.clone(), password);
-    }
-    if let Some(tls) = &o.tls {
-        opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-            tls.clone(),
-        )));
-    }
     let (client, mut conn) = AsyncClient::new(opts, QUEUE);
     let mut tick = tokio::time::interval(o.period);
     let mut connected = false;
