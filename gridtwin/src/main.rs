@@ -138,6 +138,16 @@ enum Command {
         mqtt_role: Vec<String>,
         #[command(flatten)]
         mqtt_tls: MqttTls,
+        /// Serve HTTPS with this certificate chain (PEM), with --tls-key; cookies are then
+        /// Secure and responses say Strict-Transport-Security.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM).
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Mark cookies Secure while serving plain HTTP, behind a proxy that terminates TLS.
+        #[arg(long, conflicts_with = "tls_cert")]
+        secure_cookies: bool,
     },
     /// The fleet's headquarters: take many sites' telemetry, events and status from an MQTT
     /// broker (each message acknowledged once stored, in a session the broker keeps), store
@@ -428,6 +438,9 @@ fn main() -> ExitCode {
             mqtt_ha_user,
             mqtt_role,
             mqtt_tls,
+            tls_cert,
+            tls_key,
+            secure_cookies,
         } => match load_or_demo(file.as_deref()) {
             Ok(mut l) => {
                 if hil_emulated && let Err(e) = l.set_backend(BackendKind::EmulatedHil) {
@@ -453,12 +466,24 @@ fn main() -> ExitCode {
                         return ExitCode::from(EXIT_BAD_INPUT);
                     }
                 };
+                let tls = match (tls_cert, tls_key) {
+                    (Some(c), Some(k)) => match gridtwin::web::https::config(&c, &k) {
+                        Ok(t) => Some(t),
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            return ExitCode::from(EXIT_BAD_INPUT);
+                        }
+                    },
+                    _ => None,
+                };
                 let o = service::ServeOptions {
                     listen,
                     data: &data,
                     speed,
                     hil: hil.as_ref(),
                     mqtt: mqtt.as_ref(),
+                    tls,
+                    secure_cookies,
                 };
                 report(service::serve(&l, &o).map(|()| String::new()), EXIT_FAILED)
             }

@@ -26,6 +26,10 @@ pub struct ServeOptions<'a> {
     pub hil: Option<&'a Hil>,
     /// Publish to an MQTT broker (and announce to Home Assistant).
     pub mqtt: Option<&'a crate::mqtt::client::Options>,
+    /// Serve HTTPS with this configuration (`web::https::config`); cookies are then Secure.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Mark cookies Secure though serving plain HTTP (behind a TLS-terminating proxy).
+    pub secure_cookies: bool,
 }
 
 /// Open the store and start the loop; with no users yet, make a setup token and return it.
@@ -63,7 +67,9 @@ pub fn start(l: &Loaded, o: &ServeOptions) -> Result<(AppState, Option<String>),
     } else {
         None
     };
-    Ok((AppState::new(live, db), setup))
+    let mut state = AppState::new(live, db);
+    state.secure_cookies = o.secure_cookies || o.tls.is_some();
+    Ok((state, setup))
 }
 
 /// The bench's hardware for the scenario's PDU; what it says on opening goes to stderr.
@@ -103,11 +109,12 @@ pub fn serve(l: &Loaded, o: &ServeOptions) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        println!("gridtwin: serving {} on http://{addr}/", l.scenario.name);
+        let scheme = if o.tls.is_some() { "https" } else { "http" };
+        println!("gridtwin: serving {} on {scheme}://{addr}/", l.scenario.name);
         if let Some(token) = setup {
             println!(
                 "gridtwin: no users yet. Create the first admin within 24 h (the link works once):\n  \
-                 http://{addr}/setup#{token}\n  \
+                 {scheme}://{addr}/setup#{token}\n  \
                  or offline: gridtwin user add NAME --role admin --data {}",
                 o.data.display()
             );
@@ -116,7 +123,9 @@ pub fn serve(l: &Loaded, o: &ServeOptions) -> Result<(), String> {
             println!("gridtwin: publishing to {}", m.broker);
             tokio::spawn(crate::mqtt::client::run(shared.clone(), m.clone()));
         }
-        web::serve(shared, listener).await.map_err(|e| e.to_string())
+        web::serve(shared, listener, o.tls.clone())
+            .await
+            .map_err(|e| e.to_string())
     })?;
     state.live.shutdown();
     Ok(())

@@ -567,6 +567,8 @@ async fn an_admin_changes_a_load_s_settings_which_act_at_once_and_survive_a_rest
             speed: 1.0,
             hil: None,
             mqtt: None,
+            tls: None,
+            secure_cookies: false,
         },
     )
     .unwrap();
@@ -850,6 +852,8 @@ async fn a_feeder_shows_its_transformer_and_homes_and_an_operator_moves_a_home()
             speed: 600.0,
             hil: None,
             mqtt: None,
+            tls: None,
+            secure_cookies: false,
         },
     )
     .unwrap();
@@ -943,4 +947,57 @@ async fn the_live_service_runs_on_the_bench_with_no_twin() {
         v["loads"][3]["name"] == "lights" && v["loads"][3]["relay"] == false
     })
     .await;
+}
+
+/// Each login gets a fresh session; a session ends when its time is up, whatever the cache.
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_are_fresh_at_each_login_and_expire() {
+    let dir = common::scratch("expiry");
+    {
+        let db = gridtwin::store::Store::open(&dir).unwrap();
+        let hash = gridtwin::auth::hash_password(PASSWORD).unwrap();
+        db.add_user("op", gridtwin::store::Role::Operator, &hash, 0)
+            .unwrap();
+    }
+    let (mut state, _) = gridtwin::service::start(
+        &common::demo(),
+        &gridtwin::service::ServeOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data: &dir,
+            speed: 1.0,
+            hil: None,
+            mqtt: None,
+            tls: None,
+            secure_cookies: false,
+        },
+    )
+    .unwrap();
+    state.session_ttl = std::time::Duration::from_secs(2);
+    let state = std::sync::Arc::new(state);
+    let s = common::Site {
+        app: gridtwin::web::router(state.clone()),
+        state,
+        dir,
+        setup: None,
+    };
+    let first = s.login("op").await;
+    let second = s.login("op").await;
+    assert_ne!(first, second, "a login never reuses a session");
+    for c in [&first, &second] {
+        assert_eq!(s.get("/api/me", c).await.status, StatusCode::OK);
+    }
+    // Logging out ends that session only.
+    let r = s.post("/api/logout", &first, "{}").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(
+        s.get("/api/me", &first).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(s.get("/api/me", &second).await.status, StatusCode::OK);
+    // Past its time the other one ends too.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let r = s.get("/api/me", &second).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.error().contains("expired"), "{}", r.body);
+    s.state.live.shutdown();
 }

@@ -459,78 +459,11 @@ async fn a_command_switches_a_load_with_the_webs_checks_and_is_audited_and_answe
         .unwrap();
 }
 
-/// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
-fn certificates(dir: &Path) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let key = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    for ca in ["ca", "other-ca"] {
-        let subj = format!("/CN={ca}");
-        let (k, c) = (format!("{ca}.key"), format!("{ca}.pem"));
-        run(&[
-            &["req", "-x509"][..],
-            &key,
-            &["-keyout", &k, "-out", &c, "-days", "2", "-subj", &subj],
-        ]
-        .concat());
-    }
-    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
-    for who in ["server", "client"] {
-        let subj = format!("/CN={who}");
-        let (k, csr, c, ext) = (
-            format!("{who}.key"),
-            format!("{who}.csr"),
-            format!("{who}.pem"),
-            format!("{who}.ext"),
-        );
-        run(&[
-            &["req"][..],
-            &key,
-            &["-keyout", &k, "-out", &csr, "-subj", &subj],
-        ]
-        .concat());
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &c,
-            "-days",
-            "2",
-            "-extfile",
-            &ext,
-        ]);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtts_checks_the_broker_against_the_given_ca_and_shows_a_client_certificate() {
     let dir = common::scratch("mqtt-tls");
     std::fs::create_dir_all(&dir).unwrap();
-    certificates(&dir);
+    common::certificates(&dir);
     // The broker wants TLS and a client certificate from its CA.
     let broker = Broker::start_with(
         "tls",

@@ -150,3 +150,51 @@ fn a_killed_server_loses_only_the_batch_in_flight() {
     }
     std::fs::remove_dir_all(&data).unwrap();
 }
+
+/// Nothing secret reaches the log: not a password (the MQTT broker's in its URL, a user's, a
+/// wrong one tried), nor a session or API token, though the broker's URL is logged (refused
+/// connections) and logins happen.
+#[test]
+fn no_secrets_in_the_log() {
+    let data = common::scratch("secrets");
+    common::add_user(&data, "op", "admin");
+    let log = std::env::temp_dir().join(format!("gridtwin-secrets-{}.log", std::process::id()));
+    // Port 1 on loopback refuses: the client logs the broker it cannot reach.
+    let s = Server::start_logged(
+        &data,
+        10.0,
+        &["--mqtt", "mqtt://gw:s3cret-mqtt@127.0.0.1:1"],
+        &log,
+    );
+    let cookie = s.login("op");
+    let (code, _) = s.http(
+        "POST",
+        "/api/login",
+        "",
+        r#"{"name":"op","password":"hunter2-wrong"}"#,
+    );
+    assert_eq!(code, 401);
+    let (code, body) = s.http("POST", "/api/tokens", &cookie, r#"{"days":1}"#);
+    assert_eq!(code, 200, "{body}");
+    let api_token: serde_json::Value = serde_json::from_str(&body).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    s.stop();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("mqtt://gw@127.0.0.1:1"),
+        "the broker is logged: {text}"
+    );
+    let session = cookie.split_once('=').unwrap().1;
+    let api_token = api_token["token"].as_str().unwrap();
+    for secret in [
+        "s3cret-mqtt",
+        common::PASSWORD,
+        "hunter2-wrong",
+        session,
+        api_token,
+    ] {
+        assert!(!text.contains(secret), "{secret:?} in the log: {text}");
+    }
+    let _ = std::fs::remove_file(&log);
+    std::fs::remove_dir_all(&data).unwrap();
+}

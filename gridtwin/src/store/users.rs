@@ -51,6 +51,8 @@ pub struct UserRow {
 pub struct SessionUser {
     pub name: String,
     pub role: Role,
+    /// When the session or token ends, unix ms.
+    pub expires: i64,
 }
 
 fn role(text: String) -> rusqlite::Result<Role> {
@@ -126,13 +128,14 @@ impl Store {
         Ok(self
             .conn
             .query_row(
-                "SELECT u.name, u.role FROM session s JOIN user u ON u.name = s.user
+                "SELECT u.name, u.role, s.expires FROM session s JOIN user u ON u.name = s.user
                  WHERE s.token = ?1 AND s.expires > ?2",
                 params![digest, now_ms],
                 |r| {
                     Ok(SessionUser {
                         name: r.get(0)?,
                         role: role(r.get(1)?)?,
+                        expires: r.get(2)?,
                     })
                 },
             )

@@ -4,6 +4,7 @@
 mod api;
 mod assets;
 mod error;
+pub mod https;
 pub mod session;
 
 use std::net::SocketAddr;
@@ -121,8 +122,15 @@ pub fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
-/// Serve on `listener` until ctrl-c.
-pub async fn serve(state: Shared, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+/// Serve on `listener` until ctrl-c; HTTPS with `tls`.
+pub async fn serve(
+    state: Shared,
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> std::io::Result<()> {
+    if let Some(tls) = tls {
+        return https::serve(state, listener, tls, stop_signal()).await;
+    }
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(stop_signal())

@@ -132,8 +132,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
 }
 
 /// Sessions recently found in the store, so that a request needs no database lookup. An entry
-/// is trusted for `SessionCache::TRUST` only: a session ended elsewhere (another process,
-/// `gridtwin user remove`) stops working within that time; one ended here, at once.
+/// is trusted for `SessionCache::TRUST` only, and never past the session's end: a session
+/// ended elsewhere (another process, `gridtwin user remove`) stops working within that time;
+/// one ended here, or one whose time is up, at once.
 #[derive(Default)]
 pub struct SessionCache {
     entries: std::sync::Mutex<std::collections::HashMap<String, (SessionUser, Instant)>>,
@@ -145,7 +146,7 @@ impl SessionCache {
     fn get(&self, digest: &str) -> Option<SessionUser> {
         let e = self.entries.lock().ok()?;
         e.get(digest)
-            .filter(|(_, at)| at.elapsed() < Self::TRUST)
+            .filter(|(u, at)| at.elapsed() < Self::TRUST && u.expires > now_ms())
             .map(|(u, _)| u.clone())
     }
 

@@ -88,6 +88,8 @@ pub fn site_on(
             speed,
             hil,
             mqtt: None,
+            tls: None,
+            secure_cookies: false,
         },
     )
     .unwrap();
@@ -273,6 +275,33 @@ impl Server {
         (Server { child, addr }, lines)
     }
 
+    /// As `start`, with `extra` arguments, everything it prints (stdout and stderr) going to
+    /// `log`.
+    pub fn start_logged(data: &Path, speed: f64, extra: &[&str], log: &Path) -> Server {
+        let file = std::fs::File::create(log).unwrap();
+        let child = gridtwin()
+            .args(["serve", "--listen", "127.0.0.1:0", "--speed"])
+            .arg(speed.to_string())
+            .arg("--data")
+            .arg(data)
+            .args(extra)
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let addr = loop {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            if let Some(rest) = text.split(" on http://").nth(1) {
+                let line = rest.lines().next().unwrap_or("");
+                break line.trim().trim_end_matches('/').to_string();
+            }
+            assert!(Instant::now() < deadline, "serve did not start: {text}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Server { child, addr }
+    }
+
     /// One request over a fresh connection; the whole response as text.
     fn raw(&self, method: &str, path: &str, cookie: &str, body: &str) -> String {
         let mut s = TcpStream::connect(&self.addr).unwrap();
@@ -380,5 +409,73 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// In `dir`: two CAs (`ca`, `other-ca`), a server certificate for 127.0.0.1 and a client
+/// certificate signed by `ca`, each `NAME.pem` with `NAME.key`, made with openssl.
+pub fn certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    for ca in ["ca", "other-ca"] {
+        let subj = format!("/CN={ca}");
+        let (k, c) = (format!("{ca}.key"), format!("{ca}.pem"));
+        run(&[
+            &["req", "-x509"][..],
+            &key,
+            &["-keyout", &k, "-out", &c, "-days", "2", "-subj", &subj],
+        ]
+        .concat());
+    }
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for who in ["server", "client"] {
+        let subj = format!("/CN={who}");
+        let (k, csr, c, ext) = (
+            format!("{who}.key"),
+            format!("{who}.csr"),
+            format!("{who}.pem"),
+            format!("{who}.ext"),
+        );
+        run(&[
+            &["req"][..],
+            &key,
+            &["-keyout", &k, "-out", &csr, "-subj", &subj],
+        ]
+        .concat());
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &c,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ]);
     }
 }
