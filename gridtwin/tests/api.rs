@@ -424,6 +424,20 @@ async fn metrics_are_prometheus_text_in_base_units() {
         "{}",
         r.body
     );
+    // The loop's timing: passes counted, a p99 no more than the longest, the deadline a tick.
+    let value = |series: &str| -> f64 {
+        r.body
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {series}"))
+    };
+    assert!(value("gridtwin_loop_passes_total") > 0.0);
+    assert_eq!(value("gridtwin_loop_deadline_seconds"), 0.005);
+    assert!(
+        value("gridtwin_loop_pass_seconds{quantile=\"0.99\"}")
+            <= value("gridtwin_loop_pass_max_seconds")
+    );
+    assert!(value("gridtwin_loop_deadline_missed_total") <= value("gridtwin_loop_passes_total"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,6 +7,7 @@
 
 mod feeder;
 mod pdu;
+pub mod timing;
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -118,6 +119,8 @@ pub struct Live {
     pub frames: broadcast::Sender<Arc<Frame>>,
     /// The recorded channels, with units.
     pub channels: Arc<[(String, &'static str)]>,
+    /// How long the loop's passes take against their deadline, one tick.
+    pub timing: Arc<timing::Timing>,
     requests: mpsc::Sender<Request>,
     threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
@@ -177,6 +180,7 @@ impl Live {
         let (req_tx, req_rx) = mpsc::channel();
         let (events, _) = broadcast::channel(EVENTS);
         let (frames, _) = broadcast::channel(FRAMES);
+        let timing = Arc::new(timing::Timing::new(TICK));
         let (batch_tx, batch_rx) = mpsc::channel::<Batch>();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stored: ServiceSettings = store
@@ -202,6 +206,7 @@ impl Live {
             batch: Batch::default(),
             events: events.clone(),
             frames: frames.clone(),
+            timing: timing.clone(),
         };
         let loop_thread = {
             let stop = stop.clone();
@@ -221,6 +226,7 @@ impl Live {
             events,
             frames,
             channels,
+            timing,
         })
     }
 
@@ -294,6 +300,7 @@ struct LoopState {
     /// Where each event goes live (MQTT); the batch takes it to the store.
     events: broadcast::Sender<StoredEvent>,
     frames: broadcast::Sender<Arc<Frame>>,
+    timing: Arc<timing::Timing>,
 }
 
 impl LoopState {
@@ -309,7 +316,10 @@ impl LoopState {
         let mut flushed = wall0;
         let dt = self.site.dt();
         let mut events = Vec::new();
+        let mut slept_from = WallInstant::now();
         while !stop.load(Ordering::SeqCst) {
+            let pass = WallInstant::now();
+            let oversleep = pass.duration_since(slept_from).saturating_sub(TICK);
             while let Ok(r) = requests.try_recv() {
                 self.site.request(r);
             }
@@ -341,6 +351,9 @@ impl LoopState {
                 self.flush(batches);
                 flushed = now;
             }
+            slept_from = WallInstant::now();
+            self.timing
+                .record(slept_from.duration_since(pass), oversleep);
             std::thread::sleep(TICK);
         }
         self.flush(batches);

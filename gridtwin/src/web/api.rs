@@ -522,6 +522,54 @@ pub async fn metrics(State(s): State<Shared>, _u: User) -> Response {
         "gauge",
         vec![(String::new(), snap.lag_s)],
     );
+    let t = &s.live.timing;
+    let quantiles = |f: &dyn Fn(f64) -> std::time::Duration| {
+        [0.5, 0.99, 0.999]
+            .map(|q| (format!("{{quantile=\"{q}\"}}"), f(q).as_secs_f64()))
+            .to_vec()
+    };
+    family(
+        "gridtwin_loop_pass_seconds",
+        "Work per pass of the control loop (its deadline: gridtwin_loop_deadline_seconds).",
+        "summary",
+        quantiles(&|q| t.busy_quantile(q)),
+    );
+    family(
+        "gridtwin_loop_pass_max_seconds",
+        "The longest pass of the control loop.",
+        "gauge",
+        vec![(String::new(), t.busy_max().as_secs_f64())],
+    );
+    family(
+        "gridtwin_loop_deadline_seconds",
+        "A pass's deadline, one tick of the loop.",
+        "gauge",
+        vec![(String::new(), t.deadline.as_secs_f64())],
+    );
+    family(
+        "gridtwin_loop_passes_total",
+        "Passes of the control loop.",
+        "counter",
+        vec![(String::new(), t.passes() as f64)],
+    );
+    family(
+        "gridtwin_loop_deadline_missed_total",
+        "Passes that worked past their deadline.",
+        "counter",
+        vec![(String::new(), t.missed() as f64)],
+    );
+    family(
+        "gridtwin_loop_oversleep_seconds",
+        "How much longer than a tick the loop slept between passes (scheduling jitter).",
+        "summary",
+        quantiles(&|q| t.oversleep_quantile(q)),
+    );
+    family(
+        "gridtwin_loop_oversleep_max_seconds",
+        "The longest oversleep between passes.",
+        "gauge",
+        vec![(String::new(), t.oversleep_max().as_secs_f64())],
+    );
     (
         [(
             header::CONTENT_TYPE,
