@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod control;
+pub mod fuzz;
 pub mod hardware;
 pub mod hq;
 pub mod live;

@@ -1,5 +1,5 @@
 //! Project automation: `cargo xtask scenario [NAME...]`, `cargo xtask ci`, `cargo xtask bench`,
-//! `cargo xtask viz NAME [ARGS]`, `cargo xtask web-assets`.
+//! `cargo xtask fuzz NAME [--minutes M]`, `cargo xtask viz NAME [ARGS]`, `cargo xtask web-assets`.
 
 mod window;
 
@@ -13,12 +13,13 @@ fn main() -> ExitCode {
         Some("scenario") => scenario(&args[1..]),
         Some("ci") => ci(),
         Some("bench") => bench(),
+        Some("fuzz") if args.len() > 1 => fuzz(&args[1], &args[2..]),
         Some("web-assets") => web_assets(),
         Some("viz") if args.len() > 1 => viz(&args[1], &args[2..]),
         Some("window") => window_only(),
         _ => {
             eprintln!(
-                "usage: cargo xtask scenario [NAME...] | ci | bench | viz NAME [ARGS] | window | web-assets"
+                "usage: cargo xtask scenario [NAME...] | ci | bench | fuzz NAME [--minutes M] | viz NAME [ARGS] | window | web-assets"
             );
             return ExitCode::from(2);
         }
@@ -382,6 +383,48 @@ fn window_tests(gridtwin: &Path) -> Result<(), String> {
         eprintln!("    {fps}");
     }
     Ok(())
+}
+
+/// One fuzz target (`fuzz/fuzz_targets/NAME.rs`) for M minutes (10 by default) with cargo-fuzz
+/// on the nightly toolchain, growing its corpus in `fuzz/corpus/NAME` (commit what it adds;
+/// `cargo test` replays it). A crash lands in `fuzz/artifacts/NAME/`: make it a test, then fix.
+fn fuzz(name: &str, args: &[String]) -> Result<(), String> {
+    let minutes: u64 = match args {
+        [] => 10,
+        [flag, m] if flag == "--minutes" => m
+            .parse()
+            .map_err(|_| format!("--minutes {m}: a whole number"))?,
+        _ => return Err("usage: cargo xtask fuzz NAME [--minutes M]".into()),
+    };
+    let fuzz = root().join("fuzz");
+    if !fuzz
+        .join("fuzz_targets")
+        .join(format!("{name}.rs"))
+        .exists()
+    {
+        return Err(format!("no fuzz target {name}; see fuzz/fuzz_targets/"));
+    }
+    let has_fuzz = Command::new("cargo")
+        .args(["+nightly", "fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_fuzz {
+        let mut c = Command::new("cargo");
+        c.args(["install", "cargo-fuzz", "--locked"]);
+        run("cargo install cargo-fuzz", c)?;
+    }
+    let mut c = Command::new("cargo");
+    c.current_dir(&fuzz)
+        .args(["+nightly", "fuzz", "run", name])
+        .arg(fuzz.join("corpus").join(name))
+        .args(["--", &format!("-max_total_time={}", minutes * 60)])
+        .env_remove("CARGO_TARGET_DIR");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CARGO_PKG_") || k.starts_with("CARGO_MANIFEST") {
+            c.env_remove(k);
+        }
+    }
+    run(&format!("cargo fuzz run {name} for {minutes} min"), c)
 }
 
 fn bench() -> Result<(), String> {

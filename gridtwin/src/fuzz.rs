@@ -1,0 +1,162 @@
+//! The fuzz targets' entry points, shared by cargo-fuzz (`fuzz/`, `cargo xtask fuzz NAME`) and
+//! by `cargo test`, which replays every committed corpus (`tests/fuzz_corpus.rs`). Each takes
+//! any bytes, feeds one parser of outside input and checks what must hold of its answer; a
+//! panic is the finding.
+
+use std::path::Path;
+
+/// Every target, by name: the directory of its corpus under `fuzz/corpus/`.
+pub const TARGETS: [&str; 6] = [
+    "scenario_ron",
+    "bench_ron",
+    "mqtt_command",
+    "telemetry",
+    "api_bodies",
+    "node_frames",
+];
+
+/// Run target `name` on `data`; false for an unknown name.
+pub fn run(name: &str, data: &[u8]) -> bool {
+    match name {
+        "scenario_ron" => scenario_ron(data),
+        "bench_ron" => bench_ron(data),
+        "mqtt_command" => mqtt_command(data),
+        "telemetry" => telemetry(data),
+        "api_bodies" => api_bodies(data),
+        "node_frames" => node_frames(data),
+        _ => return false,
+    }
+    true
+}
+
+/// A scenario file: read and validated, or refused with a line and column inside the text.
+pub fn scenario_ron(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    // Relative paths in it (series, feeders) resolve under a folder that does not exist.
+    let path = Path::new("/nonexistent/fuzz/scenario.ron");
+    if let Err(e) = controller::scenario::parse(path, text) {
+        let lines = text.lines().count() + 1;
+        assert!(e.line <= lines.max(1), "line {} of {lines}: {e}", e.line);
+        assert!(!e.message.is_empty());
+    }
+}
+
+/// A bench file (the Pi's buses): read, or refused with a message.
+pub fn bench_ron(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Err(e) = hil::bench::Bench::parse(text) {
+        assert!(!e.is_empty());
+    }
+}
+
+/// An MQTT command payload.
+pub fn mqtt_command(data: &[u8]) {
+    if let Err(e) = crate::mqtt::command::parse(data) {
+        assert!(!e.is_empty());
+    }
+}
+
+/// A telemetry message as hq takes it: read, checked, and the same when sent again.
+pub fn telemetry(data: &[u8]) {
+    use crate::mqtt::telemetry::parse;
+    if let Ok(t) = parse(data) {
+        let again = parse(&t.encode()).expect("what was read can be sent");
+        assert_eq!(again.channels, t.channels);
+        assert_eq!(again.frames.len(), t.frames.len());
+        assert_eq!(again.readings(), t.readings());
+    }
+}
+
+/// The JSON bodies the control API and hq take, each as its handler reads it.
+pub fn api_bodies(data: &[u8]) {
+    let _ = serde_json::from_slice::<crate::control::Switch>(data);
+    if let Ok(s) = serde_json::from_slice::<crate::live::ServiceSettings>(data) {
+        let _ = s.problem();
+    }
+    let _ = serde_json::from_slice::<controller::core::settings::LoadSettings>(data);
+    let _ = serde_json::from_slice::<crate::store::EventFilter>(data);
+    let _ = serde_json::from_slice::<crate::web::Range>(data);
+    let _ = serde_json::from_slice::<crate::hq::pg::EventMsg>(data);
+}
+
+/// What a measurement node answers on the bus, read as the hardware backend reads it: the
+/// status, the fast register for 1 to 8 channels, a calibration and a channel's values, each
+/// with its PEC. A frame whose PEC fails is an error, never a value; a value is finite.
+pub fn node_frames(data: &[u8]) {
+    use hil::node::{self, Calibration, Fast, Status, Values};
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let channels = first % node::MAX_CHANNELS + 1;
+    let mut bus = FuzzBus { data: rest };
+    let address = 0x20 + (first >> 4);
+    if let Ok(b) = node::read::<_, 2>(&mut bus, address, node::STATUS) {
+        let _ = Status::decode(b);
+    }
+    let mut fast = [0u8; 32];
+    let n = Fast::size(channels);
+    if node::read_into(&mut bus, address, node::FAST, &mut fast[..n]).is_ok() {
+        let f = Fast::decode(&fast[..n]);
+        assert!(f.v_cycle.is_finite() && f.i_half_max.iter().all(|x| x.is_finite()));
+    }
+    if let Ok(b) = node::read::<_, 8>(&mut bus, address, node::CALIBRATION) {
+        let _ = Calibration::decode(b);
+    }
+    if let Ok(b) = node::read::<_, 16>(&mut bus, address, node::VALUES) {
+        let v = Values::decode(&b);
+        assert!(
+            [v.v_rms, v.i_rms, v.p, v.pf, v.hz]
+                .iter()
+                .all(|x| x.is_finite())
+        );
+    }
+}
+
+/// A bus whose every read returns the next bytes of the input (zeros once it is spent).
+struct FuzzBus<'a> {
+    data: &'a [u8],
+}
+
+impl embedded_hal::i2c::ErrorType for FuzzBus<'_> {
+    type Error = embedded_hal::i2c::ErrorKind;
+}
+
+impl embedded_hal::i2c::I2c for FuzzBus<'_> {
+    fn transaction(
+        &mut self,
+        _address: u8,
+        operations: &mut [embedded_hal::i2c::Operation<'_>],
+    ) -> Result<(), Self::Error> {
+        for op in operations {
+            if let embedded_hal::i2c::Operation::Read(buf) = op {
+                let n = buf.len().min(self.data.len());
+                buf[..n].copy_from_slice(&self.data[..n]);
+                buf[n..].fill(0);
+                self.data = &self.data[n..];
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_with_its_pec_reads_back() {
+        // A node at 0x20 answering STATUS with flags 0 and sequence 7, and a right PEC.
+        let pec = hil::pec::of_read(0x20, hil::node::STATUS, &[0, 7]);
+        let mut bus = FuzzBus {
+            data: &[0, 7, pec, 0, 7, pec ^ 1],
+        };
+        let b = hil::node::read::<_, 2>(&mut bus, 0x20, hil::node::STATUS).unwrap();
+        assert_eq!(hil::node::Status::decode(b).sequence, 7);
+        assert!(hil::node::read::<_, 2>(&mut bus, 0x20, hil::node::STATUS).is_err());
+        assert!(!run("nothing", b""));
+    }
+}
