@@ -6,8 +6,10 @@
 use std::path::Path;
 
 /// Every target, by name: the directory of its corpus under `fuzz/corpus/`.
-pub const TARGETS: [&str; 6] = [
+pub const TARGETS: [&str; 8] = [
     "scenario_ron",
+    "opendss",
+    "measure_csv",
     "bench_ron",
     "mqtt_command",
     "telemetry",
@@ -19,6 +21,8 @@ pub const TARGETS: [&str; 6] = [
 pub fn run(name: &str, data: &[u8]) -> bool {
     match name {
         "scenario_ron" => scenario_ron(data),
+        "opendss" => opendss(data),
+        "measure_csv" => measure_csv(data),
         "bench_ron" => bench_ron(data),
         "mqtt_command" => mqtt_command(data),
         "telemetry" => telemetry(data),
@@ -40,6 +44,34 @@ pub fn scenario_ron(data: &[u8]) {
         let lines = text.lines().count() + 1;
         assert!(e.line <= lines.max(1), "line {} of {lines}: {e}", e.line);
         assert!(!e.message.is_empty());
+    }
+}
+
+/// The input as a file of its own, for the readers that take a path (one per process, so
+/// parallel fuzzing jobs do not share it).
+fn as_file(name: &str, data: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("gridtwin-fuzz-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join(name);
+    std::fs::write(&path, data).expect("the fuzz input written");
+    path
+}
+
+/// An OpenDSS master file: imported, or refused with the file, line and command.
+pub fn opendss(data: &[u8]) {
+    let path = as_file("master.dss", data);
+    if let Err(e) = sim::dss::import(&path) {
+        assert!(!e.message.is_empty(), "{e}");
+    }
+}
+
+/// A measurement CSV (`gridtwin measure`): read and measured, or refused with a line.
+pub fn measure_csv(data: &[u8]) {
+    let path = as_file("samples.csv", data);
+    if let Ok((v, i)) = controller::measure_csv::read(&path)
+        && let Ok(r) = controller::measure_csv::measure(&v, &i, 1800.0, 50.0)
+    {
+        let _ = controller::measure_csv::render(&r);
     }
 }
 
