@@ -1096,10 +1096,13 @@ fn transformer(o: &Object) -> Result<(Transformer, f64), DssError> {
                 }
             }
             "wdg" => {
-                active = num(v, &p.loc)? as usize - 1;
-                if active >= n {
-                    return Err(p.loc.err(format!("wdg={} but windings={n}", active + 1)));
+                let k = num(v, &p.loc)?;
+                if !(k.fract() == 0.0 && k >= 1.0 && k <= n as f64) {
+                    return Err(p
+                        .loc
+                        .err(format!("wdg={k}: a winding's number, 1 to windings={n}")));
                 }
+                active = k as usize - 1;
             }
             "bus" => w[active].bus = v.text.clone(),
             "conn" => w[active].conn = conn(&v.text, &p.loc)?,
@@ -1592,6 +1595,34 @@ fn matrix(v: &Val, loc: &Loc) -> Result<Vec<Vec<f64>>, DssError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (`cargo xtask fuzz opendss`): `wdg=0` subtracted one from zero.
+    #[test]
+    fn a_winding_number_out_of_range_is_an_error_not_a_panic() {
+        let dir = std::env::temp_dir().join(format!("gridtwin-dss-wdg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (wdg, says) in [
+            ("0", "wdg=0"),
+            ("-1", "wdg=-1"),
+            ("3", "wdg=3"),
+            ("1.5", "wdg=1.5"),
+        ] {
+            let master = dir.join("master.dss");
+            std::fs::write(
+                &master,
+                format!(
+                    "clear\nnew circuit.c basekv=12.47 phases=3\n\
+                     new transformer.t phases=3 windings=2\n\
+                     ~ wdg={wdg} bus=n2 conn=delta kv=12.47 kva=6000\n"
+                ),
+            )
+            .unwrap();
+            let e = import(&master).unwrap_err();
+            assert_eq!(e.line, 4, "{e}");
+            assert!(e.message.contains(says), "{wdg}: {e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn tokens_pair_keys_values_and_brackets() {
