@@ -171,6 +171,21 @@ pub fn import(master: &Path) -> Result<Feeder, DssError> {
     st.build(master)
 }
 
+/// A count (phases, conductors, windings, points): a whole number, not so large that memory
+/// sized by it could not be had.
+fn count(v: &Val, loc: &Loc, key: &str) -> Result<usize, DssError> {
+    /// A year of one-minute points, and then some; far more than any phase or wire count.
+    const MAX: f64 = 1e7;
+    let k = num(v, loc)?;
+    if !(k.fract() == 0.0 && (0.0..=MAX).contains(&k)) {
+        return Err(loc.err(format!(
+            "{key}={}: expected a whole number from 0 to {MAX}",
+            v.text
+        )));
+    }
+    Ok(k as usize)
+}
+
 fn tokenize(line: &str) -> Result<Vec<Tok>, String> {
     let mut out = Vec::new();
     let cs: Vec<char> = line.chars().collect();
@@ -734,7 +749,7 @@ impl State {
                 "geometry" => geometry = Some(v.text.to_ascii_lowercase()),
                 "length" | "len" => length = num(v, &p.loc)?,
                 "units" => units = unit_km(&v.text, &p.loc)?,
-                "phases" => phases = Some(num(v, &p.loc)? as usize),
+                "phases" => phases = Some(count(v, &p.loc, "phases")?),
                 "switch" => {
                     switch = boolean(v, &p.loc)?;
                     if switch {
@@ -853,13 +868,13 @@ fn geometry_code(
         let v = &p.val;
         match p.key.as_str() {
             "nconds" => {
-                nconds = num(v, &p.loc)? as usize;
+                nconds = count(v, &p.loc, "nconds")?;
                 conds.resize(nconds, (None, 0.0, 0.0, None));
             }
-            "nphases" => nphases = num(v, &p.loc)? as usize,
+            "nphases" => nphases = count(v, &p.loc, "nphases")?,
             "reduce" => reduce = boolean(v, &p.loc)?,
             "cond" => {
-                active = num(v, &p.loc)? as usize;
+                active = count(v, &p.loc, "cond")?;
                 if active == 0 || active > nconds {
                     return Err(p.loc.err(format!("cond={active} but nconds={nconds}")));
                 }
@@ -986,7 +1001,7 @@ fn linecode(o: &Object, name: &str, f: f64) -> Result<(LineCode, Option<f64>), D
     for p in &o.props {
         let v = &p.val;
         match p.key.as_str() {
-            "nphases" | "phases" => n = num(v, &p.loc)? as usize,
+            "nphases" | "phases" => n = count(v, &p.loc, "phases")?,
             "r1" => (r1, by_matrix) = (num(v, &p.loc)?, false),
             "x1" => (x1, by_matrix) = (num(v, &p.loc)?, false),
             "r0" => (r0, by_matrix) = (num(v, &p.loc)?, false),
@@ -1086,9 +1101,9 @@ fn transformer(o: &Object) -> Result<(Transformer, f64), DssError> {
     for p in &o.props {
         let v = &p.val;
         match p.key.as_str() {
-            "phases" => phases = num(v, &p.loc)? as usize,
+            "phases" => phases = count(v, &p.loc, "phases")?,
             "windings" => {
-                n = num(v, &p.loc)? as usize;
+                n = count(v, &p.loc, "windings")?;
                 if n != 2 {
                     return Err(p.loc.err(format!(
                         "{n} windings: only two-winding transformers are supported"
@@ -1202,7 +1217,7 @@ fn regulator(
         let v = &p.val;
         match p.key.as_str() {
             "transformer" => r.transformer = v.text.to_ascii_lowercase(),
-            "winding" => r.winding = num(v, &p.loc)? as usize,
+            "winding" => r.winding = count(v, &p.loc, "winding")?,
             "vreg" => r.vreg = num(v, &p.loc)?,
             "band" => r.band = num(v, &p.loc)?,
             "ptratio" => r.pt_ratio = num(v, &p.loc)?,
@@ -1266,7 +1281,7 @@ fn load(o: &Object) -> Result<Load, DssError> {
         let v = &p.val;
         match p.key.as_str() {
             "bus1" => l.bus = v.text.clone(),
-            "phases" => l.phases = num(v, &p.loc)? as usize,
+            "phases" => l.phases = count(v, &p.loc, "phases")?,
             "conn" => l.conn = conn(&v.text, &p.loc)?,
             "kv" => l.kv = num(v, &p.loc)?,
             "kw" => l.kw = num(v, &p.loc)?,
@@ -1354,7 +1369,7 @@ fn capacitor(o: &Object) -> Result<Capacitor, DssError> {
                     return Err(p.loc.err("capacitors between two buses are not supported"));
                 }
             }
-            "phases" => c.phases = num(v, &p.loc)? as usize,
+            "phases" => c.phases = count(v, &p.loc, "phases")?,
             "kvar" => c.kvar = nums(v, &p.loc)?.iter().sum(),
             "kv" => c.kv = num(v, &p.loc)?,
             "conn" => c.conn = conn(&v.text, &p.loc)?,
@@ -1387,7 +1402,7 @@ fn loadshape(o: &Object) -> Result<LoadShape, DssError> {
     for p in &o.props {
         let v = &p.val;
         match p.key.as_str() {
-            "npts" => npts = Some(num(v, &p.loc)? as usize),
+            "npts" => npts = Some(count(v, &p.loc, "npts")?),
             "interval" => interval_min = num(v, &p.loc)? * 60.0,
             "minterval" => interval_min = num(v, &p.loc)?,
             "sinterval" => interval_min = num(v, &p.loc)? / 60.0,
@@ -1595,6 +1610,33 @@ fn matrix(v: &Val, loc: &Loc) -> Result<Vec<Vec<f64>>, DssError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (`cargo xtask fuzz opendss`): `nconds=4e126` sized a vector by it.
+    #[test]
+    fn a_count_too_large_or_not_whole_is_an_error_not_an_allocation() {
+        let dir = std::env::temp_dir().join(format!("gridtwin-dss-count-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (prop, says) in [
+            ("nconds=4e126", "nconds=4e126: expected a whole number"),
+            ("nconds=2.5", "nconds=2.5: expected a whole number"),
+            ("nphases=-3", "nphases=-3: expected a whole number"),
+        ] {
+            let master = dir.join("master.dss");
+            std::fs::write(
+                &master,
+                format!(
+                    "clear\nnew circuit.c basekv=12.47 phases=3\n\
+                     new linegeometry.g {prop} reduce=yes\n\
+                     new line.l bus1=sourcebus bus2=n2 geometry=g length=1 units=km\n"
+                ),
+            )
+            .unwrap();
+            let e = import(&master).unwrap_err();
+            assert_eq!(e.line, 3, "{e}");
+            assert!(e.message.contains(says), "{prop}: {e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     /// Found by fuzzing (`cargo xtask fuzz opendss`): `wdg=0` subtracted one from zero.
     #[test]
