@@ -57,11 +57,17 @@ fn as_file(name: &str, data: &[u8]) -> std::path::PathBuf {
     path
 }
 
-/// An OpenDSS master file: imported, or refused with the file, line and command.
+/// An OpenDSS master file: imported and solved once, or refused with the file, line and command.
 pub fn opendss(data: &[u8]) {
     let path = as_file("master.dss", data);
-    if let Err(e) = sim::dss::import(&path) {
-        assert!(!e.message.is_empty(), "{e}");
+    match sim::dss::import(&path) {
+        Err(e) => assert!(!e.message.is_empty(), "{e}"),
+        // `import-dss` solves once before it keeps a feeder; so does this, on what was read.
+        Ok(f) => {
+            if let Ok(mut pf) = sim::feeder::PowerFlow::new(&f) {
+                let _ = pf.solve();
+            }
+        }
     }
 }
 

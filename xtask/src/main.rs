@@ -1,5 +1,5 @@
 //! Project automation: `cargo xtask scenario [NAME...]`, `cargo xtask ci`, `cargo xtask bench`,
-//! `cargo xtask fuzz NAME [--minutes M]`, `cargo xtask viz NAME [ARGS]`, `cargo xtask web-assets`.
+//! `cargo xtask fuzz NAME [--minutes M | --cmin]`, `cargo xtask viz NAME [ARGS]`, `cargo xtask web-assets`.
 
 mod window;
 
@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         Some("window") => window_only(),
         _ => {
             eprintln!(
-                "usage: cargo xtask scenario [NAME...] | ci | bench | fuzz NAME [--minutes M] | viz NAME [ARGS] | window | web-assets"
+                "usage: cargo xtask scenario [NAME...] | ci | bench | fuzz NAME [--minutes M | --cmin] | viz NAME [ARGS] | window | web-assets"
             );
             return ExitCode::from(2);
         }
@@ -388,14 +388,26 @@ fn window_tests(gridtwin: &Path) -> Result<(), String> {
 /// One fuzz target (`fuzz/fuzz_targets/NAME.rs`) for M minutes (10 by default) with cargo-fuzz
 /// on the nightly toolchain, growing its corpus in `fuzz/corpus/NAME` (commit what it adds;
 /// `cargo test` replays it). A crash lands in `fuzz/artifacts/NAME/`: make it a test, then fix.
+///
+/// `--cmin` instead minimizes the corpus in place (keeps the smallest inputs that cover what
+/// the whole corpus covers), the step before a grown corpus is committed.
 fn fuzz(name: &str, args: &[String]) -> Result<(), String> {
-    let minutes: u64 = match args {
-        [] => 10,
-        [flag, m] if flag == "--minutes" => m
-            .parse()
-            .map_err(|_| format!("--minutes {m}: a whole number"))?,
-        _ => return Err("usage: cargo xtask fuzz NAME [--minutes M]".into()),
-    };
+    const USAGE: &str = "usage: cargo xtask fuzz NAME [--minutes M] | fuzz NAME --cmin";
+    let mut minutes: u64 = 10;
+    let mut cmin = false;
+    let mut rest = args.iter();
+    while let Some(a) = rest.next() {
+        match a.as_str() {
+            "--minutes" => {
+                let m = rest.next().ok_or(USAGE)?;
+                minutes = m
+                    .parse()
+                    .map_err(|_| format!("--minutes {m}: a whole number"))?;
+            }
+            "--cmin" => cmin = true,
+            _ => return Err(USAGE.into()),
+        }
+    }
     let fuzz = root().join("fuzz");
     if !fuzz
         .join("fuzz_targets")
@@ -414,16 +426,20 @@ fn fuzz(name: &str, args: &[String]) -> Result<(), String> {
         run("cargo install cargo-fuzz", c)?;
     }
     let mut c = Command::new("cargo");
-    c.current_dir(&fuzz)
-        .args(["+nightly", "fuzz", "run", name])
-        .arg(fuzz.join("corpus").join(name))
-        .args(["--", &format!("-max_total_time={}", minutes * 60)])
-        .env_remove("CARGO_TARGET_DIR");
+    c.current_dir(&fuzz).env_remove("CARGO_TARGET_DIR");
     for (k, _) in std::env::vars() {
         if k.starts_with("CARGO_PKG_") || k.starts_with("CARGO_MANIFEST") {
             c.env_remove(k);
         }
     }
+    let corpus = fuzz.join("corpus").join(name);
+    if cmin {
+        c.args(["+nightly", "fuzz", "cmin", name]).arg(&corpus);
+        return run(&format!("cargo fuzz cmin {name}"), c);
+    }
+    c.args(["+nightly", "fuzz", "run", name])
+        .arg(&corpus)
+        .args(["--", &format!("-max_total_time={}", minutes * 60)]);
     run(&format!("cargo fuzz run {name} for {minutes} min"), c)
 }
 
