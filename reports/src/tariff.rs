@@ -62,7 +62,12 @@ impl ClockTime {
     pub fn parse(s: &str) -> Option<Self> {
         let (h, m) = s.split_once(':')?;
         let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
-        (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(ClockTime(h * 3600 + m * 60))
+        // Checked before it is multiplied: an hour of 2016976493 must be refused, not overflow.
+        if m < 60 && (h < 24 || (h == 24 && m == 0)) {
+            Some(ClockTime(h * 3600 + m * 60))
+        } else {
+            None
+        }
     }
 }
 
@@ -206,7 +211,17 @@ mod tests {
     fn clock_times_parse_strictly() {
         assert_eq!(ClockTime::parse("24:00"), Some(ClockTime(DAY)));
         assert_eq!(ClockTime::parse("07:30"), Some(ClockTime(27_000)));
-        for bad in ["24:01", "7", "07:60", "x:00", ""] {
+        // Hours or minutes past u32 / 3600 once overflowed before they were checked (found by
+        // fuzzing scenario RON: a panic in a build with overflow checks).
+        for bad in [
+            "24:01",
+            "7",
+            "07:60",
+            "x:00",
+            "",
+            "2016976493:00",
+            "00:4294967295",
+        ] {
             assert_eq!(ClockTime::parse(bad), None, "{bad}");
         }
     }
