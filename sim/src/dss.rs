@@ -186,6 +186,15 @@ fn count(v: &Val, loc: &Loc, key: &str) -> Result<usize, DssError> {
     Ok(k as usize)
 }
 
+/// A phase count: a count of at least one, since an element of no phases has no conductors to
+/// connect or to read a voltage across.
+fn phase_count(v: &Val, loc: &Loc) -> Result<usize, DssError> {
+    match count(v, loc, "phases")? {
+        0 => Err(loc.err("phases=0: an element has at least one phase")),
+        n => Ok(n),
+    }
+}
+
 fn tokenize(line: &str) -> Result<Vec<Tok>, String> {
     let mut out = Vec::new();
     let cs: Vec<char> = line.chars().collect();
@@ -749,7 +758,7 @@ impl State {
                 "geometry" => geometry = Some(v.text.to_ascii_lowercase()),
                 "length" | "len" => length = num(v, &p.loc)?,
                 "units" => units = unit_km(&v.text, &p.loc)?,
-                "phases" => phases = Some(count(v, &p.loc, "phases")?),
+                "phases" => phases = Some(phase_count(v, &p.loc)?),
                 "switch" => {
                     switch = boolean(v, &p.loc)?;
                     if switch {
@@ -1001,7 +1010,7 @@ fn linecode(o: &Object, name: &str, f: f64) -> Result<(LineCode, Option<f64>), D
     for p in &o.props {
         let v = &p.val;
         match p.key.as_str() {
-            "nphases" | "phases" => n = count(v, &p.loc, "phases")?,
+            "nphases" | "phases" => n = phase_count(v, &p.loc)?,
             "r1" => (r1, by_matrix) = (num(v, &p.loc)?, false),
             "x1" => (x1, by_matrix) = (num(v, &p.loc)?, false),
             "r0" => (r0, by_matrix) = (num(v, &p.loc)?, false),
@@ -1101,7 +1110,7 @@ fn transformer(o: &Object) -> Result<(Transformer, f64), DssError> {
     for p in &o.props {
         let v = &p.val;
         match p.key.as_str() {
-            "phases" => phases = count(v, &p.loc, "phases")?,
+            "phases" => phases = phase_count(v, &p.loc)?,
             "windings" => {
                 n = count(v, &p.loc, "windings")?;
                 if n != 2 {
@@ -1281,7 +1290,7 @@ fn load(o: &Object) -> Result<Load, DssError> {
         let v = &p.val;
         match p.key.as_str() {
             "bus1" => l.bus = v.text.clone(),
-            "phases" => l.phases = count(v, &p.loc, "phases")?,
+            "phases" => l.phases = phase_count(v, &p.loc)?,
             "conn" => l.conn = conn(&v.text, &p.loc)?,
             "kv" => l.kv = num(v, &p.loc)?,
             "kw" => l.kw = num(v, &p.loc)?,
@@ -1369,7 +1378,7 @@ fn capacitor(o: &Object) -> Result<Capacitor, DssError> {
                     return Err(p.loc.err("capacitors between two buses are not supported"));
                 }
             }
-            "phases" => c.phases = count(v, &p.loc, "phases")?,
+            "phases" => c.phases = phase_count(v, &p.loc)?,
             "kvar" => c.kvar = nums(v, &p.loc)?.iter().sum(),
             "kv" => c.kv = num(v, &p.loc)?,
             "conn" => c.conn = conn(&v.text, &p.loc)?,
@@ -1611,59 +1620,68 @@ fn matrix(v: &Val, loc: &Loc) -> Result<Vec<Vec<f64>>, DssError> {
 mod tests {
     use super::*;
 
+    /// Import a master file of `body` after a circuit at line 2; it must be refused.
+    fn refused(body: &str) -> DssError {
+        let dir = tempfile::tempdir().unwrap();
+        let master = dir.path().join("master.dss");
+        std::fs::write(
+            &master,
+            format!("clear\nnew circuit.c basekv=12.47 phases=3\n{body}"),
+        )
+        .unwrap();
+        import(&master).expect_err(body)
+    }
+
     /// Found by fuzzing (`cargo xtask fuzz opendss`): `nconds=4e126` sized a vector by it.
     #[test]
     fn a_count_too_large_or_not_whole_is_an_error_not_an_allocation() {
-        let dir = std::env::temp_dir().join(format!("gridtwin-dss-count-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
         for (prop, says) in [
             ("nconds=4e126", "nconds=4e126: expected a whole number"),
             ("nconds=2.5", "nconds=2.5: expected a whole number"),
             ("nphases=-3", "nphases=-3: expected a whole number"),
         ] {
-            let master = dir.join("master.dss");
-            std::fs::write(
-                &master,
-                format!(
-                    "clear\nnew circuit.c basekv=12.47 phases=3\n\
-                     new linegeometry.g {prop} reduce=yes\n\
-                     new line.l bus1=sourcebus bus2=n2 geometry=g length=1 units=km\n"
-                ),
-            )
-            .unwrap();
-            let e = import(&master).unwrap_err();
+            let e = refused(&format!(
+                "new linegeometry.g {prop} reduce=yes\n\
+                 new line.l bus1=sourcebus bus2=n2 geometry=g length=1 units=km\n"
+            ));
             assert_eq!(e.line, 3, "{e}");
             assert!(e.message.contains(says), "{prop}: {e}");
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Found by fuzzing (`cargo xtask fuzz opendss`): `wdg=0` subtracted one from zero.
     #[test]
     fn a_winding_number_out_of_range_is_an_error_not_a_panic() {
-        let dir = std::env::temp_dir().join(format!("gridtwin-dss-wdg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
         for (wdg, says) in [
             ("0", "wdg=0"),
             ("-1", "wdg=-1"),
             ("3", "wdg=3"),
             ("1.5", "wdg=1.5"),
         ] {
-            let master = dir.join("master.dss");
-            std::fs::write(
-                &master,
-                format!(
-                    "clear\nnew circuit.c basekv=12.47 phases=3\n\
-                     new transformer.t phases=3 windings=2\n\
-                     ~ wdg={wdg} bus=n2 conn=delta kv=12.47 kva=6000\n"
-                ),
-            )
-            .unwrap();
-            let e = import(&master).unwrap_err();
+            let e = refused(&format!(
+                "new transformer.t phases=3 windings=2\n\
+                 ~ wdg={wdg} bus=n2 conn=delta kv=12.47 kva=6000\n"
+            ));
             assert_eq!(e.line, 4, "{e}");
             assert!(e.message.contains(says), "{wdg}: {e}");
         }
-        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Found by fuzzing (`cargo xtask fuzz opendss`): a regulator on a `phases=0` transformer
+    /// read past its conductors. No element may have no phases.
+    #[test]
+    fn an_element_of_no_phases_is_refused_where_it_says_so() {
+        for element in [
+            "new transformer.t phases=0 buses=[sourcebus.1 n2.1] kvs=[2.4 2.4]",
+            "new line.l phases=0 bus1=sourcebus bus2=n2 r1=0.1 x1=0.1",
+            "new linecode.c nphases=0 r1=0.1 x1=0.1",
+            "new load.d phases=0 bus1=sourcebus kv=12.47 kw=10",
+            "new capacitor.c phases=0 bus1=sourcebus kv=12.47 kvar=100",
+        ] {
+            let e = refused(&format!("{element}\n"));
+            assert_eq!(e.line, 3, "{e}");
+            assert!(e.message.contains("phases=0"), "{element}: {e}");
+        }
     }
 
     #[test]

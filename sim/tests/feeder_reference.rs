@@ -234,6 +234,40 @@ fn ieee_4_node_open_wye_open_delta_floats_on_line_capacitance_as_opendss_solves_
     assert!((pf.source_power().re / 1e3 - 4020.89).abs() < 0.5);
 }
 
+/// Found by fuzzing (`cargo xtask fuzz opendss`): a regulator on a transformer of no phases
+/// read its winding's voltage past the transformer's conductors. Phases of none, and a
+/// transformer named twice (which one would a regulator move?), are refused by name.
+#[test]
+fn a_transformer_of_no_phases_or_named_twice_is_refused_by_name() {
+    let f = import("13Bus/IEEE13Nodeckt.dss");
+    let reg1 = |f: &Feeder| {
+        let name = &f.regulators[0].transformer;
+        f.transformers
+            .iter()
+            .position(|t| t.name.eq_ignore_ascii_case(name))
+            .unwrap()
+    };
+
+    let mut none = f.clone();
+    let t = reg1(&none);
+    none.transformers[t].phases = 0;
+    let err = PowerFlow::new(&none).err().expect("no phases").to_string();
+    assert!(err.contains("transformer reg1"), "{err}");
+    assert!(err.contains("no phases"), "{err}");
+
+    let mut twice = f.clone();
+    let t = reg1(&twice);
+    let mut again = twice.transformers[t].clone();
+    again.name = again.name.to_ascii_uppercase();
+    twice.transformers.push(again);
+    let err = PowerFlow::new(&twice)
+        .err()
+        .expect("named twice")
+        .to_string();
+    assert!(err.contains("transformer REG1"), "{err}");
+    assert!(err.contains("named twice"), "{err}");
+}
+
 #[test]
 fn a_floating_delta_with_nothing_to_ground_is_refused_by_name() {
     let mut f = import("4Bus-OYOD-UnBal/4bus-OYOD-UnBal.dss");

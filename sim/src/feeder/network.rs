@@ -271,6 +271,13 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
     let mut transformer_element = HashMap::new();
     for t in &f.transformers {
         let what = format!("transformer {}", t.name);
+        // Regulators and taps find a transformer by name, and read its winding's conductors.
+        if transformer_element.contains_key(&t.name.to_ascii_lowercase()) {
+            return Err(FeederError::Model(format!("{what}: named twice")));
+        }
+        if t.phases == 0 {
+            return Err(FeederError::Model(format!("{what}: no phases")));
+        }
         if t.windings.len() != 2 {
             return Err(FeederError::Model(format!(
                 "{what}: {} windings; only two-winding units are modelled",
