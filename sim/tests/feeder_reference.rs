@@ -240,32 +240,28 @@ fn ieee_4_node_open_wye_open_delta_floats_on_line_capacitance_as_opendss_solves_
 #[test]
 fn a_transformer_of_no_phases_or_named_twice_is_refused_by_name() {
     let f = import("13Bus/IEEE13Nodeckt.dss");
-    let reg1 = |f: &Feeder| {
-        let name = &f.regulators[0].transformer;
-        f.transformers
+    // The feeder with regulator reg1's transformer edited; the power flow's refusal.
+    let refused = |edit: &dyn Fn(&mut Feeder, usize)| {
+        let mut g = f.clone();
+        let name = &g.regulators[0].transformer;
+        let t = g
+            .transformers
             .iter()
             .position(|t| t.name.eq_ignore_ascii_case(name))
-            .unwrap()
+            .unwrap();
+        edit(&mut g, t);
+        PowerFlow::new(&g).err().expect("refused").to_string()
     };
 
-    let mut none = f.clone();
-    let t = reg1(&none);
-    none.transformers[t].phases = 0;
-    let err = PowerFlow::new(&none).err().expect("no phases").to_string();
-    assert!(err.contains("transformer reg1"), "{err}");
-    assert!(err.contains("no phases"), "{err}");
+    let err = refused(&|g, t| g.transformers[t].phases = 0);
+    assert!(err.contains("transformer reg1: no phases"), "{err}");
 
-    let mut twice = f.clone();
-    let t = reg1(&twice);
-    let mut again = twice.transformers[t].clone();
-    again.name = again.name.to_ascii_uppercase();
-    twice.transformers.push(again);
-    let err = PowerFlow::new(&twice)
-        .err()
-        .expect("named twice")
-        .to_string();
-    assert!(err.contains("transformer REG1"), "{err}");
-    assert!(err.contains("named twice"), "{err}");
+    let err = refused(&|g, t| {
+        let mut again = g.transformers[t].clone();
+        again.name = again.name.to_ascii_uppercase();
+        g.transformers.push(again);
+    });
+    assert!(err.contains("transformer REG1: named twice"), "{err}");
 }
 
 #[test]
