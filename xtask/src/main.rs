@@ -449,35 +449,42 @@ fn fuzz(name: &str, args: &[String]) -> Result<(), String> {
     run(&format!("cargo fuzz run {name} for {minutes} min"), c)
 }
 
+/// An I/O error, with the path it was about.
+fn at(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
+    move |e| format!("{}: {e}", path.display())
+}
+
+/// Every file of a corpus, with its bytes.
+fn corpus_files(corpus: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>, String> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(corpus).map_err(at(corpus))? {
+        let path = e.map_err(at(corpus))?.path();
+        let bytes = std::fs::read(&path).map_err(at(&path))?;
+        files.push((path, bytes));
+    }
+    Ok(files)
+}
+
 /// The corpus files not named by their SHA-1 as libFuzzer names its finds: the hand-made seeds
 /// and the inputs of fixed crashes. A merge renames or drops them; they are kept as they are.
 fn named_inputs(corpus: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>, String> {
-    let entries = std::fs::read_dir(corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
-    let mut named = Vec::new();
-    for e in entries {
-        let path = e.map_err(|e| format!("{}: {e}", corpus.display()))?.path();
+    let mut named = corpus_files(corpus)?;
+    named.retain(|(path, _)| {
         let file = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let hashed = file.len() == 40 && file.bytes().all(|b| b.is_ascii_hexdigit());
-        if !hashed {
-            let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            named.push((path, bytes));
-        }
-    }
+        !(file.len() == 40 && file.bytes().all(|b| b.is_ascii_hexdigit()))
+    });
     Ok(named)
 }
 
 /// Puts the named inputs back after a merge, and drops the merge's copies of them.
 fn restore_named(corpus: &Path, named: &[(PathBuf, Vec<u8>)]) -> Result<(), String> {
-    let entries = std::fs::read_dir(corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
-    for e in entries {
-        let path = e.map_err(|e| format!("{}: {e}", corpus.display()))?.path();
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    for (path, bytes) in corpus_files(corpus)? {
         if named.iter().any(|(p, b)| *b == bytes && *p != path) {
-            std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            std::fs::remove_file(&path).map_err(at(&path))?;
         }
     }
     for (path, bytes) in named {
-        std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(path, bytes).map_err(at(path))?;
     }
     Ok(())
 }
