@@ -275,9 +275,9 @@ fn a_harmonic_order_out_of_range_is_rejected_at_its_load() {
     assert!(err.contains("orders 2 ..= 50"), "{err}");
 }
 
-fn shared_feeder(rel: &str) -> String {
+fn test_feeder(rel: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/feeders")
+        .join("../feeders")
         .join(rel)
         .display()
         .to_string()
@@ -289,12 +289,12 @@ fn scratch(tag: &str) -> std::path::PathBuf {
     dir
 }
 
-/// `gridtwin import-dss` a shared feeder into a scratch RON file, which must succeed.
+/// `gridtwin import-dss` a test feeder into a scratch RON file, which must succeed.
 fn imported(tag: &str, rel: &str) -> std::path::PathBuf {
     let ron = scratch(tag).join("feeder.ron");
     let out = gridtwin(&[
         "import-dss",
-        &shared_feeder(rel),
+        &test_feeder(rel),
         "-o",
         ron.to_str().unwrap(),
     ]);
@@ -412,7 +412,7 @@ fn feeder_scenario(timeline: &str, expect: &str) -> String {
     expect: [{expect}],
 )
 "#,
-        shared_feeder("4Bus-YY-UnBal/4Bus-YY-UnBal.dss")
+        test_feeder("4Bus-YY-UnBal/4Bus-YY-UnBal.dss")
     )
 }
 
@@ -516,7 +516,7 @@ fn balancing_scenario(balancing: &str, expect: &str) -> String {
     expect: [{expect}],
 )
 "#,
-        shared_feeder("LVTestCase/Master.dss")
+        test_feeder("LVTestCase/Master.dss")
     )
 }
 
@@ -588,7 +588,7 @@ fn a_feeder_scenario_reads_the_ron_that_import_dss_writes() {
         r#"Count(event: "phase_move", subject: "load1", min: 1, max: 1)"#,
     )
     .replace(
-        &shared_feeder("4Bus-YY-UnBal/4Bus-YY-UnBal.dss"),
+        &test_feeder("4Bus-YY-UnBal/4Bus-YY-UnBal.dss"),
         ron.to_str().unwrap(),
     );
     run_passes("feeder-ron", &text);

@@ -8,7 +8,7 @@ use sim::dss;
 use sim::feeder::{Feeder, PowerFlow};
 
 fn feeders() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/feeders")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../feeders")
 }
 
 fn import(rel: &str) -> Feeder {

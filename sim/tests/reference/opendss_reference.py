@@ -1,6 +1,6 @@
 """Reference bus voltages from OpenDSS (DSS C-API via opendssdirect.py) for sim/tests/feeder_reference.rs.
 
-Run from the repository root with ../shared beside it:
+Run from the repository root:
     python3 -m venv /tmp/dss && /tmp/dss/bin/pip install dss-python opendssdirect.py
     /tmp/dss/bin/python sim/tests/reference/opendss_reference.py
 Writes one CSV per case: bus,node,pu,angle_deg (angle of the node voltage to ground).
@@ -11,7 +11,7 @@ scenarios/feeder_lv_*.ron bracket, with the named loads moved to phase C first.
 import csv, os, sys
 import opendssdirect as dss
 
-FEEDERS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "shared", "feeders")
+FEEDERS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "feeders")
 OUT = os.path.dirname(os.path.abspath(__file__))
 
 
