@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use controller::core::balance::{Home, plan};
-use sim::feeder::Phase;
+use control_core::balance::{Home, plan};
+use grid_types::Phase;
 use sim::rng::SplitMix64;
 
 /// A street of `n` homes: evening loads of 0.2 to about 9 kW (log-normal), 45/32/23 % of the

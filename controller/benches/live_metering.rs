@@ -6,9 +6,9 @@
 
 use std::time::Instant;
 
+use control_core::PduMetering;
+use control_core::{Controller, Measurements, Settings};
 use controller::backend::{Backend, SimBackend, nominal_calibration};
-use controller::core::metering::PduMetering;
-use controller::core::{Controller, Measurements, Settings};
 use sim::{
     Harmonics, LoadModel, LoadSpec, Pdu, PduSpec, SensorChain, SourceKind, SourceSpec, Synth,
     Transducer, WaveformSpec,
@@ -132,7 +132,7 @@ fn main() {
         let mut b = SimBackend::sampled(Pdu::new(&pdu_spec), &spec, 230.0, 50.0, 1);
         let t0 = Instant::now();
         for k in 0..seconds * 50 {
-            let now = controller::core::Instant::from_micros(k as u64 * 20_000);
+            let now = control_core::Instant::from_micros(k as u64 * 20_000);
             b.measure(&mut out);
             b.actuate(ctl.step(now, &out), 0.02);
         }

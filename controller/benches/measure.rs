@@ -5,7 +5,7 @@
 use std::f64::consts::TAU;
 use std::time::Instant;
 
-use controller::core::measurement::Analyzer;
+use control_core::measurement::Analyzer;
 
 fn main() {
     let rate = 3200.0;

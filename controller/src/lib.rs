@@ -1,11 +1,8 @@
-//! Gridtwin's controller crate: the sans-IO control logic (`core`) and the adapters around it
+//! Gridtwin's controller crate: the adapters around the control core (`control_core`)
 //! (backends, scenario files, the run loop and the CLI).
 
 pub mod backend;
-pub mod balance_cli;
-pub mod core;
-pub mod feeder_cli;
-pub mod measure_csv;
+pub mod capture;
 pub mod run;
 pub mod scenario;
 

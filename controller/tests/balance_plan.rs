@@ -1,8 +1,8 @@
 //! The phase-balancing planner against brute force, and its constraints for all inputs.
 
-use controller::core::balance::{Home, Plan, plan};
+use control_core::balance::{Home, Plan, plan};
+use grid_types::Phase;
 use proptest::prelude::*;
-use sim::feeder::Phase;
 
 /// The objective in exact integers, independently of the planner: 3 × the largest deviation of
 /// a phase total from the mean (milliwatts), and the number of homes moved.
@@ -161,7 +161,7 @@ fn zero_budget_changes_nothing() {
 
 #[test]
 fn bad_instances_are_refused_with_the_home() {
-    use controller::core::balance::PlanError;
+    use control_core::balance::PlanError;
     assert_eq!(plan(&[], None), Err(PlanError::Empty));
     let mut h = vec![home(0, 0, 1000, true), home(1, 1, 1000, true)];
     h[1].id = "h0".into();

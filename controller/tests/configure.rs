@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use controller::core::controller::ConfigError;
-use controller::core::settings::LoadSettings;
-use controller::core::{EventKind, LoadStatus};
+use control_core::ConfigError;
+use control_core::LoadSettings;
+use control_core::{EventKind, LoadStatus};
 use controller::run::PduLoop;
 
 fn demo() -> controller::scenario::Loaded {
@@ -13,7 +13,7 @@ fn demo() -> controller::scenario::Loaded {
 }
 
 /// Step until `t` s; the events on the way, with their times.
-fn run_to(twin: &mut PduLoop, t: f64) -> Vec<controller::core::Event> {
+fn run_to(twin: &mut PduLoop, t: f64) -> Vec<control_core::Event> {
     let mut out = Vec::new();
     while twin.now().as_secs_f64() < t {
         out.extend_from_slice(twin.step());

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use controller::core::EventKind;
+use control_core::EventKind;
 use controller::run::{StepView, run_observed};
 use controller::scenario;
 use proptest::prelude::*;

@@ -45,10 +45,11 @@ fn every_scenario_holds_and_matches_its_snapshot() {
             failed.push(format!("{}:\n{text}", f.display()));
         }
         let name = f.file_stem().unwrap().to_string_lossy().to_string();
-        // The report's tables, from the run directory read back as `gridtwin report` reads it.
+        // The report's tables, from the plain run directory (a Pi's) read back as `gridtwin
+        // report` reads it.
         let dir =
             std::env::temp_dir().join(format!("gridtwin-scenario-{}-{name}", std::process::id()));
-        r.write(&l, &dir, reports::Options::default())
+        r.write(&l, &dir, &mut run::output::PlainFiles)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let rec = reports::Recording::read(&dir).unwrap_or_else(|e| panic!("{name}: {e}"));
         let report = reports::Report::of(&rec).unwrap();
@@ -146,7 +147,7 @@ fn waveform_fidelity_gives_the_phasor_events(rate: f64) {
             failed.push(format!("{name}:\n{}", summary::render(&wave)));
         }
         // What happened to what; measured values in the payload may differ.
-        let key = |e: &controller::core::Event| format!("{} {}", e.kind.name(), e.subject);
+        let key = |e: &control_core::Event| format!("{} {}", e.kind.name(), e.subject);
         let same = phasor.events.len() == wave.events.len()
             && phasor
                 .events

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
+use control_core::Event;
 use controller::backend::hardware::{Hardware, Io};
-use controller::core::Event;
 use controller::run::PduLoop;
 use hil::bench::{self, Bench};
 use hil::emulated::{EmulatedBus, Fault, Nanos};

@@ -2,7 +2,7 @@
 //! caller's role, the load's existence, the confirmation a critical load's switching off
 //! needs, the controller's verdict, and the audit entry naming who asked.
 
-use controller::core::OperatorCommand;
+use control_core::OperatorCommand;
 use serde::Deserialize;
 
 use crate::store::Role;

@@ -73,11 +73,8 @@ pub fn opendss(data: &[u8]) {
 
 /// A measurement CSV (`gridtwin measure`): read and measured, or refused with a line.
 pub fn measure_csv(data: &[u8]) {
-    let path = as_file("samples.csv", data);
-    if let Ok((v, i)) = controller::measure_csv::read(&path)
-        && let Ok(r) = controller::measure_csv::measure(&v, &i, 1800.0, 50.0)
-    {
-        let _ = controller::measure_csv::render(&r);
+    if let Ok((v, i)) = controller::capture::parse(data) {
+        let _ = controller::capture::measure(&v, &i, 1800.0, 50.0);
     }
 }
 
@@ -115,9 +112,10 @@ pub fn api_bodies(data: &[u8]) {
     if let Ok(s) = serde_json::from_slice::<crate::live::ServiceSettings>(data) {
         let _ = s.problem();
     }
-    let _ = serde_json::from_slice::<controller::core::settings::LoadSettings>(data);
+    let _ = serde_json::from_slice::<control_core::LoadSettings>(data);
     let _ = serde_json::from_slice::<crate::store::EventFilter>(data);
     let _ = serde_json::from_slice::<crate::web::Range>(data);
+    #[cfg(feature = "hq")]
     let _ = serde_json::from_slice::<crate::hq::pg::EventMsg>(data);
 }
 

@@ -6,8 +6,10 @@ pub mod auth;
 pub mod control;
 pub mod fuzz;
 pub mod hardware;
+#[cfg(feature = "hq")]
 pub mod hq;
 pub mod live;
+pub mod logging;
 pub mod mqtt;
 pub mod service;
 pub mod store;

@@ -86,11 +86,11 @@ fn open_bench(l: &Loaded, hil: &Hil, speed: f64) -> Result<Box<dyn Backend + Sen
     let (hw, notes) =
         hardware::open(hil, &names, l.scenario.step()).map_err(|e| format!("bench: {e}"))?;
     for n in notes {
-        eprintln!("gridtwin: {n}");
+        tracing::info!("{n}");
     }
     if !l.scenario.timeline.is_empty() {
-        eprintln!(
-            "gridtwin: the scenario's timeline ({} actions) is not played on hardware",
+        tracing::warn!(
+            "the scenario's timeline ({} actions) is not played on hardware",
             l.scenario.timeline.len()
         );
     }
@@ -132,6 +132,7 @@ pub fn serve(l: &Loaded, o: &ServeOptions) -> Result<(), String> {
 }
 
 /// `gridtwin hq` until ctrl-c or SIGTERM.
+#[cfg(feature = "hq")]
 pub fn hq(o: crate::hq::Options, listen: SocketAddr) -> Result<(), String> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     rt.block_on(async move {

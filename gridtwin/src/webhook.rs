@@ -58,7 +58,7 @@ pub fn spawn() -> std::io::Result<mpsc::Sender<(Webhook, Vec<StoredEvent>)>> {
                 .enable_all()
                 .build()
             else {
-                eprintln!("gridtwin: the webhook cannot start a runtime");
+                tracing::error!("the webhook cannot start a runtime");
                 return;
             };
             for (hook, events) in rx {
@@ -68,8 +68,8 @@ pub fn spawn() -> std::io::Result<mpsc::Sender<(Webhook, Vec<StoredEvent>)>> {
                     match rt.block_on(post(&hook.url, body.clone())) {
                         Ok(()) => break,
                         Err(e) if attempt == 3 => {
-                            eprintln!(
-                                "gridtwin: webhook {}: {e}; {} events dropped",
+                            tracing::warn!(
+                                "webhook {}: {e}; {} events dropped",
                                 hook.url,
                                 events.len()
                             );

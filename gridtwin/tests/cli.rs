@@ -292,12 +292,7 @@ fn scratch(tag: &str) -> std::path::PathBuf {
 /// `gridtwin import-dss` a test feeder into a scratch RON file, which must succeed.
 fn imported(tag: &str, rel: &str) -> std::path::PathBuf {
     let ron = scratch(tag).join("feeder.ron");
-    let out = gridtwin(&[
-        "import-dss",
-        &test_feeder(rel),
-        "-o",
-        ron.to_str().unwrap(),
-    ]);
+    let out = gridtwin(&["import-dss", &test_feeder(rel), "-o", ron.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",

@@ -14,19 +14,9 @@
 //! written only when a coil changes.
 
 use embedded_hal::digital::{InputPin, OutputPin};
+use grid_types::Phase;
 
 use crate::Polarity;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    A = 0,
-    B = 1,
-    C = 2,
-}
-
-impl Phase {
-    pub const ALL: [Phase; 3] = [Phase::A, Phase::B, Phase::C];
-}
 
 /// What the selector is doing.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -9,8 +9,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use polars::prelude::*;
 
-use crate::meta::Kind;
 use crate::recording::{Recording, column_names};
+use record::Kind;
 
 /// Points per line: enough for a page-wide chart, few enough to keep the report small.
 pub const BUCKETS: usize = 800;

@@ -10,85 +10,12 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::meta::Meta;
-use crate::series::Series;
+use record::run_dir::{self, Error};
+use record::{EventRow, Meta, Series};
 
-pub const META: &str = "meta.json";
 pub const SITE: &str = "site.parquet";
 pub const LOADS: &str = "loads.parquet";
 pub const EVENTS: &str = "events.parquet";
-
-/// A failure with the file it concerns.
-#[derive(Debug, thiserror::Error)]
-#[error("{}: {what}", path.display())]
-pub struct Error {
-    pub path: PathBuf,
-    pub what: String,
-}
-
-impl Error {
-    pub fn at(path: &Path, what: impl ToString) -> Self {
-        Error {
-            path: path.to_path_buf(),
-            what: what.to_string(),
-        }
-    }
-}
-
-/// One logged event: its time, severity, subject and name, and its own fields.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EventRow {
-    pub t: f64,
-    pub severity: String,
-    pub subject: String,
-    pub event: String,
-    pub detail: Map<String, Value>,
-}
-
-impl EventRow {
-    /// From an event as the controller writes it: `{"t", "severity", "subject", "event", ...}`.
-    pub fn from_json(v: Value) -> Result<Self, String> {
-        let Value::Object(mut m) = v else {
-            return Err("an event is a JSON object".into());
-        };
-        let mut text = |k: &str| match m.remove(k) {
-            Some(Value::String(s)) => Ok(s),
-            _ => Err(format!("an event needs a string {k:?}")),
-        };
-        let (severity, subject, event) = (text("severity")?, text("subject")?, text("event")?);
-        let t = m
-            .remove("t")
-            .and_then(|t| t.as_f64())
-            .ok_or("an event needs a number \"t\"")?;
-        Ok(EventRow {
-            t,
-            severity,
-            subject,
-            event,
-            detail: m,
-        })
-    }
-
-    /// A number among the event's own fields.
-    pub fn number(&self, key: &str) -> Option<f64> {
-        self.detail.get(key)?.as_f64()
-    }
-
-    /// A text among the event's own fields.
-    pub fn text(&self, key: &str) -> Option<&str> {
-        self.detail.get(key)?.as_str()
-    }
-
-    fn to_json(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("t".into(), self.t.into());
-        m.insert("severity".into(), self.severity.clone().into());
-        m.insert("subject".into(), self.subject.clone().into());
-        m.insert("event".into(), self.event.clone().into());
-        m.extend(self.detail.clone());
-        Value::Object(m)
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Recording {
@@ -167,20 +94,22 @@ impl Recording {
 
     /// Writes `meta.json` and the three Parquet tables into `dir`.
     pub fn write(&self, dir: &Path) -> Result<(), Error> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::at(dir, e))?;
-        let meta = dir.join(META);
-        let json = serde_json::to_string_pretty(&self.meta).map_err(|e| Error::at(&meta, e))?;
-        std::fs::write(&meta, json).map_err(|e| Error::at(&meta, e))?;
+        run_dir::write_meta(dir, &self.meta)?;
         write_parquet(&dir.join(SITE), &self.site)?;
         write_parquet(&dir.join(LOADS), &self.loads)?;
         write_parquet(&dir.join(EVENTS), &self.events_frame())
     }
 
-    /// Reads what `write` wrote.
+    /// Reads what `write` wrote, or a run directory of plain files (`meta.json`, `series.csv`,
+    /// `events.jsonl`) that a build without the report engine wrote.
     pub fn read(dir: &Path) -> Result<Self, Error> {
-        let meta_path = dir.join(META);
-        let text = std::fs::read_to_string(&meta_path).map_err(|e| Error::at(&meta_path, e))?;
-        let meta: Meta = serde_json::from_str(&text).map_err(|e| Error::at(&meta_path, e))?;
+        let meta = run_dir::read_meta(dir)?;
+        if !dir.join(SITE).exists() && dir.join(run_dir::SERIES_CSV).exists() {
+            let series = run_dir::read_series(dir)?;
+            let events = run_dir::read_events(dir)?;
+            let csv = dir.join(run_dir::SERIES_CSV);
+            return Recording::new(meta, &series, events).map_err(|e| Error::at(&csv, e));
+        }
         let events_path = dir.join(EVENTS);
         let events = read_parquet(&events_path)?;
         let events = events_from_frame(&events).map_err(|e| Error::at(&events_path, e))?;
@@ -352,8 +281,8 @@ fn write_jsonl(path: &Path, df: &DataFrame) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::LoadInfo;
     use crate::synthetic;
+    use record::LoadInfo;
 
     #[test]
     fn a_load_named_like_the_prefix_of_another_keeps_its_own_columns() {

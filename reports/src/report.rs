@@ -7,9 +7,10 @@ use std::path::Path;
 use base64::Engine;
 
 use crate::charts::{Chart, FONT, TimeAxis, charts, demand};
-use crate::recording::{Error, Recording};
+use crate::recording::Recording;
 use crate::summary::Summary;
 use crate::tables::{Table, duration, markdown, tables};
+use record::Error;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use polars::prelude::*;
 
-use crate::meta::{Expectation, Kind, Meta};
 use crate::recording::{EventRow, Recording, column_names};
-use crate::tariff::{Days, Tariff};
+use record::tariff::{Days, Tariff};
+use record::{Expectation, Kind, Meta};
 
 const WEEK: f64 = 604_800.0;
 const QUARTER: f64 = 900.0;
@@ -82,7 +82,7 @@ impl Summary {
         if rec.site.schema().contains("backup_closed") {
             let on_backup = timed(rec.site.clone().lazy(), meta)
                 .select([col("dt")
-                    .filter(col("backup_closed").eq(lit(crate::schema::SWITCH[1])))
+                    .filter(col("backup_closed").eq(lit(record::schema::SWITCH[1])))
                     .sum()
                     .alias("s")])
                 .collect()?;
@@ -300,7 +300,7 @@ fn loads(rec: &Recording) -> PolarsResult<Vec<LoadRow>> {
         col("dt").filter(cond).sum()
     };
     if has("status") {
-        use crate::schema::status::{LOCKED_OUT, ON, SHED, TRIPPED};
+        use record::schema::status::{LOCKED_OUT, ON, SHED, TRIPPED};
         aggs.push(time_in(&[ON]).alias("on_s"));
         aggs.push(time_in(&[SHED]).alias("shed_s"));
         aggs.push(time_in(&[TRIPPED, LOCKED_OUT]).alias("tripped_s"));

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
-use crate::meta::{Kind, LoadInfo, Meta};
-use crate::recording::EventRow;
-use crate::schema;
-use crate::series::Series;
+use record::EventRow;
+use record::Series;
+use record::schema;
+use record::{Kind, LoadInfo, Meta};
 
 /// Load k's power while on, kW.
 pub fn load_kw(k: usize) -> f64 {

@@ -2,8 +2,8 @@
 
 use chrono::{Duration, NaiveDateTime};
 
-use crate::meta::Kind;
 use crate::summary::{Fact, Summary};
+use record::Kind;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {

@@ -4,10 +4,11 @@
 use std::path::PathBuf;
 
 use proptest::prelude::*;
+use record::tariff::{ClockTime, Days, Window};
+use record::{EventRow, Series, Tariff};
 use reports::charts::{Body, TimeAxis, charts};
 use reports::synthetic::{self, load_kw};
-use reports::tariff::{ClockTime, Days, Window};
-use reports::{EventRow, Recording, Report, Series, Summary, Tariff};
+use reports::{Recording, Report, Summary};
 
 fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("gridtwin-reports-{name}-{}", std::process::id()));

@@ -11,8 +11,8 @@ use sim::feeder::PowerFlow;
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let feeder = sim::dss::import(&root.join("../feeders/LVTestCase/Master.dss"))
-        .expect("LV feeder");
+    let feeder =
+        sim::dss::import(&root.join("../feeders/LVTestCase/Master.dss")).expect("LV feeder");
     let reference: HashMap<(String, usize), f64> =
         std::fs::read_to_string(root.join("tests/reference/lv_minute566_as_shipped.csv"))
             .expect("reference")

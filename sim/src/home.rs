@@ -11,7 +11,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::feeder::{LoadShape, Phase};
+use grid_types::Phase;
+
+use crate::feeder::LoadShape;
 use crate::rng::SplitMix64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

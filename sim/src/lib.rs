@@ -17,7 +17,7 @@ pub mod transducer;
 pub mod waveform;
 
 pub use load::{LoadModel, LoadSpec};
-pub use pdu::{Actuation, LoadReading, Pdu, PduSpec, Readings, SourceId, SourceReading};
+pub use pdu::{Actuation, Pdu, PduSpec};
 pub use sensor::SensorFault;
 pub use source::{SourceKind, SourceSpec};
 pub use transducer::{Adc, SensorChain, Transducer};

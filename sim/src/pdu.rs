@@ -6,6 +6,8 @@
 use num_complex::Complex64;
 use serde::{Deserialize, Serialize};
 
+use grid_types::{LoadReading, Readings, SourceId, SourceReading};
+
 use crate::load::{Draw, Load, LoadSpec, VMIN_PU, mag};
 use crate::rng::SplitMix64;
 use crate::sensor::{Sensor, SensorFault};
@@ -32,12 +34,6 @@ fn default_nominal_hz() -> f64 {
     50.0
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum SourceId {
-    Main,
-    Backup,
-}
-
 /// What the controller drives: contactor coils, the generator start contact and load relays.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Actuation {
@@ -45,34 +41,6 @@ pub struct Actuation {
     pub backup_closed: bool,
     pub backup_start: bool,
     pub relays: Vec<bool>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct SourceReading {
-    /// Voltage at the source's terminals of the transfer switch, V rms.
-    pub v: f64,
-    pub hz: f64,
-    /// Current delivered to the bus, A rms.
-    pub i: f64,
-    pub p: f64,
-    pub q: f64,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct LoadReading {
-    pub v: f64,
-    pub i: f64,
-    pub p: f64,
-    pub q: f64,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Readings {
-    pub main: SourceReading,
-    pub backup: SourceReading,
-    pub bus_v: f64,
-    pub bus_hz: f64,
-    pub loads: Vec<LoadReading>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -7,7 +7,9 @@
 use num_complex::Complex64;
 use serde::{Deserialize, Serialize};
 
-use crate::pdu::{Pdu, SourceId};
+use grid_types::SourceId;
+
+use crate::pdu::Pdu;
 use crate::rng::SplitMix64;
 use crate::sensor::SensorFault;
 use crate::source::SourceKind;

@@ -2,9 +2,10 @@
 //! is radial, has every home on one phase with coordinates, and holds its voltages within
 //! EN 50160's ±10 % through a generated day.
 
+use grid_types::Phase;
 use proptest::prelude::*;
+use sim::feeder::PowerFlow;
 use sim::feeder::street::{Setting, StreetSpec, generate};
-use sim::feeder::{Phase, PowerFlow};
 
 fn spec(setting: Setting, homes: usize, seed: u64) -> StreetSpec {
     StreetSpec {

@@ -12,8 +12,9 @@ use std::collections::{BTreeMap, HashMap};
 use bevy::asset::RenderAssetUsages;
 use bevy::mesh::{Indices, PrimitiveTopology};
 use bevy::prelude::*;
+use grid_types::Phase;
+use sim::feeder::Feeder;
 use sim::feeder::model::split_terminal;
-use sim::feeder::{Feeder, Phase};
 
 use crate::palette;
 use crate::world::{Request, Requests, Site, Twin};

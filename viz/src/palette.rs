@@ -2,7 +2,7 @@
 //! and the tests know what to look for.
 
 use bevy::color::Color;
-use controller::core::LoadStatus;
+use control_core::LoadStatus;
 
 pub const BACKGROUND: Color = Color::srgb(0.09, 0.10, 0.12);
 /// Energized: a live source, a closed contact, a load on.

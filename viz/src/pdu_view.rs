@@ -3,7 +3,7 @@
 //! on a tile switches the load through the operator path.
 
 use bevy::prelude::*;
-use controller::core::LoadStatus;
+use control_core::LoadStatus;
 
 use crate::palette;
 use crate::world::{Request, Requests, Site, Twin};

@@ -5,13 +5,13 @@
 
 use bevy::platform::cell::SyncCell;
 use bevy::prelude::*;
-use controller::core::settings::{Positive, Secs};
-use controller::core::{Event, Instant as SimInstant, OperatorCommand};
+use control_core::{Event, Instant as SimInstant, OperatorCommand};
+use control_core::{Positive, Secs};
 use controller::run::{FeederLoop, FeederReading, PduLoop};
 use controller::scenario::format::Action;
 use controller::scenario::{Loaded, Site as Grid};
-use sim::SourceId;
-use sim::feeder::Phase;
+use grid_types::Phase;
+use grid_types::SourceId;
 
 /// Fastest and slowest speeds, simulated seconds per wall second.
 pub const SPEEDS: [f64; 7] = [1.0, 2.0, 5.0, 10.0, 100.0, 500.0, 1000.0];
@@ -236,7 +236,7 @@ impl Twin {
             .iter()
             .position(|n| n == name)
             .ok_or_else(|| format!("no load is named {name:?}"))?;
-        let on = p.controller().load_status(i) == controller::core::LoadStatus::On;
+        let on = p.controller().load_status(i) == control_core::LoadStatus::On;
         let cmd = if on {
             OperatorCommand::Off(name.to_string())
         } else {

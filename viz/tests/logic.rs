@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use bevy::prelude::*;
-use controller::core::LoadStatus;
+use control_core::LoadStatus;
 use viz::feeder_view::{Home, Picture};
 use viz::hud::{Control, Readout};
 use viz::pdu_view::{LoadTile, PduPart};

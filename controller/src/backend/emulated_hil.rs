@@ -12,18 +12,19 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use grid_types::{Readings, SourceId};
 use hil::bench::{Bench, Circuit, Drive, I2cBus, NodeCfg, Output, Relays};
 use hil::emulated::gpio::{Contact, Pin, RelayBoard};
 use hil::emulated::node::Signal;
 use hil::emulated::{EmulatedBus, Fault, Nanos};
 use hil::poll::PollSettings;
-use sim::{Actuation, Pdu, PduSpec, Readings, SourceId, Synth, WaveformSpec};
+use sim::{Actuation, Pdu, PduSpec, Synth, WaveformSpec};
 
 use super::Backend;
 use super::hardware::{Coil, Hardware, Io};
-use crate::core::settings::Settings;
-use crate::core::{Commands, Event, Instant, Measurements};
 use crate::scenario::format::{BusFault, Target};
+use control_core::Settings;
+use control_core::{Commands, Event, Instant, Measurements};
 
 /// Twin time before the controller's first step that the bus has already run: enough for the
 /// nodes to meter whole windows and the poller to read them.

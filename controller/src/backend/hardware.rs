@@ -9,16 +9,16 @@ use std::collections::BTreeMap;
 use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::OutputPin;
 use embedded_hal::i2c::I2c;
+use grid_types::{LoadReading, Readings, SourceId, SourceReading};
 use hil::bench::{Bench, Circuit, Drive, NodeCfg};
 use hil::emulated::gpio::Contact;
 use hil::node::Node;
 use hil::poll::{PollEvent, Poller};
 use hil::{Polarity, RelayBank};
-use sim::{LoadReading, Readings, SourceId, SourceReading};
 
 use super::Backend;
-use crate::core::events::{EventKind, NodeTrouble};
-use crate::core::{Commands, Event, Instant, LoadMeasurement, Measurements, SourceMeasurement};
+use control_core::{Commands, Event, Instant, LoadMeasurement, Measurements, SourceMeasurement};
+use control_core::{EventKind, NodeTrouble};
 
 /// Where a measured circuit is in the poller: (node index, channel).
 type Slot = (usize, u8);

@@ -5,11 +5,12 @@
 pub mod emulated_hil;
 pub mod hardware;
 
-use sim::{Actuation, Pdu, Readings, SensorChain, Synth, WaveformSpec};
+use grid_types::Readings;
+use sim::{Actuation, Pdu, SensorChain, Synth, WaveformSpec};
 
-use crate::core::measurement::Calibration;
-use crate::core::metering::{PduCalibration, PduMetering};
-use crate::core::{Commands, Event, Instant, LoadMeasurement, Measurements, SourceMeasurement};
+use control_core::measurement::Calibration;
+use control_core::{Commands, Event, Instant, LoadMeasurement, Measurements, SourceMeasurement};
+use control_core::{PduCalibration, PduMetering};
 
 pub trait Backend {
     /// What the sensors read now, into `out` (reused so the loop does not allocate).
@@ -98,7 +99,7 @@ pub fn nominal_calibration(spec: &WaveformSpec) -> PduCalibration {
 
 /// The controller's view of the twin's RMS readings.
 fn measurements(r: &Readings, out: &mut Measurements) {
-    let src = |s: &sim::SourceReading| SourceMeasurement {
+    let src = |s: &grid_types::SourceReading| SourceMeasurement {
         v: s.v,
         hz: s.hz,
         i: s.i,

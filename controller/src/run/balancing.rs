@@ -7,7 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use sim::feeder::{Feeder, Phase, PowerFlow};
+use grid_types::Phase;
+use sim::feeder::{Feeder, PowerFlow};
 use sim::home::Selector;
 use sim::link::ip::{IpLink, IpSpec};
 use sim::link::lora::{LoraLink, LoraSpec};
@@ -16,9 +17,9 @@ use sim::link::rs485::{Rs485Link, Rs485Spec};
 use sim::link::{Dir, Link, LinkStats};
 use sim::rng::SplitMix64;
 
-use crate::core::balance::{Ack, Balancer, Command, Hold, Note, Report};
-use crate::core::{Event, EventKind, Instant};
 use crate::scenario::format::{Balancing, FieldLink};
+use control_core::balance::{Ack, Balancer, Command, Hold, Note, Report};
+use control_core::{Event, EventKind, Instant};
 
 /// Comms are stepped at this interval between power flows, s.
 const TICK: f64 = 1.0;

@@ -1,10 +1,11 @@
 //! Expectations checked against a run: streaming checks see every step's physical truth, event
 //! checks read the event log at the end.
 
-use sim::{Pdu, SourceId};
+use grid_types::SourceId;
+use sim::Pdu;
 
-use crate::core::{Controller, Event, LoadStatus};
 use crate::scenario::format::{Anchor, Expect, Measure, Scenario, Stat};
+use control_core::{Controller, Event, LoadStatus};
 
 /// One expectation's verdict.
 #[derive(Debug, Clone, PartialEq)]

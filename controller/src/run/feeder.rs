@@ -3,17 +3,18 @@
 //! expectations and the series see what the homes and the transformers see.
 
 use chrono::Timelike;
+use grid_types::Phase;
 use num_complex::Complex64 as C64;
-use reports::Series;
-use sim::feeder::{Feeder, Phase, PowerFlow, model::split_terminal};
+use record::Series;
+use sim::feeder::{Feeder, PowerFlow, model::split_terminal};
 
 use super::balancing::{BalanceRun, Compare, Field};
 use super::expect::{Checker, statistic};
 use super::{Outcome, Run, SiteRun, Stepping, schedule};
-use crate::core::unbalance::sequences;
-use crate::core::{Event, EventKind, Instant};
 use crate::scenario::format::{Action, Balancing, Measure, Stat};
 use crate::scenario::{Loaded, feeder_load};
+use control_core::sequences;
+use control_core::{Event, EventKind, Instant};
 
 /// What a feeder run leaves besides events and series.
 #[derive(Debug, Clone, Default)]

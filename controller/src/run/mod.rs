@@ -11,14 +11,15 @@ pub(crate) use twin::schedule;
 
 use std::collections::BTreeMap;
 
-use reports::Series;
-use sim::{Pdu, SourceId};
+use grid_types::SourceId;
+use record::Series;
+use sim::Pdu;
 
-use crate::core::measurement::Window;
-use crate::core::metering::PduMetering;
-use crate::core::transfer::AtsState;
-use crate::core::{Controller, Event, Instant, LoadStatus, Status};
 use crate::scenario::{Loaded, Scenario};
+use control_core::AtsState;
+use control_core::PduMetering;
+use control_core::measurement::Window;
+use control_core::{Controller, Event, Instant, LoadStatus, Status};
 pub use expect::Outcome;
 pub(crate) use feeder::head_buses;
 pub use feeder::{FeederLoop, FeederReading, FeederRun, HeadReading};
@@ -139,7 +140,7 @@ pub fn run_observed(
     let s = &l.scenario;
     let names = twin.names().to_vec();
     let mut checker = expect::Checker::new(s, grid(&twin));
-    let mut series = Series::new(reports::schema::pdu_columns(&names));
+    let mut series = Series::new(record::schema::pdu_columns(&names));
     let mut events = Vec::new();
     let mut clock = Stepping::new(s);
     let dt = clock.dt;
@@ -200,7 +201,7 @@ pub fn run_observed(
 
 /// What the coded columns' numbers mean, for the report.
 fn codes() -> BTreeMap<String, Vec<String>> {
-    use reports::schema::{FEEDING, GENERATOR, SWITCH};
+    use record::schema::{FEEDING, GENERATOR, SWITCH};
     let labels = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     BTreeMap::from([
         ("relay".into(), labels(&SWITCH)),
@@ -293,7 +294,7 @@ mod tests {
                 named.replace('_', "")
             );
         }
-        use reports::schema::status;
+        use record::schema::status;
         for s in [
             status::ON,
             status::SHED,

@@ -1,21 +1,50 @@
-//! A run directory: the run handed to the reports crate as its recording (meta, site, loads and
-//! events tables in Parquet), the report built from it, and the text summary and JSON event log.
+//! A run directory. The controller writes what it alone knows, `summary.txt` and `events.jsonl`,
+//! and hands the run as recorded data (meta, series, events as rows) to a `Recorder` at the
+//! binary's edge: `PlainFiles` keeps them as `meta.json` and `series.csv`; the binary's report
+//! engine (feature `report`) keeps them as Parquet tables with the report.
 
-use std::io::Write;
 use std::path::Path;
 
-use reports::{EventRow, Expectation, Kind, LoadInfo, Meta, Options, Recording, Report};
+use control_core::LoadSettings;
+use record::{EventRow, Expectation, Kind, LoadInfo, Meta, Series, run_dir};
 
 use super::{Run, SiteRun, summary};
-use crate::core::settings::LoadSettings;
 use crate::scenario::{Loaded, Site};
 
 /// Where a balancing run's day with the balancer off is written, inside its directory.
 pub const BASELINE_DIR: &str = "balancer-off";
 
-/// The run as the reports crate records it; `balancer` says whether the balancing the scenario
-/// sets up ran (not in its baseline).
-pub fn recording(l: &Loaded, r: &Run, balancer: bool) -> Result<Recording, String> {
+/// Keeps one run's recording in a directory (the run's own, or its baseline's).
+pub trait Recorder {
+    fn record(
+        &mut self,
+        dir: &Path,
+        meta: Meta,
+        series: &Series,
+        events: Vec<EventRow>,
+    ) -> Result<(), String>;
+}
+
+/// The recording as plain files, `meta.json` and `series.csv`, which `gridtwin report` turns
+/// into a report wherever the report engine is built.
+pub struct PlainFiles;
+
+impl Recorder for PlainFiles {
+    fn record(
+        &mut self,
+        dir: &Path,
+        meta: Meta,
+        series: &Series,
+        _events: Vec<EventRow>,
+    ) -> Result<(), String> {
+        run_dir::write_meta(dir, &meta).map_err(|e| e.to_string())?;
+        run_dir::write_series(dir, series).map_err(|e| e.to_string())
+    }
+}
+
+/// What the run directory says about the run besides its tables; `balancer` says whether the
+/// balancing the scenario sets up ran (not in its baseline).
+pub fn meta(l: &Loaded, r: &Run, balancer: bool) -> Result<Meta, String> {
     let s = &l.scenario;
     let (kind, loads, codes, settings) = match &l.site {
         Site::Pdu(p) => {
@@ -36,9 +65,12 @@ pub fn recording(l: &Loaded, r: &Run, balancer: bool) -> Result<Recording, Strin
             (Kind::Pdu, loads, super::codes(), settings)
         }
         Site::Feeder(f) => {
+            // A feeder that never solved recorded nothing per home.
+            let solved = !(matches!(r.site, SiteRun::Feeder(_)) && r.series.is_empty());
             let loads = f
                 .loads
                 .iter()
+                .filter(|_| solved)
                 .map(|x| LoadInfo {
                     name: x.name.clone(),
                     priority: None,
@@ -49,7 +81,7 @@ pub fn recording(l: &Loaded, r: &Run, balancer: bool) -> Result<Recording, Strin
             (Kind::Feeder, loads, super::feeder::codes(), settings)
         }
     };
-    let meta = Meta {
+    Ok(Meta {
         name: r.name.clone(),
         description: s.description.clone(),
         kind,
@@ -70,59 +102,45 @@ pub fn recording(l: &Loaded, r: &Run, balancer: bool) -> Result<Recording, Strin
             .collect(),
         tariff: s.tariff.clone(),
         settings,
-    };
-    let events = r
-        .events
-        .iter()
-        .map(|e| EventRow::from_json(serde_json::to_value(e).map_err(|e| e.to_string())?))
-        .collect::<Result<Vec<_>, _>>()?;
-    // A feeder that never solved recorded nothing per home.
-    if matches!(r.site, SiteRun::Feeder(_)) && r.series.is_empty() {
-        return Recording::new(
-            Meta {
-                loads: Vec::new(),
-                ..meta
-            },
-            &r.series,
-            events,
-        );
-    }
-    Recording::new(meta, &r.series, events)
+    })
 }
 
 impl Run {
-    /// Writes the run directory: `summary.txt`, `events.jsonl`, the recording and the report;
-    /// a balancing run's baseline (the balancer off) likewise into `balancer-off/`.
-    pub fn write(&self, l: &Loaded, dir: &Path, opts: Options) -> Result<Report, String> {
+    /// The run's events as rows of the recording.
+    pub fn event_rows(&self) -> Result<Vec<EventRow>, String> {
+        self.events
+            .iter()
+            .map(|e| EventRow::from_json(serde_json::to_value(e).map_err(|e| e.to_string())?))
+            .collect()
+    }
+
+    /// Writes the run directory: `summary.txt`, `events.jsonl` and the recording through
+    /// `recorder`; a balancing run's baseline (the balancer off) likewise into `balancer-off/`.
+    pub fn write(&self, l: &Loaded, dir: &Path, recorder: &mut dyn Recorder) -> Result<(), String> {
         if let Some(b) = &self.baseline {
-            b.write_one(l, &dir.join(BASELINE_DIR), opts, false)?;
+            b.write_one(l, &dir.join(BASELINE_DIR), recorder, false)?;
         }
-        self.write_one(l, dir, opts, true)
+        self.write_one(l, dir, recorder, true)
     }
 
     fn write_one(
         &self,
         l: &Loaded,
         dir: &Path,
-        opts: Options,
+        recorder: &mut dyn Recorder,
         balancer: bool,
-    ) -> Result<Report, String> {
-        let at = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
-        std::fs::create_dir_all(dir).map_err(|e| at(dir, e))?;
-        let path = dir.join("events.jsonl");
-        let file = std::fs::File::create(&path).map_err(|e| at(&path, e))?;
-        let mut ev = std::io::BufWriter::new(file);
-        for e in &self.events {
-            serde_json::to_writer(&mut ev, e).map_err(|e| e.to_string())?;
-            ev.write_all(b"\n").map_err(|e| at(&path, e))?;
-        }
-        ev.flush().map_err(|e| at(&path, e))?;
+    ) -> Result<(), String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        run_dir::write_jsonl(&dir.join(run_dir::EVENTS_JSONL), &self.events)
+            .map_err(|e| e.to_string())?;
         let path = dir.join("summary.txt");
-        std::fs::write(&path, summary::render(self)).map_err(|e| at(&path, e))?;
-        let rec = recording(l, self, balancer)?;
-        rec.write(dir).map_err(|e| e.to_string())?;
-        let report = Report::of(&rec)?;
-        report.write(&rec, dir, opts).map_err(|e| e.to_string())?;
-        Ok(report)
+        std::fs::write(&path, summary::render(self))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        recorder.record(
+            dir,
+            meta(l, self, balancer)?,
+            &self.series,
+            self.event_rows()?,
+        )
     }
 }

@@ -9,12 +9,12 @@ use sim::Pdu;
 
 use crate::backend::emulated_hil::{EmulatedHil, bench_for};
 use crate::backend::{Backend, BackendKind, PduBackend, SimBackend};
-use crate::core::controller::{ConfigError, UnknownLoad};
-use crate::core::metering::PduMetering;
-use crate::core::settings::LoadSettings;
-use crate::core::{Controller, Event, Instant, Measurements, OperatorCommand};
 use crate::scenario::format::{Action, BusFault, Fidelity, Target};
 use crate::scenario::{Loaded, Scenario, Site};
+use control_core::LoadSettings;
+use control_core::PduMetering;
+use control_core::{ConfigError, UnknownLoad};
+use control_core::{Controller, Event, Instant, Measurements, OperatorCommand};
 use sim::feeder::Feeder;
 
 /// The scenario's grid is a feeder, not a PDU.
@@ -284,7 +284,7 @@ impl PduLoop {
     }
 
     /// What the site's meters show now: the twin's sensors, or the hardware's nodes.
-    pub fn readings(&self) -> &sim::Readings {
+    pub fn readings(&self) -> &grid_types::Readings {
         self.backend.readings()
     }
 
@@ -378,8 +378,8 @@ fn apply(
         return;
     };
     let t = pdu.time();
-    let until = |d: Option<crate::core::settings::Secs>| d.map_or(f64::INFINITY, |d| t + d.get());
-    let later = |d: crate::core::settings::Secs| now + d.duration();
+    let until = |d: Option<control_core::Secs>| d.map_or(f64::INFINITY, |d| t + d.get());
+    let later = |d: control_core::Secs| now + d.duration();
     match a {
         Action::Outage { source, duration } => pdu
             .source_mut(*source)

@@ -3,14 +3,14 @@
 
 use std::path::Path;
 
-use sim::SourceId;
+use grid_types::SourceId;
 use sim::feeder::{Feeder, PowerFlow};
 
 use super::format::{Action, Anchor, Expect, Fidelity, Measure, Scenario};
 use super::load::{ScenarioError, Validator};
-use crate::core::events::EVENT_NAMES;
 use crate::run::balancing::Field;
 use crate::run::head_buses;
+use control_core::EVENT_NAMES;
 
 impl Validator<'_> {
     /// A feeder from RON, or imported from an OpenDSS master file.

@@ -1,15 +1,16 @@
 //! The scenario file format (RON). `scenarios/README.md` documents it for users.
 
+use grid_types::Phase;
+use grid_types::SourceId;
 use serde::{Deserialize, Serialize};
-use sim::feeder::Phase;
 use sim::home::SelectorSpec;
-use sim::{PduSpec, SensorFault, SourceId, WaveformSpec};
+use sim::{PduSpec, SensorFault, WaveformSpec};
 
-use crate::core::LoadStatus;
-use crate::core::OperatorCommand;
-use crate::core::balance::BalancerSettings;
-use crate::core::schedule::WallTime;
-use crate::core::settings::{Positive, Secs, Settings};
+use control_core::LoadStatus;
+use control_core::OperatorCommand;
+use control_core::WallTime;
+use control_core::balance::BalancerSettings;
+use control_core::{Positive, Secs, Settings};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,7 +48,7 @@ pub struct Scenario {
     pub balancing: Option<Balancing>,
     /// Energy prices for the report's cost figures.
     #[serde(default)]
-    pub tariff: Option<reports::Tariff>,
+    pub tariff: Option<record::Tariff>,
 }
 
 impl Scenario {

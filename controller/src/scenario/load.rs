@@ -4,16 +4,17 @@
 use sim::feeder::street::{self, StreetSpec};
 use std::path::{Path, PathBuf};
 
+use grid_types::SourceId;
 use ron::extensions::Extensions;
 use sim::feeder::Feeder;
-use sim::{LoadModel, PduSpec, SourceId, SourceKind, Transducer};
+use sim::{LoadModel, PduSpec, SourceKind, Transducer};
 
 use super::format::{Action, Anchor, BusFault, Expect, Fidelity, Grid, Scenario, Target};
 use crate::backend::BackendKind;
-use crate::core::Controller;
-use crate::core::controller::ConfigError;
-use crate::core::events::EVENT_NAMES;
-use crate::core::settings::Positive;
+use control_core::ConfigError;
+use control_core::Controller;
+use control_core::EVENT_NAMES;
+use control_core::Positive;
 
 /// A scenario ready to run: the file's contents with the grid resolved.
 #[derive(Debug, Clone)]
@@ -485,10 +486,10 @@ impl Validator<'_> {
                 ..
             } => load(n)?,
             Action::Operator(cmd) => match cmd {
-                crate::core::OperatorCommand::On(n)
-                | crate::core::OperatorCommand::Off(n)
-                | crate::core::OperatorCommand::Reset(n) => load(n)?,
-                crate::core::OperatorCommand::ResetSource(_) => {}
+                control_core::OperatorCommand::On(n)
+                | control_core::OperatorCommand::Off(n)
+                | control_core::OperatorCommand::Reset(n) => load(n)?,
+                control_core::OperatorCommand::ResetSource(_) => {}
             },
             Action::FailToStart { source } => {
                 let spec = match source {

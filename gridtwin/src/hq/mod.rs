@@ -112,7 +112,7 @@ async fn take(
         match conn.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 if failing {
-                    eprintln!("gridtwin: hq: connected to {broker} again");
+                    tracing::info!("hq: connected to {broker} again");
                 }
                 failing = false;
                 for kind in ["telemetry", "event", "status"] {
@@ -130,7 +130,7 @@ async fn take(
                     Err(e) => {
                         // It can never be stored: logged, and acknowledged so it is not sent
                         // again.
-                        eprintln!("gridtwin: hq: {}: {e}; dropped", p.topic);
+                        tracing::warn!("hq: {}: {e}; dropped", p.topic);
                         counters.refused.fetch_add(1, Ordering::Relaxed);
                         let _ = client.ack(&p).await;
                     }
@@ -139,7 +139,7 @@ async fn take(
             Ok(_) => {}
             Err(e) => {
                 if !failing {
-                    eprintln!("gridtwin: hq: {broker}: {e}; retrying every second");
+                    tracing::warn!("hq: {broker}: {e}; retrying every second");
                 }
                 failing = true;
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -208,15 +208,13 @@ async fn store(
                         .fetch_add(s.duplicates, Ordering::Relaxed);
                     counters.missing.fetch_add(s.skipped, Ordering::Relaxed);
                     if failing {
-                        eprintln!("gridtwin: hq: storing again");
+                        tracing::info!("hq: storing again");
                     }
                     break;
                 }
                 Err(e) => {
                     if !failing {
-                        eprintln!(
-                            "gridtwin: hq: {e}; retrying every second (nothing acknowledged)"
-                        );
+                        tracing::warn!("hq: {e}; retrying every second (nothing acknowledged)");
                     }
                     failing = true;
                     counters.failed_batches.fetch_add(1, Ordering::Relaxed);

@@ -48,7 +48,7 @@ pub async fn connect(url: &str) -> Result<Client, String> {
         .map_err(err("connecting"))?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {
-            eprintln!("gridtwin: hq: postgres connection: {e}");
+            tracing::error!("hq: postgres connection: {e}");
         }
     });
     Ok(client)
@@ -116,9 +116,9 @@ impl Writer {
                 )
                 .await;
             match made {
-                Ok(()) => eprintln!("gridtwin: hq: readings in a TimescaleDB hypertable"),
-                Err(e) => eprintln!(
-                    "gridtwin: hq: TimescaleDB is installed but not usable ({}); plain tables",
+                Ok(()) => tracing::info!("hq: readings in a TimescaleDB hypertable"),
+                Err(e) => tracing::warn!(
+                    "hq: TimescaleDB is installed but not usable ({}); plain tables",
                     err("")(e)
                 ),
             }
@@ -221,8 +221,8 @@ impl Writer {
                         super::runs::Seen::Duplicate => false,
                         super::runs::Seen::New { skipped } => {
                             if skipped > 0 {
-                                eprintln!(
-                                    "gridtwin: hq: {}: telemetry {}..{} of run {} missing",
+                                tracing::warn!(
+                                    "hq: {}: telemetry {}..{} of run {} missing",
                                     batch_site(batch, *site, &self.sites),
                                     t.seq - skipped,
                                     t.seq - 1,

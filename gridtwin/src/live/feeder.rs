@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use controller::core::{Event, Instant};
+use control_core::{Event, Instant};
 use controller::run::{FeederLoop, FeederReading};
 use controller::scenario::Loaded;
+use grid_types::Phase;
 use serde::Serialize;
-use sim::feeder::{Conn, Feeder, Phase};
+use sim::feeder::{Conn, Feeder};
 
 use super::{Request, SiteLoop, Snapshot};
 use crate::store::Store;

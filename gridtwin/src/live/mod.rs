@@ -15,12 +15,12 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as WallInstant};
 
+use control_core::LoadSettings;
+use control_core::{Event, OperatorCommand};
 use controller::backend::Backend;
-use controller::core::settings::LoadSettings;
-use controller::core::{Event, OperatorCommand};
 use controller::scenario::{Loaded, Site as Grid};
+use grid_types::Phase;
 use serde::Serialize;
-use sim::feeder::Phase;
 use tokio::sync::{broadcast, oneshot, watch};
 
 use crate::store::{Batch, Reading, Retention, Store, StoredEvent};
@@ -360,7 +360,7 @@ impl LoopState {
     }
 
     fn stored_event(&self, e: &Event) -> Option<StoredEvent> {
-        let row = reports::EventRow::from_json(serde_json::to_value(e).ok()?).ok()?;
+        let row = record::EventRow::from_json(serde_json::to_value(e).ok()?).ok()?;
         Some(StoredEvent {
             id: 0,
             t: self.start_ms + (row.t * 1000.0).round() as i64,
@@ -442,15 +442,15 @@ fn write_batches(
             match store.write(&b, now) {
                 Ok(_) => {
                     if let Err(e) = store.file_complete_minutes(&b) {
-                        eprintln!("gridtwin: filing readings failed (kept as frames): {e}");
+                        tracing::error!("filing readings failed (kept as frames): {e}");
                     }
                     break;
                 }
                 Err(e) if attempt == 3 => {
-                    eprintln!("gridtwin: storing a batch failed, dropped: {e}");
+                    tracing::warn!("storing a batch failed, dropped: {e}");
                 }
                 Err(e) => {
-                    eprintln!("gridtwin: storing a batch failed, retrying: {e}");
+                    tracing::warn!("storing a batch failed, retrying: {e}");
                     std::thread::sleep(Duration::from_millis(250));
                 }
             }
@@ -468,7 +468,7 @@ fn write_batches(
             && let Some(newest) = b.readings.iter().map(|r| r.t).max()
         {
             if let Err(e) = store.downsample(newest, current.retention) {
-                eprintln!("gridtwin: downsampling failed: {e}");
+                tracing::error!("downsampling failed: {e}");
             }
             merged = WallInstant::now();
         }

@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDateTime;
+use control_core::LoadSettings;
+use control_core::check_settings;
+use control_core::{Event, OperatorCommand};
 use controller::backend::Backend;
-use controller::core::controller::check_settings;
-use controller::core::settings::LoadSettings;
-use controller::core::{Event, OperatorCommand};
 use controller::run::PduLoop;
 use controller::scenario::Loaded;
 use serde::Serialize;
@@ -170,7 +170,7 @@ impl SiteLoop for PduSite {
         let ctl = self.twin.controller();
         let status = ctl.status();
         let n = r.loads.len();
-        let source = |k: usize, r: &sim::pdu::SourceReading| SourceView {
+        let source = |k: usize, r: &grid_types::SourceReading| SourceView {
             v: r.v,
             hz: r.hz,
             i: r.i,
@@ -198,7 +198,7 @@ impl SiteLoop for PduSite {
                 let cfg = ctl.settings().loads.get(name).cloned().unwrap_or_default();
                 LoadView {
                     name: name.clone(),
-                    status: controller::core::LoadStatus::NAMES[ctl.load_status(i).code() as usize],
+                    status: control_core::LoadStatus::NAMES[ctl.load_status(i).code() as usize],
                     relay: self.twin.relay_closed(i),
                     v: l.v,
                     i: l.i,
@@ -304,7 +304,7 @@ fn with_stored_settings(l: &Loaded, store: &Store) -> Result<Loaded, String> {
         let stored: Option<LoadSettings> = match store.setting(&key) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("gridtwin: ignoring the saved settings of {n}: {e}");
+                tracing::warn!("ignoring the saved settings of {n}: {e}");
                 None
             }
         };
@@ -313,7 +313,7 @@ fn with_stored_settings(l: &Loaded, store: &Store) -> Result<Loaded, String> {
         s.loads.insert(n.clone(), cfg);
         match check_settings(&names, &s) {
             Ok(()) => l.scenario.controller = s,
-            Err(e) => eprintln!("gridtwin: ignoring the saved settings of {n}: {e}"),
+            Err(e) => tracing::warn!("ignoring the saved settings of {n}: {e}"),
         }
     }
     Ok(l)

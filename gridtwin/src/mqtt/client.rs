@@ -81,7 +81,7 @@ pub async fn run(app: Shared, o: Options) {
             ev = conn.poll() => match ev {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     if failing {
-                        eprintln!("gridtwin: mqtt: connected to {} again", o.broker);
+                        tracing::info!("mqtt: connected to {} again", o.broker);
                     }
                     (connected, failing) = (true, false);
                     let _ = client.try_subscribe(discovery::BIRTH_TOPIC, QoS::AtMostOnce);
@@ -106,7 +106,7 @@ pub async fn run(app: Shared, o: Options) {
                 Ok(_) => {}
                 Err(e) => {
                     if !failing {
-                        eprintln!("gridtwin: mqtt: {}: {e}; retrying every second", o.broker);
+                        tracing::warn!("mqtt: {}: {e}; retrying every second", o.broker);
                     }
                     (connected, failing) = (false, true);
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -126,7 +126,7 @@ pub async fn run(app: Shared, o: Options) {
             f = frames.recv(), if frames_open => match f {
                 Ok(f) => outbox.push(&f),
                 Err(RecvError::Lagged(n)) => {
-                    eprintln!("gridtwin: mqtt: {n} frames not sent (the client fell behind); they are stored");
+                    tracing::warn!("mqtt: {n} frames not sent (the client fell behind); they are stored");
                 }
                 Err(RecvError::Closed) => frames_open = false,
             },
@@ -134,11 +134,11 @@ pub async fn run(app: Shared, o: Options) {
                 Ok(e) => {
                     let body = serde_json::to_string(&e).unwrap_or_default();
                     if let Err(err) = client.try_publish(t.events(), QoS::AtLeastOnce, false, body) {
-                        eprintln!("gridtwin: mqtt: an event not published ({err}); it is stored");
+                        tracing::warn!("mqtt: an event not published ({err}); it is stored");
                     }
                 }
                 Err(RecvError::Lagged(n)) => {
-                    eprintln!("gridtwin: mqtt: {n} events not published (too many at once); they are stored");
+                    tracing::warn!("mqtt: {n} events not published (too many at once); they are stored");
                 }
                 Err(RecvError::Closed) => events_open = false,
             },
@@ -193,7 +193,7 @@ impl Outbox {
     fn push(&mut self, f: &Frame) {
         if self.frames.len() >= OUTBOX_FRAMES {
             self.frames.pop_front();
-            eprintln!("gridtwin: mqtt: the telemetry outbox is full; the oldest frame dropped");
+            tracing::warn!("mqtt: the telemetry outbox is full; the oldest frame dropped");
         }
         let values = f.values.iter().map(|v| telemetry::value(*v)).collect();
         self.frames.push_back((f.t, values));
@@ -268,9 +268,10 @@ fn take_command(
         let body = match &outcome {
             Ok(to) => json!({ "ok": true, "to": to }),
             Err(e) => {
-                eprintln!(
-                    "gridtwin: mqtt: a command from {} for {} refused: {e}",
-                    c.user, c.load
+                tracing::warn!(
+                    "mqtt: a command from {} for {} refused: {e}",
+                    c.user,
+                    c.load
                 );
                 json!({ "ok": false, "error": e })
             }
@@ -321,7 +322,7 @@ fn announce(client: &AsyncClient, t: &Topics, snap: &Snapshot, o: &Options) -> V
         .map(|topic| (topic, String::new()));
     for (topic, body) in configs.chain(withdrawn) {
         if let Err(e) = client.try_publish(topic, QoS::AtLeastOnce, true, body) {
-            eprintln!("gridtwin: mqtt: announcing: {e}");
+            tracing::error!("mqtt: announcing: {e}");
         }
     }
     switches

@@ -41,7 +41,7 @@ pub fn config(f: &TlsFiles) -> Result<Arc<ClientConfig>, String> {
         None => {
             let found = rustls_native_certs::load_native_certs();
             for e in &found.errors {
-                eprintln!("gridtwin: mqtt: reading the system's CA certificates: {e}");
+                tracing::error!("mqtt: reading the system's CA certificates: {e}");
             }
             let (added, _) = roots.add_parsable_certificates(found.certs);
             if added == 0 {

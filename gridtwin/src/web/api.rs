@@ -9,8 +9,8 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use controller::core::OperatorCommand;
-use controller::core::settings::LoadSettings;
+use control_core::LoadSettings;
+use control_core::OperatorCommand;
 use futures_util::Stream;
 use serde::Deserialize;
 
@@ -120,7 +120,7 @@ pub async fn configure(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MovePhase {
-    phase: sim::feeder::Phase,
+    phase: grid_types::Phase,
 }
 
 /// Move a feeder home to another phase, as its selector would (operator; audited).
@@ -159,8 +159,8 @@ pub async fn reset_source(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require(&u, Role::Operator)?;
     let id = match source.as_str() {
-        "main" => sim::SourceId::Main,
-        "backup" => sim::SourceId::Backup,
+        "main" => grid_types::SourceId::Main,
+        "backup" => grid_types::SourceId::Backup,
         _ => {
             return Err(ApiError::not_found(format!(
                 "no source is named {source:?}; main or backup"

@@ -61,7 +61,7 @@ impl From<Refusal> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
-            eprintln!("gridtwin: {}", self.message);
+            tracing::error!("{}", self.message);
         }
         (
             self.status,

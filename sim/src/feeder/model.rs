@@ -156,36 +156,6 @@ pub enum LoadModel {
     },
 }
 
-/// A phase of a three-phase bus: nodes 1, 2 and 3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Phase {
-    A,
-    B,
-    C,
-}
-
-impl Phase {
-    pub const ALL: [Phase; 3] = [Phase::A, Phase::B, Phase::C];
-
-    pub fn node(self) -> usize {
-        self as usize + 1
-    }
-
-    pub fn of_node(node: usize) -> Option<Phase> {
-        Phase::ALL.get(node.wrapping_sub(1)).copied()
-    }
-}
-
-impl std::fmt::Display for Phase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(match self {
-            Phase::A => "A",
-            Phase::B => "B",
-            Phase::C => "C",
-        })
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Load {
     pub name: String,

@@ -4,8 +4,78 @@
 use std::io::{BufRead, Write};
 use std::path::Path;
 
+use std::path::PathBuf;
+
 use hil::bench::{self, Bench};
 use hil::selftest::{self, Hardware};
+
+use super::{Failure, Outcome, Verdict, printed};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(clap::Subcommand)]
+enum Action {
+    /// Scan the bus and identify each device, read each channel at no load, click each relay
+    /// (asking before each), and print a pass/fail table (exit 0: all pass, 1: not).
+    Selftest {
+        /// Against the bench's emulation instead of a Pi's buses.
+        #[arg(long)]
+        emulated: bool,
+        /// The bench file (RON); the built-in demo bench when absent.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Click every relay without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Read CHANNEL (a circuit's current by its name, `NAME.v` the voltage of the node metering
+    /// it, or an ADC input's name) against a reference meter's VALUE, and write the gain into
+    /// the node and the bench file.
+    Calibrate {
+        channel: String,
+        #[arg(long)]
+        reference: f64,
+        #[arg(long)]
+        emulated: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Windows (200 ms each) to average.
+        #[arg(long, default_value_t = 10)]
+        windows: u32,
+    },
+}
+
+pub fn run(a: Args) -> Outcome {
+    match a.action {
+        Action::Selftest {
+            emulated,
+            config,
+            yes,
+        } => {
+            let (table, ok) =
+                selftest(config.as_deref(), emulated, yes).map_err(Failure::BadInput)?;
+            super::print(&table);
+            Ok(if ok { Verdict::Passed } else { Verdict::Failed })
+        }
+        Action::Calibrate {
+            channel,
+            reference,
+            emulated,
+            config,
+            windows,
+        } => printed(calibrate(
+            config.as_deref(),
+            emulated,
+            &channel,
+            reference,
+            windows,
+        )),
+    }
+}
 
 /// The bench file's text, or the built-in demo bench when no file is given.
 pub fn read_bench(config: Option<&Path>) -> Result<Bench, String> {
@@ -28,11 +98,7 @@ fn ask(question: &str) -> bool {
 }
 
 /// Runs the selftest; the table is the result, and whether every check passed.
-pub fn selftest(
-    config: Option<&Path>,
-    emulated: bool,
-    yes: bool,
-) -> Result<(String, bool), String> {
+fn selftest(config: Option<&Path>, emulated: bool, yes: bool) -> Result<(String, bool), String> {
     let b = read_bench(config)?;
     let mut answer = |q: &str| yes || ask(q);
     let checks = if emulated {
@@ -45,7 +111,7 @@ pub fn selftest(
 }
 
 /// Calibrates one channel and writes the result into the bench file.
-pub fn calibrate(
+fn calibrate(
     config: Option<&Path>,
     emulated: bool,
     channel: &str,

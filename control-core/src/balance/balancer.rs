@@ -11,12 +11,12 @@
 
 use std::collections::VecDeque;
 
+use grid_types::Phase;
 use serde::{Deserialize, Serialize};
-use sim::feeder::Phase;
 
 use super::plan::{self, Home};
-use crate::core::Instant;
-use crate::core::settings::{Positive, Secs};
+use crate::Instant;
+use crate::settings::{Positive, Secs};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -1,43 +1,53 @@
-//! `gridtwin import-dss` and `gridtwin powerflow`: feeder files in and out, and what one
-//! power flow (or a day of them) prints.
+//! `gridtwin powerflow FEEDER.ron`: one time point of a feeder solved and every bus's per-phase
+//! voltage printed, or a whole day of load shapes solved in sequence and timed per step.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
 use sim::feeder::{Feeder, PowerFlow};
 
-/// Read an OpenDSS master file and write the feeder as RON; a one-line summary.
-pub fn import_dss(master: &Path, out: &Path) -> Result<String, String> {
-    let f = sim::dss::import(master).map_err(|e| e.to_string())?;
-    // Solving once proves the feeder is whole (connected, radial, invertible) before it is kept.
-    PowerFlow::new(&f).map_err(|e| format!("{}: {e}", master.display()))?;
-    write_feeder(out, &f)?;
-    Ok(format!(
-        "{}: {} lines, {} transformers, {} regulators, {} loads, {} capacitors, {} load shapes → {}",
-        f.name,
-        f.lines.len(),
-        f.transformers.len(),
-        f.regulators.len(),
-        f.loads.len(),
-        f.capacitors.len(),
-        f.load_shapes.len(),
-        out.display()
-    ))
+use super::{Failure, Outcome, Verdict};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Feeder RON file (from `import-dss`).
+    feeder: PathBuf,
+    /// Scale loads by their load shapes at this minute (OpenDSS's count: minute M is the
+    /// shape's M-th point); loads at their rating when absent.
+    #[arg(long, conflicts_with = "day")]
+    minute: Option<f64>,
+    /// Solve every minute of the load shapes in sequence and print the time per step.
+    #[arg(long)]
+    day: bool,
+    /// Convergence tolerance: the largest voltage change between sweeps, pu.
+    #[arg(long, default_value_t = 1e-6)]
+    tolerance: f64,
+    #[arg(long)]
+    json: bool,
 }
 
-pub fn write_feeder(out: &Path, f: &Feeder) -> Result<(), String> {
-    let cfg = ron::ser::PrettyConfig::new()
-        .compact_arrays(true)
-        .struct_names(true);
-    let text = ron::ser::to_string_pretty(f, cfg).map_err(|e| e.to_string())?;
-    std::fs::write(out, text).map_err(|e| format!("{}: {e}", out.display()))
+pub fn run(a: Args) -> Outcome {
+    if !(a.tolerance.is_finite() && a.tolerance > 0.0) {
+        return Err(Failure::BadInput(format!(
+            "--tolerance must be a positive number of pu, found {}",
+            a.tolerance
+        )));
+    }
+    let f = read_feeder(&a.feeder).map_err(Failure::BadInput)?;
+    let out = if a.day {
+        day(&f, a.tolerance, a.json)
+    } else {
+        snapshot(&f, a.minute, a.tolerance, a.json)
+    };
+    super::print(&out.map_err(Failure::Failed)?);
+    Ok(Verdict::Passed)
 }
 
 /// A feeder RON file; errors carry file:line:column.
-pub fn read_feeder(path: &Path) -> Result<Feeder, String> {
+fn read_feeder(path: &Path) -> Result<Feeder, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    crate::scenario::load::parse_ron(path, &text).map_err(|e| e.to_string())
+    controller::scenario::load::parse_ron(path, &text).map_err(|e| e.to_string())
 }
 
 #[derive(Serialize)]
@@ -69,12 +79,7 @@ fn solver(f: &Feeder, tolerance: f64) -> Result<PowerFlow, String> {
 }
 
 /// Solve one time point (loads at their rating when `minute` is `None`).
-pub fn snapshot(
-    f: &Feeder,
-    minute: Option<f64>,
-    tolerance: f64,
-    json: bool,
-) -> Result<String, String> {
+fn snapshot(f: &Feeder, minute: Option<f64>, tolerance: f64, json: bool) -> Result<String, String> {
     let mut pf = solver(f, tolerance)?;
     if let Some(m) = minute {
         pf.set_minute(m);
@@ -151,7 +156,7 @@ struct DayOut {
 }
 
 /// Solve every minute of the load shapes in sequence, each warm-started from the last.
-pub fn day(f: &Feeder, tolerance: f64, json: bool) -> Result<String, String> {
+fn day(f: &Feeder, tolerance: f64, json: bool) -> Result<String, String> {
     let minutes = f.shape_minutes();
     if minutes == 0 {
         return Err(format!("{}: no load shapes, so no day to solve", f.name));

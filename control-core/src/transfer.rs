@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use sim::SourceId;
+use grid_types::SourceId;
 
 use super::events::{Alarm, Event, EventKind, Subject, Why};
 use super::settings::AtsSettings;
@@ -337,7 +337,7 @@ impl Ats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::settings::Secs;
+    use crate::settings::Secs;
 
     fn run(
         ats: &mut Ats,

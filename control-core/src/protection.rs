@@ -1,37 +1,7 @@
 //! Protection elements after ANSI device numbers, and the trip / retry / lockout sequence.
 
-use serde::{Deserialize, Serialize};
-
-use super::settings::{InverseStage, Retry, Stage};
+use super::settings::{Curve, InverseStage, Retry, Stage};
 use super::time::Instant;
-
-/// IEC 60255-151 inverse-time curves: t = TMS * k / ((I/Is)^a - 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum Curve {
-    #[default]
-    StandardInverse,
-    VeryInverse,
-    ExtremelyInverse,
-    LongTimeInverse,
-}
-
-impl Curve {
-    pub fn constants(self) -> (f64, f64) {
-        match self {
-            Curve::StandardInverse => (0.14, 0.02),
-            Curve::VeryInverse => (13.5, 1.0),
-            Curve::ExtremelyInverse => (80.0, 2.0),
-            Curve::LongTimeInverse => (120.0, 1.0),
-        }
-    }
-
-    /// Operate time in seconds at `multiple` = I/Is; infinite at or below pickup.
-    pub fn operate_time(self, tms: f64, multiple: f64) -> f64 {
-        let (k, a) = self.constants();
-        let d = multiple.powf(a) - 1.0;
-        if d <= 0.0 { f64::INFINITY } else { tms * k / d }
-    }
-}
 
 /// A definite-time element: operates when the quantity stays beyond pickup for the delay, and
 /// resets only once it comes back past the dropout (hysteresis).
@@ -236,7 +206,7 @@ impl Recloser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::settings::{Positive, Secs};
+    use crate::settings::{Positive, Secs};
 
     fn t(s: f64) -> Instant {
         Instant::from_secs_f64(s)

@@ -1,7 +1,7 @@
 //! What goes into the controller and what comes out of it.
 
+use grid_types::SourceId;
 use serde::{Deserialize, Serialize};
-use sim::SourceId;
 
 /// One source as the transfer switch senses it on its own terminals.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -2,7 +2,7 @@
 //! A voltage or frequency trip holds the source open until the transfer switch accepts it again;
 //! an overcurrent trip recloses a bounded number of times, then locks out.
 
-use sim::SourceId;
+use grid_types::SourceId;
 
 use super::events::{Element, Event, EventKind, Subject};
 use super::interface::SourceMeasurement;

@@ -3,12 +3,14 @@
 //! INSTANCE is `{"homes": [{"id", "phase": "A"|"B"|"C", "kw", "movable"}], "max_moves": N|null}`
 //! (`movable` defaults to true, `max_moves` to null: unlimited).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use grid_types::Phase;
 use serde::{Deserialize, Serialize};
-use sim::feeder::Phase;
 
-use crate::core::balance::{self, Home, Plan};
+use control_core::balance::{self, Home, Plan};
+
+use super::{Outcome, printed};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,10 +65,21 @@ struct Output<'a> {
     optimal: bool,
 }
 
-/// Read, plan and render; errors name the file and (for JSON) line:column.
-pub fn run(path: &Path, json: bool) -> Result<String, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let inst: Instance = serde_json::from_str(&text).map_err(|e| {
+#[derive(clap::Args)]
+pub struct Args {
+    instance: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: Args) -> Outcome {
+    let text = super::read(&a.instance)?;
+    printed(plan(&a.instance, &text, a.json))
+}
+
+/// Plan and render; errors name the file and (for JSON) line:column.
+fn plan(path: &Path, text: &str, json: bool) -> Result<String, String> {
+    let inst: Instance = serde_json::from_str(text).map_err(|e| {
         // serde_json appends the position in words; it goes in front instead.
         let msg = e.to_string();
         let tail = format!(" at line {} column {}", e.line(), e.column());

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDateTime;
-use sim::SourceId;
+use grid_types::SourceId;
 
 use super::events::{Alarm, Event, EventKind, Subject};
 use super::interface::{Commands, Measurements, OperatorCommand, SourceMeasurement};
@@ -124,7 +124,7 @@ impl Controller {
         self.loads.status(i)
     }
 
-    pub fn ats_state(&self) -> crate::core::transfer::AtsState {
+    pub fn ats_state(&self) -> crate::transfer::AtsState {
         self.ats.state()
     }
 

@@ -1,9 +1,9 @@
 //! The one typed event log. Every decision the controller takes that a person may ask about later
 //! (why did the lights go out?) is an event with time, subject, severity and the values behind it.
 
+use grid_types::Phase;
+use grid_types::SourceId;
 use serde::Serialize;
-use sim::SourceId;
-use sim::feeder::Phase;
 
 use super::time::Instant;
 

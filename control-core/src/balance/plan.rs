@@ -11,8 +11,8 @@
 //! that are not needed). When it finishes within its node limit the plan is optimal; when it
 //! is cut off (large feeders) the best plan found so far stands, with a lower bound beside it.
 
+use grid_types::Phase;
 use serde::Serialize;
-use sim::feeder::Phase;
 
 /// One home as the planner sees it.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,40 +1,26 @@
-//! `gridtwin measure`: the measurement core run over a captured waveform file, for users with a
-//! scope or logger capture. The CSV has a header naming columns `v` (volts) and `i` (amps), one
-//! row per sample; other columns are ignored.
-
-use std::path::Path;
+//! A captured waveform measured by the measurement core, for users with a scope or logger
+//! capture (`gridtwin measure`). The CSV has a header naming columns `v` (volts) and `i` (amps),
+//! one row per sample; other columns are ignored. The text comes in read: the file is the
+//! caller's.
 
 use serde::Serialize;
 
-use crate::core::measurement::{Analyzer, Energy, Window, analyse, zero_crossings};
+use control_core::measurement::{Analyzer, Energy, Window, analyse, zero_crossings};
 
+/// What is wrong with a capture, and on which line.
 #[derive(Debug, thiserror::Error)]
-pub enum MeasureError {
-    #[error("{file}: {message}")]
-    File { file: String, message: String },
-    #[error("{file}:{line}: {message}")]
-    At {
-        file: String,
-        line: u64,
-        message: String,
-    },
+#[error("{line}: {message}")]
+pub struct CaptureError {
+    pub line: u64,
+    pub message: String,
 }
 
-/// Read the `v` and `i` columns.
-pub fn read(path: &Path) -> Result<(Vec<f64>, Vec<f64>), MeasureError> {
-    let file = path.display().to_string();
-    let at = |line: u64, message: String| MeasureError::At {
-        file: file.clone(),
-        line,
-        message,
-    };
+/// The `v` and `i` columns of a capture's text.
+pub fn parse(text: &[u8]) -> Result<(Vec<f64>, Vec<f64>), CaptureError> {
+    let at = |line: u64, message: String| CaptureError { line, message };
     let mut r = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| MeasureError::File {
-            file: file.clone(),
-            message: e.to_string(),
-        })?;
+        .from_reader(text);
     let headers = r.headers().map_err(|e| at(1, e.to_string()))?.clone();
     let col = |name: &str| {
         headers.iter().position(|h| h == name).ok_or_else(|| {
@@ -133,59 +119,4 @@ pub fn measure(v: &[f64], i: &[f64], rate: f64, nominal_hz: f64) -> Result<Repor
         total: row(total, rate),
         energy,
     })
-}
-
-/// The text table: one line per window, then the whole-file line.
-pub fn render(r: &Report) -> String {
-    let mut out = format!(
-        "{:>9} {:>9} {:>8} {:>8} {:>10} {:>10} {:>10} {:>6} {:>6} {:>7} {:>7} {:>6} {:>6} {:>8}\n",
-        "t_start",
-        "t_end",
-        "vrms",
-        "irms",
-        "p",
-        "q1",
-        "s",
-        "pf",
-        "dpf",
-        "crest_v",
-        "crest_i",
-        "thd_v",
-        "thd_i",
-        "freq"
-    );
-    let line = |label: Option<&str>, x: &Row| {
-        let w = &x.window;
-        let start = label.map_or(format!("{:>9.4}", x.t_start), |l| format!("{l:>9}"));
-        format!(
-            "{start} {:>9.4} {:>8.3} {:>8.4} {:>10.2} {:>10.2} {:>10.2} {:>6.4} {:>6.4} {:>7.4} {:>7.4} {:>6.4} {:>6.4} {:>8.4}\n",
-            x.t_end,
-            w.vrms,
-            w.irms,
-            w.p,
-            w.q1,
-            w.s,
-            w.pf,
-            w.dpf,
-            w.crest_v,
-            w.crest_i,
-            w.thd_v,
-            w.thd_i,
-            w.freq
-        )
-    };
-    for w in &r.windows {
-        out += &line(None, w);
-    }
-    out += &line(Some("all"), &r.total);
-    out += &format!(
-        "{} samples at {} S/s, {} windows of {} cycles; energy import {:.6} kWh, export {:.6} kWh\n",
-        r.samples,
-        r.rate,
-        r.windows.len(),
-        if r.nominal_hz > 55.0 { 12 } else { 10 },
-        r.energy.import_kwh(),
-        r.energy.export_j / 3.6e6
-    );
-    out
 }

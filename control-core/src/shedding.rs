@@ -175,7 +175,7 @@ impl Shedder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::settings::{Positive, Secs};
+    use crate::settings::{Positive, Secs};
 
     fn t(s: f64) -> Instant {
         Instant::from_secs_f64(s)

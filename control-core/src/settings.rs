@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::protection::Curve;
 use super::schedule::Schedule;
 
 /// A non-negative, finite number of seconds.
@@ -16,8 +15,13 @@ use super::schedule::Schedule;
 pub struct Secs(f64);
 
 impl Secs {
-    /// For literal defaults in code; values from users go through `new`.
-    pub(crate) const fn lit(s: f64) -> Self {
+    /// For literal defaults in code (checked where they are written); values from users go
+    /// through `new`.
+    pub const fn lit(s: f64) -> Self {
+        assert!(
+            s.is_finite() && s >= 0.0,
+            "a non-negative, finite number of seconds"
+        );
         Secs(s)
     }
     pub fn new(s: f64) -> Option<Self> {
@@ -365,5 +369,33 @@ impl Default for LoadSettings {
             requires: Vec::new(),
             on_loss: None,
         }
+    }
+}
+
+/// IEC 60255-151 inverse-time curves: t = TMS * k / ((I/Is)^a - 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Curve {
+    #[default]
+    StandardInverse,
+    VeryInverse,
+    ExtremelyInverse,
+    LongTimeInverse,
+}
+
+impl Curve {
+    pub fn constants(self) -> (f64, f64) {
+        match self {
+            Curve::StandardInverse => (0.14, 0.02),
+            Curve::VeryInverse => (13.5, 1.0),
+            Curve::ExtremelyInverse => (80.0, 2.0),
+            Curve::LongTimeInverse => (120.0, 1.0),
+        }
+    }
+
+    /// Operate time in seconds at `multiple` = I/Is; infinite at or below pickup.
+    pub fn operate_time(self, tms: f64, multiple: f64) -> f64 {
+        let (k, a) = self.constants();
+        let d = multiple.powf(a) - 1.0;
+        if d <= 0.0 { f64::INFINITY } else { tms * k / d }
     }
 }

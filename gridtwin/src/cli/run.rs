@@ -1,0 +1,76 @@
+//! `gridtwin run [FILE]`: a scenario played in simulated time at full speed, its summary
+//! printed, its run directory written, its expectations checked.
+
+use std::path::PathBuf;
+
+use controller::backend::BackendKind;
+use controller::run::{self, summary};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{Failure, Outcome, Verdict, report};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Scenario file (RON); the built-in demo scenario when absent.
+    file: Option<PathBuf>,
+    /// The run directory (default runs/NAME): the recording (meta.json, site, loads and
+    /// events as Parquet), events.jsonl, summary.txt, and the report (report.html,
+    /// summary.md, charts/*.svg).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+    /// What a PDU runs against: `sim` (the twin's readings or waveforms) or `emulated-hil`
+    /// (virtual measurement nodes on an emulated I2C bus fed by the twin, relays through
+    /// the relay board and its watchdog). Default: the scenario's `backend`.
+    #[arg(long)]
+    backend: Option<BackendKind>,
+    #[command(flatten)]
+    report: report::Flags,
+}
+
+pub fn run(a: Args) -> Outcome {
+    let mut l = super::load_or_demo(a.file.as_deref())?;
+    if let Some(b) = a.backend {
+        l.set_backend(b).map_err(Failure::BadInput)?;
+    }
+    let mut recorder = report::recorder(a.report)?;
+    let bar = if a.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(1000)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {percent}% {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(l.scenario.name.clone());
+    let r = run::run(&l, |f| bar.set_position((f * 1000.0) as u64));
+    bar.finish_and_clear();
+    print!("{}", summary::render(&r));
+    let dir = a.out.unwrap_or_else(|| PathBuf::from("runs").join(&r.name));
+    r.write(&l, &dir, &mut recorder).map_err(|e| {
+        Failure::BadInput(format!("cannot write the run to {}: {e}", dir.display()))
+    })?;
+    println!("run written to {}", dir.display());
+    if let Some(note) = report::note(&dir) {
+        println!("{note}");
+    }
+    if r.baseline.is_some() {
+        let off = dir.join(run::output::BASELINE_DIR);
+        println!(
+            "the day with the balancer off: {} (gridtwin compare {} {})",
+            off.display(),
+            off.display(),
+            dir.display()
+        );
+    }
+    if r.passed() {
+        return Ok(Verdict::Passed);
+    }
+    for o in r.outcomes.iter().filter(|o| !o.pass) {
+        eprintln!("expectation failed: {}: {}", o.label, o.detail);
+    }
+    Ok(Verdict::Failed)
+}
