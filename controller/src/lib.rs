@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod capture;
+pub mod field;
 pub mod run;
 pub mod scenario;
 

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use controller::backend::BackendKind;
+use controller::scenario::BackendKind;
 use controller::run;
 use controller::scenario;
 

@@ -35,7 +35,7 @@ fn the_controller_runs_the_bench_and_a_lost_node_drops_only_its_loads() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let l = controller::scenario::load(&root.join("scenarios/outage_generator_start.ron")).unwrap();
     let b = Bench::parse(bench::DEMO).unwrap();
-    let e = bench::emulate(&b);
+    let e = hil::emulated::bench::emulate(&b);
     let (bus, mut board) = (e.bus.clone(), e.board);
     let clock: EmulatedBus = bus.clone();
     let io = Io {

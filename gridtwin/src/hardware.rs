@@ -28,7 +28,7 @@ pub fn open(
 ) -> Result<(Box<dyn Backend + Send>, Vec<String>), String> {
     let start = Instant::now();
     if hil.emulated {
-        let e = hil::bench::emulate(&hil.bench);
+        let e = hil::emulated::bench::emulate(&hil.bench);
         // The bus's clock follows the wall clock, and runs ahead of it by each transfer's time
         // on the wire.
         let bus = e.bus.clone();

@@ -889,7 +889,7 @@ async fn a_feeder_shows_its_transformer_and_homes_and_an_operator_moves_a_home()
 #[tokio::test(flavor = "multi_thread")]
 async fn the_live_service_runs_the_emulated_hardware_path() {
     let mut l = common::demo();
-    l.set_backend(controller::backend::BackendKind::EmulatedHil)
+    l.set_backend(controller::scenario::BackendKind::EmulatedHil)
         .unwrap();
     let s = common::site_of(&l, "hil", 20.0, true);
     let op = s.login("operator").await;

@@ -6,13 +6,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ads1115::{self, Input, Range, Rate};
-use crate::emulated::ads1115::VirtualAds1115;
-use crate::emulated::gpio::{Contact, Pin, RelayBoard, Watchdog};
-use crate::emulated::node::{Inputs, NodeSpec, Signal, VirtualNode};
-use crate::emulated::{EmulatedBus, Nanos};
 use crate::node::Calibration;
 use crate::poll::PollSettings;
-use crate::selftest::{Check, Hardware};
+use crate::relays::Contact;
 
 /// A bench for the demo PDU (two sources, two nodes of loads), as `hil selftest --emulated`
 /// uses when no file is given.
@@ -254,104 +250,4 @@ pub enum Located {
     NodeVoltage { node: usize },
     NodeCurrent { node: usize, ch: u8 },
     Adc { adc: usize, input: usize },
-}
-
-/// The bench in software: its nodes and ADCs on an emulated bus, its outputs and the relay board.
-pub struct Emulated {
-    pub bus: EmulatedBus,
-    pub outputs: Vec<Pin>,
-    pub heartbeat: Pin,
-    pub board: RelayBoard,
-}
-
-/// The bench at no load: mains on the main and (through the normally closed main contactor)
-/// on the bus, the generator stopped, no current anywhere, ADC inputs at mid-supply.
-pub fn emulate(b: &Bench) -> Emulated {
-    let (v_rms, hz) = (b.nominal_v, b.nominal_hz);
-    emulate_with(b, &mut |n: &NodeCfg| {
-        let live = matches!(n.voltage, Circuit::Main | Circuit::Bus);
-        Box::new(move |s: Signal, t: f64| match s {
-            Signal::Voltage if live => {
-                v_rms * std::f64::consts::SQRT_2 * (std::f64::consts::TAU * hz * t).sin()
-            }
-            _ => 0.0,
-        })
-    })
-}
-
-/// The bench with each node's analog inputs given by `inputs` (a twin's waveforms, say).
-pub fn emulate_with(b: &Bench, inputs: &mut dyn FnMut(&NodeCfg) -> Inputs) -> Emulated {
-    let bus = EmulatedBus::new(b.i2c.hz);
-    let hz = b.nominal_hz;
-    for n in &b.nodes {
-        let inputs = inputs(n);
-        let spec = NodeSpec {
-            channels: n.channels.len() as u8,
-            nominal_hz: hz,
-            v_peak: n.v_peak_v,
-            i_peak: n.i_peak_a,
-            ..NodeSpec::default()
-        };
-        bus.attach(n.address, VirtualNode::new(n.address, spec, inputs));
-    }
-    for a in &b.adcs {
-        bus.attach(a.address, VirtualAds1115::new(3.3, Box::new(|_, _| 1.65)));
-    }
-    let outputs: Vec<Pin> = b.relays.outputs.iter().map(|_| Pin::default()).collect();
-    let heartbeat = Pin::default();
-    let board = RelayBoard::new(
-        outputs
-            .iter()
-            .cloned()
-            .zip(b.relays.outputs.iter().map(|o| o.contact))
-            .collect(),
-        b.relays.active_low,
-        Watchdog::new(
-            heartbeat.clone(),
-            Nanos::from(b.relays.watchdog_ms) * 1_000_000,
-        ),
-    );
-    Emulated {
-        bus,
-        outputs,
-        heartbeat,
-        board,
-    }
-}
-
-impl Emulated {
-    /// The bench test against the emulation, the relay board's contacts read back.
-    pub fn selftest(&mut self, b: &Bench, ask: &mut dyn FnMut(&str) -> bool) -> Vec<Check> {
-        let (mut i2c, mut delay, clock) = (self.bus.clone(), self.bus.clone(), self.bus.clone());
-        let board = &mut self.board;
-        let mut contacts = Vec::new();
-        let mut hw = Hardware {
-            i2c: &mut i2c,
-            outputs: &mut self.outputs,
-            heartbeat: &mut self.heartbeat,
-            delay: &mut delay,
-        };
-        hw.selftest(b, ask, &mut |k| {
-            board.closed(clock.now(), &mut contacts);
-            contacts.get(k).copied()
-        })
-    }
-
-    /// `Hardware::calibrate` against the emulation.
-    pub fn calibrate(
-        &mut self,
-        b: &mut Bench,
-        channel: &str,
-        reference: f64,
-        windows: u32,
-    ) -> Result<(f64, String), String> {
-        let (mut i2c, mut delay) = (self.bus.clone(), self.bus.clone());
-        let mut hw = Hardware {
-            i2c: &mut i2c,
-            outputs: &mut self.outputs,
-            heartbeat: &mut self.heartbeat,
-            delay: &mut delay,
-        };
-        hw.calibrate(b, channel, reference, windows)
-    }
 }

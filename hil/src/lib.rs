@@ -13,4 +13,4 @@ pub mod relays;
 pub mod rpi;
 pub mod selftest;
 
-pub use relays::{Polarity, RelayBank};
+pub use relays::{Contact, Polarity, RelayBank};

@@ -271,7 +271,8 @@ mod tests {
 
     #[test]
     fn when_the_controller_stops_the_home_falls_back_to_its_default_phase() {
-        use crate::emulated::gpio::{Contact, RelayBoard, Watchdog};
+        use crate::Contact;
+        use crate::emulated::gpio::{RelayBoard, Watchdog};
         let (mut s, pins) = selector(0.0);
         let mut heartbeat = Pin::default();
         let contacts = [

@@ -83,6 +83,15 @@ impl<P: OutputPin> RelayBank<P> {
     }
 }
 
+/// How a relay's load is wired to its contacts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Contact {
+    /// The load is on while the coil is energized (safe state: off).
+    NormallyOpen,
+    /// The load is on while the coil is not energized (safe state: on).
+    NormallyClosed,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! The bench test: scan the bus and identify every device the bench lists, read each channel at
 //! no load, click each relay (asking first), and say pass or fail for each; and calibration of
 //! one channel against a reference meter. Generic over the HAL, so the same code runs on a Pi
-//! and against `bench::emulate`.
+//! and against `emulated::bench::emulate`.
 
 use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::OutputPin;

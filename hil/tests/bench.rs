@@ -1,6 +1,7 @@
 //! The bench file, and the selftest and calibration run against its emulation.
 
-use hil::bench::{self, Bench, Emulated};
+use hil::bench::{self, Bench};
+use hil::emulated::bench::Emulated;
 use hil::emulated::Fault;
 use hil::selftest::Check;
 
@@ -11,7 +12,7 @@ fn run(b: &Bench, e: &mut Emulated, yes: bool) -> Vec<Check> {
 #[test]
 fn the_demo_bench_passes_its_selftest_in_emulation() {
     let b = Bench::parse(bench::DEMO).unwrap();
-    let mut e = bench::emulate(&b);
+    let mut e = hil::emulated::bench::emulate(&b);
     let checks = run(&b, &mut e, true);
     let failed: Vec<_> = checks.iter().filter(|c| !c.pass).collect();
     assert!(failed.is_empty(), "{}", hil::selftest::table(&checks));
@@ -36,7 +37,7 @@ fn the_demo_bench_passes_its_selftest_in_emulation() {
 #[test]
 fn relays_are_skipped_when_the_user_says_no() {
     let b = Bench::parse(bench::DEMO).unwrap();
-    let mut e = bench::emulate(&b);
+    let mut e = hil::emulated::bench::emulate(&b);
     let checks = run(&b, &mut e, false);
     assert!(
         checks
@@ -49,7 +50,7 @@ fn relays_are_skipped_when_the_user_says_no() {
 #[test]
 fn a_missing_node_fails_and_its_channels_are_not_read() {
     let b = Bench::parse(bench::DEMO).unwrap();
-    let mut e = bench::emulate(&b);
+    let mut e = hil::emulated::bench::emulate(&b);
     e.bus.inject(Fault::Vanish { address: 0x23 });
     let checks = run(&b, &mut e, true);
     let node = checks.iter().find(|c| c.item == "node 0x23").unwrap();
@@ -61,7 +62,7 @@ fn a_missing_node_fails_and_its_channels_are_not_read() {
 #[test]
 fn calibration_brings_a_channel_to_the_reference_and_into_the_file() {
     let mut b = Bench::parse(bench::DEMO).unwrap();
-    let mut e = bench::emulate(&b);
+    let mut e = hil::emulated::bench::emulate(&b);
     // The reference meter says 232.0 V where the node reads the emulation's 230 V.
     let (before, _) = e.calibrate(&mut b, "bus.v", 232.0, 5).unwrap();
     assert!((before - 230.0).abs() < 0.5, "{before}");

@@ -5,10 +5,10 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use polars::prelude::*;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use record::run_dir::{self, Error};
 use record::{EventRow, Meta, Series};

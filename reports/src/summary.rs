@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use polars::prelude::*;
 
-use crate::recording::{EventRow, Recording, column_names};
+use crate::recording::{Recording, column_names};
+use record::EventRow;
 use record::tariff::{Days, Tariff};
 use record::{Expectation, Kind, Meta};
 

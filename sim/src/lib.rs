@@ -16,9 +16,9 @@ pub mod source;
 pub mod transducer;
 pub mod waveform;
 
-pub use load::{LoadModel, LoadSpec};
+pub use load::{Harmonics, LoadModel, LoadSpec};
 pub use pdu::{Actuation, Pdu, PduSpec};
 pub use sensor::SensorFault;
 pub use source::{SourceKind, SourceSpec};
 pub use transducer::{Adc, SensorChain, Transducer};
-pub use waveform::{Frame, Harmonics, Synth, WaveformSpec};
+pub use waveform::{Frame, Synth, WaveformSpec};

@@ -15,42 +15,6 @@ use crate::sensor::SensorFault;
 use crate::source::SourceKind;
 use crate::transducer::{Adc, SensorChain};
 
-/// A load's current beyond its fundamental.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub enum Harmonics {
-    /// Sinusoidal current: heaters, lamps, anything linear.
-    #[default]
-    Linear,
-    /// An induction motor: small 5th and 7th from the winding and slots.
-    Motor,
-    /// A switched-mode supply without power-factor correction: capacitor-input rectifier
-    /// pulses, strong 3rd, 5th and 7th (THD about 110 %, a typical desktop PC supply).
-    SwitchedMode,
-    /// (order, magnitude relative to the fundamental, phase in degrees relative to `order`
-    /// times the fundamental current's phase).
-    Custom(Vec<(u32, f64, f64)>),
-}
-
-const MOTOR: &[(u32, f64, f64)] = &[(5, 0.03, 0.0), (7, 0.02, 0.0)];
-const SWITCHED_MODE: &[(u32, f64, f64)] = &[
-    (3, 0.81, 0.0),
-    (5, 0.60, 0.0),
-    (7, 0.37, 0.0),
-    (9, 0.16, 0.0),
-    (11, 0.06, 0.0),
-];
-
-impl Harmonics {
-    pub fn spectrum(&self) -> &[(u32, f64, f64)] {
-        match self {
-            Harmonics::Linear => &[],
-            Harmonics::Motor => MOTOR,
-            Harmonics::SwitchedMode => SWITCHED_MODE,
-            Harmonics::Custom(v) => v,
-        }
-    }
-}
-
 /// How the twin samples: rate, utility frequency wander and the installed sensor chains.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -406,7 +370,7 @@ impl Synth {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::{LoadModel, LoadSpec};
+    use crate::load::{Harmonics, LoadModel, LoadSpec};
     use crate::pdu::{Actuation, PduSpec};
     use crate::source::SourceSpec;
 

@@ -1,6 +1,8 @@
-//! Project automation: `cargo xtask scenario [NAME...]`, `cargo xtask ci`, `cargo xtask bench`,
+//! Project automation: `cargo xtask scenario [NAME...]`, `cargo xtask ci`, `cargo xtask tidy`,
+//! `cargo xtask bench`,
 //! `cargo xtask fuzz NAME [--minutes M | --cmin]`, `cargo xtask viz NAME [ARGS]`, `cargo xtask web-assets`.
 
+mod tidy;
 mod window;
 
 use std::io::{BufRead, BufReader};
@@ -12,6 +14,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("scenario") => scenario(&args[1..]),
         Some("ci") => ci(),
+        Some("tidy") => tidy::tidy(&root()),
         Some("bench") => bench(),
         Some("fuzz") if args.len() > 1 => fuzz(&args[1], &args[2..]),
         Some("web-assets") => web_assets(),
@@ -19,7 +22,7 @@ fn main() -> ExitCode {
         Some("window") => window_only(),
         _ => {
             eprintln!(
-                "usage: cargo xtask scenario [NAME...] | ci | bench | fuzz NAME [--minutes M | --cmin] | viz NAME [ARGS] | window | web-assets"
+                "usage: cargo xtask scenario [NAME...] | ci | tidy | bench | fuzz NAME [--minutes M | --cmin] | viz NAME [ARGS] | window | web-assets"
             );
             return ExitCode::from(2);
         }
@@ -284,6 +287,8 @@ fn ci() -> Result<(), String> {
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--check"]);
     run("cargo fmt --check", fmt)?;
+    eprintln!("==> tidy");
+    tidy::tidy(&root())?;
     let mut clippy = cargo();
     clippy.args([
         "clippy",

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use grid_types::{Readings, SourceId};
 use hil::bench::{Bench, Circuit, Drive, I2cBus, NodeCfg, Output, Relays};
-use hil::emulated::gpio::{Contact, Pin, RelayBoard};
+use hil::Contact;
+use hil::emulated::gpio::{Pin, RelayBoard};
 use hil::emulated::node::Signal;
 use hil::emulated::{EmulatedBus, Fault, Nanos};
 use hil::poll::PollSettings;
@@ -231,7 +232,7 @@ impl EmulatedHil {
             Circuit::Load(n) => names.iter().position(|x| x == n).map(|i| 5 + i),
         };
         let lag = step_s;
-        let emulated = hil::bench::emulate_with(bench, &mut |n: &NodeCfg| {
+        let emulated = hil::emulated::bench::emulate_with(bench, &mut |n: &NodeCfg| {
             let w = waves.clone();
             let v = channel(&n.voltage, true);
             let i: Vec<Option<usize>> = n.channels.iter().map(|c| channel(c, false)).collect();

@@ -11,7 +11,7 @@ use embedded_hal::digital::OutputPin;
 use embedded_hal::i2c::I2c;
 use grid_types::{LoadReading, Readings, SourceId, SourceReading};
 use hil::bench::{Bench, Circuit, Drive, NodeCfg};
-use hil::emulated::gpio::Contact;
+use hil::Contact;
 use hil::node::Node;
 use hil::poll::{PollEvent, Poller};
 use hil::{Polarity, RelayBank};
@@ -158,7 +158,7 @@ impl Wiring {
     }
 }
 
-/// The Pi's buses, as `hil::rpi::Pi` or `hil::bench::emulate` give them.
+/// The Pi's buses, as `hil::rpi::Pi` or `hil::emulated::bench::emulate` give them.
 pub struct Io<I, D, P> {
     pub i2c: I,
     pub delay: D,

@@ -158,28 +158,6 @@ fn feed(synth: &mut Synth, pdu: &Pdu, dt: f64, m: &mut PduMetering) {
     });
 }
 
-/// Which backend a PDU run uses: the scenario's `backend`, unless the run chooses another.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-pub enum BackendKind {
-    #[default]
-    Sim,
-    /// The hardware path (virtual nodes on an emulated I2C bus, the relay board and its
-    /// watchdog) against the twin.
-    EmulatedHil,
-}
-
-impl std::str::FromStr for BackendKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "sim" => Ok(BackendKind::Sim),
-            "emulated-hil" => Ok(BackendKind::EmulatedHil),
-            _ => Err(format!("unknown backend {s:?}: sim or emulated-hil")),
-        }
-    }
-}
-
 /// What a PDU loop runs against: the twin through one of the backends, or a real site.
 pub enum PduBackend {
     Sim(Box<SimBackend>),

@@ -6,12 +6,12 @@ use chrono::Timelike;
 use grid_types::Phase;
 use num_complex::Complex64 as C64;
 use record::Series;
-use sim::feeder::{Feeder, PowerFlow, model::split_terminal};
+use sim::feeder::{Feeder, PowerFlow};
 
-use super::balancing::{BalanceRun, Compare, Field};
+use crate::field::{BalanceRun, Balancing, Compare, Field};
 use super::expect::{Checker, statistic};
 use super::{Outcome, Run, SiteRun, Stepping, schedule};
-use crate::scenario::format::{Action, Balancing, Measure, Stat};
+use crate::scenario::format::{Action, Measure, Stat};
 use crate::scenario::{Loaded, feeder_load};
 use control_core::sequences;
 use control_core::{Event, EventKind, Instant};
@@ -86,7 +86,7 @@ impl FeederLoop {
     ) -> Result<Self, (&'static str, String)> {
         let s = &l.scenario;
         let pf = PowerFlow::new(f).map_err(|e| ("the feeder compiles", e.to_string()))?;
-        let heads = head_buses(f, &pf);
+        let heads = pf.head_buses();
         let field = match balancing.map(|b| Field::new(b, &pf, heads.first().map(String::as_str))) {
             Some(Err(e)) => return Err(("the balancing is set up", e)),
             Some(Ok(x)) => Some(x),
@@ -506,29 +506,6 @@ fn apply(
         // A PDU's actions are refused for a feeder by the loader; repeats are expanded.
         _ => {}
     }
-}
-
-/// The secondary bus of every transformer that is not a regulator, once each.
-pub(crate) fn head_buses(f: &Feeder, pf: &PowerFlow) -> Vec<String> {
-    let regulated: Vec<String> = f
-        .regulators
-        .iter()
-        .map(|r| r.transformer.to_ascii_lowercase())
-        .collect();
-    let mut out: Vec<String> = Vec::new();
-    for t in &f.transformers {
-        if regulated.contains(&t.name.to_ascii_lowercase()) {
-            continue;
-        }
-        let Some(w) = t.windings.get(1) else { continue };
-        let Ok((bus, _)) = split_terminal(&w.bus) else {
-            continue;
-        };
-        if pf.bus_inflow(&bus).is_some() && !out.contains(&bus) {
-            out.push(bus);
-        }
-    }
-    out
 }
 
 fn observe(pf: &PowerFlow, heads: &[String]) -> Step {

@@ -1,7 +1,6 @@
 //! Running a scenario in simulated time: timeline in, controller and twin stepped together,
 //! expectations checked, events and a time series recorded.
 
-pub mod balancing;
 pub mod expect;
 mod feeder;
 pub mod output;
@@ -21,7 +20,6 @@ use control_core::PduMetering;
 use control_core::measurement::Window;
 use control_core::{Controller, Event, Instant, LoadStatus, Status};
 pub use expect::Outcome;
-pub(crate) use feeder::head_buses;
 pub use feeder::{FeederLoop, FeederReading, FeederRun, HeadReading};
 pub use twin::{NotPdu, PduLoop};
 

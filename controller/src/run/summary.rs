@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::balancing::BalanceRun;
+use crate::field::BalanceRun;
 use super::{FeederRun, PduRun, Run, SiteRun, feeding};
 
 pub fn render(r: &Run) -> String {

@@ -8,7 +8,8 @@ use chrono::NaiveDateTime;
 use sim::Pdu;
 
 use crate::backend::emulated_hil::{EmulatedHil, bench_for};
-use crate::backend::{Backend, BackendKind, PduBackend, SimBackend};
+use crate::backend::{Backend, PduBackend, SimBackend};
+use crate::scenario::BackendKind;
 use crate::scenario::format::{Action, BusFault, Fidelity, Target};
 use crate::scenario::{Loaded, Scenario, Site};
 use control_core::LoadSettings;

@@ -8,8 +8,7 @@ use sim::feeder::{Feeder, PowerFlow};
 
 use super::format::{Action, Anchor, Expect, Fidelity, Measure, Scenario};
 use super::load::{ScenarioError, Validator};
-use crate::run::balancing::Field;
-use crate::run::head_buses;
+use crate::field::Field;
 use control_core::EVENT_NAMES;
 
 impl Validator<'_> {
@@ -70,7 +69,7 @@ impl Validator<'_> {
             self.check_feeder_expect(e, &pf)?;
         }
         if let Some(b) = &s.balancing {
-            let heads = head_buses(f, &pf);
+            let heads = pf.head_buses();
             Field::new(b, &pf, heads.first().map(String::as_str))
                 .map_err(|e| self.at("balancing", None, e))?;
         }
@@ -139,7 +138,7 @@ impl Validator<'_> {
                     format!(
                         "{} acts on a PDU; a feeder's timeline takes Outage, Sag, Swell, \
                          LoadStep, PhaseSelect, Tap and Repeat",
-                        variant_name(a)
+                        a.variant_name()
                     ),
                 ));
             }
@@ -256,18 +255,4 @@ fn has_field(text: &str, key: &str) -> bool {
         let word_start = !text[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_');
         word_start && text[at + key.len()..].trim_start().starts_with(':')
     })
-}
-
-pub(super) fn variant_name(a: &Action) -> &'static str {
-    match a {
-        Action::FrequencyExcursion { .. } => "FrequencyExcursion",
-        Action::FailToStart { .. } => "FailToStart",
-        Action::ShortCircuit { .. } => "ShortCircuit",
-        Action::WeldRelay { .. } => "WeldRelay",
-        Action::SensorFault { .. } => "SensorFault",
-        Action::BusFault { .. } => "BusFault",
-        Action::ControllerHang { .. } => "ControllerHang",
-        Action::Operator(_) => "Operator",
-        _ => "this action",
-    }
 }

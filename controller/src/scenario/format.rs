@@ -3,14 +3,14 @@
 use grid_types::Phase;
 use grid_types::SourceId;
 use serde::{Deserialize, Serialize};
-use sim::home::SelectorSpec;
 use sim::{PduSpec, SensorFault, WaveformSpec};
 
 use control_core::LoadStatus;
 use control_core::OperatorCommand;
 use control_core::WallTime;
-use control_core::balance::BalancerSettings;
 use control_core::{Positive, Secs, Settings};
+
+use crate::field::Balancing;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,7 +36,7 @@ pub struct Scenario {
     /// What it runs against by default: the twin (`Sim`), or the hardware path over an
     /// emulated bus (`EmulatedHil`, which bus faults need). `gridtwin run --backend` overrides.
     #[serde(default)]
-    pub backend: crate::backend::BackendKind,
+    pub backend: BackendKind,
     #[serde(default)]
     pub controller: Settings,
     #[serde(default)]
@@ -61,76 +61,6 @@ impl Scenario {
     pub fn record_every(&self) -> f64 {
         self.record_every.map_or(1.0, Positive::get)
     }
-}
-
-/// Every single-phase home has a node that measures it and switches its phase; the nodes report
-/// over a field link to the balancer at the transformer, which sends its moves back the same way.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Balancing {
-    pub link: FieldLink,
-    /// How often each node reports, s; each node starts at its own seeded offset.
-    #[serde(default = "report_every")]
-    pub report_every: Secs,
-    /// A report's application payload, bytes: node, time, phase, kW, A, V.
-    #[serde(default = "report_bytes")]
-    pub report_bytes: usize,
-    /// A command's or an acknowledgement's payload, bytes.
-    #[serde(default = "command_bytes")]
-    pub command_bytes: usize,
-    /// A node acknowledges a command after a random delay of up to this, s.
-    #[serde(default = "ack_jitter")]
-    pub ack_jitter: Secs,
-    /// Seeds the offsets, the link's losses and its jitter.
-    #[serde(default)]
-    pub seed: u64,
-    #[serde(default)]
-    pub selector: SelectorSpec,
-    #[serde(default)]
-    pub settings: BalancerSettings,
-}
-
-fn report_every() -> Secs {
-    Secs::lit(60.0)
-}
-
-fn report_bytes() -> usize {
-    14
-}
-
-fn ack_jitter() -> Secs {
-    Secs::lit(10.0)
-}
-
-fn command_bytes() -> usize {
-    6
-}
-
-/// The field link between the home nodes and the transformer controller.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-pub enum FieldLink {
-    /// Every home on one RS-485 bus the controller polls (Modbus RTU, 8E1).
-    Rs485 { baud: u32 },
-    /// LoRa to a gateway at the transformer (EU868). Each node's packet error rate grows with
-    /// its distance from the transformer, from `per_near` to `per_far` at the farthest home
-    /// (all `per_far` when the feeder has no bus coordinates).
-    Lora { sf: u8, per_near: f64, per_far: f64 },
-    /// Wi-Fi or cellular: median one-way latency, log-normal jitter, loss.
-    Ip {
-        latency_s: f64,
-        jitter: f64,
-        loss: f64,
-    },
-    /// A campus: the homes, in feeder order, split into `concentrators` groups, each on its own
-    /// RS-485 bus to a concentrator that batches over LoRa to the transformer.
-    Campus {
-        concentrators: usize,
-        baud: u32,
-        sf: u8,
-        per: f64,
-        batch: Secs,
-        max_payload: usize,
-    },
 }
 
 fn default_start() -> WallTime {
@@ -174,6 +104,28 @@ pub struct Entry {
     pub at: Secs,
     #[serde(rename = "do")]
     pub action: Action,
+}
+
+/// Which backend a PDU run uses: the scenario's `backend`, unless the run chooses another.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+pub enum BackendKind {
+    #[default]
+    Sim,
+    /// The hardware path (virtual nodes on an emulated I2C bus, the relay board and its
+    /// watchdog) against the twin.
+    EmulatedHil,
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sim" => Ok(BackendKind::Sim),
+            "emulated-hil" => Ok(BackendKind::EmulatedHil),
+            _ => Err(format!("unknown backend {s:?}: sim or emulated-hil")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -279,6 +231,23 @@ pub enum Action {
         count: u32,
         action: Box<Action>,
     },
+}
+
+impl Action {
+    /// The name of a PDU-only action, as a refusal names it.
+    pub(super) fn variant_name(&self) -> &'static str {
+        match self {
+            Action::FrequencyExcursion { .. } => "FrequencyExcursion",
+            Action::FailToStart { .. } => "FailToStart",
+            Action::ShortCircuit { .. } => "ShortCircuit",
+            Action::WeldRelay { .. } => "WeldRelay",
+            Action::SensorFault { .. } => "SensorFault",
+            Action::BusFault { .. } => "BusFault",
+            Action::ControllerHang { .. } => "ControllerHang",
+            Action::Operator(_) => "Operator",
+            _ => "this action",
+        }
+    }
 }
 
 /// Where a "within" measurement starts.

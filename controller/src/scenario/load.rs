@@ -10,7 +10,7 @@ use sim::feeder::Feeder;
 use sim::{LoadModel, PduSpec, SourceKind, Transducer};
 
 use super::format::{Action, Anchor, BusFault, Expect, Fidelity, Grid, Scenario, Target};
-use crate::backend::BackendKind;
+use super::format::BackendKind;
 use control_core::ConfigError;
 use control_core::Controller;
 use control_core::EVENT_NAMES;
@@ -527,7 +527,7 @@ impl Validator<'_> {
             Action::BusFault { .. } | Action::ControllerHang { .. }
                 if self.backend != BackendKind::EmulatedHil =>
             {
-                let name = super::feeder::variant_name(a);
+                let name = a.variant_name();
                 return Err(self.at(
                     "timeline",
                     Some(name),

@@ -5,5 +5,5 @@ pub mod format;
 pub mod load;
 
 pub use feeder::feeder_load;
-pub use format::Scenario;
+pub use format::{BackendKind, Scenario};
 pub use load::{Loaded, ScenarioError, Site, load, parse};

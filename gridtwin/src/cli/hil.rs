@@ -7,6 +7,7 @@ use std::path::Path;
 use std::path::PathBuf;
 
 use hil::bench::{self, Bench};
+use hil::emulated;
 use hil::selftest::{self, Hardware};
 
 use super::{Failure, Outcome, Verdict, printed};
@@ -102,7 +103,7 @@ fn selftest(config: Option<&Path>, emulated: bool, yes: bool) -> Result<(String,
     let b = read_bench(config)?;
     let mut answer = |q: &str| yes || ask(q);
     let checks = if emulated {
-        bench::emulate(&b).selftest(&b, &mut answer)
+        emulated::bench::emulate(&b).selftest(&b, &mut answer)
     } else {
         on_pi(&b, |hw| Ok(hw.selftest(&b, &mut answer, &mut |_| None)))?
     };
@@ -125,7 +126,7 @@ fn calibrate(
     }
     let mut b = read_bench(config)?;
     let (reading, cal) = if emulated {
-        bench::emulate(&b).calibrate(&mut b, channel, reference, windows)?
+        emulated::bench::emulate(&b).calibrate(&mut b, channel, reference, windows)?
     } else {
         let mut copy = b.clone();
         let r = on_pi(&b, |hw| {

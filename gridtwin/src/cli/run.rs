@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use controller::backend::BackendKind;
+use controller::scenario::BackendKind;
 use controller::run::{self, summary};
 use indicatif::{ProgressBar, ProgressStyle};
 

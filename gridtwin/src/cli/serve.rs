@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use controller::backend::BackendKind;
+use controller::scenario::BackendKind;
 use gridtwin::mqtt::broker::Broker;
 use gridtwin::mqtt::topics::check_user;
 use gridtwin::service;

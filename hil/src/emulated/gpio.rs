@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use embedded_hal::digital::{ErrorType, OutputPin, StatefulOutputPin};
 
 use super::Nanos;
+use crate::relays::Contact;
 
 /// One output pin. Clones share the pin: the driver drives one, the board model reads another.
 #[derive(Debug, Clone, Default)]
@@ -93,15 +94,6 @@ impl Watchdog {
         self.last_edge
             .is_some_and(|t| now.saturating_sub(t) < self.timeout)
     }
-}
-
-/// How a relay's load is wired to its contacts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Contact {
-    /// The load is on while the coil is energized (safe state: off).
-    NormallyOpen,
-    /// The load is on while the coil is not energized (safe state: on).
-    NormallyClosed,
 }
 
 /// A relay board: a coil per pin, its polarity, its contact wiring and the watchdog on its

@@ -8,6 +8,7 @@
 //! lets the bus clock run.
 
 pub mod ads1115;
+pub mod bench;
 pub mod gpio;
 pub mod node;
 

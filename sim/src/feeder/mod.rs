@@ -5,6 +5,7 @@
 pub mod line_constants;
 pub mod model;
 pub mod network;
+pub mod household;
 pub mod powerflow;
 pub mod street;
 

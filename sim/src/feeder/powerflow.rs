@@ -5,7 +5,7 @@
 use num_complex::Complex64 as C64;
 
 use super::FeederError;
-use super::model::{Feeder, LoadModel};
+use super::model::{Feeder, LoadModel, split_terminal};
 use super::network::{self, GROUND, Kind, MAX_NODES, Network, ShuntPhase};
 
 /// Load voltage (pu of rating) below which OpenDSS draws a plain impedance.
@@ -561,6 +561,31 @@ impl PowerFlow {
     pub fn three_phase_buses(&self) -> impl Iterator<Item = (&str, [C64; 3])> + '_ {
         (1..self.net.buses.len())
             .filter_map(|b| Some((self.net.buses[b].name.as_str(), self.abc(b)?)))
+    }
+
+    /// The secondary bus of every transformer that is not a regulator, once each: where the
+    /// homes' feeders start.
+    pub fn head_buses(&self) -> Vec<String> {
+        let f = self.feeder();
+        let regulated: Vec<String> = f
+            .regulators
+            .iter()
+            .map(|r| r.transformer.to_ascii_lowercase())
+            .collect();
+        let mut out: Vec<String> = Vec::new();
+        for t in &f.transformers {
+            if regulated.contains(&t.name.to_ascii_lowercase()) {
+                continue;
+            }
+            let Some(w) = t.windings.get(1) else { continue };
+            let Ok((bus, _)) = split_terminal(&w.bus) else {
+                continue;
+            };
+            if self.bus_inflow(&bus).is_some() && !out.contains(&bus) {
+                out.push(bus);
+            }
+        }
+        out
     }
 
     pub fn feeder(&self) -> &Feeder {

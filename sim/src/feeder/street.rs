@@ -14,7 +14,7 @@ use super::model::{
     BusCoord, Conn, Feeder, Impedance, Line, LineCode, Load, LoadModel, Source, Transformer,
     Winding,
 };
-use crate::home::household;
+use super::household::household;
 use crate::rng::SplitMix64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! Phase balancing in a feeder run: the adapter between the twin and the sans-IO balancer. Each
+//! Phase balancing on a feeder: the adapter between the twin and the sans-IO balancer. Each
 //! single-phase home has a node (its phase selector, its periodic report); reports, commands
 //! and acknowledgements travel over the field link the scenario names; the balancer sees only
 //! what arrived. Between two power flows this runs in one-second ticks, reading the homes from
@@ -17,7 +17,9 @@ use sim::link::rs485::{Rs485Link, Rs485Spec};
 use sim::link::{Dir, Link, LinkStats};
 use sim::rng::SplitMix64;
 
-use crate::scenario::format::{Balancing, FieldLink};
+mod config;
+
+pub use config::{Balancing, FieldLink};
 use control_core::balance::{Ack, Balancer, Command, Hold, Note, Report};
 use control_core::{Event, EventKind, Instant};
 
