@@ -2,12 +2,27 @@
 //! caller's role, the load's existence, the confirmation a critical load's switching off
 //! needs, the controller's verdict, and the audit entry naming who asked.
 
+use std::future::Future;
+
 use control_core::OperatorCommand;
 use serde::Deserialize;
 
-use crate::store::Role;
-use crate::web::Shared;
-use crate::web::session::now_ms;
+use crate::live::Live;
+use crate::store::{Role, now_ms};
+
+/// What switching needs of the service it runs in: the live loop, and the audit log.
+pub trait Switchboard {
+    fn live(&self) -> &Live;
+    /// Stores an audit entry: at `now` (ms), `user` did `action` to `subject`.
+    fn audit(
+        &self,
+        now: i64,
+        user: String,
+        action: String,
+        subject: String,
+        detail: &'static str,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+}
 
 /// What a command asks of a load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -58,7 +73,7 @@ pub enum Refusal {
 
 /// Switch `load` for `user`, who has `role`; audited as `user` on success.
 pub async fn switch(
-    app: &Shared,
+    app: &impl Switchboard,
     user: &str,
     role: Role,
     load: &str,
@@ -70,7 +85,7 @@ pub async fn switch(
             role: role.name(),
         });
     }
-    let Some(cfg) = app.live.load_settings(load) else {
+    let Some(cfg) = app.live().load_settings(load) else {
         return Err(Refusal::NoSuchLoad(load.to_string()));
     };
     if cfg.critical && s.to == To::Off && !s.confirm {
@@ -82,11 +97,11 @@ pub async fn switch(
         To::Off => OperatorCommand::Off(name),
         To::Reset => OperatorCommand::Reset(name),
     };
-    app.live.operator(cmd).await.map_err(Refusal::Controller)?;
+    app.live().operator(cmd).await.map_err(Refusal::Controller)?;
     let (user, load, now) = (user.to_string(), load.to_string(), now_ms());
     let detail = if s.confirm { "confirmed" } else { "" };
     let action = format!("load-{}", s.to.name());
-    app.db(move |db| db.audit(now, &user, &action, &load, detail))
+    app.audit(now, user, action, load, detail)
         .await
-        .map_err(|e| Refusal::Audit(e.message))
+        .map_err(Refusal::Audit)
 }

@@ -170,7 +170,7 @@ pub fn add_user(data: &Path, name: &str, role: Role, password_stdin: bool) -> Re
     };
     let hash = auth::hash_password(&password).map_err(|e| e.to_string())?;
     let db = Store::open(data).map_err(|e| e.to_string())?;
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = crate::store::now_ms();
     db.add_user(name, role, &hash, now)
         .map_err(|e| e.to_string())?;
     db.audit(now, "(cli)", "user-add", name, role.name())
@@ -192,7 +192,7 @@ pub fn remove_user(data: &Path, name: &str) -> Result<(), String> {
         return Err(format!("no user is named {name:?}"));
     }
     db.audit(
-        chrono::Utc::now().timestamp_millis(),
+        crate::store::now_ms(),
         "(cli)",
         "user-delete",
         name,

@@ -199,7 +199,7 @@ async fn store(
         }
         let mut failing = false;
         loop {
-            match w.store(&batch, chrono::Utc::now().timestamp_millis()).await {
+            match w.store(&batch, crate::store::now_ms()).await {
                 Ok(s) => {
                     counters.stored.fetch_add(s.messages, Ordering::Relaxed);
                     counters.readings.fetch_add(s.readings, Ordering::Relaxed);

@@ -438,7 +438,7 @@ fn write_batches(
         // A busy database (another process reading a long range, say) is waited out; the
         // batch is dropped only after three tries.
         for attempt in 1..=3 {
-            let now = chrono::Utc::now().timestamp_millis();
+            let now = crate::store::now_ms();
             match store.write(&b, now) {
                 Ok(_) => {
                     if let Err(e) = store.file_complete_minutes(&b) {

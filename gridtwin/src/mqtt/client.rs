@@ -180,7 +180,7 @@ const OUTBOX_FRAMES: usize = 86_400;
 impl Outbox {
     fn new(channels: &[(String, &'static str)]) -> Outbox {
         Outbox {
-            run: chrono::Utc::now().timestamp_millis(),
+            run: crate::store::now_ms(),
             seq: 0,
             channels: channels
                 .iter()

@@ -17,6 +17,12 @@ pub use log::{AuditEntry, EventFilter, StoredEvent};
 pub use series::{Batch, Point, Reading, Resolution, Retention};
 pub use users::{Role, SessionUser, UserRow};
 
+/// Wall-clock time as the store keeps it: milliseconds since the Unix epoch. The one place the
+/// service reads the wall clock for what it stores and compares with stored times.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the database {path}: {source}")]

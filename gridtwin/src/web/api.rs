@@ -16,7 +16,8 @@ use serde::Deserialize;
 
 use super::Shared;
 use super::error::{ApiError, Body, Query};
-use super::session::{User, hash_new_password, now_ms, require};
+use super::session::{User, hash_new_password, require};
+use crate::store::now_ms;
 use crate::auth;
 use crate::control;
 use crate::live::ServiceSettings;

@@ -69,6 +69,25 @@ impl AppState {
     }
 }
 
+impl crate::control::Switchboard for Shared {
+    fn live(&self) -> &Live {
+        &self.live
+    }
+
+    async fn audit(
+        &self,
+        now: i64,
+        user: String,
+        action: String,
+        subject: String,
+        detail: &'static str,
+    ) -> Result<(), String> {
+        self.db(move |db| db.audit(now, &user, &action, &subject, detail))
+            .await
+            .map_err(|e| e.message)
+    }
+}
+
 /// Every route.
 pub fn router(state: Shared) -> Router {
     let api = Router::new()

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::Shared;
 use super::error::{ApiError, Body};
 use crate::auth;
-use crate::store::{Role, SessionUser};
+use crate::store::{Role, SessionUser, now_ms};
 
 pub const COOKIE: &str = "gridtwin_session";
 
@@ -170,10 +170,6 @@ impl SessionCache {
             }
         }
     }
-}
-
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 #[derive(Deserialize)]
