@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
-use controller::scenario::BackendKind;
 use controller::run;
 use controller::scenario;
+use controller::scenario::BackendKind;
 
 /// One window (200 ms at 50 Hz), the poll that reads it, and a control step.
 const TOLERANCE_S: f64 = 0.2 + 0.02 + 0.02;

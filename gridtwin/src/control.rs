@@ -97,7 +97,10 @@ pub async fn switch(
         To::Off => OperatorCommand::Off(name),
         To::Reset => OperatorCommand::Reset(name),
     };
-    app.live().operator(cmd).await.map_err(Refusal::Controller)?;
+    app.live()
+        .operator(cmd)
+        .await
+        .map_err(Refusal::Controller)?;
     let (user, load, now) = (user.to_string(), load.to_string(), now_ms());
     let detail = if s.confirm { "confirmed" } else { "" };
     let action = format!("load-{}", s.to.name());

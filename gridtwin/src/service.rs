@@ -191,12 +191,6 @@ pub fn remove_user(data: &Path, name: &str) -> Result<(), String> {
     if !db.delete_user(name).map_err(|e| e.to_string())? {
         return Err(format!("no user is named {name:?}"));
     }
-    db.audit(
-        crate::store::now_ms(),
-        "(cli)",
-        "user-delete",
-        name,
-        "",
-    )
-    .map_err(|e| e.to_string())
+    db.audit(crate::store::now_ms(), "(cli)", "user-delete", name, "")
+        .map_err(|e| e.to_string())
 }

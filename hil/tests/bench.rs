@@ -1,8 +1,8 @@
 //! The bench file, and the selftest and calibration run against its emulation.
 
 use hil::bench::{self, Bench};
-use hil::emulated::bench::Emulated;
 use hil::emulated::Fault;
+use hil::emulated::bench::Emulated;
 use hil::selftest::Check;
 
 fn run(b: &Bench, e: &mut Emulated, yes: bool) -> Vec<Check> {

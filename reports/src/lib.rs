@@ -4,6 +4,7 @@
 
 pub mod charts;
 pub mod compare;
+mod draw;
 pub mod recording;
 pub mod report;
 pub mod summary;

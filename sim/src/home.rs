@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use grid_types::Phase;
 
-
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SelectorSpec {

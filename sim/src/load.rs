@@ -39,7 +39,6 @@ impl Harmonics {
     }
 }
 
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadSpec {
     pub name: String,

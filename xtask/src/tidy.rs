@@ -35,7 +35,13 @@ const BUILD_ONLY: [&str; 2] = ["unicode-ident", "autocfg"];
 const ABOVE_THE_MODELS: [&str; 4] = ["controller", "control-core", "gridtwin", "viz"];
 
 /// What the Pi's build must not compile.
-const NOT_ON_A_PI: [&str; 5] = ["polars", "bevy", "tokio-postgres", "postgres-protocol", "plotters"];
+const NOT_ON_A_PI: [&str; 5] = [
+    "polars",
+    "bevy",
+    "tokio-postgres",
+    "postgres-protocol",
+    "plotters",
+];
 
 /// A source file longer than this (before its `#[cfg(test)]` module) wants splitting.
 pub const MAX_LINES: usize = 800;
@@ -59,7 +65,9 @@ pub fn tidy(root: &Path) -> Result<(), String> {
 fn tree(root: &Path, args: &[&str]) -> Result<BTreeSet<String>, String> {
     let out = crate::cargo()
         .current_dir(root)
-        .args(["tree", "-e", "normal", "--prefix", "none", "--format", "{p}"])
+        .args([
+            "tree", "-e", "normal", "--prefix", "none", "--format", "{p}",
+        ])
         .args(args)
         .output()
         .map_err(|e| format!("cargo tree: {e}"))?;
@@ -94,16 +102,28 @@ fn crate_graph(root: &Path) -> Result<Vec<String>, String> {
             }
         }
         if model == "hil" && deps.contains("sim") {
-            problems.push("hil depends on sim: the emulated devices take their inputs as functions".into());
+            problems.push(
+                "hil depends on sim: the emulated devices take their inputs as functions".into(),
+            );
         }
     }
     let pi = tree(
         root,
-        &["-p", "gridtwin", "--no-default-features", "--features", "rpi"],
+        &[
+            "-p",
+            "gridtwin",
+            "--no-default-features",
+            "--features",
+            "rpi",
+        ],
     )?;
     for dep in &pi {
-        if NOT_ON_A_PI.iter().any(|n| dep == n || dep.starts_with(&format!("{n}-")) || dep.starts_with(&format!("{n}_"))) {
-            problems.push(format!("the Pi's build (--no-default-features --features rpi) compiles {dep}"));
+        if NOT_ON_A_PI.iter().any(|n| {
+            dep == n || dep.starts_with(&format!("{n}-")) || dep.starts_with(&format!("{n}_"))
+        }) {
+            problems.push(format!(
+                "the Pi's build (--no-default-features --features rpi) compiles {dep}"
+            ));
         }
     }
     Ok(problems)
@@ -235,7 +255,9 @@ fn expand(tree: &str) -> Vec<Vec<String>> {
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect();
-    let inner = tree[open + 1..].strip_suffix('}').unwrap_or(&tree[open + 1..]);
+    let inner = tree[open + 1..]
+        .strip_suffix('}')
+        .unwrap_or(&tree[open + 1..]);
     let mut parts = Vec::new();
     let (mut depth, mut last) = (0, 0);
     for (i, c) in inner.char_indices() {

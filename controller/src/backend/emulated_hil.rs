@@ -13,8 +13,8 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use grid_types::{Readings, SourceId};
-use hil::bench::{Bench, Circuit, Drive, I2cBus, NodeCfg, Output, Relays};
 use hil::Contact;
+use hil::bench::{Bench, Circuit, Drive, I2cBus, NodeCfg, Output, Relays};
 use hil::emulated::gpio::{Pin, RelayBoard};
 use hil::emulated::node::Signal;
 use hil::emulated::{EmulatedBus, Fault, Nanos};

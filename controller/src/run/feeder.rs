@@ -8,9 +8,9 @@ use num_complex::Complex64 as C64;
 use record::Series;
 use sim::feeder::{Feeder, PowerFlow};
 
-use crate::field::{BalanceRun, Balancing, Compare, Field};
 use super::expect::{Checker, statistic};
 use super::{Outcome, Run, SiteRun, Stepping, schedule};
+use crate::field::{BalanceRun, Balancing, Compare, Field};
 use crate::scenario::format::{Action, Measure, Stat};
 use crate::scenario::{Loaded, feeder_load};
 use control_core::sequences;

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::field::BalanceRun;
 use super::{FeederRun, PduRun, Run, SiteRun, feeding};
+use crate::field::BalanceRun;
 
 pub fn render(r: &Run) -> String {
     let mut s = String::new();

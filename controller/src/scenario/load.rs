@@ -9,8 +9,8 @@ use ron::extensions::Extensions;
 use sim::feeder::Feeder;
 use sim::{LoadModel, PduSpec, SourceKind, Transducer};
 
-use super::format::{Action, Anchor, BusFault, Expect, Fidelity, Grid, Scenario, Target};
 use super::format::BackendKind;
+use super::format::{Action, Anchor, BusFault, Expect, Fidelity, Grid, Scenario, Target};
 use control_core::ConfigError;
 use control_core::Controller;
 use control_core::EVENT_NAMES;

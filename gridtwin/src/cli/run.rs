@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use controller::scenario::BackendKind;
 use controller::run::{self, summary};
+use controller::scenario::BackendKind;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{Failure, Outcome, Verdict, report};

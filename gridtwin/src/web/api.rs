@@ -17,10 +17,10 @@ use serde::Deserialize;
 use super::Shared;
 use super::error::{ApiError, Body, Query};
 use super::session::{User, hash_new_password, require};
-use crate::store::now_ms;
 use crate::auth;
 use crate::control;
 use crate::live::ServiceSettings;
+use crate::store::now_ms;
 use crate::store::{EventFilter, Role};
 
 pub async fn openapi() -> Response {

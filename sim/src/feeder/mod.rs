@@ -2,10 +2,10 @@
 //! a tree of two-port branches (`network`) and solved by a backward/forward sweep
 //! (`powerflow`). Line impedances from conductor geometry come from `line_constants`.
 
+pub mod household;
 pub mod line_constants;
 pub mod model;
 pub mod network;
-pub mod household;
 pub mod powerflow;
 pub mod street;
 

@@ -10,11 +10,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::household::household;
 use super::model::{
     BusCoord, Conn, Feeder, Impedance, Line, LineCode, Load, LoadModel, Source, Transformer,
     Winding,
 };
-use super::household::household;
 use crate::rng::SplitMix64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

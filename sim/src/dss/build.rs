@@ -1,0 +1,208 @@
+//! The objects interpreted into a feeder: the circuit and its source, then every class in turn.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::feeder::{Feeder, Impedance, Source};
+
+use super::elements::*;
+use super::lines::*;
+use super::script::State;
+use super::values::*;
+use super::{DssError, Loc, Object};
+
+impl State {
+    pub(super) fn build(&self, master: &Path) -> Result<Feeder, DssError> {
+        let top = Loc {
+            file: master.to_path_buf(),
+            line: 1,
+            command: "compile".into(),
+        };
+        let name = self
+            .circuit
+            .clone()
+            .ok_or_else(|| top.err("no `New Circuit`"))?;
+        let f = self.frequency;
+        let source = self.source(
+            self.objects
+                .get(self.index[&("vsource".to_string(), "source".to_string())])
+                .expect("circuit"),
+        )?;
+        let mut line_codes = Vec::new();
+        let mut code_units = HashMap::new();
+        for o in self.of_class("linecode") {
+            let (code, unit) = linecode(o, &o.name, f)?;
+            code_units.insert(o.name.clone(), unit);
+            line_codes.push(code);
+        }
+        let wires: HashMap<&str, &Object> = self
+            .of_class("wiredata")
+            .map(|o| (o.name.as_str(), o))
+            .collect();
+        let geometries: HashMap<&str, &Object> = self
+            .of_class("linegeometry")
+            .map(|o| (o.name.as_str(), o))
+            .collect();
+        let mut lines = Vec::new();
+        for o in self.of_class("line") {
+            let l = self.line(o, &code_units, &geometries, &wires, &mut line_codes)?;
+            lines.extend(l);
+        }
+        let mut transformers = Vec::new();
+        let mut tap_ranges = HashMap::new();
+        for o in self.of_class("transformer") {
+            let (t, step) = transformer(o)?;
+            tap_ranges.insert(t.name.clone(), step);
+            transformers.push(t);
+        }
+        let regulators = self
+            .of_class("regcontrol")
+            .map(|o| regulator(o, &tap_ranges, &mut transformers))
+            .collect::<Result<Vec<_>, _>>()?;
+        let loads = self
+            .of_class("load")
+            .map(load)
+            .collect::<Result<Vec<_>, _>>()?;
+        let load_shapes = self
+            .of_class("loadshape")
+            .map(loadshape)
+            .collect::<Result<Vec<_>, _>>()?;
+        for (o, l) in self.of_class("load").zip(&loads) {
+            if let Some(s) = &l.shape
+                && !load_shapes.iter().any(|x| &x.name == s)
+            {
+                return Err(o.loc.err(format!(
+                    "load {} uses load shape `{s}`, which is not defined",
+                    l.name
+                )));
+            }
+        }
+        let capacitors = self
+            .of_class("capacitor")
+            .map(capacitor)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Feeder {
+            name,
+            frequency_hz: f,
+            source,
+            voltage_bases_kv: self.voltage_bases.clone(),
+            line_codes,
+            lines,
+            transformers,
+            regulators,
+            loads,
+            capacitors,
+            load_shapes,
+            coordinates: self.coords.clone(),
+        })
+    }
+
+    pub(super) fn source(&self, o: &Object) -> Result<Source, DssError> {
+        const ORDER: &[&str] = &[
+            "bus1",
+            "basekv",
+            "pu",
+            "angle",
+            "frequency",
+            "phases",
+            "mvasc3",
+            "mvasc1",
+            "x1r1",
+            "x0r0",
+            "isc3",
+            "isc1",
+            "r1",
+            "x1",
+            "r0",
+            "x0",
+        ];
+        let (mut bus, mut kv, mut pu, mut angle) = ("sourcebus".to_string(), 115.0, 1.0, 0.0);
+        let (mut mva3, mut mva1, mut x1r1, mut x0r0) = (2000.0, 2100.0, 4.0, 3.0);
+        let (mut isc3, mut isc1) = (None, None);
+        let mut z = [None::<f64>; 4];
+        #[derive(PartialEq)]
+        enum By {
+            Mva,
+            Isc,
+            Z,
+        }
+        let mut by = By::Mva;
+        let mut last = None::<usize>;
+        for p in &o.props {
+            let key = if p.key.is_empty() {
+                let k = last.map_or(0, |k| k + 1);
+                *ORDER
+                    .get(k)
+                    .ok_or_else(|| p.loc.err("too many positional values for the circuit"))?
+            } else {
+                p.key.as_str()
+            };
+            last = ORDER.iter().position(|k| *k == key);
+            let v = &p.val;
+            match key {
+                "bus1" => bus = v.text.to_ascii_lowercase(),
+                "basekv" => kv = num(v, &p.loc)?,
+                "pu" => pu = num(v, &p.loc)?,
+                "angle" => angle = num(v, &p.loc)?,
+                "phases" if num(v, &p.loc)? == 3.0 => {}
+                "frequency" | "basefreq" | "enabled" => {}
+                "mvasc3" => (mva3, by) = (num(v, &p.loc)?, By::Mva),
+                "mvasc1" => (mva1, by) = (num(v, &p.loc)?, By::Mva),
+                "x1r1" => x1r1 = num(v, &p.loc)?,
+                "x0r0" => x0r0 = num(v, &p.loc)?,
+                "isc3" => (isc3, by) = (Some(num(v, &p.loc)?), By::Isc),
+                "isc1" => (isc1, by) = (Some(num(v, &p.loc)?), By::Isc),
+                "r1" | "x1" | "r0" | "x0" => {
+                    let k = ["r1", "x1", "r0", "x0"]
+                        .iter()
+                        .position(|x| *x == key)
+                        .expect("listed");
+                    z[k] = Some(num(v, &p.loc)?);
+                    by = By::Z;
+                }
+                k => return Err(p.loc.err(format!("source property `{k}` is not supported"))),
+            }
+        }
+        let vln = kv * 1000.0 / 3f64.sqrt();
+        let (z1, z0) = if by == By::Z {
+            let g = |k: usize| z[k].unwrap_or(0.0);
+            (
+                Impedance { r: g(0), x: g(1) },
+                Impedance { r: g(2), x: g(3) },
+            )
+        } else {
+            let to_i = |mva: f64| mva * 1e6 / (3f64.sqrt() * kv * 1000.0);
+            let (i3, i1) = if by == By::Isc {
+                (isc3.unwrap_or(10041.0), isc1.unwrap_or(10500.0))
+            } else {
+                (to_i(mva3), to_i(mva1))
+            };
+            let r1 = vln / i3 / (1.0 + x1r1 * x1r1).sqrt();
+            let x1 = r1 * x1r1;
+            let a = 1.0 + x0r0 * x0r0;
+            let b = 4.0 * (r1 + x1 * x0r0);
+            let c = 4.0 * (r1 * r1 + x1 * x1) - (3.0 * vln / i1).powi(2);
+            let r0 = (-b + (b * b - 4.0 * a * c).max(0.0).sqrt()) / (2.0 * a);
+            if r0.is_nan() || r0 < 0.0 {
+                return Err(o.loc.err(
+                    "single-phase short-circuit level is larger than the three-phase one allows",
+                ));
+            }
+            (
+                Impedance { r: r1, x: x1 },
+                Impedance {
+                    r: r0,
+                    x: r0 * x0r0,
+                },
+            )
+        };
+        Ok(Source {
+            bus,
+            kv,
+            pu,
+            angle_deg: angle,
+            z1,
+            z0,
+        })
+    }
+}

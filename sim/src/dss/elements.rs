@@ -1,0 +1,403 @@
+//! Transformers (and their regulators), loads, capacitors and load shapes.
+
+use std::collections::HashMap;
+
+use crate::feeder::{Capacitor, Conn, Load, LoadModel, LoadShape, Regulator, Transformer, Winding};
+
+use super::values::*;
+use super::{DssError, Loc, Object};
+
+/// A transformer and its tap step.
+pub(super) fn transformer(o: &Object) -> Result<(Transformer, f64), DssError> {
+    let mut phases = 3usize;
+    let mut n = 2usize;
+    let mut w: Vec<Winding> = (0..2)
+        .map(|_| Winding {
+            bus: String::new(),
+            conn: Conn::Wye,
+            kv: 12.47,
+            kva: 1000.0,
+            r_pct: 0.2,
+            tap: 1.0,
+        })
+        .collect();
+    let mut active = 0usize;
+    let (mut xhl, mut imag, mut nll, mut ppm) = (7.0, 0.0, 0.0, 1.0);
+    let (mut maxtap, mut mintap, mut numtaps) = (1.1, 0.9, 32.0);
+    for p in &o.props {
+        let v = &p.val;
+        match p.key.as_str() {
+            "phases" => phases = phase_count(v, &p.loc)?,
+            "windings" => {
+                n = count(v, &p.loc, "windings")?;
+                if n != 2 {
+                    return Err(p.loc.err(format!(
+                        "{n} windings: only two-winding transformers are supported"
+                    )));
+                }
+            }
+            "wdg" => {
+                let k = num(v, &p.loc)?;
+                if !(k.fract() == 0.0 && k >= 1.0 && k <= n as f64) {
+                    return Err(p
+                        .loc
+                        .err(format!("wdg={k}: a winding's number, 1 to windings={n}")));
+                }
+                active = k as usize - 1;
+            }
+            "bus" => w[active].bus = v.text.clone(),
+            "conn" => w[active].conn = conn(&v.text, &p.loc)?,
+            "kv" => w[active].kv = num(v, &p.loc)?,
+            "kva" => w[active].kva = num(v, &p.loc)?,
+            "tap" => w[active].tap = num(v, &p.loc)?,
+            "%r" | "r" => w[active].r_pct = num(v, &p.loc)?,
+            "buses" => each(v, n, &p.loc, |k, s| {
+                w[k].bus = s.to_string();
+                Ok(())
+            })?,
+            "conns" => each(v, n, &p.loc, |k, s| {
+                w[k].conn = conn(s, &p.loc)?;
+                Ok(())
+            })?,
+            "kvs" => each(v, n, &p.loc, |k, s| {
+                w[k].kv = parse_num(s, &p.loc)?;
+                Ok(())
+            })?,
+            "kvas" => each(v, n, &p.loc, |k, s| {
+                w[k].kva = parse_num(s, &p.loc)?;
+                Ok(())
+            })?,
+            "taps" => each(v, n, &p.loc, |k, s| {
+                w[k].tap = parse_num(s, &p.loc)?;
+                Ok(())
+            })?,
+            "%rs" => each(v, n, &p.loc, |k, s| {
+                w[k].r_pct = parse_num(s, &p.loc)?;
+                Ok(())
+            })?,
+            "xhl" | "x12" => xhl = num(v, &p.loc)?,
+            "%loadloss" => {
+                let r = num(v, &p.loc)? / 2.0;
+                w.iter_mut().for_each(|x| x.r_pct = r);
+            }
+            "%imag" => imag = num(v, &p.loc)?,
+            "%noloadloss" => nll = num(v, &p.loc)?,
+            "ppm_antifloat" | "ppm" => ppm = num(v, &p.loc)?,
+            "maxtap" => maxtap = num(v, &p.loc)?,
+            "mintap" => mintap = num(v, &p.loc)?,
+            "numtaps" => numtaps = num(v, &p.loc)?,
+            "sub" | "bank" | "normhkva" | "emerghkva" | "thermal" | "n" | "m" | "flrise"
+            | "hsrise" | "xrconst" => {}
+            "leadlag" => {
+                if !matches!(v.text.to_ascii_lowercase().as_str(), "ansi" | "lag") {
+                    return Err(p.loc.err("only leadlag=ansi (lag) is supported"));
+                }
+            }
+            k => {
+                return Err(p
+                    .loc
+                    .err(format!("transformer property `{k}` is not supported")));
+            }
+        }
+    }
+    if let Some(k) = w.iter().position(|x| x.bus.is_empty()) {
+        return Err(o.loc.err(format!(
+            "transformer {}: winding {} has no bus",
+            o.name,
+            k + 1
+        )));
+    }
+    let t = Transformer {
+        name: o.name.clone(),
+        phases,
+        windings: w,
+        xhl_pct: xhl,
+        imag_pct: imag,
+        noload_loss_pct: nll,
+        ppm_antifloat: ppm,
+    };
+    Ok((t, (maxtap - mintap) / numtaps))
+}
+
+pub(super) fn regulator(
+    o: &Object,
+    steps: &HashMap<String, f64>,
+    transformers: &mut [Transformer],
+) -> Result<Regulator, DssError> {
+    let mut r = Regulator {
+        name: o.name.clone(),
+        transformer: String::new(),
+        winding: 1,
+        vreg: 120.0,
+        band: 3.0,
+        pt_ratio: 60.0,
+        ct_primary: 300.0,
+        r: 0.0,
+        x: 0.0,
+        tap_step: 0.00625,
+        max_taps: 16,
+        enabled: true,
+    };
+    let mut tapnum = None;
+    for p in &o.props {
+        let v = &p.val;
+        match p.key.as_str() {
+            "transformer" => r.transformer = v.text.to_ascii_lowercase(),
+            "winding" => r.winding = count(v, &p.loc, "winding")?,
+            "vreg" => r.vreg = num(v, &p.loc)?,
+            "band" => r.band = num(v, &p.loc)?,
+            "ptratio" => r.pt_ratio = num(v, &p.loc)?,
+            "ctprim" => r.ct_primary = num(v, &p.loc)?,
+            "r" => r.r = num(v, &p.loc)?,
+            "x" => r.x = num(v, &p.loc)?,
+            "enabled" => r.enabled = boolean(v, &p.loc)?,
+            "tapnum" => tapnum = Some(num(v, &p.loc)? as i32),
+            "delay" | "tapdelay" | "maxtapchange" | "debugtrace" | "inversetime" | "ptphase"
+            | "vlimit" => {}
+            k => {
+                return Err(p
+                    .loc
+                    .err(format!("regcontrol property `{k}` is not supported")));
+            }
+        }
+    }
+    let t = transformers
+        .iter_mut()
+        .find(|t| t.name == r.transformer)
+        .ok_or_else(|| {
+            o.loc.err(format!(
+                "regcontrol {}: no transformer `{}`",
+                o.name, r.transformer
+            ))
+        })?;
+    if r.winding == 0 || r.winding > t.windings.len() {
+        return Err(o.loc.err(format!(
+            "regcontrol {}: winding {} out of range",
+            o.name, r.winding
+        )));
+    }
+    r.tap_step = steps[&t.name];
+    r.max_taps = (0.1 / r.tap_step).round() as i32;
+    if let Some(n) = tapnum {
+        t.windings[r.winding - 1].tap = 1.0 + n as f64 * r.tap_step;
+    }
+    Ok(r)
+}
+
+pub(super) fn load(o: &Object) -> Result<Load, DssError> {
+    let mut l = Load {
+        name: o.name.clone(),
+        bus: String::new(),
+        phases: 3,
+        conn: Conn::Wye,
+        kv: 12.47,
+        kw: 10.0,
+        kvar: 0.0,
+        model: LoadModel::ConstantPower,
+        vminpu: 0.95,
+        vmaxpu: 1.05,
+        shape: None,
+    };
+    let mut pf = 0.88;
+    let mut kvar = None::<f64>;
+    let mut model = 1;
+    let mut zipv = None::<Vec<f64>>;
+    let (mut yearly, mut daily) = (None, None);
+    for p in &o.props {
+        let v = &p.val;
+        match p.key.as_str() {
+            "bus1" => l.bus = v.text.clone(),
+            "phases" => l.phases = phase_count(v, &p.loc)?,
+            "conn" => l.conn = conn(&v.text, &p.loc)?,
+            "kv" => l.kv = num(v, &p.loc)?,
+            "kw" => l.kw = num(v, &p.loc)?,
+            "pf" => (pf, kvar) = (num(v, &p.loc)?, None),
+            "kvar" => kvar = Some(num(v, &p.loc)?),
+            "model" => model = num(v, &p.loc)? as i32,
+            "vminpu" => l.vminpu = num(v, &p.loc)?,
+            "vmaxpu" => l.vmaxpu = num(v, &p.loc)?,
+            "yearly" => yearly = Some(v.text.to_ascii_lowercase()),
+            "daily" => daily = Some(v.text.to_ascii_lowercase()),
+            "zipv" => zipv = Some(nums(v, &p.loc)?),
+            "duty" | "status" | "class" | "growth" | "spectrum" | "xfkva" | "allocationfactor"
+            | "basefreq" | "enabled" | "vlowpu" | "numcust" | "%seriesrl" | "normamps"
+            | "emergamps" => {
+                if p.key == "vlowpu" && num(v, &p.loc)? != 0.5 {
+                    return Err(p.loc.err("only vlowpu=0.5 is supported"));
+                }
+            }
+            k => return Err(p.loc.err(format!("load property `{k}` is not supported"))),
+        }
+    }
+    if l.bus.is_empty() {
+        return Err(o.loc.err(format!("load {}: no bus1", o.name)));
+    }
+    l.kvar = kvar.unwrap_or_else(|| {
+        let pf = pf.clamp(-1.0, 1.0);
+        if pf == 0.0 {
+            0.0
+        } else {
+            l.kw * (1.0 / (pf * pf) - 1.0).sqrt() * pf.signum()
+        }
+    });
+    l.model = match model {
+        1 => LoadModel::ConstantPower,
+        2 => LoadModel::ConstantImpedance,
+        3 => LoadModel::Zip {
+            p: [0.0, 0.0, 1.0],
+            q: [1.0, 0.0, 0.0],
+            cutoff_pu: 0.0,
+        },
+        5 => LoadModel::ConstantCurrent,
+        8 => {
+            let z =
+                zipv.ok_or_else(|| o.loc.err(format!("load {}: model=8 needs zipv", o.name)))?;
+            if z.len() != 7 {
+                return Err(o.loc.err(format!(
+                    "load {}: zipv needs 7 values, has {}",
+                    o.name,
+                    z.len()
+                )));
+            }
+            LoadModel::Zip {
+                p: [z[0], z[1], z[2]],
+                q: [z[3], z[4], z[5]],
+                cutoff_pu: z[6],
+            }
+        }
+        m => {
+            return Err(o.loc.err(format!(
+                "load {}: model={m} is not supported (1, 2, 3, 5, 8 are)",
+                o.name
+            )));
+        }
+    };
+    l.shape = yearly.or(daily);
+    Ok(l)
+}
+
+pub(super) fn capacitor(o: &Object) -> Result<Capacitor, DssError> {
+    let mut c = Capacitor {
+        name: o.name.clone(),
+        bus: String::new(),
+        phases: 3,
+        conn: Conn::Wye,
+        kv: 12.47,
+        kvar: 1200.0,
+    };
+    let mut on = true;
+    for p in &o.props {
+        let v = &p.val;
+        match p.key.as_str() {
+            "bus1" => c.bus = v.text.clone(),
+            "bus2" => {
+                if v.text.split('.').skip(1).any(|n| n != "0") {
+                    return Err(p.loc.err("capacitors between two buses are not supported"));
+                }
+            }
+            "phases" => c.phases = phase_count(v, &p.loc)?,
+            "kvar" => c.kvar = nums(v, &p.loc)?.iter().sum(),
+            "kv" => c.kv = num(v, &p.loc)?,
+            "conn" => c.conn = conn(&v.text, &p.loc)?,
+            "enabled" => on = boolean(v, &p.loc)?,
+            "states" => on = nums(v, &p.loc)?.iter().any(|&s| s != 0.0),
+            // A series reactor or resistor in the bank: only its absence is modelled.
+            "r" | "xl" if nums(v, &p.loc)?.iter().all(|&x| x == 0.0) => {}
+            "normamps" | "emergamps" | "basefreq" => {}
+            k => {
+                return Err(p
+                    .loc
+                    .err(format!("capacitor property `{k}` is not supported")));
+            }
+        }
+    }
+    if !on {
+        c.kvar = 0.0;
+    }
+    if c.bus.is_empty() {
+        return Err(o.loc.err(format!("capacitor {}: no bus1", o.name)));
+    }
+    Ok(c)
+}
+
+pub(super) fn loadshape(o: &Object) -> Result<LoadShape, DssError> {
+    let mut npts = None;
+    let mut interval_min = 60.0;
+    let mut mult = None::<Vec<f64>>;
+    let mut use_actual = false;
+    for p in &o.props {
+        let v = &p.val;
+        match p.key.as_str() {
+            "npts" => npts = Some(count(v, &p.loc, "npts")?),
+            "interval" => interval_min = num(v, &p.loc)? * 60.0,
+            "minterval" => interval_min = num(v, &p.loc)?,
+            "sinterval" => interval_min = num(v, &p.loc)? / 60.0,
+            "mult" | "pmult" => {
+                let t = v.text.trim();
+                mult = Some(
+                    if let Some(file) = t.strip_prefix("file=").or_else(|| t.strip_prefix("File="))
+                    {
+                        let path = o.dir.join(file.trim());
+                        let text = std::fs::read_to_string(&path).map_err(|e| {
+                            p.loc.err(format!("cannot read {}: {e}", path.display()))
+                        })?;
+                        text.lines()
+                            .enumerate()
+                            .filter(|(_, l)| !l.trim().is_empty())
+                            .map(|(n, l)| {
+                                let first = l.split(',').next().unwrap_or("").trim();
+                                first.parse::<f64>().map_err(|_| {
+                                    Loc {
+                                        file: path.clone(),
+                                        line: n + 1,
+                                        command: "loadshape".into(),
+                                    }
+                                    .err(format!("`{first}` is not a number"))
+                                })
+                            })
+                            .collect::<Result<Vec<_>, _>>()?
+                    } else if t.contains('=') {
+                        return Err(p.loc.err(format!("`{t}`: only (file=…) is supported")));
+                    } else {
+                        nums(v, &p.loc)?
+                    },
+                );
+            }
+            "useactual" => use_actual = boolean(v, &p.loc)?,
+            "mean" | "stddev" | "csvfile" | "action" | "qmult" | "hour" | "sngfile" | "dblfile"
+            | "pqcsvfile" => {
+                return Err(p
+                    .loc
+                    .err(format!("load shape property `{}` is not supported", p.key)));
+            }
+            k => {
+                return Err(p
+                    .loc
+                    .err(format!("load shape property `{k}` is not supported")));
+            }
+        }
+    }
+    let mut mult = mult.ok_or_else(|| o.loc.err(format!("loadshape {}: no mult", o.name)))?;
+    if let Some(n) = npts {
+        if mult.len() < n {
+            return Err(o.loc.err(format!(
+                "loadshape {}: npts={n} but {} values",
+                o.name,
+                mult.len()
+            )));
+        }
+        mult.truncate(n);
+    }
+    if interval_min.is_nan() || interval_min <= 0.0 {
+        return Err(o.loc.err(format!(
+            "loadshape {}: the interval must be positive",
+            o.name
+        )));
+    }
+    Ok(LoadShape {
+        name: o.name.clone(),
+        interval_min,
+        mult,
+        use_actual,
+    })
+}

@@ -1,0 +1,337 @@
+//! The script run in order: files and redirects, `Set` options, objects created, edited and
+//! extended, bus coordinates; what defines no feeder skipped.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::feeder::line_constants::EarthModel;
+use crate::feeder::model::BusCoord;
+
+use super::lexer::{Tok, pairs, tokenize};
+use super::values::*;
+use super::{DssError, Loc, Object, Prop, Val};
+
+#[derive(Default)]
+pub(super) struct State {
+    pub(super) circuit: Option<String>,
+    pub(super) objects: Vec<Object>,
+    pub(super) index: HashMap<(String, String), usize>,
+    pub(super) last: Option<usize>,
+    pub(super) frequency: f64,
+    pub(super) earth: EarthModel,
+    pub(super) voltage_bases: Vec<f64>,
+    pub(super) coords: Vec<BusCoord>,
+    pub(super) depth: usize,
+}
+
+/// Commands that report or act on a solution; they do not define the feeder.
+pub(super) const OUTPUT_COMMANDS: &[&str] = &[
+    "solve",
+    "show",
+    "plot",
+    "export",
+    "closedi",
+    "sample",
+    "visualize",
+    "summary",
+    "get",
+    "help",
+];
+/// `Set` options that only change reports and solution control, not the feeder.
+pub(super) const IGNORED_OPTIONS: &[&str] = &[
+    "mode",
+    "number",
+    "stepsize",
+    "h",
+    "hour",
+    "sec",
+    "year",
+    "time",
+    "maxiterations",
+    "maxiter",
+    "tolerance",
+    "overloadreport",
+    "voltexcept",
+    "demand",
+    "diverbose",
+    "casename",
+    "datapath",
+    "controlmode",
+    "maxcontroliter",
+    "loadmult",
+    "algorithm",
+    "editor",
+    "markercode",
+    "nodewidth",
+    "showexport",
+    "normvminpu",
+    "normvmaxpu",
+    "emergvminpu",
+    "emergvmaxpu",
+    "loadshapeclass",
+    "defaultdaily",
+    "defaultyearly",
+    "totaltime",
+    "log",
+];
+
+impl State {
+    pub(super) fn run_file(&mut self, path: &Path, from: &Loc) -> Result<(), DssError> {
+        self.depth += 1;
+        if self.depth > 16 {
+            return Err(from.err("redirects nest more than 16 deep"));
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| from.err(format!("cannot read {}: {e}", path.display())))?;
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut in_block = false;
+        for (n, raw) in text.lines().enumerate() {
+            let mut line = raw.trim();
+            if in_block {
+                match line.find("*/") {
+                    Some(k) => {
+                        in_block = false;
+                        line = line[k + 2..].trim();
+                    }
+                    None => continue,
+                }
+            }
+            if line.starts_with("/*") {
+                in_block = !line.contains("*/");
+                continue;
+            }
+            let toks = tokenize(line).map_err(|m| {
+                Loc {
+                    file: path.into(),
+                    line: n + 1,
+                    command: String::new(),
+                }
+                .err(m)
+            })?;
+            let Some(first) = toks.first() else { continue };
+            let (verb, rest) = match first {
+                Tok::Word(w) if w.starts_with('~') && w.len() > 1 => {
+                    let mut t = toks.clone();
+                    t[0] = Tok::Word(w[1..].to_string());
+                    ("~".to_string(), t)
+                }
+                Tok::Word(w) => (w.to_ascii_lowercase(), toks[1..].to_vec()),
+                _ => continue,
+            };
+            let loc = Loc {
+                file: path.to_path_buf(),
+                line: n + 1,
+                command: verb.clone(),
+            };
+            self.command(&verb, &rest, &loc, &dir)?;
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
+    pub(super) fn command(
+        &mut self,
+        verb: &str,
+        toks: &[Tok],
+        loc: &Loc,
+        dir: &Path,
+    ) -> Result<(), DssError> {
+        let props = || pairs(toks).map_err(|m| loc.err(m));
+        match verb {
+            "clear" | "clearall" => {
+                let keep = self.depth;
+                *self = State {
+                    frequency: self.frequency,
+                    depth: keep,
+                    ..State::default()
+                };
+            }
+            "set" => {
+                for (k, v) in props()? {
+                    match k.as_str() {
+                        "defaultbasefrequency" | "defaultbasefreq" => {
+                            self.frequency = num(&v, loc)?
+                        }
+                        "earthmodel" => match v.text.to_ascii_lowercase().as_str() {
+                            "carson" => self.earth = EarthModel::Carson,
+                            "deri" => self.earth = EarthModel::Deri,
+                            other => {
+                                return Err(loc.err(format!(
+                                    "earth model `{other}` is not supported; use carson or deri"
+                                )));
+                            }
+                        },
+                        "voltagebases" => self.voltage_bases = nums(&v, loc)?,
+                        k if IGNORED_OPTIONS.contains(&k) => {}
+                        k => return Err(loc.err(format!("option `{k}` is not supported"))),
+                    }
+                }
+            }
+            "new" | "edit" => {
+                let mut ps = props()?;
+                if ps.is_empty() {
+                    return Err(loc.err("no object named"));
+                }
+                let spec = ps.remove(0);
+                if !(spec.0.is_empty() || spec.0 == "object") {
+                    return Err(loc.err("the object (Class.Name) must come first"));
+                }
+                let (class, name) = spec
+                    .1
+                    .text
+                    .split_once('.')
+                    .map(|(c, n)| (c.to_ascii_lowercase(), n.to_ascii_lowercase()))
+                    .ok_or_else(|| loc.err(format!("`{}` is not Class.Name", spec.1.text)))?;
+                let class = if class == "circuit" {
+                    self.circuit = Some(name.clone());
+                    // A circuit brings its source, `Vsource.source`.
+                    self.object("vsource", "source", loc, dir, verb == "new")?
+                } else {
+                    if verb == "edit" && !self.index.contains_key(&(class.clone(), name.clone())) {
+                        return Err(loc.err(format!("no {class}.{name} to edit")));
+                    }
+                    self.object(&class, &name, loc, dir, verb == "new")?
+                };
+                self.add(class, ps, loc);
+            }
+            "~" | "more" => {
+                let last = self.last.ok_or_else(|| loc.err("nothing to continue"))?;
+                let ps = props()?;
+                self.add(last, ps, loc);
+            }
+            "redirect" | "compile" => {
+                let (_, v) = props()?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| loc.err("no file named"))?;
+                self.run_file(&dir.join(&v.text), loc)?;
+            }
+            "batchedit" => {
+                let mut ps = props()?;
+                if ps.is_empty() {
+                    return Err(loc.err("no objects named"));
+                }
+                let spec = ps.remove(0).1.text;
+                let (class, pattern) = spec
+                    .split_once('.')
+                    .ok_or_else(|| loc.err(format!("`{spec}` is not Class.pattern")))?;
+                let class = class.to_ascii_lowercase();
+                let re = regex_lite::Regex::new(&format!("^(?i:{pattern})$"))
+                    .map_err(|e| loc.err(format!("bad pattern `{pattern}`: {e}")))?;
+                let hits: Vec<usize> = (0..self.objects.len())
+                    .filter(|&i| {
+                        self.objects[i].class == class && re.is_match(&self.objects[i].name)
+                    })
+                    .collect();
+                for i in hits {
+                    self.add(i, ps.clone(), loc);
+                }
+                self.last = None;
+            }
+            "buscoords" | "buscoordinates" => {
+                let (_, v) = props()?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| loc.err("no file named"))?;
+                let path = dir.join(&v.text);
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| loc.err(format!("cannot read {}: {e}", path.display())))?;
+                for (n, l) in text.lines().enumerate() {
+                    let f: Vec<&str> = l
+                        .split(|c: char| c == ',' || c.is_whitespace())
+                        .filter(|s| !s.is_empty())
+                        .collect();
+                    if f.is_empty() {
+                        continue;
+                    }
+                    let bad = || {
+                        Loc {
+                            file: path.clone(),
+                            line: n + 1,
+                            command: "buscoords".into(),
+                        }
+                        .err(format!("expected `bus x y`, found `{l}`"))
+                    };
+                    if f.len() < 3 {
+                        return Err(bad());
+                    }
+                    let x = f[1].parse().map_err(|_| bad())?;
+                    let y = f[2].parse().map_err(|_| bad())?;
+                    self.coords.push(BusCoord {
+                        bus: f[0].to_ascii_lowercase(),
+                        x,
+                        y,
+                    });
+                }
+            }
+            "calcvoltagebases" | "calcv" => {
+                if self.voltage_bases.is_empty() {
+                    return Err(loc.err("no voltage bases set"));
+                }
+            }
+            v if OUTPUT_COMMANDS.contains(&v) => {}
+            v => return Err(loc.err(format!("command `{v}` is not supported"))),
+        }
+        Ok(())
+    }
+
+    pub(super) fn object(
+        &mut self,
+        class: &str,
+        name: &str,
+        loc: &Loc,
+        dir: &Path,
+        new: bool,
+    ) -> Result<usize, DssError> {
+        const CLASSES: &[&str] = &[
+            "vsource",
+            "linecode",
+            "line",
+            "transformer",
+            "regcontrol",
+            "load",
+            "capacitor",
+            "loadshape",
+            "wiredata",
+            // Meters and monitors only observe the circuit: accepted and left out.
+            "linegeometry",
+            "energymeter",
+            "monitor",
+        ];
+        if !CLASSES.contains(&class) {
+            return Err(loc.err(format!("class `{class}` is not supported")));
+        }
+        let key = (class.to_string(), name.to_string());
+        let i = match self.index.get(&key) {
+            Some(&i) if !new || class == "vsource" => i,
+            _ => {
+                self.objects.push(Object {
+                    class: class.into(),
+                    name: name.into(),
+                    props: vec![],
+                    dir: dir.to_path_buf(),
+                    loc: loc.clone(),
+                });
+                self.index.insert(key, self.objects.len() - 1);
+                self.objects.len() - 1
+            }
+        };
+        self.last = Some(i);
+        Ok(i)
+    }
+
+    pub(super) fn add(&mut self, i: usize, ps: Vec<(String, Val)>, loc: &Loc) {
+        self.last = Some(i);
+        let o = &mut self.objects[i];
+        o.props.extend(ps.into_iter().map(|(key, val)| Prop {
+            key,
+            val,
+            loc: loc.clone(),
+        }));
+    }
+
+    pub(super) fn of_class(&self, class: &str) -> impl Iterator<Item = &Object> + '_ {
+        let class = class.to_string();
+        self.objects.iter().filter(move |o| o.class == class)
+    }
+}
