@@ -40,4 +40,4 @@ pub use settings::{
 };
 pub use time::Instant;
 pub use transfer::AtsState;
-pub use unbalance::{Unbalance, neutral_rms, sequences, unbalance};
+pub use unbalance::{Unbalance, current_deviation, neutral_rms, sequences, unbalance, vuf};

@@ -42,29 +42,46 @@ pub struct Unbalance {
     pub neutral_a: f64,
 }
 
-/// Unbalance from the three voltage and current phasors.
-pub fn unbalance(v: [Complex64; 3], i: [Complex64; 3]) -> Unbalance {
-    let sv = sequences(v[0], v[1], v[2]);
-    let si = sequences(i[0], i[1], i[2]);
-    let ratio = |x: Complex64, y: Complex64| {
-        if y.norm() > 0.0 {
-            x.norm() / y.norm()
-        } else {
-            0.0
-        }
-    };
-    let mags = i.map(|x| x.norm());
-    let mean = mags.iter().sum::<f64>() / 3.0;
-    let current_deviation = if mean > 0.0 {
-        mags.iter().map(|m| (m - mean).abs()).fold(0.0, f64::max) / mean
+/// The voltage unbalance factor |V2| / |V1| of three phase voltages (0 with no positive
+/// sequence).
+pub fn vuf(v: [Complex64; 3]) -> f64 {
+    let s = sequences(v[0], v[1], v[2]);
+    ratio(s.negative, s.positive)
+}
+
+/// The largest deviation of a phase current's magnitude from their mean, over the mean (the
+/// definition the balancing planner uses), for however many phases a bus has; 0 with no
+/// current.
+pub fn current_deviation(magnitudes: &[f64]) -> f64 {
+    let mean = magnitudes.iter().sum::<f64>() / magnitudes.len().max(1) as f64;
+    if mean > 0.0 {
+        magnitudes
+            .iter()
+            .map(|m| (m - mean).abs())
+            .fold(0.0, f64::max)
+            / mean
     } else {
         0.0
-    };
+    }
+}
+
+fn ratio(x: Complex64, y: Complex64) -> f64 {
+    if y.norm() > 0.0 {
+        x.norm() / y.norm()
+    } else {
+        0.0
+    }
+}
+
+/// Unbalance from the three voltage and current phasors.
+pub fn unbalance(v: [Complex64; 3], i: [Complex64; 3]) -> Unbalance {
+    let si = sequences(i[0], i[1], i[2]);
+    let sv = sequences(v[0], v[1], v[2]);
     Unbalance {
-        vuf: ratio(sv.negative, sv.positive),
+        vuf: vuf(v),
         v0_ratio: ratio(sv.zero, sv.positive),
         iuf: ratio(si.negative, si.positive),
-        current_deviation,
+        current_deviation: current_deviation(&i.map(|x| x.norm())),
         neutral_a: (i[0] + i[1] + i[2]).norm(),
     }
 }

@@ -13,7 +13,6 @@ use super::{Outcome, Run, SiteRun, Stepping, schedule};
 use crate::field::{BalanceRun, Balancing, Compare, Field};
 use crate::scenario::format::{Action, Measure, Stat};
 use crate::scenario::{Loaded, feeder_load};
-use control_core::sequences;
 use control_core::{Event, EventKind, Instant};
 
 /// What a feeder run leaves besides events and series.
@@ -537,23 +536,13 @@ fn observe(pf: &PowerFlow, heads: &[String]) -> Step {
 }
 
 fn vuf_pct(v: [C64; 3]) -> f64 {
-    let sq = sequences(v[0], v[1], v[2]);
-    let p = sq.positive.norm();
-    if p > 0.0 {
-        100.0 * sq.negative.norm() / p
-    } else {
-        0.0
-    }
+    100.0 * control_core::vuf(v)
 }
 
 /// Current unbalance in %: the largest deviation of a phase magnitude from the mean, over it.
 fn current_unbalance_pct(i: &[(usize, C64)]) -> f64 {
-    let mags: Vec<f64> = i.iter().map(|x| x.1.norm()).collect();
-    let mean = mags.iter().sum::<f64>() / mags.len().max(1) as f64;
-    if mean <= 0.0 {
-        return 0.0;
-    }
-    100.0 * mags.iter().map(|m| (m - mean).abs()).fold(0.0, f64::max) / mean
+    let magnitudes: Vec<f64> = i.iter().map(|x| x.1.norm()).collect();
+    100.0 * control_core::current_deviation(&magnitudes)
 }
 
 fn measure(m: &Measure, pf: &PowerFlow, step: &Step, out: &mut Vec<f32>) {

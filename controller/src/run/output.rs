@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use control_core::LoadSettings;
+use control_core::{Event, LoadSettings};
 use record::{EventRow, Expectation, Kind, LoadInfo, Meta, Series, run_dir};
 
 use super::{Run, SiteRun, summary};
@@ -105,13 +105,29 @@ pub fn meta(l: &Loaded, r: &Run, balancer: bool) -> Result<Meta, String> {
     })
 }
 
+/// An event as a row of the recording: its typed fields as they are, the kind's own fields
+/// (the values behind it) as the row's detail.
+pub fn event_row(e: &Event) -> EventRow {
+    let detail = match serde_json::to_value(&e.kind) {
+        Ok(serde_json::Value::Object(mut m)) => {
+            m.remove("event");
+            m
+        }
+        _ => serde_json::Map::new(),
+    };
+    EventRow {
+        t: e.t,
+        severity: e.severity.name().to_string(),
+        subject: e.subject.clone(),
+        event: e.kind.name().to_string(),
+        detail,
+    }
+}
+
 impl Run {
     /// The run's events as rows of the recording.
-    pub fn event_rows(&self) -> Result<Vec<EventRow>, String> {
-        self.events
-            .iter()
-            .map(|e| EventRow::from_json(serde_json::to_value(e).map_err(|e| e.to_string())?))
-            .collect()
+    pub fn event_rows(&self) -> Vec<EventRow> {
+        self.events.iter().map(event_row).collect()
     }
 
     /// Writes the run directory: `summary.txt`, `events.jsonl` and the recording through
@@ -140,7 +156,7 @@ impl Run {
             dir,
             meta(l, self, balancer)?,
             &self.series,
-            self.event_rows()?,
+            self.event_rows(),
         )
     }
 }

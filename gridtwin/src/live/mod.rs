@@ -331,11 +331,10 @@ impl LoopState {
                 events.clear();
                 self.site.step(&mut events);
                 for e in &events {
-                    if let Some(s) = self.stored_event(e) {
-                        // Nobody listening is not an error.
-                        let _ = self.events.send(s.clone());
-                        self.batch.events.push(s);
-                    }
+                    let s = self.stored_event(e);
+                    // Nobody listening is not an error.
+                    let _ = self.events.send(s.clone());
+                    self.batch.events.push(s);
                 }
                 if let Some(t) = self.site.reading_due() {
                     self.record(self.start_ms + t);
@@ -359,9 +358,9 @@ impl LoopState {
         self.flush(batches);
     }
 
-    fn stored_event(&self, e: &Event) -> Option<StoredEvent> {
-        let row = record::EventRow::from_json(serde_json::to_value(e).ok()?).ok()?;
-        Some(StoredEvent {
+    fn stored_event(&self, e: &Event) -> StoredEvent {
+        let row = controller::run::output::event_row(e);
+        StoredEvent {
             id: 0,
             t: self.start_ms + (row.t * 1000.0).round() as i64,
             severity: row.severity,
@@ -370,7 +369,7 @@ impl LoopState {
             detail: serde_json::Value::Object(row.detail),
             acked_by: None,
             acked_at: None,
-        })
+        }
     }
 
     /// The energy counters: stored at the start plus the twin's registers.
