@@ -5,7 +5,7 @@
 
 use bevy::platform::cell::SyncCell;
 use bevy::prelude::*;
-use control_core::{Event, Instant as SimInstant, OperatorCommand};
+use control_core::{Event, OperatorCommand};
 use control_core::{Positive, Secs};
 use controller::run::{FeederLoop, FeederReading, PduLoop};
 use controller::scenario::format::Action;
@@ -62,8 +62,6 @@ pub enum Site {
 /// A feeder's loop with its clock and last solution.
 pub struct FeederSite {
     pub twin: FeederLoop,
-    dt_us: u64,
-    k: u64,
     pub last: Option<FeederReading>,
 }
 
@@ -97,12 +95,7 @@ impl Twin {
             Grid::Feeder(f) => {
                 let twin = FeederLoop::new(l, f, l.scenario.balancing.as_ref())
                     .map_err(|(what, why)| format!("{what}: {why}"))?;
-                Site::Feeder(Box::new(FeederSite {
-                    twin,
-                    dt_us: (l.scenario.step() * 1e6).round().max(1.0) as u64,
-                    k: 0,
-                    last: None,
-                }))
+                Site::Feeder(Box::new(FeederSite { twin, last: None }))
             }
         };
         let mut t = Twin {
@@ -132,14 +125,14 @@ impl Twin {
     pub fn now_s(&mut self) -> f64 {
         match self.site() {
             Site::Pdu(p) => p.now().as_secs_f64(),
-            Site::Feeder(f) => (f.k * f.dt_us) as f64 / 1e6,
+            Site::Feeder(f) => f.twin.now_s(),
         }
     }
 
     fn dt(&mut self) -> f64 {
         match self.site() {
             Site::Pdu(p) => p.dt(),
-            Site::Feeder(f) => f.dt_us as f64 / 1e6,
+            Site::Feeder(f) => f.twin.dt(),
         }
     }
 
@@ -168,13 +161,9 @@ impl Twin {
         match self.site() {
             Site::Pdu(p) => events.extend_from_slice(p.step()),
             Site::Feeder(f) => {
-                let now = SimInstant::from_micros(f.k * f.dt_us);
-                f.k += 1;
-                let t = (f.k * f.dt_us) as f64 / 1e6;
-                if f.twin.solve(now, t, &mut events).is_some() {
-                    f.last = Some(f.twin.reading());
-                    f.twin.advance(t, &mut events);
-                }
+                let last = &mut f.last;
+                f.twin
+                    .step(&mut events, |twin, _, _| *last = Some(twin.reading()));
             }
         }
         self.steps += 1;
@@ -263,9 +252,8 @@ impl Twin {
             Some(Phase::C) => Phase::A,
             None => return Err(format!("{home} is not on one phase")),
         };
-        let now = SimInstant::from_micros(f.k * f.dt_us);
         let mut events = Vec::new();
-        if !f.twin.move_phase(now, home, to, &mut events) {
+        if !f.twin.move_phase(home, to, &mut events) {
             return Err(format!("{home} cannot move to phase {to:?}"));
         }
         // The next solve shows the home on its new phase.
@@ -299,11 +287,9 @@ impl Twin {
                 p.act(&action).map_err(|e| e.to_string())
             }
             Site::Feeder(f) => {
-                let now = SimInstant::from_micros(f.k * f.dt_us);
                 let mut events = Vec::new();
                 match fault {
                     Fault::CutMains => f.twin.act(
-                        now,
                         &Action::Outage {
                             source: SourceId::Main,
                             duration: Some(secs(60.0)),
@@ -311,7 +297,6 @@ impl Twin {
                         &mut events,
                     ),
                     Fault::Surge => f.twin.act(
-                        now,
                         &Action::Swell {
                             source: SourceId::Main,
                             pu: pu(1.1),
@@ -321,7 +306,7 @@ impl Twin {
                     ),
                     Fault::Short => return Err("shorts are for a PDU's loads".into()),
                     Fault::LinkLoss => {
-                        if !f.twin.cut_link(now.as_secs_f64(), 60.0) {
+                        if !f.twin.cut_link(60.0) {
                             return Err("this feeder has no home nodes' link".into());
                         }
                     }

@@ -71,6 +71,9 @@ pub struct FeederLoop {
     source_back: Option<Instant>,
     failing: bool,
     start_min: f64,
+    /// The fixed step, µs, and how many steps have been taken.
+    dt_us: u64,
+    k: u64,
     solves: u64,
     failed: u64,
     iterations: u64,
@@ -102,16 +105,58 @@ impl FeederLoop {
             source_back: None,
             failing: false,
             start_min: f64::from(start.num_seconds_from_midnight()) / 60.0,
+            dt_us: (s.step() * 1e6).round().max(1.0) as u64,
+            k: 0,
             solves: 0,
             failed: 0,
             iterations: 0,
         })
     }
 
-    /// The step from `now` to `t` s: actions due, then the power flow at `t` (the solution
-    /// stands for the end of the step, as OpenDSS's yearly clock does). None when the solve
-    /// failed (logged once per failing stretch).
-    pub fn solve(&mut self, now: Instant, t: f64, events: &mut Vec<Event>) -> Option<()> {
+    /// The fixed step, s.
+    pub fn dt(&self) -> f64 {
+        self.dt_us as f64 / 1e6
+    }
+
+    /// Simulated time, s: the end of the last step.
+    pub fn now_s(&self) -> f64 {
+        (self.k * self.dt_us) as f64 / 1e6
+    }
+
+    /// Simulated time as the core counts it: the start of the next step.
+    pub fn now(&self) -> Instant {
+        Instant::from_micros(self.k * self.dt_us)
+    }
+
+    /// Steps taken.
+    pub fn steps(&self) -> u64 {
+        self.k
+    }
+
+    /// One step from `now` to `t = now + dt`: the actions due at its start, the power flow at
+    /// its end (the solution stands for the step, as OpenDSS's yearly clock has it), `solved`
+    /// shown the solution (the loop, the step's start, `t`), then the home nodes' field and the
+    /// balancer up to `t`. False when the solve failed (logged once per failing stretch).
+    pub fn step(
+        &mut self,
+        events: &mut Vec<Event>,
+        solved: impl FnOnce(&FeederLoop, Instant, f64),
+    ) -> bool {
+        let now = Instant::from_micros(self.k * self.dt_us);
+        self.k += 1;
+        let t = self.now_s();
+        if self.solve(now, t, events).is_none() {
+            return false;
+        }
+        solved(self, now, t);
+        if let Some(field) = &mut self.field {
+            field.advance(t, &mut self.pf, events);
+        }
+        true
+    }
+
+    /// Actions due at `now`, then the power flow at `t`.
+    fn solve(&mut self, now: Instant, t: f64, events: &mut Vec<Event>) -> Option<()> {
         let pf = &mut self.pf;
         if self.source_back.is_some_and(|b| b <= now) {
             pf.set_source_pu(1.0);
@@ -175,22 +220,10 @@ impl FeederLoop {
         }
     }
 
-    /// The home nodes, their link and the balancer, up to `t` s.
-    pub fn advance(&mut self, t: f64, events: &mut Vec<Event>) {
-        if let Some(field) = &mut self.field {
-            field.advance(t, &mut self.pf, events);
-        }
-    }
-
-    /// An operator's (or the window's) phase move for a home, at `now`; false when the home
-    /// does not exist or cannot take that phase.
-    pub fn move_phase(
-        &mut self,
-        now: Instant,
-        home: &str,
-        phase: Phase,
-        events: &mut Vec<Event>,
-    ) -> bool {
+    /// An operator's (or the window's) phase move for a home, now; false when the home does
+    /// not exist or cannot take that phase.
+    pub fn move_phase(&mut self, home: &str, phase: Phase, events: &mut Vec<Event>) -> bool {
+        let now = self.now();
         let before = events.len();
         let Ok(i) = feeder_load(&self.pf, home) else {
             return false;
@@ -209,8 +242,9 @@ impl FeederLoop {
         events.len() > before || was == phase.node()
     }
 
-    /// The home nodes' link carries nothing for `seconds` from `t`; false without a field.
-    pub fn cut_link(&mut self, t: f64, seconds: f64) -> bool {
+    /// The home nodes' link carries nothing for `seconds` from now; false without a field.
+    pub fn cut_link(&mut self, seconds: f64) -> bool {
+        let t = self.now().as_secs_f64();
         match &mut self.field {
             Some(f) => {
                 f.cut_link(t + seconds);
@@ -221,7 +255,8 @@ impl FeederLoop {
     }
 
     /// A timeline action now (the window's fault buttons), as the timeline would act on it.
-    pub fn act(&mut self, now: Instant, a: &Action, events: &mut Vec<Event>) {
+    pub fn act(&mut self, a: &Action, events: &mut Vec<Event>) {
+        let now = self.now();
         apply(a, now, &mut self.pf, &mut self.source_back, events);
     }
 
@@ -391,37 +426,34 @@ fn simulate(
     let mut last = None;
 
     for k in 0..clock.steps {
-        let now = clock.start(k, &mut progress);
-        let t = (k + 1) as f64 * dt;
-        if twin.solve(now, t, &mut events).is_none() {
-            continue;
-        }
-        let step = twin.observe();
-        let pf = twin.pf();
-        profile.push(&step);
-        // A row stands for the step it starts, with the energy registers at its start.
-        if clock.record_due(now) {
-            record(
-                &mut row,
-                &step,
-                &three_phase,
-                out.source_kwh,
-                &home_kwh,
-                &line_to_neutral,
-            );
-            series.push(now.as_secs_f64(), &row);
-        }
-        out.source_kwh += step.source.re * dt / 3.6e6;
-        out.load_kwh += step.loads.iter().map(|x| x.2.re).sum::<f64>() * dt / 3.6e6;
-        for (e, l) in home_kwh.iter_mut().zip(&step.loads) {
-            *e += l.2.re * dt / 3.6e6;
-        }
-        tally(&mut out, &step, t, &names, &three_phase);
-        checker.observe_feeder(t, |m, samples| {
-            measure(m, pf, &step, samples);
+        clock.start(k, &mut progress);
+        twin.step(&mut events, |twin, now, t| {
+            let step = twin.observe();
+            let pf = twin.pf();
+            profile.push(&step);
+            // A row stands for the step it starts, with the energy registers at its start.
+            if clock.record_due(now) {
+                record(
+                    &mut row,
+                    &step,
+                    &three_phase,
+                    out.source_kwh,
+                    &home_kwh,
+                    &line_to_neutral,
+                );
+                series.push(now.as_secs_f64(), &row);
+            }
+            out.source_kwh += step.source.re * dt / 3.6e6;
+            out.load_kwh += step.loads.iter().map(|x| x.2.re).sum::<f64>() * dt / 3.6e6;
+            for (e, l) in home_kwh.iter_mut().zip(&step.loads) {
+                *e += l.2.re * dt / 3.6e6;
+            }
+            tally(&mut out, &step, t, &names, &three_phase);
+            checker.observe_feeder(t, |m, samples| {
+                measure(m, pf, &step, samples);
+            });
+            last = Some(step);
         });
-        last = Some(step);
-        twin.advance(t, &mut events);
     }
     // The last row closes the registers at the end of the run.
     if let Some(step) = &last {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use control_core::{Event, Instant};
+use control_core::Event;
 use controller::run::{FeederLoop, FeederReading};
 use controller::scenario::Loaded;
 use grid_types::Phase;
@@ -53,8 +53,6 @@ pub struct FeederView {
 
 pub(super) struct FeederSite {
     twin: FeederLoop,
-    dt_us: u64,
-    k: u64,
     names: Vec<String>,
     /// Which loads sit on one phase and neutral (the others are polyphase).
     single: Vec<bool>,
@@ -83,7 +81,7 @@ impl FeederSite {
         let mut discard = Vec::new();
         for (home, node) in stored {
             if let Some(p) = Phase::of_node(node) {
-                twin.move_phase(Instant::ZERO, &home, p, &mut discard);
+                twin.move_phase(&home, p, &mut discard);
             }
         }
         let nodes = twin
@@ -96,8 +94,6 @@ impl FeederSite {
             .collect();
         let n = f.loads.len();
         Ok(FeederSite {
-            dt_us: (l.scenario.step() * 1e6).round().max(1.0) as u64,
-            k: 0,
             names: f.loads.iter().map(|x| x.name.clone()).collect(),
             single: f
                 .loads
@@ -121,22 +117,23 @@ impl FeederSite {
 
 impl SiteLoop for FeederSite {
     fn now_s(&self) -> f64 {
-        (self.k * self.dt_us) as f64 / 1e6
+        self.twin.now_s()
     }
 
     fn dt(&self) -> f64 {
-        self.dt_us as f64 / 1e6
+        self.twin.dt()
     }
 
     fn step(&mut self, events: &mut Vec<Event>) {
         events.append(&mut self.pending);
-        let now = Instant::from_micros(self.k * self.dt_us);
-        self.k += 1;
-        let t = self.now_s();
-        if self.twin.solve(now, t, events).is_none() {
+        let mut reading = None;
+        if !self
+            .twin
+            .step(events, |twin, _, _| reading = Some(twin.reading()))
+        {
             return;
         }
-        let r = self.twin.reading();
+        let Some(r) = reading else { return };
         let dt = self.dt();
         for (e, l) in self.energy.iter_mut().zip(&r.loads) {
             *e += l.2.re * dt;
@@ -145,7 +142,6 @@ impl SiteLoop for FeederSite {
         self.energy[n] += r.source.re * dt;
         self.last = Some(r);
         self.due = true;
-        self.twin.advance(t, events);
     }
 
     /// Each solved step, stamped at its end (the solution stands for it).
@@ -242,7 +238,7 @@ impl SiteLoop for FeederSite {
             v_min_pu: v.clone().fold(f64::INFINITY, f64::min),
             v_max_pu: v.fold(f64::NEG_INFINITY, f64::max),
             balancing: self.balancing,
-            solves: self.k,
+            solves: self.twin.steps(),
             heads: r
                 .heads
                 .iter()
@@ -280,8 +276,7 @@ impl SiteLoop for FeederSite {
                 ));
             }
             Request::MovePhase(home, phase, reply) => {
-                let now = Instant::from_micros(self.k * self.dt_us);
-                let ok = self.twin.move_phase(now, &home, phase, &mut self.pending);
+                let ok = self.twin.move_phase(&home, phase, &mut self.pending);
                 let _ = reply.send(if ok {
                     Ok(())
                 } else {
