@@ -47,20 +47,19 @@ pub fn scenario_ron(data: &[u8]) {
     }
 }
 
-/// The input as a file of its own, for the readers that take a path (one per process, so
-/// parallel fuzzing jobs do not share it).
-fn as_file(name: &str, data: &[u8]) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("gridtwin-fuzz-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
-    let path = dir.join(name);
-    std::fs::write(&path, data).expect("the fuzz input written");
-    path
-}
-
 /// An OpenDSS master file: imported and solved once, or refused with the file, line and command.
 pub fn opendss(data: &[u8]) {
-    let path = as_file("master.dss", data);
-    match sim::dss::import(&path) {
+    let master = Path::new("/fuzz/master.dss");
+    // The input is the master; any other file it names does not exist.
+    let read = |p: &Path| {
+        if p == master {
+            String::from_utf8(data.to_vec())
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        } else {
+            Err(std::io::ErrorKind::NotFound.into())
+        }
+    };
+    match sim::dss::import_with(master, &read) {
         Err(e) => assert!(!e.message.is_empty(), "{e}"),
         // `import-dss` solves once before it keeps a feeder; so does this, on what was read.
         Ok(f) => {

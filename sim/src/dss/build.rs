@@ -9,10 +9,10 @@ use super::elements::*;
 use super::lines::*;
 use super::script::State;
 use super::values::*;
-use super::{DssError, Loc, Object};
+use super::{DssError, Loc, Object, ReadFile};
 
 impl State {
-    pub(super) fn build(&self, master: &Path) -> Result<Feeder, DssError> {
+    pub(super) fn build(&self, master: &Path, read: ReadFile<'_>) -> Result<Feeder, DssError> {
         let top = Loc {
             file: master.to_path_buf(),
             line: 1,
@@ -65,7 +65,7 @@ impl State {
             .collect::<Result<Vec<_>, _>>()?;
         let load_shapes = self
             .of_class("loadshape")
-            .map(loadshape)
+            .map(|o| loadshape(o, read))
             .collect::<Result<Vec<_>, _>>()?;
         for (o, l) in self.of_class("load").zip(&loads) {
             if let Some(s) = &l.shape

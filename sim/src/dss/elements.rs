@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use crate::feeder::{Capacitor, Conn, Load, LoadModel, LoadShape, Regulator, Transformer, Winding};
 
 use super::values::*;
-use super::{DssError, Loc, Object};
+use super::{DssError, Loc, Object, ReadFile};
 
 /// A transformer and its tap step.
 pub(super) fn transformer(o: &Object) -> Result<(Transformer, f64), DssError> {
@@ -320,7 +320,7 @@ pub(super) fn capacitor(o: &Object) -> Result<Capacitor, DssError> {
     Ok(c)
 }
 
-pub(super) fn loadshape(o: &Object) -> Result<LoadShape, DssError> {
+pub(super) fn loadshape(o: &Object, read: ReadFile<'_>) -> Result<LoadShape, DssError> {
     let mut npts = None;
     let mut interval_min = 60.0;
     let mut mult = None::<Vec<f64>>;
@@ -338,7 +338,7 @@ pub(super) fn loadshape(o: &Object) -> Result<LoadShape, DssError> {
                     if let Some(file) = t.strip_prefix("file=").or_else(|| t.strip_prefix("File="))
                     {
                         let path = o.dir.join(file.trim());
-                        let text = std::fs::read_to_string(&path).map_err(|e| {
+                        let text = read(&path).map_err(|e| {
                             p.loc.err(format!("cannot read {}: {e}", path.display()))
                         })?;
                         text.lines()

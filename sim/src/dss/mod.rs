@@ -89,8 +89,18 @@ struct Object {
     loc: Loc,
 }
 
-/// Read MASTER (and what it redirects to) into a feeder.
+/// How the importer reads a file the script names: the master, what it redirects to, bus
+/// coordinates and load shapes.
+pub type ReadFile<'a> = &'a dyn Fn(&Path) -> std::io::Result<String>;
+
+/// Read MASTER (and what it redirects to) from the disk into a feeder.
 pub fn import(master: &Path) -> Result<Feeder, DssError> {
+    import_with(master, &|p| std::fs::read_to_string(p))
+}
+
+/// Read MASTER (and what it names) through `read` into a feeder: the files may be anywhere, in
+/// memory for a fuzzer or a test.
+pub fn import_with(master: &Path, read: ReadFile<'_>) -> Result<Feeder, DssError> {
     let mut st = State {
         frequency: 60.0,
         ..State::default()
@@ -102,8 +112,9 @@ pub fn import(master: &Path) -> Result<Feeder, DssError> {
             line: 0,
             command: "compile".into(),
         },
+        read,
     )?;
-    st.build(master)
+    st.build(master, read)
 }
 
 #[cfg(test)]

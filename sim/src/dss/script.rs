@@ -9,7 +9,7 @@ use crate::feeder::model::BusCoord;
 
 use super::lexer::{Tok, pairs, tokenize};
 use super::values::*;
-use super::{DssError, Loc, Object, Prop, Val};
+use super::{DssError, Loc, Object, Prop, ReadFile, Val};
 
 #[derive(Default)]
 pub(super) struct State {
@@ -76,13 +76,18 @@ pub(super) const IGNORED_OPTIONS: &[&str] = &[
 ];
 
 impl State {
-    pub(super) fn run_file(&mut self, path: &Path, from: &Loc) -> Result<(), DssError> {
+    pub(super) fn run_file(
+        &mut self,
+        path: &Path,
+        from: &Loc,
+        read: ReadFile<'_>,
+    ) -> Result<(), DssError> {
         self.depth += 1;
         if self.depth > 16 {
             return Err(from.err("redirects nest more than 16 deep"));
         }
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| from.err(format!("cannot read {}: {e}", path.display())))?;
+        let text =
+            read(path).map_err(|e| from.err(format!("cannot read {}: {e}", path.display())))?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut in_block = false;
         for (n, raw) in text.lines().enumerate() {
@@ -123,7 +128,7 @@ impl State {
                 line: n + 1,
                 command: verb.clone(),
             };
-            self.command(&verb, &rest, &loc, &dir)?;
+            self.command(&verb, &rest, &loc, &dir, read)?;
         }
         self.depth -= 1;
         Ok(())
@@ -135,6 +140,7 @@ impl State {
         toks: &[Tok],
         loc: &Loc,
         dir: &Path,
+        read: ReadFile<'_>,
     ) -> Result<(), DssError> {
         let props = || pairs(toks).map_err(|m| loc.err(m));
         match verb {
@@ -204,7 +210,7 @@ impl State {
                     .into_iter()
                     .next()
                     .ok_or_else(|| loc.err("no file named"))?;
-                self.run_file(&dir.join(&v.text), loc)?;
+                self.run_file(&dir.join(&v.text), loc, read)?;
             }
             "batchedit" => {
                 let mut ps = props()?;
@@ -234,7 +240,7 @@ impl State {
                     .next()
                     .ok_or_else(|| loc.err("no file named"))?;
                 let path = dir.join(&v.text);
-                let text = std::fs::read_to_string(&path)
+                let text = read(&path)
                     .map_err(|e| loc.err(format!("cannot read {}: {e}", path.display())))?;
                 for (n, l) in text.lines().enumerate() {
                     let f: Vec<&str> = l
