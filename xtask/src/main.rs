@@ -2,6 +2,7 @@
 //! `cargo xtask bench`,
 //! `cargo xtask fuzz NAME [--minutes M | --cmin]`, `cargo xtask viz NAME [ARGS]`, `cargo xtask web-assets`.
 
+mod pi;
 mod tidy;
 mod window;
 
@@ -357,11 +358,18 @@ fn ci() -> Result<(), String> {
             }
         }
     }
+    // Last, since it links the Pi's binary where the default one was.
+    let pi = if tested.is_ok() {
+        pi::check(&gridtwin)
+    } else {
+        Ok(())
+    };
     prune_stale_executables();
     println!("scenarios: {scenarios_ok} passed, {scenarios_failed} failed");
     println!("tests: {} passed, {} failed", totals.0, totals.1);
     tested?;
     windows?;
+    pi?;
     if scenarios_failed > 0 {
         return Err(format!("{scenarios_failed} scenarios failed"));
     }
