@@ -2,18 +2,16 @@
 //! the day, the timeline acts, one power flow is solved (warm-started from the last), and the
 //! expectations and the series see what the homes and the transformers see.
 
-use chrono::Timelike;
-use grid_types::Phase;
 use num_complex::Complex64 as C64;
 use record::Series;
 use sim::feeder::{Feeder, PowerFlow};
 
 use super::expect::{Checker, statistic};
-use super::{Outcome, Run, SiteRun, Stepping, schedule};
-use crate::field::{BalanceRun, Balancing, Compare, Field};
-use crate::scenario::format::{Action, Measure, Stat};
-use crate::scenario::{Loaded, feeder_load};
-use control_core::{Event, EventKind, Instant};
+use super::feeder_loop::{FeederLoop, Step, current_unbalance_pct, vuf_pct};
+use super::{Outcome, Run, SiteRun, Stepping};
+use crate::field::{BalanceRun, Balancing, Compare};
+use crate::scenario::Loaded;
+use crate::scenario::format::{Measure, Stat};
 
 /// What a feeder run leaves besides events and series.
 #[derive(Debug, Clone, Default)]
@@ -43,252 +41,6 @@ pub struct Head {
     pub bus: String,
     pub peak_a: Vec<(usize, f64)>,
     pub peak_neutral_a: f64,
-}
-
-/// One solved step as the checks and the recorder read it.
-struct Step {
-    /// Per load: node, voltage pu, power W + j var.
-    loads: Vec<(usize, f64, C64)>,
-    /// Worst VUF this step: (bus index among the three-phase buses, %).
-    worst_vuf: (usize, f64),
-    /// Per head: current per node, residual.
-    heads: Vec<(Vec<(usize, C64)>, f64)>,
-    source: C64,
-}
-
-/// The feeder twin stepped one power flow at a time: the timeline's actions, the load shapes at
-/// the step's minute of day, a warm-started solve, and (after the caller has looked at the
-/// solution) the home nodes' field and balancer up to the step's end. Feeder runs and the live
-/// service both drive it.
-pub struct FeederLoop {
-    pf: PowerFlow,
-    field: Option<Field>,
-    heads: Vec<String>,
-    regulators: Vec<String>,
-    actions: Vec<(Instant, Action)>,
-    next_action: usize,
-    /// When the source returns to its rating after a sag, swell or timed outage.
-    source_back: Option<Instant>,
-    failing: bool,
-    start_min: f64,
-    /// The fixed step, µs, and how many steps have been taken.
-    dt_us: u64,
-    k: u64,
-    solves: u64,
-    failed: u64,
-    iterations: u64,
-}
-
-impl FeederLoop {
-    /// The feeder compiled and the field set up, or what failed: (what, why).
-    pub fn new(
-        l: &Loaded,
-        f: &Feeder,
-        balancing: Option<&Balancing>,
-    ) -> Result<Self, (&'static str, String)> {
-        let s = &l.scenario;
-        let pf = PowerFlow::new(f).map_err(|e| ("the feeder compiles", e.to_string()))?;
-        let heads = pf.head_buses();
-        let field = match balancing.map(|b| Field::new(b, &pf, heads.first().map(String::as_str))) {
-            Some(Err(e)) => return Err(("the balancing is set up", e)),
-            Some(Ok(x)) => Some(x),
-            None => None,
-        };
-        let start = s.start.0.time();
-        Ok(FeederLoop {
-            regulators: f.regulators.iter().map(|r| r.name.clone()).collect(),
-            pf,
-            field,
-            heads,
-            actions: schedule(s),
-            next_action: 0,
-            source_back: None,
-            failing: false,
-            start_min: f64::from(start.num_seconds_from_midnight()) / 60.0,
-            dt_us: (s.step() * 1e6).round().max(1.0) as u64,
-            k: 0,
-            solves: 0,
-            failed: 0,
-            iterations: 0,
-        })
-    }
-
-    /// The fixed step, s.
-    pub fn dt(&self) -> f64 {
-        self.dt_us as f64 / 1e6
-    }
-
-    /// Simulated time, s: the end of the last step.
-    pub fn now_s(&self) -> f64 {
-        (self.k * self.dt_us) as f64 / 1e6
-    }
-
-    /// Simulated time as the core counts it: the start of the next step.
-    pub fn now(&self) -> Instant {
-        Instant::from_micros(self.k * self.dt_us)
-    }
-
-    /// Steps taken.
-    pub fn steps(&self) -> u64 {
-        self.k
-    }
-
-    /// One step from `now` to `t = now + dt`: the actions due at its start, the power flow at
-    /// its end (the solution stands for the step, as OpenDSS's yearly clock has it), `solved`
-    /// shown the solution (the loop, the step's start, `t`), then the home nodes' field and the
-    /// balancer up to `t`. False when the solve failed (logged once per failing stretch).
-    pub fn step(
-        &mut self,
-        events: &mut Vec<Event>,
-        solved: impl FnOnce(&FeederLoop, Instant, f64),
-    ) -> bool {
-        let now = Instant::from_micros(self.k * self.dt_us);
-        self.k += 1;
-        let t = self.now_s();
-        if self.solve(now, t, events).is_none() {
-            return false;
-        }
-        solved(self, now, t);
-        if let Some(field) = &mut self.field {
-            field.advance(t, &mut self.pf, events);
-        }
-        true
-    }
-
-    /// Actions due at `now`, then the power flow at `t`.
-    fn solve(&mut self, now: Instant, t: f64, events: &mut Vec<Event>) -> Option<()> {
-        let pf = &mut self.pf;
-        if self.source_back.is_some_and(|b| b <= now) {
-            pf.set_source_pu(1.0);
-            self.source_back = None;
-        }
-        while let Some((at, a)) = self.actions.get(self.next_action)
-            && *at <= now
-        {
-            apply(a, now, pf, &mut self.source_back, events);
-            self.next_action += 1;
-        }
-        pf.set_minute(self.start_min + t / 60.0);
-        let taps = pf.taps().to_vec();
-        match pf.solve() {
-            Ok(sv) => {
-                self.failing = false;
-                self.solves += 1;
-                self.iterations += sv.iterations as u64;
-                for ((name, before), after) in self.regulators.iter().zip(&taps).zip(pf.taps()) {
-                    if before != after {
-                        events.push(Event::at(t, name.as_str(), EventKind::Tap { tap: *after }));
-                    }
-                }
-                Some(())
-            }
-            Err(e) => {
-                self.failed += 1;
-                if !self.failing {
-                    let error = e.to_string();
-                    events.push(Event::at(t, "feeder", EventKind::SolveFailed { error }));
-                }
-                self.failing = true;
-                None
-            }
-        }
-    }
-
-    /// What the solved step looks like to meters: loads, worst VUF, transformer currents.
-    fn observe(&self) -> Step {
-        observe(&self.pf, &self.heads)
-    }
-
-    /// The solved step as a meter at each home and transformer reads it.
-    pub fn reading(&self) -> FeederReading {
-        let step = self.observe();
-        FeederReading {
-            source: step.source,
-            worst_vuf_pct: step.worst_vuf.1,
-            heads: self
-                .heads
-                .iter()
-                .zip(&step.heads)
-                .map(|(bus, (i, residual))| HeadReading {
-                    bus: bus.clone(),
-                    amps: i.iter().map(|x| (x.0, x.1.norm())).collect(),
-                    neutral_a: *residual,
-                    unbalance_pct: current_unbalance_pct(i),
-                })
-                .collect(),
-            loads: step.loads,
-        }
-    }
-
-    /// An operator's (or the window's) phase move for a home, now; false when the home does
-    /// not exist or cannot take that phase.
-    pub fn move_phase(&mut self, home: &str, phase: Phase, events: &mut Vec<Event>) -> bool {
-        let now = self.now();
-        let before = events.len();
-        let Ok(i) = feeder_load(&self.pf, home) else {
-            return false;
-        };
-        let was = self.pf.load_state(i).node;
-        apply(
-            &Action::PhaseSelect {
-                load: home.to_string(),
-                phase,
-            },
-            now,
-            &mut self.pf,
-            &mut self.source_back,
-            events,
-        );
-        events.len() > before || was == phase.node()
-    }
-
-    /// The home nodes' link carries nothing for `seconds` from now; false without a field.
-    pub fn cut_link(&mut self, seconds: f64) -> bool {
-        let t = self.now().as_secs_f64();
-        match &mut self.field {
-            Some(f) => {
-                f.cut_link(t + seconds);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// A timeline action now (the window's fault buttons), as the timeline would act on it.
-    pub fn act(&mut self, a: &Action, events: &mut Vec<Event>) {
-        let now = self.now();
-        apply(a, now, &mut self.pf, &mut self.source_back, events);
-    }
-
-    pub fn pf(&self) -> &PowerFlow {
-        &self.pf
-    }
-
-    /// The transformers' secondary buses, as `pf().bus_inflow` knows them.
-    pub fn heads(&self) -> &[String] {
-        &self.heads
-    }
-}
-
-/// One transformer secondary: current per node (A), residual (neutral) current and current
-/// unbalance (%).
-#[derive(Debug, Clone)]
-pub struct HeadReading {
-    pub bus: String,
-    pub amps: Vec<(usize, f64)>,
-    pub neutral_a: f64,
-    pub unbalance_pct: f64,
-}
-
-/// A solved feeder step.
-#[derive(Debug, Clone)]
-pub struct FeederReading {
-    /// Power from the source, W + j var.
-    pub source: C64,
-    pub worst_vuf_pct: f64,
-    pub heads: Vec<HeadReading>,
-    /// Per load, in the feeder's order: node (1, 2, 3 = A, B, C), voltage pu, W + j var.
-    pub loads: Vec<(usize, f64, C64)>,
 }
 
 /// A feeder run. With balancing the day is run twice, the balancer off and then on, so the
@@ -397,7 +149,7 @@ fn simulate(
         Err((label, e)) => return failed(label, e, out),
     };
     let names: Vec<String> = f.loads.iter().map(|x| x.name.clone()).collect();
-    let heads = twin.heads.clone();
+    let heads = twin.heads().to_vec();
     let mut profile = Profile::default();
     let pf = twin.pf();
     out.buses = pf.bus_count();
@@ -471,11 +223,8 @@ fn simulate(
     out.solves = twin.solves;
     out.failed = twin.failed;
     out.iterations = twin.iterations;
-    out.taps = twin
-        .regulators
-        .into_iter()
-        .zip(twin.pf.taps().to_vec())
-        .collect();
+    let taps = twin.pf().taps().to_vec();
+    out.taps = twin.regulators.into_iter().zip(taps).collect();
     out.balance = twin.field.map(|f| Box::new(f.finish()));
     Sim {
         run: Run {
@@ -491,90 +240,6 @@ fn simulate(
         checker: Some(checker),
         profile,
     }
-}
-
-fn apply(
-    a: &Action,
-    now: Instant,
-    pf: &mut PowerFlow,
-    source_back: &mut Option<Instant>,
-    events: &mut Vec<Event>,
-) {
-    let t = now.as_secs_f64();
-    // Names and ranges were checked by the loader; a refusal here changes nothing.
-    match a {
-        Action::Outage { duration, .. } => {
-            pf.set_source_pu(0.0);
-            *source_back = duration.map(|d| now + d.duration());
-        }
-        Action::Sag { pu, duration, .. } | Action::Swell { pu, duration, .. } => {
-            pf.set_source_pu(pu.get());
-            *source_back = Some(now + duration.duration());
-        }
-        Action::LoadStep { load, factor } => {
-            if let Ok(i) = feeder_load(pf, load) {
-                pf.set_load_scale(i, *factor);
-            }
-        }
-        Action::PhaseSelect { load, phase } => {
-            if let Ok(i) = feeder_load(pf, load) {
-                let from = Phase::of_node(pf.load_state(i).node);
-                if pf.set_load_node(i, phase.node()).is_ok()
-                    && let Some(from) = from.filter(|f| f != phase)
-                {
-                    let kind = EventKind::PhaseMove { from, to: *phase };
-                    events.push(Event::at(t, pf.feeder().loads[i].name.as_str(), kind));
-                }
-            }
-        }
-        Action::Tap { regulator, tap } if pf.set_tap(regulator, *tap).is_ok() => {
-            events.push(Event::at(
-                t,
-                regulator.as_str(),
-                EventKind::Tap { tap: *tap },
-            ));
-        }
-        // A PDU's actions are refused for a feeder by the loader; repeats are expanded.
-        _ => {}
-    }
-}
-
-fn observe(pf: &PowerFlow, heads: &[String]) -> Step {
-    let loads = (0..pf.feeder().loads.len())
-        .map(|i| {
-            let st = pf.load_state(i);
-            (st.node, st.v_pu, st.s)
-        })
-        .collect();
-    let worst_vuf = pf
-        .three_phase_buses()
-        .enumerate()
-        .map(|(i, (_, v))| (i, vuf_pct(v)))
-        .fold((0, 0.0), |a, b| if b.1 > a.1 { b } else { a });
-    let heads = heads
-        .iter()
-        .map(|b| {
-            let i = pf.bus_inflow(b).unwrap_or_default();
-            let residual = i.iter().map(|x| x.1).sum::<C64>().norm();
-            (i, residual)
-        })
-        .collect();
-    Step {
-        loads,
-        worst_vuf,
-        heads,
-        source: pf.source_power(),
-    }
-}
-
-fn vuf_pct(v: [C64; 3]) -> f64 {
-    100.0 * control_core::vuf(v)
-}
-
-/// Current unbalance in %: the largest deviation of a phase magnitude from the mean, over it.
-fn current_unbalance_pct(i: &[(usize, C64)]) -> f64 {
-    let magnitudes: Vec<f64> = i.iter().map(|x| x.1.norm()).collect();
-    100.0 * control_core::current_deviation(&magnitudes)
 }
 
 fn measure(m: &Measure, pf: &PowerFlow, step: &Step, out: &mut Vec<f32>) {

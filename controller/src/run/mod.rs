@@ -3,6 +3,7 @@
 
 pub mod expect;
 mod feeder;
+mod feeder_loop;
 pub mod output;
 pub mod summary;
 mod twin;
@@ -20,7 +21,8 @@ use control_core::PduMetering;
 use control_core::measurement::Window;
 use control_core::{Controller, Event, Instant, LoadStatus, Status};
 pub use expect::Outcome;
-pub use feeder::{FeederLoop, FeederReading, FeederRun, HeadReading};
+pub use feeder::FeederRun;
+pub use feeder_loop::{FeederLoop, FeederReading, HeadReading};
 pub use twin::{NotPdu, PduLoop};
 
 /// Everything a run leaves behind.
