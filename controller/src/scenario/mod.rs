@@ -3,6 +3,7 @@
 mod feeder;
 pub mod format;
 pub mod load;
+mod pdu;
 
 pub use feeder::feeder_load;
 pub use format::{BackendKind, Scenario};
