@@ -287,3 +287,48 @@ fn killed_at_random_moments_under_heavy_ingest_nothing_committed_is_lost() {
     );
     std::fs::remove_dir_all(&data).unwrap();
 }
+
+/// `--log-format json` makes every log line one JSON object a collector can read, with its
+/// level; the default is text for a person, without terminal colours in a file.
+#[test]
+fn log_lines_are_json_for_a_collector_and_plain_text_otherwise() {
+    for json in [true, false] {
+        let data = common::scratch(if json { "log-json" } else { "log-text" });
+        let log =
+            std::env::temp_dir().join(format!("gridtwin-log-{json}-{}.log", std::process::id()));
+        let mut extra = vec!["--mqtt", "mqtt://127.0.0.1:1"];
+        if json {
+            extra.extend(["--log-format", "json"]);
+        }
+        // Port 1 refuses: the MQTT client warns that it retries.
+        let s = Server::start_logged(&data, 10.0, &extra, &log);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let warned = |t: &str| t.lines().any(|l| l.contains("retrying every second"));
+        while !warned(&std::fs::read_to_string(&log).unwrap()) {
+            assert!(std::time::Instant::now() < deadline, "no warning logged");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        s.stop();
+        let text = std::fs::read_to_string(&log).unwrap();
+        let line = text.lines().find(|l| warned(l)).unwrap();
+        if json {
+            let v: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            assert_eq!(v["level"], "WARN", "{line}");
+            assert!(
+                v["fields"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("mqtt: "),
+                "{line}"
+            );
+        } else {
+            assert!(
+                line.contains(" WARN ") && !line.contains('\u{1b}'),
+                "{line:?}"
+            );
+        }
+        let _ = std::fs::remove_file(&log);
+        std::fs::remove_dir_all(&data).unwrap();
+    }
+}
