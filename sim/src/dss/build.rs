@@ -5,10 +5,10 @@ use std::path::Path;
 
 use crate::feeder::{Feeder, Impedance, Source};
 
-use super::elements::*;
-use super::lines::*;
+use super::elements::{capacitor, load, loadshape, regulator, transformer};
+use super::lines::linecode;
 use super::script::State;
-use super::values::*;
+use super::values::num;
 use super::{DssError, Loc, Object, ReadFile};
 
 impl State {

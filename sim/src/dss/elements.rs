@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use crate::feeder::{Capacitor, Conn, Load, LoadModel, LoadShape, Regulator, Transformer, Winding};
 
-use super::values::*;
+use super::values::{boolean, conn, count, each, num, nums, parse_num, phase_count};
 use super::{DssError, Loc, Object, ReadFile};
 
 /// A transformer and its tap step.

@@ -9,7 +9,7 @@ use crate::feeder::{Line, LineCode};
 use num_complex::Complex64 as C64;
 
 use super::script::State;
-use super::values::*;
+use super::values::{boolean, count, matrix, num, phase_count, unit_km};
 use super::{DssError, Object, Prop, Val};
 
 impl State {

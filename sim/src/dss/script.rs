@@ -8,7 +8,7 @@ use crate::feeder::line_constants::EarthModel;
 use crate::feeder::model::BusCoord;
 
 use super::lexer::{Tok, pairs, tokenize};
-use super::values::*;
+use super::values::{num, nums};
 use super::{DssError, Loc, Object, Prop, ReadFile, Val};
 
 #[derive(Default)]
