@@ -17,8 +17,9 @@ use sim::feeder::Feeder;
 use sim::feeder::model::split_terminal;
 
 use crate::palette;
-use crate::world::{Request, Requests, Site, Twin};
+use crate::world::{Request, Requests, Twin};
 use crate::{Probe, Shade};
+use controller::run::SiteLoop;
 
 /// The drawing's extent, world units (pixels at zoom 1).
 const EXTENT: Vec2 = Vec2::new(860.0, 560.0);
@@ -188,10 +189,10 @@ pub fn spawn(
     mut meshes: ResMut<Assets<Mesh>>,
     mut materials: ResMut<Assets<ColorMaterial>>,
 ) {
-    let Site::Feeder(site) = twin.site() else {
+    let SiteLoop::Feeder(site) = twin.site() else {
         return;
     };
-    let f = site.twin.pf().feeder();
+    let f = site.pf().feeder();
     let places = layout(f);
     let at = |bus: &str| -> Option<Vec2> {
         let b = split_terminal(bus).ok()?.0;
@@ -227,7 +228,7 @@ pub fn spawn(
         ));
     }
     picture.meshes = Some(handles);
-    let heads = site.twin.heads().to_vec();
+    let heads = site.heads().to_vec();
     let mut square = |size: Vec2, at: Vec2, color: Color| {
         (
             Mesh2d(meshes.add(Rectangle::from_size(size))),
@@ -270,14 +271,14 @@ pub fn sync(
     mut transformer: Query<&mut Shade, With<Transformer>>,
 ) {
     let steps = twin.steps;
-    let Site::Feeder(site) = twin.site() else {
+    let SiteLoop::Feeder(site) = twin.site() else {
         return;
     };
     if picture.drawn == Some(steps) {
         return;
     }
     picture.drawn = Some(steps);
-    let pf = site.twin.pf();
+    let pf = site.pf();
     let Picture {
         lines,
         amps,

@@ -6,7 +6,8 @@ use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll};
 use bevy::prelude::*;
 
 use crate::palette;
-use crate::world::{Fault, Request, Requests, Site, Twin};
+use crate::world::{Fault, Request, Requests, Twin};
+use controller::run::SiteLoop;
 
 /// A button and what it asks for.
 #[derive(Component, Debug, Clone)]
@@ -32,7 +33,7 @@ pub const GAUGE_FULL_PCT: f64 = 50.0;
 const GAUGE_W: f32 = 220.0;
 
 pub fn spawn(mut commands: Commands, mut twin: ResMut<Twin>) {
-    let feeder = matches!(twin.site(), Site::Feeder(_));
+    let feeder = matches!(twin.site(), SiteLoop::Feeder(_));
     let font = |size: f32| (TextFont::from_font_size(size), TextColor(palette::TEXT));
     let mut buttons = vec![
         ("Pause", Request::Pause),
@@ -177,12 +178,11 @@ pub fn texts(
     );
     let ticker = twin.ticker.join("\n");
     let head = match twin.site() {
-        Site::Feeder(f) => f
-            .last
-            .as_ref()
+        SiteLoop::Feeder(f) => f
+            .last_reading()
             .and_then(|r| r.heads.first())
             .map(|h| (h.unbalance_pct, h.neutral_a)),
-        Site::Pdu(_) => None,
+        SiteLoop::Pdu(_) => None,
     };
     let figures =
         head.map(|(pct, neutral)| format!("unbalance {pct:.1} %   neutral {neutral:.1} A"));

@@ -6,8 +6,9 @@ use bevy::prelude::*;
 use control_core::LoadStatus;
 
 use crate::palette;
-use crate::world::{Request, Requests, Site, Twin};
+use crate::world::{Request, Requests, Twin};
 use crate::{Probe, Shade};
+use controller::run::SiteLoop;
 
 /// Tiles per row.
 const COLUMNS: usize = 6;
@@ -55,7 +56,9 @@ pub fn spawn(
     mut meshes: ResMut<Assets<Mesh>>,
     mut materials: ResMut<Assets<ColorMaterial>>,
 ) {
-    let Site::Pdu(p) = twin.site() else { return };
+    let SiteLoop::Pdu(p) = twin.site() else {
+        return;
+    };
     let names = p.names().to_vec();
     let mut shape = |size: Vec2, at: Vec2, z: f32, color: Color| {
         (
@@ -127,7 +130,9 @@ pub fn sync(
     mut texts: Query<&mut Text2d, Without<AtsLabel>>,
     mut ats: Query<&mut Text2d, With<AtsLabel>>,
 ) {
-    let Site::Pdu(p) = twin.site() else { return };
+    let SiteLoop::Pdu(p) = twin.site() else {
+        return;
+    };
     let ctl = p.controller();
     let status = ctl.status();
     let r = p.readings();

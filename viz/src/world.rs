@@ -7,9 +7,9 @@ use bevy::platform::cell::SyncCell;
 use bevy::prelude::*;
 use control_core::{Event, OperatorCommand};
 use control_core::{Positive, Secs};
-use controller::run::{FeederLoop, FeederReading, PduLoop};
+use controller::run::SiteLoop;
+use controller::scenario::Loaded;
 use controller::scenario::format::Action;
-use controller::scenario::{Loaded, Site as Grid};
 use grid_types::Phase;
 use grid_types::SourceId;
 
@@ -54,21 +54,10 @@ pub enum Request {
 #[derive(Resource, Default, Debug)]
 pub struct Requests(pub Vec<Request>);
 
-pub enum Site {
-    Pdu(Box<PduLoop>),
-    Feeder(Box<FeederSite>),
-}
-
-/// A feeder's loop with its clock and last solution.
-pub struct FeederSite {
-    pub twin: FeederLoop,
-    pub last: Option<FeederReading>,
-}
-
 /// The running scenario and its clock.
 #[derive(Resource)]
 pub struct Twin {
-    site: SyncCell<Site>,
+    site: SyncCell<SiteLoop>,
     pub name: String,
     pub speed: f64,
     pub paused: bool,
@@ -88,16 +77,7 @@ pub struct Twin {
 
 impl Twin {
     pub fn new(l: &Loaded, speed: f64) -> Result<Twin, String> {
-        let site = match &l.site {
-            Grid::Pdu(_) => Site::Pdu(Box::new(
-                PduLoop::new(l, None, None).map_err(|_| "not a PDU".to_string())?,
-            )),
-            Grid::Feeder(f) => {
-                let twin = FeederLoop::new(l, f, l.scenario.balancing.as_ref())
-                    .map_err(|(what, why)| format!("{what}: {why}"))?;
-                Site::Feeder(Box::new(FeederSite { twin, last: None }))
-            }
-        };
+        let site = SiteLoop::new(l)?;
         let mut t = Twin {
             site: SyncCell::new(site),
             name: l.scenario.name.clone(),
@@ -111,28 +91,28 @@ impl Twin {
             frame_dt: None,
         };
         // A feeder has nothing to show before its first solve.
-        if matches!(t.site(), Site::Feeder(_)) {
+        if matches!(t.site(), SiteLoop::Feeder(_)) {
             t.step_once();
         }
         Ok(t)
     }
 
-    pub fn site(&mut self) -> &mut Site {
+    pub fn site(&mut self) -> &mut SiteLoop {
         self.site.get()
     }
 
     /// Simulated time, s.
     pub fn now_s(&mut self) -> f64 {
         match self.site() {
-            Site::Pdu(p) => p.now().as_secs_f64(),
-            Site::Feeder(f) => f.twin.now_s(),
+            SiteLoop::Pdu(p) => p.now().as_secs_f64(),
+            SiteLoop::Feeder(f) => f.now_s(),
         }
     }
 
     fn dt(&mut self) -> f64 {
         match self.site() {
-            Site::Pdu(p) => p.dt(),
-            Site::Feeder(f) => f.twin.dt(),
+            SiteLoop::Pdu(p) => p.dt(),
+            SiteLoop::Feeder(f) => f.dt(),
         }
     }
 
@@ -158,14 +138,7 @@ impl Twin {
     /// One step of the loop; its events into the ticker.
     pub fn step_once(&mut self) {
         let mut events: Vec<Event> = Vec::new();
-        match self.site() {
-            Site::Pdu(p) => events.extend_from_slice(p.step()),
-            Site::Feeder(f) => {
-                let last = &mut f.last;
-                f.twin
-                    .step(&mut events, |twin, _, _| *last = Some(twin.reading()));
-            }
-        }
+        self.site().step(&mut events);
         self.steps += 1;
         self.note(&events);
     }
@@ -217,7 +190,7 @@ impl Twin {
 
     fn toggle(&mut self, name: &str) -> Result<(), String> {
         self.selected = Some(name.to_string());
-        let Site::Pdu(p) = self.site() else {
+        let SiteLoop::Pdu(p) = self.site() else {
             return Err("a feeder's homes have no relays; click to move a phase".into());
         };
         let i = p
@@ -235,25 +208,24 @@ impl Twin {
     }
 
     fn next_phase(&mut self, home: &str) -> Result<(), String> {
-        let Site::Feeder(f) = self.site() else {
+        let SiteLoop::Feeder(f) = self.site() else {
             return Err("a PDU has no phase selectors".into());
         };
         let i = f
-            .twin
             .pf()
             .feeder()
             .loads
             .iter()
             .position(|l| l.name == home)
             .ok_or_else(|| format!("no home is named {home:?}"))?;
-        let to = match Phase::of_node(f.twin.pf().load_state(i).node) {
+        let to = match Phase::of_node(f.pf().load_state(i).node) {
             Some(Phase::A) => Phase::B,
             Some(Phase::B) => Phase::C,
             Some(Phase::C) => Phase::A,
             None => return Err(format!("{home} is not on one phase")),
         };
         let mut events = Vec::new();
-        if !f.twin.move_phase(home, to, &mut events) {
+        if !f.move_phase(home, to, &mut events) {
             return Err(format!("{home} cannot move to phase {to:?}"));
         }
         // The next solve shows the home on its new phase.
@@ -266,7 +238,7 @@ impl Twin {
         let pu = |x| Positive::new(x).expect("positive");
         let selected = self.selected.clone();
         match self.site() {
-            Site::Pdu(p) => {
+            SiteLoop::Pdu(p) => {
                 let action = match fault {
                     Fault::CutMains => Action::Outage {
                         source: SourceId::Main,
@@ -286,17 +258,17 @@ impl Twin {
                 };
                 p.act(&action).map_err(|e| e.to_string())
             }
-            Site::Feeder(f) => {
+            SiteLoop::Feeder(f) => {
                 let mut events = Vec::new();
                 match fault {
-                    Fault::CutMains => f.twin.act(
+                    Fault::CutMains => f.act(
                         &Action::Outage {
                             source: SourceId::Main,
                             duration: Some(secs(60.0)),
                         },
                         &mut events,
                     ),
-                    Fault::Surge => f.twin.act(
+                    Fault::Surge => f.act(
                         &Action::Swell {
                             source: SourceId::Main,
                             pu: pu(1.1),
@@ -306,7 +278,7 @@ impl Twin {
                     ),
                     Fault::Short => return Err("shorts are for a PDU's loads".into()),
                     Fault::LinkLoss => {
-                        if !f.twin.cut_link(60.0) {
+                        if !f.cut_link(60.0) {
                             return Err("this feeder has no home nodes' link".into());
                         }
                     }

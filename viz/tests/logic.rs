@@ -5,10 +5,11 @@ use std::path::Path;
 
 use bevy::prelude::*;
 use control_core::LoadStatus;
+use controller::run::SiteLoop;
 use viz::feeder_view::{Home, Picture};
 use viz::hud::{Control, Readout};
 use viz::pdu_view::{LoadTile, PduPart};
-use viz::world::{Fault, Request, Requests, Site, Twin};
+use viz::world::{Fault, Request, Requests, Twin};
 use viz::{Shade, palette};
 
 fn scenario(name: &str) -> controller::scenario::Loaded {
@@ -58,7 +59,7 @@ fn push(app: &mut App, r: Request) {
 
 fn pdu_status(app: &mut App, i: usize) -> (LoadStatus, bool) {
     let mut twin = app.world_mut().resource_mut::<Twin>();
-    let Site::Pdu(p) = twin.site() else {
+    let SiteLoop::Pdu(p) = twin.site() else {
         panic!("a PDU")
     };
     (p.controller().load_status(i), p.relay_closed(i))

@@ -38,6 +38,8 @@ pub struct FeederLoop {
     source_back: Option<Instant>,
     failing: bool,
     start_min: f64,
+    /// The last solved step as meters read it.
+    last: Option<FeederReading>,
     /// The fixed step, µs, and how many steps have been taken.
     dt_us: u64,
     k: u64,
@@ -72,6 +74,7 @@ impl FeederLoop {
             source_back: None,
             failing: false,
             start_min: f64::from(start.num_seconds_from_midnight()) / 60.0,
+            last: None,
             dt_us: (s.step() * 1e6).round().max(1.0) as u64,
             k: 0,
             solves: 0,
@@ -100,6 +103,11 @@ impl FeederLoop {
         self.k
     }
 
+    /// The last solved step as a meter at each home and transformer read it.
+    pub fn last_reading(&self) -> Option<&FeederReading> {
+        self.last.as_ref()
+    }
+
     /// One step from `now` to `t = now + dt`: the actions due at its start, the power flow at
     /// its end (the solution stands for the step, as OpenDSS's yearly clock has it), `solved`
     /// shown the solution (the loop, the step's start, `t`), then the home nodes' field and the
@@ -115,6 +123,7 @@ impl FeederLoop {
         if self.solve(now, t, events).is_none() {
             return false;
         }
+        self.last = Some(self.reading());
         solved(self, now, t);
         if let Some(field) = &mut self.field {
             field.advance(t, &mut self.pf, events);

@@ -5,6 +5,7 @@ pub mod expect;
 mod feeder;
 mod feeder_loop;
 pub mod output;
+mod site;
 pub mod summary;
 mod twin;
 pub(crate) use twin::schedule;
@@ -23,6 +24,7 @@ use control_core::{Controller, Event, Instant, LoadStatus, Status};
 pub use expect::Outcome;
 pub use feeder::FeederRun;
 pub use feeder_loop::{FeederLoop, FeederReading, HeadReading};
+pub use site::SiteLoop;
 pub use twin::{NotPdu, PduLoop};
 
 /// Everything a run leaves behind.

@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 
 use control_core::Event;
-use controller::run::{FeederLoop, FeederReading};
+use controller::run::FeederLoop;
 use controller::scenario::Loaded;
 use grid_types::Phase;
 use serde::Serialize;
 use sim::feeder::{Conn, Feeder};
 
-use super::{Request, SiteLoop, Snapshot};
+use super::{LiveSite, Request, Snapshot};
 use crate::store::Store;
 
 /// One transformer secondary.
@@ -60,7 +60,6 @@ pub(super) struct FeederSite {
     nodes: Vec<Vec<usize>>,
     /// J: each home, then the source.
     energy: Vec<f64>,
-    last: Option<FeederReading>,
     due: bool,
     balancing: bool,
     /// Events of requests, handed out with the next step's.
@@ -102,7 +101,6 @@ impl FeederSite {
                 .collect(),
             nodes,
             energy: vec![0.0; n + 1],
-            last: None,
             due: false,
             balancing: l.scenario.balancing.is_some(),
             pending: Vec::new(),
@@ -115,7 +113,7 @@ impl FeederSite {
     }
 }
 
-impl SiteLoop for FeederSite {
+impl LiveSite for FeederSite {
     fn now_s(&self) -> f64 {
         self.twin.now_s()
     }
@@ -126,21 +124,18 @@ impl SiteLoop for FeederSite {
 
     fn step(&mut self, events: &mut Vec<Event>) {
         events.append(&mut self.pending);
-        let mut reading = None;
-        if !self
-            .twin
-            .step(events, |twin, _, _| reading = Some(twin.reading()))
-        {
+        if !self.twin.step(events, |_, _, _| {}) {
             return;
         }
-        let Some(r) = reading else { return };
+        let Some(r) = self.twin.last_reading() else {
+            return;
+        };
         let dt = self.dt();
         for (e, l) in self.energy.iter_mut().zip(&r.loads) {
             *e += l.2.re * dt;
         }
         let n = self.names.len();
         self.energy[n] += r.source.re * dt;
-        self.last = Some(r);
         self.due = true;
     }
 
@@ -195,7 +190,7 @@ impl SiteLoop for FeederSite {
     }
 
     fn values(&self, energy: &[f64], out: &mut Vec<f64>) {
-        let Some(r) = &self.last else { return };
+        let Some(r) = self.twin.last_reading() else { return };
         let v = r.loads.iter().map(|x| x.1);
         out.extend([
             r.source.re,
@@ -221,7 +216,7 @@ impl SiteLoop for FeederSite {
     }
 
     fn view(&self, energy: &[f64], snap: &mut Snapshot) {
-        let Some(r) = &self.last else {
+        let Some(r) = self.twin.last_reading() else {
             snap.feeder = Some(FeederView {
                 balancing: self.balancing,
                 ..FeederView::default()

@@ -85,8 +85,9 @@ enum Request {
 /// Each load's settings in force, by name, in grid order; the loop writes, handlers read.
 pub type LoadTable = Arc<RwLock<Vec<(String, LoadSettings)>>>;
 
-/// One kind of site as the live loop drives it.
-trait SiteLoop: Send {
+/// One kind of site as the live loop drives it: `PduLoop` or `FeederLoop` with what the
+/// service stores, shows and restores of it.
+trait LiveSite: Send {
     /// Simulated seconds stepped so far.
     fn now_s(&self) -> f64;
     fn dt(&self) -> f64;
@@ -160,7 +161,7 @@ impl Live {
                 .ok_or("the start time is out of range")?
                 .naive_utc();
         let loads: LoadTable = Arc::default();
-        let site: Box<dyn SiteLoop> = match &l.site {
+        let site: Box<dyn LiveSite> = match &l.site {
             Grid::Pdu(_) => Box::new(pdu::PduSite::new(l, store, local, loads.clone(), hardware)?),
             Grid::Feeder(_) if hardware.is_some() => {
                 return Err("a bench drives a PDU, not a feeder".into());
@@ -288,7 +289,7 @@ impl Drop for Live {
 }
 
 struct LoopState {
-    site: Box<dyn SiteLoop>,
+    site: Box<dyn LiveSite>,
     scenario: String,
     speed: f64,
     start_ms: i64,

@@ -13,7 +13,7 @@ use controller::run::PduLoop;
 use controller::scenario::Loaded;
 use serde::Serialize;
 
-use super::{LoadTable, Request, SiteLoop, Snapshot};
+use super::{LiveSite, LoadTable, Request, Snapshot};
 use crate::store::Store;
 
 pub(super) struct PduSite {
@@ -78,7 +78,7 @@ impl PduSite {
     }
 }
 
-impl SiteLoop for PduSite {
+impl LiveSite for PduSite {
     fn now_s(&self) -> f64 {
         self.twin.now().as_secs_f64()
     }
