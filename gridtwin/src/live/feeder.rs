@@ -190,7 +190,9 @@ impl LiveSite for FeederSite {
     }
 
     fn values(&self, energy: &[f64], out: &mut Vec<f64>) {
-        let Some(r) = self.twin.last_reading() else { return };
+        let Some(r) = self.twin.last_reading() else {
+            return;
+        };
         let v = r.loads.iter().map(|x| x.1);
         out.extend([
             r.source.re,
