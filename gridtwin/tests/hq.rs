@@ -91,7 +91,14 @@ async fn three_sites_land_in_postgres_with_nothing_lost_across_broker_and_hq_res
     let pg = Postgres::start("hq");
     let mut broker = Broker::start_with("hq", "persistence true\nmax_queued_messages 100000\n");
     let t0 = chrono::Utc::now().timestamp_millis();
-    let (mut hq, _) = Hq::start(&broker, &pg).await;
+    let (mut hq, addr) = Hq::start(&broker, &pg).await;
+    // hq runs before its sites, as at a real fleet: the broker keeps hq's session from its first
+    // subscription on, and what a site sent before that was never hq's to lose.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(addr, "/api/stats", Some("s3cret")).await.1["subscribed"] != true {
+        assert!(Instant::now() < deadline, "hq did not subscribe");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // Three controllers, each its own site.
     let mut sites = Vec::new();

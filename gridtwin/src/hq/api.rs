@@ -1,6 +1,6 @@
 //! hq's HTTP API, read only: the sites, and for each its channels, history and events, with
 //! the local control center's query parameters (`from`, `to` in unix ms, `channel`,
-//! `points`); `/api/stats` hq's own counters.
+//! `points`); `/api/stats` hq's own counters and whether it holds its subscriptions.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -146,6 +146,7 @@ async fn stats(State(s): State<Shared>) -> Response {
         "missing": n(&c.missing),
         "refused": n(&c.refused),
         "failed_batches": n(&c.failed_batches),
+        "subscribed": c.subscribed.load(Ordering::Relaxed),
     }))
     .into_response()
 }

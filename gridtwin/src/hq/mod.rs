@@ -10,7 +10,7 @@ pub mod runs;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
@@ -48,6 +48,9 @@ pub struct Counters {
     pub refused: AtomicU64,
     /// Batches the database refused (each retried until stored).
     pub failed_batches: AtomicU64,
+    /// Whether the broker has acknowledged hq's subscriptions on this connection: from then on
+    /// it keeps the sites' messages for hq's session, whether hq is connected or not.
+    pub subscribed: AtomicBool,
 }
 
 /// Messages per transaction at most.
@@ -119,6 +122,9 @@ async fn take(
                     let _ = client.try_subscribe(format!("gridtwin/+/{kind}"), QoS::AtLeastOnce);
                 }
             }
+            Ok(Event::Incoming(Packet::SubAck(_))) => {
+                counters.subscribed.store(true, Ordering::Relaxed);
+            }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 counters.received.fetch_add(1, Ordering::Relaxed);
                 match read(&p) {
@@ -138,6 +144,7 @@ async fn take(
             }
             Ok(_) => {}
             Err(e) => {
+                counters.subscribed.store(false, Ordering::Relaxed);
                 if !failing {
                     tracing::warn!("hq: {broker}: {e}; retrying every second");
                 }
