@@ -180,8 +180,7 @@ pub fn texts(
     let head = match twin.site() {
         SiteLoop::Feeder(f) => f
             .last_reading()
-            .and_then(|r| r.heads.first())
-            .map(|h| (h.unbalance_pct, h.neutral_a)),
+            .and_then(|r| r.heads.first().map(|h| (h.unbalance_pct, h.neutral_a))),
         SiteLoop::Pdu(_) => None,
     };
     let figures =

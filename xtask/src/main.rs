@@ -237,6 +237,14 @@ fn browser_prerequisites() -> Result<(), String> {
     Ok(())
 }
 
+/// The executables a build reports in cargo's `--message-format=json`.
+fn executables(json: &str) -> Vec<PathBuf> {
+    json.split("\"executable\":\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next().map(PathBuf::from))
+        .collect()
+}
+
 /// Removes every executable in the target's `deps` that this build no longer produces. Each edit
 /// of a crate links its test binaries anew under a new hash and cargo never deletes the old ones;
 /// a CI cache reused across runs would otherwise grow until the disk is full.
@@ -247,12 +255,7 @@ fn prune_stale_executables() {
     let Ok(out) = list.stderr(Stdio::null()).output() else {
         return;
     };
-    let json = String::from_utf8_lossy(&out.stdout);
-    let current: Vec<PathBuf> = json
-        .split("\"executable\":\"")
-        .skip(1)
-        .filter_map(|rest| rest.split('"').next().map(PathBuf::from))
-        .collect();
+    let current = executables(&String::from_utf8_lossy(&out.stdout));
     // Binaries are reported at their uplifted path, a hard link to the file in deps.
     use std::os::unix::fs::MetadataExt;
     let inodes: std::collections::HashSet<u64> = current

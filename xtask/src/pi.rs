@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{cargo, root, run};
+use crate::{cargo, executables, root, run};
 
 /// `default` is the default build's binary (its report engine reads what the Pi wrote).
 pub fn check(default: &Path) -> Result<(), String> {
@@ -86,12 +86,9 @@ fn build() -> Result<PathBuf, String> {
     if !out.status.success() {
         return Err("the Pi's build failed".into());
     }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.contains("\"executable\":\"") && l.contains("gridtwin"))
-        .filter_map(|l| l.split("\"executable\":\"").nth(1)?.split('"').next())
-        .map(PathBuf::from)
-        .next_back()
+    // `--bin gridtwin`: the one executable built.
+    executables(&String::from_utf8_lossy(&out.stdout))
+        .pop()
         .ok_or_else(|| "the Pi's build named no executable".into())
 }
 

@@ -1,6 +1,6 @@
 //! `cargo xtask tidy`: the invariants ARCHITECTURE.md states as absences, checked.
 //!
-//! - The crate graph, from `cargo tree`: the control core depends on nothing but the few crates
+//! - The crate graph, from `cargo tree` (the workspace's crates from `cargo metadata`): the control core depends on nothing but the few crates
 //!   it is allowed (no I/O, no clock); the twin, the hardware and the recorded data never depend
 //!   on the controller or the binaries; the Pi's build has no polars, Bevy or PostgreSQL client.
 //! - No module cycles: within each module, its child modules (each with all below it) reference
@@ -135,20 +135,26 @@ struct Krate {
     src: PathBuf,
 }
 
+/// The workspace's packages, as `cargo metadata` lists them.
 fn crates(root: &Path) -> Result<Vec<Krate>, String> {
-    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).map_err(|e| e.to_string())?;
-    let members = manifest
-        .split("members = [")
-        .nth(1)
-        .and_then(|r| r.split(']').next())
-        .ok_or("Cargo.toml: no workspace members")?;
-    Ok(members
-        .split(',')
-        .map(|m| m.trim().trim_matches('"'))
-        .filter(|m| !m.is_empty())
-        .map(|m| Krate {
-            name: m.to_string(),
-            src: root.join(m).join("src"),
+    let out = crate::cargo()
+        .current_dir(root)
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .output()
+        .map_err(|e| format!("cargo metadata: {e}"))?;
+    let meta: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata: {e}"))?;
+    let packages = meta["packages"]
+        .as_array()
+        .ok_or("cargo metadata: no packages")?;
+    Ok(packages
+        .iter()
+        .filter_map(|p| {
+            let manifest = Path::new(p["manifest_path"].as_str()?);
+            Some(Krate {
+                name: p["name"].as_str()?.to_string(),
+                src: manifest.parent()?.join("src"),
+            })
         })
         .filter(|k| k.src.exists())
         .collect())

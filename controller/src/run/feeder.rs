@@ -175,19 +175,17 @@ fn simulate(
         .iter()
         .map(|x| x.phases == 1 && x.conn == sim::feeder::Conn::Wye)
         .collect();
-    let mut last = None;
-
     for k in 0..clock.steps {
         clock.start(k, &mut progress);
         twin.step(&mut events, |twin, now, t| {
-            let step = twin.observe();
+            let step = twin.last_step().expect("a solved step is kept");
             let pf = twin.pf();
-            profile.push(&step);
+            profile.push(step);
             // A row stands for the step it starts, with the energy registers at its start.
             if clock.record_due(now) {
                 record(
                     &mut row,
-                    &step,
+                    step,
                     &three_phase,
                     out.source_kwh,
                     &home_kwh,
@@ -200,15 +198,14 @@ fn simulate(
             for (e, l) in home_kwh.iter_mut().zip(&step.loads) {
                 *e += l.2.re * dt / 3.6e6;
             }
-            tally(&mut out, &step, t, &names, &three_phase);
+            tally(&mut out, step, t, &names, &three_phase);
             checker.observe_feeder(t, |m, samples| {
-                measure(m, pf, &step, samples);
+                measure(m, pf, step, samples);
             });
-            last = Some(step);
         });
     }
     // The last row closes the registers at the end of the run.
-    if let Some(step) = &last {
+    if let Some(step) = twin.last_step() {
         record(
             &mut row,
             step,

@@ -30,7 +30,7 @@ pub(super) struct Step {
 pub struct FeederLoop {
     pf: PowerFlow,
     pub(super) field: Option<Field>,
-    pub(super) heads: Vec<String>,
+    heads: Vec<String>,
     pub(super) regulators: Vec<String>,
     actions: Vec<(Instant, Action)>,
     next_action: usize,
@@ -38,8 +38,8 @@ pub struct FeederLoop {
     source_back: Option<Instant>,
     failing: bool,
     start_min: f64,
-    /// The last solved step as meters read it.
-    last: Option<FeederReading>,
+    /// The last solved step, as observed before the field acted on it.
+    last: Option<Step>,
     /// The fixed step, µs, and how many steps have been taken.
     dt_us: u64,
     k: u64,
@@ -104,13 +104,34 @@ impl FeederLoop {
     }
 
     /// The last solved step as a meter at each home and transformer read it.
-    pub fn last_reading(&self) -> Option<&FeederReading> {
+    pub fn last_reading(&self) -> Option<FeederReading> {
+        let step = self.last.as_ref()?;
+        Some(FeederReading {
+            source: step.source,
+            worst_vuf_pct: step.worst_vuf.1,
+            heads: self
+                .heads
+                .iter()
+                .zip(&step.heads)
+                .map(|(bus, (i, residual))| HeadReading {
+                    bus: bus.clone(),
+                    amps: i.iter().map(|x| (x.0, x.1.norm())).collect(),
+                    neutral_a: *residual,
+                    unbalance_pct: current_unbalance_pct(i),
+                })
+                .collect(),
+            loads: step.loads.clone(),
+        })
+    }
+
+    /// The last solved step as the batch run's checks and recorder read it.
+    pub(super) fn last_step(&self) -> Option<&Step> {
         self.last.as_ref()
     }
 
     /// One step from `now` to `t = now + dt`: the actions due at its start, the power flow at
     /// its end (the solution stands for the step, as OpenDSS's yearly clock has it), `solved`
-    /// shown the solution (the loop, the step's start, `t`), then the home nodes' field and the
+    /// shown the solution (the loop, whose `last_step` it is, the step's start, `t`), then the home nodes' field and the
     /// balancer up to `t`. False when the solve failed (logged once per failing stretch).
     pub fn step(
         &mut self,
@@ -123,7 +144,7 @@ impl FeederLoop {
         if self.solve(now, t, events).is_none() {
             return false;
         }
-        self.last = Some(self.reading());
+        self.last = Some(observe(&self.pf, &self.heads));
         solved(self, now, t);
         if let Some(field) = &mut self.field {
             field.advance(t, &mut self.pf, events);
@@ -167,32 +188,6 @@ impl FeederLoop {
                 self.failing = true;
                 None
             }
-        }
-    }
-
-    /// What the solved step looks like to meters: loads, worst VUF, transformer currents.
-    pub(super) fn observe(&self) -> Step {
-        observe(&self.pf, &self.heads)
-    }
-
-    /// The solved step as a meter at each home and transformer reads it.
-    pub fn reading(&self) -> FeederReading {
-        let step = self.observe();
-        FeederReading {
-            source: step.source,
-            worst_vuf_pct: step.worst_vuf.1,
-            heads: self
-                .heads
-                .iter()
-                .zip(&step.heads)
-                .map(|(bus, (i, residual))| HeadReading {
-                    bus: bus.clone(),
-                    amps: i.iter().map(|x| (x.0, x.1.norm())).collect(),
-                    neutral_a: *residual,
-                    unbalance_pct: current_unbalance_pct(i),
-                })
-                .collect(),
-            loads: step.loads,
         }
     }
 

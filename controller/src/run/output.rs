@@ -8,7 +8,7 @@ use std::path::Path;
 use control_core::{Event, LoadSettings};
 use record::{EventRow, Expectation, Kind, LoadInfo, Meta, Series, run_dir};
 
-use super::{Run, SiteRun, summary};
+use super::{Run, summary};
 use crate::scenario::{Loaded, Site};
 
 /// Where a balancing run's day with the balancer off is written, inside its directory.
@@ -66,16 +66,17 @@ pub fn meta(l: &Loaded, r: &Run, balancer: bool) -> Result<Meta, String> {
         }
         Site::Feeder(f) => {
             // A feeder that never solved recorded nothing per home.
-            let solved = !(matches!(r.site, SiteRun::Feeder(_)) && r.series.is_empty());
-            let loads = f
-                .loads
-                .iter()
-                .filter(|_| solved)
-                .map(|x| LoadInfo {
-                    name: x.name.clone(),
-                    priority: None,
-                })
-                .collect();
+            let loads = if r.series.is_empty() {
+                Vec::new()
+            } else {
+                f.loads
+                    .iter()
+                    .map(|x| LoadInfo {
+                        name: x.name.clone(),
+                        priority: None,
+                    })
+                    .collect()
+            };
             let balancing = s.balancing.as_ref().filter(|_| balancer);
             let settings = serde_json::to_value(balancing).map_err(|e| e.to_string())?;
             (Kind::Feeder, loads, super::feeder::codes(), settings)

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
+use rumqttc::{AsyncClient, Event, Packet, Publish, QoS, SubscribeFilter};
 use tokio::sync::mpsc;
 
 use crate::mqtt::broker::Broker;
@@ -118,9 +118,10 @@ async fn take(
                     tracing::info!("hq: connected to {broker} again");
                 }
                 failing = false;
-                for kind in ["telemetry", "event", "status"] {
-                    let _ = client.try_subscribe(format!("gridtwin/+/{kind}"), QoS::AtLeastOnce);
-                }
+                // One SUBSCRIBE, so its one SUBACK means hq holds all three.
+                let _ = client.try_subscribe_many(["telemetry", "event", "status"].map(|kind| {
+                    SubscribeFilter::new(format!("gridtwin/+/{kind}"), QoS::AtLeastOnce)
+                }));
             }
             Ok(Event::Incoming(Packet::SubAck(_))) => {
                 counters.subscribed.store(true, Ordering::Relaxed);
