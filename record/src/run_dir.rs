@@ -159,7 +159,7 @@ mod tests {
         fn a_series_reads_back_bit_for_bit(rows in proptest::collection::vec(
             (any::<f64>(), any::<f64>(), any::<f64>()), 0..40)) {
             let dir = tempfile::tempdir().unwrap();
-            let mut s = Series::new(["a.p_kw", "bus_v"]);
+            let mut s = Series::new(["load/a/p", "bus/v"]);
             for (t, a, b) in &rows {
                 s.push(*t, &[*a, *b]);
             }

@@ -1,48 +1,162 @@
-//! The recorded columns that the run writes and the reports read: named once here, so that the
-//! two agree by construction.
+//! The one schema of a site's recorded channels: names and units, the same for a batch run's
+//! series, the live service's store and telemetry, and the report's tables. A channel is
+//! `scope/quantity` for the site (`main/v`, `bus/hz`, `source/p`) or `scope/member/quantity` for
+//! one of many (`load/fridge/p`, `home/h12/energy`, `head/lv_bus/neutral`). Units are SI base
+//! units (W, var, J); the report scales them for display.
 
-/// A PDU's sources, each with `SOURCE_QUANTITIES` as `{source}_{quantity}`.
+/// One recorded channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    pub name: String,
+    pub unit: &'static str,
+}
+
+impl Channel {
+    fn new(name: String, unit: &'static str) -> Self {
+        Channel { name, unit }
+    }
+}
+
+/// The units channels are recorded in.
+pub mod unit {
+    pub const V: &str = "V";
+    pub const A: &str = "A";
+    pub const HZ: &str = "Hz";
+    pub const W: &str = "W";
+    pub const VAR: &str = "var";
+    pub const J: &str = "J";
+    pub const PU: &str = "pu";
+    pub const PCT: &str = "%";
+    /// A ratio, such as a power factor.
+    pub const RATIO: &str = "1";
+    /// A coded state whose labels the run's meta gives.
+    pub const STATE: &str = "state";
+}
+use unit::*;
+
+/// J in a kWh, for the report's display.
+pub const J_PER_KWH: f64 = 3.6e6;
+
+/// A PDU's sources, each with `SOURCE` as `{source}/{quantity}`.
 pub const SOURCES: [&str; 2] = ["main", "backup"];
-/// V, Hz, A, kW, kvar and the energy register (kWh).
-pub const SOURCE_QUANTITIES: [&str; 6] = ["v", "hz", "i", "p_kw", "q_kvar", "kwh"];
-/// The rest of a PDU's site row. Coded: the contactors, the generator, the feeding source, the
-/// transfer switch state.
-pub const PDU_SITE: [&str; 7] = [
-    "bus_v",
-    "bus_hz",
-    "main_closed",
-    "backup_closed",
-    "backup_running",
-    "source",
-    "ats",
+/// Per source: V, Hz, A, W, var, the energy register and its contactor (coded `SWITCH`).
+pub const SOURCE: [(&str, &str); 7] = [
+    ("v", V),
+    ("hz", HZ),
+    ("i", A),
+    ("p", W),
+    ("q", VAR),
+    ("energy", J),
+    ("closed", STATE),
 ];
-/// Per PDU load as `{load}.{quantity}`: V, A, kW, kvar, power factor, relay (coded),
-/// controller status (coded) and energy register (kWh).
-pub const PDU_LOAD: [&str; 8] = [
-    "v",
-    "i",
-    "p_kw",
-    "q_kvar",
-    "pf",
-    "relay",
-    "status",
-    "energy_kwh",
+/// The rest of a PDU's site row: the bus, the loads' total power, whether the generator runs
+/// (`GENERATOR`), which source feeds (`FEEDING`) and the transfer switch's state.
+pub const PDU_SITE: [(&str, &str); 6] = [
+    ("bus/v", V),
+    ("bus/hz", HZ),
+    ("site/p", W),
+    ("backup/running", STATE),
+    ("site/source", STATE),
+    ("site/ats", STATE),
+];
+/// A PDU load's channels, `load/{name}/{quantity}`: relay (`SWITCH`) and controller status
+/// coded.
+pub const LOAD: &str = "load";
+pub const PDU_LOAD: [(&str, &str); 8] = [
+    ("v", V),
+    ("i", A),
+    ("p", W),
+    ("q", VAR),
+    ("pf", RATIO),
+    ("relay", STATE),
+    ("status", STATE),
+    ("energy", J),
 ];
 
-/// A PDU run's columns after `t`, for the given loads.
-pub fn pdu_columns(loads: &[String]) -> Vec<String> {
-    let mut c: Vec<String> = SOURCES
+/// A PDU's channels for the given loads: sources, site, then each load.
+pub fn pdu_channels(loads: &[String]) -> Vec<Channel> {
+    let mut c: Vec<Channel> = SOURCES
         .iter()
-        .flat_map(|s| SOURCE_QUANTITIES.iter().map(move |q| format!("{s}_{q}")))
+        .flat_map(|s| {
+            SOURCE
+                .iter()
+                .map(move |(q, u)| Channel::new(format!("{s}/{q}"), u))
+        })
         .collect();
-    c.extend(PDU_SITE.map(String::from));
-    for n in loads {
-        c.extend(PDU_LOAD.iter().map(|q| format!("{n}.{q}")));
+    c.extend(PDU_SITE.map(|(n, u)| Channel::new(n.into(), u)));
+    for l in loads {
+        c.extend(PDU_LOAD.map(|(q, u)| Channel::new(member(LOAD, l, q), u)));
     }
     c
 }
 
-/// Labels of the coded switch columns.
+/// A feeder's site channels: the source's power and energy, the worst voltage unbalance factor
+/// of any three-phase bus and the lowest and highest load voltage.
+pub const FEEDER_SITE: [(&str, &str); 6] = [
+    ("source/p", W),
+    ("source/q", VAR),
+    ("source/energy", J),
+    ("feeder/vuf", PCT),
+    ("feeder/v_min", PU),
+    ("feeder/v_max", PU),
+];
+/// A feeder load's (a home's) channels, `home/{name}/{quantity}`: its phase coded (`PHASES`).
+pub const HOME: &str = "home";
+pub const FEEDER_HOME: [(&str, &str); 5] = [
+    ("v", PU),
+    ("p", W),
+    ("q", VAR),
+    ("phase", STATE),
+    ("energy", J),
+];
+/// A transformer secondary's channels besides its phase currents: residual (neutral) current
+/// and current unbalance.
+pub const HEAD: &str = "head";
+pub const FEEDER_HEAD: [(&str, &str); 2] = [("neutral", A), ("unbalance", PCT)];
+
+/// The labels of the coded `phase` channel: a single-phase home's phase is its node; a load
+/// across phases is `polyphase`.
+pub const PHASES: [&str; 5] = ["?", "A", "B", "C", "polyphase"];
+
+/// A feeder's channels: site, each transformer secondary (`heads`: its bus and the nodes whose
+/// current is recorded, `head/{bus}/i_{phase}`), then each home.
+pub fn feeder_channels(heads: &[(String, Vec<usize>)], homes: &[String]) -> Vec<Channel> {
+    let mut c: Vec<Channel> = FEEDER_SITE.map(|(n, u)| Channel::new(n.into(), u)).to_vec();
+    for (bus, nodes) in heads {
+        for &node in nodes {
+            c.push(Channel::new(member(HEAD, bus, &node_current(node)), A));
+        }
+        c.extend(FEEDER_HEAD.map(|(q, u)| Channel::new(member(HEAD, bus, q), u)));
+    }
+    for h in homes {
+        c.extend(FEEDER_HOME.map(|(q, u)| Channel::new(member(HOME, h, q), u)));
+    }
+    c
+}
+
+/// The phase current channel's quantity for a node: `i_A` for node 1; nodes past C by number.
+fn node_current(node: usize) -> String {
+    match node {
+        1..=3 => format!("i_{}", PHASES[node]),
+        n => format!("i_{n}"),
+    }
+}
+
+/// One member's channel: `{scope}/{name}/{quantity}`.
+pub fn member(scope: &str, name: &str, quantity: &str) -> String {
+    format!("{scope}/{name}/{quantity}")
+}
+
+/// The quantity of `channel` if it is one of member `name`'s in `scope`.
+pub fn member_quantity<'a>(scope: &str, name: &str, channel: &'a str) -> Option<&'a str> {
+    channel
+        .strip_prefix(scope)?
+        .strip_prefix('/')?
+        .strip_prefix(name)?
+        .strip_prefix('/')
+}
+
+/// Labels of the coded switch channels.
 pub const SWITCH: [&str; 2] = ["open", "closed"];
 pub const GENERATOR: [&str; 2] = ["stopped", "running"];
 pub const FEEDING: [&str; 3] = ["none", "main", "backup"];
@@ -53,4 +167,39 @@ pub mod status {
     pub const SHED: &str = "shed";
     pub const TRIPPED: &str = "tripped";
     pub const LOCKED_OUT: &str = "locked_out";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_load_named_like_a_path_owns_only_its_own_channels() {
+        let c = pdu_channels(&["pump".into(), "pump/2".into()]);
+        let pump: Vec<_> = c
+            .iter()
+            .filter_map(|c| member_quantity(LOAD, "pump", &c.name))
+            .collect();
+        // `load/pump/2/p` reads as pump's "2/p", which no PDU load quantity is.
+        assert!(
+            pump.iter()
+                .filter(|q| PDU_LOAD.iter().any(|x| x.0 == **q))
+                .count()
+                == 8
+        );
+        assert_eq!(member_quantity(LOAD, "pump", "load/pumps/p"), None);
+        assert_eq!(member_quantity(LOAD, "pump", "home/pump/p"), None);
+    }
+
+    #[test]
+    fn every_channel_name_is_unique() {
+        let pdu = pdu_channels(&["a".into(), "b".into()]);
+        let feeder = feeder_channels(&[("lv".into(), vec![1, 2, 3, 4])], &["h1".into()]);
+        for c in [pdu, feeder] {
+            let mut names: Vec<_> = c.iter().map(|c| &c.name).collect();
+            names.sort();
+            names.dedup();
+            assert_eq!(names.len(), c.len());
+        }
+    }
 }

@@ -5,6 +5,7 @@ use polars::prelude::*;
 
 use crate::recording::{Recording, column_names};
 use record::Kind;
+use record::schema::{HEAD, member, member_quantity};
 
 /// Points per line: enough for a page-wide chart, few enough to keep the report small.
 pub const BUCKETS: usize = 800;
@@ -117,11 +118,11 @@ pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
     };
     match rec.meta.kind {
         Kind::Pdu => {
-            let volts: Vec<&str> = ["main_v", "backup_v", "bus_v"]
+            let volts: Vec<&str> = ["main/v", "backup/v", "bus/v"]
                 .into_iter()
                 .filter(|c| has(c))
                 .collect();
-            let hz: Vec<&str> = ["main_hz", "backup_hz", "bus_hz"]
+            let hz: Vec<&str> = ["main/hz", "backup/hz", "bus/hz"]
                 .into_iter()
                 .filter(|c| has(c))
                 .collect();
@@ -138,7 +139,7 @@ pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
                 title: "Power per load, stacked".into(),
                 body: panels(vec![stacked_loads(rec, &axis)?]),
             });
-            let amps: Vec<&str> = ["main_i", "backup_i"]
+            let amps: Vec<&str> = ["main/i", "backup/i"]
                 .into_iter()
                 .filter(|c| has(c))
                 .collect();
@@ -163,7 +164,7 @@ pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
                 body: panels(vec![panel(
                     site.clone(),
                     &axis,
-                    &["v_min_pu", "v_max_pu"],
+                    &["feeder/v_min", "feeder/v_max"],
                     "pu",
                     Reduce::Envelope,
                 )?]),
@@ -174,15 +175,17 @@ pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
                 body: panels(vec![stacked_phases(rec, &axis)?]),
             });
             let names = column_names(&rec.site);
-            let heads: Vec<&str> = names.iter().filter_map(|n| n.strip_suffix(".in")).collect();
+            let heads: Vec<&str> = names
+                .iter()
+                .filter_map(|n| n.strip_prefix("head/")?.strip_suffix("/neutral"))
+                .collect();
             let mut current_panels = Vec::new();
             for h in &heads {
                 let cols: Vec<String> = names
                     .iter()
                     .filter(|n| {
-                        n.strip_prefix(h)
-                            .and_then(|r| r.strip_prefix(".i"))
-                            .is_some_and(|r| r.len() == 1)
+                        member_quantity(HEAD, h, n)
+                            .is_some_and(|q| q.starts_with("i_") || q == "neutral")
                     })
                     .cloned()
                     .collect();
@@ -203,7 +206,8 @@ pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
                 });
             }
             // Apart: a VUF of tenths of a per cent beside current unbalance of tens.
-            let currents: Vec<String> = heads.iter().map(|h| format!("{h}.iunb_pct")).collect();
+            let currents: Vec<String> =
+                heads.iter().map(|h| member(HEAD, h, "unbalance")).collect();
             let currents: Vec<&str> = currents
                 .iter()
                 .map(String::as_str)
@@ -213,13 +217,7 @@ pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
                 name: "unbalance",
                 title: "Voltage unbalance (worst bus) and transformer current unbalance".into(),
                 body: panels(vec![
-                    panel(
-                        site.clone(),
-                        &axis,
-                        &["vuf_max_pct"],
-                        "VUF, %",
-                        Reduce::Mean,
-                    )?,
+                    panel(site.clone(), &axis, &["feeder/vuf"], "VUF, %", Reduce::Mean)?,
                     panel(
                         site.clone(),
                         &axis,
@@ -355,24 +353,29 @@ fn panel(
 /// Readable names for recorded columns.
 fn label_of(c: &str) -> String {
     let fixed = match c {
-        "main_v" | "main_hz" | "main_i" => "main",
-        "backup_v" | "backup_hz" | "backup_i" => "backup",
-        "bus_v" | "bus_hz" => "bus",
-        "v_min_pu" => "lowest",
-        "v_max_pu" => "highest",
-        "vuf_max_pct" => "VUF, worst bus",
+        "main/v" | "main/hz" | "main/i" => "main",
+        "backup/v" | "backup/hz" | "backup/i" => "backup",
+        "bus/v" | "bus/hz" => "bus",
+        "feeder/v_min" => "lowest",
+        "feeder/v_max" => "highest",
+        "feeder/vuf" => "VUF, worst bus",
         _ => "",
     };
     if !fixed.is_empty() {
         return fixed.into();
     }
     // A transformer's secondary bus is named in the panel's axis, or per line when several.
-    match c.rsplit_once('.') {
-        Some((_, "in")) => "neutral".into(),
-        Some((bus, "iunb_pct")) => format!("bus {bus}"),
-        Some((_, q)) if q.starts_with('i') => format!("phase {}", &q[1..]),
+    match c.strip_prefix("head/").and_then(|r| r.rsplit_once('/')) {
+        Some((_, "neutral")) => "neutral".into(),
+        Some((bus, "unbalance")) => format!("bus {bus}"),
+        Some((_, q)) if q.starts_with("i_") => format!("phase {}", &q[2..]),
         _ => c.into(),
     }
+}
+
+/// The loads' recorded power (W) summed, in kW as the charts show it.
+fn kilowatts() -> Expr {
+    (col("p").sum() / lit(1e3)).alias("p_kw")
 }
 
 /// Mean power per bucket of series keyed by `key`, as lines in the given order.
@@ -412,7 +415,7 @@ fn stacked_loads(rec: &Recording, axis: &TimeAxis) -> PolarsResult<Panel> {
         .clone()
         .lazy()
         .group_by([col("load")])
-        .agg([col("energy_kwh").max().alias("e")])
+        .agg([col("energy").max().alias("e")])
         .sort(
             ["e", "load"],
             SortMultipleOptions::default().with_order_descending_multi([true, false]),
@@ -437,9 +440,7 @@ fn stacked_loads(rec: &Recording, axis: &TimeAxis) -> PolarsResult<Panel> {
             .alias("group"),
     );
     // Sum the other loads per instant first, then take the bucket's mean.
-    let per_instant = keyed
-        .group_by([col("t"), col("group")])
-        .agg([col("p_kw").sum()]);
+    let per_instant = keyed.group_by([col("t"), col("group")]).agg([kilowatts()]);
     if others {
         order.push("other".into());
     }
@@ -456,7 +457,7 @@ fn stacked_phases(rec: &Recording, axis: &TimeAxis) -> PolarsResult<Panel> {
         .clone()
         .lazy()
         .group_by([col("t"), col("phase")])
-        .agg([col("p_kw").sum()]);
+        .agg([kilowatts()]);
     let mut order: Vec<String> = ["A", "B", "C"].map(String::from).to_vec();
     if rec
         .loads

@@ -11,7 +11,8 @@ use polars::prelude::*;
 use serde_json::Value;
 
 use record::run_dir::{self, Error};
-use record::{EventRow, Meta, Series};
+use record::schema;
+use record::{EventRow, Kind, Meta, Series};
 
 pub const SITE: &str = "site.parquet";
 pub const LOADS: &str = "loads.parquet";
@@ -26,18 +27,20 @@ pub struct Recording {
 }
 
 impl Recording {
-    /// Splits a wide series (`t`, site columns, then `load.quantity` columns for every load in
-    /// `meta.loads`) into the site and loads tables; coded columns become their labels.
+    /// Splits a wide series (`t`, site channels, then each member's channels for every load in
+    /// `meta.loads`: `load/NAME/quantity` of a PDU, `home/NAME/quantity` of a feeder) into the
+    /// site and loads tables; coded columns become their labels.
     pub fn new(meta: Meta, series: &Series, events: Vec<EventRow>) -> Result<Self, String> {
         let names = series.names();
-        // The load whose name prefixes the column; the longest, should one name prefix another
-        // ("pump" and "pump.2").
+        let scope = match meta.kind {
+            Kind::Pdu => schema::LOAD,
+            Kind::Feeder => schema::HOME,
+        };
+        // The load whose channel this is; the longest name, should one name prefix another
+        // ("pump" and "pump/2").
         let owner = |col: &str| {
             (0..meta.loads.len())
-                .filter(|&i| {
-                    col.strip_prefix(meta.loads[i].name.as_str())
-                        .is_some_and(|rest| rest.starts_with('.'))
-                })
+                .filter(|&i| schema::member_quantity(scope, &meta.loads[i].name, col).is_some())
                 .max_by_key(|&i| meta.loads[i].name.len())
         };
         let mut site = Vec::new();
@@ -51,8 +54,9 @@ impl Recording {
                     series.column(name).unwrap_or(&[]),
                 )),
                 Some(i) => {
-                    let q = &name[meta.loads[i].name.len() + 1..];
-                    if i == 0 {
+                    if i == 0
+                        && let Some(q) = schema::member_quantity(scope, &meta.loads[0].name, name)
+                    {
                         quantities.push(q.to_string());
                     }
                 }
@@ -75,7 +79,7 @@ impl Recording {
         for q in &quantities {
             let mut values = Vec::with_capacity(n);
             for l in &meta.loads {
-                let name = format!("{}.{q}", l.name);
+                let name = schema::member(scope, &l.name, q);
                 let c = series
                     .column(&name)
                     .ok_or_else(|| format!("load {:?} has no column {name:?}", l.name))?;
@@ -288,20 +292,20 @@ mod tests {
     fn a_load_named_like_the_prefix_of_another_keeps_its_own_columns() {
         let (mut meta, _, _) = synthetic::pdu(1, 1.0, 1.0);
         meta.codes.clear();
-        meta.loads = ["pump", "pump.2"]
+        meta.loads = ["pump", "pump/2"]
             .map(|n| LoadInfo {
                 name: n.into(),
                 priority: None,
             })
             .to_vec();
-        let mut s = Series::new(["bus_v", "pump.p_kw", "pump.2.p_kw"]);
+        let mut s = Series::new(["bus/v", "load/pump/p", "load/pump/2/p"]);
         s.push(0.0, &[230.0, 1.0, 2.0]);
         let rec = Recording::new(meta, &s, Vec::new()).unwrap();
-        assert_eq!(rec.site.get_column_names(), ["t", "bus_v"]);
-        assert_eq!(rec.loads.get_column_names(), ["t", "load", "p_kw"]);
+        assert_eq!(rec.site.get_column_names(), ["t", "bus/v"]);
+        assert_eq!(rec.loads.get_column_names(), ["t", "load", "p"]);
         let p: Vec<_> = rec
             .loads
-            .column("p_kw")
+            .column("p")
             .unwrap()
             .f64()
             .unwrap()

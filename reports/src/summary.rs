@@ -9,6 +9,7 @@ use polars::prelude::*;
 
 use crate::recording::{Recording, column_names};
 use record::EventRow;
+use record::schema::J_PER_KWH;
 use record::tariff::{Days, Tariff};
 use record::{Expectation, Kind, Meta};
 
@@ -80,10 +81,10 @@ impl Summary {
         let tariff = meta.tariff.as_ref();
         let (mut site, demand) = energy(rec)?;
 
-        if rec.site.schema().contains("backup_closed") {
+        if rec.site.schema().contains("backup/closed") {
             let on_backup = timed(rec.site.clone().lazy(), meta)
                 .select([col("dt")
-                    .filter(col("backup_closed").eq(lit(record::schema::SWITCH[1])))
+                    .filter(col("backup/closed").eq(lit(record::schema::SWITCH[1])))
                     .sum()
                     .alias("s")])
                 .collect()?;
@@ -142,10 +143,10 @@ fn energy(rec: &Recording) -> PolarsResult<(Vec<Fact>, Demand)> {
     let meta = &rec.meta;
     let registers: &[(&str, &str)] = match meta.kind {
         Kind::Pdu => &[
-            ("main_kwh", "energy from the main"),
-            ("backup_kwh", "energy from the backup"),
+            ("main/energy", "energy from the main"),
+            ("backup/energy", "energy from the backup"),
         ],
-        Kind::Feeder => &[("source_kwh", "energy at the source")],
+        Kind::Feeder => &[("source/energy", "energy at the source")],
     };
     let registers: Vec<_> = registers
         .iter()
@@ -156,8 +157,10 @@ fn energy(rec: &Recording) -> PolarsResult<(Vec<Fact>, Demand)> {
     };
     let mut lf = rec.site.clone().lazy();
     for (c, _) in &registers {
-        // Each row's increment: the next reading less this one (the closing row has none).
-        let de = (col(*c).shift(lit(-1)) - col(*c)).fill_null(lit(0.0));
+        // Each row's increment in kWh: the next reading less this one (the closing row has
+        // none).
+        let kwh = col(*c) / lit(J_PER_KWH);
+        let de = (kwh.clone().shift(lit(-1)) - kwh).fill_null(lit(0.0));
         lf = lf.with_column(de.alias(format!("de_{c}")));
     }
     let mut aggs: Vec<Expr> = registers
@@ -283,9 +286,11 @@ fn loads(rec: &Recording) -> PolarsResult<Vec<LoadRow>> {
     let meta = &rec.meta;
     let has = |c: &str| rec.loads.schema().contains(c);
     let next_same = col("load").shift(lit(-1)).eq(col("load"));
+    // kWh before differencing, as the registers read in kWh.
+    let kwh = col("energy") / lit(J_PER_KWH);
     let mut lf = timed(rec.loads.clone().lazy(), meta).with_column(
         when(next_same)
-            .then(col("energy_kwh").shift(lit(-1)) - col("energy_kwh"))
+            .then(kwh.clone().shift(lit(-1)) - kwh)
             .otherwise(lit(0.0))
             .alias("de_energy_kwh"),
     );
@@ -385,25 +390,26 @@ fn stat_columns(rec: &Recording) -> Vec<(String, String, &'static str, bool)> {
     };
     match rec.meta.kind {
         Kind::Pdu => {
-            add("bus_v", "bus voltage (energized)".into(), "V", true);
-            add("bus_hz", "bus frequency (energized)".into(), "Hz", true);
-            add("main_v", "main voltage".into(), "V", false);
-            add("backup_v", "backup voltage".into(), "V", false);
+            add("bus/v", "bus voltage (energized)".into(), "V", true);
+            add("bus/hz", "bus frequency (energized)".into(), "Hz", true);
+            add("main/v", "main voltage".into(), "V", false);
+            add("backup/v", "backup voltage".into(), "V", false);
         }
         Kind::Feeder => {
-            add("v_min_pu", "lowest load voltage".into(), "pu", false);
-            add("v_max_pu", "highest load voltage".into(), "pu", false);
+            add("feeder/v_min", "lowest load voltage".into(), "pu", false);
+            add("feeder/v_max", "highest load voltage".into(), "pu", false);
             add(
-                "vuf_max_pct",
+                "feeder/vuf",
                 "worst-bus voltage unbalance".into(),
                 "%",
                 false,
             );
             for n in &names {
-                if let Some(bus) = n.strip_suffix(".in") {
+                let head = n.strip_prefix("head/");
+                if let Some(bus) = head.and_then(|h| h.strip_suffix("/neutral")) {
                     add(n, format!("neutral current, bus {bus}"), "A", false);
                 }
-                if let Some(bus) = n.strip_suffix(".iunb_pct") {
+                if let Some(bus) = head.and_then(|h| h.strip_suffix("/unbalance")) {
                     add(n, format!("current unbalance, bus {bus}"), "%", false);
                 }
             }
@@ -417,7 +423,7 @@ fn stats(rec: &Recording) -> PolarsResult<Vec<Stat>> {
     for (c, label, unit, energized) in stat_columns(rec) {
         let mut x = col(&c);
         if energized {
-            x = x.filter(col("bus_v").gt(lit(1.0)));
+            x = x.filter(col("bus/v").gt(lit(1.0)));
         }
         let q = |p: f64, name: &str| {
             x.clone()

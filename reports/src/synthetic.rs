@@ -46,7 +46,9 @@ fn event(t: f64, severity: &str, subject: &str, event: &str, detail: Value) -> E
 /// `loads` loads over `duration` s recorded every `every` s, starting Monday 2026-01-05 00:00.
 pub fn pdu(loads: usize, duration: f64, every: f64) -> (Meta, Series, Vec<EventRow>) {
     let load_names: Vec<String> = (0..loads).map(|k| format!("load{k:02}")).collect();
-    let names = schema::pdu_columns(&load_names);
+    let names = schema::pdu_channels(&load_names)
+        .into_iter()
+        .map(|c| c.name);
     let mut series = Series::new(names);
     let (b0, b1) = backup_window(duration);
     let (s0, s1) = shed_window(duration);
@@ -69,21 +71,17 @@ pub fn pdu(loads: usize, duration: f64, every: f64) -> (Meta, Series, Vec<EventR
         };
         row.clear();
         let v_main = if on_backup { 0.0 } else { 230.0 };
-        row.extend([v_main, 50.0, main_kw * 1e3 / 230.0, main_kw, 0.0, e_main]);
+        let j = |kwh: f64| kwh * schema::J_PER_KWH;
+        let closed = |x: bool| f64::from(u8::from(x));
+        row.extend([v_main, 50.0, main_kw * 1e3 / 230.0, main_kw * 1e3, 0.0]);
+        row.extend([j(e_main), closed(!on_backup)]);
+        row.extend([230.0, 50.0, backup_kw * 1e3 / 230.0, backup_kw * 1e3, 0.0]);
+        row.extend([j(e_backup), closed(on_backup)]);
         row.extend([
             230.0,
             50.0,
-            backup_kw * 1e3 / 230.0,
-            backup_kw,
-            0.0,
-            e_backup,
-        ]);
-        row.extend([
-            230.0,
-            50.0,
-            f64::from(u8::from(!on_backup)),
-            f64::from(u8::from(on_backup)),
-            f64::from(u8::from(on_backup)),
+            total * 1e3,
+            closed(on_backup),
             if on_backup { 2.0 } else { 1.0 },
             if on_backup { 5.0 } else { 0.0 },
         ]);
@@ -92,12 +90,12 @@ pub fn pdu(loads: usize, duration: f64, every: f64) -> (Meta, Series, Vec<EventR
             row.extend([
                 230.0,
                 kw[k] * 1e3 / 230.0,
-                kw[k],
+                kw[k] * 1e3,
                 0.0,
                 if kw[k] > 0.0 { 1.0 } else { f64::NAN },
                 f64::from(u8::from(kw[k] > 0.0)),
                 status,
-                e_load[k],
+                e_load[k] * schema::J_PER_KWH,
             ]);
         }
         series.push(t, &row);
@@ -115,10 +113,10 @@ pub fn pdu(loads: usize, duration: f64, every: f64) -> (Meta, Series, Vec<EventR
     // The ATS column stays a number here: the reports do not read it.
     let codes = BTreeMap::from([
         ("relay".to_string(), labels(&schema::SWITCH)),
-        ("main_closed".into(), labels(&schema::SWITCH)),
-        ("backup_closed".into(), labels(&schema::SWITCH)),
-        ("backup_running".into(), labels(&schema::GENERATOR)),
-        ("source".into(), labels(&schema::FEEDING)),
+        ("main/closed".into(), labels(&schema::SWITCH)),
+        ("backup/closed".into(), labels(&schema::SWITCH)),
+        ("backup/running".into(), labels(&schema::GENERATOR)),
+        ("site/source".into(), labels(&schema::FEEDING)),
         ("status".into(), labels(&STATUS)),
     ]);
     let meta = Meta {

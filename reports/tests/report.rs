@@ -295,8 +295,8 @@ proptest! {
         meta.codes.retain(|k, _| k == "status");
         let mut names = vec!["x".to_string()];
         for l in &meta.loads {
-            names.push(format!("{}.p_kw", l.name));
-            names.push(format!("{}.status", l.name));
+            names.push(format!("load/{}/p", l.name));
+            names.push(format!("load/{}/status", l.name));
         }
         let mut s = Series::new(names.clone());
         let mut k = 0;

@@ -103,17 +103,11 @@ impl Twin {
 
     /// Simulated time, s.
     pub fn now_s(&mut self) -> f64 {
-        match self.site() {
-            SiteLoop::Pdu(p) => p.now().as_secs_f64(),
-            SiteLoop::Feeder(f) => f.now_s(),
-        }
+        self.site().now_s()
     }
 
     fn dt(&mut self) -> f64 {
-        match self.site() {
-            SiteLoop::Pdu(p) => p.dt(),
-            SiteLoop::Feeder(f) => f.dt(),
-        }
+        self.site().dt()
     }
 
     /// Advance by `wall_s` of wall time at the chosen speed, in whole steps, spending at most

@@ -164,17 +164,9 @@ fn simulate(
         .collect();
     let three_phase: Vec<String> = pf.three_phase_buses().map(|(b, _)| b.to_string()).collect();
 
-    let mut series = Series::new(columns(pf, &heads, &names));
+    let mut series = Series::new(twin.channels().into_iter().map(|c| c.name));
     let mut row = Vec::with_capacity(series.names().len());
     let mut clock = Stepping::new(s);
-    let dt = clock.dt;
-    let mut home_kwh = vec![0.0; names.len()];
-    // Which loads sit on one phase and neutral (the others are recorded as polyphase).
-    let line_to_neutral: Vec<bool> = f
-        .loads
-        .iter()
-        .map(|x| x.phases == 1 && x.conn == sim::feeder::Conn::Wye)
-        .collect();
     for k in 0..clock.steps {
         clock.start(k, &mut progress);
         twin.step(&mut events, |twin, now, t| {
@@ -183,20 +175,8 @@ fn simulate(
             profile.push(step);
             // A row stands for the step it starts, with the energy registers at its start.
             if clock.record_due(now) {
-                record(
-                    &mut row,
-                    step,
-                    &three_phase,
-                    out.source_kwh,
-                    &home_kwh,
-                    &line_to_neutral,
-                );
+                twin.row(twin.step_start_energy_j(), &mut row);
                 series.push(now.as_secs_f64(), &row);
-            }
-            out.source_kwh += step.source.re * dt / 3.6e6;
-            out.load_kwh += step.loads.iter().map(|x| x.2.re).sum::<f64>() * dt / 3.6e6;
-            for (e, l) in home_kwh.iter_mut().zip(&step.loads) {
-                *e += l.2.re * dt / 3.6e6;
             }
             tally(&mut out, step, t, &names, &three_phase);
             checker.observe_feeder(t, |m, samples| {
@@ -205,17 +185,14 @@ fn simulate(
         });
     }
     // The last row closes the registers at the end of the run.
-    if let Some(step) = twin.last_step() {
-        record(
-            &mut row,
-            step,
-            &three_phase,
-            out.source_kwh,
-            &home_kwh,
-            &line_to_neutral,
-        );
+    if twin.last_step().is_some() {
+        twin.row(twin.energy_j(), &mut row);
         series.push(clock.duration(), &row);
     }
+    let kwh = |j: &f64| j / record::schema::J_PER_KWH;
+    let (homes, source) = twin.energy_j().split_at(names.len());
+    out.source_kwh = source.iter().map(kwh).sum();
+    out.load_kwh = homes.iter().map(kwh).sum();
     progress(1.0);
     out.solves = twin.solves;
     out.failed = twin.failed;
@@ -286,72 +263,8 @@ fn tally(out: &mut FeederRun, step: &Step, t: f64, names: &[String], three_phase
     }
 }
 
-fn columns(pf: &PowerFlow, heads: &[String], names: &[String]) -> Vec<String> {
-    let mut c: Vec<String> = [
-        "source_kw",
-        "source_kvar",
-        "source_kwh",
-        "v_min_pu",
-        "v_max_pu",
-        "vuf_max_pct",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    for b in heads {
-        for (node, _) in pf.bus_inflow(b).unwrap_or_default() {
-            c.push(format!("{b}.i{node}"));
-        }
-        c.push(format!("{b}.in"));
-        c.push(format!("{b}.iunb_pct"));
-    }
-    for n in names {
-        for q in ["v_pu", "p_kw", "q_kvar", "phase", "energy_kwh"] {
-            c.push(format!("{n}.{q}"));
-        }
-    }
-    c
-}
-
-/// A load's phase code for one across two or three phases.
-const POLYPHASE: f64 = 4.0;
-
-/// What the coded columns' numbers mean, for the report: a single-phase load's phase is its
-/// node.
+/// What the coded channels' numbers mean, for the report.
 pub(super) fn codes() -> std::collections::BTreeMap<String, Vec<String>> {
-    let phases = ["?", "A", "B", "C", "polyphase"].map(String::from).to_vec();
+    let phases = record::schema::PHASES.map(String::from).to_vec();
     std::collections::BTreeMap::from([("phase".to_string(), phases)])
-}
-
-fn record(
-    row: &mut Vec<f64>,
-    step: &Step,
-    three_phase: &[String],
-    source_kwh: f64,
-    homes: &[f64],
-    line_to_neutral: &[bool],
-) {
-    row.clear();
-    let v = step.loads.iter().map(|x| x.1);
-    row.extend([
-        step.source.re / 1e3,
-        step.source.im / 1e3,
-        source_kwh,
-        v.clone().fold(f64::INFINITY, f64::min),
-        v.fold(f64::NEG_INFINITY, f64::max),
-        if three_phase.is_empty() {
-            0.0
-        } else {
-            step.worst_vuf.1
-        },
-    ]);
-    for (i, residual) in &step.heads {
-        row.extend(i.iter().map(|x| x.1.norm()));
-        row.push(*residual);
-        row.push(current_unbalance_pct(i));
-    }
-    for ((&(node, v, s), kwh), &single) in step.loads.iter().zip(homes).zip(line_to_neutral) {
-        let phase = if single { node as f64 } else { POLYPHASE };
-        row.extend([v, s.re / 1e3, s.im / 1e3, phase, *kwh]);
-    }
 }

@@ -46,6 +46,15 @@ pub struct FeederLoop {
     pub(super) solves: u64,
     pub(super) failed: u64,
     pub(super) iterations: u64,
+    /// The loads' names, whether each sits on one phase and neutral (the others are
+    /// polyphase), and each head's nodes as recorded.
+    pub(super) homes: Vec<String>,
+    pub(super) single: Vec<bool>,
+    pub(super) head_nodes: Vec<Vec<usize>>,
+    /// Energy registers over the solved steps, J: each home, then the source; and as they
+    /// were at the start of the last step.
+    energy: Vec<f64>,
+    energy_start: Vec<f64>,
 }
 
 impl FeederLoop {
@@ -64,7 +73,27 @@ impl FeederLoop {
             None => None,
         };
         let start = s.start.0.time();
+        let head_nodes = heads
+            .iter()
+            .map(|b| {
+                pf.bus_inflow(b)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|x| x.0)
+                    .collect()
+            })
+            .collect();
+        let n = f.loads.len();
         Ok(FeederLoop {
+            homes: f.loads.iter().map(|x| x.name.clone()).collect(),
+            single: f
+                .loads
+                .iter()
+                .map(|x| x.phases == 1 && x.conn == sim::feeder::Conn::Wye)
+                .collect(),
+            head_nodes,
+            energy: vec![0.0; n + 1],
+            energy_start: vec![0.0; n + 1],
             regulators: f.regulators.iter().map(|r| r.name.clone()).collect(),
             pf,
             field,
@@ -124,6 +153,16 @@ impl FeederLoop {
         })
     }
 
+    /// The energy registers now, J: each home, then the source.
+    pub fn energy_j(&self) -> &[f64] {
+        &self.energy
+    }
+
+    /// The energy registers at the start of the last solved step.
+    pub fn step_start_energy_j(&self) -> &[f64] {
+        &self.energy_start
+    }
+
     /// The last solved step as the batch run's checks and recorder read it.
     pub(super) fn last_step(&self) -> Option<&Step> {
         self.last.as_ref()
@@ -144,7 +183,16 @@ impl FeederLoop {
         if self.solve(now, t, events).is_none() {
             return false;
         }
-        self.last = Some(observe(&self.pf, &self.heads));
+        let step = observe(&self.pf, &self.heads);
+        self.energy_start.clone_from(&self.energy);
+        let dt = self.dt();
+        for (e, l) in self.energy.iter_mut().zip(&step.loads) {
+            *e += l.2.re * dt;
+        }
+        if let Some(source) = self.energy.last_mut() {
+            *source += step.source.re * dt;
+        }
+        self.last = Some(step);
         solved(self, now, t);
         if let Some(field) = &mut self.field {
             field.advance(t, &mut self.pf, events);

@@ -5,6 +5,7 @@ pub mod expect;
 mod feeder;
 mod feeder_loop;
 pub mod output;
+mod row;
 mod site;
 pub mod summary;
 mod twin;
@@ -142,7 +143,7 @@ pub fn run_observed(
     let s = &l.scenario;
     let names = twin.names().to_vec();
     let mut checker = expect::Checker::new(s, grid(&twin));
-    let mut series = Series::new(record::schema::pdu_columns(&names));
+    let mut series = Series::new(twin.channels().into_iter().map(|c| c.name));
     let mut events = Vec::new();
     let mut clock = Stepping::new(s);
     let dt = clock.dt;
@@ -163,17 +164,12 @@ pub fn run_observed(
         // A row stands for the interval it starts: the state the step left, with the energy
         // registers at its start.
         if clock.record_due(now) {
-            record(
-                &mut row,
-                grid(&twin),
-                twin.controller(),
-                twin.step_start_energy_j(),
-            );
+            twin.row(grid(&twin).truth(), twin.step_start_energy_j(), &mut row);
             series.push(now.as_secs_f64(), &row);
         }
     }
     // The last row closes the registers at the end of the run.
-    record(&mut row, grid(&twin), twin.controller(), twin.energy_j());
+    twin.row(grid(&twin).truth(), twin.energy_j(), &mut row);
     series.push(clock.duration(), &row);
     progress(1.0);
     let energy_kwh: Vec<(String, f64)> = names
@@ -207,57 +203,13 @@ fn codes() -> BTreeMap<String, Vec<String>> {
     let labels = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     BTreeMap::from([
         ("relay".into(), labels(&SWITCH)),
-        ("main_closed".into(), labels(&SWITCH)),
-        ("backup_closed".into(), labels(&SWITCH)),
-        ("backup_running".into(), labels(&GENERATOR)),
-        ("source".into(), labels(&FEEDING)),
+        ("main/closed".into(), labels(&SWITCH)),
+        ("backup/closed".into(), labels(&SWITCH)),
+        ("backup/running".into(), labels(&GENERATOR)),
+        ("site/source".into(), labels(&FEEDING)),
         ("status".into(), labels(&LoadStatus::NAMES)),
-        ("ats".into(), labels(&AtsState::NAMES)),
+        ("site/ats".into(), labels(&AtsState::NAMES)),
     ])
-}
-
-/// One row: the twin's truth, the controller's states and the energy registers (J, loads then
-/// main and backup).
-fn record(row: &mut Vec<f64>, pdu: &Pdu, ctl: &Controller, energy_j: &[f64]) {
-    let t = pdu.truth();
-    let b = |x: bool| f64::from(u8::from(x));
-    let kwh = |j: f64| j / 3.6e6;
-    let n = t.loads.len();
-    row.clear();
-    for (s, j) in [(&t.main, energy_j[n]), (&t.backup, energy_j[n + 1])] {
-        row.extend([s.v, s.hz, s.i, s.p / 1e3, s.q / 1e3, kwh(j)]);
-    }
-    row.extend([
-        t.bus_v,
-        t.bus_hz,
-        b(pdu.main_closed()),
-        b(pdu.backup_closed()),
-        b(pdu.backup_state() != sim::source::GenState::Stopped),
-        // The source whose contactor feeds the bus.
-        if pdu.main_closed() {
-            1.0
-        } else if pdu.backup_closed() {
-            2.0
-        } else {
-            0.0
-        },
-        f64::from(ctl.ats_state().code()),
-    ]);
-    for (i, l) in t.loads.iter().enumerate() {
-        let status: LoadStatus = ctl.load_status(i);
-        let s = l.p.hypot(l.q);
-        let pf = if s > 1e-9 { l.p / s } else { f64::NAN };
-        row.extend([
-            l.v,
-            l.i,
-            l.p / 1e3,
-            l.q / 1e3,
-            pf,
-            b(pdu.relay_closed(i)),
-            f64::from(status.code()),
-            kwh(energy_j[i]),
-        ]);
-    }
 }
 
 fn metered(m: &PduMetering, names: &[String]) -> Vec<(String, Window)> {

@@ -1,9 +1,15 @@
 //! A site's loop, whichever grid the scenario has: the one place that chooses between the PDU's
-//! loop and the feeder's, for the front ends that step a site without caring which it is.
+//! loop and the feeder's, for the front ends that step a site without caring which it is (the
+//! live service and the window). What only one kind of site can do is refused, said, by the
+//! other.
 
-use control_core::Event;
+use chrono::NaiveDateTime;
+use control_core::{Event, LoadSettings, OperatorCommand};
+use grid_types::Phase;
+use record::schema::Channel;
 
 use super::{FeederLoop, PduLoop};
+use crate::backend::Backend;
 use crate::scenario::{Loaded, Site};
 
 pub enum SiteLoop {
@@ -15,11 +21,33 @@ impl SiteLoop {
     /// The scenario's twin at time zero: its PDU through the scenario's backend, or its feeder
     /// with the home nodes' field; what fails to set up, said.
     pub fn new(l: &Loaded) -> Result<Self, String> {
-        Ok(match &l.site {
-            Site::Pdu(_) => SiteLoop::Pdu(Box::new(
-                PduLoop::new(l, None, None).map_err(|_| "not a PDU".to_string())?,
+        Self::live(l, None, None, None)
+    }
+
+    /// As `new`, with `epoch` as the wall-clock time of time zero (the live service runs on
+    /// today's clock), a PDU's relay states stored before a restart, and `hardware` for a PDU
+    /// whose controller runs on a real site instead of the twin.
+    pub fn live(
+        l: &Loaded,
+        epoch: Option<NaiveDateTime>,
+        relays: Option<&[bool]>,
+        hardware: Option<Box<dyn Backend + Send>>,
+    ) -> Result<Self, String> {
+        let not_pdu = |_| "not a PDU scenario".to_string();
+        Ok(match (&l.site, hardware, epoch) {
+            (Site::Pdu(_), Some(hw), Some(at)) => SiteLoop::Pdu(Box::new(
+                PduLoop::on_site(l, hw, at, relays).map_err(not_pdu)?,
             )),
-            Site::Feeder(f) => SiteLoop::Feeder(Box::new(
+            (Site::Pdu(_), Some(_), None) => {
+                return Err("a site's hardware runs on the wall clock".into());
+            }
+            (Site::Pdu(_), None, _) => {
+                SiteLoop::Pdu(Box::new(PduLoop::new(l, epoch, relays).map_err(not_pdu)?))
+            }
+            (Site::Feeder(_), Some(_), _) => {
+                return Err("a bench drives a PDU, not a feeder".into());
+            }
+            (Site::Feeder(f), None, _) => SiteLoop::Feeder(Box::new(
                 FeederLoop::new(l, f, l.scenario.balancing.as_ref())
                     .map_err(|(what, why)| format!("{what}: {why}"))?,
             )),
@@ -42,13 +70,99 @@ impl SiteLoop {
         }
     }
 
-    /// One step; its events appended.
-    pub fn step(&mut self, events: &mut Vec<Event>) {
+    /// One step; its events appended. False when it left nothing to record (a feeder's
+    /// failed solve).
+    pub fn step(&mut self, events: &mut Vec<Event>) -> bool {
         match self {
-            SiteLoop::Pdu(p) => events.extend_from_slice(p.step()),
-            SiteLoop::Feeder(f) => {
-                f.step(events, |_, _, _| {});
+            SiteLoop::Pdu(p) => {
+                events.extend_from_slice(p.step());
+                true
             }
+            SiteLoop::Feeder(f) => f.step(events, |_, _, _| {}),
+        }
+    }
+
+    /// The recorded channels, in the order of `row`.
+    pub fn channels(&self) -> Vec<Channel> {
+        match self {
+            SiteLoop::Pdu(p) => p.channels(),
+            SiteLoop::Feeder(f) => f.channels(),
+        }
+    }
+
+    /// What the site's meters read now (a PDU's sensors or nodes, a feeder's last solution),
+    /// with the energy registers `energy_j` in the order of `registers`.
+    pub fn row(&self, energy_j: &[f64], out: &mut Vec<f64>) {
+        match self {
+            SiteLoop::Pdu(p) => p.row(p.readings(), energy_j, out),
+            SiteLoop::Feeder(f) => f.row(energy_j, out),
+        }
+    }
+
+    /// The energy registers' names, in the order of `energy_j`: each register's energy channel
+    /// without its `/energy` (a PDU's loads then main and backup, a feeder's homes then its
+    /// source).
+    pub fn registers(&self) -> Vec<String> {
+        let (mut members, sites): (Vec<String>, Vec<String>) = self
+            .channels()
+            .into_iter()
+            .filter_map(|c| c.name.strip_suffix("/energy").map(String::from))
+            .partition(|n| n.contains('/'));
+        members.extend(sites);
+        members
+    }
+
+    /// The energy registers since time zero, J, in the order of `registers`.
+    pub fn energy_j(&self) -> &[f64] {
+        match self {
+            SiteLoop::Pdu(p) => p.energy_j(),
+            SiteLoop::Feeder(f) => f.energy_j(),
+        }
+    }
+
+    /// Each load's settings in force, in grid order; none for a feeder.
+    pub fn load_settings(&self) -> Vec<(String, LoadSettings)> {
+        let SiteLoop::Pdu(p) = self else {
+            return Vec::new();
+        };
+        let settings = &p.controller().settings().loads;
+        p.names()
+            .iter()
+            .map(|n| (n.clone(), settings.get(n).cloned().unwrap_or_default()))
+            .collect()
+    }
+
+    /// An operator's command to a PDU, acted on at the next step.
+    pub fn operator(&mut self, cmd: &OperatorCommand) -> Result<(), String> {
+        match self {
+            SiteLoop::Pdu(p) => p.operator(cmd).map_err(|e| e.to_string()),
+            SiteLoop::Feeder(_) => Err(NO_RELAYS.into()),
+        }
+    }
+
+    /// New settings for one of a PDU's loads, in force from the next step.
+    pub fn configure_load(&mut self, name: &str, cfg: LoadSettings) -> Result<(), String> {
+        match self {
+            SiteLoop::Pdu(p) => p.configure_load(name, cfg).map_err(|e| e.to_string()),
+            SiteLoop::Feeder(_) => Err(NO_RELAYS.into()),
+        }
+    }
+
+    /// A feeder home moved to another phase now, as its selector would; its events appended.
+    pub fn move_phase(
+        &mut self,
+        home: &str,
+        phase: Phase,
+        events: &mut Vec<Event>,
+    ) -> Result<(), String> {
+        match self {
+            SiteLoop::Feeder(f) => f
+                .move_phase(home, phase, events)
+                .then_some(())
+                .ok_or_else(|| format!("{home} is not a single-phase home with a phase selector")),
+            SiteLoop::Pdu(_) => Err("a PDU has no phase selectors".into()),
         }
     }
 }
+
+const NO_RELAYS: &str = "a feeder's homes have no relays here; move a home's phase instead";

@@ -1,6 +1,6 @@
-//! The live loop: the scenario's twin stepped on its own thread by the loop every run uses
-//! (`controller::run::PduLoop` for a PDU and its controller, `FeederLoop` for a feeder and its
-//! balancer), paced by the wall clock at `speed` times real time. Operators' requests arrive
+//! The live loop: the scenario's site (`controller::run::SiteLoop`: a PDU and its controller, or
+//! a feeder and its balancer) stepped on its own thread, paced by the wall clock at `speed`
+//! times real time. Operators' requests arrive
 //! over a channel and are acted on at the next step; a snapshot is published for the API at
 //! 20 Hz; readings (one per channel per simulated second, or per step when steps are longer),
 //! events, energy counters and state to restore go to the store's writer in batches.
@@ -18,7 +18,8 @@ use std::time::{Duration, Instant as WallInstant};
 use control_core::LoadSettings;
 use control_core::{Event, OperatorCommand};
 use controller::backend::Backend;
-use controller::scenario::{Loaded, Site as Grid};
+use controller::run::SiteLoop;
+use controller::scenario::Loaded;
 use grid_types::Phase;
 use serde::Serialize;
 use tokio::sync::{broadcast, oneshot, watch};
@@ -85,31 +86,6 @@ enum Request {
 /// Each load's settings in force, by name, in grid order; the loop writes, handlers read.
 pub type LoadTable = Arc<RwLock<Vec<(String, LoadSettings)>>>;
 
-/// One kind of site as the live loop drives it: `PduLoop` or `FeederLoop` with what the
-/// service stores, shows and restores of it.
-trait LiveSite: Send {
-    /// Simulated seconds stepped so far.
-    fn now_s(&self) -> f64;
-    fn dt(&self) -> f64;
-    /// One step; its events are appended.
-    fn step(&mut self, events: &mut Vec<Event>);
-    /// When the step just taken should be recorded: its time stamp in simulated ms.
-    fn reading_due(&mut self) -> Option<i64>;
-    /// The stored channels, with units, in the order of `values`.
-    fn channels(&self) -> Vec<(String, &'static str)>;
-    /// The energy counters' names, in the order of `energy_j`.
-    fn counters(&self) -> Vec<String>;
-    /// The twin's own energy registers since this start, J.
-    fn energy_j(&self) -> Vec<f64>;
-    /// Every channel's value now; `energy` holds the counters (stored plus the twin's).
-    fn values(&self, energy: &[f64], out: &mut Vec<f64>);
-    /// The site's part of the snapshot.
-    fn view(&self, energy: &[f64], snap: &mut Snapshot);
-    fn request(&mut self, r: Request);
-    /// State to restore at the next start, by key.
-    fn state(&self) -> Vec<(String, serde_json::Value)>;
-}
-
 /// The running loop, as the web side holds it.
 pub struct Live {
     pub snapshot: watch::Receiver<Arc<Snapshot>>,
@@ -160,19 +136,17 @@ impl Live {
             chrono::DateTime::from_timestamp_millis(start_ms + i64::from(o.utc_offset_s) * 1000)
                 .ok_or("the start time is out of range")?
                 .naive_utc();
-        let loads: LoadTable = Arc::default();
-        let site: Box<dyn LiveSite> = match &l.site {
-            Grid::Pdu(_) => Box::new(pdu::PduSite::new(l, store, local, loads.clone(), hardware)?),
-            Grid::Feeder(_) if hardware.is_some() => {
-                return Err("a bench drives a PDU, not a feeder".into());
-            }
-            Grid::Feeder(f) => Box::new(feeder::FeederSite::new(l, f, store)?),
-        };
+        let (site, manual) = open(l, store, local, hardware)?;
+        let loads: LoadTable = Arc::new(RwLock::new(site.load_settings()));
         let mut w = writer;
-        let channels: Arc<[(String, &'static str)]> = site.channels().into();
+        let channels: Arc<[(String, &'static str)]> = site
+            .channels()
+            .into_iter()
+            .map(|c| (c.name, c.unit))
+            .collect();
         let ids = w.channels(&channels).map_err(|e| e.to_string())?;
         let base = site
-            .counters()
+            .registers()
             .iter()
             .map(|n| base.get(n).copied().unwrap_or(0.0))
             .collect();
@@ -199,6 +173,11 @@ impl Live {
         };
         let mut state = LoopState {
             site,
+            manual,
+            loads: loads.clone(),
+            pending: Vec::new(),
+            next_reading_s: 0,
+            balancing: l.scenario.balancing.is_some(),
             scenario: l.scenario.name.clone(),
             speed: o.speed,
             start_ms,
@@ -288,8 +267,38 @@ impl Drop for Live {
     }
 }
 
+/// The site's loop with what was stored of it before a restart: its settings, manual switching
+/// and (a feeder's) homes' phases.
+fn open(
+    l: &Loaded,
+    store: &Store,
+    local: chrono::NaiveDateTime,
+    hardware: Option<Box<dyn Backend + Send>>,
+) -> Result<(SiteLoop, pdu::Manual), String> {
+    let relays: Option<Vec<bool>> = store.state("relays").map_err(|e| e.to_string())?;
+    let l = &pdu::with_stored_settings(l, store)?;
+    let mut site = SiteLoop::live(l, Some(local), relays.as_deref(), hardware)?;
+    let manual = match &mut site {
+        SiteLoop::Pdu(p) => pdu::restore(p, store)?,
+        SiteLoop::Feeder(f) => {
+            feeder::restore(f, store)?;
+            pdu::Manual::default()
+        }
+    };
+    Ok((site, manual))
+}
+
 struct LoopState {
-    site: Box<dyn LiveSite>,
+    site: SiteLoop,
+    /// A PDU's loads switched by an operator, as last switched.
+    manual: pdu::Manual,
+    /// Each load's settings in force, for the handlers.
+    loads: LoadTable,
+    /// Events of requests, handed out with the next step's.
+    pending: Vec<Event>,
+    /// The next whole simulated second to record.
+    next_reading_s: u64,
+    balancing: bool,
     scenario: String,
     speed: f64,
     start_ms: i64,
@@ -322,7 +331,7 @@ impl LoopState {
             let pass = WallInstant::now();
             let oversleep = pass.duration_since(slept_from).saturating_sub(TICK);
             while let Ok(r) = requests.try_recv() {
-                self.site.request(r);
+                self.request(r);
             }
             let target = wall0.elapsed().as_secs_f64() * self.speed;
             // Catch up, but never spend more than a few ticks of wall time stepping, so
@@ -330,14 +339,15 @@ impl LoopState {
             let busy = WallInstant::now();
             while self.site.now_s() + dt <= target && busy.elapsed() < TICK * 4 {
                 events.clear();
-                self.site.step(&mut events);
+                events.append(&mut self.pending);
+                let solved = self.site.step(&mut events);
                 for e in &events {
                     let s = self.stored_event(e);
                     // Nobody listening is not an error.
                     let _ = self.events.send(s.clone());
                     self.batch.events.push(s);
                 }
-                if let Some(t) = self.site.reading_due() {
+                if solved && let Some(t) = self.reading_due() {
                     self.record(self.start_ms + t);
                 }
             }
@@ -384,7 +394,7 @@ impl LoopState {
 
     fn record(&mut self, t: i64) {
         let mut values = Vec::with_capacity(self.ids.len());
-        self.site.values(&self.energy(), &mut values);
+        self.site.row(&self.energy(), &mut values);
         self.batch
             .readings
             .extend(
@@ -401,11 +411,14 @@ impl LoopState {
     fn flush(&mut self, batches: &mpsc::Sender<Batch>) {
         self.batch.counters = self
             .site
-            .counters()
+            .registers()
             .into_iter()
             .zip(self.energy())
             .collect();
-        self.batch.state = self.site.state();
+        self.batch.state = match &self.site {
+            SiteLoop::Pdu(p) => pdu::state(p, &self.manual),
+            SiteLoop::Feeder(f) => feeder::state(f),
+        };
         let _ = batches.send(std::mem::take(&mut self.batch));
     }
 
@@ -420,8 +433,51 @@ impl LoopState {
             ats: "none",
             ..Snapshot::default()
         };
-        self.site.view(&self.energy(), &mut snap);
+        match &self.site {
+            SiteLoop::Pdu(p) => pdu::view(p, &self.energy(), &mut snap),
+            SiteLoop::Feeder(f) => feeder::view(f, self.balancing, &self.energy(), &mut snap),
+        }
         snap
+    }
+
+    /// A handler's request, answered with the site's verdict.
+    fn request(&mut self, r: Request) {
+        match r {
+            Request::Operator(cmd, reply) => {
+                let r = self.site.operator(&cmd);
+                if r.is_ok() {
+                    match &cmd {
+                        OperatorCommand::On(n) => self.manual.insert(n.clone(), true),
+                        OperatorCommand::Off(n) => self.manual.insert(n.clone(), false),
+                        _ => None,
+                    };
+                }
+                let _ = reply.send(r);
+            }
+            Request::Configure(name, cfg, reply) => {
+                let r = self.site.configure_load(&name, (*cfg).clone());
+                if r.is_ok()
+                    && let Ok(mut loads) = self.loads.write()
+                    && let Some(slot) = loads.iter_mut().find(|(n, _)| *n == name)
+                {
+                    slot.1 = *cfg;
+                }
+                let _ = reply.send(r);
+            }
+            Request::MovePhase(home, phase, reply) => {
+                let _ = reply.send(self.site.move_phase(&home, phase, &mut self.pending));
+            }
+        }
+    }
+
+    /// One reading per channel per simulated second, or per step when steps are longer: the
+    /// time stamp, simulated ms, of the whole second the step ended in, once.
+    fn reading_due(&mut self) -> Option<i64> {
+        let second = self.site.now_s().floor() as u64;
+        (second >= self.next_reading_s).then(|| {
+            self.next_reading_s = second + 1;
+            second as i64 * 1000
+        })
     }
 }
 

@@ -3,7 +3,7 @@
 //! `gridtwin/SITE/telemetry` (QoS 1, not retained). Each message describes itself, so a
 //! receiver needs nothing else:
 //!
-//! `{"run": START_MS, "seq": N, "channels": [["load/fridge/p_w", "W"], ...],
+//! `{"run": START_MS, "seq": N, "channels": [["load/fridge/p", "W"], ...],
 //!   "frames": [[T_MS, [V, V, ...]], ...]}`
 //!
 //! `run` names this start of the site and `seq` counts its messages from 1, so a receiver
