@@ -1,9 +1,9 @@
 //! The live loop: the scenario's site (`controller::run::SiteLoop`: a PDU and its controller, or
 //! a feeder and its balancer) stepped on its own thread, paced by the wall clock at `speed`
-//! times real time. Operators' requests arrive
-//! over a channel and are acted on at the next step; a snapshot is published for the API at
-//! 20 Hz; readings (one per channel per simulated second, or per step when steps are longer),
-//! events, energy counters and state to restore go to the store's writer in batches.
+//! times real time. Operators' requests arrive over a channel and are acted on at the next
+//! step; a snapshot is published for the API at 20 Hz; readings (one per channel per simulated
+//! second, or per step when steps are longer), events, energy counters and state to restore go
+//! to the store's writer in batches.
 
 mod feeder;
 mod pdu;
