@@ -34,6 +34,8 @@ pub mod unit {
 }
 use unit::*;
 
+use std::collections::BTreeMap;
+
 /// J in a kWh, for the report's display.
 pub const J_PER_KWH: f64 = 3.6e6;
 
@@ -154,6 +156,27 @@ pub fn member_quantity<'a>(scope: &str, name: &str, channel: &'a str) -> Option<
         .strip_prefix('/')?
         .strip_prefix(name)?
         .strip_prefix('/')
+}
+
+/// What a PDU's coded channels' numbers mean, for the report: the load quantities `relay` and
+/// `status` (`statuses`, the controller's names) and the site's switches, generator, feeding
+/// source and transfer switch (`ats`, its states' names).
+pub fn pdu_codes(statuses: &[&str], ats: &[&str]) -> BTreeMap<String, Vec<String>> {
+    let labels = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    BTreeMap::from([
+        ("relay".into(), labels(&SWITCH)),
+        ("main/closed".into(), labels(&SWITCH)),
+        ("backup/closed".into(), labels(&SWITCH)),
+        ("backup/running".into(), labels(&GENERATOR)),
+        ("site/source".into(), labels(&FEEDING)),
+        ("status".into(), labels(statuses)),
+        ("site/ats".into(), labels(ats)),
+    ])
+}
+
+/// What a feeder's coded channel means: a home's `phase`.
+pub fn feeder_codes() -> BTreeMap<String, Vec<String>> {
+    BTreeMap::from([("phase".into(), PHASES.map(String::from).to_vec())])
 }
 
 /// Labels of the coded switch channels.

@@ -3,8 +3,6 @@
 //! second quarter of the run; the site is on the backup over the fifth eighth (a declared main
 //! outage); the energy registers integrate exactly.
 
-use std::collections::BTreeMap;
-
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
@@ -109,16 +107,9 @@ pub fn pdu(loads: usize, duration: f64, every: f64) -> (Meta, Series, Vec<EventR
             e_main += total * dt;
         }
     }
-    let labels = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let mut codes = schema::pdu_codes(&STATUS, &[]);
     // The ATS column stays a number here: the reports do not read it.
-    let codes = BTreeMap::from([
-        ("relay".to_string(), labels(&schema::SWITCH)),
-        ("main/closed".into(), labels(&schema::SWITCH)),
-        ("backup/closed".into(), labels(&schema::SWITCH)),
-        ("backup/running".into(), labels(&schema::GENERATOR)),
-        ("site/source".into(), labels(&schema::FEEDING)),
-        ("status".into(), labels(&STATUS)),
-    ]);
+    codes.remove("site/ats");
     let meta = Meta {
         name: "synthetic".into(),
         description: "A made-up PDU run with known totals.".into(),

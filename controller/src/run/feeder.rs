@@ -265,6 +265,5 @@ fn tally(out: &mut FeederRun, step: &Step, t: f64, names: &[String], three_phase
 
 /// What the coded channels' numbers mean, for the report.
 pub(super) fn codes() -> std::collections::BTreeMap<String, Vec<String>> {
-    let phases = record::schema::PHASES.map(String::from).to_vec();
-    std::collections::BTreeMap::from([("phase".to_string(), phases)])
+    record::schema::feeder_codes()
 }

@@ -199,17 +199,7 @@ pub fn run_observed(
 
 /// What the coded columns' numbers mean, for the report.
 fn codes() -> BTreeMap<String, Vec<String>> {
-    use record::schema::{FEEDING, GENERATOR, SWITCH};
-    let labels = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    BTreeMap::from([
-        ("relay".into(), labels(&SWITCH)),
-        ("main/closed".into(), labels(&SWITCH)),
-        ("backup/closed".into(), labels(&SWITCH)),
-        ("backup/running".into(), labels(&GENERATOR)),
-        ("site/source".into(), labels(&FEEDING)),
-        ("status".into(), labels(&LoadStatus::NAMES)),
-        ("site/ats".into(), labels(&AtsState::NAMES)),
-    ])
+    record::schema::pdu_codes(&LoadStatus::NAMES, &AtsState::NAMES)
 }
 
 fn metered(m: &PduMetering, names: &[String]) -> Vec<(String, Window)> {
