@@ -4,7 +4,9 @@
 //!
 //! Every read is `[register]` written, then the register's bytes and one SMBus PEC byte read
 //! (CRC-8 over both addresses, the register and the data); every write is `[register, data...,
-//! PEC]`. A frame whose PEC does not check is refused, never used.
+//! PEC]`. A frame whose PEC does not check is refused, never used. The node's TWI acknowledges
+//! each byte as it arrives, before it can check a PEC: a write with a bad PEC is acknowledged
+//! and ignored, so the driver reads every write back and reports one that did not take.
 //!
 //! | register | bytes | access | contents |
 //! | --- | --- | --- | --- |
@@ -16,9 +18,11 @@
 //! | 0x90 + 8·ch `CALIBRATION` | 8 | R/W | channel ch's current sensor: gain (i32, parts per million of nominal), offset (i32, ADC counts); stored in EEPROM |
 //! | 0xD0 `VOLTAGE_CALIBRATION` | 8 | R/W | the node's one voltage sensor, as above |
 //! | 0xD8 `FAST` | 2 + 2·channels | R | for protection: the last cycle's V rms (u16, 10 mV), then each channel's largest half-cycle I rms since FAST was last read (u16, 10 mA; reading restarts it) |
+//! | 0xF0 `ENERGY` | 4·channels | R | each channel's net active energy since start-up (i32, mWh, wraps: a reader takes differences) |
 //!
-//! A write to a register that is read-only or absent, of the wrong length, or with a bad PEC is
-//! NAKed and changes nothing. Multi-byte fields are little-endian (the AVR's order).
+//! A write's data to a register that is read-only or absent is NAKed, as is the PEC byte of a
+//! value out of range (a sample rate outside 100-10,000); a write with a bad PEC changes nothing.
+//! Multi-byte fields are little-endian (the AVR's order).
 
 use embedded_hal::i2c::I2c;
 
@@ -32,6 +36,7 @@ pub const VALUES: u8 = 0x10;
 pub const CALIBRATION: u8 = 0x90;
 pub const VOLTAGE_CALIBRATION: u8 = 0xD0;
 pub const FAST: u8 = 0xD8;
+pub const ENERGY: u8 = 0xF0;
 /// The highest channel count a node reports.
 pub const MAX_CHANNELS: u8 = 8;
 /// Addresses a node may take (the 7-bit range less the reserved ones).
@@ -201,6 +206,8 @@ pub enum NodeError<E> {
     NotANode { found: [u8; 4] },
     /// A channel the node does not have.
     NoChannel { channel: u8, channels: u8 },
+    /// A write was acknowledged but the register did not take it (its PEC failed on the way).
+    NotApplied { register: u8 },
 }
 
 impl<E: embedded_hal::i2c::Error> core::fmt::Display for NodeError<E> {
@@ -224,6 +231,12 @@ impl<E: embedded_hal::i2c::Error> core::fmt::Display for NodeError<E> {
             }
             NodeError::NoChannel { channel, channels } => {
                 write!(f, "channel {channel}: the node has {channels}")
+            }
+            NodeError::NotApplied { register } => {
+                write!(
+                    f,
+                    "register {register:#04x}: the write did not take (read back differs)"
+                )
             }
         }
     }
@@ -271,7 +284,7 @@ pub fn read_into<I: I2c>(
     Ok(())
 }
 
-/// Write `data` to `register` with its PEC.
+/// Write `data` (at most 32 bytes) to `register` with its PEC, and read it back.
 pub fn write<I: I2c>(
     i2c: &mut I,
     address: u8,
@@ -282,7 +295,14 @@ pub fn write<I: I2c>(
     frame.push(register);
     frame.extend_from_slice(data);
     frame.push(pec::of_write(address, register, data));
-    i2c.write(address, &frame).map_err(NodeError::Bus)
+    i2c.write(address, &frame).map_err(NodeError::Bus)?;
+    let mut back = [0u8; 32];
+    let back = &mut back[..data.len()];
+    read_into(i2c, address, register, back)?;
+    if back != data {
+        return Err(NodeError::NotApplied { register });
+    }
+    Ok(())
 }
 
 impl Node {
@@ -385,6 +405,16 @@ impl Node {
         let b = &mut b[..Fast::size(self.channels)];
         read_into(i2c, self.address, FAST, b)?;
         Ok(Fast::decode(b))
+    }
+
+    /// Each channel's net active energy register, mWh (wrapping: take differences).
+    pub fn energy<I: I2c>(&self, i2c: &mut I) -> Result<Vec<i32>, NodeError<I::Error>> {
+        let mut b = [0u8; 4 * MAX_CHANNELS as usize];
+        let b = &mut b[..4 * usize::from(self.channels)];
+        read_into(i2c, self.address, ENERGY, b)?;
+        Ok(b.chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
     }
 
     /// Channel `ch`'s values over the last window.
@@ -506,11 +536,21 @@ mod tests {
             pec::of_write(0x42, SAMPLE_RATE, &data),
         ];
         let mut bus = Mock::new(&[
-            Transaction::write(0x42, frame),
+            Transaction::write(0x42, frame.clone()),
             reads(0x42, SAMPLE_RATE, &data),
+            reads(0x42, SAMPLE_RATE, &data),
+            // A write whose PEC failed on the way: acknowledged, and the old value reads back.
+            Transaction::write(0x42, frame),
+            reads(0x42, SAMPLE_RATE, &1800u16.to_le_bytes()),
         ]);
         node.set_sample_rate(&mut bus, 3200).unwrap();
         assert_eq!(node.sample_rate(&mut bus).unwrap(), 3200);
+        assert_eq!(
+            node.set_sample_rate(&mut bus, 3200),
+            Err(NodeError::NotApplied {
+                register: SAMPLE_RATE
+            })
+        );
         bus.done();
     }
 

@@ -231,17 +231,14 @@ fn calibration_is_written_with_its_pec_and_acts_on_the_values() {
     bus.delay_ms(500);
     let after = node.values(&mut bus, 1).unwrap().i_rms;
     assert!((after / before - 1.02).abs() < 1e-3, "{before} -> {after}");
-    // A write with a bad PEC is NAKed and changes nothing.
+    // A write with a bad PEC is acknowledged (the TWI cannot know it is the last byte) and
+    // changes nothing; the driver's read-back says so.
     let mut frame = vec![node::CALIBRATION + 8];
     frame.extend_from_slice(&Calibration::default().encode());
     frame.push(hil::pec::of_write(0x21, node::CALIBRATION + 8, &frame[1..]) ^ 1);
-    let e = bus.write(0x21, &frame).unwrap_err();
-    assert_eq!(
-        e.kind(),
-        ErrorKind::NoAcknowledge(NoAcknowledgeSource::Data)
-    );
+    bus.write(0x21, &frame).unwrap();
     assert_eq!(node.calibration(&mut bus, 1).unwrap(), cal);
-    // So is a sample rate the firmware cannot take.
+    // A sample rate the firmware cannot take is NAKed at its PEC byte.
     assert!(node.set_sample_rate(&mut bus, 50).is_err());
     assert_eq!(node.sample_rate(&mut bus).unwrap(), 1800);
 }

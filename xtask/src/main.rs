@@ -21,9 +21,10 @@ fn main() -> ExitCode {
         Some("web-assets") => web_assets(),
         Some("viz") if args.len() > 1 => viz(&args[1], &args[2..]),
         Some("window") => window_only(),
+        Some("firmware") => firmware(),
         _ => {
             eprintln!(
-                "usage: cargo xtask scenario [NAME...] | ci | tidy | bench | fuzz NAME [--minutes M | --cmin] | viz NAME [ARGS] | window | web-assets"
+                "usage: cargo xtask scenario [NAME...] | ci | tidy | bench | fuzz NAME [--minutes M | --cmin] | viz NAME [ARGS] | window | firmware | web-assets"
             );
             return ExitCode::from(2);
         }
@@ -176,6 +177,46 @@ fn build_as_ci() -> Result<(), String> {
     run("cargo test --no-run (with the window)", build)
 }
 
+/// The measurement node's firmware: `firmware/build/node.hex` built by its Makefile, and its
+/// flash and RAM against the ATmega328P's 32 KiB and 2 KiB.
+fn firmware() -> Result<(), String> {
+    let dir = root().join("firmware");
+    let mut make = Command::new("make");
+    make.arg("-C").arg(&dir);
+    run("make (firmware)", make)?;
+    let elf = dir.join("build/node.elf");
+    let out = Command::new("avr-size")
+        .arg("-A")
+        .arg(&elf)
+        .output()
+        .map_err(|e| format!("avr-size: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let section = |name: &str| -> u64 {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0)
+    };
+    let (code, data, bss) = (section(".text"), section(".data"), section(".bss"));
+    let flash = code + data;
+    let ram = data + bss;
+    println!("{}", dir.join("build/node.hex").display());
+    println!(
+        "flash {flash} B of 32768 ({:.1} %), with the 512 B Optiboot bootloader {:.1} %",
+        flash as f64 / 327.68,
+        (flash + 512) as f64 / 327.68
+    );
+    println!(
+        "RAM   {ram} B of 2048 ({:.1} %) static; the stack has the other {} B",
+        ram as f64 / 20.48,
+        2048u64.saturating_sub(ram)
+    );
+    if flash + 512 > 32768 || ram > 1536 {
+        return Err("the firmware no longer fits an ATmega328P with room for its stack".into());
+    }
+    Ok(())
+}
+
 /// Debian packages, installed (as root, or with sudo) when `present` says they are missing.
 fn apt_install(present: bool, packages: &[&str]) -> Result<(), String> {
     if present {
@@ -223,6 +264,13 @@ fn browser_prerequisites() -> Result<(), String> {
         .any(|v| v.path().join("bin/postgres").exists());
     apt_install(postgres, &["postgresql"])?;
     apt_install(Path::new("/usr/bin/openssl").exists(), &["openssl"])?;
+    // The node firmware's compiler and library, and the simulator it runs in under test.
+    apt_install(
+        Path::new("/usr/bin/avr-gcc").exists()
+            && Path::new("/usr/lib/avr/include/avr/io.h").exists()
+            && Path::new("/usr/include/simavr/sim_avr.h").exists(),
+        &["gcc-avr", "avr-libc", "simavr", "libsimavr-dev"],
+    )?;
     apt_install(
         Path::new("/usr/bin/xvfb-run").exists()
             && Path::new("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json").exists(),
@@ -305,6 +353,7 @@ fn ci() -> Result<(), String> {
         "warnings",
     ]);
     run("cargo clippy -D warnings", clippy)?;
+    firmware()?;
     // The Raspberry Pi's build (no report engine, no fleet database, no window) builds on any
     // machine; it only opens its buses on a Pi.
     let mut rpi = cargo();

@@ -6,17 +6,20 @@
 //! step change shows within a cycle or two rather than up to two whole windows late; a dead
 //! voltage closes a cycle after 1.5 nominal periods.
 //!
-//! Frames carry the SMBus PEC both ways: reads end with one, writes with a bad one are NAKed.
+//! Frames carry the SMBus PEC both ways: reads end with one; a write with a bad one is
+//! acknowledged (as the firmware's TWI must: it acknowledges bytes as they come) and ignored.
+//! It is the same firmware as `firmware/` (C), which `simavr-node` runs: change both together.
 
 use super::{Device, Nak, Nanos};
 use crate::node::{
-    CALIBRATION, Calibration, FAST, FIRMWARE, Fast, IDENTITY, MAX_CHANNELS, SAMPLE_RATE, STATUS,
-    Status, VALUES, VOLTAGE_CALIBRATION, Values,
+    CALIBRATION, Calibration, ENERGY, FAST, FIRMWARE, Fast, IDENTITY, MAX_CHANNELS, SAMPLE_RATE,
+    STATUS, Status, VALUES, VOLTAGE_CALIBRATION, Values,
 };
 use crate::pec;
 
-/// The AVR ADC's conversions per second at its 200 kHz clock (13 clocks each): shared by
-/// every input, so a rate beyond it over all of them cannot be kept.
+/// The firmware's conversions per second, shared by every input: the ADC at F_CPU/64 takes 13
+/// of its clocks a conversion, which with the start-up sync and the interrupt's margin is 1040
+/// CPU cycles (`SLOT_MIN_CYCLES` in `firmware/src/config.h`). A higher rate cannot be kept.
 pub const ADC_CONVERSIONS_PER_S: u32 = 15_384;
 const ADC_BIAS: f64 = 512.0;
 
@@ -89,6 +92,8 @@ pub struct VirtualNode {
     /// collapses the voltage still shows): samples and current sums.
     half: Window,
     fast: Fast,
+    /// Each channel's net active energy since start-up, J.
+    energy: [f64; MAX_CHANNELS as usize],
 }
 
 impl VirtualNode {
@@ -121,6 +126,7 @@ impl VirtualNode {
             ring: Default::default(),
             half: Window::default(),
             fast: Fast::default(),
+            energy: [0.0; MAX_CHANNELS as usize],
             spec,
         }
     }
@@ -193,6 +199,7 @@ impl VirtualNode {
                 );
                 self.acc.i2[ch] += i * i;
                 self.acc.p[ch] += v * i;
+                self.energy[ch] += v * i / f64::from(rate);
                 self.half.i2[ch] += i * i;
             }
             self.half.n += 1;
@@ -299,6 +306,11 @@ impl VirtualNode {
                 self.fast.i_half_max = Default::default();
                 b
             }
+            ENERGY => self.energy[..usize::from(channels)]
+                .iter()
+                // mWh in an i32 that wraps, as the firmware's register does.
+                .flat_map(|j| ((j / 3.6).round() as i64 as i32).to_le_bytes())
+                .collect(),
             p if p >= CALIBRATION => self.calibration[ch(CALIBRATION, 8)?].encode().to_vec(),
             p if p >= VALUES => self.values[ch(VALUES, 16)?].encode().to_vec(),
             _ => return None,
@@ -344,7 +356,7 @@ impl Device for VirtualNode {
             }
             [register, data @ .., pec] => {
                 if pec::of_write(self.address, *register, data) != *pec {
-                    return Err(Nak);
+                    return Ok(());
                 }
                 self.write_register(*register, data)
             }
