@@ -2,6 +2,7 @@
 //! drives a Raspberry Pi's GPIO and I2C, the emulated bus in CI, or a mock in unit tests.
 
 pub mod ads1115;
+pub mod ads_meter;
 pub mod bench;
 pub mod emulated;
 pub mod node;
