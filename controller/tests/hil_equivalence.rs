@@ -1,7 +1,8 @@
 //! The same scenario on the simulated backend and on the emulated hardware path gives the same
 //! events, each within one measurement window: the hardware path meters 200 ms windows on
-//! virtual nodes and polls them over the emulated bus, where the simulated backend reads the
-//! twin at once.
+//! virtual nodes and polls them over the emulated bus (or, with `EmulatedHilAds1115`, streams
+//! the loads' currents through virtual ADS1115s and meters 200 ms of their samples at every
+//! step), where the simulated backend reads the twin at once.
 
 use std::path::Path;
 
@@ -33,8 +34,13 @@ fn events(name: &str, backend: BackendKind) -> Vec<(f64, String, String)> {
 }
 
 fn same_events(name: &str) {
+    same_events_on(name, BackendKind::EmulatedHil);
+    same_events_on(name, BackendKind::EmulatedHilAds1115);
+}
+
+fn same_events_on(name: &str, backend: BackendKind) {
     let sim = events(name, BackendKind::Sim);
-    let hil = events(name, BackendKind::EmulatedHil);
+    let hil = events(name, backend);
     let show = |v: &[(f64, String, String)]| {
         v.iter()
             .map(|(t, k, s)| format!("{t:.2} {k} {s}"))
@@ -44,15 +50,19 @@ fn same_events(name: &str) {
     assert_eq!(
         sim.len(),
         hil.len(),
-        "{name}: sim\n{}\nemulated-hil\n{}",
+        "{name}: sim\n{}\n{backend:?}\n{}",
         show(&sim),
         show(&hil)
     );
     for (a, b) in sim.iter().zip(&hil) {
-        assert_eq!((&a.1, &a.2), (&b.1, &b.2), "{name}: {a:?} vs {b:?}");
+        assert_eq!(
+            (&a.1, &a.2),
+            (&b.1, &b.2),
+            "{name} on {backend:?}: {a:?} vs {b:?}"
+        );
         assert!(
             (a.0 - b.0).abs() <= TOLERANCE_S,
-            "{name}: {} {} at {:.3} s on sim, {:.3} s on emulated-hil",
+            "{name}: {} {} at {:.3} s on sim, {:.3} s on {backend:?}",
             a.1,
             a.2,
             a.0,
@@ -90,10 +100,20 @@ fn shedding_on_the_generator_goes_alike() {
 /// the bus) agrees with the twin's truth at the same instant.
 #[test]
 fn the_nodes_readings_agree_with_the_twin() {
+    readings_agree_with_the_twin(BackendKind::EmulatedHil);
+}
+
+/// And the ADS1115s' (16-bit, four samples a cycle per circuit, the skew corrected).
+#[test]
+fn the_ads1115_readings_agree_with_the_twin() {
+    readings_agree_with_the_twin(BackendKind::EmulatedHilAds1115);
+}
+
+fn readings_agree_with_the_twin(backend: BackendKind) {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/backup_overload_shedding.ron");
     let mut l = scenario::load(&path).unwrap();
-    l.set_backend(BackendKind::EmulatedHil).unwrap();
+    l.set_backend(backend).unwrap();
     let mut twin = run::PduLoop::new(&l, None, None).unwrap();
     // 20 s in: every load on, steady.
     for _ in 0..1000 {

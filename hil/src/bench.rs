@@ -13,6 +13,8 @@ use crate::relays::Contact;
 /// A bench for the demo PDU (two sources, two nodes of loads), as `hil selftest --emulated`
 /// uses when no file is given.
 pub const DEMO: &str = include_str!("../bench.ron");
+/// The demo PDU's loads metered by two ADS1115s instead of nodes.
+pub const DEMO_ADS1115: &str = include_str!("../bench_ads1115.ron");
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +30,10 @@ pub struct Bench {
     pub nodes: Vec<NodeCfg>,
     #[serde(default)]
     pub adcs: Vec<AdcCfg>,
+    /// ADS1115s metering circuits live: a voltage and up to three currents each, streamed at
+    /// 860 conversions/s (`crate::ads_meter`).
+    #[serde(default)]
+    pub meters: Vec<MeterCfg>,
     pub relays: Relays,
 }
 
@@ -127,6 +133,75 @@ pub struct AdcInput {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct MeterCfg {
+    pub address: u8,
+    /// The PGA's range, one for all inputs (the multiplexer changes input at every conversion).
+    #[serde(default = "d_meter_range")]
+    pub range: Range,
+    pub voltage: MeterInput,
+    /// One to three.
+    pub currents: Vec<MeterInput>,
+}
+
+fn d_meter_range() -> Range {
+    Range::V4_096
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeterInput {
+    pub input: Input,
+    pub circuit: Circuit,
+    /// Volts at the input to the sensor's quantity.
+    pub cal: ads1115::Calibration,
+}
+
+impl MeterInput {
+    /// The input's volts for the sensor's quantity (its calibration inverted).
+    pub fn volts(&self, quantity: f64) -> f64 {
+        quantity / self.cal.gain + self.cal.offset
+    }
+}
+
+impl MeterCfg {
+    /// Input `k`: 0 the voltage, 1.. the currents.
+    pub fn input(&self, k: usize) -> &MeterInput {
+        if k == 0 {
+            &self.voltage
+        } else {
+            &self.currents[k - 1]
+        }
+    }
+
+    pub fn input_mut(&mut self, k: usize) -> &mut MeterInput {
+        if k == 0 {
+            &mut self.voltage
+        } else {
+            &mut self.currents[k - 1]
+        }
+    }
+
+    /// The stream that meters it, for a grid at `hz`.
+    pub fn stream(&self, hz: f64) -> crate::ads_meter::Stream {
+        let sensor = |m: &MeterInput| crate::ads_meter::Sensor {
+            input: m.input,
+            cal: m.cal,
+        };
+        crate::ads_meter::Stream::new(
+            self.address,
+            self.range,
+            Rate::Sps860,
+            std::iter::once(&self.voltage)
+                .chain(&self.currents)
+                .map(sensor)
+                .collect(),
+            hz,
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Relays {
     /// The board energizes a coil when its input is low.
     #[serde(default = "d_true")]
@@ -198,6 +273,30 @@ impl Bench {
                 return Err(format!("{:#04x} is used twice", a.address));
             }
         }
+        for m in &self.meters {
+            let at = format!("meter {:#04x}", m.address);
+            if !(0x48..=0x4b).contains(&m.address) {
+                return Err(format!("{at}: ADS1115 addresses are 0x48-0x4B"));
+            }
+            if !seen.insert(m.address) {
+                return Err(format!("{:#04x} is used twice", m.address));
+            }
+            if m.currents.is_empty() || m.currents.len() > 3 {
+                return Err(format!("{at}: one to three currents beside the voltage"));
+            }
+            let mut inputs = std::collections::BTreeSet::new();
+            for i in std::iter::once(&m.voltage).chain(&m.currents) {
+                if crate::ads_meter::pin(i.input).is_none() {
+                    return Err(format!(
+                        "{at}: input {:?}: a meter reads single-ended inputs (A0-A3), each sensor biased to mid-supply",
+                        i.input
+                    ));
+                }
+                if !inputs.insert(format!("{:?}", i.input)) {
+                    return Err(format!("{at}: input {:?} is used twice", i.input));
+                }
+            }
+        }
         let mut pins = std::collections::BTreeSet::from([self.relays.heartbeat_pin]);
         for o in &self.relays.outputs {
             if o.pin > 27 || !pins.insert(o.pin) {
@@ -240,6 +339,22 @@ impl Bench {
                 return Some(Located::Adc { adc: k, input: i });
             }
         }
+        for (k, m) in self.meters.iter().enumerate() {
+            let current = m.currents.iter().position(|c| c.circuit.name() == name);
+            match current {
+                Some(c) if !voltage => {
+                    return Some(Located::Meter {
+                        meter: k,
+                        input: c + 1,
+                    });
+                }
+                Some(_) => return Some(Located::Meter { meter: k, input: 0 }),
+                None if voltage && m.voltage.circuit.name() == name => {
+                    return Some(Located::Meter { meter: k, input: 0 });
+                }
+                None => {}
+            }
+        }
         None
     }
 }
@@ -247,7 +362,20 @@ impl Bench {
 /// A channel found by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Located {
-    NodeVoltage { node: usize },
-    NodeCurrent { node: usize, ch: u8 },
-    Adc { adc: usize, input: usize },
+    NodeVoltage {
+        node: usize,
+    },
+    NodeCurrent {
+        node: usize,
+        ch: u8,
+    },
+    Adc {
+        adc: usize,
+        input: usize,
+    },
+    /// An ADS1115 meter's input: 0 its voltage, 1.. its currents.
+    Meter {
+        meter: usize,
+        input: usize,
+    },
 }

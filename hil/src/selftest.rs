@@ -30,6 +30,8 @@ pub struct Hardware<'a, I, P, D> {
 /// A no-load current above this share of the sensor's range is a fault (a miswired or
 /// unbiased channel), not noise.
 const NO_LOAD_SHARE: f64 = 0.02;
+/// A meter's sensor swings this far about its bias at full scale (within 3.3 V).
+const METER_FULL_SCALE_V: f64 = 1.4;
 
 impl<I: I2c, P: OutputPin, D: DelayNs> Hardware<'_, I, P, D> {
     /// Wait `ms` while keeping the relay board's watchdog fed.
@@ -104,7 +106,9 @@ impl<I: I2c, P: OutputPin, D: DelayNs> Hardware<'_, I, P, D> {
             }
         }
         let listed = |a: u8| {
-            bench.nodes.iter().any(|n| n.address == a) || bench.adcs.iter().any(|x| x.address == a)
+            bench.nodes.iter().any(|n| n.address == a)
+                || bench.adcs.iter().any(|x| x.address == a)
+                || bench.meters.iter().any(|x| x.address == a)
         };
         for (a, _) in found.iter().filter(|(a, _)| !listed(*a)) {
             out.push(Check {
@@ -188,6 +192,55 @@ impl<I: I2c, P: OutputPin, D: DelayNs> Hardware<'_, I, P, D> {
                 });
             }
         }
+        // Meters: each input's zero (the mean of a second of samples: an AC sensor averages to
+        // its bias) against the bench's, and its reading at no load.
+        for cfg in &bench.meters {
+            for k in 0..=cfg.currents.len() {
+                let input = cfg.input(k);
+                let item = format!(
+                    "{} {} ({:#04x} {:?})",
+                    input.circuit.name(),
+                    if k == 0 { "voltage" } else { "current" },
+                    cfg.address,
+                    input.input
+                );
+                out.push(
+                    match self.meter_input(cfg.address, input.input, cfg.range, 1.0) {
+                        Ok((zero, ac)) => {
+                            let rms = ac * input.cal.gain;
+                            let drift = (zero - input.cal.offset).abs();
+                            let zero_ok = drift <= 0.02 * cfg.range.volts();
+                            let (pass, reading) = if k == 0 {
+                                let pu = rms / bench.nominal_v;
+                                let expect_dead = input.circuit == Circuit::Backup;
+                                let ok = (0.85..=1.10).contains(&pu) || (expect_dead && pu < 0.05);
+                                (ok, format!("{rms:.1} V"))
+                            } else {
+                                let full =
+                                    METER_FULL_SCALE_V * input.cal.gain / std::f64::consts::SQRT_2;
+                                (
+                                    rms <= NO_LOAD_SHARE * full,
+                                    format!("{rms:.3} A at no load"),
+                                )
+                            };
+                            Check {
+                                item,
+                                pass: pass && zero_ok,
+                                detail: format!(
+                                    "{reading}; zero at {zero:.4} V (bench {:.4} V)",
+                                    input.cal.offset
+                                ),
+                            }
+                        }
+                        Err(e) => Check {
+                            item,
+                            pass: false,
+                            detail: adc_error(&e),
+                        },
+                    },
+                );
+            }
+        }
         // Relays: each energized for 300 ms, the others at rest.
         // At rest no coil is energized.
         let active_low = bench.relays.active_low;
@@ -246,6 +299,26 @@ impl<I: I2c, P: OutputPin, D: DelayNs> Hardware<'_, I, P, D> {
             Located::NodeCurrent { node, ch } => self
                 .calibrate_node(bench, node, Some(ch), reference, windows)
                 .map_err(named),
+            Located::Meter { meter, input } => {
+                let cfg = &bench.meters[meter];
+                let (address, range, which) = (cfg.address, cfg.range, cfg.input(input).input);
+                let seconds = 0.2 * f64::from(windows.max(1));
+                let (zero, ac) = self
+                    .meter_input(address, which, range, seconds)
+                    .map_err(|e| named(adc_error(&e)))?;
+                if ac <= 1e-4 {
+                    return Err(format!("{channel} reads zero: apply a known input first"));
+                }
+                let cal = &mut bench.meters[meter].input_mut(input).cal;
+                let reading = ac * cal.gain;
+                // The zero is measured, whatever the load: an AC signal averages to its bias.
+                cal.offset = zero;
+                cal.gain = reference / ac;
+                Ok((
+                    reading,
+                    format!("gain {:.6}, zero {:.4} V measured", cal.gain, cal.offset),
+                ))
+            }
             Located::Adc { adc, input } => {
                 let cfg = &mut bench.adcs[adc];
                 let mut a = Adc::new(&mut *self.i2c, address_pin(cfg.address), cfg.rate)
@@ -269,6 +342,27 @@ impl<I: I2c, P: OutputPin, D: DelayNs> Hardware<'_, I, P, D> {
                 ))
             }
         }
+    }
+
+    /// A meter's input sampled continuously at 860/s for `seconds`: its mean (the sensor's zero)
+    /// and the RMS of the rest, the conversion's averaging divided out at the nominal 50 Hz.
+    fn meter_input(
+        &mut self,
+        address: u8,
+        input: crate::ads1115::Input,
+        range: crate::ads1115::Range,
+        seconds: f64,
+    ) -> Result<(f64, f64), AdcError<I::Error>> {
+        use crate::ads1115::Rate;
+        let mut adc = Adc::new(&mut *self.i2c, address_pin(address), Rate::Sps860)?;
+        // Whole cycles at 50 Hz and 60 Hz: a multiple of 0.1 s.
+        let n = ((seconds * 10.0).round().max(1.0) * 86.0) as usize;
+        let mut volts = vec![0.0; n];
+        adc.sample(input, range, &mut volts, self.delay)?;
+        let mean = volts.iter().sum::<f64>() / n as f64;
+        let ac = (volts.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
+        let x = std::f64::consts::PI * 50.0 / 860.0;
+        Ok((mean, ac * x / x.sin()))
     }
 
     /// A node's voltage (`ch` None) or current channel against a reference.

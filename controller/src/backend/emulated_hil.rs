@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use grid_types::{Readings, SourceId};
 use hil::Contact;
-use hil::bench::{Bench, Circuit, Drive, I2cBus, NodeCfg, Output, Relays};
+use hil::ads1115::{Input, Range};
+use hil::bench::{Bench, Circuit, Drive, I2cBus, MeterCfg, MeterInput, NodeCfg, Output, Relays};
 use hil::emulated::gpio::{Pin, RelayBoard};
 use hil::emulated::node::Signal;
 use hil::emulated::{EmulatedBus, Fault, Nanos};
@@ -38,10 +39,26 @@ const FIRST_ADDRESS: u8 = 0x20;
 /// The relay board's watchdog: coil power drops this long after the last heartbeat edge.
 const WATCHDOG_MS: u32 = 500;
 
+/// What meters the loads of an emulated bench.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadMetering {
+    /// Measurement nodes, four loads each.
+    Nodes,
+    /// ADS1115s streamed on the bus (at 0x48-0x4B), three loads each with the bus voltage on
+    /// A3: the monitoring seed's reference wiring. Loads beyond twelve go on nodes.
+    Ads1115,
+}
+
+/// ADS1115 meters at most on one bus (its ADDR pin's four addresses).
+const MAX_METERS: usize = 4;
+/// Volts about the mid-supply bias at a sensor's full scale: the input stays within 0.25-3.05 V
+/// on the 3.3 V part.
+const METER_SWING_V: f64 = 1.4;
+
 /// The bench an installer would build for `spec`: each current sensor's range three times the
 /// load's rated peak current, and half again above its largest overcurrent pickup, so a fault
 /// reads unclipped; critical loads wired to fail closed.
-pub fn bench_for(spec: &PduSpec, settings: &Settings) -> Bench {
+pub fn bench_for(spec: &PduSpec, settings: &Settings, metering: LoadMetering) -> Bench {
     let sqrt2 = std::f64::consts::SQRT_2;
     let loads: Vec<(f64, Contact)> = spec
         .loads
@@ -95,8 +112,37 @@ pub fn bench_for(spec: &PduSpec, settings: &Settings) -> Bench {
             source_peak,
         ),
     ];
-    for (k, chunk) in spec.loads.chunks(PER_NODE).enumerate() {
-        let first = k * PER_NODE;
+    let on_meters = match metering {
+        LoadMetering::Nodes => 0,
+        LoadMetering::Ads1115 => spec.loads.len().min(3 * MAX_METERS),
+    };
+    let meter_input = |input, circuit, peak: f64| MeterInput {
+        input,
+        circuit,
+        cal: hil::ads1115::Calibration {
+            gain: peak / METER_SWING_V,
+            offset: 1.65,
+        },
+    };
+    let meters = spec.loads[..on_meters]
+        .chunks(3)
+        .enumerate()
+        .map(|(k, chunk)| MeterCfg {
+            address: 0x48 + k as u8,
+            range: Range::V4_096,
+            voltage: meter_input(Input::A3, Circuit::Bus, v_peak),
+            currents: chunk
+                .iter()
+                .enumerate()
+                .map(|(c, l)| {
+                    let pin = [Input::A0, Input::A1, Input::A2][c];
+                    meter_input(pin, Circuit::Load(l.name.clone()), loads[3 * k + c].0)
+                })
+                .collect(),
+        })
+        .collect();
+    for (k, chunk) in spec.loads[on_meters..].chunks(PER_NODE).enumerate() {
+        let first = on_meters + k * PER_NODE;
         let peak = loads[first..first + chunk.len()]
             .iter()
             .map(|l| l.0)
@@ -130,6 +176,7 @@ pub fn bench_for(spec: &PduSpec, settings: &Settings) -> Bench {
         poll: PollSettings::default(),
         nodes,
         adcs: Vec::new(),
+        meters,
         relays: Relays {
             active_low: true,
             // Emulated pins have no numbers; these only name them.
@@ -232,22 +279,50 @@ impl EmulatedHil {
             Circuit::Load(n) => names.iter().position(|x| x == n).map(|i| 5 + i),
         };
         let lag = step_s;
-        let emulated = hil::emulated::bench::emulate_with(bench, &mut |n: &NodeCfg| {
-            let w = waves.clone();
-            let v = channel(&n.voltage, true);
-            let i: Vec<Option<usize>> = n.channels.iter().map(|c| channel(c, false)).collect();
-            Box::new(move |s: Signal, t: f64| {
-                // The bus clock runs PRIME_S ahead of the twin's; and the nodes see the world
-                // a step late, since the twin has produced its samples only up to the step's
-                // start when a poll (which takes bus time) begins.
-                let t = t - PRIME_S - lag;
-                let ch = match s {
-                    Signal::Voltage => v,
-                    Signal::Current(c) => i.get(usize::from(c)).copied().flatten(),
-                };
-                ch.map_or(0.0, |ch| lock(&w).value(ch, t))
-            })
-        });
+        let meter_waves = waves.clone();
+        let emulated = hil::emulated::bench::emulate_with(
+            bench,
+            &mut |n: &NodeCfg| {
+                let w = waves.clone();
+                let v = channel(&n.voltage, true);
+                let i: Vec<Option<usize>> = n.channels.iter().map(|c| channel(c, false)).collect();
+                Box::new(move |s: Signal, t: f64| {
+                    // The bus clock runs PRIME_S ahead of the twin's; and the nodes see the
+                    // world a step late, since the twin has produced its samples only up to the
+                    // step's start when a poll (which takes bus time) begins.
+                    let t = t - PRIME_S - lag;
+                    let ch = match s {
+                        Signal::Voltage => v,
+                        Signal::Current(c) => i.get(usize::from(c)).copied().flatten(),
+                    };
+                    ch.map_or(0.0, |ch| lock(&w).value(ch, t))
+                })
+            },
+            &mut |m: &MeterCfg| {
+                let w = meter_waves.clone();
+                // Each pin: the sensor on it, the twin's channel it reads.
+                let pins: Vec<(Option<usize>, MeterInput, Option<usize>)> =
+                    std::iter::once((&m.voltage, true))
+                        .chain(m.currents.iter().map(|c| (c, false)))
+                        .map(|(s, voltage)| {
+                            (
+                                hil::ads_meter::pin(s.input),
+                                s.clone(),
+                                channel(&s.circuit, voltage),
+                            )
+                        })
+                        .collect();
+                Box::new(move |pin: usize, t: f64| {
+                    // As the nodes: a step late, PRIME_S ahead.
+                    let t = t - PRIME_S - lag;
+                    pins.iter()
+                        .find(|p| p.0 == Some(pin))
+                        .map_or(1.65, |(_, sensor, ch)| {
+                            sensor.volts(ch.map_or(0.0, |ch| lock(&w).value(ch, t)))
+                        })
+                })
+            },
+        );
         let clock = emulated.bus.clone();
         let hw = Hardware::new(
             bench,
@@ -272,6 +347,9 @@ impl EmulatedHil {
             pdu,
         };
         hil.feed(0.0);
+        // The meters stream the last 0.3 s before the start, as the nodes have metered it.
+        hil.bus.idle_until(nanos(-0.3));
+        hil.hw.prime_meters(0.0);
         Ok(hil)
     }
 

@@ -11,6 +11,7 @@ use embedded_hal::digital::OutputPin;
 use embedded_hal::i2c::I2c;
 use grid_types::{LoadReading, Readings, SourceId, SourceReading};
 use hil::Contact;
+use hil::ads_meter::{Interleaved, Metered, Stream};
 use hil::bench::{Bench, Circuit, Drive, NodeCfg};
 use hil::node::Node;
 use hil::poll::{PollEvent, Poller};
@@ -20,8 +21,19 @@ use super::Backend;
 use control_core::{Commands, Event, Instant, LoadMeasurement, Measurements, SourceMeasurement};
 use control_core::{EventKind, NodeTrouble};
 
+/// Control steps between re-timings of the ADS1115 meters (a second at 20 ms steps).
+const RETIME_STEPS: u64 = 50;
+
 /// Where a measured circuit is in the poller: (node index, channel).
 type Slot = (usize, u8);
+
+/// Where a load is measured: a node's channel, or an ADS1115 meter's current (meter index,
+/// current index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Node(Slot),
+    Meter(usize, u8),
+}
 
 /// What an output's coil is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -36,9 +48,10 @@ pub(crate) enum Coil {
 #[derive(Debug, Clone)]
 pub(crate) struct Wiring {
     nodes: Vec<Node>,
+    meters: Vec<u8>,
     main: Slot,
     backup: Slot,
-    loads: Vec<Slot>,
+    loads: Vec<Place>,
     /// The node whose voltage sensor is on the bus, if any.
     bus: Option<usize>,
     /// Each output's coil and whether its contact is normally closed.
@@ -71,10 +84,18 @@ impl Wiring {
             }
             for (ch, c) in n.channels.iter().enumerate() {
                 let slot = (k, ch as u8);
+                // A load's place is recorded as it is found; a source's after the check below.
+                let mut unused = None;
                 let (place, needs) = match c {
                     Circuit::Main => (&mut main, Circuit::Main),
                     Circuit::Backup => (&mut backup, Circuit::Backup),
-                    Circuit::Load(name) => (&mut loads[load(name, &at(ch))?], Circuit::Bus),
+                    Circuit::Load(name) => {
+                        let k = load(name, &at(ch))?;
+                        if loads[k].replace(Place::Node(slot)).is_some() {
+                            return Err(format!("{}: {} is measured twice", at(ch), c.name()));
+                        }
+                        (&mut unused, Circuit::Bus)
+                    }
                     // The bus current is the sum of the loads': nothing decides on it.
                     Circuit::Bus => continue,
                 };
@@ -92,14 +113,37 @@ impl Wiring {
                 }
             }
         }
-        let missing = |what: &str| format!("no node channel measures {what}");
+        for (m, cfg) in bench.meters.iter().enumerate() {
+            let at = |c: usize| format!("meter {:#04x} current {c}", cfg.address);
+            for (c, input) in cfg.currents.iter().enumerate() {
+                let Circuit::Load(name) = &input.circuit else {
+                    return Err(format!(
+                        "{} measures {}: a meter measures loads only (a source's protection needs a node's cycle-by-cycle voltage)",
+                        at(c),
+                        input.circuit.name()
+                    ));
+                };
+                if cfg.voltage.circuit != Circuit::Bus {
+                    return Err(format!(
+                        "{} measures {name}, so the meter's voltage must be on bus, not {}",
+                        at(c),
+                        cfg.voltage.circuit.name()
+                    ));
+                }
+                let k = load(name, &at(c))?;
+                if loads[k].replace(Place::Meter(m, c as u8)).is_some() {
+                    return Err(format!("{}: {name} is measured twice", at(c)));
+                }
+            }
+        }
+        let missing = |what: &str| format!("no node channel or meter measures {what}");
         let main = main.ok_or_else(|| missing("main"))?;
         let backup = backup.ok_or_else(|| missing("backup"))?;
         let loads = loads
             .iter()
             .zip(names)
             .map(|(s, n)| s.ok_or_else(|| missing(n)))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<Place>, _>>()?;
 
         let mut driven = BTreeMap::new();
         let mut coils = Vec::with_capacity(bench.relays.outputs.len());
@@ -139,6 +183,7 @@ impl Wiring {
                     channels: n.channels.len() as u8,
                 })
                 .collect(),
+            meters: bench.meters.iter().map(|m| m.address).collect(),
             main,
             backup,
             loads,
@@ -147,10 +192,13 @@ impl Wiring {
         })
     }
 
-    /// The address of the node measuring a source (`None`) or load `i`.
+    /// The address of the node or meter measuring a source (`None`) or load `i`.
     pub(crate) fn address(&self, load: Option<usize>, backup: bool) -> u8 {
         let slot = match load {
-            Some(i) => self.loads[i],
+            Some(i) => match self.loads[i] {
+                Place::Node(slot) => slot,
+                Place::Meter(m, _) => return self.meters[m],
+            },
             None if backup => self.backup,
             None => self.main,
         };
@@ -185,6 +233,14 @@ pub struct Hardware<I, D, P: OutputPin> {
     /// The source whose contactor was last commanded closed.
     feeding: Option<SourceId>,
     polled: Vec<PollEvent>,
+    /// The ADS1115 meters, streamed each step after the poll, and their last values.
+    streams: Vec<Stream>,
+    metered: Vec<Option<Vec<Metered>>>,
+    meter_failing: Vec<bool>,
+    meter_events: Vec<(u8, EventKind)>,
+    /// Values older than this are stale, s.
+    stale_s: f64,
+    steps: u64,
 }
 
 impl<I: I2c, D: DelayNs, P: OutputPin> Hardware<I, D, P> {
@@ -230,6 +286,16 @@ impl<I: I2c, D: DelayNs, P: OutputPin> Hardware<I, D, P> {
             relays: vec![false; names.len()],
             feeding: None,
             polled: Vec::new(),
+            streams: bench
+                .meters
+                .iter()
+                .map(|m| m.stream(bench.nominal_hz))
+                .collect(),
+            metered: vec![None; bench.meters.len()],
+            meter_failing: vec![false; bench.meters.len()],
+            meter_events: Vec::new(),
+            stale_s: f64::from(bench.poll.stale_windows) * bench.poll.window_s,
+            steps: 0,
             wiring,
         })
     }
@@ -245,7 +311,9 @@ impl<I: I2c, D: DelayNs, P: OutputPin> Hardware<I, D, P> {
         let count = self.wiring.nodes.len();
         loop {
             let now = self.now();
-            if (0..count).all(|n| fresh(&self.poller, now, n)) {
+            if (0..count).all(|n| fresh(&self.poller, now, n))
+                && (0..self.streams.len()).all(|m| self.meter_fresh(m, now))
+            {
                 break;
             }
             if now - t0 >= timeout_s {
@@ -257,12 +325,85 @@ impl<I: I2c, D: DelayNs, P: OutputPin> Hardware<I, D, P> {
                         ));
                     }
                 }
+                for m in 0..self.streams.len() {
+                    if !self.meter_fresh(m, now) {
+                        notes.push(format!(
+                            "meter {:#04x}: no values within {timeout_s} s; its circuits start lost",
+                            self.streams[m].address
+                        ));
+                    }
+                }
                 break;
             }
-            self.poll();
-            self.delay.delay_ms(20);
+            if self.streams.is_empty() {
+                self.poll();
+                self.delay.delay_ms(20);
+            } else {
+                self.poll_and_stream(self.now() + 0.02);
+            }
         }
         notes
+    }
+
+    /// Poll the nodes, the meters read between their transactions, and stream the meters
+    /// until `until` (clock s); take their values. The poll's place in the step moves from
+    /// step to step: a step is a whole number of cycles, and a poll at the same moment of each
+    /// would disturb the meters' samples at the same phase every time.
+    fn poll_and_stream(&mut self, until: f64) {
+        self.steps += 1;
+        let start = self.now();
+        let shift = (self.steps as f64 * 0.618_034).fract() * 0.8 * (until - start);
+        let mut bus = Interleaved::new(&mut self.i2c, &mut self.streams, &*self.clock);
+        // The meters' conversions are timed by their own oscillators: re-timed every second.
+        if self.steps.is_multiple_of(RETIME_STEPS) {
+            bus.restart_all();
+        }
+        bus.run(&mut self.delay, start + shift);
+        self.poller.poll(
+            &mut bus,
+            &mut self.delay,
+            &*self.clock,
+            self.budget_s,
+            &mut self.polled,
+        );
+        bus.run(&mut self.delay, until);
+        let failed = std::mem::take(&mut bus.failed);
+        for (m, stream) in self.streams.iter_mut().enumerate() {
+            let error = failed
+                .iter()
+                .find(|f| f.0 == m)
+                .map(|f| format!("{:?}", f.1));
+            let address = stream.address;
+            match error {
+                Some(error) if !self.meter_failing[m] => {
+                    self.meter_failing[m] = true;
+                    self.meter_events
+                        .push((address, EventKind::NodeLost { error }));
+                }
+                None if self.meter_failing[m] => {
+                    self.meter_failing[m] = false;
+                    self.meter_events.push((address, EventKind::NodeBack));
+                }
+                _ => {}
+            }
+            self.metered[m] = stream.metering.values();
+        }
+    }
+
+    /// A meter's values are a whole window's and recent.
+    fn meter_fresh(&self, m: usize, now: f64) -> bool {
+        self.metered[m].is_some()
+            && self.streams[m]
+                .last_at()
+                .is_some_and(|t| now - t <= self.stale_s)
+    }
+
+    /// Stream the meters from now until `until` before the first step, so that they have a
+    /// whole window (the emulation's nodes meter on their own; the meters only when read).
+    pub fn prime_meters(&mut self, until: f64) {
+        if !self.streams.is_empty() {
+            self.poll_and_stream(until);
+        }
     }
 
     /// One poll of the nodes within the step's budget.
@@ -344,7 +485,11 @@ fn q_of(v: &hil::node::Values) -> f64 {
 
 impl<I: I2c, D: DelayNs, P: OutputPin> Backend for Hardware<I, D, P> {
     fn measure(&mut self, out: &mut Measurements) {
-        self.poll();
+        let start = self.now();
+        // The meters stream for the rest of the step, their last reads (a quarter of a
+        // millisecond each) ending before it does, so that the next step starts on time.
+        let reads = 0.25e-3 * self.streams.len() as f64;
+        self.poll_and_stream(start + self.budget_s - 2.0 * reads);
         // Freshness is judged when the poll ends.
         let now = self.now();
         // Protection and the transfer switch act on the last cycle's voltage and the half-cycle
@@ -374,8 +519,33 @@ impl<I: I2c, D: DelayNs, P: OutputPin> Backend for Hardware<I, D, P> {
             }
         }
         out.loads.clear();
-        for (k, &slot) in w.loads.iter().enumerate() {
-            let r = reading(&self.poller, slot, now);
+        for (k, &place) in w.loads.iter().enumerate() {
+            let r = match place {
+                Place::Node(slot) => reading(&self.poller, slot, now),
+                Place::Meter(m, c) => {
+                    let fresh = self.meter_fresh(m, now);
+                    let x = self.metered[m]
+                        .as_ref()
+                        .map(|v| v[usize::from(c)])
+                        .unwrap_or(Metered {
+                            values: hil::node::Values {
+                                v_rms: 0.0,
+                                i_rms: 0.0,
+                                p: 0.0,
+                                pf: 0.0,
+                                hz: 0.0,
+                            },
+                            i_fast: 0.0,
+                            energy: 0.0,
+                        });
+                    hil::poll::Reading {
+                        values: x.values,
+                        v_cycle: x.values.v_rms,
+                        i_fast: x.i_fast,
+                        fresh,
+                    }
+                }
+            };
             out.loads.push(LoadMeasurement {
                 i: r.values.i_rms,
                 p: r.values.p,
@@ -445,6 +615,13 @@ impl<I: I2c, D: DelayNs, P: OutputPin> Backend for Hardware<I, D, P> {
     }
 
     fn reports(&mut self, now: Instant, out: &mut Vec<Event>) {
+        for (address, kind) in self.meter_events.drain(..) {
+            out.push(Event::at(
+                now.as_secs_f64(),
+                format!("meter {address:#04x}"),
+                kind,
+            ));
+        }
         for e in self.polled.drain(..) {
             let (address, kind) = match e {
                 PollEvent::Failed { address, error } => (address, EventKind::NodeLost { error }),
@@ -491,11 +668,44 @@ mod tests {
         let (b, names) = demo();
         let w = Wiring::new(&b, &names).unwrap();
         assert_eq!((w.main, w.backup, w.bus), ((0, 0), (1, 0), Some(2)));
-        assert_eq!(w.loads, [(2, 0), (2, 1), (2, 2), (2, 3), (3, 0), (3, 1)]);
+        let on_node = |n, c| Place::Node((n, c));
+        assert_eq!(
+            w.loads,
+            [
+                on_node(2, 0),
+                on_node(2, 1),
+                on_node(2, 2),
+                on_node(2, 3),
+                on_node(3, 0),
+                on_node(3, 1)
+            ]
+        );
         assert_eq!(w.address(Some(4), false), 0x23);
         assert_eq!(w.address(None, true), 0x21);
         assert_eq!(w.coils[0], (Coil::Main, true));
         assert_eq!(w.coils[8], (Coil::Load(5), false));
+    }
+
+    #[test]
+    fn the_ads1115_bench_meters_the_loads_and_refuses_a_source_on_a_meter() {
+        let (_, names) = demo();
+        let b = Bench::parse(hil::bench::DEMO_ADS1115).unwrap();
+        let w = Wiring::new(&b, &names).unwrap();
+        assert_eq!(w.loads[2], Place::Meter(0, 2));
+        assert_eq!(w.loads[3], Place::Meter(1, 0));
+        assert_eq!(w.address(Some(4), false), 0x49);
+        let mut source = b.clone();
+        source.meters[0].currents[0].circuit = Circuit::Main;
+        assert_eq!(
+            Wiring::new(&source, &names).unwrap_err(),
+            "meter 0x48 current 0 measures main: a meter measures loads only (a source's protection needs a node's cycle-by-cycle voltage)"
+        );
+        let mut twice = b.clone();
+        twice.meters[1].currents[0].circuit = Circuit::Load("server".into());
+        assert_eq!(
+            Wiring::new(&twice, &names).unwrap_err(),
+            "meter 0x49 current 0: server is measured twice"
+        );
     }
 
     #[test]
@@ -504,7 +714,10 @@ mod tests {
         let refused = |b: &Bench, names: &[String]| Wiring::new(b, names).unwrap_err();
         let mut more = names.clone();
         more.push("kettle".into());
-        assert_eq!(refused(&b, &more), "no node channel measures kettle");
+        assert_eq!(
+            refused(&b, &more),
+            "no node channel or meter measures kettle"
+        );
         assert_eq!(
             refused(&b, &names[..5]),
             "node 0x23 channel 1 names load \"office\", which the site does not have"

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDateTime;
 use sim::Pdu;
 
-use crate::backend::emulated_hil::{EmulatedHil, bench_for};
+use crate::backend::emulated_hil::{EmulatedHil, LoadMetering, bench_for};
 use crate::backend::{Backend, PduBackend, SimBackend};
 use crate::scenario::BackendKind;
 use crate::scenario::format::{Action, BusFault, Fidelity, Target};
@@ -60,8 +60,13 @@ impl PduLoop {
         let names: Vec<String> = spec.loads.iter().map(|x| x.name.clone()).collect();
         let pdu = Pdu::new(spec);
         let backend = match (l.backend, &s.fidelity) {
-            (BackendKind::EmulatedHil, _) => {
-                let bench = bench_for(spec, &s.controller);
+            (kind @ (BackendKind::EmulatedHil | BackendKind::EmulatedHilAds1115), _) => {
+                let metering = if kind == BackendKind::EmulatedHil {
+                    LoadMetering::Nodes
+                } else {
+                    LoadMetering::Ads1115
+                };
+                let bench = bench_for(spec, &s.controller, metering);
                 let hil = EmulatedHil::new(pdu, &bench, &names, s.step(), spec.seed)
                     .expect("bench_for wires every load and source");
                 PduBackend::EmulatedHil(Box::new(hil))

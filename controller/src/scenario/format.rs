@@ -114,6 +114,19 @@ pub enum BackendKind {
     /// The hardware path (virtual nodes on an emulated I2C bus, the relay board and its
     /// watchdog) against the twin.
     EmulatedHil,
+    /// The same with the loads metered by ADS1115s streamed on the bus (`hil::ads_meter`),
+    /// the sources by nodes.
+    EmulatedHilAds1115,
+}
+
+impl BackendKind {
+    /// Either hardware path against the twin.
+    pub fn is_emulated_hil(self) -> bool {
+        matches!(
+            self,
+            BackendKind::EmulatedHil | BackendKind::EmulatedHilAds1115
+        )
+    }
 }
 
 impl std::str::FromStr for BackendKind {
@@ -123,7 +136,10 @@ impl std::str::FromStr for BackendKind {
         match s {
             "sim" => Ok(BackendKind::Sim),
             "emulated-hil" => Ok(BackendKind::EmulatedHil),
-            _ => Err(format!("unknown backend {s:?}: sim or emulated-hil")),
+            "emulated-hil-ads1115" => Ok(BackendKind::EmulatedHilAds1115),
+            _ => Err(format!(
+                "unknown backend {s:?}: sim, emulated-hil or emulated-hil-ads1115"
+            )),
         }
     }
 }

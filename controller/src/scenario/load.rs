@@ -40,7 +40,7 @@ impl Loaded {
                 _ => false,
             }
         }
-        if backend != BackendKind::EmulatedHil
+        if !backend.is_emulated_hil()
             && self
                 .scenario
                 .timeline
@@ -52,7 +52,7 @@ impl Loaded {
                 self.path.display()
             ));
         }
-        if backend == BackendKind::EmulatedHil && !matches!(self.site, Site::Pdu(_)) {
+        if backend.is_emulated_hil() && !matches!(self.site, Site::Pdu(_)) {
             return Err(format!(
                 "{}: the emulated-hil backend runs PDUs; this grid is a feeder",
                 self.path.display()

@@ -5,7 +5,6 @@
 use grid_types::SourceId;
 use sim::{LoadModel, PduSpec, SourceKind, Transducer};
 
-use super::format::BackendKind;
 use super::format::{Action, Anchor, BusFault, Expect, Fidelity, Scenario, Target};
 use super::load::{ScenarioError, Validator};
 use control_core::{ConfigError, Controller, EVENT_NAMES};
@@ -304,7 +303,7 @@ impl Validator<'_> {
                 ));
             }
             Action::BusFault { .. } | Action::ControllerHang { .. }
-                if self.backend != BackendKind::EmulatedHil =>
+                if !self.backend.is_emulated_hil() =>
             {
                 let name = a.variant_name();
                 return Err(self.at(

@@ -21,9 +21,10 @@ pub struct Args {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
-    /// What a PDU runs against: `sim` (the twin's readings or waveforms) or `emulated-hil`
+    /// What a PDU runs against: `sim` (the twin's readings or waveforms), `emulated-hil`
     /// (virtual measurement nodes on an emulated I2C bus fed by the twin, relays through
-    /// the relay board and its watchdog). Default: the scenario's `backend`.
+    /// the relay board and its watchdog) or `emulated-hil-ads1115` (the loads metered by
+    /// streamed ADS1115s instead). Default: the scenario's `backend`.
     #[arg(long)]
     backend: Option<BackendKind>,
     #[command(flatten)]

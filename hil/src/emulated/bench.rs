@@ -2,8 +2,8 @@
 //! the relay board with its watchdog, for the selftest, calibration and the controller to run
 //! against where there is no Pi.
 
-use crate::bench::{Bench, Circuit, NodeCfg};
-use crate::emulated::ads1115::VirtualAds1115;
+use crate::bench::{Bench, Circuit, MeterCfg, NodeCfg};
+use crate::emulated::ads1115::{self, VirtualAds1115};
 use crate::emulated::gpio::{Pin, RelayBoard, Watchdog};
 use crate::emulated::node::{Inputs, NodeSpec, Signal, VirtualNode};
 use crate::emulated::{EmulatedBus, Nanos};
@@ -21,23 +21,47 @@ pub struct Emulated {
 /// on the bus, the generator stopped, no current anywhere, ADC inputs at mid-supply.
 pub fn emulate(b: &Bench) -> Emulated {
     let (v_rms, hz) = (b.nominal_v, b.nominal_hz);
-    emulate_with(b, &mut |n: &NodeCfg| {
-        let live = matches!(n.voltage, Circuit::Main | Circuit::Bus);
-        Box::new(move |s: Signal, t: f64| match s {
-            Signal::Voltage if live => {
-                v_rms * std::f64::consts::SQRT_2 * (std::f64::consts::TAU * hz * t).sin()
-            }
-            _ => 0.0,
-        })
-    })
+    let mains =
+        move |t: f64| v_rms * std::f64::consts::SQRT_2 * (std::f64::consts::TAU * hz * t).sin();
+    let live = |c: &Circuit| matches!(c, Circuit::Main | Circuit::Bus);
+    emulate_with(
+        b,
+        &mut |n: &NodeCfg| {
+            let live = live(&n.voltage);
+            Box::new(move |s: Signal, t: f64| match s {
+                Signal::Voltage if live => mains(t),
+                _ => 0.0,
+            })
+        },
+        &mut |m: &MeterCfg| {
+            let live = live(&m.voltage.circuit);
+            let m = m.clone();
+            Box::new(move |pin: usize, t: f64| {
+                let v = m.voltage.volts(if live { mains(t) } else { 0.0 });
+                let at = |i: &crate::bench::MeterInput| crate::ads_meter::pin(i.input) == Some(pin);
+                if at(&m.voltage) {
+                    return v;
+                }
+                m.currents
+                    .iter()
+                    .find(|i| at(i))
+                    .map_or(1.65, |i| i.volts(0.0))
+            })
+        },
+    )
 }
 
-/// The bench with each node's analog inputs given by `inputs` (a twin's waveforms, say).
-pub fn emulate_with(b: &Bench, inputs: &mut dyn FnMut(&NodeCfg) -> Inputs) -> Emulated {
+/// The bench with each node's and each meter's analog inputs given by `nodes` and `meters`
+/// (a twin's waveforms, say; a meter's as the volts at each of the part's pins).
+pub fn emulate_with(
+    b: &Bench,
+    nodes: &mut dyn FnMut(&NodeCfg) -> Inputs,
+    meters: &mut dyn FnMut(&MeterCfg) -> ads1115::Inputs,
+) -> Emulated {
     let bus = EmulatedBus::new(b.i2c.hz);
     let hz = b.nominal_hz;
     for n in &b.nodes {
-        let inputs = inputs(n);
+        let inputs = nodes(n);
         let spec = NodeSpec {
             channels: n.channels.len() as u8,
             nominal_hz: hz,
@@ -49,6 +73,9 @@ pub fn emulate_with(b: &Bench, inputs: &mut dyn FnMut(&NodeCfg) -> Inputs) -> Em
     }
     for a in &b.adcs {
         bus.attach(a.address, VirtualAds1115::new(3.3, Box::new(|_, _| 1.65)));
+    }
+    for m in &b.meters {
+        bus.attach(m.address, VirtualAds1115::new(3.3, meters(m)));
     }
     let outputs: Vec<Pin> = b.relays.outputs.iter().map(|_| Pin::default()).collect();
     let heartbeat = Pin::default();
