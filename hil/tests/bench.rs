@@ -100,3 +100,61 @@ fn a_bad_bench_says_where_and_what() {
     .unwrap_err();
     assert!(e.contains("pin 12"), "{e}");
 }
+
+#[test]
+fn the_ads1115_bench_passes_its_selftest_and_its_zero_is_checked() {
+    let b = Bench::parse(bench::DEMO_ADS1115).unwrap();
+    let mut e = hil::emulated::bench::emulate(&b);
+    let checks = run(&b, &mut e, true);
+    let failed: Vec<_> = checks.iter().filter(|c| !c.pass).collect();
+    assert!(failed.is_empty(), "{}", hil::selftest::table(&checks));
+    // Each meter's voltage and three currents.
+    let meter_checks: Vec<_> = checks
+        .iter()
+        .filter(|c| c.item.contains("0x48 A") || c.item.contains("0x49 A"))
+        .collect();
+    assert_eq!(meter_checks.len(), 8, "{}", hil::selftest::table(&checks));
+    let bus = meter_checks
+        .iter()
+        .find(|c| c.item.starts_with("bus voltage"))
+        .unwrap();
+    assert!(bus.detail.starts_with("230."), "{}", bus.detail);
+    // A clamp whose bias drifted reads its zero away from the bench's: it fails.
+    let mut drifted = b.clone();
+    drifted.meters[0].currents[0].cal.offset = 1.75;
+    let checks = run(&drifted, &mut e, true);
+    let server = checks
+        .iter()
+        .find(|c| c.item.starts_with("server current"))
+        .unwrap();
+    assert!(!server.pass, "{}", server.detail);
+}
+
+#[test]
+fn calibrating_a_meter_input_measures_its_zero_and_its_gain() {
+    use std::f64::consts::{PI, SQRT_2};
+    let mut b = Bench::parse(bench::DEMO_ADS1115).unwrap();
+    // The clamp as built: biased to 1.71 V (not the bench's 1.65) and 28 A per volt (not 30),
+    // carrying 5 A rms at 50 Hz.
+    let meters = |m: &hil::bench::MeterCfg| -> hil::emulated::ads1115::Inputs {
+        let live = m.address == 0x48;
+        Box::new(move |pin: usize, t: f64| match pin {
+            0 if live => 1.71 + 5.0 * SQRT_2 * (2.0 * PI * 50.0 * t).sin() / 28.0,
+            3 => 1.65 + (2.0 * PI * 50.0 * t).sin(),
+            _ => 1.65,
+        })
+    };
+    let mut e =
+        hil::emulated::bench::emulate_with(&b, &mut |_| Box::new(|_, _| 0.0), &mut |m| meters(m));
+    let (before, detail) = e.calibrate(&mut b, "server", 5.0, 5).unwrap();
+    // The bench's gain read 5 A as 5.36 A.
+    assert!(
+        (before / (5.0 * 30.0 / 28.0) - 1.0).abs() < 0.01,
+        "{before}"
+    );
+    let cal = b.meters[0].currents[0].cal;
+    assert!((cal.offset - 1.71).abs() < 1e-3, "{detail}");
+    assert!((cal.gain / 28.0 - 1.0).abs() < 0.005, "{detail}");
+    // The bench file keeps it.
+    assert!(b.to_ron().contains("1.71"), "{}", b.to_ron());
+}
