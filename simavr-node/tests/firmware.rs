@@ -317,3 +317,38 @@ fn a_read_never_mixes_two_windows() {
     // The reads spanned many windows, so many chances to tear.
     assert!(changes > 20, "{changes}");
 }
+
+#[test]
+fn the_pis_poller_reads_the_firmware_and_marks_a_reset_node() {
+    use hil::poll::{PollEvent, PollSettings, Poller};
+    let mut b = bus(50.0, loads());
+    b.delay_ms(BOOT_MS);
+    let (fw, _) = Node::identify(&mut b, FIRMWARE).unwrap();
+    let mut poller = Poller::new([fw], PollSettings::default());
+    let clock_bus = b.clone();
+    let clock = move || clock_bus.now() as f64 / 1e9;
+    let mut delay = b.clone();
+    let mut events = Vec::new();
+    // The controller's 20 ms steps for a second.
+    for _ in 0..50 {
+        poller.poll(&mut b, &mut delay, &clock, 0.02, &mut events);
+        b.delay_ms(20);
+    }
+    let r = poller.channel(0, 1, clock()).unwrap();
+    assert!(r.fresh);
+    close("polled P", r.values.p, loads()[1].p(V), 0.01);
+    close("polled V of the last cycle", r.v_cycle, V, 0.01);
+    close("polled half-cycle I", r.i_fast, loads()[1].i_rms(), 0.02);
+    // The firmware restarts: the poller says so.
+    b.with_device(FIRMWARE, |d: &mut SimavrNode| d.reset());
+    for _ in 0..20 {
+        poller.poll(&mut b, &mut delay, &clock, 0.02, &mut events);
+        b.delay_ms(20);
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, PollEvent::NodeReset { address: FIRMWARE })),
+        "{events:?}"
+    );
+}
