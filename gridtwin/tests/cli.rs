@@ -927,7 +927,7 @@ fn serve_on_a_bench_refuses_what_cannot_run_and_says_why() {
     let (code, err) = serve(&["--emulated"]);
     assert_eq!(code, Some(1), "{err}");
     assert!(
-        err.contains("bench: no node channel measures office"),
+        err.contains("bench: no node channel or meter measures office"),
         "{err}"
     );
     // Hardware runs in real time; and a build without the Pi's buses does not fake them.
