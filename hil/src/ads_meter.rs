@@ -95,6 +95,11 @@ impl Metering {
         }
     }
 
+    /// Forget the samples (they may be garbled); the energy and frequency stay.
+    pub fn clear(&mut self) {
+        self.samples.clear();
+    }
+
     /// The last conversion's index, if any.
     pub fn last(&self) -> Option<i64> {
         self.samples.back().map(|s| s.k)
@@ -323,6 +328,31 @@ pub fn pin(input: Input) -> Option<usize> {
     }
 }
 
+/// Why a stream stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamError<E> {
+    /// The bus failed (NAK, arbitration, a stuck line): the HAL's error.
+    Bus(E),
+    /// The config register read back other than written: frames are garbled on the way. The
+    /// part has no frame check, so this is how a bad cable shows; its samples are dropped.
+    Garbled { wrote: u16, read: u16 },
+}
+
+impl<E: core::fmt::Debug> core::fmt::Display for StreamError<E> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            StreamError::Bus(e) => write!(f, "{e:?}"),
+            StreamError::Garbled { wrote, read } => write!(
+                f,
+                "config read back {read:#06x}, written {wrote:#06x}: frames garbled on the bus"
+            ),
+        }
+    }
+}
+
+/// Conversions between read-backs of the config register (some 19 ms at 860/s).
+const VERIFY_EVERY: i64 = 16;
+
 /// A sensor on one of the part's inputs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sensor {
@@ -375,11 +405,31 @@ impl Stream {
         mux_bits(self.sensors[usize::from(input)].input) | pga_bits(self.range) | dr | CONTINUOUS
     }
 
-    fn select<I: I2c>(&mut self, i2c: &mut I, input: u8, now: f64) -> Result<(), I::Error> {
+    fn select<I: I2c>(
+        &mut self,
+        i2c: &mut I,
+        input: u8,
+        now: f64,
+    ) -> Result<(), StreamError<I::Error>> {
         let cfg = self.config(input);
         let [hi, lo] = cfg.to_be_bytes();
-        i2c.write(self.address, &[CONFIG, hi, lo])?;
+        i2c.write(self.address, &[CONFIG, hi, lo])
+            .map_err(StreamError::Bus)?;
         self.writes.push_back((now, input));
+        Ok(())
+    }
+
+    /// The config register as written, or `Garbled` (OS reads as the part's state).
+    fn verify<I: I2c>(&mut self, i2c: &mut I, input: u8) -> Result<(), StreamError<I::Error>> {
+        const OS: u16 = 1 << 15;
+        let mut b = [0u8; 2];
+        i2c.write_read(self.address, &[CONFIG], &mut b)
+            .map_err(StreamError::Bus)?;
+        let (wrote, read) = (self.config(input), u16::from_be_bytes(b));
+        if read & !OS != wrote & !OS {
+            self.metering.clear();
+            return Err(StreamError::Garbled { wrote, read });
+        }
         Ok(())
     }
 
@@ -400,7 +450,7 @@ impl Stream {
         &mut self,
         i2c: &mut I,
         clock: &dyn Fn() -> f64,
-    ) -> Result<f64, I::Error> {
+    ) -> Result<f64, StreamError<I::Error>> {
         let period = self.period();
         let n = self.sensors.len() as i64;
         let t0 = match self.t0 {
@@ -409,7 +459,8 @@ impl Stream {
                 // A continuous conversion restarts only from single-shot: the part is put there
                 // (it powers down after the conversion under way), then back.
                 let single = self.config(0) | (1 << 8);
-                i2c.write(self.address, &[CONFIG, (single >> 8) as u8, single as u8])?;
+                i2c.write(self.address, &[CONFIG, (single >> 8) as u8, single as u8])
+                    .map_err(StreamError::Bus)?;
                 // Conversion 0 (the voltage) starts as the write arrives, a little before it
                 // ends: the part's conversions end up to a transaction before this clock says.
                 // Conversion 1's input is written at once, during it.
@@ -441,7 +492,8 @@ impl Stream {
         let done = at.floor() as i64 - 1;
         if done >= self.next {
             let mut code = [0u8; 2];
-            i2c.write_read(self.address, &[CONVERSION], &mut code)?;
+            i2c.write_read(self.address, &[CONVERSION], &mut code)
+                .map_err(StreamError::Bus)?;
             let volts = f64::from(i16::from_be_bytes(code)) * self.range.volts() / 32768.0;
             let input = self.input_of(done, t0);
             let value = self.sensors[usize::from(input)].cal.apply(volts);
@@ -452,6 +504,9 @@ impl Stream {
             if !late {
                 let want = ((done + 2) % n) as u8;
                 self.select(i2c, want, clock())?;
+                if done % VERIFY_EVERY == 0 {
+                    self.verify(i2c, want)?;
+                }
             }
         }
         // A quarter period past the next completion.
@@ -481,7 +536,7 @@ pub struct Interleaved<'a, I: I2c> {
     streams: &'a mut [Stream],
     clock: &'a dyn Fn() -> f64,
     due: Vec<f64>,
-    pub failed: Vec<(usize, I::Error)>,
+    pub failed: Vec<(usize, StreamError<I::Error>)>,
 }
 
 impl<'a, I: I2c> Interleaved<'a, I> {

@@ -369,10 +369,7 @@ impl<I: I2c, D: DelayNs, P: OutputPin> Hardware<I, D, P> {
         bus.run(&mut self.delay, until);
         let failed = std::mem::take(&mut bus.failed);
         for (m, stream) in self.streams.iter_mut().enumerate() {
-            let error = failed
-                .iter()
-                .find(|f| f.0 == m)
-                .map(|f| format!("{:?}", f.1));
+            let error = failed.iter().find(|f| f.0 == m).map(|f| f.1.to_string());
             let address = stream.address;
             match error {
                 Some(error) if !self.meter_failing[m] => {
@@ -390,9 +387,10 @@ impl<I: I2c, D: DelayNs, P: OutputPin> Hardware<I, D, P> {
         }
     }
 
-    /// A meter's values are a whole window's and recent.
+    /// A meter's values are a whole window's and recent, and its bus works.
     fn meter_fresh(&self, m: usize, now: f64) -> bool {
-        self.metered[m].is_some()
+        !self.meter_failing[m]
+            && self.metered[m].is_some()
             && self.streams[m]
                 .last_at()
                 .is_some_and(|t| now - t <= self.stale_s)
