@@ -29,11 +29,8 @@ static void close_cycle(sampler_t *s, uint8_t crossing, int16_t v0, int16_t v1)
     c->cross_v0 = v0;
     c->cross_v1 = v1;
     s->filling ^= 1;
-    if (s->closed_ready) {
-        /* The main loop fell a cycle behind: the older one is dropped. */
-        s->lost_cycles++;
+    if (s->closed_ready) /* the main loop fell a cycle behind: the older one is dropped */
         memset(&s->cycles[s->filling], 0, sizeof(cycle_t));
-    }
     s->closed_ready = 1;
     s->cycle_start = s->frame;
 }

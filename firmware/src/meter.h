@@ -40,7 +40,6 @@ typedef struct {
     cycle_t cycles[2];
     uint8_t filling;
     volatile uint8_t closed_ready;
-    uint8_t lost_cycles;
 } sampler_t;
 
 /* One channel's window values, SI units. */

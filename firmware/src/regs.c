@@ -88,8 +88,6 @@ uint8_t regs_write_byte(node_t *n, uint8_t b)
         pec = pec_block(pec, n->rx, (uint8_t)(len + 1));
         if (pec == b)
             apply(n, n->rx[0], n->rx + 1);
-        else
-            n->pec_errors++;
         return 0; /* nothing follows a PEC */
     }
     return 1;

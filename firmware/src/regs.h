@@ -54,7 +54,6 @@ typedef struct {
     uint8_t rx_n;
     uint8_t tx[FRAME_MAX];
     uint8_t tx_n, tx_i;
-    uint16_t pec_errors;
 } node_t;
 
 /* SLA+W acknowledged: a frame starts. */

@@ -5,15 +5,13 @@
 //!
 //! A frame is a voltage conversion and then one per current. Each current is taken `c + 1`
 //! conversions after its frame's voltage, up to 3.5 ms (63° at 50 Hz) later, so a power factor
-//! from the products of the frame's samples is badly wrong. `Metering` corrects it: the voltage
-//! at the current's moment is the fundamental through the voltage samples either side of it
-//! (two samples of a sinusoid of known frequency fix its amplitude and phase), whatever the
-//! spacing, so conversions left unread cost samples rather than skew the power. Means are
-//! Hann-weighted in time; conversions left unread near the same phase of every cycle would bias
-//! them, so the caller moves its pauses around (see `controller`'s hardware). The part's
-//! delta-sigma filter
-//! averages each conversion over its period, which shortens the fundamental by sinc(f T); the
-//! RMS values and powers are divided by it.
+//! from the products of the frame's samples is badly wrong. `Metering` fits each channel's
+//! fundamental (a cos ωt + b sin ωt, least squares, Hann-weighted over the window) at its
+//! samples' own instants, so the skew between channels is nothing and conversions left unread
+//! cost samples rather than accuracy; P is the product of the fitted phasors, an RMS the fitted
+//! fundamental's with what lies beyond it (harmonics). The part's delta-sigma filter averages
+//! each conversion over its period, which shortens the fundamental by sinc(f T); it is divided
+//! out.
 //!
 //! The stream shares the I2C bus with the measurement nodes, so it writes the two registers it
 //! needs itself (SBAS444's config and conversion registers) rather than through `ads1x1x`,
@@ -31,11 +29,10 @@ use crate::node::Values;
 /// The window the values are over: 10 cycles at 50 Hz, as the nodes'.
 pub const WINDOW_S: f64 = 0.2;
 
-/// One input's samples: conversion index (consecutive within a run of conversions), the
-/// conversion's mid-point (s), which input, the sensor's value (SI units).
+/// One input's samples: the conversion's mid-point (s), which input, the sensor's value (SI
+/// units).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Sample {
-    k: i64,
     t: f64,
     input: u8,
     value: f64,
@@ -78,17 +75,16 @@ impl Metering {
         }
     }
 
-    /// Without the voltage-current skew correction: each current paired with its frame's
-    /// voltage (for the figure of what the correction is worth).
+    /// Without the voltage-current skew correction: each current paired with the voltage
+    /// converted before it (for the figure of what the correction is worth).
     pub fn without_skew_correction(mut self) -> Metering {
         self.skew_correction = false;
         self
     }
 
-    /// Conversion `k` of `input`, its mid-point at `t` (s), gave `value`. Indices are
-    /// consecutive while the conversions are; a gap of more than a frame separates runs.
-    pub fn push(&mut self, k: i64, t: f64, input: u8, value: f64) {
-        self.samples.push_back(Sample { k, t, input, value });
+    /// A conversion of `input`, its mid-point at `t` (s), gave `value`.
+    pub fn push(&mut self, t: f64, input: u8, value: f64) {
+        self.samples.push_back(Sample { t, input, value });
         let keep = WINDOW_S + 2.0 * f64::from(self.inputs) * self.period;
         while self.samples.front().is_some_and(|s| s.t < t - keep) {
             self.samples.pop_front();
@@ -98,11 +94,6 @@ impl Metering {
     /// Forget the samples (they may be garbled); the energy and frequency stay.
     pub fn clear(&mut self) {
         self.samples.clear();
-    }
-
-    /// The last conversion's index, if any.
-    pub fn last(&self) -> Option<i64> {
-        self.samples.back().map(|s| s.k)
     }
 
     /// The last conversion's mid-point, if any.
@@ -162,7 +153,6 @@ impl Metering {
     /// The values of each current channel over the window, or None before a whole window.
     pub fn values(&mut self) -> Option<Vec<Metered>> {
         let last = self.last_time()?;
-        let n = i64::from(self.inputs);
         let window: Vec<Sample> = self.window().copied().collect();
         // Half the window's conversions at least (a control step may leave some unread).
         if window.len() < (WINDOW_S / self.period * 0.5) as usize {
@@ -226,51 +216,42 @@ impl Metering {
             }
         };
         let v_rms = rms_of(&v);
+        let (vc, vs) = fit(&v);
         let cycle = 1.0 / (f * self.period);
         let mut out = Vec::with_capacity(usize::from(self.inputs - 1));
-        for c in 0..self.inputs - 1 {
-            let input = c + 1;
-            let i: Vec<&Sample> = window.iter().filter(|s| s.input == input).collect();
-            let i_samples: Vec<(f64, f64)> = i.iter().map(|s| (s.t, s.value)).collect();
-            let i_rms = rms_of(&i_samples);
+        for input in 1..self.inputs {
+            let i: Vec<(f64, f64)> = window
+                .iter()
+                .filter(|s| s.input == input)
+                .map(|s| (s.t, s.value))
+                .collect();
+            let i_rms = rms_of(&i);
             // The fundamental's power from each channel's own fundamental phasor, fitted at the
             // samples' own instants: the skew between the channels is then nothing, and
             // conversions left unread cost samples, not accuracy. Uncorrected: each current
             // with the voltage converted before it, as if taken together.
             let p = if self.skew_correction {
-                let (vc, vs) = fit(&v);
-                let (ic, is) = fit(&i_samples);
+                let (ic, is) = fit(&i);
                 (vc * ic + vs * is) / 2.0 / (sinc * sinc)
             } else {
                 let products: Vec<(f64, f64)> = i
                     .iter()
-                    .filter_map(|s| {
-                        let before = v.partition_point(|x| x.0 < s.t).checked_sub(1)?;
-                        Some((s.t, v[before].1 * s.value))
+                    .filter_map(|&(t, x)| {
+                        let before = v.partition_point(|s| s.0 < t).checked_sub(1)?;
+                        Some((t, v[before].1 * x))
                     })
                     .collect();
                 weighted(&mut products.iter().copied()) / (sinc * sinc)
             };
-            let s = v_rms * i_rms;
             // The largest RMS over any 2.5 cycles of this current's samples in the window: at four
             // samples a cycle, a single cycle's RMS is too rough to trip on.
-            let span = (2.5 * cycle / n as f64).round().max(1.0) as usize;
+            let span = (2.5 * cycle / f64::from(self.inputs)).round().max(1.0) as usize;
             let i_fast = i
                 .windows(span.min(i.len()).max(1))
-                .map(|w| rms(&mut w.iter().map(|s| s.value)) / sinc)
+                .map(|w| rms(&mut w.iter().map(|s| s.1)) / sinc)
                 .fold(i_rms, f64::max);
             out.push(Metered {
-                values: Values {
-                    v_rms,
-                    i_rms,
-                    p,
-                    pf: if s > 1e-9 {
-                        (p / s).clamp(-1.0, 1.0)
-                    } else {
-                        0.0
-                    },
-                    hz,
-                },
+                values: Values::new(v_rms, i_rms, p, hz),
                 i_fast,
                 energy: 0.0,
             });
@@ -317,15 +298,10 @@ fn pga_bits(range: Range) -> u16 {
     }) << 9
 }
 
-/// The pin a single-ended input reads (A0-A3 as 0-3), or None for a differential one.
+/// The pin a single-ended input reads (A0-A3 as 0-3), or None for a differential one: the
+/// single-ended mux settings are 4-7.
 pub fn pin(input: Input) -> Option<usize> {
-    match input {
-        Input::A0 => Some(0),
-        Input::A1 => Some(1),
-        Input::A2 => Some(2),
-        Input::A3 => Some(3),
-        _ => None,
-    }
+    usize::from(mux_bits(input) >> 12).checked_sub(4)
 }
 
 /// Why a stream stopped.
@@ -369,9 +345,10 @@ pub struct Stream {
     sensors: Vec<Sensor>,
     /// When this run's conversion 0 started (clock s); None before the part is (re)started.
     t0: Option<f64>,
-    /// The first run's start (sample times count from it), and this run's first index.
+    /// The first run's start (sample times count from it).
     origin: Option<f64>,
-    base: i64,
+    /// Conversions read since the stream was made.
+    read: u64,
     /// (time, input index) of each mux write still needed to label a conversion.
     writes: VecDeque<(f64, u8)>,
     next: i64,
@@ -389,7 +366,7 @@ impl Stream {
             sensors,
             t0: None,
             origin: None,
-            base: 0,
+            read: 0,
             writes: VecDeque::new(),
             next: 0,
             metering: Metering::new(rate, inputs, hz),
@@ -469,11 +446,6 @@ impl Stream {
                 let now = clock();
                 self.t0 = Some(now);
                 self.origin.get_or_insert(now);
-                // Indices jump by more than a frame: no pair spans two runs.
-                self.base = self
-                    .metering
-                    .last()
-                    .map_or(0, |k| k + 2 + self.sensors.len() as i64);
                 self.next = 0;
                 self.select(i2c, 1, clock())?;
                 now
@@ -498,7 +470,8 @@ impl Stream {
             let input = self.input_of(done, t0);
             let value = self.sensors[usize::from(input)].cal.apply(volts);
             let t = t0 + (done as f64 + 0.5) * period - self.origin.unwrap_or(t0);
-            self.metering.push(self.base + done, t, input, value);
+            self.metering.push(t, input, value);
+            self.read += 1;
             self.next = done + 1;
             // We are within conversion done + 1: a write now sets done + 2's input.
             if !late {
@@ -518,6 +491,11 @@ impl Stream {
     /// clock here follows only for a while.
     pub fn restart(&mut self) {
         self.t0 = None;
+    }
+
+    /// Conversions read since the stream was made.
+    pub fn conversions_read(&self) -> u64 {
+        self.read
     }
 
     /// When the last conversion read was taken, clock s.
@@ -628,8 +606,17 @@ mod tests {
         for k in 0..(seconds / period) as i64 {
             let input = (k % n) as u8;
             let x = if input == 0 { avg(&v, k) } else { avg(&i, k) };
-            m.push(k, (k as f64 + 0.5) * period, input, x);
+            m.push((k as f64 + 0.5) * period, input, x);
         }
+    }
+
+    /// The largest power-factor error over the channels.
+    fn worst_pf_error(m: &mut Metering, pf: f64) -> f64 {
+        m.values()
+            .unwrap()
+            .iter()
+            .map(|x| (x.values.pf - pf).abs())
+            .fold(0.0, f64::max)
     }
 
     #[test]
@@ -654,21 +641,11 @@ mod tests {
             }
             let mut raw = Metering::new(Rate::Sps860, inputs, 50.0).without_skew_correction();
             feed(&mut raw, hz, 10.0, 60.0, 0.5);
-            let worst = raw
-                .values()
-                .unwrap()
-                .iter()
-                .map(|x| (x.values.pf - 0.5).abs())
-                .fold(0.0, f64::max);
+            let worst = worst_pf_error(&mut raw, 0.5);
             // The last current is up to three conversions (3.5 ms, 63° at 50 Hz) after its
             // voltage.
             assert!(worst > 0.15, "{hz}: uncorrected PF error only {worst}");
-            let corrected = m
-                .values()
-                .unwrap()
-                .iter()
-                .map(|x| (x.values.pf - 0.5).abs())
-                .fold(0.0, f64::max);
+            let corrected = worst_pf_error(&mut m, 0.5);
             println!(
                 "{hz} Hz, {inputs} inputs: PF 0.5 read with error {corrected:.5} corrected, {worst:.3} uncorrected"
             );
@@ -679,14 +656,15 @@ mod tests {
     fn a_dead_voltage_has_no_frequency_and_energy_integrates_the_power() {
         let mut m = Metering::new(Rate::Sps860, 2, 50.0);
         for k in 0..400 {
-            m.push(k, (k as f64 + 0.5) / 860.0, (k % 2) as u8, 0.0);
+            m.push((k as f64 + 0.5) / 860.0, (k % 2) as u8, 0.0);
         }
         assert_eq!(m.values().unwrap()[0].values.hz, 0.0);
         let mut m = Metering::new(Rate::Sps860, 2, 50.0);
         feed(&mut m, 50.0, 4.0, 0.0, 0.3);
         let e0 = m.values().unwrap()[0].energy;
-        let k0 = m.last().unwrap();
         let period = 1.0 / 860.0;
+        // The last conversion `feed` gave.
+        let k0 = (0.3 / period) as i64 - 1;
         let n = 2;
         let w = 2.0 * PI * 50.0;
         for k in k0 + 1..k0 + 1 + 860 {
@@ -696,7 +674,7 @@ mod tests {
             } else {
                 4.0 * 2f64.sqrt() * (w * t).sin()
             };
-            m.push(k, t, (k % n) as u8, x);
+            m.push(t, (k % n) as u8, x);
             if k % 20 == 0 {
                 m.values();
             }

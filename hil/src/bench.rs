@@ -131,6 +131,11 @@ pub struct AdcInput {
     pub cal: ads1115::Calibration,
 }
 
+/// A meter's sensors ride on the ADS1115's mid-supply (3.3 V / 2) ...
+pub const METER_BIAS_V: f64 = 1.65;
+/// ... and swing this far about it at their full scale, staying within the 3.3 V rails.
+pub const METER_SWING_V: f64 = 1.4;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MeterCfg {

@@ -163,6 +163,22 @@ pub struct Values {
 }
 
 impl Values {
+    /// A window's values, its power factor P / (V I) (zero with nothing flowing).
+    pub fn new(v_rms: f64, i_rms: f64, p: f64, hz: f64) -> Values {
+        let s = v_rms * i_rms;
+        Values {
+            v_rms,
+            i_rms,
+            p,
+            pf: if s > 1e-9 {
+                (p / s).clamp(-1.0, 1.0)
+            } else {
+                0.0
+            },
+            hz,
+        }
+    }
+
     /// The register's 16 bytes.
     pub fn decode(b: &[u8; 16]) -> Values {
         let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);

@@ -30,8 +30,6 @@ pub struct Hardware<'a, I, P, D> {
 /// A no-load current above this share of the sensor's range is a fault (a miswired or
 /// unbiased channel), not noise.
 const NO_LOAD_SHARE: f64 = 0.02;
-/// A meter's sensor swings this far about its bias at full scale (within 3.3 V).
-const METER_FULL_SCALE_V: f64 = 1.4;
 
 impl<I: I2c, P: OutputPin, D: DelayNs> Hardware<'_, I, P, D> {
     /// Wait `ms` while keeping the relay board's watchdog fed.
@@ -216,8 +214,8 @@ impl<I: I2c, P: OutputPin, D: DelayNs> Hardware<'_, I, P, D> {
                                 let ok = (0.85..=1.10).contains(&pu) || (expect_dead && pu < 0.05);
                                 (ok, format!("{rms:.1} V"))
                             } else {
-                                let full =
-                                    METER_FULL_SCALE_V * input.cal.gain / std::f64::consts::SQRT_2;
+                                let full = crate::bench::METER_SWING_V * input.cal.gain
+                                    / std::f64::consts::SQRT_2;
                                 (
                                     rms <= NO_LOAD_SHARE * full,
                                     format!("{rms:.3} A at no load"),

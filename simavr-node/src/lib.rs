@@ -9,8 +9,6 @@ mod ffi;
 use hil::emulated::node::{Inputs, Signal};
 use hil::emulated::{Device, Nak, Nanos};
 
-pub use ffi::PinInput;
-
 /// The firmware as built for 4 channels by `firmware/Makefile`.
 pub const FIRMWARE_ELF: &str = env!("NODE_ELF");
 /// The AVR's clock.
@@ -58,7 +56,7 @@ pub struct SimavrNode {
 
 impl SimavrNode {
     pub fn new(address: u8, front: FrontEnd, mut inputs: Inputs) -> Result<SimavrNode, String> {
-        let pin: PinInput = Box::new(move |input, t| {
+        let pin: ffi::PinInput = Box::new(move |input, t| {
             if input == 0 {
                 FrontEnd::millivolts(inputs(Signal::Voltage, t), front.v_peak)
             } else {

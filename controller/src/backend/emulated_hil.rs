@@ -15,7 +15,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use grid_types::{Readings, SourceId};
 use hil::Contact;
 use hil::ads1115::{Input, Range};
-use hil::bench::{Bench, Circuit, Drive, I2cBus, MeterCfg, MeterInput, NodeCfg, Output, Relays};
+use hil::bench::{
+    Bench, Circuit, Drive, I2cBus, METER_BIAS_V, METER_SWING_V, MeterCfg, MeterInput, NodeCfg,
+    Output, Relays,
+};
 use hil::emulated::gpio::{Pin, RelayBoard};
 use hil::emulated::node::Signal;
 use hil::emulated::{EmulatedBus, Fault, Nanos};
@@ -51,9 +54,6 @@ pub enum LoadMetering {
 
 /// ADS1115 meters at most on one bus (its ADDR pin's four addresses).
 const MAX_METERS: usize = 4;
-/// Volts about the mid-supply bias at a sensor's full scale: the input stays within 0.25-3.05 V
-/// on the 3.3 V part.
-const METER_SWING_V: f64 = 1.4;
 
 /// The bench an installer would build for `spec`: each current sensor's range three times the
 /// load's rated peak current, and half again above its largest overcurrent pickup, so a fault
@@ -121,7 +121,7 @@ pub fn bench_for(spec: &PduSpec, settings: &Settings, metering: LoadMetering) ->
         circuit,
         cal: hil::ads1115::Calibration {
             gain: peak / METER_SWING_V,
-            offset: 1.65,
+            offset: METER_BIAS_V,
         },
     };
     let meters = spec.loads[..on_meters]
@@ -317,7 +317,7 @@ impl EmulatedHil {
                     let t = t - PRIME_S - lag;
                     pins.iter()
                         .find(|p| p.0 == Some(pin))
-                        .map_or(1.65, |(_, sensor, ch)| {
+                        .map_or(METER_BIAS_V, |(_, sensor, ch)| {
                             sensor.volts(ch.map_or(0.0, |ch| lock(&w).value(ch, t)))
                         })
                 })

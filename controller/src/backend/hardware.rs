@@ -1,5 +1,6 @@
 //! The controller's side of the hardware, as a bench file lays it out: measurement nodes polled
-//! over I2C (`hil::poll`: retries, backoff, stale data marked lost) and relay coils on GPIO
+//! over I2C (`hil::poll`: retries, backoff, stale data marked lost), ADS1115 meters streamed on
+//! the same bus between and after the poll (`hil::ads_meter`), and relay coils on GPIO
 //! (`hil::RelayBank`, through each output's normally open or closed contact) with the relay
 //! board's heartbeat. Generic over embedded-hal, so the same code drives a Pi (`hil::rpi`) and,
 //! in `emulated_hil`, virtual nodes fed by the twin.
@@ -526,13 +527,7 @@ impl<I: I2c, D: DelayNs, P: OutputPin> Backend for Hardware<I, D, P> {
                         .as_ref()
                         .map(|v| v[usize::from(c)])
                         .unwrap_or(Metered {
-                            values: hil::node::Values {
-                                v_rms: 0.0,
-                                i_rms: 0.0,
-                                p: 0.0,
-                                pf: 0.0,
-                                hz: 0.0,
-                            },
+                            values: hil::node::Values::new(0.0, 0.0, 0.0, 0.0),
                             i_fast: 0.0,
                             energy: 0.0,
                         });

@@ -2,7 +2,7 @@
 //! the relay board with its watchdog, for the selftest, calibration and the controller to run
 //! against where there is no Pi.
 
-use crate::bench::{Bench, Circuit, MeterCfg, NodeCfg};
+use crate::bench::{Bench, Circuit, METER_BIAS_V, MeterCfg, NodeCfg};
 use crate::emulated::ads1115::{self, VirtualAds1115};
 use crate::emulated::gpio::{Pin, RelayBoard, Watchdog};
 use crate::emulated::node::{Inputs, NodeSpec, Signal, VirtualNode};
@@ -45,7 +45,7 @@ pub fn emulate(b: &Bench) -> Emulated {
                 m.currents
                     .iter()
                     .find(|i| at(i))
-                    .map_or(1.65, |i| i.volts(0.0))
+                    .map_or(METER_BIAS_V, |i| i.volts(0.0))
             })
         },
     )

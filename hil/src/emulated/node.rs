@@ -263,19 +263,7 @@ impl VirtualNode {
         let v_rms = (w.v2 / n).sqrt();
         for ch in 0..usize::from(self.spec.channels) {
             let i_rms = (w.i2[ch] / n).sqrt();
-            let p = w.p[ch] / n;
-            let s = v_rms * i_rms;
-            self.values[ch] = Values {
-                v_rms,
-                i_rms,
-                p,
-                pf: if s > 1e-9 {
-                    (p / s).clamp(-1.0, 1.0)
-                } else {
-                    0.0
-                },
-                hz,
-            };
+            self.values[ch] = Values::new(v_rms, i_rms, w.p[ch] / n, hz);
         }
         self.flags |= Status::DATA_READY;
         self.sequence = self.sequence.wrapping_add(1);
