@@ -44,6 +44,8 @@ fn the_controller_runs_the_bench_and_a_lost_node_drops_only_its_loads() {
         outputs: e.outputs,
         heartbeat: e.heartbeat,
         clock: Box::new(move || clock.now() as f64 / 1e9),
+        // The demo bench's loads are on nodes: no meters.
+        ready: Vec::new(),
     };
     let names: Vec<String> = l
         .pdu()

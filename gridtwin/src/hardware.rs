@@ -42,12 +42,17 @@ pub fn open(
             outputs: e.outputs,
             heartbeat: e.heartbeat,
             clock: Box::new(clock),
+            ready: e
+                .ready
+                .into_iter()
+                .map(|r| Box::new(r) as Box<dyn hil::ads_meter::ReadyPin>)
+                .collect(),
         };
         let mut hw = Hardware::new(&hil.bench, names, step_s, io)?;
         let notes = hw.start(&hil.bench, START_S);
         return Ok((Box::new(hw), notes));
     }
-    pi(&hil.bench, names, step_s, start)
+    pi(&hil.bench, names, step_s)
 }
 
 #[cfg(feature = "rpi")]
@@ -55,7 +60,6 @@ fn pi(
     bench: &Bench,
     names: &[String],
     step_s: f64,
-    start: Instant,
 ) -> Result<(Box<dyn Backend + Send>, Vec<String>), String> {
     let pi = hil::rpi::Pi::open(bench)?;
     let io = Io {
@@ -63,7 +67,13 @@ fn pi(
         delay: pi.delay,
         outputs: pi.outputs,
         heartbeat: pi.heartbeat,
-        clock: Box::new(move || start.elapsed().as_secs_f64()),
+        // The kernel's monotonic clock, which stamps the meters' ready edges too.
+        clock: Box::new(hil::rpi::monotonic),
+        ready: pi
+            .ready
+            .into_iter()
+            .map(|r| Box::new(r) as Box<dyn hil::ads_meter::ReadyPin>)
+            .collect(),
     };
     let mut hw = Hardware::new(bench, names, step_s, io)?;
     let notes = hw.start(bench, START_S);
@@ -71,11 +81,6 @@ fn pi(
 }
 
 #[cfg(not(feature = "rpi"))]
-fn pi(
-    _: &Bench,
-    _: &[String],
-    _: f64,
-    _: Instant,
-) -> Result<(Box<dyn Backend + Send>, Vec<String>), String> {
+fn pi(_: &Bench, _: &[String], _: f64) -> Result<(Box<dyn Backend + Send>, Vec<String>), String> {
     Err("this build has no Raspberry Pi support (build with --features rpi); use --emulated".into())
 }

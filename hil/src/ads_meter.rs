@@ -271,8 +271,12 @@ impl Metering {
 // The ADS1115's registers (SBAS444 section 8.6).
 const CONVERSION: u8 = 0x00;
 const CONFIG: u8 = 0x01;
-/// Continuous conversion (MODE 0), the comparator disabled (COMP_QUE 11).
-const CONTINUOUS: u16 = 0b11;
+const LO_THRESH: u8 = 0x02;
+const HI_THRESH: u8 = 0x03;
+/// Continuous conversion (MODE 0) with the comparator asserting after one conversion
+/// (COMP_QUE 00): with the thresholds' MSBs 1 and 0, ALERT/RDY pulses at the end of each
+/// conversion (SBAS444 8.3.8).
+const CONVERSION_READY: u16 = 0b00;
 
 fn mux_bits(input: Input) -> u16 {
     (match input {
@@ -305,13 +309,16 @@ pub fn pin(input: Input) -> Option<usize> {
 }
 
 /// Why a stream stopped.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum StreamError<E> {
     /// The bus failed (NAK, arbitration, a stuck line): the HAL's error.
     Bus(E),
     /// The config register read back other than written: frames are garbled on the way. The
     /// part has no frame check, so this is how a bad cable shows; its samples are dropped.
     Garbled { wrote: u16, read: u16 },
+    /// ALERT/RDY has not pulsed for `s` seconds of conversions: its wire or its pull-up. The
+    /// stream cannot tell which conversion is which without it; its samples are dropped.
+    NoReadyPulses { s: f64 },
 }
 
 impl<E: core::fmt::Debug> core::fmt::Display for StreamError<E> {
@@ -322,12 +329,30 @@ impl<E: core::fmt::Debug> core::fmt::Display for StreamError<E> {
                 f,
                 "config read back {read:#06x}, written {wrote:#06x}: frames garbled on the bus"
             ),
+            StreamError::NoReadyPulses { s } => write!(
+                f,
+                "no ALERT/RDY pulse for {:.0} ms of conversions: check its wire and pull-up",
+                s * 1e3
+            ),
         }
     }
 }
 
 /// Conversions between read-backs of the config register (some 19 ms at 860/s).
 const VERIFY_EVERY: i64 = 16;
+
+/// Conversion-ready pulses fitted for the part's time (about 0.6 s at 860/s).
+const PACE_PULSES: usize = 512;
+/// Conversions' time without a ready pulse before the stream gives up on the part's time: the
+/// nominal rate would be half a conversion out within it for a part 1 % off.
+const READY_SILENCE_S: f64 = 0.05;
+
+/// A part's ALERT/RDY pin, in conversion-ready mode and wired to a GPIO input: the times (on
+/// the stream's clock, s) of the pulses that ended conversions since the last call. On a Pi,
+/// the kernel's timestamps of the falling edges.
+pub trait ReadyPin: Send {
+    fn pulses(&mut self, out: &mut Vec<f64>);
+}
 
 /// A sensor on one of the part's inputs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -338,13 +363,26 @@ pub struct Sensor {
 
 /// One ADS1115 streaming: its inputs (the voltage first), the mux writes it has made and when
 /// (a conversion measures the input selected when it started), and the metering.
+///
+/// Conversions are timed by the part's own oscillator (±10 % by the datasheet), not by the
+/// Pi's clock: the stream fits their start and period to the ALERT/RDY pulses that end them.
+/// Timed from the nominal rate instead, a part 0.1 % off would be a conversion out within a
+/// second, and every current labelled as the next input.
 pub struct Stream {
     pub address: u8,
     range: Range,
     rate: Rate,
     sensors: Vec<Sensor>,
+    /// The conversions' period, s: nominal, or fitted to the ready pulses.
+    period: f64,
+    ready: Box<dyn ReadyPin>,
+    /// This run's pulses: (conversion, its end on the clock), the last `PACE_PULSES`.
+    ends: VecDeque<(i64, f64)>,
+    pulses: Vec<f64>,
     /// When this run's conversion 0 started (clock s); None before the part is (re)started.
     t0: Option<f64>,
+    /// When this run's continuous mode was written (clock s).
+    started: f64,
     /// The first run's start (sample times count from it).
     origin: Option<f64>,
     /// Conversions read since the stream was made.
@@ -356,15 +394,27 @@ pub struct Stream {
 }
 
 impl Stream {
-    /// `sensors[0]` is the voltage; all at one PGA `range`.
-    pub fn new(address: u8, range: Range, rate: Rate, sensors: Vec<Sensor>, hz: f64) -> Stream {
+    /// `sensors[0]` is the voltage; all at one PGA `range`; `ready` the part's ALERT/RDY.
+    pub fn new(
+        address: u8,
+        range: Range,
+        rate: Rate,
+        sensors: Vec<Sensor>,
+        ready: Box<dyn ReadyPin>,
+        hz: f64,
+    ) -> Stream {
         let inputs = sensors.len() as u8;
         Stream {
             address,
             range,
             rate,
             sensors,
+            period: 1.0 / f64::from(rate.sps()),
+            ready,
+            ends: VecDeque::new(),
+            pulses: Vec::new(),
             t0: None,
+            started: 0.0,
             origin: None,
             read: 0,
             writes: VecDeque::new(),
@@ -374,12 +424,68 @@ impl Stream {
     }
 
     fn period(&self) -> f64 {
-        1.0 / f64::from(self.rate.sps())
+        self.period
+    }
+
+    /// The conversions' period as last fitted to the ready pulses (or nominal), s.
+    pub fn conversion_period(&self) -> f64 {
+        self.period
     }
 
     fn config(&self, input: u8) -> u16 {
         let dr = (self.rate as u16) << 5;
-        mux_bits(self.sensors[usize::from(input)].input) | pga_bits(self.range) | dr | CONTINUOUS
+        mux_bits(self.sensors[usize::from(input)].input)
+            | pga_bits(self.range)
+            | dr
+            | CONVERSION_READY
+    }
+
+    /// Take the ready pulses since the last call and fit this run's start and period to them
+    /// (least squares over the last `PACE_PULSES`). Each pulse's conversion is counted from the
+    /// one before it, so that a batch of pulses taken late is numbered right however far the
+    /// part's clock is from the nominal.
+    fn follow_pulses(&mut self) {
+        self.pulses.clear();
+        self.ready.pulses(&mut self.pulses);
+        let Some(t0) = self.t0 else {
+            return;
+        };
+        let nominal = 1.0 / f64::from(self.rate.sps());
+        for &e in &self.pulses {
+            let k = match self.ends.back() {
+                Some(&(k, last)) => k + ((e - last) / self.period).round() as i64,
+                // A pulse before conversion 0 can have ended is the last run's.
+                None if e < self.started + 0.5 * nominal => continue,
+                None => ((e - t0) / self.period).round() as i64 - 1,
+            };
+            if k < 0 || self.ends.back().is_some_and(|b| b.0 >= k) {
+                continue;
+            }
+            if self.ends.len() == PACE_PULSES {
+                self.ends.pop_front();
+            }
+            self.ends.push_back((k, e));
+        }
+        // e = t0 + (k + 1) period, by least squares about the means.
+        let n = self.ends.len() as f64;
+        if n == 0.0 {
+            return;
+        }
+        let (kx, ex) = self.ends.iter().fold((0.0, 0.0), |(a, b), &(k, e)| {
+            (a + (k + 1) as f64 / n, b + e / n)
+        });
+        let (sxy, sxx) = self.ends.iter().fold((0.0, 0.0), |(a, b), &(k, e)| {
+            let x = (k + 1) as f64 - kx;
+            (a + x * (e - ex), b + x * x)
+        });
+        if sxx > 0.0 {
+            let p = sxy / sxx;
+            // A line's noise must not set a period the part cannot have.
+            if (p / nominal - 1.0).abs() < 0.15 {
+                self.period = p;
+            }
+        }
+        self.t0 = Some(ex - kx * self.period);
     }
 
     fn select<I: I2c>(
@@ -428,11 +534,19 @@ impl Stream {
         i2c: &mut I,
         clock: &dyn Fn() -> f64,
     ) -> Result<f64, StreamError<I::Error>> {
-        let period = self.period();
         let n = self.sensors.len() as i64;
+        self.follow_pulses();
         let t0 = match self.t0 {
             Some(t) => t,
             None => {
+                // ALERT/RDY pulses at each conversion's end with the thresholds' MSBs so; the
+                // pulses of the last run are dropped.
+                i2c.write(self.address, &[LO_THRESH, 0x00, 0x00])
+                    .map_err(StreamError::Bus)?;
+                i2c.write(self.address, &[HI_THRESH, 0x80, 0x00])
+                    .map_err(StreamError::Bus)?;
+                self.pulses.clear();
+                self.ready.pulses(&mut self.pulses);
                 // A continuous conversion restarts only from single-shot: the part is put there
                 // (it powers down after the conversion under way), then back.
                 let single = self.config(0) | (1 << 8);
@@ -442,15 +556,25 @@ impl Stream {
                 // ends: the part's conversions end up to a transaction before this clock says.
                 // Conversion 1's input is written at once, during it.
                 self.writes.clear();
+                self.ends.clear();
                 self.select(i2c, 0, clock())?;
                 let now = clock();
                 self.t0 = Some(now);
+                self.started = now;
                 self.origin.get_or_insert(now);
                 self.next = 0;
                 self.select(i2c, 1, clock())?;
                 now
             }
         };
+        let last_pulse = self.ends.back().map_or(self.started, |e| e.1);
+        if clock() - last_pulse > READY_SILENCE_S {
+            self.metering.clear();
+            return Err(StreamError::NoReadyPulses {
+                s: clock() - last_pulse,
+            });
+        }
+        let period = self.period();
         let at = (clock() - t0) / period;
         // The part's conversions end up to a transaction before this clock says: too near the
         // next end, the register might already hold the next conversion. Wait for it.
@@ -486,11 +610,14 @@ impl Stream {
         Ok(t0 + (self.next as f64 + 1.25) * period)
     }
 
-    /// The next service starts the part afresh: after a bus failure (its state unknown), and
-    /// from time to time, since its conversions are timed by its own oscillator, which the
-    /// clock here follows only for a while.
-    pub fn restart(&mut self) {
+    /// The next service starts the part afresh (after a bus failure its state is unknown).
+    fn restart(&mut self) {
         self.t0 = None;
+    }
+
+    /// The part's ready pulses time this run (one has come since it started).
+    pub fn paced(&self) -> bool {
+        !self.ends.is_empty()
     }
 
     /// Conversions read since the stream was made.
@@ -545,14 +672,6 @@ impl<'a, I: I2c> Interleaved<'a, I> {
             }
         }
         self.due.iter().copied().fold(f64::INFINITY, f64::min)
-    }
-
-    /// Start every part afresh at its next read (see `Stream::restart`).
-    pub fn restart_all(&mut self) {
-        for s in self.streams.iter_mut() {
-            s.restart();
-        }
-        self.due.fill(f64::NEG_INFINITY);
     }
 
     /// Stream until `until` (clock s): each read when its conversion is ready.

@@ -146,6 +146,9 @@ pub struct MeterCfg {
     pub voltage: MeterInput,
     /// One to three.
     pub currents: Vec<MeterInput>,
+    /// The BCM input its ALERT/RDY drives (open drain, pulled up): the part's conversions are
+    /// timed by its own oscillator, and the stream follows them by these pulses.
+    pub ready_pin: u8,
 }
 
 fn d_meter_range() -> Range {
@@ -186,8 +189,12 @@ impl MeterCfg {
         }
     }
 
-    /// The stream that meters it, for a grid at `hz`.
-    pub fn stream(&self, hz: f64) -> crate::ads_meter::Stream {
+    /// The stream that meters it, for a grid at `hz`, `ready` its ALERT/RDY input.
+    pub fn stream(
+        &self,
+        hz: f64,
+        ready: Box<dyn crate::ads_meter::ReadyPin>,
+    ) -> crate::ads_meter::Stream {
         let sensor = |m: &MeterInput| crate::ads_meter::Sensor {
             input: m.input,
             cal: m.cal,
@@ -200,6 +207,7 @@ impl MeterCfg {
                 .chain(&self.currents)
                 .map(sensor)
                 .collect(),
+            ready,
             hz,
         )
     }
@@ -306,6 +314,14 @@ impl Bench {
         for o in &self.relays.outputs {
             if o.pin > 27 || !pins.insert(o.pin) {
                 return Err(format!("relay pin {}: BCM 0-27, each once", o.pin));
+            }
+        }
+        for m in &self.meters {
+            if m.ready_pin > 27 || !pins.insert(m.ready_pin) {
+                return Err(format!(
+                    "meter {:#04x}: ready_pin {}: BCM 0-27, not a relay's or another meter's",
+                    m.address, m.ready_pin
+                ));
             }
         }
         Ok(())

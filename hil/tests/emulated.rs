@@ -585,17 +585,22 @@ mod polling {
 
 /// The seed's reference wiring on one ADS1115: a ZMPT101B on A3 (±1 V about 1.65 V at 325 V
 /// peak) and SCT-013-030 clamps on A0-A2 (1 V rms at 30 A rms, biased to 1.65 V).
-fn ads_meter_bus(hz: f64, loads: [(f64, f64); 3]) -> EmulatedBus {
+/// The part's oscillator is `clock_error` off the nominal rate.
+fn ads_meter_bus(hz: f64, loads: [(f64, f64); 3], clock_error: f64) -> EmulatedBus {
     let bus = EmulatedBus::new(400_000);
     let inputs = move |pin: usize, t: f64| match pin {
         3 => 1.65 + sine(230.0, hz, 0.0, t) / (230.0 * SQRT_2),
         c => 1.65 + sine(loads[c].0, hz, loads[c].1, t) / 30.0,
     };
-    bus.attach(ADS, VirtualAds1115::new(3.3, Box::new(inputs)));
+    bus.attach(
+        ADS,
+        VirtualAds1115::new(3.3, Box::new(inputs)).with_clock_error(clock_error),
+    );
     bus
 }
 
-fn ads_stream() -> hil::ads_meter::Stream {
+/// The stream of the part on `bus`, its ALERT/RDY wired to `ready`.
+fn ads_stream(ready: Box<dyn hil::ads_meter::ReadyPin>) -> hil::ads_meter::Stream {
     use hil::ads_meter::{Sensor, Stream};
     let sensor = |input, gain| Sensor {
         input,
@@ -612,37 +617,52 @@ fn ads_stream() -> hil::ads_meter::Stream {
             sensor(Input::A1, 30.0),
             sensor(Input::A2, 30.0),
         ],
+        ready,
         50.0,
     )
 }
 
+fn ready_line(bus: &EmulatedBus) -> Box<dyn hil::ads_meter::ReadyPin> {
+    Box::new(hil::emulated::ads1115::ReadyLine {
+        bus: bus.clone(),
+        address: ADS,
+        offset_s: 0.0,
+    })
+}
+
 #[test]
 fn the_ads1115_streamed_and_multiplexed_meters_v_i_p_and_f() {
-    // A heater, a motor at PF 0.8 and a load at PF 0.5.
+    // A heater, a motor at PF 0.8 and a load at PF 0.5; parts whose oscillators run from 10 %
+    // slow to 10 % fast, the datasheet's limits.
     let loads = [(10.0, 0.0), (6.0, 36.87), (8.0, 60.0)];
-    for hz in [49.5, 50.0, 60.0] {
-        let bus = ads_meter_bus(hz, loads);
-        let stream = ads_stream();
+    for (hz, clock_error) in [
+        (49.5, 0.0),
+        (50.0, 0.1),
+        (50.0, -0.1),
+        (50.5, 0.035),
+        (60.0, -0.05),
+    ] {
+        let bus = ads_meter_bus(hz, loads, clock_error);
+        let stream = ads_stream(ready_line(&bus));
         let clock_bus = bus.clone();
         let clock = move || clock_bus.now() as f64 / 1e9;
         let (mut i2c, mut delay) = (bus.clone(), bus.clone());
-        // Streamed in 20 ms steps, as the controller's loop does, for half a second.
+        // Streamed in 20 ms steps, as the controller's loop does, for 1.5 s: the values of the
+        // last window are read when a part 10 % off has gained or lost 130 conversions.
         let mut streams = [stream];
-        for step in 1..=25 {
+        for step in 1..=75 {
             let mut bus = hil::ads_meter::Interleaved::new(&mut i2c, &mut streams, &clock);
-            // Re-timed once, as the controller's hardware does every second.
-            if step == 12 {
-                bus.restart_all();
-            }
             bus.run(&mut delay, f64::from(step) * 0.02);
             assert!(bus.failed.is_empty());
         }
         let [mut stream] = streams;
+        let period = stream.conversion_period() * 860.0 * (1.0 + clock_error);
+        assert!((period - 1.0).abs() < 1e-4, "fitted period off by {period}");
         let metered = stream.metering.values().unwrap();
         for (c, (m, &(amps, deg))) in metered.iter().zip(&loads).enumerate() {
             let v = m.values;
             let p = 230.0 * amps * deg.to_radians().cos();
-            let at = format!("{hz} Hz channel {c}: {v:?}");
+            let at = format!("{hz} Hz, clock {clock_error:+}, channel {c}: {v:?}");
             assert!((v.v_rms / 230.0 - 1.0).abs() < 0.01, "{at}");
             assert!((v.i_rms / amps - 1.0).abs() < 0.01, "{at}");
             assert!((v.p / p - 1.0).abs() < 0.01, "{at}");
@@ -650,7 +670,10 @@ fn the_ads1115_streamed_and_multiplexed_meters_v_i_p_and_f() {
         }
         // Nearly every conversion was read.
         let read = stream.conversions_read() as f64;
-        assert!(read > 0.5 * 860.0 * 0.95, "{read} conversions");
+        assert!(
+            read > 1.5 * 860.0 * (1.0 + clock_error) * 0.95,
+            "{read} conversions"
+        );
     }
 }
 
@@ -658,8 +681,8 @@ fn the_ads1115_streamed_and_multiplexed_meters_v_i_p_and_f() {
 fn a_garbled_ads1115_is_caught_by_its_config_read_back_and_meters_again_once_clean() {
     use hil::ads_meter::{Interleaved, StreamError};
     let loads = [(10.0, 0.0), (6.0, 36.87), (8.0, 60.0)];
-    let bus = ads_meter_bus(50.0, loads);
-    let mut streams = [ads_stream()];
+    let bus = ads_meter_bus(50.0, loads, 0.03);
+    let mut streams = [ads_stream(ready_line(&bus))];
     let clock_bus = bus.clone();
     let clock = move || clock_bus.now() as f64 / 1e9;
     let (mut i2c, mut delay) = (bus.clone(), bus.clone());
@@ -689,4 +712,31 @@ fn a_garbled_ads1115_is_caught_by_its_config_read_back_and_meters_again_once_cle
     }
     let v = streams[0].metering.values().unwrap()[0].values;
     assert!((v.p / 2300.0 - 1.0).abs() < 0.01, "{v:?}");
+}
+
+/// A ready line whose wire is cut.
+struct Cut;
+
+impl hil::ads_meter::ReadyPin for Cut {
+    fn pulses(&mut self, _: &mut Vec<f64>) {}
+}
+
+#[test]
+fn an_ads1115_whose_ready_line_gives_no_pulses_is_refused_not_timed_by_guesswork() {
+    use hil::ads_meter::{Interleaved, StreamError};
+    let bus = ads_meter_bus(50.0, [(10.0, 0.0); 3], 0.03);
+    let mut streams = [ads_stream(Box::new(Cut))];
+    let clock_bus = bus.clone();
+    let clock = move || clock_bus.now() as f64 / 1e9;
+    let (mut i2c, mut delay) = (bus.clone(), bus.clone());
+    let mut b = Interleaved::new(&mut i2c, &mut streams, &clock);
+    b.run(&mut delay, 0.2);
+    let failed = std::mem::take(&mut b.failed);
+    assert!(
+        matches!(failed.as_slice(), [(0, StreamError::NoReadyPulses { s })] if *s > 0.05 && *s < 0.06),
+        "{failed:?}"
+    );
+    assert!(failed[0].1.to_string().contains("ALERT/RDY"));
+    assert!(!streams[0].paced());
+    assert_eq!(streams[0].metering.values(), None);
 }

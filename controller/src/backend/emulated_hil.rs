@@ -139,6 +139,8 @@ pub fn bench_for(spec: &PduSpec, settings: &Settings, metering: LoadMetering) ->
                     meter_input(pin, Circuit::Load(l.name.clone()), loads[3 * k + c].0)
                 })
                 .collect(),
+            // Clear of the outputs' numbers, which count up from 1.
+            ready_pin: 27 - k as u8,
         })
         .collect();
     for (k, chunk) in spec.loads[on_meters..].chunks(PER_NODE).enumerate() {
@@ -334,6 +336,14 @@ impl EmulatedHil {
                 outputs: emulated.outputs,
                 heartbeat: emulated.heartbeat,
                 clock: Box::new(move || clock.now() as f64 / 1e9 - PRIME_S),
+                ready: emulated
+                    .ready
+                    .into_iter()
+                    .map(|mut r| {
+                        r.offset_s = PRIME_S;
+                        Box::new(r) as Box<dyn hil::ads_meter::ReadyPin>
+                    })
+                    .collect(),
             },
         )?;
         let mut hil = EmulatedHil {

@@ -12,7 +12,7 @@ use embedded_hal::digital::OutputPin;
 use embedded_hal::i2c::I2c;
 use grid_types::{LoadReading, Readings, SourceId, SourceReading};
 use hil::Contact;
-use hil::ads_meter::{Interleaved, Metered, Stream};
+use hil::ads_meter::{Interleaved, Metered, ReadyPin, Stream};
 use hil::bench::{Bench, Circuit, Drive, NodeCfg};
 use hil::node::Node;
 use hil::poll::{PollEvent, Poller};
@@ -21,9 +21,6 @@ use hil::{Polarity, RelayBank};
 use super::Backend;
 use control_core::{Commands, Event, Instant, LoadMeasurement, Measurements, SourceMeasurement};
 use control_core::{EventKind, NodeTrouble};
-
-/// Control steps between re-timings of the ADS1115 meters (a second at 20 ms steps).
-const RETIME_STEPS: u64 = 50;
 
 /// Where a measured circuit is in the poller: (node index, channel).
 type Slot = (usize, u8);
@@ -216,6 +213,8 @@ pub struct Io<I, D, P> {
     pub heartbeat: P,
     /// Seconds on a monotonic clock: polls' budgets and data ages are judged on it.
     pub clock: Box<dyn Fn() -> f64 + Send>,
+    /// Each meter's ALERT/RDY input, in the bench's order, its pulses on `clock`.
+    pub ready: Vec<Box<dyn ReadyPin>>,
 }
 
 pub struct Hardware<I, D, P: OutputPin> {
@@ -254,6 +253,13 @@ impl<I: I2c, D: DelayNs, P: OutputPin> Hardware<I, D, P> {
         io: Io<I, D, P>,
     ) -> Result<Self, String> {
         let wiring = Wiring::new(bench, names)?;
+        if io.ready.len() != bench.meters.len() {
+            return Err(format!(
+                "{} ready inputs for {} meters",
+                io.ready.len(),
+                bench.meters.len()
+            ));
+        }
         if io.outputs.len() != bench.relays.outputs.len() {
             return Err(format!(
                 "{} output pins for {} relay outputs",
@@ -290,7 +296,8 @@ impl<I: I2c, D: DelayNs, P: OutputPin> Hardware<I, D, P> {
             streams: bench
                 .meters
                 .iter()
-                .map(|m| m.stream(bench.nominal_hz))
+                .zip(io.ready)
+                .map(|(m, ready)| m.stream(bench.nominal_hz, ready))
                 .collect(),
             metered: vec![None; bench.meters.len()],
             meter_failing: vec![false; bench.meters.len()],
@@ -355,10 +362,6 @@ impl<I: I2c, D: DelayNs, P: OutputPin> Hardware<I, D, P> {
         let start = self.now();
         let shift = (self.steps as f64 * 0.618_034).fract() * 0.8 * (until - start);
         let mut bus = Interleaved::new(&mut self.i2c, &mut self.streams, &*self.clock);
-        // The meters' conversions are timed by their own oscillators: re-timed every second.
-        if self.steps.is_multiple_of(RETIME_STEPS) {
-            bus.restart_all();
-        }
         bus.run(&mut self.delay, start + shift);
         self.poller.poll(
             &mut bus,
@@ -378,7 +381,8 @@ impl<I: I2c, D: DelayNs, P: OutputPin> Hardware<I, D, P> {
                     self.meter_events
                         .push((address, EventKind::NodeLost { error }));
                 }
-                None if self.meter_failing[m] => {
+                // Back once its pulses time it again (their silence takes longer than a step).
+                None if self.meter_failing[m] && stream.paced() => {
                     self.meter_failing[m] = false;
                     self.meter_events.push((address, EventKind::NodeBack));
                 }

@@ -59,7 +59,15 @@ pub struct VirtualAds1115 {
     alert: bool,
     /// End of the last conversion (the conversion-ready pulse).
     ready_at: Option<Nanos>,
+    /// The internal oscillator's error (+0.05: conversions 5 % short); the datasheet allows
+    /// ±10 % over temperature.
+    clock_error: f64,
+    /// The conversion-ready pulses not yet taken (`take_pulses`), as a GPIO's edge events.
+    pulses: Vec<Nanos>,
 }
+
+/// Pulses kept for a reader that does not come (a GPIO's event queue is bounded too).
+const PULSES_KEPT: usize = 4096;
 
 impl VirtualAds1115 {
     pub fn new(vdd: f64, inputs: Inputs) -> Self {
@@ -75,11 +83,27 @@ impl VirtualAds1115 {
             beyond: 0,
             alert: false,
             ready_at: None,
+            clock_error: 0.0,
+            pulses: Vec::new(),
         }
     }
 
-    fn period(config: u16) -> Nanos {
-        1_000_000_000 / u64::from(DATA_RATES[usize::from((config >> 5) & 7)])
+    /// The part with its oscillator off by `error` (+0.05: 5 % fast).
+    pub fn with_clock_error(mut self, error: f64) -> Self {
+        self.clock_error = error;
+        self
+    }
+
+    fn period(&self, config: u16) -> Nanos {
+        let nominal = 1e9 / f64::from(DATA_RATES[usize::from((config >> 5) & 7)]);
+        (nominal / (1.0 + self.clock_error)).round() as Nanos
+    }
+
+    /// The falling edges of ALERT/RDY in continuous conversion-ready mode since the last call
+    /// (bus ns), as a GPIO interrupt timestamps them.
+    pub fn take_pulses(&mut self, now: Nanos) -> Vec<Nanos> {
+        self.advance(now);
+        std::mem::take(&mut self.pulses)
     }
 
     fn full_scale(config: u16) -> f64 {
@@ -156,15 +180,15 @@ impl VirtualAds1115 {
             let continuous = self.config & MODE_SINGLE == 0;
             let next = Conversion {
                 start: c.end,
-                end: c.end + Self::period(self.config),
+                end: c.end + self.period(self.config),
                 config: self.config,
             };
             // With the comparator off, conversions nobody can see are skipped.
-            let behind = now.saturating_sub(c.end) / Self::period(self.config).max(1);
+            let behind = now.saturating_sub(c.end) / self.period(self.config).max(1);
             let comparing = self.config & COMP_QUE != COMP_QUE;
             if continuous && !comparing && behind >= NO_COMPARATOR_SKIP {
                 let skip = behind - 1;
-                let p = Self::period(self.config);
+                let p = self.period(self.config);
                 self.running = Some(Conversion {
                     start: c.end + skip * p,
                     end: c.end + (skip + 1) * p,
@@ -175,6 +199,12 @@ impl VirtualAds1115 {
             self.conversion = self.convert(c);
             self.comparator(self.conversion);
             self.ready_at = Some(c.end);
+            if continuous && self.ready_mode() {
+                if self.pulses.len() == PULSES_KEPT {
+                    self.pulses.remove(0);
+                }
+                self.pulses.push(c.end);
+            }
             self.running = continuous.then_some(next);
         }
     }
@@ -219,7 +249,7 @@ impl VirtualAds1115 {
             if self.running.is_none() || !was_continuous {
                 self.running = Some(Conversion {
                     start: now,
-                    end: now + Self::period(self.config),
+                    end: now + self.period(self.config),
                     config: self.config,
                 });
             }
@@ -229,10 +259,29 @@ impl VirtualAds1115 {
             let start = now + WAKE_NS;
             self.running = Some(Conversion {
                 start,
-                end: start + Self::period(self.config),
+                end: start + self.period(self.config),
                 config: self.config,
             });
         }
+    }
+}
+
+/// A part's ALERT/RDY wired to a GPIO input: its pulses on a clock that is the bus's less
+/// `offset_s` (the clock the stream is given).
+pub struct ReadyLine {
+    pub bus: super::EmulatedBus,
+    pub address: u8,
+    pub offset_s: f64,
+}
+
+impl crate::ads_meter::ReadyPin for ReadyLine {
+    fn pulses(&mut self, out: &mut Vec<f64>) {
+        let now = self.bus.now();
+        let pulses = self
+            .bus
+            .with_device(self.address, |d: &mut VirtualAds1115| d.take_pulses(now))
+            .unwrap_or_default();
+        out.extend(pulses.iter().map(|&t| t as f64 / 1e9 - self.offset_s));
     }
 }
 

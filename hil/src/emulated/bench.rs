@@ -3,15 +3,22 @@
 //! against where there is no Pi.
 
 use crate::bench::{Bench, Circuit, METER_BIAS_V, MeterCfg, NodeCfg};
-use crate::emulated::ads1115::{self, VirtualAds1115};
+use crate::emulated::ads1115::{self, ReadyLine, VirtualAds1115};
 use crate::emulated::gpio::{Pin, RelayBoard, Watchdog};
 use crate::emulated::node::{Inputs, NodeSpec, Signal, VirtualNode};
 use crate::emulated::{EmulatedBus, Nanos};
 use crate::selftest::{Check, Hardware};
 
+/// The meters' oscillators, by the order of the bench's meters, off the nominal rate by as much
+/// as the datasheet allows a part over temperature (±10 %) and more than any will be at room
+/// temperature: the stream must follow the part's own time.
+pub const METER_CLOCK_ERRORS: [f64; 4] = [0.035, -0.02, 0.01, -0.045];
+
 /// The bench in software: its nodes and ADCs on an emulated bus, its outputs and the relay board.
 pub struct Emulated {
     pub bus: EmulatedBus,
+    /// Each meter's ALERT/RDY, on the bus's clock (set `offset_s` for another).
+    pub ready: Vec<ReadyLine>,
     pub outputs: Vec<Pin>,
     pub heartbeat: Pin,
     pub board: RelayBoard,
@@ -74,8 +81,17 @@ pub fn emulate_with(
     for a in &b.adcs {
         bus.attach(a.address, VirtualAds1115::new(3.3, Box::new(|_, _| 1.65)));
     }
-    for m in &b.meters {
-        bus.attach(m.address, VirtualAds1115::new(3.3, meters(m)));
+    let mut ready = Vec::new();
+    for (m, error) in b.meters.iter().zip(METER_CLOCK_ERRORS) {
+        bus.attach(
+            m.address,
+            VirtualAds1115::new(3.3, meters(m)).with_clock_error(error),
+        );
+        ready.push(ReadyLine {
+            bus: bus.clone(),
+            address: m.address,
+            offset_s: 0.0,
+        });
     }
     let outputs: Vec<Pin> = b.relays.outputs.iter().map(|_| Pin::default()).collect();
     let heartbeat = Pin::default();
@@ -93,6 +109,7 @@ pub fn emulate_with(
     );
     Emulated {
         bus,
+        ready,
         outputs,
         heartbeat,
         board,
