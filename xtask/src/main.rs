@@ -264,6 +264,8 @@ fn browser_prerequisites() -> Result<(), String> {
         .any(|v| v.path().join("bin/postgres").exists());
     apt_install(postgres, &["postgresql"])?;
     apt_install(Path::new("/usr/bin/openssl").exists(), &["openssl"])?;
+    // The field tests' serial lines: a pseudo-terminal pair between master and slaves.
+    apt_install(Path::new("/usr/bin/socat").exists(), &["socat"])?;
     // The node firmware's compiler and library, and the simulator it runs in under test.
     apt_install(
         Path::new("/usr/bin/avr-gcc").exists()
