@@ -154,9 +154,8 @@ impl HomeNode {
             return Ok(());
         }
         r.last_command = id;
-        r.result = if !self.identity.selector || r.selector == SelectorState::LockedOut {
-            CommandResult::Refused
-        } else if self.moving.is_some() {
+        let busy = self.moving.is_some() || r.selector == SelectorState::LockedOut;
+        r.result = if !self.identity.selector || busy {
             CommandResult::Refused
         } else if r.phase == Some(to) {
             CommandResult::AlreadyThere
