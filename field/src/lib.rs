@@ -3,10 +3,13 @@
 //! framing as a slave sees it, `slave` the emulated devices behind it.
 
 pub mod config;
+pub mod emulated;
 pub mod home_node;
 pub mod line;
 pub mod master;
 pub mod meter;
+pub mod poll;
 pub mod rtu;
+pub mod selftest;
 pub mod slave;
 pub mod words;

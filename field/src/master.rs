@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use tokio_modbus::client::Context;
-use tokio_modbus::prelude::{Client, Reader, Request, Response, Slave, SlaveContext, Writer};
+use tokio_modbus::prelude::{Client, Request, Response, Slave, SlaveContext};
 use tokio_serial::SerialPortBuilderExt;
 
 use crate::config::{Parity, Transport};
@@ -26,11 +26,13 @@ pub enum LinkError {
 pub struct Master {
     ctx: Context,
     transport: Transport,
+    /// A reply must start within this of the request's end.
     timeout: Duration,
-    /// After a timeout, the line is left quiet this long so that a late reply does not meet
-    /// the next request (3.5 characters and then some).
-    settle: Duration,
+    /// A character's time on the wire, s.
+    char_s: f64,
 }
+
+const CONNECT: Duration = Duration::from_secs(3);
 
 async fn connect(t: &Transport) -> Result<Context, LinkError> {
     match t {
@@ -62,8 +64,10 @@ async fn connect(t: &Transport) -> Result<Context, LinkError> {
             let a = address
                 .parse()
                 .map_err(|e| LinkError::Io(format!("{address}: {e}")))?;
-            tokio_modbus::client::tcp::connect(a)
+            // A gateway that is not there may not refuse either: give it a few seconds.
+            tokio::time::timeout(CONNECT, tokio_modbus::client::tcp::connect(a))
                 .await
+                .map_err(|_| LinkError::Io(format!("{address}: no connection within {CONNECT:?}")))?
                 .map_err(|e| LinkError::Io(format!("{address}: {e}")))
         }
     }
@@ -71,23 +75,35 @@ async fn connect(t: &Transport) -> Result<Context, LinkError> {
 
 impl Master {
     pub async fn open(t: &Transport, timeout: Duration) -> Result<Master, LinkError> {
-        let char_s = f64::from(t.bits_per_char()) / f64::from(t.baud());
         Ok(Master {
             ctx: connect(t).await?,
             transport: t.clone(),
             timeout,
-            settle: Duration::from_secs_f64(3.5 * char_s) + Duration::from_millis(20),
+            char_s: f64::from(t.bits_per_char()) / f64::from(t.baud()),
         })
     }
 
-    /// What a request came to; a transport failure reconnects for the next one.
-    async fn finish<T>(
+    /// The time `bytes` characters take on the wire.
+    fn wire(&self, bytes: usize) -> Duration {
+        Duration::from_secs_f64(bytes as f64 * self.char_s)
+    }
+
+    /// Ask `slave`: the reply must start within the timeout, and is given the time its
+    /// `reply_len` bytes (RTU framing) and the request's `req_len` take on the wire besides.
+    async fn ask(
         &mut self,
-        r: Result<tokio_modbus::Result<T>, tokio::time::error::Elapsed>,
-    ) -> Result<T, LinkError> {
-        match r {
+        slave: u8,
+        req: Request<'static>,
+        req_len: usize,
+        reply_len: usize,
+    ) -> Result<Response, LinkError> {
+        self.ctx.set_slave(Slave(slave));
+        let limit = self.timeout + self.wire(req_len + reply_len);
+        match tokio::time::timeout(limit, self.ctx.call(req)).await {
             Err(_) => {
-                tokio::time::sleep(self.settle).await;
+                // A late reply still on its way must not meet the next request: the line is
+                // left quiet for its time and 3.5 characters more.
+                tokio::time::sleep(self.wire(reply_len + 4)).await;
                 Err(LinkError::Timeout)
             }
             Ok(Ok(Ok(v))) => Ok(v),
@@ -97,11 +113,27 @@ impl Master {
                 if e.kind() == std::io::ErrorKind::InvalidData {
                     return Err(LinkError::Garbled(e.to_string()));
                 }
+                // The port or the connection failed: reconnect for the next request.
                 if let Ok(ctx) = connect(&self.transport).await {
                     self.ctx = ctx;
                 }
                 Err(LinkError::Io(e.to_string()))
             }
+        }
+    }
+
+    /// Registers read; a reply of another length than asked is garbled. (tokio-modbus's own
+    /// readers assert the length, which a noisy line must not be able to turn into a panic.)
+    fn registers(r: Response, count: u16) -> Result<Vec<u16>, LinkError> {
+        match r {
+            Response::ReadInputRegisters(w) | Response::ReadHoldingRegisters(w)
+                if w.len() == usize::from(count) =>
+            {
+                Ok(w)
+            }
+            other => Err(LinkError::Garbled(format!(
+                "asked for {count} registers, answered {other:?}"
+            ))),
         }
     }
 
@@ -111,10 +143,9 @@ impl Master {
         start: u16,
         count: u16,
     ) -> Result<Vec<u16>, LinkError> {
-        self.ctx.set_slave(Slave(slave));
-        let r =
-            tokio::time::timeout(self.timeout, self.ctx.read_input_registers(start, count)).await;
-        self.finish(r).await
+        let req = Request::ReadInputRegisters(start, count);
+        let r = self.ask(slave, req, 8, 5 + 2 * usize::from(count)).await?;
+        Self::registers(r, count)
     }
 
     pub async fn read_holding(
@@ -123,20 +154,21 @@ impl Master {
         start: u16,
         count: u16,
     ) -> Result<Vec<u16>, LinkError> {
-        self.ctx.set_slave(Slave(slave));
-        let r =
-            tokio::time::timeout(self.timeout, self.ctx.read_holding_registers(start, count)).await;
-        self.finish(r).await
+        let req = Request::ReadHoldingRegisters(start, count);
+        let r = self.ask(slave, req, 8, 5 + 2 * usize::from(count)).await?;
+        Self::registers(r, count)
     }
 
     pub async fn write(&mut self, slave: u8, start: u16, values: &[u16]) -> Result<(), LinkError> {
-        self.ctx.set_slave(Slave(slave));
-        let r = tokio::time::timeout(
-            self.timeout,
-            self.ctx.write_multiple_registers(start, values),
-        )
-        .await;
-        self.finish(r).await
+        let req = Request::WriteMultipleRegisters(start, values.to_vec().into());
+        match self.ask(slave, req, 9 + 2 * values.len(), 8).await? {
+            Response::WriteMultipleRegisters(a, n)
+                if a == start && usize::from(n) == values.len() =>
+            {
+                Ok(())
+            }
+            other => Err(LinkError::Garbled(format!("a write answered {other:?}"))),
+        }
     }
 
     /// A function outside the standard ones (the PZEM-004T's energy reset): its reply data.
@@ -146,10 +178,8 @@ impl Master {
         function: u8,
         data: &[u8],
     ) -> Result<Vec<u8>, LinkError> {
-        self.ctx.set_slave(Slave(slave));
         let req = Request::Custom(function, data.to_vec().into());
-        let r = tokio::time::timeout(self.timeout, self.ctx.call(req)).await;
-        match self.finish(r).await? {
+        match self.ask(slave, req, 4 + data.len(), 4 + data.len()).await? {
             Response::Custom(f, d) if f == function => Ok(d.to_vec()),
             other => Err(LinkError::Garbled(format!("{other:?}"))),
         }

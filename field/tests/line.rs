@@ -176,3 +176,21 @@ async fn a_tcp_gateway_serves_the_same_devices() {
         LinkError::Timeout
     );
 }
+
+#[tokio::test]
+async fn the_selftest_reads_a_field_files_emulation_and_fails_the_silent_node() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("street.ron");
+    let f = field::config::load(&path).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let e = field::emulated::emulate(&f, dir.path()).await.unwrap();
+    e.lines["street"].inject(Fault::Silent { address: 3 });
+    let checks = field::selftest::run(&e.field).await;
+    assert_eq!(checks.len(), f.homes.len() + f.meters.len());
+    for c in &checks {
+        assert_eq!(c.pass, c.name != "no5", "{c:?}");
+    }
+    let no5 = checks.iter().find(|c| c.name == "no5").unwrap();
+    assert_eq!(no5.detail, "identity: no answer within the timeout");
+    let table = field::selftest::table(&checks);
+    assert!(table.ends_with("9 of 10 pass\n"), "{table}");
+}

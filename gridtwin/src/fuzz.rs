@@ -6,7 +6,7 @@
 use std::path::Path;
 
 /// Every target, by name: the directory of its corpus under `fuzz/corpus/`.
-pub const TARGETS: [&str; 8] = [
+pub const TARGETS: [&str; 10] = [
     "scenario_ron",
     "opendss",
     "measure_csv",
@@ -15,6 +15,8 @@ pub const TARGETS: [&str; 8] = [
     "telemetry",
     "api_bodies",
     "node_frames",
+    "modbus_frames",
+    "field_ron",
 ];
 
 /// Run target `name` on `data`; false for an unknown name.
@@ -28,6 +30,8 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "telemetry" => telemetry(data),
         "api_bodies" => api_bodies(data),
         "node_frames" => node_frames(data),
+        "modbus_frames" => modbus_frames(data),
+        "field_ron" => field_ron(data),
         _ => return false,
     }
     true
@@ -175,6 +179,68 @@ impl embedded_hal::i2c::I2c for FuzzBus<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Bytes arriving on an RS-485 line: framed as the emulated slaves frame them, each request
+/// answered by a home node and each meter, and the replies' registers read back through the
+/// maps' decoders, as the master reads them. Garbage is dropped a byte at a time, never
+/// panics, and every byte is consumed.
+pub fn modbus_frames(data: &[u8]) {
+    use field::home_node as map;
+    use field::line::Device;
+    use field::meter::MeterKind;
+    use field::rtu::{self, Framed, Reply};
+    use field::slave::{HomeNode, Meter, Slave};
+    let mut devices = [
+        Device::Node(HomeNode::new(1, 1, grid_types::Phase::A)),
+        Device::Meter(Meter::new(MeterKind::Pzem004t, 2)),
+        Device::Meter(Meter::new(MeterKind::Sdm630, 3)),
+    ];
+    let mut buf = data;
+    let mut now = 0.0;
+    while !buf.is_empty() {
+        match rtu::frame(buf) {
+            Framed::Partial => break,
+            Framed::Garbage { len, .. } => {
+                assert!(len >= 1 && len <= buf.len());
+                buf = &buf[len..];
+            }
+            Framed::Request { slave, pdu, len } => {
+                assert!(len >= 4 && len <= buf.len());
+                buf = &buf[len..];
+                now += 0.1;
+                for d in devices.iter_mut() {
+                    let r = d.handle(now, &pdu);
+                    let frame = rtu::reply(slave, pdu.function(), &r);
+                    assert_eq!(
+                        rtu::crc16(&frame[..frame.len() - 2]).to_le_bytes(),
+                        frame[frame.len() - 2..]
+                    );
+                    if let Ok(Reply::Registers(words)) = r {
+                        let _ = map::decode_identity(&words);
+                        let _ = map::decode_report(&words);
+                        let _ = map::decode_command(&words);
+                        for k in [MeterKind::Pzem004t, MeterKind::Sdm120, MeterKind::Sdm630] {
+                            let _ = k.decode(&[&words]);
+                            let _ = k.decode(&[&words, &words]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A field file: read and checked, or refused at a line and column inside the text.
+pub fn field_ron(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Err(e) = field::config::parse(Path::new("/fuzz/field.ron"), text) {
+        let lines = text.lines().count() + 1;
+        assert!(e.line <= lines.max(1), "line {} of {lines}: {e}", e.line);
+        assert!(!e.message.is_empty());
     }
 }
 

@@ -59,6 +59,8 @@ enum Command {
     Check(cli::check::Args),
     /// The hardware bench: its selftest and calibration (see docs/hardware.md).
     Hil(cli::hil::Args),
+    /// The site's field links: home nodes and meters over Modbus RTU or TCP.
+    Field(cli::field::Args),
     /// Measure a captured waveform: CSV with columns `v` (V) and `i` (A), one row per sample.
     /// Prints one record per IEC 61000-4-30 window (10 cycles at 50 Hz, 12 at 60 Hz) and the
     /// whole-file result: vrms, irms, p, q1, s, pf, dpf, crest_v, crest_i, thd_v, thd_i, freq.
@@ -90,6 +92,7 @@ fn main() -> ExitCode {
         Command::Viz(a) => cli::viz::run(a),
         Command::Check(a) => cli::check::run(a),
         Command::Hil(a) => cli::hil::run(a),
+        Command::Field(a) => cli::field::run(a),
         Command::Measure(a) => cli::measure::run(a),
         Command::ImportDss(a) => cli::import_dss::run(a),
         Command::Powerflow(a) => cli::powerflow::run(a),

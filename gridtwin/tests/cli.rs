@@ -939,3 +939,36 @@ fn serve_on_a_bench_refuses_what_cannot_run_and_says_why() {
     assert!(err.contains("no Raspberry Pi support"), "{err}");
     assert!(!data.exists(), "nothing is stored before the bench is open");
 }
+
+#[test]
+fn the_field_selftest_from_the_cli() {
+    let street = Path::new(env!("CARGO_MANIFEST_DIR")).join("../field/street.ron");
+    let out = gridtwin(&[
+        "field",
+        "selftest",
+        "--field",
+        street.to_str().unwrap(),
+        "--emulated",
+    ]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{table}");
+    assert!(table.contains("10 of 10 pass"), "{table}");
+    // The real ports of the file do not exist here: every device fails, and says why.
+    let out = gridtwin(&["field", "selftest", "--field", street.to_str().unwrap()]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{table}");
+    assert!(table.contains("/dev/ttyUSB0"), "{table}");
+    // A mistake in the file is bad input, placed at its line and column.
+    let f = scratch("field").join("field.ron");
+    let text = std::fs::read_to_string(&street)
+        .unwrap()
+        .replace("address: 6)", "address: 5)");
+    std::fs::write(&f, text).unwrap();
+    let out = gridtwin(&["field", "selftest", "--field", f.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("field.ron:15:") && err.contains("address 5 on \"street\" is taken"),
+        "{err}"
+    );
+}

@@ -6,6 +6,7 @@ pub mod balance_plan;
 pub mod check;
 #[cfg(feature = "report")]
 pub mod compare;
+pub mod field;
 pub mod hil;
 #[cfg(feature = "hq")]
 pub mod hq;
