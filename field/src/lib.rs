@@ -11,5 +11,6 @@ pub mod meter;
 pub mod poll;
 pub mod rtu;
 pub mod selftest;
+pub mod site;
 pub mod slave;
 pub mod words;

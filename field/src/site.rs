@@ -1,0 +1,370 @@
+//! A site's field, live: every transport polled by its own task on `poll`'s schedule (one
+//! request at a time on a line, as RS-485 allows), the latest report of each home and reading
+//! of each meter kept with when it was read and whether it is fresh, commands written to the
+//! nodes between polls, and what went wrong as events. What the live feeder loop reads and
+//! commands through.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use grid_types::Phase;
+use tokio::sync::mpsc;
+
+use crate::config::Field;
+use crate::home_node::{self as map, NodeReport};
+use crate::master::{LinkError, Master};
+use crate::meter::{MeterKind, MeterReading};
+use crate::poll::{PollEvent, Poller};
+
+/// A home's last report and when it was read (site clock, s).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HomeSeen {
+    pub report: NodeReport,
+    pub read_at: f64,
+    /// A good read within `stale_s`, of a window newer than the one before, from a node not
+    /// lost: fit to act on.
+    pub fresh: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeterSeen {
+    pub reading: MeterReading,
+    pub read_at: f64,
+    pub fresh: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SiteEvent {
+    /// Its polls failed `lost_after` times running: the last error.
+    Lost {
+        device: String,
+        error: String,
+    },
+    Back {
+        device: String,
+    },
+    /// A command could not be written (it is not retried here: the balancer repeats it).
+    CommandFailed {
+        home: String,
+        error: String,
+    },
+    /// The node restarted (its uptime went back).
+    Restarted {
+        home: String,
+    },
+}
+
+#[derive(Default)]
+struct Shared {
+    homes: Vec<Option<HomeSeen>>,
+    meters: Vec<Option<MeterSeen>>,
+    events: Vec<(f64, SiteEvent)>,
+    /// Requests made and their time on the line, for the figures.
+    requests: u64,
+    busy_s: f64,
+}
+
+/// The running field. Dropping it stops the tasks.
+pub struct Site {
+    shared: Arc<Mutex<Shared>>,
+    start: tokio::time::Instant,
+    /// Per home: its transport's command queue.
+    commands: Vec<mpsc::UnboundedSender<(usize, u16, Phase)>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// One device of a transport's schedule.
+#[derive(Clone, Copy)]
+enum Dev {
+    Home {
+        index: usize,
+        address: u8,
+    },
+    Meter {
+        index: usize,
+        address: u8,
+        kind: MeterKind,
+    },
+}
+
+impl Site {
+    /// Open every transport and start polling (inside a tokio runtime).
+    pub async fn start(f: &Field) -> Result<Site, LinkError> {
+        let shared = Arc::new(Mutex::new(Shared {
+            homes: vec![None; f.homes.len()],
+            meters: vec![None; f.meters.len()],
+            ..Shared::default()
+        }));
+        let start = tokio::time::Instant::now();
+        let mut commands = vec![None; f.homes.len()];
+        let mut tasks = Vec::new();
+        let timeout = Duration::from_millis(u64::from(f.poll.timeout_ms));
+        for (tname, t) in &f.transports {
+            let devs: Vec<Dev> = f
+                .homes
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| &h.transport == tname)
+                .map(|(index, h)| Dev::Home {
+                    index,
+                    address: h.address,
+                })
+                .chain(
+                    f.meters
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, m)| &m.transport == tname)
+                        .map(|(index, m)| Dev::Meter {
+                            index,
+                            address: m.address,
+                            kind: m.kind,
+                        }),
+                )
+                .collect();
+            let names: Vec<String> = devs
+                .iter()
+                .map(|d| match *d {
+                    Dev::Home { index, .. } => f.homes[index].name.clone(),
+                    Dev::Meter { index, .. } => f.meters[index].name.clone(),
+                })
+                .collect();
+            let (tx, rx) = mpsc::unbounded_channel();
+            for d in &devs {
+                if let Dev::Home { index, .. } = d {
+                    commands[*index] = Some(tx.clone());
+                }
+            }
+            let master = Master::open(t, timeout).await?;
+            let line = Line {
+                master,
+                poller: Poller::new(devs.len(), f.poll, 0.0),
+                devs,
+                names,
+                shared: shared.clone(),
+                start,
+                rx,
+                homes: f.homes.iter().map(|h| h.address).collect(),
+                home_names: f.homes.iter().map(|h| h.name.clone()).collect(),
+            };
+            tasks.push(tokio::spawn(line.run()));
+        }
+        Ok(Site {
+            shared,
+            start,
+            commands: commands
+                .into_iter()
+                .map(|c| c.expect("every home has a transport"))
+                .collect(),
+            tasks,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Seconds since the site started: the clock of `read_at` and of the events.
+    pub fn now(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    /// Each home's last report (in the field file's order), freshness judged now.
+    pub fn homes(&self) -> Vec<Option<HomeSeen>> {
+        self.lock().homes.clone()
+    }
+
+    pub fn meters(&self) -> Vec<Option<MeterSeen>> {
+        self.lock().meters.clone()
+    }
+
+    pub fn drain_events(&self) -> Vec<(f64, SiteEvent)> {
+        std::mem::take(&mut self.lock().events)
+    }
+
+    /// Requests made so far and the line time they took (all transports), s.
+    pub fn traffic(&self) -> (u64, f64) {
+        let s = self.lock();
+        (s.requests, s.busy_s)
+    }
+
+    /// Move home `home` to `to`, the command's `id` making a repeat harmless; written before
+    /// the transport's next poll. Its outcome shows in the home's report.
+    pub fn command(&self, home: usize, id: u16, to: Phase) {
+        let _ = self.commands[home].send((home, id, to));
+    }
+}
+
+/// One transport's task.
+struct Line {
+    master: Master,
+    poller: Poller,
+    devs: Vec<Dev>,
+    names: Vec<String>,
+    shared: Arc<Mutex<Shared>>,
+    start: tokio::time::Instant,
+    rx: mpsc::UnboundedReceiver<(usize, u16, Phase)>,
+    homes: Vec<u8>,
+    home_names: Vec<String>,
+}
+
+impl Line {
+    fn now(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn run(mut self) {
+        let mut events = Vec::new();
+        loop {
+            // Commands go first: a move waits for no poll.
+            while let Ok(cmd) = self.rx.try_recv() {
+                self.write_command(cmd).await;
+            }
+            let Some((k, due)) = self.poller.next() else {
+                return;
+            };
+            let wait = due - self.now();
+            if wait > 0.0 {
+                // A command arriving meanwhile is written at once.
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs_f64(wait)) => {}
+                    cmd = self.rx.recv() => match cmd {
+                        Some(cmd) => {
+                            self.write_command(cmd).await;
+                            continue;
+                        }
+                        None => return,
+                    },
+                }
+            }
+            let t0 = self.now();
+            let r = self.read(k).await;
+            self.account(t0);
+            let now = self.now();
+            match r {
+                Ok(()) => self.poller.handle_ok(now, k, &mut events),
+                Err(e) => self.poller.handle_err(now, k, &e, &mut events),
+            }
+            self.publish(now, &mut events);
+        }
+    }
+
+    async fn write_command(&mut self, (home, id, to): (usize, u16, Phase)) {
+        let t0 = self.now();
+        let r = self
+            .master
+            .write(self.homes[home], map::REG_COMMAND, &map::command(id, to))
+            .await;
+        self.account(t0);
+        if let Err(e) = r {
+            let ev = SiteEvent::CommandFailed {
+                home: self.home_names[home].clone(),
+                error: e.to_string(),
+            };
+            let now = self.now();
+            self.lock().events.push((now, ev));
+        }
+    }
+
+    fn account(&self, t0: f64) {
+        let now = self.now();
+        let mut s = self.lock();
+        s.requests += 1;
+        s.busy_s += now - t0;
+    }
+
+    /// Read device `k` and keep what it said.
+    async fn read(&mut self, k: usize) -> Result<(), String> {
+        match self.devs[k] {
+            Dev::Home { index, address } => {
+                let regs = self
+                    .master
+                    .read_input(address, map::REG_REPORT, map::REPORT_LEN)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let report = map::decode_report(&regs).map_err(|e| e.to_string())?;
+                let now = self.now();
+                let mut s = self.lock();
+                let before = s.homes[index];
+                let newer = before.is_none_or(|b| b.report.seq != report.seq);
+                if before.is_some_and(|b| report.uptime_s < b.report.uptime_s) {
+                    let home = self.home_names[index].clone();
+                    s.events.push((now, SiteEvent::Restarted { home }));
+                }
+                s.homes[index] = Some(HomeSeen {
+                    report,
+                    read_at: now - report.age_s,
+                    fresh: newer,
+                });
+                Ok(())
+            }
+            Dev::Meter {
+                index,
+                address,
+                kind,
+            } => {
+                let mut blocks = Vec::new();
+                for b in kind.blocks() {
+                    let r = self
+                        .master
+                        .read_input(address, b.start, b.count)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    blocks.push(r);
+                }
+                let refs: Vec<&[u16]> = blocks.iter().map(|b| b.as_slice()).collect();
+                let reading = kind.decode(&refs).map_err(|e| e.to_string())?;
+                let now = self.now();
+                self.lock().meters[index] = Some(MeterSeen {
+                    reading,
+                    read_at: now,
+                    fresh: true,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// The poller's events as the site's, and freshness aged.
+    fn publish(&self, now: f64, events: &mut Vec<PollEvent>) {
+        let mut s = self.lock();
+        for e in events.drain(..) {
+            let ev = match e {
+                PollEvent::Lost { device, error } => SiteEvent::Lost {
+                    device: self.names[device].clone(),
+                    error,
+                },
+                PollEvent::Back { device } => SiteEvent::Back {
+                    device: self.names[device].clone(),
+                },
+            };
+            s.events.push((now, ev));
+        }
+        for (k, d) in self.devs.iter().enumerate() {
+            let fresh = self.poller.fresh(k, now);
+            match *d {
+                Dev::Home { index, .. } => {
+                    if let Some(h) = s.homes[index].as_mut() {
+                        h.fresh &= fresh;
+                    }
+                }
+                Dev::Meter { index, .. } => {
+                    if let Some(m) = s.meters[index].as_mut() {
+                        m.fresh &= fresh;
+                    }
+                }
+            }
+        }
+    }
+}
