@@ -30,6 +30,9 @@ pub struct Master {
     timeout: Duration,
     /// A character's time on the wire, s.
     char_s: f64,
+    /// When the last reply ended: on a serial line the next request waits 3.5 characters of
+    /// silence after it, which is how RTU frames are told apart.
+    quiet_from: Option<tokio::time::Instant>,
 }
 
 const CONNECT: Duration = Duration::from_secs(3);
@@ -80,6 +83,7 @@ impl Master {
             transport: t.clone(),
             timeout,
             char_s: f64::from(t.bits_per_char()) / f64::from(t.baud()),
+            quiet_from: None,
         })
     }
 
@@ -98,8 +102,13 @@ impl Master {
         reply_len: usize,
     ) -> Result<Response, LinkError> {
         self.ctx.set_slave(Slave(slave));
+        if let (Some(t), Transport::Rtu { .. }) = (self.quiet_from, &self.transport) {
+            tokio::time::sleep_until(t + Duration::from_secs_f64(3.5 * self.char_s)).await;
+        }
         let limit = self.timeout + self.wire(req_len + reply_len);
-        match tokio::time::timeout(limit, self.ctx.call(req)).await {
+        let r = tokio::time::timeout(limit, self.ctx.call(req)).await;
+        self.quiet_from = Some(tokio::time::Instant::now());
+        match r {
             Err(_) => {
                 // A late reply still on its way must not meet the next request: the line is
                 // left quiet for its time and 3.5 characters more.

@@ -571,6 +571,11 @@ fn bench() -> Result<(), String> {
             "bus_100_nodes",
             "emulated bus, 100 nodes polled in real time",
         ),
+        (
+            "field",
+            "rs485_200_nodes",
+            "200 home nodes on RS-485 through a pty",
+        ),
         ("gridtwin", "ingest", "storage ingest, durable batches"),
         (
             "gridtwin",
