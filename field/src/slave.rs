@@ -139,9 +139,6 @@ impl HomeNode {
         r.age_s = now - self.measured_at;
         r.uptime_s = now.max(0.0) as u32;
         r.since_switch_s = (now - self.last_switch).clamp(0.0, 65535.0) as u16;
-        if now - self.last_heard > f64::from(self.master_timeout_s) && self.master_timeout_s > 0 {
-            r.status |= map::ST_MASTER_SILENT;
-        }
         map::encode_report(&r)
     }
 
@@ -180,12 +177,13 @@ impl HomeNode {
 
 impl Slave for HomeNode {
     fn handle(&mut self, now: f64, pdu: &Pdu) -> Result<Reply, Exception> {
-        // The master spoke to it: its silence timer restarts (even for a refused request).
-        let silent_before = now - self.last_heard > f64::from(self.master_timeout_s);
-        self.last_heard = now;
-        if silent_before {
-            self.report.status &= !map::ST_MASTER_SILENT;
+        // A silence longer than the timeout is latched for the master to see in the next
+        // report; any request restarts the timer.
+        let timeout = f64::from(self.master_timeout_s);
+        if self.master_timeout_s > 0 && now - self.last_heard > timeout {
+            self.report.status |= map::ST_MASTER_SILENT;
         }
+        self.last_heard = now;
         match pdu {
             Pdu::ReadInput { start, count } if *start < map::REG_REPORT => window(
                 map::REG_IDENTITY,
@@ -195,7 +193,12 @@ impl Slave for HomeNode {
             ),
             Pdu::ReadInput { start, count } => {
                 let regs = self.report_at(now);
-                window(map::REG_REPORT, &regs, *start, *count)
+                let reply = window(map::REG_REPORT, &regs, *start, *count);
+                if reply.is_ok() {
+                    // Reported once.
+                    self.report.status &= !map::ST_MASTER_SILENT;
+                }
+                reply
             }
             Pdu::ReadHolding { start, count } => {
                 window(map::REG_COMMAND, &self.holding(), *start, *count)
@@ -460,6 +463,14 @@ mod tests {
         back(&mut n, 7.0, 10).unwrap();
         let r = map::decode_report(&read(&mut n, 8.0, map::REG_REPORT, map::REPORT_LEN)).unwrap();
         assert_eq!(r.result, CommandResult::Refused);
+        // Ten minutes without the master: the next report says so, once.
+        let silent = |n: &mut HomeNode, now| {
+            let r = map::decode_report(&read(n, now, map::REG_REPORT, map::REPORT_LEN)).unwrap();
+            r.status & map::ST_MASTER_SILENT != 0
+        };
+        assert!(!silent(&mut n, 100.0));
+        assert!(silent(&mut n, 800.0));
+        assert!(!silent(&mut n, 801.0));
         // Reads past the map are refused.
         assert_eq!(
             n.handle(
