@@ -6,7 +6,7 @@
 use std::path::Path;
 
 /// Every target, by name: the directory of its corpus under `fuzz/corpus/`.
-pub const TARGETS: [&str; 10] = [
+pub const TARGETS: [&str; 11] = [
     "scenario_ron",
     "opendss",
     "measure_csv",
@@ -17,6 +17,7 @@ pub const TARGETS: [&str; 10] = [
     "node_frames",
     "modbus_frames",
     "field_ron",
+    "lora_uplinks",
 ];
 
 /// Run target `name` on `data`; false for an unknown name.
@@ -32,6 +33,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "node_frames" => node_frames(data),
         "modbus_frames" => modbus_frames(data),
         "field_ron" => field_ron(data),
+        "lora_uplinks" => lora_uplinks(data),
         _ => return false,
     }
     true
@@ -241,6 +243,22 @@ pub fn field_ron(data: &[u8]) {
         let lines = text.lines().count() + 1;
         assert!(e.line <= lines.max(1), "line {} of {lines}: {e}", e.line);
         assert!(!e.message.is_empty());
+    }
+}
+
+/// ChirpStack uplink events (one JSON document a line) into one device's counter, and the raw
+/// bytes as a report and a command payload: each taken or dropped with a reason, never a panic.
+pub fn lora_uplinks(data: &[u8]) {
+    use field::lora;
+    let _ = lora::decode_report(data);
+    let _ = lora::decode_command(data);
+    let mut u = lora::Uplinks::default();
+    for line in data.split(|&b| b == b'\n') {
+        if let Ok(h) = u.take(line) {
+            // What was taken encodes back to a payload that reads the same.
+            let again = lora::decode_report(&lora::encode_report(&h.report)).unwrap();
+            assert_eq!(again.seq, h.report.seq);
+        }
     }
 }
 
