@@ -42,6 +42,7 @@ fn field(baud: u32) -> Field {
                 name: format!("h{a}"),
                 transport: "street".into(),
                 address: a,
+                dev_eui: String::new(),
             })
             .collect(),
         meters: Vec::new(),

@@ -38,6 +38,13 @@ pub enum Transport {
     /// A Modbus TCP gateway to an RS-485 line, `HOST:PORT`; `baud` is its line's rate (the
     /// time a reply takes behind it).
     Tcp { address: String, baud: u32 },
+    /// LoRaWAN: ChirpStack v4's MQTT integration on the broker at `host:port`, the nodes in
+    /// its application `application` (its id), each home by its DevEUI.
+    ChirpStack {
+        host: String,
+        port: u16,
+        application: String,
+    },
 }
 
 fn d_stop_bits() -> u8 {
@@ -54,20 +61,26 @@ pub enum Parity {
 }
 
 impl Transport {
-    /// Bits a character takes on the wire.
+    /// Bits a character takes on an RS-485 line.
     pub fn bits_per_char(&self) -> u32 {
         match self {
             Transport::Rtu {
                 parity, stop_bits, ..
             } => 9 + u32::from(*parity != Parity::None) + u32::from(*stop_bits),
-            Transport::Tcp { .. } => 11,
+            _ => 11,
         }
     }
 
-    pub fn baud(&self) -> u32 {
+    /// The RS-485 line's baud rate; None for LoRaWAN.
+    pub fn baud(&self) -> Option<u32> {
         match self {
-            Transport::Rtu { baud, .. } | Transport::Tcp { baud, .. } => *baud,
+            Transport::Rtu { baud, .. } | Transport::Tcp { baud, .. } => Some(*baud),
+            Transport::ChirpStack { .. } => None,
         }
+    }
+
+    pub fn is_lora(&self) -> bool {
+        matches!(self, Transport::ChirpStack { .. })
     }
 }
 
@@ -76,8 +89,12 @@ impl Transport {
 pub struct HomeCfg {
     pub name: String,
     pub transport: String,
-    /// Modbus address, 1-247.
+    /// Modbus address, 1-247 (a node on RS-485 or behind a gateway).
+    #[serde(default)]
     pub address: u8,
+    /// DevEUI, 16 hex digits (a node on LoRaWAN).
+    #[serde(default)]
+    pub dev_eui: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,8 +189,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Field, FieldError> {
         }
     };
     for (name, t) in &f.transports {
-        let baud = t.baud();
-        if !BAUDS.contains(&baud) {
+        if let Some(baud) = t.baud()
+            && !BAUDS.contains(&baud)
+        {
             return Err(at(
                 name,
                 format!("transport {name:?}: baud {baud} is none of {BAUDS:?}"),
@@ -195,20 +213,43 @@ pub fn parse(path: &Path, text: &str) -> Result<Field, FieldError> {
     }
     let mut names = BTreeSet::new();
     let mut taken = BTreeSet::new();
+    let mut euis = BTreeSet::new();
     let devices = f
         .homes
         .iter()
-        .map(|h| (&h.name, &h.transport, h.address))
-        .chain(f.meters.iter().map(|m| (&m.name, &m.transport, m.address)));
-    for (name, transport, address) in devices {
+        .map(|h| (&h.name, &h.transport, h.address, Some(&h.dev_eui)))
+        .chain(
+            f.meters
+                .iter()
+                .map(|m| (&m.name, &m.transport, m.address, None)),
+        );
+    for (name, transport, address, eui) in devices {
         if !names.insert(name) {
             return Err(at(name, format!("{name:?} is named twice")));
         }
-        if !f.transports.contains_key(transport) {
+        let Some(t) = f.transports.get(transport) else {
             return Err(at(
                 name,
                 format!("{name:?}: no transport named {transport:?}"),
             ));
+        };
+        if t.is_lora() {
+            let Some(eui) = eui else {
+                return Err(at(
+                    name,
+                    format!("{name:?}: meters are read over Modbus, not LoRaWAN"),
+                ));
+            };
+            if eui.len() != 16 || !eui.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(at(
+                    name,
+                    format!("{name:?}: dev_eui {eui:?} is not 16 hex digits"),
+                ));
+            }
+            if !euis.insert(eui.to_ascii_lowercase()) {
+                return Err(at(name, format!("{name:?}: dev_eui {eui} is taken")));
+            }
+            continue;
         }
         if !(1..=247).contains(&address) {
             return Err(at(
@@ -294,5 +335,16 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("no transport named \"alley\""), "{e}");
+        let lora = STREET.replace(
+            "},\n    homes: [",
+            "    \"air\": ChirpStack(host: \"127.0.0.1\", port: 1883, application: \"app\"),\n    },\n    homes: [\n        (name: \"farm\", transport: \"air\", dev_eui: \"0004a30b001c05zz\"),",
+        );
+        let e = parse(Path::new("f.ron"), &lora).unwrap_err();
+        assert!(
+            e.message.contains("not 16 hex digits") && e.line == 7,
+            "{e}"
+        );
+        let ok = lora.replace("05zz", "0530");
+        assert!(parse(Path::new("f.ron"), &ok).is_ok());
     }
 }

@@ -1,7 +1,9 @@
 //! A field file's devices emulated, for `--emulated` and the tests: each serial transport a
 //! line behind a socat pseudo-terminal pair, each TCP gateway a listener on localhost, every
-//! home node and meter the file lists a register-exact slave on it. The returned field file
-//! is the same with its ports and addresses pointed at the emulation.
+//! home node and meter the file lists a register-exact slave on it; each ChirpStack transport a
+//! network server publishing its homes' uplinks in ChirpStack v4's JSON to a Mosquitto of its
+//! own, and taking their downlinks. The returned field file is the same with
+//! its ports and addresses pointed at the emulation.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,8 +12,11 @@ use grid_types::Phase;
 use tokio_serial::SerialPortBuilderExt;
 
 use crate::config::{Field, Transport};
-use crate::line::{Device, Line, PtyPair};
+use crate::home_node as map;
+use crate::line::{Device, Fault, Line, PtyPair};
+use crate::lora;
 use crate::meter::{MeterKind, MeterReading, PhaseReading};
+use crate::rtu::Pdu;
 use crate::slave::{HomeNode, Meter};
 
 pub struct EmulatedField {
@@ -19,6 +24,56 @@ pub struct EmulatedField {
     /// Each transport's line, by name: to feed the devices and inject faults.
     pub lines: BTreeMap<String, Line>,
     _pairs: Vec<PtyPair>,
+    _brokers: Vec<Broker>,
+}
+
+/// Debian's Mosquitto on a free loopback port, for an emulated ChirpStack; stopped on drop.
+struct Broker(std::process::Child);
+
+impl Broker {
+    fn start(dir: &Path) -> Result<(Broker, u16), String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("a free port: {e}"))?
+            .port();
+        let conf = dir.join("mosquitto.conf");
+        // As root, mosquitto would drop to its own user; stay who we are.
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\n"
+            ),
+        )
+        .map_err(|e| format!("{}: {e}", conf.display()))?;
+        let exe = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("mosquitto");
+        let child = std::process::Command::new(exe)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                format!("mosquitto (Debian's carries the emulated ChirpStack's MQTT): {e}")
+            })?;
+        let broker = Broker(child);
+        for _ in 0..500 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok((broker, port));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Err("mosquitto did not start within 5 s".into())
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Emulate `f` (inside a tokio runtime: the lines are served by tasks); pseudo-terminals are
@@ -28,9 +83,31 @@ pub async fn emulate(f: &Field, dir: &Path) -> Result<EmulatedField, String> {
     let mut field = f.clone();
     let mut lines = BTreeMap::new();
     let mut pairs = Vec::new();
+    let mut brokers = Vec::new();
     for (name, t) in field.transports.iter_mut() {
-        let line = Line::new(t.baud(), t.bits_per_char());
+        let line = Line::new(t.baud().unwrap_or(9600), t.bits_per_char());
         match t {
+            Transport::ChirpStack {
+                host,
+                port,
+                application,
+            } => {
+                // Homes on LoRa are kept on the line by their index + 1 (no Modbus address).
+                let euis: Vec<(u8, String)> = f
+                    .homes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, h)| &h.transport == name)
+                    .map(|(k, h)| (k as u8 + 1, h.dev_eui.to_ascii_lowercase()))
+                    .collect();
+                let d = dir.join(name);
+                std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+                let (broker, p) = Broker::start(&d)?;
+                brokers.push(broker);
+                (*host, *port) = ("127.0.0.1".into(), p);
+                let ns = NetworkServer::connect(host, *port, application, euis, line.clone());
+                tokio::spawn(ns.run());
+            }
             Transport::Rtu { port, baud, .. } => {
                 let d = dir.join(name);
                 std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
@@ -53,9 +130,14 @@ pub async fn emulate(f: &Field, dir: &Path) -> Result<EmulatedField, String> {
         lines.insert(name.clone(), line);
     }
     for (k, h) in f.homes.iter().enumerate() {
-        let mut node = HomeNode::new(10_000 + k as u32, h.address, Phase::ALL[k % 3]);
+        let address = if f.transports[&h.transport].is_lora() {
+            k as u8 + 1
+        } else {
+            h.address
+        };
+        let mut node = HomeNode::new(10_000 + k as u32, address, Phase::ALL[k % 3]);
         node.set_measurement(0.0, 230.0, 1000.0 / 230.0, 1000.0, 0.0, 50.0);
-        lines[&h.transport].attach(h.address, Device::Node(node));
+        lines[&h.transport].attach(address, Device::Node(node));
     }
     for m in &f.meters {
         let mut meter = Meter::new(m.kind, m.address);
@@ -84,5 +166,158 @@ pub async fn emulate(f: &Field, dir: &Path) -> Result<EmulatedField, String> {
         field,
         lines,
         _pairs: pairs,
+        _brokers: brokers,
     })
+}
+
+/// How often each emulated LoRa node reports, s.
+pub const UPLINK_S: f64 = 1.0;
+
+/// ChirpStack as its application sees it: uplinks of the homes on a line, published each
+/// `UPLINK_S` with their frame counters; downlinks to them taken off the broker. A home the
+/// line says is silent sends nothing.
+struct NetworkServer {
+    client: rumqttc::AsyncClient,
+    events: rumqttc::EventLoop,
+    application: String,
+    euis: Vec<(u8, String)>,
+    f_cnt: Vec<u32>,
+    line: Line,
+}
+
+impl NetworkServer {
+    fn connect(
+        host: &str,
+        port: u16,
+        application: &str,
+        euis: Vec<(u8, String)>,
+        line: Line,
+    ) -> Self {
+        let id = format!("chirpstack-emulated-{}", std::process::id());
+        let opts = rumqttc::MqttOptions::new(id, host, port);
+        let (client, events) = rumqttc::AsyncClient::new(opts, 1024);
+        NetworkServer {
+            client,
+            events,
+            application: application.to_string(),
+            f_cnt: vec![0; euis.len()],
+            euis,
+            line,
+        }
+    }
+
+    async fn run(mut self) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs_f64(UPLINK_S));
+        loop {
+            tokio::select! {
+                ev = self.events.poll() => match ev {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => {
+                        let topic = format!("application/{}/device/+/command/down", self.application);
+                        let _ = self.client.subscribe(topic, rumqttc::QoS::AtLeastOnce).await;
+                    }
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => self.downlink(&p.payload),
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+                },
+                _ = tick.tick() => self.uplinks().await,
+            }
+        }
+    }
+
+    fn downlink(&self, payload: &[u8]) {
+        use base64::Engine;
+        let Ok(d) = serde_json::from_slice::<lora::Downlink>(payload) else {
+            return;
+        };
+        let Some((address, _)) = self
+            .euis
+            .iter()
+            .find(|(_, e)| e.eq_ignore_ascii_case(&d.dev_eui))
+        else {
+            return;
+        };
+        let Ok(data) = base64::engine::general_purpose::STANDARD.decode(d.data.as_bytes()) else {
+            return;
+        };
+        let Ok((id, to)) = lora::decode_command(&data) else {
+            return;
+        };
+        let now = self.line.now();
+        let pdu = Pdu::WriteMultiple {
+            start: map::REG_COMMAND,
+            values: map::command(id, to).to_vec(),
+        };
+        self.line.with(*address, |dev| {
+            use crate::slave::Slave;
+            let _ = dev.handle(now, &pdu);
+        });
+    }
+
+    async fn uplinks(&mut self) {
+        let now = self.line.now();
+        for (k, (address, eui)) in self.euis.iter().enumerate() {
+            if self.line.has_fault(Fault::Silent { address: *address }) {
+                continue;
+            }
+            let Some(Some(report)) = self.line.with(*address, |d| match d {
+                Device::Node(n) => Some(n.report(now)),
+                Device::Meter(_) => None,
+            }) else {
+                continue;
+            };
+            let body = chirpstack_uplink(
+                &self.application,
+                eui,
+                self.f_cnt[k],
+                &lora::encode_report(&report),
+            );
+            self.f_cnt[k] += 1;
+            let topic = lora::up_topic(&self.application, eui);
+            let _ = self
+                .client
+                .publish(topic, rumqttc::QoS::AtLeastOnce, false, body)
+                .await;
+        }
+    }
+}
+
+/// An uplink event as ChirpStack v4's MQTT integration publishes it (JSON marshaler).
+pub fn chirpstack_uplink(application: &str, dev_eui: &str, f_cnt: u32, data: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let v = serde_json::json!({
+        "deduplicationId": format!("00000000-0000-4000-8000-{:012x}", f_cnt),
+        "time": "2026-12-05T00:00:00Z",
+        "deviceInfo": {
+            "tenantId": "52f14cd4-c6f1-4fbd-8f87-4025e1d49242",
+            "tenantName": "ChirpStack",
+            "applicationId": application,
+            "applicationName": "gridtwin",
+            "deviceProfileId": "14855bf7-d10d-4aee-b618-ebfcb64dc7ad",
+            "deviceProfileName": "home node",
+            "deviceName": dev_eui,
+            "devEui": dev_eui,
+            "tags": {}
+        },
+        "devAddr": "00f48a86",
+        "adr": true,
+        "dr": 5,
+        "fCnt": f_cnt,
+        "fPort": lora::REPORT_PORT,
+        "confirmed": false,
+        "data": base64::engine::general_purpose::STANDARD.encode(data),
+        "rxInfo": [{
+            "gatewayId": "0016c001f153a14c",
+            "uplinkId": 4217106255u32,
+            "rssi": -97,
+            "snr": 4.5,
+            "channel": 2,
+            "context": "EFwMtA==",
+            "crcStatus": "CRC_OK"
+        }],
+        "txInfo": {
+            "frequency": 868300000,
+            "modulation": {"lora": {"bandwidth": 125000, "spreadingFactor": 7, "codeRate": "CR_4_5"}}
+        }
+    });
+    serde_json::to_vec(&v).unwrap_or_default()
 }

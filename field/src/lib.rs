@@ -3,6 +3,7 @@
 //! are pure (`home_node`, `meter`, `lora`); `rtu` is the serial line's framing as a slave sees
 //! it, `slave` the emulated devices behind it.
 
+mod chirpstack;
 pub mod config;
 pub mod emulated;
 pub mod home_node;
@@ -15,4 +16,5 @@ pub mod rtu;
 pub mod selftest;
 pub mod site;
 pub mod slave;
+mod state;
 pub mod words;

@@ -102,6 +102,10 @@ impl Line {
         self.lock().faults.push(f);
     }
 
+    pub fn has_fault(&self, f: Fault) -> bool {
+        self.lock().faults.contains(&f)
+    }
+
     pub fn clear_faults(&self, address: u8) {
         self.lock().faults.retain(|f| match f {
             Fault::Silent { address: a } | Fault::Corrupt { address: a, .. } => *a != address,

@@ -63,6 +63,9 @@ async fn connect(t: &Transport) -> Result<Context, LinkError> {
                 .map_err(|e| LinkError::Io(format!("{port}: {e}")))?;
             Ok(tokio_modbus::client::rtu::attach(s))
         }
+        Transport::ChirpStack { .. } => Err(LinkError::Io(
+            "LoRaWAN nodes are heard through ChirpStack, not polled".into(),
+        )),
         Transport::Tcp { address, .. } => {
             let a = address
                 .parse()
@@ -82,7 +85,7 @@ impl Master {
             ctx: connect(t).await?,
             transport: t.clone(),
             timeout,
-            char_s: f64::from(t.bits_per_char()) / f64::from(t.baud()),
+            char_s: f64::from(t.bits_per_char()) / f64::from(t.baud().unwrap_or(9600)),
             quiet_from: None,
         })
     }

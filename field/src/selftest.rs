@@ -103,11 +103,75 @@ async fn meter(
     ))
 }
 
+/// The LoRaWAN homes: each heard within `stale_s` (its reports come when it sends them).
+async fn heard(f: &Field) -> Vec<Check> {
+    let lora: Vec<&String> = f
+        .transports
+        .iter()
+        .filter(|(_, t)| t.is_lora())
+        .map(|(n, _)| n)
+        .collect();
+    let homes: Vec<_> = f
+        .homes
+        .iter()
+        .filter(|h| lora.contains(&&h.transport))
+        .cloned()
+        .collect();
+    if homes.is_empty() {
+        return Vec::new();
+    }
+    let only = Field {
+        transports: f
+            .transports
+            .iter()
+            .filter(|(n, _)| lora.contains(n))
+            .map(|(n, t)| (n.clone(), t.clone()))
+            .collect(),
+        homes: homes.clone(),
+        meters: Vec::new(),
+        poll: f.poll,
+    };
+    let seen = match crate::site::Site::start(&only).await {
+        Ok(site) => {
+            while site.now() < f.poll.stale_s && site.homes().iter().any(Option::is_none) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            site.homes()
+        }
+        Err(_) => vec![None; homes.len()],
+    };
+    homes
+        .iter()
+        .zip(seen)
+        .map(|(h, s)| {
+            let r = s
+                .map(|s| s.report)
+                .ok_or_else(|| format!("no uplink from {} within {} s", h.dev_eui, f.poll.stale_s));
+            let r = r.map(|r| {
+                let phase = r.phase.map_or("none".to_string(), |p| format!("{p:?}"));
+                format!(
+                    "heard {}: phase {phase}, {:.1} V {:.2} A {:.2} kW",
+                    h.dev_eui,
+                    r.v,
+                    r.i,
+                    r.p / 1e3
+                )
+            });
+            Check {
+                name: h.name.clone(),
+                at: format!("{}:{}", h.transport, h.dev_eui),
+                pass: r.is_ok(),
+                detail: r.unwrap_or_else(|e| e),
+            }
+        })
+        .collect()
+}
+
 /// Every device of `f`, one transport after another.
 pub async fn run(f: &Field) -> Vec<Check> {
     let timeout = Duration::from_millis(u64::from(f.poll.timeout_ms));
-    let mut checks = Vec::new();
-    for (tname, t) in &f.transports {
+    let mut checks = heard(f).await;
+    for (tname, t) in f.transports.iter().filter(|(_, t)| !t.is_lora()) {
         let homes: Vec<_> = f.homes.iter().filter(|h| &h.transport == tname).collect();
         let meters: Vec<_> = f.meters.iter().filter(|m| &m.transport == tname).collect();
         let mut master = Master::open(t, timeout).await;

@@ -10,66 +10,20 @@ use std::time::Duration;
 use grid_types::Phase;
 use tokio::sync::mpsc;
 
-use crate::config::Field;
-use crate::home_node::{self as map, NodeReport};
+use crate::config::{Field, Transport};
+use crate::home_node as map;
 use crate::master::{LinkError, Master};
-use crate::meter::{MeterKind, MeterReading};
+use crate::meter::MeterKind;
 use crate::poll::{PollEvent, Poller};
-
-/// A home's last report and when it was read (site clock, s).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct HomeSeen {
-    pub report: NodeReport,
-    pub read_at: f64,
-    /// A good read within `stale_s`, of a window newer than the one before, from a node not
-    /// lost: fit to act on.
-    pub fresh: bool,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct MeterSeen {
-    pub reading: MeterReading,
-    pub read_at: f64,
-    pub fresh: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SiteEvent {
-    /// Its polls failed `lost_after` times running: the last error.
-    Lost {
-        device: String,
-        error: String,
-    },
-    Back {
-        device: String,
-    },
-    /// A command could not be written (it is not retried here: the balancer repeats it).
-    CommandFailed {
-        home: String,
-        error: String,
-    },
-    /// The node restarted (its uptime went back).
-    Restarted {
-        home: String,
-    },
-}
-
-#[derive(Default)]
-struct Shared {
-    homes: Vec<Option<HomeSeen>>,
-    meters: Vec<Option<MeterSeen>>,
-    events: Vec<(f64, SiteEvent)>,
-    /// Requests made and their time on the line, for the figures.
-    requests: u64,
-    busy_s: f64,
-}
+use crate::state::{Cmd, Shared};
+pub use crate::state::{HomeSeen, MeterSeen, SiteEvent};
 
 /// The running field. Dropping it stops the tasks.
 pub struct Site {
     shared: Arc<Mutex<Shared>>,
     start: tokio::time::Instant,
     /// Per home: its transport's command queue.
-    commands: Vec<mpsc::UnboundedSender<(usize, u16, Phase)>>,
+    commands: Vec<mpsc::UnboundedSender<Cmd>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -142,6 +96,36 @@ impl Site {
                     commands[*index] = Some(tx.clone());
                 }
             }
+            if let Transport::ChirpStack {
+                host,
+                port,
+                application,
+            } = t
+            {
+                let homes: Vec<(usize, String)> = devs
+                    .iter()
+                    .filter_map(|d| match *d {
+                        Dev::Home { index, .. } => {
+                            Some((index, f.homes[index].dev_eui.to_ascii_lowercase()))
+                        }
+                        Dev::Meter { .. } => None,
+                    })
+                    .collect();
+                let lora = crate::chirpstack::Heard::new(
+                    host,
+                    *port,
+                    application,
+                    homes,
+                    f.homes.iter().map(|h| h.name.clone()).collect(),
+                    f.poll,
+                    shared.clone(),
+                    start,
+                    rx,
+                )
+                .await?;
+                tasks.push(tokio::spawn(lora.run()));
+                continue;
+            }
             let master = Master::open(t, timeout).await?;
             let line = Line {
                 master,
@@ -210,7 +194,7 @@ struct Line {
     names: Vec<String>,
     shared: Arc<Mutex<Shared>>,
     start: tokio::time::Instant,
-    rx: mpsc::UnboundedReceiver<(usize, u16, Phase)>,
+    rx: mpsc::UnboundedReceiver<Cmd>,
     homes: Vec<u8>,
     home_names: Vec<String>,
 }
@@ -260,7 +244,7 @@ impl Line {
         }
     }
 
-    async fn write_command(&mut self, (home, id, to): (usize, u16, Phase)) {
+    async fn write_command(&mut self, (home, id, to): Cmd) {
         let t0 = self.now();
         let r = self
             .master

@@ -130,7 +130,8 @@ impl HomeNode {
         }
     }
 
-    fn report_at(&mut self, now: f64) -> [u16; map::REPORT_LEN as usize] {
+    /// The report as the node would send it at `now`.
+    pub fn report(&mut self, now: f64) -> NodeReport {
         self.settle(now);
         let mut r = self.report;
         if self.moving.is_some() {
@@ -139,7 +140,11 @@ impl HomeNode {
         r.age_s = now - self.measured_at;
         r.uptime_s = now.max(0.0) as u32;
         r.since_switch_s = (now - self.last_switch).clamp(0.0, 65535.0) as u16;
-        map::encode_report(&r)
+        r
+    }
+
+    fn report_at(&mut self, now: f64) -> [u16; map::REPORT_LEN as usize] {
+        map::encode_report(&self.report(now))
     }
 
     fn command(&mut self, now: f64, values: &[u16]) -> Result<(), Exception> {

@@ -30,6 +30,7 @@ fn street() -> Field {
                 name: format!("h{a}"),
                 transport: "street".into(),
                 address: a,
+                dev_eui: String::new(),
             })
             .collect(),
         meters: vec![MeterCfg {

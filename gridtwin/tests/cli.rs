@@ -952,7 +952,7 @@ fn the_field_selftest_from_the_cli() {
     ]);
     let table = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{table}");
-    assert!(table.contains("10 of 10 pass"), "{table}");
+    assert!(table.contains("12 of 12 pass"), "{table}");
     // The real ports of the file do not exist here: every device fails, and says why.
     let out = gridtwin(&["field", "selftest", "--field", street.to_str().unwrap()]);
     let table = String::from_utf8_lossy(&out.stdout);
@@ -968,7 +968,7 @@ fn the_field_selftest_from_the_cli() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("field.ron:15:") && err.contains("address 5 on \"street\" is taken"),
+        err.contains("field.ron:17:") && err.contains("address 5 on \"street\" is taken"),
         "{err}"
     );
 }

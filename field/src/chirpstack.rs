@@ -1,0 +1,182 @@
+//! LoRaWAN homes heard through ChirpStack v4's MQTT integration: the site's task for a
+//! ChirpStack transport. It subscribes to the application's uplinks, takes each home's reports
+//! through its frame counter (`lora::Uplinks`), queues commands as confirmed downlinks, and says
+//! when a home has been silent for `silence_s` and when it is heard again.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use tokio::sync::mpsc;
+
+use crate::config::PollCfg;
+use crate::lora::{self, Uplinks};
+use crate::master::LinkError;
+use crate::state::{Cmd, HomeSeen, Shared, SiteEvent};
+
+pub(crate) struct Heard {
+    client: AsyncClient,
+    events: rumqttc::EventLoop,
+    application: String,
+    /// DevEUI (lower case) to the home's index.
+    by_eui: BTreeMap<String, usize>,
+    euis: BTreeMap<usize, String>,
+    names: Vec<String>,
+    uplinks: BTreeMap<usize, Uplinks>,
+    last_heard: BTreeMap<usize, f64>,
+    lost: BTreeMap<usize, bool>,
+    silence_s: f64,
+    stale_s: f64,
+    shared: Arc<Mutex<Shared>>,
+    start: tokio::time::Instant,
+    rx: mpsc::UnboundedReceiver<Cmd>,
+}
+
+impl Heard {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn new(
+        host: &str,
+        port: u16,
+        application: &str,
+        homes: Vec<(usize, String)>,
+        names: Vec<String>,
+        poll: PollCfg,
+        shared: Arc<Mutex<Shared>>,
+        start: tokio::time::Instant,
+        rx: mpsc::UnboundedReceiver<Cmd>,
+    ) -> Result<Heard, LinkError> {
+        let id = format!("gridtwin-field-{}", std::process::id());
+        let mut opts = MqttOptions::new(id, host, port);
+        opts.set_keep_alive(Duration::from_secs(30));
+        let (client, events) = AsyncClient::new(opts, 256);
+        Ok(Heard {
+            client,
+            events,
+            application: application.to_string(),
+            by_eui: homes.iter().map(|(k, e)| (e.clone(), *k)).collect(),
+            euis: homes.iter().map(|(k, e)| (*k, e.clone())).collect(),
+            uplinks: homes
+                .iter()
+                .map(|(k, _)| (*k, Uplinks::default()))
+                .collect(),
+            last_heard: homes.iter().map(|(k, _)| (*k, 0.0)).collect(),
+            lost: homes.iter().map(|(k, _)| (*k, false)).collect(),
+            names,
+            silence_s: poll.stale_s * f64::from(poll.lost_after),
+            stale_s: poll.stale_s,
+            shared,
+            start,
+            rx,
+        })
+    }
+
+    fn now(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    fn push(&self, e: SiteEvent) {
+        let now = self.now();
+        let mut s = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        s.events.push((now, e));
+    }
+
+    pub(crate) async fn run(mut self) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                ev = self.events.poll() => match ev {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        // A clean session each time: subscribe again.
+                        let topic = format!("application/{}/device/+/event/up", self.application);
+                        let _ = self.client.subscribe(topic, QoS::AtLeastOnce).await;
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => self.uplink(&p.topic, &p.payload),
+                    Ok(_) => {}
+                    // The broker is away: rumqttc reconnects at the next poll.
+                    Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+                },
+                cmd = self.rx.recv() => match cmd {
+                    Some(cmd) => self.command(cmd).await,
+                    None => return,
+                },
+                _ = tick.tick() => self.check_silence(),
+            }
+        }
+    }
+
+    fn uplink(&mut self, topic: &str, payload: &[u8]) {
+        // application/APP/device/EUI/event/up
+        let Some(eui) = topic.split('/').nth(3).map(str::to_ascii_lowercase) else {
+            return;
+        };
+        let Some(&k) = self.by_eui.get(&eui) else {
+            return;
+        };
+        let Some(u) = self.uplinks.get_mut(&k) else {
+            return;
+        };
+        // Duplicates, late uplinks and what cannot be read are dropped.
+        let Ok(h) = u.take(payload) else {
+            return;
+        };
+        let now = self.now();
+        self.last_heard.insert(k, now);
+        let name = self.names[k].clone();
+        if h.reset {
+            self.push(SiteEvent::Restarted { home: name.clone() });
+        }
+        if self.lost.insert(k, false) == Some(true) {
+            self.push(SiteEvent::Back { device: name });
+        }
+        let mut s = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        s.homes[k] = Some(HomeSeen {
+            report: h.report,
+            read_at: now - h.report.age_s,
+            fresh: true,
+        });
+    }
+
+    async fn command(&mut self, (home, id, to): Cmd) {
+        let Some(eui) = self.euis.get(&home).cloned() else {
+            return;
+        };
+        let d = lora::downlink(&eui, id, to);
+        let body = serde_json::to_vec(&d).unwrap_or_default();
+        let topic = lora::down_topic(&self.application, &eui);
+        if let Err(e) = self
+            .client
+            .publish(topic, QoS::AtLeastOnce, false, body)
+            .await
+        {
+            self.push(SiteEvent::CommandFailed {
+                home: self.names[home].clone(),
+                error: e.to_string(),
+            });
+        }
+    }
+
+    /// Homes silent for `lost_after` times `stale_s` are lost; a report is fresh for `stale_s`.
+    fn check_silence(&mut self) {
+        let now = self.now();
+        let silent: Vec<usize> = self
+            .last_heard
+            .iter()
+            .filter(|(k, t)| now - **t > self.silence_s && !self.lost[k])
+            .map(|(k, _)| *k)
+            .collect();
+        for k in silent {
+            self.lost.insert(k, true);
+            self.push(SiteEvent::Lost {
+                device: self.names[k].clone(),
+                error: format!("no uplink for {:.0} s", now - self.last_heard[&k]),
+            });
+        }
+        let mut s = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        for (&k, &lost) in &self.lost {
+            if let Some(h) = s.homes[k].as_mut() {
+                h.fresh &= !lost && now - self.last_heard[&k] <= self.stale_s;
+            }
+        }
+    }
+}
