@@ -77,8 +77,8 @@ impl Drop for Broker {
 }
 
 /// Emulate `f` (inside a tokio runtime: the lines are served by tasks); pseudo-terminals are
-/// made in `dir`. Each home starts on phases A, B, C in turn at 230 V and 1 kW; each meter reads
-/// 230 V and 2 kW a phase.
+/// made in `dir`. Each home starts on phases A, B, C in turn at 230 V, drawing 0.4 to 3.1 kW
+/// by its place; each meter reads 230 V and 2 kW a phase.
 pub async fn emulate(f: &Field, dir: &Path) -> Result<EmulatedField, String> {
     let mut field = f.clone();
     let mut lines = BTreeMap::new();
@@ -135,8 +135,10 @@ pub async fn emulate(f: &Field, dir: &Path) -> Result<EmulatedField, String> {
         } else {
             h.address
         };
+        // Homes draw 0.4 to 3.1 kW by their place: the phases start unbalanced.
+        let p = 400.0 + 900.0 * (k % 4) as f64;
         let mut node = HomeNode::new(10_000 + k as u32, address, Phase::ALL[k % 3]);
-        node.set_measurement(0.0, 230.0, 1000.0 / 230.0, 1000.0, 0.0, 50.0);
+        node.set_measurement(0.0, 230.0, p / 230.0, p, 0.0, 50.0);
         lines[&h.transport].attach(address, Device::Node(node));
     }
     for m in &f.meters {

@@ -972,3 +972,34 @@ fn the_field_selftest_from_the_cli() {
         "{err}"
     );
 }
+
+#[test]
+fn the_balancer_moves_homes_on_the_emulated_field_over_rs485_and_lora() {
+    let street = Path::new(env!("CARGO_MANIFEST_DIR")).join("../field/street.ron");
+    let settings = scratch("field-balance").join("settings.ron");
+    std::fs::write(&settings, "(interval: 5.0, min_dwell: 0.0)").unwrap();
+    let out = gridtwin(&[
+        "field",
+        "balance",
+        "--field",
+        street.to_str().unwrap(),
+        "--emulated",
+        "--seconds",
+        "12",
+        "--settings",
+        settings.to_str().unwrap(),
+    ]);
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    // The emulated homes start a third out of balance; the plan moves two of them, each move
+    // commanded to its node (one on LoRa through ChirpStack, one on RS-485) and confirmed by
+    // the node's own next report.
+    let plan = log
+        .lines()
+        .find(|l| l.contains("balance_plan"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(plan.contains("\"moves\":2"), "{log}");
+    let moves: Vec<&str> = log.lines().filter(|l| l.contains("phase_move")).collect();
+    assert_eq!(moves.len(), 2, "{log}");
+    assert!(moves.iter().any(|l| l.contains(" mill ")), "{log}");
+}

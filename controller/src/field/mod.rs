@@ -18,6 +18,7 @@ use sim::link::{Dir, Link, LinkStats};
 use sim::rng::SplitMix64;
 
 mod config;
+pub mod nodes;
 
 pub use config::{Balancing, FieldLink};
 use control_core::balance::{Ack, Balancer, Command, Hold, Note, Report};
@@ -270,52 +271,21 @@ impl Field {
 
     fn note(&mut self, t: f64, n: Note, events: &mut Vec<Event>) {
         let o = &mut self.out;
-        let (subject, kind) = match n {
-            Note::Plan {
-                moves,
-                before,
-                after,
-                fresh,
-            } => {
-                o.plans += 1;
-                let kind = EventKind::BalancePlan {
-                    moves,
-                    before_pct: 100.0 * before,
-                    after_pct: 100.0 * after,
-                    fresh,
-                };
-                ("balancer", kind)
-            }
-            Note::Sent { attempt: 1, .. } => {
-                o.commands += 1;
-                return;
-            }
-            Note::Sent { node, to, attempt } => {
-                o.repeats += 1;
-                (
-                    self.names[node].as_str(),
-                    EventKind::BalanceRetry { to, attempt },
-                )
-            }
-            Note::GaveUp { node, to } => {
-                o.gave_up += 1;
-                (self.names[node].as_str(), EventKind::BalanceGaveUp { to })
-            }
-            Note::Unexpected { node, phase } => {
-                o.unexpected += 1;
-                (
-                    self.names[node].as_str(),
-                    EventKind::BalanceUnexpected { phase },
-                )
-            }
+        match n {
+            Note::Plan { .. } => o.plans += 1,
+            Note::Sent { attempt: 1, .. } => o.commands += 1,
+            Note::Sent { .. } => o.repeats += 1,
+            Note::GaveUp { .. } => o.gave_up += 1,
+            Note::Unexpected { .. } => o.unexpected += 1,
             Note::Held { reason, .. } => {
                 *o.held.entry(hold_name(reason).into()).or_default() += 1;
-                return;
             }
             // The twin's own phase_move event records the move.
             Note::Moved { .. } => return,
-        };
-        events.push(Event::at(t, subject, kind));
+        }
+        if let Some((subject, kind)) = note_event(&n, &self.names) {
+            events.push(Event::at(t, subject, kind));
+        }
     }
 
     pub fn finish(mut self) -> BalanceRun {
@@ -332,6 +302,37 @@ impl Field {
             .max_by_key(|x| x.1);
         self.out
     }
+}
+
+/// The event a balancer's note is in the log, and its subject; None for what the log does not
+/// keep (a first send, a look that held).
+pub(crate) fn note_event<'a>(n: &Note, names: &'a [String]) -> Option<(&'a str, EventKind)> {
+    Some(match *n {
+        Note::Plan {
+            moves,
+            before,
+            after,
+            fresh,
+        } => (
+            "balancer",
+            EventKind::BalancePlan {
+                moves,
+                before_pct: 100.0 * before,
+                after_pct: 100.0 * after,
+                fresh,
+            },
+        ),
+        Note::Sent { attempt: 1, .. } | Note::Held { .. } => return None,
+        Note::Sent { node, to, attempt } => (
+            names[node].as_str(),
+            EventKind::BalanceRetry { to, attempt },
+        ),
+        Note::GaveUp { node, to } => (names[node].as_str(), EventKind::BalanceGaveUp { to }),
+        Note::Unexpected { node, phase } => {
+            (names[node].as_str(), EventKind::BalanceUnexpected { phase })
+        }
+        Note::Moved { node, from, to } => (names[node].as_str(), EventKind::PhaseMove { from, to }),
+    })
 }
 
 fn hold_name(h: Hold) -> &'static str {
