@@ -89,7 +89,8 @@ impl Heard {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
                         // A clean session each time: subscribe again.
                         let topic = format!("application/{}/device/+/event/up", self.application);
-                        let _ = self.client.subscribe(topic, QoS::AtLeastOnce).await;
+                        // Not awaited: only this task drains the client's queue.
+                        let _ = self.client.try_subscribe(topic, QoS::AtLeastOnce);
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => self.uplink(&p.topic, &p.payload),
                     Ok(_) => {}
@@ -97,7 +98,7 @@ impl Heard {
                     Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
                 },
                 cmd = self.rx.recv() => match cmd {
-                    Some(cmd) => self.command(cmd).await,
+                    Some(cmd) => self.command(cmd),
                     None => return,
                 },
                 _ = tick.tick() => self.check_silence(),
@@ -130,6 +131,7 @@ impl Heard {
             self.push(SiteEvent::Back { device: name });
         }
         let mut s = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        s.uplinks += 1;
         s.homes[k] = Some(HomeSeen {
             report: h.report,
             read_at: now - h.report.age_s,
@@ -137,17 +139,17 @@ impl Heard {
         });
     }
 
-    async fn command(&mut self, (home, id, to): Cmd) {
+    fn command(&mut self, (home, id, to): Cmd) {
         let Some(eui) = self.euis.get(&home).cloned() else {
             return;
         };
         let d = lora::downlink(&eui, id, to);
         let body = serde_json::to_vec(&d).unwrap_or_default();
         let topic = lora::down_topic(&self.application, &eui);
+        // Not awaited: only this task drains the client's queue.
         if let Err(e) = self
             .client
-            .publish(topic, QoS::AtLeastOnce, false, body)
-            .await
+            .try_publish(topic, QoS::AtLeastOnce, false, body)
         {
             self.push(SiteEvent::CommandFailed {
                 home: self.names[home].clone(),

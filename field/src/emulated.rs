@@ -93,12 +93,12 @@ pub async fn emulate(f: &Field, dir: &Path) -> Result<EmulatedField, String> {
                 application,
             } => {
                 // Homes on LoRa are kept on the line by their index + 1 (no Modbus address).
-                let euis: Vec<(u8, String)> = f
+                let euis: Vec<(u16, String)> = f
                     .homes
                     .iter()
                     .enumerate()
                     .filter(|(_, h)| &h.transport == name)
-                    .map(|(k, h)| (k as u8 + 1, h.dev_eui.to_ascii_lowercase()))
+                    .map(|(k, h)| (k as u16 + 1, h.dev_eui.to_ascii_lowercase()))
                     .collect();
                 let d = dir.join(name);
                 std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
@@ -131,13 +131,13 @@ pub async fn emulate(f: &Field, dir: &Path) -> Result<EmulatedField, String> {
     }
     for (k, h) in f.homes.iter().enumerate() {
         let address = if f.transports[&h.transport].is_lora() {
-            k as u8 + 1
+            k as u16 + 1
         } else {
-            h.address
+            u16::from(h.address)
         };
         // Homes draw 0.4 to 3.1 kW by their place: the phases start unbalanced.
         let p = 400.0 + 900.0 * (k % 4) as f64;
-        let mut node = HomeNode::new(10_000 + k as u32, address, Phase::ALL[k % 3]);
+        let mut node = HomeNode::new(10_000 + k as u32, h.address, Phase::ALL[k % 3]);
         node.set_measurement(0.0, 230.0, p / 230.0, p, 0.0, 50.0);
         lines[&h.transport].attach(address, Device::Node(node));
     }
@@ -162,7 +162,7 @@ pub async fn emulate(f: &Field, dir: &Path) -> Result<EmulatedField, String> {
                 ..Default::default()
             },
         );
-        lines[&m.transport].attach(m.address, Device::Meter(meter));
+        lines[&m.transport].attach(m.address.into(), Device::Meter(meter));
     }
     Ok(EmulatedField {
         field,
@@ -182,8 +182,7 @@ struct NetworkServer {
     client: rumqttc::AsyncClient,
     events: rumqttc::EventLoop,
     application: String,
-    euis: Vec<(u8, String)>,
-    f_cnt: Vec<u32>,
+    euis: Vec<(u16, String)>,
     line: Line,
 }
 
@@ -192,7 +191,7 @@ impl NetworkServer {
         host: &str,
         port: u16,
         application: &str,
-        euis: Vec<(u8, String)>,
+        euis: Vec<(u16, String)>,
         line: Line,
     ) -> Self {
         let id = format!("chirpstack-emulated-{}", std::process::id());
@@ -202,26 +201,31 @@ impl NetworkServer {
             client,
             events,
             application: application.to_string(),
-            f_cnt: vec![0; euis.len()],
             euis,
             line,
         }
     }
 
+    /// Downlinks on this task; uplinks on their own, so that a full request queue (thousands of
+    /// homes at once) never keeps the event loop, which drains it, from being polled.
     async fn run(mut self) {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs_f64(UPLINK_S));
+        tokio::spawn(uplinks(
+            self.client.clone(),
+            self.application.clone(),
+            self.euis.clone(),
+            self.line.clone(),
+        ));
         loop {
-            tokio::select! {
-                ev = self.events.poll() => match ev {
-                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => {
-                        let topic = format!("application/{}/device/+/command/down", self.application);
-                        let _ = self.client.subscribe(topic, rumqttc::QoS::AtLeastOnce).await;
-                    }
-                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => self.downlink(&p.payload),
-                    Ok(_) => {}
-                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
-                },
-                _ = tick.tick() => self.uplinks().await,
+            match self.events.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => {
+                    let topic = format!("application/{}/device/+/command/down", self.application);
+                    let _ = self.client.try_subscribe(topic, rumqttc::QoS::AtLeastOnce);
+                }
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                    self.downlink(&p.payload)
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
             }
         }
     }
@@ -254,31 +258,41 @@ impl NetworkServer {
             let _ = dev.handle(now, &pdu);
         });
     }
+}
 
-    async fn uplinks(&mut self) {
-        let now = self.line.now();
-        for (k, (address, eui)) in self.euis.iter().enumerate() {
-            if self.line.has_fault(Fault::Silent { address: *address }) {
+/// Each home's report, once each `UPLINK_S`, with its frame counter.
+async fn uplinks(
+    client: rumqttc::AsyncClient,
+    application: String,
+    euis: Vec<(u16, String)>,
+    line: Line,
+) {
+    let mut f_cnt = vec![0u32; euis.len()];
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs_f64(UPLINK_S));
+    loop {
+        tick.tick().await;
+        let now = line.now();
+        for (k, (address, eui)) in euis.iter().enumerate() {
+            if line.has_fault(Fault::Silent { address: *address }) {
                 continue;
             }
-            let Some(Some(report)) = self.line.with(*address, |d| match d {
+            let Some(Some(report)) = line.with(*address, |d| match d {
                 Device::Node(n) => Some(n.report(now)),
                 Device::Meter(_) => None,
             }) else {
                 continue;
             };
-            let body = chirpstack_uplink(
-                &self.application,
-                eui,
-                self.f_cnt[k],
-                &lora::encode_report(&report),
-            );
-            self.f_cnt[k] += 1;
-            let topic = lora::up_topic(&self.application, eui);
-            let _ = self
-                .client
+            let body =
+                chirpstack_uplink(&application, eui, f_cnt[k], &lora::encode_report(&report));
+            f_cnt[k] += 1;
+            let topic = lora::up_topic(&application, eui);
+            if client
                 .publish(topic, rumqttc::QoS::AtLeastOnce, false, body)
-                .await;
+                .await
+                .is_err()
+            {
+                return;
+            }
         }
     }
 }

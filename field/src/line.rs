@@ -33,9 +33,9 @@ impl Slave for Device {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Fault {
     /// The device does not answer (unplugged, its supply failed, its transceiver dead).
-    Silent { address: u8 },
+    Silent { address: u16 },
     /// The device's next `count` replies have a byte flipped (noise): their CRC fails.
-    Corrupt { address: u8, count: u32 },
+    Corrupt { address: u16, count: u32 },
 }
 
 /// What the line saw, for tests and figures.
@@ -48,7 +48,8 @@ pub struct LineStats {
 }
 
 struct State {
-    devices: BTreeMap<u8, Device>,
+    /// By address: a Modbus slave's (1-247), or an emulated LoRa node's index.
+    devices: BTreeMap<u16, Device>,
     faults: Vec<Fault>,
     stats: LineStats,
 }
@@ -89,12 +90,12 @@ impl Line {
         self.start.elapsed().as_secs_f64()
     }
 
-    pub fn attach(&self, address: u8, d: Device) {
+    pub fn attach(&self, address: u16, d: Device) {
         self.lock().devices.insert(address, d);
     }
 
     /// Run `f` on the device at `address`.
-    pub fn with<R>(&self, address: u8, f: impl FnOnce(&mut Device) -> R) -> Option<R> {
+    pub fn with<R>(&self, address: u16, f: impl FnOnce(&mut Device) -> R) -> Option<R> {
         self.lock().devices.get_mut(&address).map(f)
     }
 
@@ -106,7 +107,7 @@ impl Line {
         self.lock().faults.contains(&f)
     }
 
-    pub fn clear_faults(&self, address: u8) {
+    pub fn clear_faults(&self, address: u16) {
         self.lock().faults.retain(|f| match f {
             Fault::Silent { address: a } | Fault::Corrupt { address: a, .. } => *a != address,
         });
@@ -132,14 +133,15 @@ impl Line {
             }
             return None;
         }
-        if s.faults.contains(&Fault::Silent { address: slave }) {
+        let address = u16::from(slave);
+        if s.faults.contains(&Fault::Silent { address }) {
             return None;
         }
-        let reply = s.devices.get_mut(&slave)?.handle(now, pdu);
+        let reply = s.devices.get_mut(&address)?.handle(now, pdu);
         let mut frame = rtu::reply(slave, pdu.function(), &reply);
         for f in s.faults.iter_mut() {
-            if let Fault::Corrupt { address, count } = f
-                && *address == slave
+            if let Fault::Corrupt { address: a, count } = f
+                && *a == address
                 && *count > 0
             {
                 *count -= 1;

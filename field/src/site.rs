@@ -179,6 +179,11 @@ impl Site {
         (s.requests, s.busy_s)
     }
 
+    /// LoRaWAN uplinks taken so far (duplicates and late ones not counted).
+    pub fn uplinks(&self) -> u64 {
+        self.lock().uplinks
+    }
+
     /// Move home `home` to `to`, the command's `id` making a repeat harmless; written before
     /// the transport's next poll. Its outcome shows in the home's report.
     pub fn command(&self, home: usize, id: u16, to: Phase) {

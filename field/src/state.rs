@@ -49,9 +49,10 @@ pub(crate) struct Shared {
     pub(crate) homes: Vec<Option<HomeSeen>>,
     pub(crate) meters: Vec<Option<MeterSeen>>,
     pub(crate) events: Vec<(f64, SiteEvent)>,
-    /// Requests made and their time on the line, for the figures.
+    /// Requests made and their time on the line, and uplinks taken, for the figures.
     pub(crate) requests: u64,
     pub(crate) busy_s: f64,
+    pub(crate) uplinks: u64,
 }
 
 /// A command for a home: its index in the field file, the id, the target phase.

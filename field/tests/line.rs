@@ -20,7 +20,7 @@ fn line(baud: u32) -> Line {
     let line = Line::new(baud, 11);
     let mut node = HomeNode::new(4242, NODE, Phase::A);
     node.set_measurement(0.0, 231.2, 8.5, 1900.0, 300.0, 50.01);
-    line.attach(NODE, Device::Node(node));
+    line.attach(NODE.into(), Device::Node(node));
     let mut pzem = Meter::new(MeterKind::Pzem004t, PZEM);
     pzem.set_reading(
         0.0,
@@ -36,8 +36,11 @@ fn line(baud: u32) -> Line {
             ..Default::default()
         },
     );
-    line.attach(PZEM, Device::Meter(pzem));
-    line.attach(SDM630, Device::Meter(Meter::new(MeterKind::Sdm630, SDM630)));
+    line.attach(PZEM.into(), Device::Meter(pzem));
+    line.attach(
+        SDM630.into(),
+        Device::Meter(Meter::new(MeterKind::Sdm630, SDM630)),
+    );
     line
 }
 
@@ -121,15 +124,17 @@ async fn meters_are_read_and_the_pzem_energy_reset_by_its_own_function() {
 async fn silence_noise_and_absence_are_told_apart_and_the_line_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let (_pair, line, mut m) = on_pty(dir.path(), 19200).await;
-    line.inject(Fault::Silent { address: NODE });
+    line.inject(Fault::Silent {
+        address: NODE.into(),
+    });
     let e = m
         .read_input(NODE, map::REG_REPORT, map::REPORT_LEN)
         .await
         .unwrap_err();
     assert_eq!(e, LinkError::Timeout);
-    line.clear_faults(NODE);
+    line.clear_faults(NODE.into());
     line.inject(Fault::Corrupt {
-        address: NODE,
+        address: NODE.into(),
         count: 1,
     });
     // A reply that fails its CRC is never taken as one: the request fails.
@@ -170,7 +175,9 @@ async fn a_tcp_gateway_serves_the_same_devices() {
         .await
         .unwrap();
     assert_eq!(map::decode_report(&r).unwrap().v, 231.2);
-    line.inject(Fault::Silent { address: NODE });
+    line.inject(Fault::Silent {
+        address: NODE.into(),
+    });
     assert_eq!(
         m.read_input(NODE, 0, 6).await.unwrap_err(),
         LinkError::Timeout

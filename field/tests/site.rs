@@ -63,7 +63,7 @@ async fn the_live_field_polls_loses_recovers_and_moves_a_home() {
         loop {
             let now = feeder.now();
             for a in (1..=HOMES).filter(|&a| a != 7) {
-                feeder.with(a, |d| {
+                feeder.with(a.into(), |d| {
                     if let Device::Node(n) = d {
                         n.set_measurement(now, 230.0 + f64::from(a), 4.0, 900.0, 100.0, 50.0);
                     }

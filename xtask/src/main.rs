@@ -576,6 +576,11 @@ fn bench() -> Result<(), String> {
             "rs485_200_nodes",
             "200 home nodes on RS-485 through a pty",
         ),
+        (
+            "field",
+            "lora_uplinks",
+            "LoRaWAN uplinks through ChirpStack's MQTT",
+        ),
         ("gridtwin", "ingest", "storage ingest, durable batches"),
         (
             "gridtwin",
