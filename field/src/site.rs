@@ -145,8 +145,13 @@ impl Site {
             start,
             commands: commands
                 .into_iter()
-                .map(|c| c.expect("every home has a transport"))
-                .collect(),
+                .zip(&f.homes)
+                .map(|(c, h)| {
+                    c.ok_or_else(|| {
+                        LinkError::Io(format!("{}: no transport {:?}", h.name, h.transport))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
             tasks,
         })
     }
