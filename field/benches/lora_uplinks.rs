@@ -5,19 +5,11 @@
 
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::cpu_s;
 use field::config::{Field, HomeCfg, PollCfg, Transport};
 use field::site::Site;
-
-/// CPU time of this process so far, s (user and system, from /proc).
-fn cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<f64> = after
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0.0))
-        .collect();
-    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
-}
 
 fn village(homes: usize) -> Field {
     Field {

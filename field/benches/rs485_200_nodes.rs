@@ -6,24 +6,15 @@
 
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::cpu_s;
 use field::config::{Field, HomeCfg, Parity, PollCfg, Transport};
 use field::home_node as map;
 use field::site::Site;
 use sim::link::rs485::{Rs485Link, Rs485Spec};
 
 const HOMES: u8 = 200;
-
-/// CPU time of this process so far, s (user and system, from /proc).
-fn cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<f64> = after
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0.0))
-        .collect();
-    // utime and stime are fields 14 and 15, in clock ticks (100 a second on Linux).
-    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
-}
 
 fn field(baud: u32) -> Field {
     Field {

@@ -52,6 +52,19 @@ pub enum SelectorState {
     LockedOut,
 }
 
+impl SelectorState {
+    /// The state a code stands for (the register map's, and the LoRa payload's).
+    pub fn from_code(n: u16) -> Option<SelectorState> {
+        [
+            SelectorState::Idle,
+            SelectorState::Switching,
+            SelectorState::LockedOut,
+        ]
+        .get(usize::from(n))
+        .copied()
+    }
+}
+
 /// What became of the last command the node took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommandResult {
@@ -65,6 +78,22 @@ pub enum CommandResult {
     Refused,
     /// The selector did not confirm the new phase; the node is locked out.
     Failed,
+}
+
+impl CommandResult {
+    /// The result a code stands for (the register map's, and the LoRa payload's).
+    pub fn from_code(n: u16) -> Option<CommandResult> {
+        [
+            CommandResult::None,
+            CommandResult::Switching,
+            CommandResult::Done,
+            CommandResult::AlreadyThere,
+            CommandResult::Refused,
+            CommandResult::Failed,
+        ]
+        .get(usize::from(n))
+        .copied()
+    }
 }
 
 /// The report block, in SI units.
@@ -174,21 +203,10 @@ pub fn decode_report(r: &[u16]) -> Result<NodeReport, MapError> {
         n @ 1..=3 => Some(Phase::ALL[usize::from(n - 1)]),
         n => return Err(err(at(4), format!("phase {n}: 0 (none) or 1-3 (A-C)"))),
     };
-    let selector = match r[5] {
-        0 => SelectorState::Idle,
-        1 => SelectorState::Switching,
-        2 => SelectorState::LockedOut,
-        n => return Err(err(at(5), format!("selector state {n}: 0-2"))),
-    };
-    let result = match r[8] {
-        0 => CommandResult::None,
-        1 => CommandResult::Switching,
-        2 => CommandResult::Done,
-        3 => CommandResult::AlreadyThere,
-        4 => CommandResult::Refused,
-        5 => CommandResult::Failed,
-        n => return Err(err(at(8), format!("command result {n}: 0-5"))),
-    };
+    let selector = SelectorState::from_code(r[5])
+        .ok_or_else(|| err(at(5), format!("selector state {}: 0-2", r[5])))?;
+    let result = CommandResult::from_code(r[8])
+        .ok_or_else(|| err(at(8), format!("command result {}: 0-5", r[8])))?;
     let pf = f64::from(i32_at(r, 20)) / 1e4;
     if pf.abs() > 1.0 {
         return Err(err(at(20), format!("power factor {pf}: -1 to 1")));

@@ -91,24 +91,14 @@ pub fn decode_report(b: &[u8]) -> Result<NodeReport, PayloadError> {
         0 => None,
         n => Some(Phase::ALL[usize::from(n - 1)]),
     };
-    let selector = match (b[3] >> 2) & 0b11 {
-        0 => SelectorState::Idle,
-        1 => SelectorState::Switching,
-        2 => SelectorState::LockedOut,
-        n => return Err(bad(3, format!("selector state {n}: 0-2"))),
-    };
+    let code = u16::from((b[3] >> 2) & 0b11);
+    let selector = SelectorState::from_code(code)
+        .ok_or_else(|| bad(3, format!("selector state {code}: 0-2")))?;
     if b[3] & 0x80 != 0 {
         return Err(bad(3, "bit 7 is reserved"));
     }
-    let result = match b[6] {
-        0 => CommandResult::None,
-        1 => CommandResult::Switching,
-        2 => CommandResult::Done,
-        3 => CommandResult::AlreadyThere,
-        4 => CommandResult::Refused,
-        5 => CommandResult::Failed,
-        n => return Err(bad(6, format!("command result {n}: 0-5"))),
-    };
+    let result = CommandResult::from_code(u16::from(b[6]))
+        .ok_or_else(|| bad(6, format!("command result {}: 0-5", b[6])))?;
     let (v, i) = (f64::from(be16(7)) / 10.0, f64::from(be16(9)) / 100.0);
     let p = f64::from(be16(11) as i16);
     let q = f64::from(be16(13) as i16);

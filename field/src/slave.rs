@@ -101,12 +101,6 @@ impl HomeNode {
         self.measured_at = now;
     }
 
-    /// The phase the home is on (None while the selector moves).
-    pub fn phase(&mut self, now: f64) -> Option<Phase> {
-        self.settle(now);
-        self.report.phase
-    }
-
     /// Finish a move whose time has come.
     fn settle(&mut self, now: f64) {
         if let Some((to, at)) = self.moving
@@ -280,10 +274,6 @@ impl Meter {
         r.import_kwh = import;
         r.export_kwh = Some(export);
         self.reading = r;
-    }
-
-    pub fn reading(&self) -> &MeterReading {
-        &self.reading
     }
 
     fn pzem_registers(&self) -> [u16; 10] {
