@@ -4,7 +4,6 @@
 //! when a home has been silent for `silence_s` and when it is heard again.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
@@ -13,7 +12,7 @@ use tokio::sync::mpsc;
 use crate::config::PollCfg;
 use crate::lora::{self, Uplinks};
 use crate::master::LinkError;
-use crate::state::{Cmd, HomeSeen, Shared, SiteEvent};
+use crate::state::{Cmd, HomeSeen, SiteEvent, Tasked};
 
 pub(crate) struct Heard {
     client: AsyncClient,
@@ -28,8 +27,8 @@ pub(crate) struct Heard {
     lost: BTreeMap<usize, bool>,
     silence_s: f64,
     stale_s: f64,
-    shared: Arc<Mutex<Shared>>,
-    start: tokio::time::Instant,
+    subscribed: bool,
+    on: Tasked,
     rx: mpsc::UnboundedReceiver<Cmd>,
 }
 
@@ -42,8 +41,7 @@ impl Heard {
         homes: Vec<(usize, String)>,
         names: Vec<String>,
         poll: PollCfg,
-        shared: Arc<Mutex<Shared>>,
-        start: tokio::time::Instant,
+        on: Tasked,
         rx: mpsc::UnboundedReceiver<Cmd>,
     ) -> Result<Heard, LinkError> {
         let id = format!("gridtwin-field-{}", std::process::id());
@@ -60,30 +58,32 @@ impl Heard {
                 .iter()
                 .map(|(k, _)| (*k, Uplinks::default()))
                 .collect(),
-            last_heard: homes.iter().map(|(k, _)| (*k, 0.0)).collect(),
+            last_heard: homes.iter().map(|(k, _)| (*k, on.now())).collect(),
             lost: homes.iter().map(|(k, _)| (*k, false)).collect(),
             names,
             silence_s: poll.stale_s * f64::from(poll.lost_after),
             stale_s: poll.stale_s,
-            shared,
-            start,
+            subscribed: false,
+            on,
             rx,
         })
     }
 
     fn now(&self) -> f64 {
-        self.start.elapsed().as_secs_f64()
+        self.on.now()
     }
 
     fn push(&self, e: SiteEvent) {
         let now = self.now();
-        let mut s = self.shared.lock().unwrap_or_else(|p| p.into_inner());
-        s.events.push((now, e));
+        self.on.lock().events.push((now, e));
     }
 
     pub(crate) async fn run(mut self) {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut clock = self.on.clock.clone();
+        // Silence is looked for each second.
+        let mut tick = self.now().floor() + 1.0;
         loop {
+            self.on.wait_for(tick);
             tokio::select! {
                 ev = self.events.poll() => match ev {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
@@ -92,22 +92,38 @@ impl Heard {
                         // Not awaited: only this task drains the client's queue.
                         let _ = self.client.try_subscribe(topic, QoS::AtLeastOnce);
                     }
+                    Ok(Event::Incoming(Packet::SubAck(_))) if !self.subscribed => {
+                        self.subscribed = true;
+                        let mut s = self.on.lock();
+                        s.unsubscribed = s.unsubscribed.saturating_sub(1);
+                        drop(s);
+                        self.on.notify.notify_waiters();
+                    }
                     Ok(Event::Incoming(Packet::Publish(p))) => self.uplink(&p.topic, &p.payload),
                     Ok(_) => {}
                     // The broker is away: rumqttc reconnects at the next poll.
                     Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
                 },
                 cmd = self.rx.recv() => match cmd {
-                    Some(cmd) => self.command(cmd),
+                    Some(cmd) => {
+                        self.command(cmd);
+                        self.on.command_done();
+                    }
                     None => return,
                 },
-                _ = tick.tick() => self.check_silence(),
+                _ = clock.until(tick) => {
+                    self.on.working();
+                    self.check_silence();
+                    tick += 1.0;
+                }
             }
         }
     }
 
     fn uplink(&mut self, topic: &str, payload: &[u8]) {
         // application/APP/device/EUI/event/up
+        self.on.lock().messages += 1;
+        self.on.notify.notify_waiters();
         let Some(eui) = topic.split('/').nth(3).map(str::to_ascii_lowercase) else {
             return;
         };
@@ -130,7 +146,7 @@ impl Heard {
         if self.lost.insert(k, false) == Some(true) {
             self.push(SiteEvent::Back { device: name });
         }
-        let mut s = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.on.lock();
         s.uplinks += 1;
         s.homes[k] = Some(HomeSeen {
             report: h.report,
@@ -147,10 +163,11 @@ impl Heard {
         let body = serde_json::to_vec(&d).unwrap_or_default();
         let topic = lora::down_topic(&self.application, &eui);
         // Not awaited: only this task drains the client's queue.
-        if let Err(e) = self
+        let queued = self
             .client
-            .try_publish(topic, QoS::AtLeastOnce, false, body)
-        {
+            .try_publish(topic, QoS::AtLeastOnce, false, body);
+        self.on.lock().downlinks += u64::from(queued.is_ok());
+        if let Err(e) = queued {
             self.push(SiteEvent::CommandFailed {
                 home: self.names[home].clone(),
                 error: e.to_string(),
@@ -174,7 +191,7 @@ impl Heard {
                 error: format!("no uplink for {:.0} s", now - self.last_heard[&k]),
             });
         }
-        let mut s = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.on.lock();
         for (&k, &lost) in &self.lost {
             if let Some(h) = s.homes[k].as_mut() {
                 h.fresh &= !lost && now - self.last_heard[&k] <= self.stale_s;

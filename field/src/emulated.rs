@@ -11,6 +11,7 @@ use std::path::Path;
 use grid_types::Phase;
 use tokio_serial::SerialPortBuilderExt;
 
+use crate::clock::Clock;
 use crate::config::{Field, Transport};
 use crate::home_node as map;
 use crate::line::{Device, Fault, Line, PtyPair};
@@ -23,6 +24,8 @@ pub struct EmulatedField {
     pub field: Field,
     /// Each transport's line, by name: to feed the devices and inject faults.
     pub lines: BTreeMap<String, Line>,
+    /// Each home's line and its address on it (on LoRa, its index + 1).
+    pub homes: Vec<(String, u16)>,
     _pairs: Vec<PtyPair>,
     _brokers: Vec<Broker>,
 }
@@ -78,14 +81,24 @@ impl Drop for Broker {
 
 /// Emulate `f` (inside a tokio runtime: the lines are served by tasks); pseudo-terminals are
 /// made in `dir`. Each home starts on phases A, B, C in turn at 230 V, drawing 0.4 to 3.1 kW
-/// by its place; each meter reads 230 V and 2 kW a phase.
+/// by its place; each meter reads 230 V and 2 kW a phase. LoRa homes report each `UPLINK_S`.
 pub async fn emulate(f: &Field, dir: &Path) -> Result<EmulatedField, String> {
+    emulate_on(f, dir, Clock::wall(), UPLINK_S).await
+}
+
+/// The same on `clock`, LoRa homes reporting each `uplink_every` s, in turn across it.
+pub async fn emulate_on(
+    f: &Field,
+    dir: &Path,
+    clock: Clock,
+    uplink_every: f64,
+) -> Result<EmulatedField, String> {
     let mut field = f.clone();
     let mut lines = BTreeMap::new();
     let mut pairs = Vec::new();
     let mut brokers = Vec::new();
     for (name, t) in field.transports.iter_mut() {
-        let line = Line::new(t.baud().unwrap_or(9600), t.bits_per_char());
+        let line = Line::on(t.baud().unwrap_or(9600), t.bits_per_char(), clock.clone());
         match t {
             Transport::ChirpStack {
                 host,
@@ -106,7 +119,7 @@ pub async fn emulate(f: &Field, dir: &Path) -> Result<EmulatedField, String> {
                 brokers.push(broker);
                 (*host, *port) = ("127.0.0.1".into(), p);
                 let ns = NetworkServer::connect(host, *port, application, euis, line.clone());
-                tokio::spawn(ns.run());
+                tokio::spawn(ns.run(uplink_every));
             }
             Transport::Rtu { port, baud, .. } => {
                 let d = dir.join(name);
@@ -116,6 +129,7 @@ pub async fn emulate(f: &Field, dir: &Path) -> Result<EmulatedField, String> {
                     .open_native_async()
                     .map_err(|e| format!("{}: {e}", pair.slaves.display()))?;
                 tokio::spawn(line.clone().serve_rtu(far));
+                line.set_subscribed();
                 *port = pair.master.to_string_lossy().into();
                 pairs.push(pair);
             }
@@ -125,16 +139,19 @@ pub async fn emulate(f: &Field, dir: &Path) -> Result<EmulatedField, String> {
                     .map_err(|e| format!("a gateway's listener: {e}"))?;
                 *address = l.local_addr().map_err(|e| e.to_string())?.to_string();
                 tokio::spawn(line.clone().serve_tcp(l));
+                line.set_subscribed();
             }
         }
         lines.insert(name.clone(), line);
     }
+    let mut homes = Vec::new();
     for (k, h) in f.homes.iter().enumerate() {
         let address = if f.transports[&h.transport].is_lora() {
             k as u16 + 1
         } else {
             u16::from(h.address)
         };
+        homes.push((h.transport.clone(), address));
         // Homes draw 0.4 to 3.1 kW by their place: the phases start unbalanced.
         let p = 400.0 + 900.0 * (k % 4) as f64;
         let mut node = HomeNode::new(10_000 + k as u32, h.address, Phase::ALL[k % 3]);
@@ -167,12 +184,30 @@ pub async fn emulate(f: &Field, dir: &Path) -> Result<EmulatedField, String> {
     Ok(EmulatedField {
         field,
         lines,
+        homes,
         _pairs: pairs,
         _brokers: brokers,
     })
 }
 
-/// How often each emulated LoRa node reports, s.
+impl EmulatedField {
+    /// Run `f` on home `k`'s node.
+    pub fn node<R>(&self, k: usize, f: impl FnOnce(&mut HomeNode) -> R) -> Option<R> {
+        let (line, address) = self.homes.get(k)?;
+        self.lines[line].with(*address, |d| match d {
+            Device::Node(n) => Some(f(n)),
+            Device::Meter(_) => None,
+        })?
+    }
+
+    /// Home `k`'s line and address.
+    pub fn line_of(&self, k: usize) -> (&Line, u16) {
+        let (line, address) = &self.homes[k];
+        (&self.lines[line], *address)
+    }
+}
+
+/// How often each emulated LoRa node reports by default, s.
 pub const UPLINK_S: f64 = 1.0;
 
 /// ChirpStack as its application sees it: uplinks of the homes on a line, published each
@@ -208,18 +243,22 @@ impl NetworkServer {
 
     /// Downlinks on this task; uplinks on their own, so that a full request queue (thousands of
     /// homes at once) never keeps the event loop, which drains it, from being polled.
-    async fn run(mut self) {
+    async fn run(mut self, every: f64) {
         tokio::spawn(uplinks(
             self.client.clone(),
             self.application.clone(),
             self.euis.clone(),
             self.line.clone(),
+            every,
         ));
         loop {
             match self.events.poll().await {
                 Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => {
                     let topic = format!("application/{}/device/+/command/down", self.application);
                     let _ = self.client.try_subscribe(topic, rumqttc::QoS::AtLeastOnce);
+                }
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
+                    self.line.set_subscribed()
                 }
                 Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
                     self.downlink(&p.payload)
@@ -231,7 +270,15 @@ impl NetworkServer {
     }
 
     fn downlink(&self, payload: &[u8]) {
+        self.take_downlink(payload);
+        self.line.count_downlink();
+    }
+
+    fn take_downlink(&self, payload: &[u8]) {
         use base64::Engine;
+        if self.line.has_fault(Fault::GatewayDown) {
+            return;
+        }
         let Ok(d) = serde_json::from_slice::<lora::Downlink>(payload) else {
             return;
         };
@@ -257,41 +304,75 @@ impl NetworkServer {
             use crate::slave::Slave;
             let _ = dev.handle(now, &pdu);
         });
+        // The node answers a command with its report (class A: its next uplink is its word).
+        self.line
+            .uplink_soon(*address, now + crate::site::CONFIRM_S);
     }
 }
 
-/// Each home's report, once each `UPLINK_S`, with its frame counter.
+/// Each home's report once each `every` s, the homes in turn across it, with its frame
+/// counter (which counts on while the gateway is down: the node sent, nobody heard).
 async fn uplinks(
     client: rumqttc::AsyncClient,
     application: String,
     euis: Vec<(u16, String)>,
     line: Line,
+    every: f64,
 ) {
+    let mut clock = line.clock().clone();
+    let n = euis.len().max(1) as f64;
+    let t0 = clock.now();
+    let mut next: Vec<f64> = (0..euis.len())
+        .map(|k| t0 + every * (k + 1) as f64 / n)
+        .collect();
     let mut f_cnt = vec![0u32; euis.len()];
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs_f64(UPLINK_S));
     loop {
-        tick.tick().await;
-        let now = line.now();
+        let due = next.iter().copied().fold(line.soon_due(), f64::min);
+        line.set_next_uplink(due);
+        tokio::select! {
+            _ = clock.until(due) => {}
+            _ = line.woken() => continue,
+        }
+        let now = clock.now();
+        let soon = line.take_soon(now);
         for (k, (address, eui)) in euis.iter().enumerate() {
-            if line.has_fault(Fault::Silent { address: *address }) {
+            let address = *address;
+            let asked = soon.contains(&address);
+            if next[k] > now && !asked {
                 continue;
             }
-            let Some(Some(report)) = line.with(*address, |d| match d {
+            if next[k] <= now {
+                next[k] += every;
+            }
+            if line.has_fault(Fault::Silent { address }) {
+                continue;
+            }
+            let Some(Some(report)) = line.with(address, |d| match d {
                 Device::Node(n) => Some(n.report(now)),
                 Device::Meter(_) => None,
             }) else {
                 continue;
             };
-            let body =
-                chirpstack_uplink(&application, eui, f_cnt[k], &lora::encode_report(&report));
             f_cnt[k] += 1;
-            let topic = lora::up_topic(&application, eui);
-            if client
-                .publish(topic, rumqttc::QoS::AtLeastOnce, false, body)
-                .await
-                .is_err()
-            {
-                return;
+            if line.has_fault(Fault::GatewayDown) || line.lost_on_air(address, f_cnt[k]) {
+                continue;
+            }
+            let data = lora::encode_report(&report);
+            let body = chirpstack_uplink(&application, eui, f_cnt[k] - 1, &data);
+            let copies = if line.has_fault(Fault::Duplicate { address }) {
+                2
+            } else {
+                1
+            };
+            for _ in 0..copies {
+                let topic = lora::up_topic(&application, eui);
+                let sent = client
+                    .publish(topic, rumqttc::QoS::AtLeastOnce, false, body.clone())
+                    .await;
+                if sent.is_err() {
+                    return;
+                }
+                line.count_uplink();
             }
         }
     }

@@ -4,6 +4,7 @@
 //! it, `slave` the emulated devices behind it.
 
 mod chirpstack;
+pub mod clock;
 pub mod config;
 pub mod emulated;
 pub mod home_node;

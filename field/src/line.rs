@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use crate::clock::Clock;
 use crate::rtu::{self, Framed, Pdu, Reply};
 use crate::slave::{HomeNode, Meter, Slave};
 
@@ -36,6 +37,11 @@ pub enum Fault {
     Silent { address: u16 },
     /// The device's next `count` replies have a byte flipped (noise): their CRC fails.
     Corrupt { address: u16, count: u32 },
+    /// LoRa: the gateway is down; no uplink reaches the network server, no downlink leaves.
+    GatewayDown,
+    /// LoRa: the device's uplinks each reach the application twice (two gateways heard them
+    /// and deduplication missed, or a retransmission).
+    Duplicate { address: u16 },
 }
 
 /// What the line saw, for tests and figures.
@@ -45,6 +51,10 @@ pub struct LineStats {
     pub replies: u64,
     /// Frames the slaves dropped: bad CRC, malformed.
     pub garbled: u64,
+    /// LoRa: uplink messages published (duplicates too), downlinks taken off the broker
+    /// (those a down gateway could not send too).
+    pub uplinks: u64,
+    pub downlinks: u64,
 }
 
 struct State {
@@ -52,13 +62,23 @@ struct State {
     devices: BTreeMap<u16, Device>,
     faults: Vec<Fault>,
     stats: LineStats,
+    /// LoRa: when the next uplink is due (infinity when there is none), and the uplinks asked
+    /// for out of turn: (address, when).
+    next_uplink: f64,
+    soon: Vec<(u16, f64)>,
+    /// Served: a Modbus line at once, LoRa once the network server takes downlinks.
+    subscribed: bool,
+    /// LoRa: each device's packet error rate on the air (none when absent).
+    loss: BTreeMap<u16, f64>,
 }
 
 /// The devices on one line (or behind one gateway). Clones share it.
 #[derive(Clone)]
 pub struct Line {
     state: Arc<Mutex<State>>,
-    start: tokio::time::Instant,
+    /// LoRa: an uplink was asked for out of turn.
+    woken: Arc<tokio::sync::Notify>,
+    clock: Clock,
     /// Bits a character takes on the wire (start, 8 data, parity, stop).
     bits_per_char: u32,
     baud: u32,
@@ -68,13 +88,23 @@ pub struct Line {
 
 impl Line {
     pub fn new(baud: u32, bits_per_char: u32) -> Line {
+        Line::on(baud, bits_per_char, Clock::wall())
+    }
+
+    /// A line whose devices keep `clock`'s time (on virtual time, replies take none).
+    pub fn on(baud: u32, bits_per_char: u32, clock: Clock) -> Line {
         Line {
             state: Arc::new(Mutex::new(State {
                 devices: BTreeMap::new(),
                 faults: Vec::new(),
                 stats: LineStats::default(),
+                next_uplink: f64::INFINITY,
+                soon: Vec::new(),
+                subscribed: false,
+                loss: BTreeMap::new(),
             })),
-            start: tokio::time::Instant::now(),
+            woken: Arc::new(tokio::sync::Notify::new()),
+            clock,
             bits_per_char,
             baud,
             turnaround: Duration::from_millis(2),
@@ -85,9 +115,13 @@ impl Line {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Seconds since the line was made: the devices' clock.
+    /// The devices' clock, s.
     pub fn now(&self) -> f64 {
-        self.start.elapsed().as_secs_f64()
+        self.clock.now()
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     pub fn attach(&self, address: u16, d: Device) {
@@ -107,14 +141,95 @@ impl Line {
         self.lock().faults.contains(&f)
     }
 
-    pub fn clear_faults(&self, address: u16) {
+    /// Clear the faults of the device at `address` (None: the line's own).
+    pub fn clear_faults(&self, address: Option<u16>) {
         self.lock().faults.retain(|f| match f {
-            Fault::Silent { address: a } | Fault::Corrupt { address: a, .. } => *a != address,
+            Fault::Silent { address: a }
+            | Fault::Corrupt { address: a, .. }
+            | Fault::Duplicate { address: a } => Some(*a) != address,
+            Fault::GatewayDown => address.is_some(),
         });
     }
 
     pub fn stats(&self) -> LineStats {
         self.lock().stats
+    }
+
+    pub(crate) fn count_uplink(&self) {
+        self.lock().stats.uplinks += 1;
+    }
+
+    pub(crate) fn count_downlink(&self) {
+        self.lock().stats.downlinks += 1;
+    }
+
+    pub(crate) fn set_next_uplink(&self, t: f64) {
+        self.lock().next_uplink = t;
+    }
+
+    /// LoRa: the node at `address` sends an uplink at `at`, out of turn.
+    pub(crate) fn uplink_soon(&self, address: u16, at: f64) {
+        let mut s = self.lock();
+        s.soon.push((address, at));
+        s.next_uplink = s.next_uplink.min(at);
+        drop(s);
+        self.woken.notify_one();
+    }
+
+    /// LoRa: the earliest uplink asked for out of turn.
+    pub(crate) fn soon_due(&self) -> f64 {
+        self.lock()
+            .soon
+            .iter()
+            .map(|x| x.1)
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    /// LoRa: the addresses whose out-of-turn uplinks are due by `now`, taken.
+    pub(crate) fn take_soon(&self, now: f64) -> Vec<u16> {
+        let mut s = self.lock();
+        let (due, later) = std::mem::take(&mut s.soon)
+            .into_iter()
+            .partition::<Vec<_>, _>(|x| x.1 <= now);
+        s.soon = later;
+        due.into_iter().map(|x| x.0).collect()
+    }
+
+    /// LoRa: wait until an uplink is asked for out of turn.
+    pub(crate) async fn woken(&self) {
+        self.woken.notified().await;
+    }
+
+    pub(crate) fn set_subscribed(&self) {
+        self.lock().subscribed = true;
+    }
+
+    /// LoRa: the device's uplinks are lost on the air with probability `per`.
+    pub fn set_loss(&self, address: u16, per: f64) {
+        self.lock().loss.insert(address, per);
+    }
+
+    /// LoRa: whether the device's uplink with frame counter `f_cnt` is lost on the air; the
+    /// same every run (a hash of the two, not a clock).
+    pub(crate) fn lost_on_air(&self, address: u16, f_cnt: u32) -> bool {
+        let per = self.lock().loss.get(&address).copied().unwrap_or(0.0);
+        // SplitMix64's finaliser over (address, counter): uniform in [0, 1).
+        let mut z =
+            (u64::from(address) << 32 | u64::from(f_cnt)).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        ((z >> 11) as f64 / (1u64 << 53) as f64) < per
+    }
+
+    /// The line takes requests (LoRa: the network server takes downlinks).
+    pub fn ready(&self) -> bool {
+        self.lock().subscribed
+    }
+
+    /// LoRa: the uplinks due by `t` have been published.
+    pub fn uplinks_done(&self, t: f64) -> bool {
+        self.lock().next_uplink > t
     }
 
     /// The time `bytes` characters take on the wire.
@@ -181,7 +296,7 @@ impl Line {
                             // The request reached the slave as it ended; the reply takes its own
                             // time on the wire before the master has it.
                             let wire = self.wire(len + reply.len());
-                            tokio::time::sleep(wire + self.turnaround).await;
+                            self.clock.spend(wire + self.turnaround).await;
                             port.write_all(&reply).await?;
                         }
                     }
@@ -222,7 +337,8 @@ impl Line {
             };
             // The gateway's own RS-485 leg at the line's rate.
             if let Some(reply) = self.answer(slave, &pdu) {
-                tokio::time::sleep(self.wire(len + 3 + reply.len()) + self.turnaround).await;
+                let wire = self.wire(len + 3 + reply.len());
+                self.clock.spend(wire + self.turnaround).await;
                 let body = &reply[1..reply.len() - 2];
                 let mut out = head[..4].to_vec();
                 out.extend_from_slice(&((body.len() + 1) as u16).to_be_bytes());

@@ -90,6 +90,13 @@ impl Master {
         })
     }
 
+    /// A master on a line with no wire time (an emulated line on virtual time): no gap
+    /// between frames, no wait for a late reply.
+    pub fn without_wire_time(mut self) -> Master {
+        self.char_s = 0.0;
+        self
+    }
+
     /// The time `bytes` characters take on the wire.
     fn wire(&self, bytes: usize) -> Duration {
         Duration::from_secs_f64(bytes as f64 * self.char_s)
@@ -105,7 +112,9 @@ impl Master {
         reply_len: usize,
     ) -> Result<Response, LinkError> {
         self.ctx.set_slave(Slave(slave));
-        if let (Some(t), Transport::Rtu { .. }) = (self.quiet_from, &self.transport) {
+        if let (Some(t), Transport::Rtu { .. }, true) =
+            (self.quiet_from, &self.transport, self.char_s > 0.0)
+        {
             tokio::time::sleep_until(t + Duration::from_secs_f64(3.5 * self.char_s)).await;
         }
         let limit = self.timeout + self.wire(req_len + reply_len);
@@ -115,7 +124,9 @@ impl Master {
             Err(_) => {
                 // A late reply still on its way must not meet the next request: the line is
                 // left quiet for its time and 3.5 characters more.
-                tokio::time::sleep(self.wire(reply_len + 4)).await;
+                if self.char_s > 0.0 {
+                    tokio::time::sleep(self.wire(reply_len + 4)).await;
+                }
                 Err(LinkError::Timeout)
             }
             Ok(Ok(Ok(v))) => Ok(v),

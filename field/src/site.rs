@@ -8,20 +8,26 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use grid_types::Phase;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
+use crate::clock::Clock;
 use crate::config::{Field, Transport};
 use crate::home_node as map;
 use crate::master::{LinkError, Master};
 use crate::meter::MeterKind;
 use crate::poll::{PollEvent, Poller};
-use crate::state::{Cmd, Shared};
+use crate::state::{Cmd, Shared, Tasked};
 pub use crate::state::{HomeSeen, MeterSeen, SiteEvent};
+
+/// A command is confirmed by reading its node's report this long after it was written, s.
+pub const CONFIRM_S: f64 = 1.0;
 
 /// The running field. Dropping it stops the tasks.
 pub struct Site {
     shared: Arc<Mutex<Shared>>,
-    start: tokio::time::Instant,
+    clock: Clock,
+    /// Told whenever a task has done something or waits: what `settle` waits on.
+    notify: Arc<Notify>,
     /// Per home: its transport's command queue.
     commands: Vec<mpsc::UnboundedSender<Cmd>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -50,18 +56,26 @@ enum Dev {
 }
 
 impl Site {
-    /// Open every transport and start polling (inside a tokio runtime).
+    /// Open every transport and start polling (inside a tokio runtime), on the wall clock.
     pub async fn start(f: &Field) -> Result<Site, LinkError> {
+        Site::start_on(f, Clock::wall()).await
+    }
+
+    /// The same on `clock`: on virtual time, a line's requests take no time on the wire (its
+    /// master leaves no gaps), and `settle` says when all that was due has been done.
+    pub async fn start_on(f: &Field, clock: Clock) -> Result<Site, LinkError> {
         let shared = Arc::new(Mutex::new(Shared {
             homes: vec![None; f.homes.len()],
             meters: vec![None; f.meters.len()],
+            waiting: vec![f64::NEG_INFINITY; f.transports.len()],
+            unsubscribed: f.transports.values().filter(|t| t.is_lora()).count(),
             ..Shared::default()
         }));
-        let start = tokio::time::Instant::now();
+        let notify = Arc::new(Notify::new());
         let mut commands = vec![None; f.homes.len()];
         let mut tasks = Vec::new();
         let timeout = Duration::from_millis(u64::from(f.poll.timeout_ms));
-        for (tname, t) in &f.transports {
+        for (task, (tname, t)) in f.transports.iter().enumerate() {
             let devs: Vec<Dev> = f
                 .homes
                 .iter()
@@ -118,22 +132,33 @@ impl Site {
                     homes,
                     f.homes.iter().map(|h| h.name.clone()).collect(),
                     f.poll,
-                    shared.clone(),
-                    start,
+                    Tasked {
+                        task,
+                        shared: shared.clone(),
+                        clock: clock.clone(),
+                        notify: notify.clone(),
+                    },
                     rx,
                 )
                 .await?;
                 tasks.push(tokio::spawn(lora.run()));
                 continue;
             }
-            let master = Master::open(t, timeout).await?;
+            let mut master = Master::open(t, timeout).await?;
+            if clock.is_virtual() {
+                master = master.without_wire_time();
+            }
             let line = Line {
                 master,
-                poller: Poller::new(devs.len(), f.poll, 0.0),
+                poller: Poller::new(devs.len(), f.poll, clock.now()),
                 devs,
                 names,
-                shared: shared.clone(),
-                start,
+                on: Tasked {
+                    task,
+                    shared: shared.clone(),
+                    clock: clock.clone(),
+                    notify: notify.clone(),
+                },
                 rx,
                 homes: f.homes.iter().map(|h| h.address).collect(),
                 home_names: f.homes.iter().map(|h| h.name.clone()).collect(),
@@ -142,7 +167,8 @@ impl Site {
         }
         Ok(Site {
             shared,
-            start,
+            clock,
+            notify,
             commands: commands
                 .into_iter()
                 .zip(&f.homes)
@@ -160,9 +186,34 @@ impl Site {
         self.shared.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Seconds since the site started: the clock of `read_at` and of the events.
+    /// The site's clock, s: the clock of `read_at` and of the events.
     pub fn now(&self) -> f64 {
-        self.start.elapsed().as_secs_f64()
+        self.clock.now()
+    }
+
+    /// Wait until every transport has done what was due by `t` (on virtual time, once the
+    /// clock reads `t`) and `done` holds: polls read, commands written or queued.
+    pub async fn settle(&self, t: f64, mut done: impl FnMut(&Site) -> bool) {
+        loop {
+            let woken = self.notify.notified();
+            if self.lock().quiet(t) && done(self) {
+                return;
+            }
+            // What `done` waits on may tell nobody (a broker's delivery): look again soon.
+            let _ = tokio::time::timeout(Duration::from_millis(1), woken).await;
+        }
+    }
+
+    /// Every ChirpStack transport is subscribed to its uplinks: none published from now on
+    /// is missed.
+    pub fn subscribed(&self) -> bool {
+        self.lock().unsubscribed == 0
+    }
+
+    /// Uplink messages that reached the site, and downlinks it queued.
+    pub fn messages(&self) -> (u64, u64) {
+        let s = self.lock();
+        (s.messages, s.downlinks)
     }
 
     /// Each home's last report (in the field file's order), freshness judged now.
@@ -192,7 +243,10 @@ impl Site {
     /// Move home `home` to `to`, the command's `id` making a repeat harmless; written before
     /// the transport's next poll. Its outcome shows in the home's report.
     pub fn command(&self, home: usize, id: u16, to: Phase) {
-        let _ = self.commands[home].send((home, id, to));
+        let mut s = self.lock();
+        if self.commands[home].send((home, id, to)).is_ok() {
+            s.pending += 1;
+        }
     }
 }
 
@@ -202,8 +256,7 @@ struct Line {
     poller: Poller,
     devs: Vec<Dev>,
     names: Vec<String>,
-    shared: Arc<Mutex<Shared>>,
-    start: tokio::time::Instant,
+    on: Tasked,
     rx: mpsc::UnboundedReceiver<Cmd>,
     homes: Vec<u8>,
     home_names: Vec<String>,
@@ -211,36 +264,40 @@ struct Line {
 
 impl Line {
     fn now(&self) -> f64 {
-        self.start.elapsed().as_secs_f64()
+        self.on.now()
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared> {
-        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+        self.on.lock()
     }
 
     async fn run(mut self) {
         let mut events = Vec::new();
+        let mut clock = self.on.clock.clone();
         loop {
             // Commands go first: a move waits for no poll.
             while let Ok(cmd) = self.rx.try_recv() {
                 self.write_command(cmd).await;
             }
             let Some((k, due)) = self.poller.next() else {
+                self.on.wait_for(f64::INFINITY);
                 return;
             };
-            let wait = due - self.now();
-            if wait > 0.0 {
+            if due > self.now() {
+                self.on.wait_for(due);
                 // A command arriving meanwhile is written at once.
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs_f64(wait)) => {}
+                    _ = clock.until(due) => {}
                     cmd = self.rx.recv() => match cmd {
                         Some(cmd) => {
+                            self.on.working();
                             self.write_command(cmd).await;
                             continue;
                         }
                         None => return,
                     },
                 }
+                self.on.working();
             }
             let t0 = self.now();
             let r = self.read(k).await;
@@ -261,6 +318,16 @@ impl Line {
             .write(self.homes[home], map::REG_COMMAND, &map::command(id, to))
             .await;
         self.account(t0);
+        if r.is_ok()
+            && let Some(k) = self
+                .devs
+                .iter()
+                .position(|d| matches!(d, Dev::Home { index, .. } if *index == home))
+        {
+            // The node's word on the command (done, refused, failed) is read back soon after:
+            // a selector moves within tens of milliseconds.
+            self.poller.expedite(k, t0 + CONFIRM_S);
+        }
         if let Err(e) = r {
             let ev = SiteEvent::CommandFailed {
                 home: self.home_names[home].clone(),
@@ -269,6 +336,7 @@ impl Line {
             let now = self.now();
             self.lock().events.push((now, ev));
         }
+        self.on.command_done();
     }
 
     fn account(&self, t0: f64) {

@@ -85,6 +85,11 @@ impl HomeNode {
         }
     }
 
+    /// The home is wired to `phase` (where the emulation's owner has it), the selector idle.
+    pub fn wired_to(&mut self, phase: Phase) {
+        self.report.phase = Some(phase);
+    }
+
     /// A new measurement window ending at `now`: its values (SI), energy counted on.
     pub fn set_measurement(&mut self, now: f64, v: f64, i: f64, p: f64, q: f64, hz: f64) {
         let dt = (now - self.measured_at).max(0.0);

@@ -132,7 +132,7 @@ async fn silence_noise_and_absence_are_told_apart_and_the_line_recovers() {
         .await
         .unwrap_err();
     assert_eq!(e, LinkError::Timeout);
-    line.clear_faults(NODE.into());
+    line.clear_faults(Some(NODE.into()));
     line.inject(Fault::Corrupt {
         address: NODE.into(),
         count: 1,

@@ -85,7 +85,7 @@ async fn homes_are_heard_commanded_lost_and_back_through_chirpstack() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!site.homes()[2].unwrap().fresh);
-    e.lines["lora"].clear_faults(3);
+    e.lines["lora"].clear_faults(Some(3));
     let deadline = until(4.0);
     while !seen
         .iter()

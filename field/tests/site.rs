@@ -105,7 +105,7 @@ async fn the_live_field_polls_loses_recovers_and_moves_a_home() {
         lost - t0
     );
     assert!(!site.homes()[2].unwrap().fresh);
-    line.clear_faults(3);
+    line.clear_faults(Some(3));
     let t1 = site.now();
     let back = wait_for(
         &site,
@@ -145,4 +145,57 @@ async fn wait_for(site: &Site, seconds: f64, f: impl Fn(&SiteEvent) -> bool) -> 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("not within {seconds} s; saw {seen:?}");
+}
+
+/// On virtual time the same site reads each device exactly on its cycle, loses a silent node at
+/// the very poll the schedule says, and confirms a command one second after writing it; the
+/// clock moves only when set, so a day is as quick as its traffic.
+#[tokio::test(flavor = "current_thread")]
+async fn on_virtual_time_the_site_keeps_the_schedule_to_the_second() {
+    use field::clock::VirtualTime;
+    let dir = tempfile::tempdir().unwrap();
+    let (time, clock) = VirtualTime::new();
+    let f = street();
+    let e = field::emulated::emulate_on(&f, dir.path(), clock.clone(), 1.0)
+        .await
+        .unwrap();
+    let line = e.lines["street"].clone();
+    let site = Site::start_on(&e.field, clock).await.unwrap();
+    let step = |t: f64| {
+        time.set(t);
+        site.settle(t, |_| true)
+    };
+    for s in 0..=10 {
+        step(f64::from(s)).await;
+    }
+    // Polled at 0, 1, ... 10 s: eleven times each, every one answered (the SDM630 in two
+    // requests).
+    let per_cycle = u64::from(HOMES) + 2;
+    assert_eq!(line.stats().replies, 11 * per_cycle);
+    assert!(site.homes().iter().all(Option::is_some));
+    // h3 goes silent at 10.5 s: its polls at 11 and 12 s fail (no retries), and it is lost at
+    // the second, as `lost_after: 2` says.
+    line.inject(Fault::Silent { address: 3 });
+    for s in 11..=12 {
+        step(f64::from(s)).await;
+    }
+    let ev = site.drain_events();
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].0, 12.0);
+    assert!(matches!(&ev[0].1, SiteEvent::Lost { device, .. } if device == "h3"));
+    // A command to h4 at 12 s is written at once and read back at 13 s, its node's word with it.
+    site.command(3, 77, Phase::C);
+    step(12.0).await;
+    assert_eq!(
+        line.with(4, |d| match d {
+            Device::Node(n) => n.report(12.5).phase,
+            Device::Meter(_) => None,
+        }),
+        Some(Some(Phase::C))
+    );
+    assert_eq!(site.homes()[3].unwrap().report.last_command, 0);
+    step(13.0).await;
+    let h = site.homes()[3].unwrap();
+    assert_eq!(h.report.last_command, 77);
+    assert_eq!(h.report.phase, Some(Phase::C));
 }

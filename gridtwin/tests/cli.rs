@@ -974,6 +974,102 @@ fn the_field_selftest_from_the_cli() {
 }
 
 #[test]
+fn the_rs485_balancing_day_holds_on_the_emulated_field() {
+    // The twin's scenario, unchanged, on the real master over a pseudo-terminal pair.
+    let f =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/feeder_lv_balancing_rs485.ron");
+    let dir = scratch("emulated-field-run");
+    let out = gridtwin(&[
+        "run",
+        f.to_str().unwrap(),
+        "--backend",
+        "emulated-field",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("over emulated RS-485 at 19200 baud"),
+        "{said}"
+    );
+    assert!(said.contains("expectations: 6 of 6 hold"), "{said}");
+    // Its link has no field transport here: refused before anything runs.
+    let campus =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/feeder_lv_balancing_campus.ron");
+    let out = gridtwin(&[
+        "run",
+        "-q",
+        campus.to_str().unwrap(),
+        "--backend",
+        "emulated-field",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("an RS-485 or a LoRa link"), "{err}");
+}
+
+#[test]
+fn field_faults_need_the_emulated_field_and_their_own_link() {
+    let with = |backend: &str, link: &str, fault: &str| {
+        balancing_scenario(&format!("(link: {link})"), "").replace(
+            "    balancing:",
+            &format!("    backend: {backend},\n    timeline: [(at: 60.0, do: FieldFault({fault}))],\n    balancing:"),
+        )
+    };
+    let rs485 = "Rs485(baud: 9600)";
+    let lora = "Lora(sf: 9, per_near: 0.0, per_far: 0.1)";
+    let silent = r#"fault: Silent, home: "load3""#;
+    let msg =
+        "a field fault acts on the emulated field: the scenario needs `backend: EmulatedField`";
+    refused_at("ff-sim", &with("Sim", rs485, silent), "FieldFault", msg);
+    let down = with("EmulatedField", rs485, "fault: GatewayDown");
+    refused_at(
+        "ff-down",
+        &down,
+        "FieldFault",
+        "GatewayDown happens on LoRa links only",
+    );
+    let crc = with(
+        "EmulatedField",
+        lora,
+        r#"fault: Crc(count: 2), home: "load3""#,
+    );
+    refused_at(
+        "ff-crc",
+        &crc,
+        "FieldFault",
+        "Crc { count: 2 } happens on RS-485 links only",
+    );
+    let nobody = with("EmulatedField", lora, "fault: Duplicate");
+    refused_at(
+        "ff-who",
+        &nobody,
+        "FieldFault",
+        "Duplicate needs the home it strikes",
+    );
+    let ghost = with("EmulatedField", rs485, r#"fault: Silent, home: "ghost""#);
+    refused_at(
+        "ff-ghost",
+        &ghost,
+        "\"ghost\"",
+        "no load \"ghost\" in the feeder",
+    );
+    let (code, err) = check_text(
+        "ff-ok",
+        &with("EmulatedField", lora, "fault: GatewayDown, duration: 600.0"),
+    );
+    assert_eq!(code, 0, "{err}");
+    // A PDU has no home nodes.
+    let pdu = GOOD.replace("timeline:", "backend: EmulatedField,\n    timeline:");
+    let err = rejected("ff-pdu", &pdu);
+    assert!(
+        err.contains("EmulatedField runs a feeder's home nodes"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_balancer_moves_homes_on_the_emulated_field_over_rs485_and_lora() {
     let street = Path::new(env!("CARGO_MANIFEST_DIR")).join("../field/street.ron");
     let settings = scratch("field-balance").join("settings.ron");

@@ -75,3 +75,27 @@ pub enum FieldLink {
         max_payload: usize,
     },
 }
+
+/// What goes wrong on the emulated field (`backend: EmulatedField`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum FieldFault {
+    /// The home's node stops answering (RS-485) or sending (LoRa).
+    Silent,
+    /// The node's next `count` replies fail their CRC (noise on the bus; RS-485).
+    Crc { count: u32 },
+    /// The LoRa gateway is down: no uplink is heard, no downlink sent.
+    GatewayDown,
+    /// Each of the node's uplinks reaches the application twice (LoRa).
+    Duplicate,
+    /// The node's selector fails its next move and locks out (its contactor does not confirm).
+    SelectorFails,
+}
+
+/// The emulated field carries a balancing section's RS-485 or LoRa link.
+pub fn emulated_link(b: Option<&Balancing>) -> Result<(), String> {
+    match b.map(|b| &b.link) {
+        Some(FieldLink::Rs485 { .. } | FieldLink::Lora { .. }) => Ok(()),
+        Some(_) => Err("the emulated field carries an RS-485 or a LoRa link, not this one".into()),
+        None => Err("the emulated field is the home nodes': add a balancing section".into()),
+    }
+}

@@ -18,14 +18,15 @@ use sim::link::{Dir, Link, LinkStats};
 use sim::rng::SplitMix64;
 
 mod config;
+pub mod emulated;
 pub mod nodes;
 
-pub use config::{Balancing, FieldLink};
+pub use config::{Balancing, FieldFault, FieldLink, emulated_link};
 use control_core::balance::{Ack, Balancer, Command, Hold, Note, Report};
 use control_core::{Event, EventKind, Instant};
 
 /// Comms are stepped at this interval between power flows, s.
-const TICK: f64 = 1.0;
+pub(super) const TICK: f64 = 1.0;
 
 /// What travels on the field link.
 #[derive(Debug, Clone)]
@@ -51,6 +52,11 @@ pub struct BalanceRun {
     pub repeats: u32,
     pub gave_up: u32,
     pub unexpected: u32,
+    /// The emulated field: steps at which what was due did not arrive within the wall-time
+    /// limit (a message lost between the real peers), and Modbus requests made.
+    pub emulated: bool,
+    pub stalls: u32,
+    pub requests: u64,
     /// Looks that did not act, by reason.
     pub held: BTreeMap<String, u32>,
     /// Selector operations, in all and the most of any one home.
@@ -69,6 +75,68 @@ pub struct Compare {
     pub neutral_p95: f64,
     pub neutral_max: f64,
     pub unbalance_mean: f64,
+}
+
+/// A feeder run's home nodes: on the link model (`Field`), or emulated register-exact on a
+/// real master (`EmulatedNodes`, the `EmulatedField` backend).
+pub enum Nodes {
+    Modelled(Box<Field>),
+    Emulated(Box<emulated::EmulatedNodes>),
+}
+
+impl Nodes {
+    /// The nodes of `pf`'s homes; `head` is the transformer's bus.
+    pub fn new(
+        b: &Balancing,
+        pf: &PowerFlow,
+        head: Option<&str>,
+        emulate: bool,
+    ) -> Result<Self, String> {
+        Ok(if emulate {
+            Nodes::Emulated(Box::new(emulated::EmulatedNodes::new(b, pf, head)?))
+        } else {
+            Nodes::Modelled(Box::new(Field::new(b, pf, head)?))
+        })
+    }
+
+    pub fn advance(&mut self, until: f64, pf: &mut PowerFlow, events: &mut Vec<Event>) {
+        match self {
+            Nodes::Modelled(f) => f.advance(until, pf, events),
+            Nodes::Emulated(e) => e.advance(until, pf, events),
+        }
+    }
+
+    /// Nothing gets through the link model until `until`; false on the emulated field, whose
+    /// faults are its own (`FieldFault`).
+    pub fn cut_link(&mut self, until: f64) -> bool {
+        match self {
+            Nodes::Modelled(f) => {
+                f.cut_link(until);
+                true
+            }
+            Nodes::Emulated(_) => false,
+        }
+    }
+
+    /// A field fault from `now`; the link model has none (the loader refuses them there).
+    pub fn fault(
+        &mut self,
+        now: f64,
+        fault: FieldFault,
+        home: Option<&str>,
+        duration: Option<f64>,
+    ) {
+        if let Nodes::Emulated(e) = self {
+            e.inject(now, fault, home, duration);
+        }
+    }
+
+    pub fn finish(self) -> BalanceRun {
+        match self {
+            Nodes::Modelled(f) => (*f).finish(),
+            Nodes::Emulated(e) => e.finish(),
+        }
+    }
 }
 
 /// The home nodes, their link and the balancer.
@@ -101,21 +169,8 @@ impl Field {
     /// are measured from it).
     pub fn new(b: &Balancing, pf: &PowerFlow, head: Option<&str>) -> Result<Self, String> {
         let f = pf.feeder();
-        // Every single-phase load on a phase node gets a node.
-        let loads: Vec<usize> = (0..f.loads.len())
-            .filter(|&i| f.loads[i].phases == 1 && Phase::of_node(pf.load_state(i).node).is_some())
-            .collect();
-        if loads.is_empty() {
-            return Err("balancing needs single-phase homes; the feeder has none".into());
-        }
-        let names: Vec<String> = loads.iter().map(|&i| f.loads[i].name.clone()).collect();
-        if let Some(x) = b.settings.fixed.iter().find(|x| !names.contains(x)) {
-            return Err(format!("fixed home {x:?} is not a single-phase load"));
-        }
+        let (loads, names) = homes(b, pf)?;
         let every = b.report_every.get();
-        if every < TICK {
-            return Err(format!("report_every must be at least {TICK} s"));
-        }
         if b.report_bytes == 0 || b.command_bytes == 0 {
             return Err("report_bytes and command_bytes must be positive".into());
         }
@@ -304,6 +359,26 @@ impl Field {
     }
 }
 
+/// The feeder's homes that get a node (every single-phase load on a phase node), and their
+/// names; or why the balancing cannot be set up.
+fn homes(b: &Balancing, pf: &PowerFlow) -> Result<(Vec<usize>, Vec<String>), String> {
+    let f = pf.feeder();
+    let loads: Vec<usize> = (0..f.loads.len())
+        .filter(|&i| f.loads[i].phases == 1 && Phase::of_node(pf.load_state(i).node).is_some())
+        .collect();
+    if loads.is_empty() {
+        return Err("balancing needs single-phase homes; the feeder has none".into());
+    }
+    let names: Vec<String> = loads.iter().map(|&i| f.loads[i].name.clone()).collect();
+    if let Some(x) = b.settings.fixed.iter().find(|x| !names.contains(x)) {
+        return Err(format!("fixed home {x:?} is not a single-phase load"));
+    }
+    if b.report_every.get() < TICK {
+        return Err(format!("report_every must be at least {TICK} s"));
+    }
+    Ok((loads, names))
+}
+
 /// The event a balancer's note is in the log, and its subject; None for what the log does not
 /// keep (a first send, a look that held).
 pub(crate) fn note_event<'a>(n: &Note, names: &'a [String]) -> Option<(&'a str, EventKind)> {
@@ -335,7 +410,7 @@ pub(crate) fn note_event<'a>(n: &Note, names: &'a [String]) -> Option<(&'a str, 
     })
 }
 
-fn hold_name(h: Hold) -> &'static str {
+pub(super) fn hold_name(h: Hold) -> &'static str {
     match h {
         Hold::Balanced => "balanced",
         Hold::TooFewReadings => "too few readings",
@@ -344,7 +419,7 @@ fn hold_name(h: Hold) -> &'static str {
     }
 }
 
-fn describe(l: &FieldLink) -> String {
+pub(super) fn describe(l: &FieldLink) -> String {
     match l {
         FieldLink::Rs485 { baud } => format!("RS-485 at {baud} baud"),
         FieldLink::Lora {
@@ -396,15 +471,7 @@ fn build_link(
                     return Err(format!("{name} {p} is not within 0 to 1"));
                 }
             }
-            let per = distances(f, loads, head).map_or_else(
-                || vec![*per_far; n],
-                |d| {
-                    let far = d.iter().copied().fold(0.0, f64::max).max(1e-9);
-                    d.iter()
-                        .map(|x| per_near + (per_far - per_near) * x / far)
-                        .collect()
-                },
-            );
+            let per = lora_per(*per_near, *per_far, f, loads, head);
             let spec = LoraSpec::eu868(*sf, per);
             spec.check()?;
             Box::new(LoraLink::new(spec, seed))
@@ -446,6 +513,18 @@ fn build_link(
             Box::new(RelayLink::new(spec, seed))
         }
     })
+}
+
+/// Each home's LoRa packet error rate: from `near` at the transformer to `far` at the farthest
+/// home (all `far` without coordinates).
+fn lora_per(near: f64, far: f64, f: &Feeder, loads: &[usize], head: Option<&str>) -> Vec<f64> {
+    distances(f, loads, head).map_or_else(
+        || vec![far; loads.len()],
+        |d| {
+            let most = d.iter().copied().fold(0.0, f64::max).max(1e-9);
+            d.iter().map(|x| near + (far - near) * x / most).collect()
+        },
+    )
 }
 
 /// Each home's straight-line distance from the transformer's bus, when the feeder has

@@ -8,10 +8,10 @@
 //! or failed does not, so the balancer repeats and gives up as it would on silence, and the
 //! node (which takes an id once) moves nothing twice.
 
-use control_core::balance::{Ack, Balancer, BalancerSettings, Report};
-use control_core::{Event, Instant};
+use control_core::balance::{Ack, Balancer, BalancerSettings, Note, Report};
+use control_core::{Event, EventKind, Instant, NodeTrouble};
 use field::home_node::CommandResult;
-use field::site::HomeSeen;
+use field::site::{HomeSeen, SiteEvent};
 use grid_types::Phase;
 
 use super::note_event;
@@ -81,8 +81,14 @@ impl NodesBalancer {
         }
     }
 
-    /// Advance the balancer to `now`: the moves to send, and what it did as events.
-    pub fn tick(&mut self, now: Instant, events: &mut Vec<Event>) -> Vec<Move> {
+    /// Advance the balancer to `now`: the moves to send, and what it did as events and as its
+    /// notes (for a run's tallies).
+    pub fn tick(
+        &mut self,
+        now: Instant,
+        events: &mut Vec<Event>,
+        notes: &mut Vec<Note>,
+    ) -> Vec<Move> {
         let moves = self
             .balancer
             .tick(now)
@@ -96,15 +102,33 @@ impl NodesBalancer {
             if let Some((subject, kind)) = note_event(&n, &self.names) {
                 events.push(Event::at(at.as_secs_f64(), subject, kind));
             }
+            notes.push(n);
         }
         moves
     }
 }
 
+/// What the field said, as the event log keeps it: a node lost or back under its home's (or
+/// meter's) name, a restart as its trouble. A command that could not be written is not an
+/// event of its own: the balancer repeats it, and says so.
+pub fn site_event(t: f64, e: SiteEvent) -> Option<Event> {
+    let (subject, kind) = match e {
+        SiteEvent::Lost { device, error } => (device, EventKind::NodeLost { error }),
+        SiteEvent::Back { device } => (device, EventKind::NodeBack),
+        SiteEvent::Restarted { home } => (
+            home,
+            EventKind::NodeTrouble {
+                trouble: NodeTrouble::Reset,
+            },
+        ),
+        SiteEvent::CommandFailed { .. } => return None,
+    };
+    Some(Event::at(t, subject.as_str(), kind))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use control_core::EventKind;
     use control_core::Secs;
     use field::home_node::{NodeReport, SelectorState};
 
@@ -154,7 +178,7 @@ mod tests {
         // The balancer looks every 10 s.
         while moves.is_empty() && t < 30.0 {
             b.handle_homes(Instant::from_secs_f64(t), &homes);
-            moves = b.tick(Instant::from_secs_f64(t), &mut events);
+            moves = b.tick(Instant::from_secs_f64(t), &mut events, &mut Vec::new());
             t += 1.0;
         }
         assert!(!moves.is_empty(), "{events:?}");
@@ -171,7 +195,11 @@ mod tests {
         homes[k] = Some(h);
         events.clear();
         b.handle_homes(Instant::from_secs_f64(t + 1.0), &homes);
-        b.tick(Instant::from_secs_f64(t + 1.0), &mut events);
+        b.tick(
+            Instant::from_secs_f64(t + 1.0),
+            &mut events,
+            &mut Vec::new(),
+        );
         assert!(
             events.iter().any(|e| e.subject == names[k]
                 && matches!(e.kind, EventKind::PhaseMove { from: Phase::A, to: t } if t == to)),

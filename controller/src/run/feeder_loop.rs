@@ -7,8 +7,8 @@ use num_complex::Complex64 as C64;
 use sim::feeder::{Feeder, PowerFlow};
 
 use super::schedule;
-use crate::field::{Balancing, Field};
-use crate::scenario::format::Action;
+use crate::field::{Balancing, Nodes};
+use crate::scenario::format::{Action, BackendKind};
 use crate::scenario::{Loaded, feeder_load};
 use control_core::{Event, EventKind, Instant};
 
@@ -29,7 +29,7 @@ pub(super) struct Step {
 /// service both drive it.
 pub struct FeederLoop {
     pf: PowerFlow,
-    pub(super) field: Option<Field>,
+    pub(super) field: Option<Nodes>,
     heads: Vec<String>,
     pub(super) regulators: Vec<String>,
     actions: Vec<(Instant, Action)>,
@@ -67,7 +67,9 @@ impl FeederLoop {
         let s = &l.scenario;
         let pf = PowerFlow::new(f).map_err(|e| ("the feeder compiles", e.to_string()))?;
         let heads = pf.head_buses();
-        let field = match balancing.map(|b| Field::new(b, &pf, heads.first().map(String::as_str))) {
+        let emulate = l.backend == BackendKind::EmulatedField;
+        let head = heads.first().map(String::as_str);
+        let field = match balancing.map(|b| Nodes::new(b, &pf, head, emulate)) {
             Some(Err(e)) => return Err(("the balancing is set up", e)),
             Some(Ok(x)) => Some(x),
             None => None,
@@ -210,7 +212,20 @@ impl FeederLoop {
         while let Some((at, a)) = self.actions.get(self.next_action)
             && *at <= now
         {
-            apply(a, now, pf, &mut self.source_back, events);
+            match (a, &mut self.field) {
+                (
+                    Action::FieldFault {
+                        fault,
+                        home,
+                        duration,
+                    },
+                    Some(field),
+                ) => {
+                    let d = duration.map(|d| d.get());
+                    field.fault(now.as_secs_f64(), *fault, home.as_deref(), d);
+                }
+                _ => apply(a, now, pf, &mut self.source_back, events),
+            }
             self.next_action += 1;
         }
         pf.set_minute(self.start_min + t / 60.0);
@@ -264,13 +279,7 @@ impl FeederLoop {
     /// The home nodes' link carries nothing for `seconds` from now; false without a field.
     pub fn cut_link(&mut self, seconds: f64) -> bool {
         let t = self.now().as_secs_f64();
-        match &mut self.field {
-            Some(f) => {
-                f.cut_link(t + seconds);
-                true
-            }
-            None => false,
-        }
+        self.field.as_mut().is_some_and(|f| f.cut_link(t + seconds))
     }
 
     /// A timeline action now (the window's fault buttons), as the timeline would act on it.

@@ -143,11 +143,19 @@ fn feeder(s: &mut String, f: &FeederRun) {
 fn balancing(s: &mut String, b: &BalanceRun) {
     let l = &b.link_stats;
     let _ = writeln!(s, "balancing: {} homes over {}", b.homes, b.link);
-    let _ = writeln!(
-        s,
-        "  link: {} offered, {} delivered, {} lost, {} collided, {} dropped; {:.1} s on air",
-        l.offered, l.delivered, l.lost, l.collided, l.dropped, l.busy_s
-    );
+    if b.emulated {
+        let _ = writeln!(
+            s,
+            "  field: {} Modbus requests, {} stalls (a step whose traffic did not arrive)",
+            b.requests, b.stalls
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "  link: {} offered, {} delivered, {} lost, {} collided, {} dropped; {:.1} s on air",
+            l.offered, l.delivered, l.lost, l.collided, l.dropped, l.busy_s
+        );
+    }
     let _ = writeln!(
         s,
         "  reports: {} sent, {} received, age on arrival mean {:.2} s, max {:.2} s",

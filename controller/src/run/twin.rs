@@ -71,8 +71,11 @@ impl PduLoop {
                     .expect("bench_for wires every load and source");
                 PduBackend::EmulatedHil(Box::new(hil))
             }
-            (BackendKind::Sim, Fidelity::Phasor) => PduBackend::Sim(Box::new(SimBackend::new(pdu))),
-            (BackendKind::Sim, Fidelity::Waveform(w)) => {
+            // The loader refuses the emulated field for a PDU.
+            (BackendKind::Sim | BackendKind::EmulatedField, Fidelity::Phasor) => {
+                PduBackend::Sim(Box::new(SimBackend::new(pdu)))
+            }
+            (BackendKind::Sim | BackendKind::EmulatedField, Fidelity::Waveform(w)) => {
                 let (v, hz) = (spec.nominal_v, spec.nominal_hz);
                 PduBackend::Sim(Box::new(SimBackend::sampled(pdu, w, v, hz, spec.seed)))
             }
@@ -445,6 +448,6 @@ fn apply(
         // Acted on by the loop itself.
         Action::ControllerHang { .. } => {}
         // Refused for a PDU by the loader.
-        Action::PhaseSelect { .. } | Action::Tap { .. } => {}
+        Action::PhaseSelect { .. } | Action::Tap { .. } | Action::FieldFault { .. } => {}
     }
 }

@@ -6,9 +6,9 @@ use std::path::Path;
 use grid_types::SourceId;
 use sim::feeder::{Feeder, PowerFlow};
 
-use super::format::{Action, Anchor, Expect, Fidelity, Measure, Scenario};
+use super::format::{Action, Anchor, BackendKind, Expect, Fidelity, Measure, Scenario};
 use super::load::{ScenarioError, Validator};
-use crate::field::Field;
+use crate::field::{Field, FieldFault, FieldLink};
 use control_core::EVENT_NAMES;
 
 impl Validator<'_> {
@@ -56,7 +56,8 @@ impl Validator<'_> {
                     format!("an action at {} lies after the end of the run", e.at),
                 ));
             }
-            self.check_feeder_action(&e.action, &mut pf)?;
+            let link = s.balancing.as_ref().map(|b| &b.link);
+            self.check_feeder_action(&e.action, &mut pf, link)?;
         }
         for e in &s.expect {
             if matches!(e, Expect::Reduced { .. }) && s.balancing.is_none() {
@@ -73,10 +74,72 @@ impl Validator<'_> {
             Field::new(b, &pf, heads.first().map(String::as_str))
                 .map_err(|e| self.at("balancing", None, e))?;
         }
+        if self.backend == BackendKind::EmulatedField {
+            crate::field::emulated_link(s.balancing.as_ref())
+                .map_err(|e| self.at("backend", None, e))?;
+        }
         Ok(())
     }
 
-    fn check_feeder_action(&self, a: &Action, pf: &mut PowerFlow) -> Result<(), ScenarioError> {
+    /// A field fault needs the emulated field, a home where it strikes one, and the link it
+    /// belongs to.
+    fn check_field_fault(
+        &self,
+        fault: FieldFault,
+        home: Option<&str>,
+        pf: &PowerFlow,
+        link: Option<&FieldLink>,
+    ) -> Result<(), ScenarioError> {
+        let bad = |needle: &str, m: String| Err(self.at("timeline", Some(needle), m));
+        let Some(link) = link else {
+            return bad(
+                "FieldFault",
+                "a field fault needs the home nodes: add a balancing section".into(),
+            );
+        };
+        if self.backend != BackendKind::EmulatedField {
+            return bad(
+                "FieldFault",
+                "a field fault acts on the emulated field: the scenario needs `backend: EmulatedField`"
+                    .into(),
+            );
+        }
+        let lora = matches!(link, FieldLink::Lora { .. });
+        let (on_lora, on_rs485) = match fault {
+            FieldFault::Crc { .. } => (false, true),
+            FieldFault::GatewayDown | FieldFault::Duplicate => (true, false),
+            FieldFault::Silent | FieldFault::SelectorFails => (true, true),
+        };
+        if (lora && !on_lora) || (!lora && !on_rs485) {
+            let on = if on_lora { "LoRa" } else { "RS-485" };
+            return bad(
+                "FieldFault",
+                format!("{fault:?} happens on {on} links only"),
+            );
+        }
+        match (fault, home) {
+            (FieldFault::GatewayDown, Some(h)) => {
+                bad(h, "GatewayDown takes the whole link down, no home".into())
+            }
+            (FieldFault::GatewayDown, None) => Ok(()),
+            (_, None) => bad("FieldFault", format!("{fault:?} needs the home it strikes")),
+            (_, Some(h)) => {
+                let i = feeder_load(pf, h).map_err(|m| self.at("timeline", Some(h), m))?;
+                let l = &pf.feeder().loads[i];
+                if l.phases != 1 {
+                    return bad(h, format!("{h:?} is no single-phase home with a node"));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn check_feeder_action(
+        &self,
+        a: &Action,
+        pf: &mut PowerFlow,
+        link: Option<&FieldLink>,
+    ) -> Result<(), ScenarioError> {
         let bad = |needle: &str, m: String| Err(self.at("timeline", Some(needle), m));
         match a {
             Action::Outage { source, .. }
@@ -122,7 +185,10 @@ impl Validator<'_> {
                 if *count == 0 {
                     return bad("Repeat", "count must be >= 1".into());
                 }
-                self.check_feeder_action(action, pf)?;
+                self.check_feeder_action(action, pf, link)?;
+            }
+            Action::FieldFault { fault, home, .. } => {
+                self.check_field_fault(*fault, home.as_deref(), pf, link)?;
             }
             Action::FrequencyExcursion { .. }
             | Action::FailToStart { .. }

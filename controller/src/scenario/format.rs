@@ -10,7 +10,7 @@ use control_core::OperatorCommand;
 use control_core::WallTime;
 use control_core::{Positive, Secs, Settings};
 
-use crate::field::Balancing;
+use crate::field::{Balancing, FieldFault};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,6 +117,10 @@ pub enum BackendKind {
     /// The same with the loads metered by ADS1115s streamed on the bus (`hil::ads_meter`),
     /// the sources by nodes.
     EmulatedHilAds1115,
+    /// Feeders: the home nodes emulated register-exact on the balancing link (an RS-485 line
+    /// behind a pseudo-terminal pair, or ChirpStack over Mosquitto), heard by the real master,
+    /// which field faults need.
+    EmulatedField,
 }
 
 impl BackendKind {
@@ -137,8 +141,9 @@ impl std::str::FromStr for BackendKind {
             "sim" => Ok(BackendKind::Sim),
             "emulated-hil" => Ok(BackendKind::EmulatedHil),
             "emulated-hil-ads1115" => Ok(BackendKind::EmulatedHilAds1115),
+            "emulated-field" => Ok(BackendKind::EmulatedField),
             _ => Err(format!(
-                "unknown backend {s:?}: sim, emulated-hil or emulated-hil-ads1115"
+                "unknown backend {s:?}: sim, emulated-hil, emulated-hil-ads1115 or emulated-field"
             )),
         }
     }
@@ -230,6 +235,15 @@ pub enum Action {
     /// decision, no heartbeat) while the world goes on; the relay board's watchdog acts.
     ControllerHang {
         duration: Secs,
+    },
+    /// Feeders on the emulated field: a fault at `home`'s node (the link's own for
+    /// `GatewayDown`), for `duration` s (for good when absent).
+    FieldFault {
+        fault: FieldFault,
+        #[serde(default)]
+        home: Option<String>,
+        #[serde(default)]
+        duration: Option<Secs>,
     },
     /// Feeders: a single-phase load's phase selector moves it to `phase`.
     PhaseSelect {

@@ -52,6 +52,32 @@ impl Loaded {
                 self.path.display()
             ));
         }
+        fn has_field_fault(a: &Action) -> bool {
+            match a {
+                Action::FieldFault { .. } => true,
+                Action::Repeat { action, .. } => has_field_fault(action),
+                _ => false,
+            }
+        }
+        let timeline = &self.scenario.timeline;
+        if backend != BackendKind::EmulatedField
+            && timeline.iter().any(|e| has_field_fault(&e.action))
+        {
+            return Err(format!(
+                "{}: the timeline has field faults, which need --backend emulated-field",
+                self.path.display()
+            ));
+        }
+        if backend == BackendKind::EmulatedField {
+            if matches!(self.site, Site::Pdu(_)) {
+                return Err(format!(
+                    "{}: the emulated-field backend runs a feeder's home nodes; this grid is a PDU",
+                    self.path.display()
+                ));
+            }
+            crate::field::emulated_link(self.scenario.balancing.as_ref())
+                .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        }
         if backend.is_emulated_hil() && !matches!(self.site, Site::Pdu(_)) {
             return Err(format!(
                 "{}: the emulated-hil backend runs PDUs; this grid is a feeder",

@@ -5,13 +5,20 @@
 use grid_types::SourceId;
 use sim::{LoadModel, PduSpec, SourceKind, Transducer};
 
-use super::format::{Action, Anchor, BusFault, Expect, Fidelity, Scenario, Target};
+use super::format::{Action, Anchor, BackendKind, BusFault, Expect, Fidelity, Scenario, Target};
 use super::load::{ScenarioError, Validator};
 use control_core::{ConfigError, Controller, EVENT_NAMES};
 
 impl Validator<'_> {
     /// Everything after the grid and the run's timing.
     pub(super) fn check_pdu(&self, s: &Scenario, pdu: &PduSpec) -> Result<(), ScenarioError> {
+        if self.backend == BackendKind::EmulatedField {
+            return Err(self.at(
+                "backend",
+                None,
+                "EmulatedField runs a feeder's home nodes; this grid is a PDU".into(),
+            ));
+        }
         self.check_fidelity(s, pdu)?;
         self.check_controller(s, pdu)?;
         self.check_timeline(s, pdu)?;
@@ -293,6 +300,13 @@ impl Validator<'_> {
                     "timeline",
                     Some(load),
                     "PhaseSelect moves a home on a feeder; this grid is a PDU".into(),
+                ));
+            }
+            Action::FieldFault { .. } => {
+                return Err(self.at(
+                    "timeline",
+                    Some("FieldFault"),
+                    "FieldFault strikes a feeder's home nodes; this grid is a PDU".into(),
                 ));
             }
             Action::Tap { regulator, .. } => {

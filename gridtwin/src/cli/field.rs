@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use control_core::Instant;
 use control_core::balance::BalancerSettings;
-use controller::field::nodes::NodesBalancer;
+use controller::field::nodes::{NodesBalancer, site_event};
 use field::site::Site;
 
 use super::{Failure, Outcome, Verdict};
@@ -105,12 +105,14 @@ async fn balance(
         tick.tick().await;
         let now = Instant::from_secs_f64(site.now());
         balancer.handle_homes(now, &site.homes());
-        for (home, id, to) in balancer.tick(now, &mut events) {
+        for (home, id, to) in balancer.tick(now, &mut events, &mut Vec::new()) {
             site.command(home, id, to);
         }
-        for (t, e) in site.drain_events() {
-            super::print(&format!("{t:8.1} s  {e:?}"));
-        }
+        events.extend(
+            site.drain_events()
+                .into_iter()
+                .filter_map(|(t, e)| site_event(t, e)),
+        );
         for e in events.drain(..) {
             let kind = serde_json::to_string(&e.kind).unwrap_or_default();
             super::print(&format!("{:8.1} s  {}  {kind}", e.t, e.subject));
