@@ -41,6 +41,8 @@ pub struct HomeNode {
     pub switch_s: f64,
     /// The next move fails (the selector's contactor does not confirm).
     pub fail_next_move: bool,
+    /// When the node took its last new command (its clock, s).
+    pub commanded_at: Option<f64>,
     master_timeout_s: u16,
     last_heard: f64,
     address: u16,
@@ -79,6 +81,7 @@ impl HomeNode {
             last_switch: f64::NEG_INFINITY,
             switch_s: 0.1,
             fail_next_move: false,
+            commanded_at: None,
             master_timeout_s: 600,
             last_heard: 0.0,
             address: u16::from(address),
@@ -155,6 +158,7 @@ impl HomeNode {
             return Ok(());
         }
         r.last_command = id;
+        self.commanded_at = Some(now);
         let busy = self.moving.is_some() || r.selector == SelectorState::LockedOut;
         r.result = if !self.identity.selector || busy {
             CommandResult::Refused

@@ -52,11 +52,10 @@ pub struct BalanceRun {
     pub repeats: u32,
     pub gave_up: u32,
     pub unexpected: u32,
-    /// The emulated field: steps at which what was due did not arrive within the wall-time
-    /// limit (a message lost between the real peers), and Modbus requests made.
+    /// The nodes were emulated on the real master; steps at which what was due did not arrive
+    /// within the wall-time limit (a message lost between the real peers).
     pub emulated: bool,
     pub stalls: u32,
-    pub requests: u64,
     /// Looks that did not act, by reason.
     pub held: BTreeMap<String, u32>,
     /// Selector operations, in all and the most of any one home.
