@@ -19,6 +19,10 @@ fn village(homes: usize) -> Field {
                 host: String::new(),
                 port: 1883,
                 application: "bench".into(),
+                tls: false,
+                ca: None,
+                user: None,
+                password_file: None,
             },
         )]
         .into(),

@@ -9,10 +9,45 @@ use std::time::Duration;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
 
-use crate::config::PollCfg;
+use crate::config::{PollCfg, Transport};
 use crate::lora::{self, Uplinks};
 use crate::master::LinkError;
 use crate::state::{Cmd, HomeSeen, SiteEvent, Tasked};
+
+/// How to reach a ChirpStack transport's broker: its address, TLS against its CA, the user
+/// with the password from its file.
+fn broker_options(t: &Transport, id: String) -> Result<MqttOptions, LinkError> {
+    let Transport::ChirpStack {
+        host,
+        port,
+        tls,
+        ca,
+        user,
+        password_file,
+        ..
+    } = t
+    else {
+        return Err(LinkError::Io("not a ChirpStack transport".into()));
+    };
+    let mut opts = MqttOptions::new(id, host, *port);
+    if let (Some(user), Some(file)) = (user, password_file) {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| LinkError::Io(format!("{file}: the broker's password: {e}")))?;
+        let password = text.lines().next().unwrap_or_default().to_string();
+        opts.set_credentials(user.clone(), password);
+    }
+    if *tls {
+        let files = crate::tls::TlsFiles {
+            ca: ca.as_ref().map(Into::into),
+            ..crate::tls::TlsFiles::default()
+        };
+        let config = crate::tls::config(&files).map_err(LinkError::Io)?;
+        opts.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(config),
+        ));
+    }
+    Ok(opts)
+}
 
 pub(crate) struct Heard {
     client: AsyncClient,
@@ -35,8 +70,7 @@ pub(crate) struct Heard {
 impl Heard {
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn new(
-        host: &str,
-        port: u16,
+        transport: &Transport,
         application: &str,
         homes: Vec<(usize, String)>,
         names: Vec<String>,
@@ -45,7 +79,7 @@ impl Heard {
         rx: mpsc::UnboundedReceiver<Cmd>,
     ) -> Result<Heard, LinkError> {
         let id = format!("gridtwin-field-{}", std::process::id());
-        let mut opts = MqttOptions::new(id, host, port);
+        let mut opts = broker_options(transport, id)?;
         opts.set_keep_alive(Duration::from_secs(30));
         let (client, events) = AsyncClient::new(opts, 256);
         Ok(Heard {

@@ -39,11 +39,22 @@ pub enum Transport {
     /// time a reply takes behind it).
     Tcp { address: String, baud: u32 },
     /// LoRaWAN: ChirpStack v4's MQTT integration on the broker at `host:port`, the nodes in
-    /// its application `application` (its id), each home by its DevEUI.
+    /// its application `application` (its id), each home by its DevEUI. With `tls` the broker
+    /// is checked against `ca` (a PEM file; else the system's CAs); with `user`, the password
+    /// is the first line of `password_file` (kept out of the field file, readable by the site
+    /// alone).
     ChirpStack {
         host: String,
         port: u16,
         application: String,
+        #[serde(default)]
+        tls: bool,
+        #[serde(default)]
+        ca: Option<String>,
+        #[serde(default)]
+        user: Option<String>,
+        #[serde(default)]
+        password_file: Option<String>,
     },
 }
 
@@ -201,6 +212,27 @@ pub fn parse(path: &Path, text: &str) -> Result<Field, FieldError> {
             && !(1..=2).contains(stop_bits)
         {
             return Err(at(name, format!("transport {name:?}: 1 or 2 stop bits")));
+        }
+        if let Transport::ChirpStack {
+            tls,
+            ca,
+            user,
+            password_file,
+            ..
+        } = t
+        {
+            if ca.is_some() && !tls {
+                return Err(at(
+                    name,
+                    format!("transport {name:?}: a ca needs tls: true"),
+                ));
+            }
+            if user.is_some() != password_file.is_some() {
+                return Err(at(
+                    name,
+                    format!("transport {name:?}: user and password_file go together"),
+                ));
+            }
         }
         if let Transport::Tcp { address, .. } = t
             && address.parse::<std::net::SocketAddr>().is_err()

@@ -104,7 +104,13 @@ pub async fn emulate_on(
                 host,
                 port,
                 application,
+                tls,
+                ca,
+                user,
+                password_file,
             } => {
+                // The emulation's own broker is plain and open.
+                (*tls, *ca, *user, *password_file) = (false, None, None, None);
                 // Homes on LoRa are kept on the line by their index + 1 (no Modbus address).
                 let euis: Vec<(u16, String)> = f
                     .homes

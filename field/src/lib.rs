@@ -18,4 +18,5 @@ pub mod selftest;
 pub mod site;
 pub mod slave;
 mod state;
+pub mod tls;
 pub mod words;

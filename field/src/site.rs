@@ -110,12 +110,7 @@ impl Site {
                     commands[*index] = Some(tx.clone());
                 }
             }
-            if let Transport::ChirpStack {
-                host,
-                port,
-                application,
-            } = t
-            {
+            if let Transport::ChirpStack { application, .. } = t {
                 let homes: Vec<(usize, String)> = devs
                     .iter()
                     .filter_map(|d| match *d {
@@ -126,8 +121,7 @@ impl Site {
                     })
                     .collect();
                 let lora = crate::chirpstack::Heard::new(
-                    host,
-                    *port,
+                    t,
                     application,
                     homes,
                     f.homes.iter().map(|h| h.name.clone()).collect(),

@@ -20,6 +20,10 @@ fn village() -> Field {
                 host: "chirpstack.example".into(),
                 port: 1883,
                 application: "17c82e96-be03-4f38-aef3-f83d48582d97".into(),
+                tls: false,
+                ca: None,
+                user: None,
+                password_file: None,
             },
         )]
         .into(),

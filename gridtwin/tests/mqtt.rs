@@ -624,3 +624,109 @@ async fn the_documented_acl_keeps_each_user_to_its_own_commands() {
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A utility's ChirpStack broker wants TLS and a password: the field's ChirpStack client checks
+/// the broker against the utility's CA, logs in with the password from its file, and hears the
+/// homes' uplinks; with a wrong password it never gets on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chirpstack_broker_with_tls_and_a_password_carries_the_homes_uplinks() {
+    use field::config::{Field, HomeCfg, PollCfg, Transport};
+    use field::site::Site;
+
+    let dir = common::scratch("chirpstack-tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    common::certificates(&dir);
+    let passwd = dir.join("passwd");
+    for (i, (user, pw)) in [("gridtwin", "secret"), ("chirpstack", "ns")]
+        .iter()
+        .enumerate()
+    {
+        let mut c = Command::new("mosquitto_passwd");
+        if i == 0 {
+            c.arg("-c");
+        }
+        let ok = c.arg("-b").arg(&passwd).args([user, pw]).status().unwrap();
+        assert!(ok.success());
+    }
+    let broker = Broker::start_with(
+        "chirpstack-tls",
+        &format!(
+            "cafile {0}/ca.pem\ncertfile {0}/server.pem\nkeyfile {0}/server.key\nallow_anonymous false\npassword_file {1}\n",
+            dir.display(),
+            passwd.display()
+        ),
+    );
+    let eui = "0004a30b001c0530";
+    let field = |password: &str| {
+        let file = dir.join(format!("{password}.txt"));
+        std::fs::write(&file, format!("{password}\n")).unwrap();
+        Field {
+            transports: [(
+                "air".to_string(),
+                Transport::ChirpStack {
+                    host: "127.0.0.1".into(),
+                    port: broker.port,
+                    application: "app".into(),
+                    tls: true,
+                    ca: Some(dir.join("ca.pem").display().to_string()),
+                    user: Some("gridtwin".into()),
+                    password_file: Some(file.display().to_string()),
+                },
+            )]
+            .into(),
+            homes: vec![HomeCfg {
+                name: "farm".into(),
+                transport: "air".into(),
+                address: 0,
+                dev_eui: eui.into(),
+            }],
+            meters: Vec::new(),
+            poll: PollCfg::default(),
+        }
+    };
+    let site = Site::start(&field("secret")).await.unwrap();
+    let refused = Site::start(&field("wrong")).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !site.subscribed() {
+        assert!(Instant::now() < deadline, "never subscribed over TLS");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The network server publishes one report, as ChirpStack's integration does.
+    let mut node = field::slave::HomeNode::new(7, 0, grid_types::Phase::B);
+    node.set_measurement(0.0, 231.5, 8.0, 1800.0, 120.0, 50.0);
+    let data = field::lora::encode_report(&node.report(0.5));
+    let mut o = MqttOptions::new("chirpstack", "127.0.0.1", broker.port);
+    o.set_credentials("chirpstack", "ns");
+    let ca = field::tls::TlsFiles {
+        ca: Some(dir.join("ca.pem")),
+        ..Default::default()
+    };
+    o.set_transport(rumqttc::Transport::tls_with_config(
+        rumqttc::TlsConfiguration::Rustls(field::tls::config(&ca).unwrap()),
+    ));
+    let (ns, mut events) = AsyncClient::new(o, 16);
+    tokio::spawn(async move { while events.poll().await.is_ok() {} });
+    ns.publish(
+        field::lora::up_topic("app", eui),
+        QoS::AtLeastOnce,
+        false,
+        field::emulated::chirpstack_uplink("app", eui, 0, &data),
+    )
+    .await
+    .unwrap();
+    let seen = loop {
+        if let Some(h) = site.homes()[0] {
+            break h;
+        }
+        assert!(Instant::now() < deadline, "no uplink heard over TLS");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(seen.report.phase, Some(grid_types::Phase::B));
+    assert!((seen.report.v - 231.5).abs() < 0.05, "{seen:?}");
+    // The wrong password never gets on (given twice what the right one took), so it hears
+    // nothing.
+    let took = Instant::now() + Duration::from_secs(10) - deadline;
+    tokio::time::sleep(took.max(Duration::from_secs(1))).await;
+    assert!(!refused.subscribed() && refused.homes()[0].is_none());
+    let _ = std::fs::remove_dir_all(&dir);
+}

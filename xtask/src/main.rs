@@ -564,6 +564,11 @@ fn bench() -> Result<(), String> {
         ("controller", "measure", "measurement throughput"),
         ("controller", "live_metering", "live 100-circuit metering"),
         ("controller", "balance_plan", "balancing planner, 200 homes"),
+        (
+            "controller",
+            "field_latency",
+            "a node's report to the balancer's command on RS-485",
+        ),
         ("sim", "feeder_day", "European LV feeder day of power flows"),
         ("reports", "report", "report of a 24 h, 64-load run"),
         (

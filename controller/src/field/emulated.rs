@@ -313,6 +313,10 @@ fn field_file(link: &FieldLink, names: &[String], every: f64) -> Result<FieldFil
                 host: "127.0.0.1".into(),
                 port: 1883,
                 application: "gridtwin".into(),
+                tls: false,
+                ca: None,
+                user: None,
+                password_file: None,
             };
             (t, true)
         }

@@ -9,5 +9,6 @@ pub mod command;
 pub mod discovery;
 pub mod state;
 pub mod telemetry;
-pub mod tls;
+/// TLS for `mqtts://`, shared with the field's ChirpStack client.
+pub use field::tls;
 pub mod topics;

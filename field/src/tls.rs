@@ -1,7 +1,7 @@
-//! TLS for `mqtts://`: rustls on ring (the provider the rest of the build already uses). The
-//! broker is checked against the system's CA certificates or, with `--mqtt-ca`, only against
-//! the given CA (a utility's own); with `--mqtt-cert` and `--mqtt-key` the site proves itself
-//! with a client certificate.
+//! TLS to an MQTT broker (the site's `mqtts://`, a ChirpStack's integration): rustls on ring
+//! (the provider the rest of the build already uses). The broker is checked against the
+//! system's CA certificates or only against a given CA (a utility's own); with a client
+//! certificate and its key the site proves itself.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,7 +29,7 @@ impl TlsFiles {
 /// The client configuration, or what is wrong with the files.
 pub fn config(f: &TlsFiles) -> Result<Arc<ClientConfig>, String> {
     if f.cert.is_some() != f.key.is_some() {
-        return Err("--mqtt-cert and --mqtt-key go together".into());
+        return Err("a client certificate and its key go together".into());
     }
     let mut roots = RootCertStore::empty();
     match &f.ca {
@@ -47,7 +47,7 @@ pub fn config(f: &TlsFiles) -> Result<Arc<ClientConfig>, String> {
             if added == 0 {
                 return Err(
                     "no system CA certificates found: install ca-certificates, or name the \
-                     broker's CA with --mqtt-ca FILE"
+                     broker's CA"
                         .into(),
                 );
             }
