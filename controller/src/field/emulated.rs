@@ -6,7 +6,6 @@
 //! each second and waits until all that was due has gone over the wire, so a day takes minutes
 //! and runs the same every time. A frame takes no wire time here; the bench measures that.
 
-use control_core::balance::Note;
 use control_core::{Event, Instant};
 use field::clock::VirtualTime;
 use field::config::{Field as FieldFile, HomeCfg, Parity, PollCfg, Transport};
@@ -174,8 +173,8 @@ impl EmulatedNodes {
             self.balancer.handle_homes(now, &homes);
             let mut notes = Vec::new();
             let moves = self.balancer.tick(now, events, &mut notes);
-            for n in notes {
-                self.tally(&n);
+            for n in &notes {
+                self.out.tally(n);
             }
             for &(k, id, to) in &moves {
                 self.site.command(k, id, to);
@@ -254,21 +253,6 @@ impl EmulatedNodes {
                 self.phases[k] = p;
                 self.out.moves += 1;
             }
-        }
-    }
-
-    fn tally(&mut self, n: &Note) {
-        let o = &mut self.out;
-        match n {
-            Note::Plan { .. } => o.plans += 1,
-            Note::Sent { attempt: 1, .. } => o.commands += 1,
-            Note::Sent { .. } => o.repeats += 1,
-            Note::GaveUp { .. } => o.gave_up += 1,
-            Note::Unexpected { .. } => o.unexpected += 1,
-            Note::Held { reason, .. } => {
-                *o.held.entry(super::hold_name(*reason).into()).or_default() += 1;
-            }
-            Note::Moved { .. } => {}
         }
     }
 

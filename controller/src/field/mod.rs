@@ -66,6 +66,23 @@ pub struct BalanceRun {
     pub on: Compare,
 }
 
+impl BalanceRun {
+    /// A balancer's note counted.
+    pub(super) fn tally(&mut self, n: &Note) {
+        match n {
+            Note::Plan { .. } => self.plans += 1,
+            Note::Sent { attempt: 1, .. } => self.commands += 1,
+            Note::Sent { .. } => self.repeats += 1,
+            Note::GaveUp { .. } => self.gave_up += 1,
+            Note::Unexpected { .. } => self.unexpected += 1,
+            Note::Held { reason, .. } => {
+                *self.held.entry(hold_name(*reason).into()).or_default() += 1;
+            }
+            Note::Moved { .. } => {}
+        }
+    }
+}
+
 /// The imbalance a run saw at the transformer and at its worst bus.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Compare {
@@ -324,19 +341,11 @@ impl Field {
     }
 
     fn note(&mut self, t: f64, n: Note, events: &mut Vec<Event>) {
-        let o = &mut self.out;
-        match n {
-            Note::Plan { .. } => o.plans += 1,
-            Note::Sent { attempt: 1, .. } => o.commands += 1,
-            Note::Sent { .. } => o.repeats += 1,
-            Note::GaveUp { .. } => o.gave_up += 1,
-            Note::Unexpected { .. } => o.unexpected += 1,
-            Note::Held { reason, .. } => {
-                *o.held.entry(hold_name(reason).into()).or_default() += 1;
-            }
-            // The twin's own phase_move event records the move.
-            Note::Moved { .. } => return,
+        // The twin's own phase_move event records the move.
+        if matches!(n, Note::Moved { .. }) {
+            return;
         }
+        self.out.tally(&n);
         if let Some((subject, kind)) = note_event(&n, &self.names) {
             events.push(Event::at(t, subject, kind));
         }
@@ -409,7 +418,7 @@ pub(crate) fn note_event<'a>(n: &Note, names: &'a [String]) -> Option<(&'a str, 
     })
 }
 
-pub(super) fn hold_name(h: Hold) -> &'static str {
+fn hold_name(h: Hold) -> &'static str {
     match h {
         Hold::Balanced => "balanced",
         Hold::TooFewReadings => "too few readings",
