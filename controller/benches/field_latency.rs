@@ -15,7 +15,9 @@ use controller::field::nodes::NodesBalancer;
 use field::clock::Clock;
 use field::config::{Field, HomeCfg, Parity, PollCfg, Transport};
 use field::emulated::{EmulatedField, emulate_on};
+use field::line::Device;
 use field::site::Site;
+use field::slave::HomeNode;
 use grid_types::Phase;
 
 const HOMES: u8 = 55;
@@ -50,14 +52,15 @@ fn street(baud: u32) -> Field {
     }
 }
 
-/// Every home back on phases A, B, C in turn, drawing 1 kW: balanced within the trigger (19,
-/// 18 and 18 kW).
+/// Every home a fresh node (which has taken no command id yet: each trial's balancer counts
+/// from 1 again) on phases A, B, C in turn, drawing 1 kW: balanced within the trigger (19, 18
+/// and 18 kW).
 fn settle_homes(e: &EmulatedField, now: f64) {
     for k in 0..usize::from(HOMES) {
-        e.node(k, |n| {
-            n.wired_to(Phase::ALL[k % 3]);
-            n.set_measurement(now, 230.0, 1e3 / 230.0, 1e3, 0.0, 50.0);
-        });
+        let (line, address) = e.line_of(k);
+        let mut n = HomeNode::new(k as u32, address as u8, Phase::ALL[k % 3]);
+        n.set_measurement(now, 230.0, 1e3 / 230.0, 1e3, 0.0, 50.0);
+        line.attach(address, Device::Node(n));
     }
 }
 

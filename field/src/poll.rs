@@ -22,6 +22,8 @@ struct Device {
     lost: bool,
     backoff: f64,
     last_ok: Option<f64>,
+    /// A command's confirmation: read as soon as due, before the cycle's backlog.
+    urgent: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -44,19 +46,25 @@ impl Poller {
                     lost: false,
                     backoff: 1.0,
                     last_ok: None,
+                    urgent: false,
                 };
                 n
             ],
         }
     }
 
-    /// The device due first, and when.
-    pub fn next(&self) -> Option<(usize, f64)> {
-        self.devices
-            .iter()
-            .enumerate()
-            .map(|(k, d)| (k, d.due))
-            .min_by(|a, b| a.1.total_cmp(&b.1))
+    /// The device to read next at `now`, and when: an urgent one as soon as it is due, else
+    /// the one due first.
+    pub fn next(&self, now: f64) -> Option<(usize, f64)> {
+        let first = |urgent: bool| {
+            self.devices
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.urgent || !urgent)
+                .map(|(k, d)| (k, d.due))
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+        };
+        first(true).filter(|u| u.1 <= now).or_else(|| first(false))
     }
 
     pub fn handle_ok(&mut self, now: f64, k: usize, out: &mut Vec<PollEvent>) {
@@ -76,6 +84,7 @@ impl Poller {
             lost: false,
             backoff: 1.0,
             last_ok: Some(now),
+            urgent: false,
         };
     }
 
@@ -88,6 +97,7 @@ impl Poller {
             return;
         }
         d.tries = 0;
+        d.urgent = false;
         d.failed_polls += 1;
         if !d.lost && d.failed_polls >= cfg.lost_after {
             d.lost = true;
@@ -111,6 +121,7 @@ impl Poller {
         let d = &mut self.devices[k];
         if !d.lost {
             d.due = d.due.min(at);
+            d.urgent = true;
         }
     }
 
@@ -148,7 +159,7 @@ mod tests {
         // Device 1 answers; device 0 never does.
         let mut probes = Vec::new();
         while now < 40.0 {
-            let (k, due) = p.next().unwrap();
+            let (k, due) = p.next(now).unwrap();
             now = f64::max(now, due) + 0.1;
             if k == 0 {
                 if p.is_lost(0) {
@@ -183,11 +194,28 @@ mod tests {
         let mut p = Poller::new(1, cfg(), 0.0);
         let mut ev = Vec::new();
         p.handle_err(0.1, 0, "crc", &mut ev);
-        assert_eq!(p.next(), Some((0, 0.1)));
+        assert_eq!(p.next(0.1), Some((0, 0.1)));
         p.handle_ok(0.2, 0, &mut ev);
         assert!(ev.is_empty());
-        assert_eq!(p.next(), Some((0, 1.0)));
+        assert_eq!(p.next(0.2), Some((0, 1.0)));
         // Values age out without a good read.
         assert!(p.fresh(0, 5.2) && !p.fresh(0, 5.3));
+    }
+
+    #[test]
+    fn a_confirming_read_goes_before_the_backlog_once_due() {
+        let mut p = Poller::new(3, cfg(), 0.0);
+        let mut ev = Vec::new();
+        // Device 2 read at 0 and commanded: its confirmation is due at 0.5, while 0 and 1
+        // are still due from 0 (a slow line's backlog).
+        p.handle_ok(0.0, 2, &mut ev);
+        p.expedite(2, 0.5);
+        assert_eq!(p.next(0.0), Some((0, 0.0)));
+        assert_eq!(p.next(0.5), Some((2, 0.5)));
+        p.handle_ok(0.5, 2, &mut ev);
+        // Then the backlog, and device 2 on its cycle again.
+        assert_eq!(p.next(0.5), Some((0, 0.0)));
+        assert_eq!(p.next(0.6), Some((0, 0.0)));
+        assert!(!p.devices[2].urgent);
     }
 }

@@ -273,7 +273,7 @@ impl Line {
             while let Ok(cmd) = self.rx.try_recv() {
                 self.write_command(cmd).await;
             }
-            let Some((k, due)) = self.poller.next() else {
+            let Some((k, due)) = self.poller.next(self.now()) else {
                 self.on.wait_for(f64::INFINITY);
                 return;
             };
