@@ -135,7 +135,7 @@ pub async fn emulate_on(
                     .open_native_async()
                     .map_err(|e| format!("{}: {e}", pair.slaves.display()))?;
                 tokio::spawn(line.clone().serve_rtu(far));
-                line.set_subscribed();
+                line.set_served();
                 *port = pair.master.to_string_lossy().into();
                 pairs.push(pair);
             }
@@ -145,7 +145,7 @@ pub async fn emulate_on(
                     .map_err(|e| format!("a gateway's listener: {e}"))?;
                 *address = l.local_addr().map_err(|e| e.to_string())?.to_string();
                 tokio::spawn(line.clone().serve_tcp(l));
-                line.set_subscribed();
+                line.set_served();
             }
         }
         lines.insert(name.clone(), line);
@@ -263,9 +263,7 @@ impl NetworkServer {
                     let topic = format!("application/{}/device/+/command/down", self.application);
                     let _ = self.client.try_subscribe(topic, rumqttc::QoS::AtLeastOnce);
                 }
-                Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
-                    self.line.set_subscribed()
-                }
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => self.line.set_served(),
                 Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
                     self.downlink(&p.payload)
                 }

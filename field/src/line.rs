@@ -67,7 +67,7 @@ struct State {
     next_uplink: f64,
     soon: Vec<(u16, f64)>,
     /// Served: a Modbus line at once, LoRa once the network server takes downlinks.
-    subscribed: bool,
+    served: bool,
     /// LoRa: each device's packet error rate on the air (none when absent).
     loss: BTreeMap<u16, f64>,
 }
@@ -100,7 +100,7 @@ impl Line {
                 stats: LineStats::default(),
                 next_uplink: f64::INFINITY,
                 soon: Vec::new(),
-                subscribed: false,
+                served: false,
                 loss: BTreeMap::new(),
             })),
             woken: Arc::new(tokio::sync::Notify::new()),
@@ -200,8 +200,8 @@ impl Line {
         self.woken.notified().await;
     }
 
-    pub(crate) fn set_subscribed(&self) {
-        self.lock().subscribed = true;
+    pub(crate) fn set_served(&self) {
+        self.lock().served = true;
     }
 
     /// LoRa: the device's uplinks are lost on the air with probability `per`.
@@ -224,7 +224,7 @@ impl Line {
 
     /// The line takes requests (LoRa: the network server takes downlinks).
     pub fn ready(&self) -> bool {
-        self.lock().subscribed
+        self.lock().served
     }
 
     /// LoRa: the uplinks due by `t` have been published.

@@ -16,7 +16,9 @@ use grid_types::Phase;
 use sim::feeder::PowerFlow;
 
 use super::nodes::{NodesBalancer, site_event};
-use super::{BalanceRun, Balancing, FieldFault, FieldLink, TICK, describe, homes, lora_per};
+use super::{
+    BalanceRun, Balancing, FieldFault, FieldLink, TICK, describe, homes, lora_per, metered,
+};
 
 /// A master's reply timeout on the emulated line, ms: the far end is a local process, but a
 /// busy machine must not turn a slow answer into a retry (a run must be the same every time).
@@ -235,11 +237,9 @@ impl EmulatedNodes {
                 continue;
             }
             self.next_window[k] += self.every;
-            let st = pf.load_state(self.loads[k]);
-            let v = st.v_pu * self.volts[k];
-            let i = if v > 0.0 { st.s.norm() / v } else { 0.0 };
+            let (v, i, s) = metered(pf, self.loads[k], self.volts[k]);
             self.emu
-                .node(k, |n| n.set_measurement(t, v, i, st.s.re, st.s.im, 50.0));
+                .node(k, |n| n.set_measurement(t, v, i, s.re, s.im, 50.0));
         }
     }
 

@@ -282,18 +282,13 @@ impl Field {
                 continue;
             }
             self.next_report[j] += self.every;
-            let st = pf.load_state(self.loads[j]);
-            let volts = st.v_pu * self.volts[j];
+            let (volts, amps, s) = metered(pf, self.loads[j], self.volts[j]);
             let r = Report {
                 node: j,
                 measured: Instant::from_secs_f64(t),
                 phase: self.selectors[j].phase(),
-                kw: st.s.re / 1e3,
-                amps: if volts > 0.0 {
-                    st.s.norm() / volts
-                } else {
-                    0.0
-                },
+                kw: s.re / 1e3,
+                amps,
                 volts,
             };
             self.out.reports_sent += 1;
@@ -365,6 +360,15 @@ impl Field {
             .max_by_key(|x| x.1);
         self.out
     }
+}
+
+/// What a home's node meters of the last power flow: its voltage (V, on `base` V), current
+/// (A) and power (W + j var).
+fn metered(pf: &PowerFlow, load: usize, base: f64) -> (f64, f64, num_complex::Complex64) {
+    let st = pf.load_state(load);
+    let v = st.v_pu * base;
+    let i = if v > 0.0 { st.s.norm() / v } else { 0.0 };
+    (v, i, st.s)
 }
 
 /// The feeder's homes that get a node (every single-phase load on a phase node), and their
