@@ -80,7 +80,7 @@ fn each_kind_refuses_what_only_the_other_can_do() {
         pdu.load_settings().len(),
         match &pdu {
             SiteLoop::Pdu(p) => p.names().len(),
-            SiteLoop::Feeder(_) => unreachable!(),
+            SiteLoop::Feeder(_) | SiteLoop::Field(_) => unreachable!(),
         }
     );
 }

@@ -206,6 +206,15 @@ impl EmulatedField {
         })?
     }
 
+    /// Run `f` on meter `k` (in the field file's order).
+    pub fn meter<R>(&self, k: usize, f: impl FnOnce(&mut Meter) -> R) -> Option<R> {
+        let m = self.field.meters.get(k)?;
+        self.lines[&m.transport].with(m.address.into(), |d| match d {
+            Device::Meter(x) => Some(f(x)),
+            Device::Node(_) => None,
+        })?
+    }
+
     /// Home `k`'s line and address.
     pub fn line_of(&self, k: usize) -> (&Line, u16) {
         let (line, address) = &self.homes[k];

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use controller::backend::Backend;
+use controller::run::{FieldLoop, Rig};
 use controller::scenario::Loaded;
 
 use crate::auth;
@@ -18,12 +19,20 @@ use crate::web::{self, AppState};
 /// How long the first start's setup link stays valid.
 const SETUP_TTL_MS: i64 = 24 * 3600 * 1000;
 
+/// A feeder's field (`serve --field`): its file, and whether its devices are emulated.
+pub struct Field {
+    pub file: field::config::Field,
+    pub emulated: bool,
+}
+
 pub struct ServeOptions<'a> {
     pub listen: SocketAddr,
     pub data: &'a Path,
     pub speed: f64,
     /// Run a PDU's controller on this bench instead of the twin.
     pub hil: Option<&'a Hil>,
+    /// Run a feeder's balancer on these home nodes instead of the twin.
+    pub field: Option<&'a Field>,
     /// Publish to an MQTT broker (and announce to Home Assistant).
     pub mqtt: Option<&'a crate::mqtt::client::Options>,
     /// Serve HTTPS with this configuration (`web::https::config`); cookies are then Secure.
@@ -40,9 +49,10 @@ pub fn start(l: &Loaded, o: &ServeOptions) -> Result<(AppState, Option<String>),
             o.speed
         ));
     }
-    let hardware = match o.hil {
-        Some(hil) => Some(open_bench(l, hil, o.speed)?),
-        None => None,
+    let rig = match (o.hil, o.field) {
+        (Some(hil), _) => Rig::Bench(open_bench(l, hil, o.speed)?),
+        (None, Some(f)) => Rig::Field(Box::new(open_field(l, f, o.speed)?)),
+        (None, None) => Rig::Twin,
     };
     let db = Store::open(o.data).map_err(|e| e.to_string())?;
     let writer = Store::open(o.data).map_err(|e| e.to_string())?;
@@ -56,7 +66,7 @@ pub fn start(l: &Loaded, o: &ServeOptions) -> Result<(AppState, Option<String>),
             start_ms: now.timestamp_millis(),
             utc_offset_s: now.offset().local_minus_utc(),
         },
-        hardware,
+        rig,
     )?;
     let setup = if db.user_count().map_err(|e| e.to_string())? == 0 {
         let token = auth::new_token().map_err(|e| e.to_string())?;
@@ -95,6 +105,23 @@ fn open_bench(l: &Loaded, hil: &Hil, speed: f64) -> Result<Box<dyn Backend + Sen
         );
     }
     Ok(hw)
+}
+
+/// The scenario's feeder on the field's home nodes.
+fn open_field(l: &Loaded, f: &Field, speed: f64) -> Result<FieldLoop, String> {
+    if speed != 1.0 {
+        return Err(format!(
+            "--field runs in real time: --speed must be 1, not {speed}"
+        ));
+    }
+    let site = FieldLoop::new(l, &f.file, f.emulated).map_err(|e| format!("field: {e}"))?;
+    if !l.scenario.timeline.is_empty() && !f.emulated {
+        tracing::warn!(
+            "the scenario's timeline ({} actions) is not played on the field",
+            l.scenario.timeline.len()
+        );
+    }
+    Ok(site)
 }
 
 /// Serve until ctrl-c; the last batch is stored before this returns.

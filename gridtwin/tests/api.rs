@@ -580,6 +580,7 @@ async fn an_admin_changes_a_load_s_settings_which_act_at_once_and_survive_a_rest
             data: &s.dir,
             speed: 1.0,
             hil: None,
+            field: None,
             mqtt: None,
             tls: None,
             secure_cookies: false,
@@ -865,6 +866,7 @@ async fn a_feeder_shows_its_transformer_and_homes_and_an_operator_moves_a_home()
             data: &s.dir,
             speed: 600.0,
             hil: None,
+            field: None,
             mqtt: None,
             tls: None,
             secure_cookies: false,
@@ -926,7 +928,7 @@ async fn the_live_service_runs_on_the_bench_with_no_twin() {
         bench,
         emulated: true,
     };
-    let s = common::site_on(&common::demo(), "bench", 1.0, true, Some(&hil));
+    let s = common::site_on(&common::demo(), "bench", 1.0, true, Some(&hil), None);
     let op = s.login("operator").await;
     let v = s
         .until("the main is measured and every load is on", |v| {
@@ -980,6 +982,7 @@ async fn sessions_are_fresh_at_each_login_and_expire() {
             data: &dir,
             speed: 1.0,
             hil: None,
+            field: None,
             mqtt: None,
             tls: None,
             secure_cookies: false,

@@ -1099,3 +1099,48 @@ fn the_balancer_moves_homes_on_the_emulated_field_over_rs485_and_lora() {
     assert_eq!(moves.len(), 2, "{log}");
     assert!(moves.iter().any(|l| l.contains(" mill ")), "{log}");
 }
+
+#[test]
+fn serve_refuses_a_field_it_cannot_run() {
+    let street = Path::new(env!("CARGO_MANIFEST_DIR")).join("../field/street.ron");
+    let data = scratch("serve-field");
+    let data = data.to_str().unwrap();
+    let out = gridtwin(&["serve", "--emulated", "--data", data]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--emulated goes with --hil or --field"),
+        "{err}"
+    );
+    // The demo is a PDU: its measurements do not come from home nodes.
+    let out = gridtwin(&[
+        "serve",
+        "--field",
+        street.to_str().unwrap(),
+        "--data",
+        data,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("this scenario is a PDU"), "{err}");
+    // A field file whose homes are not the feeder's.
+    let feeder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/feeder_lv_day.ron");
+    let out = gridtwin(&[
+        "serve",
+        feeder.to_str().unwrap(),
+        "--field",
+        street.to_str().unwrap(),
+        "--data",
+        data,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the field's home \"no1\" is no single-phase load of the feeder"),
+        "{err}"
+    );
+}

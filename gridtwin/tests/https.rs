@@ -77,6 +77,7 @@ async fn the_control_center_over_https_with_secure_cookies() {
             data: &data,
             speed: 1.0,
             hil: None,
+            field: None,
             mqtt: None,
             tls: Some(tls.clone()),
             secure_cookies: false,

@@ -181,7 +181,7 @@ pub fn texts(
         SiteLoop::Feeder(f) => f
             .last_reading()
             .and_then(|r| r.heads.first().map(|h| (h.unbalance_pct, h.neutral_a))),
-        SiteLoop::Pdu(_) => None,
+        SiteLoop::Pdu(_) | SiteLoop::Field(_) => None,
     };
     let figures =
         head.map(|(pct, neutral)| format!("unbalance {pct:.1} %   neutral {neutral:.1} A"));

@@ -232,6 +232,7 @@ impl Twin {
         let pu = |x| Positive::new(x).expect("positive");
         let selected = self.selected.clone();
         match self.site() {
+            SiteLoop::Field(_) => Err("the window draws the twin, not a field".into()),
             SiteLoop::Pdu(p) => {
                 let action = match fault {
                     Fault::CutMains => Action::Outage {

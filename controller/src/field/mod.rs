@@ -364,7 +364,11 @@ impl Field {
 
 /// What a home's node meters of the last power flow: its voltage (V, on `base` V), current
 /// (A) and power (W + j var).
-fn metered(pf: &PowerFlow, load: usize, base: f64) -> (f64, f64, num_complex::Complex64) {
+pub(crate) fn metered(
+    pf: &PowerFlow,
+    load: usize,
+    base: f64,
+) -> (f64, f64, num_complex::Complex64) {
     let st = pf.load_state(load);
     let v = st.v_pu * base;
     let i = if v > 0.0 { st.s.norm() / v } else { 0.0 };

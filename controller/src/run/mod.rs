@@ -4,6 +4,7 @@
 pub mod expect;
 mod feeder;
 mod feeder_loop;
+mod field_loop;
 pub mod output;
 mod row;
 mod site;
@@ -25,7 +26,8 @@ use control_core::{Controller, Event, Instant, LoadStatus, Status};
 pub use expect::Outcome;
 pub use feeder::FeederRun;
 pub use feeder_loop::{FeederLoop, FeederReading, HeadReading};
-pub use site::SiteLoop;
+pub use field_loop::{FieldLoop, HeadNow, HomeNow};
+pub use site::{Rig, SiteLoop};
 pub use twin::{NotPdu, PduLoop};
 
 /// Everything a run leaves behind.

@@ -1,53 +1,68 @@
 //! A site's loop, whichever grid the scenario has: the one place that chooses between the PDU's
 //! loop and the feeder's, for the front ends that step a site without caring which it is (the
-//! live service and the window). What only one kind of site can do is refused, said, by the
-//! other.
+//! live service and the window), and a feeder live on its real home nodes. What only one kind
+//! of site can do is refused, said, by the others.
 
 use chrono::NaiveDateTime;
 use control_core::{Event, LoadSettings, OperatorCommand};
 use grid_types::Phase;
 use record::schema::Channel;
 
-use super::{FeederLoop, PduLoop};
+use super::{FeederLoop, FieldLoop, PduLoop};
 use crate::backend::Backend;
 use crate::scenario::{Loaded, Site};
 
 pub enum SiteLoop {
     Pdu(Box<PduLoop>),
     Feeder(Box<FeederLoop>),
+    /// A feeder on its home nodes, with no twin in the loop.
+    Field(Box<FieldLoop>),
+}
+
+/// What a live site runs on.
+pub enum Rig {
+    /// The scenario's twin.
+    Twin,
+    /// A PDU's controller on a bench's hardware (real or emulated), no twin.
+    Bench(Box<dyn Backend + Send>),
+    /// A feeder's balancer on the field's home nodes (real or emulated), no twin.
+    Field(Box<FieldLoop>),
 }
 
 impl SiteLoop {
     /// The scenario's twin at time zero: its PDU through the scenario's backend, or its feeder
     /// with the home nodes' field; what fails to set up, said.
     pub fn new(l: &Loaded) -> Result<Self, String> {
-        Self::live(l, None, None, None)
+        Self::live(l, None, None, Rig::Twin)
     }
 
     /// As `new`, with `epoch` as the wall-clock time of time zero (the live service runs on
-    /// today's clock), a PDU's relay states stored before a restart, and `hardware` for a PDU
-    /// whose controller runs on a real site instead of the twin.
+    /// today's clock), a PDU's relay states stored before a restart, and the `rig` it runs on.
     pub fn live(
         l: &Loaded,
         epoch: Option<NaiveDateTime>,
         relays: Option<&[bool]>,
-        hardware: Option<Box<dyn Backend + Send>>,
+        rig: Rig,
     ) -> Result<Self, String> {
         let not_pdu = |_| "not a PDU scenario".to_string();
-        Ok(match (&l.site, hardware, epoch) {
-            (Site::Pdu(_), Some(hw), Some(at)) => SiteLoop::Pdu(Box::new(
+        Ok(match (&l.site, rig, epoch) {
+            (Site::Pdu(_), Rig::Bench(hw), Some(at)) => SiteLoop::Pdu(Box::new(
                 PduLoop::on_site(l, hw, at, relays).map_err(not_pdu)?,
             )),
-            (Site::Pdu(_), Some(_), None) => {
+            (Site::Pdu(_), Rig::Bench(_), None) => {
                 return Err("a site's hardware runs on the wall clock".into());
             }
-            (Site::Pdu(_), None, _) => {
+            (Site::Pdu(_), Rig::Twin, _) => {
                 SiteLoop::Pdu(Box::new(PduLoop::new(l, epoch, relays).map_err(not_pdu)?))
             }
-            (Site::Feeder(_), Some(_), _) => {
+            (Site::Pdu(_), Rig::Field(_), _) => {
+                return Err("--field runs a feeder's home nodes; this scenario is a PDU".into());
+            }
+            (Site::Feeder(_), Rig::Bench(_), _) => {
                 return Err("a bench drives a PDU, not a feeder".into());
             }
-            (Site::Feeder(f), None, _) => SiteLoop::Feeder(Box::new(
+            (Site::Feeder(_), Rig::Field(f), _) => SiteLoop::Field(f),
+            (Site::Feeder(f), Rig::Twin, _) => SiteLoop::Feeder(Box::new(
                 FeederLoop::new(l, f, l.scenario.balancing.as_ref())
                     .map_err(|(what, why)| format!("{what}: {why}"))?,
             )),
@@ -59,6 +74,7 @@ impl SiteLoop {
         match self {
             SiteLoop::Pdu(p) => p.now().as_secs_f64(),
             SiteLoop::Feeder(f) => f.now_s(),
+            SiteLoop::Field(f) => f.now_s(),
         }
     }
 
@@ -67,6 +83,7 @@ impl SiteLoop {
         match self {
             SiteLoop::Pdu(p) => p.dt(),
             SiteLoop::Feeder(f) => f.dt(),
+            SiteLoop::Field(f) => f.dt(),
         }
     }
 
@@ -79,6 +96,10 @@ impl SiteLoop {
                 true
             }
             SiteLoop::Feeder(f) => f.step(events, |_, _, _| {}),
+            SiteLoop::Field(f) => {
+                f.step(events);
+                true
+            }
         }
     }
 
@@ -87,6 +108,7 @@ impl SiteLoop {
         match self {
             SiteLoop::Pdu(p) => p.channels(),
             SiteLoop::Feeder(f) => f.channels(),
+            SiteLoop::Field(f) => f.channels(),
         }
     }
 
@@ -96,6 +118,7 @@ impl SiteLoop {
         match self {
             SiteLoop::Pdu(p) => p.row(p.readings(), energy_j, out),
             SiteLoop::Feeder(f) => f.row(energy_j, out),
+            SiteLoop::Field(f) => f.row(energy_j, out),
         }
     }
 
@@ -117,6 +140,7 @@ impl SiteLoop {
         match self {
             SiteLoop::Pdu(p) => p.energy_j(),
             SiteLoop::Feeder(f) => f.energy_j(),
+            SiteLoop::Field(f) => f.energy_j(),
         }
     }
 
@@ -136,7 +160,7 @@ impl SiteLoop {
     pub fn operator(&mut self, cmd: &OperatorCommand) -> Result<(), String> {
         match self {
             SiteLoop::Pdu(p) => p.operator(cmd).map_err(|e| e.to_string()),
-            SiteLoop::Feeder(_) => Err(NO_RELAYS.into()),
+            SiteLoop::Feeder(_) | SiteLoop::Field(_) => Err(NO_RELAYS.into()),
         }
     }
 
@@ -144,11 +168,12 @@ impl SiteLoop {
     pub fn configure_load(&mut self, name: &str, cfg: LoadSettings) -> Result<(), String> {
         match self {
             SiteLoop::Pdu(p) => p.configure_load(name, cfg).map_err(|e| e.to_string()),
-            SiteLoop::Feeder(_) => Err(NO_RELAYS.into()),
+            SiteLoop::Feeder(_) | SiteLoop::Field(_) => Err(NO_RELAYS.into()),
         }
     }
 
-    /// A feeder home moved to another phase now, as its selector would; its events appended.
+    /// A feeder home moved to another phase now, as its selector would (on the field, its node
+    /// commanded); its events appended.
     pub fn move_phase(
         &mut self,
         home: &str,
@@ -160,6 +185,7 @@ impl SiteLoop {
                 .move_phase(home, phase, events)
                 .then_some(())
                 .ok_or_else(|| format!("{home} is not a single-phase home with a phase selector")),
+            SiteLoop::Field(f) => f.move_phase(home, phase),
             SiteLoop::Pdu(_) => Err("a PDU has no phase selectors".into()),
         }
     }

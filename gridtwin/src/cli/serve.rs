@@ -15,7 +15,7 @@ use super::{Failure, Outcome, Verdict};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Scenario file (RON, a PDU); the built-in demo PDU when absent.
+    /// Scenario file (RON, a PDU or a feeder); the built-in demo PDU when absent.
     file: Option<PathBuf>,
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -33,8 +33,13 @@ pub struct Args {
     /// BENCH.ron lays them out) instead of the twin, in real time.
     #[arg(long, value_name = "BENCH.ron")]
     hil: Option<PathBuf>,
-    /// With --hil: the bench's emulation at no load instead of the Pi's buses.
-    #[arg(long, requires = "hil")]
+    /// Run a feeder's balancer on the home nodes and meters FIELD.ron lays out instead of
+    /// the twin, in real time: the homes' values are what their nodes report.
+    #[arg(long, value_name = "FIELD.ron", conflicts_with_all = ["hil", "hil_emulated"])]
+    field: Option<PathBuf>,
+    /// With --hil: the bench's emulation at no load instead of the Pi's buses. With --field:
+    /// the field file's devices emulated, fed by the scenario's twin.
+    #[arg(long)]
     emulated: bool,
     /// Publish each load's, source's and phase's state and each event to this MQTT broker
     /// (mqtt://[USER[:PASSWORD]@]HOST[:PORT], or mqtts:// for TLS; the password may come
@@ -70,6 +75,18 @@ pub fn run(a: Args) -> Outcome {
         l.set_backend(BackendKind::EmulatedHil)
             .map_err(Failure::BadInput)?;
     }
+    if a.emulated && a.hil.is_none() && a.field.is_none() {
+        return Err(Failure::BadInput(
+            "--emulated goes with --hil or --field".into(),
+        ));
+    }
+    let field = match a.field.as_deref() {
+        None => None,
+        Some(p) => Some(service::Field {
+            file: ::field::config::load(p).map_err(|e| Failure::BadInput(e.to_string()))?,
+            emulated: a.emulated,
+        }),
+    };
     let hil = match a.hil.as_deref() {
         None => None,
         Some(p) => Some(gridtwin::hardware::Hil {
@@ -92,6 +109,7 @@ pub fn run(a: Args) -> Outcome {
         data: &a.data,
         speed: a.speed,
         hil: hil.as_ref(),
+        field: field.as_ref(),
         mqtt: mqtt.as_ref(),
         tls,
         secure_cookies: a.secure_cookies,

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use controller::run::FeederLoop;
+use controller::run::{FeederLoop, FieldLoop};
 use grid_types::Phase;
 use record::schema::PHASES;
 use serde::Serialize;
@@ -120,6 +120,47 @@ pub(super) fn view(f: &FeederLoop, balancing: bool, energy: &[f64], snap: &mut S
                 p_w: s.re,
                 v_pu,
                 energy_j: energy[i],
+            })
+            .collect(),
+    });
+}
+
+/// A feeder on its home nodes: the homes as their nodes last said and the transformer as its
+/// meters read, with the energy counters `energy` (each home, then the source). What is not
+/// fresh is null.
+pub(super) fn field_view(f: &FieldLoop, energy: &[f64], snap: &mut Snapshot) {
+    let homes = f.homes_now();
+    let (source_w, source_var) = f.source();
+    let v = homes.iter().map(|h| h.v_pu).filter(|v| v.is_finite());
+    snap.total_w = source_w;
+    snap.feeder = Some(FeederView {
+        source_w,
+        source_var,
+        source_energy_j: energy[homes.len()],
+        worst_vuf_pct: f64::NAN,
+        v_min_pu: v.clone().fold(f64::NAN, f64::min),
+        v_max_pu: v.fold(f64::NAN, f64::max),
+        balancing: true,
+        solves: 0,
+        heads: f
+            .heads_now()
+            .into_iter()
+            .map(|h| HeadView {
+                bus: h.name,
+                amps: h.amps.iter().map(|(p, a)| (p.to_string(), *a)).collect(),
+                neutral_a: h.neutral_a,
+                unbalance_pct: h.unbalance_pct,
+            })
+            .collect(),
+        homes: homes
+            .into_iter()
+            .enumerate()
+            .map(|(k, h)| HomeView {
+                name: h.name,
+                phase: h.phase.map_or(PHASES[0].to_string(), |p| p.to_string()),
+                p_w: h.p,
+                v_pu: h.v_pu,
+                energy_j: energy[k],
             })
             .collect(),
     });

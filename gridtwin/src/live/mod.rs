@@ -17,8 +17,7 @@ use std::time::{Duration, Instant as WallInstant};
 
 use control_core::LoadSettings;
 use control_core::{Event, OperatorCommand};
-use controller::backend::Backend;
-use controller::run::SiteLoop;
+use controller::run::{Rig, SiteLoop};
 use controller::scenario::Loaded;
 use grid_types::Phase;
 use serde::Serialize;
@@ -119,13 +118,13 @@ pub struct LiveOptions {
 impl Live {
     /// Start the loop for a scenario, restoring counters and state from `store`, with
     /// `writer` (a second connection to the same database) taking the batches.
-    /// `hardware`: a PDU's controller runs on it instead of the scenario's twin.
+    /// `rig`: what the site runs on (the scenario's twin, a bench, a field).
     pub fn start(
         l: &Loaded,
         store: &Store,
         writer: Store,
         o: LiveOptions,
-        hardware: Option<Box<dyn Backend + Send>>,
+        rig: Rig,
     ) -> Result<Live, String> {
         let base = store.counters().map_err(|e| e.to_string())?;
         // Stored time never goes back: after a restart at more than real speed, continue from
@@ -136,7 +135,7 @@ impl Live {
             chrono::DateTime::from_timestamp_millis(start_ms + i64::from(o.utc_offset_s) * 1000)
                 .ok_or("the start time is out of range")?
                 .naive_utc();
-        let (site, manual) = open(l, store, local, hardware)?;
+        let (site, manual) = open(l, store, local, rig)?;
         let loads: LoadTable = Arc::new(RwLock::new(site.load_settings()));
         let mut w = writer;
         let channels: Arc<[(String, &'static str)]> = site
@@ -273,17 +272,19 @@ fn open(
     l: &Loaded,
     store: &Store,
     local: chrono::NaiveDateTime,
-    hardware: Option<Box<dyn Backend + Send>>,
+    rig: Rig,
 ) -> Result<(SiteLoop, pdu::Manual), String> {
     let relays: Option<Vec<bool>> = store.state("relays").map_err(|e| e.to_string())?;
     let l = &pdu::with_stored_settings(l, store)?;
-    let mut site = SiteLoop::live(l, Some(local), relays.as_deref(), hardware)?;
+    let mut site = SiteLoop::live(l, Some(local), relays.as_deref(), rig)?;
     let manual = match &mut site {
         SiteLoop::Pdu(p) => pdu::restore(p, store)?,
         SiteLoop::Feeder(f) => {
             feeder::restore(f, store)?;
             pdu::Manual::default()
         }
+        // The nodes know their phases.
+        SiteLoop::Field(_) => pdu::Manual::default(),
     };
     Ok((site, manual))
 }
@@ -418,6 +419,7 @@ impl LoopState {
         self.batch.state = match &self.site {
             SiteLoop::Pdu(p) => pdu::state(p, &self.manual),
             SiteLoop::Feeder(f) => feeder::state(f),
+            SiteLoop::Field(_) => Vec::new(),
         };
         let _ = batches.send(std::mem::take(&mut self.batch));
     }
@@ -436,6 +438,7 @@ impl LoopState {
         match &self.site {
             SiteLoop::Pdu(p) => pdu::view(p, &self.energy(), &mut snap),
             SiteLoop::Feeder(f) => feeder::view(f, self.balancing, &self.energy(), &mut snap),
+            SiteLoop::Field(f) => feeder::field_view(f, &self.energy(), &mut snap),
         }
         snap
     }

@@ -61,16 +61,17 @@ pub fn site(tag: &str, speed: f64, users: bool) -> Site {
 
 /// As `site`, for any scenario.
 pub fn site_of(l: &controller::scenario::Loaded, tag: &str, speed: f64, users: bool) -> Site {
-    site_on(l, tag, speed, users, None)
+    site_on(l, tag, speed, users, None, None)
 }
 
-/// As `site_of`, the controller on `hil`'s bench when given.
+/// As `site_of`, the controller on `hil`'s bench or a feeder on `field` when given.
 pub fn site_on(
     l: &controller::scenario::Loaded,
     tag: &str,
     speed: f64,
     users: bool,
     hil: Option<&gridtwin::hardware::Hil>,
+    field: Option<&gridtwin::service::Field>,
 ) -> Site {
     let dir = scratch(tag);
     if users {
@@ -87,6 +88,7 @@ pub fn site_on(
             data: &dir,
             speed,
             hil,
+            field,
             mqtt: None,
             tls: None,
             secure_cookies: false,
