@@ -744,6 +744,7 @@ async fn events_reach_the_configured_webhook() {
     .await
     .expect("the operator's event reaches the webhook");
     assert_eq!(got["detail"]["action"], "off");
+    assert_eq!(got["text"], "fridge: off by an operator");
     assert_eq!(got["severity"], "info");
 }
 

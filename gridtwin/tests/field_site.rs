@@ -75,8 +75,22 @@ async fn a_feeder_on_its_emulated_nodes_is_balanced_stored_and_moved_by_an_opera
     let before = plan["detail"]["before_pct"].as_f64().unwrap();
     assert!(before > 15.0, "{plan}");
     assert!(moves.len() <= 3, "at most three moves an hour: {moves:?}");
+    assert!(
+        plan["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("balancer: plan of "),
+        "{plan}"
+    );
     for m in &moves {
         let home = m["subject"].as_str().unwrap();
+        // The event in words, as the page shows it.
+        let words = format!(
+            "{home}: moved from phase {} to {}",
+            m["detail"]["from"].as_str().unwrap(),
+            m["detail"]["to"].as_str().unwrap()
+        );
+        assert_eq!(m["text"], words.as_str());
         assert!(
             !["load53", "load55", "load35"].contains(&home),
             "a fixed home moved: {m}"

@@ -124,6 +124,7 @@ fn the_event_filter_ranks_severities_and_acknowledgement_sticks() {
         subject: "fridge".into(),
         kind: kind.into(),
         detail: serde_json::json!({"n": t}),
+        text: StoredEvent::words("fridge", kind, &serde_json::json!({"n": t})),
         acked_by: None,
         acked_at: None,
     };

@@ -10,6 +10,7 @@ pub mod run_dir;
 pub mod schema;
 mod series;
 pub mod tariff;
+pub mod words;
 
 pub use event_row::EventRow;
 pub use meta::{Expectation, Kind, LoadInfo, Meta};

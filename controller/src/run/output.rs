@@ -161,3 +161,16 @@ impl Run {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every kind the controller logs has its own words, not the plain fallback.
+    #[test]
+    fn every_event_kind_is_said_in_words() {
+        let none = serde_json::Map::new();
+        for name in control_core::EVENT_NAMES {
+            let plain = format!("s: {}", name.replace('_', " "));
+            assert_ne!(record::words::sentence("s", name, &none), plain, "{name}");
+        }
+    }
+}

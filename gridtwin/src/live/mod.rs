@@ -375,6 +375,7 @@ impl LoopState {
         StoredEvent {
             id: 0,
             t: self.start_ms + (row.t * 1000.0).round() as i64,
+            text: record::words::sentence(&row.subject, &row.event, &row.detail),
             severity: row.severity,
             subject: row.subject,
             kind: row.event,

@@ -15,8 +15,18 @@ pub struct StoredEvent {
     pub subject: String,
     pub kind: String,
     pub detail: serde_json::Value,
+    /// The event in words (`record::words`), made as it is read: not stored.
+    pub text: String,
     pub acked_by: Option<String>,
     pub acked_at: Option<i64>,
+}
+
+impl StoredEvent {
+    /// The event's words from its subject, kind and fields.
+    pub fn words(subject: &str, kind: &str, detail: &serde_json::Value) -> String {
+        let none = serde_json::Map::new();
+        record::words::sentence(subject, kind, detail.as_object().unwrap_or(&none))
+    }
 }
 
 /// Which events to list; every field narrows.
@@ -85,13 +95,16 @@ impl Store {
             ],
             |r| {
                 let detail: String = r.get(5)?;
+                let detail = serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null);
+                let (subject, kind): (String, String) = (r.get(3)?, r.get(4)?);
                 Ok(StoredEvent {
                     id: r.get(0)?,
                     t: r.get(1)?,
                     severity: r.get(2)?,
-                    subject: r.get(3)?,
-                    kind: r.get(4)?,
-                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+                    text: StoredEvent::words(&subject, &kind, &detail),
+                    subject,
+                    kind,
+                    detail,
                     acked_by: r.get(6)?,
                     acked_at: r.get(7)?,
                 })

@@ -436,13 +436,13 @@ async function eventsView() {
     const rows = await api('GET', '/api/events?' + q);
     body.replaceChildren(...rows.map((e) => h('tr', { class: `sev-${e.severity}` },
       h('td', { class: 'num' }, when(e.t)), h('td', {}, e.severity), h('td', {}, e.subject), h('td', {}, e.kind),
-      h('td', { class: 'muted' }, Object.entries(e.detail || {}).map(([k, v]) => `${k}: ${typeof v === 'number' ? +v.toFixed(3) : JSON.stringify(v)}`).join(', ')),
+      h('td', { title: Object.entries(e.detail || {}).map(([k, v]) => `${k}: ${typeof v === 'number' ? +v.toFixed(3) : JSON.stringify(v)}`).join(', ') }, e.text),
       h('td', {}, e.acked_by ? `${e.acked_by}, ${when(e.acked_at)}` :
         (can('operator') && e.severity !== 'info' ? h('button', { onclick: async () => { try { await api('POST', `/api/events/${e.id}/ack`, {}); await load(); } catch (x) { message(out, x.message); } } }, 'Acknowledge') : '')))));
     if (!rows.length) body.append(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No events match.')));
   };
   f.addEventListener('submit', async (ev) => { ev.preventDefault(); try { await load(); } catch (e) { message(out, e.message); } });
-  setView('Events', f, out, h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, ...['Time', 'Severity', 'Subject', 'Event', 'Detail', 'Acknowledged'].map((t) => h('th', {}, t)))), body)));
+  setView('Events', f, out, h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, ...['Time', 'Severity', 'Subject', 'Event', 'What happened', 'Acknowledged'].map((t) => h('th', {}, t)))), body)));
   await load();
 }
 

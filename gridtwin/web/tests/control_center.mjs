@@ -96,7 +96,7 @@ try {
   await page.click('a[href="#/events"]');
   await page.fill('#event-filter input[name=kind]', 'operator');
   await page.click('#event-filter button[type=submit]');
-  await page.waitForFunction(() => [...document.querySelectorAll('tbody tr')].some((r) => r.textContent.includes('fridge')));
+  await page.waitForFunction(() => [...document.querySelectorAll('tbody tr')].some((r) => r.textContent.includes('fridge: off by an operator')));
 
   step('the admin page saves storage settings');
   await page.click('a[href="#/users"]');
