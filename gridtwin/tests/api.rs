@@ -807,6 +807,32 @@ async fn a_feeder_shows_its_transformer_and_homes_and_an_operator_moves_a_home()
         );
     }
 
+    // The same on /metrics: every home with its phase, the transformer's phase currents.
+    let m = s.get("/metrics", &viewer).await.body;
+    let homes_on_metrics = m
+        .lines()
+        .filter(|l| l.starts_with("gridtwin_home_energy_joules_total{home="))
+        .count();
+    assert_eq!(homes_on_metrics, 55, "{m}");
+    let h0 = &f["homes"][0];
+    assert!(
+        m.contains(&format!(
+            "gridtwin_home_power_watts{{home=\"{}\",phase=\"{}\"}}",
+            h0["name"].as_str().unwrap(),
+            h0["phase"].as_str().unwrap()
+        )),
+        "{m}"
+    );
+    let amps_a = m
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("gridtwin_transformer_current_amperes{bus=\"1\",phase=\"A\"} ")
+        })
+        .unwrap_or_else(|| panic!("{m}"))
+        .parse::<f64>()
+        .unwrap();
+    assert!(amps_a > 0.0, "{m}");
+
     let home = "load1";
     let was = f["homes"][0]["phase"].as_str().unwrap().to_string();
     let to = if was == "A" { "B" } else { "A" };

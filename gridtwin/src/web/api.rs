@@ -423,6 +423,84 @@ pub async fn delete_user(
         .ok_or_else(|| ApiError::not_found("no such user"))
 }
 
+/// A feeder's families: each home (labelled with its phase) and each transformer secondary.
+fn feeder_metrics(
+    f: &crate::live::FeederView,
+    family: &mut impl FnMut(&str, &str, &str, Vec<(String, f64)>),
+) {
+    let home = |g: &dyn Fn(&crate::live::HomeView) -> f64| {
+        f.homes
+            .iter()
+            .map(|h| {
+                let labels = format!("{{home=\"{}\",phase=\"{}\"}}", escape(&h.name), h.phase);
+                (labels, g(h))
+            })
+            .collect::<Vec<_>>()
+    };
+    family(
+        "gridtwin_home_power_watts",
+        "Real power per home, labelled with the phase it is on.",
+        "gauge",
+        home(&|h| h.p_w),
+    );
+    family(
+        "gridtwin_home_voltage_pu",
+        "Voltage per home, per unit of its nominal.",
+        "gauge",
+        home(&|h| h.v_pu),
+    );
+    family(
+        "gridtwin_home_energy_joules_total",
+        "Energy delivered to each home since the counters began.",
+        "counter",
+        home(&|h| h.energy_j),
+    );
+    let heads = |g: &dyn Fn(&crate::live::HeadView) -> f64| {
+        f.heads
+            .iter()
+            .map(|h| (format!("{{bus=\"{}\"}}", escape(&h.bus)), g(h)))
+            .collect::<Vec<_>>()
+    };
+    family(
+        "gridtwin_transformer_current_amperes",
+        "Current per phase at each transformer secondary.",
+        "gauge",
+        f.heads
+            .iter()
+            .flat_map(|h| {
+                h.amps.iter().map(|(phase, a)| {
+                    let labels = format!("{{bus=\"{}\",phase=\"{phase}\"}}", escape(&h.bus));
+                    (labels, *a)
+                })
+            })
+            .collect(),
+    );
+    family(
+        "gridtwin_transformer_neutral_current_amperes",
+        "Neutral (residual) current at each transformer secondary.",
+        "gauge",
+        heads(&|h| h.neutral_a),
+    );
+    family(
+        "gridtwin_transformer_current_unbalance_ratio",
+        "Current unbalance at each transformer secondary: max deviation from the mean over the mean.",
+        "gauge",
+        heads(&|h| h.unbalance_pct / 100.0),
+    );
+    family(
+        "gridtwin_feeder_source_power_watts",
+        "Real power from the feeder's source.",
+        "gauge",
+        vec![(String::new(), f.source_w)],
+    );
+    family(
+        "gridtwin_feeder_source_energy_joules_total",
+        "Energy from the feeder's source since the counters began.",
+        "counter",
+        vec![(String::new(), f.source_energy_j)],
+    );
+}
+
 /// Prometheus text format, base units.
 pub async fn metrics(State(s): State<Shared>, _u: User) -> Response {
     let snap = s.live.snapshot.borrow().clone();
@@ -517,6 +595,9 @@ pub async fn metrics(State(s): State<Shared>, _u: User) -> Response {
         "gauge",
         vec![(String::new(), snap.bus_hz)],
     );
+    if let Some(f) = &snap.feeder {
+        feeder_metrics(f, &mut family);
+    }
     family(
         "gridtwin_loop_lag_seconds",
         "How far the twin is behind its clock.",
