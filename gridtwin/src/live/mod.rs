@@ -187,6 +187,8 @@ impl Live {
             frames: frames.clone(),
             timing: timing.clone(),
         };
+        // The site as it starts, so that the API never answers from an empty snapshot.
+        let _ = snap_tx.send(Arc::new(state.snapshot(0.0)));
         let loop_thread = {
             let stop = stop.clone();
             std::thread::Builder::new()
