@@ -1112,33 +1112,22 @@ fn serve_refuses_a_field_it_cannot_run() {
         err.contains("--emulated goes with --hil or --field"),
         "{err}"
     );
+    // `serve [SCENARIO] --field street.ron`: exit 1 and what it said.
+    let serve = |scenario: Option<&Path>| {
+        let mut args = vec!["serve"];
+        args.extend(scenario.map(|p| p.to_str().unwrap()));
+        args.extend(["--field", street.to_str().unwrap(), "--data", data]);
+        args.extend(["--listen", "127.0.0.1:0"]);
+        let out = gridtwin(&args);
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
     // The demo is a PDU: its measurements do not come from home nodes.
-    let out = gridtwin(&[
-        "serve",
-        "--field",
-        street.to_str().unwrap(),
-        "--data",
-        data,
-        "--listen",
-        "127.0.0.1:0",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = serve(None);
     assert!(err.contains("this scenario is a PDU"), "{err}");
     // A field file whose homes are not the feeder's.
     let feeder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/feeder_lv_day.ron");
-    let out = gridtwin(&[
-        "serve",
-        feeder.to_str().unwrap(),
-        "--field",
-        street.to_str().unwrap(),
-        "--data",
-        data,
-        "--listen",
-        "127.0.0.1:0",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = serve(Some(&feeder));
     assert!(
         err.contains("the field's home \"no1\" is no single-phase load of the feeder"),
         "{err}"

@@ -233,16 +233,9 @@ impl FieldLoop {
         let homes = self.homes_now();
         let heads = self.heads_now();
         let (p, q) = self.source();
-        let v = homes.iter().map(|h| h.v_pu).filter(|v| v.is_finite());
+        let (v_min, v_max) = v_range(&homes);
         let n = self.homes.len();
-        out.extend([
-            p,
-            q,
-            energy_j[n],
-            f64::NAN,
-            v.clone().fold(f64::NAN, f64::min),
-            v.fold(f64::NAN, f64::max),
-        ]);
+        out.extend([p, q, energy_j[n], f64::NAN, v_min, v_max]);
         for h in &heads {
             out.extend(h.amps.iter().map(|a| a.1));
             out.extend([h.neutral_a, h.unbalance_pct]);
@@ -346,6 +339,15 @@ impl FieldLoop {
         self.next_id = self.next_id.checked_add(1).unwrap_or(OPERATOR_IDS);
         Ok(())
     }
+}
+
+/// The lowest and highest current home voltage, pu; NaN when none is current.
+pub fn v_range(homes: &[HomeNow]) -> (f64, f64) {
+    let v = homes.iter().map(|h| h.v_pu).filter(|v| v.is_finite());
+    (
+        v.clone().fold(f64::NAN, f64::min),
+        v.fold(f64::NAN, f64::max),
+    )
 }
 
 /// The street outside an emulated field: the scenario's twin stepped on the wall clock, each

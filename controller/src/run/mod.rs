@@ -26,7 +26,7 @@ use control_core::{Controller, Event, Instant, LoadStatus, Status};
 pub use expect::Outcome;
 pub use feeder::FeederRun;
 pub use feeder_loop::{FeederLoop, FeederReading, HeadReading};
-pub use field_loop::{FieldLoop, HeadNow, HomeNow};
+pub use field_loop::{FieldLoop, HeadNow, HomeNow, v_range};
 pub use site::{Rig, SiteLoop};
 pub use twin::{NotPdu, PduLoop};
 

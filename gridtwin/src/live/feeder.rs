@@ -131,15 +131,15 @@ pub(super) fn view(f: &FeederLoop, balancing: bool, energy: &[f64], snap: &mut S
 pub(super) fn field_view(f: &FieldLoop, energy: &[f64], snap: &mut Snapshot) {
     let homes = f.homes_now();
     let (source_w, source_var) = f.source();
-    let v = homes.iter().map(|h| h.v_pu).filter(|v| v.is_finite());
+    let (v_min_pu, v_max_pu) = controller::run::v_range(&homes);
     snap.total_w = source_w;
     snap.feeder = Some(FeederView {
         source_w,
         source_var,
         source_energy_j: energy[homes.len()],
         worst_vuf_pct: f64::NAN,
-        v_min_pu: v.clone().fold(f64::NAN, f64::min),
-        v_max_pu: v.fold(f64::NAN, f64::max),
+        v_min_pu,
+        v_max_pu,
         balancing: true,
         solves: 0,
         heads: f
