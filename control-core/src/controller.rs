@@ -19,7 +19,7 @@ use super::transfer::{Ats, SourceMonitor, SourcesOk};
 const LIVE_BUS_PU: f64 = 0.5;
 const DEAD_BUS_TIME: std::time::Duration = std::time::Duration::from_millis(500);
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Status {
     pub ats: &'static str,
     pub main_closed: bool,

@@ -28,6 +28,13 @@ impl Slave for Device {
             Device::Meter(m) => m.handle(now, pdu),
         }
     }
+
+    fn answers(&self, now: f64) -> bool {
+        match self {
+            Device::Node(n) => n.answers(now),
+            Device::Meter(m) => m.answers(now),
+        }
+    }
 }
 
 /// A fault on the line, as a test or a scenario injects it.
@@ -243,7 +250,7 @@ impl Line {
         let mut s = self.lock();
         s.stats.requests += 1;
         if slave == rtu::BROADCAST {
-            for d in s.devices.values_mut() {
+            for d in s.devices.values_mut().filter(|d| d.answers(now)) {
                 let _ = d.handle(now, pdu);
             }
             return None;
@@ -252,7 +259,11 @@ impl Line {
         if s.faults.contains(&Fault::Silent { address }) {
             return None;
         }
-        let reply = s.devices.get_mut(&address)?.handle(now, pdu);
+        let device = s.devices.get_mut(&address)?;
+        if !device.answers(now) {
+            return None;
+        }
+        let reply = device.handle(now, pdu);
         let mut frame = rtu::reply(slave, pdu.function(), &reply);
         for f in s.faults.iter_mut() {
             if let Fault::Corrupt { address: a, count } = f

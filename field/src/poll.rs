@@ -88,13 +88,20 @@ impl Poller {
         };
     }
 
-    pub fn handle_err(&mut self, now: f64, k: usize, error: &str, out: &mut Vec<PollEvent>) {
+    /// A failed try; true when it failed the poll (no tries left).
+    pub fn handle_err(
+        &mut self,
+        now: f64,
+        k: usize,
+        error: &str,
+        out: &mut Vec<PollEvent>,
+    ) -> bool {
         let cfg = self.cfg;
         let d = &mut self.devices[k];
         d.tries += 1;
         if d.tries <= cfg.retries && !d.lost {
             d.due = now;
-            return;
+            return false;
         }
         d.tries = 0;
         d.urgent = false;
@@ -114,6 +121,7 @@ impl Poller {
             d.slot = (d.slot + cfg.cycle_s).max(now);
         }
         d.due = d.slot;
+        true
     }
 
     /// Read device `k` by `at` (a command's confirmation), its cycle unchanged.
@@ -193,7 +201,7 @@ mod tests {
     fn one_failed_try_is_retried_at_once_and_not_reported() {
         let mut p = Poller::new(1, cfg(), 0.0);
         let mut ev = Vec::new();
-        p.handle_err(0.1, 0, "crc", &mut ev);
+        assert!(!p.handle_err(0.1, 0, "crc", &mut ev), "a try left");
         assert_eq!(p.next(0.1), Some((0, 0.1)));
         p.handle_ok(0.2, 0, &mut ev);
         assert!(ev.is_empty());

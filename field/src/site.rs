@@ -268,6 +268,7 @@ impl Line {
     async fn run(mut self) {
         let mut events = Vec::new();
         let mut clock = self.on.clock.clone();
+        let mut commands = true;
         loop {
             // Commands go first: a move waits for no poll.
             while let Ok(cmd) = self.rx.try_recv() {
@@ -282,13 +283,17 @@ impl Line {
                 // A command arriving meanwhile is written at once.
                 tokio::select! {
                     _ = clock.until(due) => {}
-                    cmd = self.rx.recv() => match cmd {
+                    cmd = self.rx.recv(), if commands => match cmd {
                         Some(cmd) => {
                             self.on.working();
                             self.write_command(cmd).await;
                             continue;
                         }
-                        None => return,
+                        // A line of meters only: no command will come; the polls go on.
+                        None => {
+                            commands = false;
+                            continue;
+                        }
                     },
                 }
                 self.on.working();
@@ -299,7 +304,14 @@ impl Line {
             let now = self.now();
             match r {
                 Ok(()) => self.poller.handle_ok(now, k, &mut events),
-                Err(e) => self.poller.handle_err(now, k, &e, &mut events),
+                Err(e) => {
+                    if self.poller.handle_err(now, k, &e, &mut events)
+                        && let Dev::Meter { index, .. } = self.devs[k]
+                        && let Some(m) = self.lock().meters[index].as_mut()
+                    {
+                        m.answering = false;
+                    }
+                }
             }
             self.publish(now, &mut events);
         }
@@ -386,6 +398,7 @@ impl Line {
                     reading,
                     read_at: now,
                     fresh: true,
+                    answering: true,
                 });
                 Ok(())
             }

@@ -12,7 +12,22 @@ use crate::words::{hi_lo, lo_hi};
 /// A device on the emulated line.
 pub trait Slave: Send {
     fn handle(&mut self, now: f64, pdu: &Pdu) -> Result<Reply, Exception>;
+
+    /// Whether it is alive to answer at all at `now`.
+    fn answers(&self, _now: f64) -> bool {
+        true
+    }
 }
+
+/// The PZEM-004T v3 works from 80 V on its voltage terminals (its datasheet's working and
+/// measuring range, 80-260 V AC): its measuring side is powered from them, so without them
+/// it does not answer (esphome/feature-requests#1694: "When the PZEM-004T V3 loses AC power
+/// it stops responding").
+pub const PZEM_MIN_V: f64 = 80.0;
+
+/// The PZEM-004T v3 refreshes its registers once a second: a load switched on shows 1.2 to
+/// 1.33 s after its relay closed when read every 60 ms (MycilaPZEM004Tv3's measurements).
+pub const PZEM_UPDATE_S: f64 = 1.0;
 
 /// `count` registers from `start` of a block at `base` holding `regs`, or IllegalDataAddress.
 fn window(base: u16, regs: &[u16], start: u16, count: u16) -> Result<Reply, Exception> {
@@ -240,10 +255,15 @@ impl Slave for HomeNode {
     }
 }
 
-/// A meter: a PZEM-004T v3, an SDM120 or an SDM630, reading what it is given.
+/// A meter: a PZEM-004T v3, an SDM120 or an SDM630, reading what it is given. A PZEM shows
+/// what it was given last at each whole `PZEM_UPDATE_S`, and is silent below `PZEM_MIN_V`.
 pub struct Meter {
     pub kind: MeterKind,
     reading: MeterReading,
+    /// What its registers hold (a PZEM's last update; an Eastron's `reading`).
+    shown: MeterReading,
+    /// A PZEM's next update, s.
+    next_update: f64,
     /// Energy counted since the last reading was set, kWh.
     counted_at: f64,
     /// PZEM: the power alarm threshold (W, holding register 0x0001) and the address (0x0002).
@@ -260,6 +280,8 @@ impl Meter {
                 phases: vec![Default::default(); phases],
                 ..Default::default()
             },
+            shown: MeterReading::default(),
+            next_update: f64::NEG_INFINITY,
             counted_at: 0.0,
             alarm_w: 23_000,
             address: u16::from(address),
@@ -283,10 +305,21 @@ impl Meter {
         r.import_kwh = import;
         r.export_kwh = Some(export);
         self.reading = r;
+        self.update(now);
+    }
+
+    /// The registers take the newest reading: an Eastron's at once, a PZEM's once a second.
+    fn update(&mut self, now: f64) {
+        if self.kind != MeterKind::Pzem004t {
+            self.shown.clone_from(&self.reading);
+        } else if now >= self.next_update {
+            self.shown.clone_from(&self.reading);
+            self.next_update = ((now / PZEM_UPDATE_S).floor() + 1.0) * PZEM_UPDATE_S;
+        }
     }
 
     fn pzem_registers(&self) -> [u16; 10] {
-        let r = &self.reading;
+        let r = &self.shown;
         let ph = r.phases.first().copied().unwrap_or_default();
         let scaled = |x: f64, k: f64| (x * k).round().clamp(0.0, f64::from(u32::MAX)) as u32;
         let [i0, i1] = lo_hi(scaled(ph.i, 1000.0));
@@ -315,7 +348,7 @@ impl Meter {
     /// Eastron's parameters 1..=0x80 (registers 0x0000-0x00FF) as floats, 0 where the meter
     /// has nothing.
     fn eastron_registers(&self) -> Vec<u16> {
-        let r = &self.reading;
+        let r = &self.shown;
         let mut regs = vec![0u16; 0x100];
         let mut put = |reg: u16, x: f64| {
             let [hi, lo] = hi_lo((x as f32).to_bits());
@@ -344,7 +377,17 @@ impl Meter {
 }
 
 impl Slave for Meter {
-    fn handle(&mut self, _now: f64, pdu: &Pdu) -> Result<Reply, Exception> {
+    fn answers(&self, _now: f64) -> bool {
+        self.kind != MeterKind::Pzem004t
+            || self
+                .reading
+                .phases
+                .first()
+                .is_some_and(|p| p.v >= PZEM_MIN_V)
+    }
+
+    fn handle(&mut self, now: f64, pdu: &Pdu) -> Result<Reply, Exception> {
+        self.update(now);
         match (self.kind, pdu) {
             (MeterKind::Pzem004t, Pdu::ReadInput { start, count }) => {
                 window(0, &self.pzem_registers(), *start, *count)
@@ -371,8 +414,10 @@ impl Slave for Meter {
                     data,
                 },
             ) if data.is_empty() => {
-                self.reading.import_kwh = 0.0;
-                self.reading.export_kwh = Some(0.0);
+                for r in [&mut self.reading, &mut self.shown] {
+                    r.import_kwh = 0.0;
+                    r.export_kwh = Some(0.0);
+                }
                 Ok(Reply::Other(Vec::new()))
             }
             (MeterKind::Sdm120 | MeterKind::Sdm630, Pdu::ReadInput { start, count }) => {
@@ -528,6 +573,47 @@ mod tests {
         assert_eq!(
             m.handle(0.0, &Pdu::ReadInput { start: 8, count: 3 }),
             Err(Exception::IllegalDataAddress)
+        );
+    }
+
+    #[test]
+    fn a_pzem_updates_once_a_second_and_is_silent_without_its_supply() {
+        let mut m = Meter::new(MeterKind::Pzem004t, 1);
+        let at = |v: f64, p: f64| MeterReading {
+            phases: vec![PhaseReading {
+                v,
+                i: p / v.max(1.0),
+                p,
+                q: None,
+                pf: 1.0,
+            }],
+            hz: 50.0,
+            ..Default::default()
+        };
+        let power = |m: &mut Meter, now| {
+            let regs = read(m, now, 0, 10);
+            MeterKind::Pzem004t.decode(&[&regs]).unwrap().phases[0].p
+        };
+        m.set_reading(0.02, at(230.0, 100.0));
+        // A load comes on at 0.5 s: the registers show it from the update at 1 s.
+        m.set_reading(0.5, at(230.0, 900.0));
+        assert_eq!(power(&mut m, 0.98), 100.0);
+        assert_eq!(power(&mut m, 1.0), 900.0);
+        m.set_reading(1.5, at(230.0, 300.0));
+        assert_eq!(power(&mut m, 1.99), 900.0);
+        assert!(m.answers(1.99));
+        // Its supply is its voltage input: at 79 V it is dead, at 80 V alive.
+        m.set_reading(2.1, at(79.0, 0.0));
+        assert!(!m.answers(2.1));
+        m.set_reading(2.2, at(PZEM_MIN_V, 0.0));
+        assert!(m.answers(2.2));
+        // An Eastron meter shows what it is given at once.
+        let mut e = Meter::new(MeterKind::Sdm120, 1);
+        e.set_reading(0.5, at(230.0, 900.0));
+        let regs = read(&mut e, 0.5, 0, 0x50);
+        assert_eq!(
+            MeterKind::Sdm120.decode(&[&regs]).unwrap().phases[0].p,
+            900.0
         );
     }
 

@@ -26,6 +26,9 @@ pub struct MeterSeen {
     pub reading: MeterReading,
     pub read_at: f64,
     pub fresh: bool,
+    /// Its last poll was answered (a meter powered by the circuit it measures is silent while
+    /// that circuit is dead).
+    pub answering: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -199,3 +199,58 @@ async fn on_virtual_time_the_site_keeps_the_schedule_to_the_second() {
     assert_eq!(h.report.last_command, 77);
     assert_eq!(h.report.phase, Some(Phase::C));
 }
+
+/// A line of meters only (a PDU's PZEMs) is polled cycle after cycle, though no command can
+/// come for it; a PZEM whose voltage input dies stops answering, and the site says so at the
+/// poll that fails, then hears it again once its supply is back.
+#[tokio::test(flavor = "current_thread")]
+async fn a_line_of_meters_only_keeps_polling_and_a_pzem_without_supply_is_silent() {
+    use field::clock::VirtualTime;
+    use field::meter::{MeterReading, PhaseReading};
+    let dir = tempfile::tempdir().unwrap();
+    let (time, clock) = VirtualTime::new();
+    let mut f = street();
+    f.homes.clear();
+    f.meters = (1..=3)
+        .map(|a| MeterCfg {
+            name: format!("pzem{a}"),
+            kind: MeterKind::Pzem004t,
+            transport: "street".into(),
+            address: a,
+            measures: Measures::Circuit(format!("c{a}")),
+        })
+        .collect();
+    let e = field::emulated::emulate_on(&f, dir.path(), clock.clone(), 1.0)
+        .await
+        .unwrap();
+    let line = e.lines["street"].clone();
+    let site = Site::start_on(&e.field, clock).await.unwrap();
+    let step = |t: f64| {
+        time.set(t);
+        site.settle(t, |_| true)
+    };
+    for s in 0..=5 {
+        step(f64::from(s)).await;
+    }
+    assert_eq!(line.stats().replies, 6 * 3);
+    // pzem2's circuit dies at 5.5 s: its poll at 6 s goes unanswered.
+    let volts = |v: f64| MeterReading {
+        phases: vec![PhaseReading {
+            v,
+            ..Default::default()
+        }],
+        hz: 50.0,
+        ..Default::default()
+    };
+    e.meter(1, |m| m.set_reading(5.5, volts(0.0)));
+    step(6.0).await;
+    let m = site.meters();
+    assert!(!m[1].as_ref().unwrap().answering);
+    assert!(m[0].as_ref().unwrap().answering && m[2].as_ref().unwrap().answering);
+    e.meter(1, |m| m.set_reading(6.5, volts(231.0)));
+    step(7.0).await;
+    let back = site.meters()[1].clone().unwrap();
+    assert!(back.answering && back.fresh);
+    assert_eq!(back.reading.phases[0].v, 231.0);
+    assert_eq!(line.stats().replies, 8 * 3 - 1);
+}

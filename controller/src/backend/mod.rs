@@ -1,8 +1,11 @@
 //! Backends: where measurements come from and where commands go. The controller never knows which
-//! one it runs against: the simulated grid's readings or waveforms (`SimBackend`), or the
-//! hardware path over an emulated bus fed by the twin (`emulated_hil`).
+//! one it runs against: the simulated grid's readings or waveforms (`SimBackend`), the
+//! hardware path over an emulated bus fed by the twin (`emulated_hil`), or Modbus meters on an
+//! emulated RS-485 line fed by the twin (`emulated_meters`, read as `field_meters` says).
 
 pub mod emulated_hil;
+pub mod emulated_meters;
+pub mod field_meters;
 pub mod hardware;
 
 use grid_types::Readings;
@@ -162,6 +165,7 @@ fn feed(synth: &mut Synth, pdu: &Pdu, dt: f64, m: &mut PduMetering) {
 pub enum PduBackend {
     Sim(Box<SimBackend>),
     EmulatedHil(Box<emulated_hil::EmulatedHil>),
+    EmulatedMeters(Box<emulated_meters::EmulatedMeters>),
     /// Real hardware (`hardware::Hardware` on a Pi): no twin.
     Site(Box<dyn Backend + Send>),
 }
@@ -172,6 +176,7 @@ impl PduBackend {
         match self {
             PduBackend::Sim(b) => Some(&b.pdu),
             PduBackend::EmulatedHil(b) => Some(&b.pdu),
+            PduBackend::EmulatedMeters(b) => Some(&b.pdu),
             PduBackend::Site(_) => None,
         }
     }
@@ -180,6 +185,7 @@ impl PduBackend {
         match self {
             PduBackend::Sim(b) => Some(&mut b.pdu),
             PduBackend::EmulatedHil(b) => Some(&mut b.pdu),
+            PduBackend::EmulatedMeters(b) => Some(&mut b.pdu),
             PduBackend::Site(_) => None,
         }
     }
@@ -202,6 +208,7 @@ impl PduBackend {
         match self {
             PduBackend::Sim(b) => &**b,
             PduBackend::EmulatedHil(b) => &**b,
+            PduBackend::EmulatedMeters(b) => &**b,
             PduBackend::Site(b) => &**b,
         }
     }
@@ -210,6 +217,7 @@ impl PduBackend {
         match self {
             PduBackend::Sim(b) => &mut **b,
             PduBackend::EmulatedHil(b) => &mut **b,
+            PduBackend::EmulatedMeters(b) => &mut **b,
             PduBackend::Site(b) => &mut **b,
         }
     }

@@ -28,7 +28,7 @@ pub use feeder::FeederRun;
 pub use feeder_loop::{FeederLoop, FeederReading, HeadReading};
 pub use field_loop::{FieldLoop, HeadNow, HomeNow, v_range};
 pub use site::{Rig, SiteLoop};
-pub use twin::{NotPdu, PduLoop};
+pub use twin::{NoPduLoop, PduLoop};
 
 /// Everything a run leaves behind.
 #[derive(Debug, Clone)]
@@ -140,7 +140,8 @@ pub fn run_observed(
 ) -> Run {
     let mut twin = match PduLoop::new(l, None, None) {
         Ok(t) => t,
-        Err(NotPdu(f)) => return feeder::run(l, f, progress),
+        Err(NoPduLoop::Feeder(f)) => return feeder::run(l, f, progress),
+        Err(NoPduLoop::Backend(e)) => return not_run(l, e),
     };
     let s = &l.scenario;
     let names = twin.names().to_vec();
@@ -194,6 +195,28 @@ pub fn run_observed(
                 .metering()
                 .map(|m| metered(m, &names))
                 .unwrap_or_default(),
+        }),
+        baseline: None,
+    }
+}
+
+/// A PDU run whose backend could not be set up: failed, saying why.
+fn not_run(l: &Loaded, why: String) -> Run {
+    Run {
+        name: l.scenario.name.clone(),
+        steps: 0,
+        duration: 0.0,
+        events: Vec::new(),
+        series: Series::new(Vec::<String>::new()),
+        outcomes: vec![Outcome {
+            label: format!("the {:?} backend is set up", l.backend),
+            pass: false,
+            detail: why,
+        }],
+        site: SiteRun::Pdu(PduRun {
+            final_status: Status::default(),
+            energy_kwh: Vec::new(),
+            metered: Vec::new(),
         }),
         baseline: None,
     }

@@ -8,6 +8,7 @@ use chrono::NaiveDateTime;
 use sim::Pdu;
 
 use crate::backend::emulated_hil::{EmulatedHil, LoadMetering, bench_for};
+use crate::backend::emulated_meters::EmulatedMeters;
 use crate::backend::{Backend, PduBackend, SimBackend};
 use crate::scenario::BackendKind;
 use crate::scenario::format::{Action, BusFault, Fidelity, Target};
@@ -18,9 +19,12 @@ use control_core::{ConfigError, UnknownLoad};
 use control_core::{Controller, Event, Instant, Measurements, OperatorCommand};
 use sim::feeder::Feeder;
 
-/// The scenario's grid is a feeder, not a PDU.
+/// Why a scenario has no PDU loop: its grid is a feeder, or its backend could not be set up.
 #[derive(Debug)]
-pub struct NotPdu<'a>(pub &'a Feeder);
+pub enum NoPduLoop<'a> {
+    Feeder(&'a Feeder),
+    Backend(String),
+}
 
 pub struct PduLoop {
     names: Vec<String>,
@@ -51,10 +55,10 @@ impl PduLoop {
         l: &'a Loaded,
         epoch: Option<NaiveDateTime>,
         restored_relays: Option<&[bool]>,
-    ) -> Result<Self, NotPdu<'a>> {
+    ) -> Result<Self, NoPduLoop<'a>> {
         let spec = match &l.site {
             Site::Pdu(p) => p,
-            Site::Feeder(f) => return Err(NotPdu(f)),
+            Site::Feeder(f) => return Err(NoPduLoop::Feeder(f)),
         };
         let s = &l.scenario;
         let names: Vec<String> = spec.loads.iter().map(|x| x.name.clone()).collect();
@@ -71,6 +75,9 @@ impl PduLoop {
                     .expect("bench_for wires every load and source");
                 PduBackend::EmulatedHil(Box::new(hil))
             }
+            (BackendKind::EmulatedMeters, _) => PduBackend::EmulatedMeters(Box::new(
+                EmulatedMeters::new(pdu).map_err(NoPduLoop::Backend)?,
+            )),
             // The loader refuses the emulated field for a PDU.
             (BackendKind::Sim | BackendKind::EmulatedField, Fidelity::Phasor) => {
                 PduBackend::Sim(Box::new(SimBackend::new(pdu)))
@@ -99,10 +106,10 @@ impl PduLoop {
         site: Box<dyn Backend + Send>,
         epoch: NaiveDateTime,
         restored_relays: Option<&[bool]>,
-    ) -> Result<Self, NotPdu<'a>> {
+    ) -> Result<Self, NoPduLoop<'a>> {
         let spec = match &l.site {
             Site::Pdu(p) => p,
-            Site::Feeder(f) => return Err(NotPdu(f)),
+            Site::Feeder(f) => return Err(NoPduLoop::Feeder(f)),
         };
         let backend = PduBackend::Site(site);
         let names = spec.loads.iter().map(|x| x.name.clone()).collect();

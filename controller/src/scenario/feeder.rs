@@ -78,6 +78,13 @@ impl Validator<'_> {
             crate::field::emulated_link(s.balancing.as_ref())
                 .map_err(|e| self.at("backend", None, e))?;
         }
+        if self.backend == BackendKind::EmulatedMeters {
+            return Err(self.at(
+                "backend",
+                None,
+                "EmulatedMeters meters a PDU's circuits; this grid is a feeder".into(),
+            ));
+        }
         Ok(())
     }
 

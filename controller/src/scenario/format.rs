@@ -106,6 +106,9 @@ pub struct Entry {
     pub action: Action,
 }
 
+/// An emulated meter's name (`BackendKind::EmulatedMeters`): this, then the circuit it measures.
+pub const METER_PREFIX: &str = "pzem-";
+
 /// Which backend a PDU run uses: the scenario's `backend`, unless the run chooses another.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
 pub enum BackendKind {
@@ -121,6 +124,10 @@ pub enum BackendKind {
     /// behind a pseudo-terminal pair, or ChirpStack over Mosquitto), heard by the real master,
     /// which field faults need.
     EmulatedField,
+    /// PDUs: each source and load metered by a PZEM-004T v3 on an emulated RS-485 line (behind
+    /// a pseudo-terminal pair), read by the real master; the relays act on the twin. The
+    /// meters give RMS values whatever the fidelity.
+    EmulatedMeters,
 }
 
 impl BackendKind {
@@ -142,8 +149,9 @@ impl std::str::FromStr for BackendKind {
             "emulated-hil" => Ok(BackendKind::EmulatedHil),
             "emulated-hil-ads1115" => Ok(BackendKind::EmulatedHilAds1115),
             "emulated-field" => Ok(BackendKind::EmulatedField),
+            "emulated-meters" => Ok(BackendKind::EmulatedMeters),
             _ => Err(format!(
-                "unknown backend {s:?}: sim, emulated-hil, emulated-hil-ads1115 or emulated-field"
+                "unknown backend {s:?}: sim, emulated-hil, emulated-hil-ads1115, emulated-field or emulated-meters"
             )),
         }
     }

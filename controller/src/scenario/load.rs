@@ -84,6 +84,12 @@ impl Loaded {
                 self.path.display()
             ));
         }
+        if backend == BackendKind::EmulatedMeters && !matches!(self.site, Site::Pdu(_)) {
+            return Err(format!(
+                "{}: the emulated-meters backend meters a PDU's circuits; this grid is a feeder",
+                self.path.display()
+            ));
+        }
         self.backend = backend;
         Ok(())
     }

@@ -5,7 +5,9 @@
 use grid_types::SourceId;
 use sim::{LoadModel, PduSpec, SourceKind, Transducer};
 
-use super::format::{Action, Anchor, BackendKind, BusFault, Expect, Fidelity, Scenario, Target};
+use super::format::{
+    Action, Anchor, BackendKind, BusFault, Expect, Fidelity, METER_PREFIX, Scenario, Target,
+};
 use super::load::{ScenarioError, Validator};
 use control_core::{ConfigError, Controller, EVENT_NAMES};
 
@@ -381,16 +383,24 @@ impl Validator<'_> {
                 .and_then(|a| u8::from_str_radix(a, 16).ok())
                 .is_some_and(|a| hil::node::ADDRESSES.contains(&a))
         };
+        // An emulated meter by its name, as the field reports it.
+        let circuit =
+            |c: &str| matches!(c, "main" | "backup") || pdu.loads.iter().any(|l| l.name == c);
+        let meter = |s: &str| {
+            self.backend == BackendKind::EmulatedMeters
+                && s.strip_prefix(METER_PREFIX).is_some_and(circuit)
+        };
         if let Some(s) = subject
             && !matches!(s, "main" | "backup" | "pdu")
             && !pdu.loads.iter().any(|l| l.name == s)
             && !node(s)
+            && !meter(s)
         {
             return Err(self.at(
                 "expect",
                 Some(s),
                 format!(
-                    "unknown subject {s:?}; expected \"main\", \"backup\", \"pdu\", a load name or \"node 0xNN\""
+                    "unknown subject {s:?}; expected \"main\", \"backup\", \"pdu\", a load name, \"node 0xNN\" or (emulated meters) \"{METER_PREFIX}\" and a source or load"
                 ),
             ));
         }

@@ -23,8 +23,10 @@ pub struct Args {
     quiet: bool,
     /// What a PDU runs against: `sim` (the twin's readings or waveforms), `emulated-hil`
     /// (virtual measurement nodes on an emulated I2C bus fed by the twin, relays through
-    /// the relay board and its watchdog) or `emulated-hil-ads1115` (the loads metered by
-    /// streamed ADS1115s instead). Default: the scenario's `backend`.
+    /// the relay board and its watchdog), `emulated-hil-ads1115` (the loads metered by
+    /// streamed ADS1115s instead) or `emulated-meters` (every circuit metered by a PZEM-004T
+    /// on an emulated RS-485 line); a feeder, `emulated-field` (its home nodes emulated on
+    /// their link). Default: the scenario's `backend`.
     #[arg(long)]
     backend: Option<BackendKind>,
     #[command(flatten)]
