@@ -1,4 +1,6 @@
-//! `gridtwin serve --hil BENCH.ron`: the controller on the bench's hardware instead of the twin.
+//! `gridtwin serve --hil BENCH.ron [--field FIELD.ron]`: the controller on the bench's hardware
+//! instead of the twin, its circuits measured by the bench's nodes or by the field file's
+//! Modbus meters.
 //! On a Raspberry Pi (feature `rpi`) its I2C bus and GPIO; with `--emulated`, the bench's
 //! emulation at no load (mains on the main and the bus, no current), paced by the wall clock, to
 //! try the service and the bench file without a Pi.
@@ -7,6 +9,7 @@ use std::time::Instant;
 
 use controller::backend::Backend;
 use controller::backend::hardware::{Hardware, Io};
+use controller::backend::metered_site::MeteredSite;
 use hil::bench::Bench;
 
 /// How long the nodes have to give their first values before the controller starts, s.
@@ -82,5 +85,41 @@ fn pi(
 
 #[cfg(not(feature = "rpi"))]
 fn pi(_: &Bench, _: &[String], _: f64) -> Result<(Box<dyn Backend + Send>, Vec<String>), String> {
+    Err("this build has no Raspberry Pi support (build with --features rpi); use --emulated".into())
+}
+
+/// The bench's relay outputs with the site's circuits measured by `field`'s Modbus meters
+/// (`serve --hil BENCH.ron --field FIELD.ron`); with `hil.emulated`, the bench's pins and the
+/// field file's meters emulated (at 230 V and 2 kW each).
+pub fn open_metered(
+    hil: &Hil,
+    field: &::field::config::Field,
+    names: &[String],
+) -> Result<Box<dyn Backend + Send>, String> {
+    if hil.emulated {
+        let e = hil::emulated::bench::emulate(&hil.bench);
+        let site = MeteredSite::open(&hil.bench, field, true, names, e.outputs, e.heartbeat)?;
+        return Ok(Box::new(site));
+    }
+    pi_metered(&hil.bench, field, names)
+}
+
+#[cfg(feature = "rpi")]
+fn pi_metered(
+    bench: &Bench,
+    field: &::field::config::Field,
+    names: &[String],
+) -> Result<Box<dyn Backend + Send>, String> {
+    let pi = hil::rpi::Pi::open(bench)?;
+    let site = MeteredSite::open(bench, field, false, names, pi.outputs, pi.heartbeat)?;
+    Ok(Box::new(site))
+}
+
+#[cfg(not(feature = "rpi"))]
+fn pi_metered(
+    _: &Bench,
+    _: &::field::config::Field,
+    _: &[String],
+) -> Result<Box<dyn Backend + Send>, String> {
     Err("this build has no Raspberry Pi support (build with --features rpi); use --emulated".into())
 }

@@ -19,7 +19,8 @@ use crate::web::{self, AppState};
 /// How long the first start's setup link stays valid.
 const SETUP_TTL_MS: i64 = 24 * 3600 * 1000;
 
-/// A feeder's field (`serve --field`): its file, and whether its devices are emulated.
+/// A site's field (`serve --field`): its file, and whether its devices are emulated. A feeder's
+/// home nodes and transformer meter, or (with `--hil`) the meters of a PDU's circuits.
 pub struct Field {
     pub file: field::config::Field,
     pub emulated: bool,
@@ -31,7 +32,8 @@ pub struct ServeOptions<'a> {
     pub speed: f64,
     /// Run a PDU's controller on this bench instead of the twin.
     pub hil: Option<&'a Hil>,
-    /// Run a feeder's balancer on these home nodes instead of the twin.
+    /// Run a feeder's balancer on these home nodes instead of the twin; with `hil`, the PDU's
+    /// circuits measured by these meters.
     pub field: Option<&'a Field>,
     /// Publish to an MQTT broker (and announce to Home Assistant).
     pub mqtt: Option<&'a crate::mqtt::client::Options>,
@@ -50,7 +52,8 @@ pub fn start(l: &Loaded, o: &ServeOptions) -> Result<(AppState, Option<String>),
         ));
     }
     let rig = match (o.hil, o.field) {
-        (Some(hil), _) => Rig::Bench(open_bench(l, hil, o.speed)?),
+        (Some(hil), Some(f)) => Rig::Bench(open_metered(l, hil, f, o.speed)?),
+        (Some(hil), None) => Rig::Bench(open_bench(l, hil, o.speed)?),
         (None, Some(f)) => Rig::Field(Box::new(open_field(l, f, o.speed)?)),
         (None, None) => Rig::Twin,
     };
@@ -105,6 +108,25 @@ fn open_bench(l: &Loaded, hil: &Hil, speed: f64) -> Result<Box<dyn Backend + Sen
         );
     }
     Ok(hw)
+}
+
+/// The scenario's PDU switched by the bench's relays and measured by the field's meters.
+fn open_metered(
+    l: &Loaded,
+    hil: &Hil,
+    f: &Field,
+    speed: f64,
+) -> Result<Box<dyn Backend + Send>, String> {
+    if speed != 1.0 {
+        return Err(format!(
+            "--hil runs in real time: --speed must be 1, not {speed}"
+        ));
+    }
+    let spec = l
+        .pdu()
+        .ok_or("--hil with --field meters a PDU; this scenario is a feeder")?;
+    let names: Vec<String> = spec.loads.iter().map(|x| x.name.clone()).collect();
+    hardware::open_metered(hil, &f.file, &names)
 }
 
 /// The scenario's feeder on the field's home nodes.

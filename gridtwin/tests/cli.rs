@@ -1007,6 +1007,17 @@ fn the_rs485_balancing_day_holds_on_the_emulated_field() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("an RS-485 or a LoRa link"), "{err}");
+    // Meters on a line measure a PDU's circuits, not a feeder's.
+    let out = gridtwin(&[
+        "run",
+        "-q",
+        f.to_str().unwrap(),
+        "--backend",
+        "emulated-meters",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("meters a PDU's circuits"), "{err}");
 }
 
 #[test]

@@ -26,7 +26,8 @@ use hil::poll::PollSettings;
 use sim::{Actuation, Pdu, PduSpec, Synth, WaveformSpec};
 
 use super::Backend;
-use super::hardware::{Coil, Hardware, Io};
+use super::hardware::{Hardware, Io};
+use super::relay_outputs::Coil;
 use crate::scenario::format::{BusFault, Target};
 use control_core::Settings;
 use control_core::{Commands, Event, Instant, Measurements};

@@ -93,6 +93,16 @@ pub fn pzem_field(pdu: &Pdu) -> Field {
 
 impl EmulatedMeters {
     pub fn new(pdu: Pdu) -> Result<EmulatedMeters, String> {
+        // Set up on a thread of its own: the caller may be inside a runtime (the live
+        // service's tests are), where this one could not block.
+        std::thread::scope(|s| {
+            s.spawn(move || EmulatedMeters::open(pdu))
+                .join()
+                .unwrap_or_else(|_| Err("the meters' set-up panicked".into()))
+        })
+    }
+
+    fn open(pdu: Pdu) -> Result<EmulatedMeters, String> {
         let file = pzem_field(&pdu);
         let names: Vec<String> = pdu.loads.iter().map(|l| l.spec.name.clone()).collect();
         let wiring = MeterWiring::new(&file, &names)?;
@@ -181,11 +191,7 @@ impl Backend for EmulatedMeters {
         self.actuation.backup_closed = c.backup_closed;
         self.actuation.backup_start = c.backup_start;
         self.actuation.relays.clone_from(&c.relays);
-        self.feeding = match (c.main_closed, c.backup_closed) {
-            (true, _) => Some(SourceId::Main),
-            (_, true) => Some(SourceId::Backup),
-            _ => None,
-        };
+        self.feeding = super::feeding(c);
         self.pdu.step(dt, &self.actuation);
         self.t += dt;
         self.feed();

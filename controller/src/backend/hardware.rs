@@ -11,14 +11,13 @@ use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::OutputPin;
 use embedded_hal::i2c::I2c;
 use grid_types::{LoadReading, Readings, SourceId, SourceReading};
-use hil::Contact;
 use hil::ads_meter::{Interleaved, Metered, ReadyPin, Stream};
-use hil::bench::{Bench, Circuit, Drive, NodeCfg};
+use hil::bench::{Bench, Circuit, NodeCfg};
 use hil::node::Node;
 use hil::poll::{PollEvent, Poller};
-use hil::{Polarity, RelayBank};
 
 use super::Backend;
+use super::relay_outputs::{Coil, RelayOutputs, coils};
 use control_core::{Commands, Event, Instant, LoadMeasurement, Measurements, SourceMeasurement};
 use control_core::{EventKind, NodeTrouble};
 
@@ -31,15 +30,6 @@ type Slot = (usize, u8);
 enum Place {
     Node(Slot),
     Meter(usize, u8),
-}
-
-/// What an output's coil is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Coil {
-    Main,
-    Backup,
-    Start,
-    Load(usize),
 }
 
 /// The bench's wiring resolved against the site's loads.
@@ -143,35 +133,7 @@ impl Wiring {
             .map(|(s, n)| s.ok_or_else(|| missing(n)))
             .collect::<Result<Vec<Place>, _>>()?;
 
-        let mut driven = BTreeMap::new();
-        let mut coils = Vec::with_capacity(bench.relays.outputs.len());
-        for o in &bench.relays.outputs {
-            let coil = match &o.drives {
-                Drive::MainContactor => Coil::Main,
-                Drive::BackupContactor => Coil::Backup,
-                Drive::GeneratorStart => Coil::Start,
-                Drive::Load(n) => Coil::Load(load(n, &format!("relay pin {}", o.pin))?),
-            };
-            if let Some(pin) = driven.insert(coil, o.pin) {
-                return Err(format!(
-                    "relay pins {pin} and {} drive the same thing",
-                    o.pin
-                ));
-            }
-            coils.push((coil, o.contact == Contact::NormallyClosed));
-        }
-        let undriven = |what: &str| format!("no relay output drives {what}");
-        for (c, what) in [
-            (Coil::Main, "the main contactor"),
-            (Coil::Backup, "the backup contactor"),
-        ]
-        .into_iter()
-        .chain((0..names.len()).map(|i| (Coil::Load(i), names[i].as_str())))
-        {
-            if !coils.iter().any(|(k, _)| *k == c) {
-                return Err(undriven(what));
-            }
-        }
+        let coils = coils(bench, names)?;
         Ok(Wiring {
             nodes: bench
                 .nodes
@@ -223,11 +185,8 @@ pub struct Hardware<I, D, P: OutputPin> {
     clock: Box<dyn Fn() -> f64 + Send>,
     wiring: Wiring,
     poller: Poller,
-    outputs: RelayBank<P>,
-    heartbeat: P,
-    beat: bool,
+    outputs: RelayOutputs<P>,
     budget_s: f64,
-    coils: Vec<bool>,
     panel: Readings,
     relays: Vec<bool>,
     /// The source whose contactor was last commanded closed.
@@ -260,32 +219,14 @@ impl<I: I2c, D: DelayNs, P: OutputPin> Hardware<I, D, P> {
                 bench.meters.len()
             ));
         }
-        if io.outputs.len() != bench.relays.outputs.len() {
-            return Err(format!(
-                "{} output pins for {} relay outputs",
-                io.outputs.len(),
-                bench.relays.outputs.len()
-            ));
-        }
-        let polarity = if bench.relays.active_low {
-            Polarity::ActiveLow
-        } else {
-            Polarity::ActiveHigh
-        };
-        let mut outputs = RelayBank::new(io.outputs.into_iter().map(|p| (p, false)), polarity);
-        outputs
-            .fail_safe()
-            .map_err(|e| format!("relay outputs: {e:?}"))?;
+        let outputs = RelayOutputs::new(bench, names, io.outputs, io.heartbeat)?;
         Ok(Hardware {
             poller: Poller::new(wiring.nodes.iter().copied(), bench.poll),
             i2c: io.i2c,
             delay: io.delay,
             clock: io.clock,
             outputs,
-            heartbeat: io.heartbeat,
-            beat: false,
             budget_s: step_s,
-            coils: Vec::new(),
             panel: Readings {
                 loads: vec![LoadReading::default(); names.len()],
                 ..Readings::default()
@@ -574,33 +515,9 @@ impl<I: I2c, D: DelayNs, P: OutputPin> Backend for Hardware<I, D, P> {
     }
 
     fn actuate(&mut self, c: &Commands, _dt: f64) {
-        // Coils for the wanted states: a normally closed contact opens when its coil is
-        // energized.
-        self.coils.clear();
-        self.coils
-            .extend(self.wiring.coils.iter().map(|&(coil, nc)| {
-                let closed = match coil {
-                    Coil::Main => c.main_closed,
-                    Coil::Backup => c.backup_closed,
-                    Coil::Start => c.backup_start,
-                    Coil::Load(i) => c.relays[i],
-                };
-                closed != nc
-            }));
+        self.outputs.drive(c);
         self.relays.clone_from(&c.relays);
-        self.feeding = match (c.main_closed, c.backup_closed) {
-            (true, _) => Some(SourceId::Main),
-            (_, true) => Some(SourceId::Backup),
-            _ => None,
-        };
-        // rppal's and the emulation's pin writes cannot fail (their error is `Infallible`).
-        let _ = self.outputs.apply(&self.coils);
-        self.beat = !self.beat;
-        let _ = if self.beat {
-            self.heartbeat.set_high()
-        } else {
-            self.heartbeat.set_low()
-        };
+        self.feeding = super::feeding(c);
     }
 
     fn readings(&self) -> &Readings {
@@ -642,17 +559,10 @@ fn trouble(trouble: NodeTrouble) -> EventKind {
     EventKind::NodeTrouble { trouble }
 }
 
-impl<I, D, P: OutputPin> Drop for Hardware<I, D, P> {
-    /// A stopped controller leaves every coil at rest: the contacts fall to their wiring (the
-    /// main closed, critical loads on), as the relay board's watchdog would a moment later.
-    fn drop(&mut self) {
-        let _ = self.outputs.fail_safe();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hil::bench::Drive;
 
     fn demo() -> (Bench, Vec<String>) {
         let b = Bench::parse(hil::bench::DEMO).unwrap();

@@ -7,8 +7,10 @@ pub mod emulated_hil;
 pub mod emulated_meters;
 pub mod field_meters;
 pub mod hardware;
+pub mod metered_site;
+pub mod relay_outputs;
 
-use grid_types::Readings;
+use grid_types::{Readings, SourceId};
 use sim::{Actuation, Pdu, SensorChain, Synth, WaveformSpec};
 
 use control_core::measurement::Calibration;
@@ -27,6 +29,15 @@ pub trait Backend {
     fn relay_closed(&self, i: usize) -> bool;
     /// What the hardware reported since the last call, as events at `now`.
     fn reports(&mut self, _now: Instant, _out: &mut Vec<Event>) {}
+}
+
+/// The source whose contactor `c` closes (the main, if both: the interlock never allows it).
+pub(crate) fn feeding(c: &Commands) -> Option<SourceId> {
+    match (c.main_closed, c.backup_closed) {
+        (true, _) => Some(SourceId::Main),
+        (_, true) => Some(SourceId::Backup),
+        _ => None,
+    }
 }
 
 /// The PDU twin as a backend: its RMS readings, or its sampled waveforms through the

@@ -83,7 +83,9 @@ impl FieldLoop {
 
     fn open(l: &Loaded, file: &FieldFile, emulated: bool) -> Result<FieldLoop, String> {
         let Grid::Feeder(feeder) = &l.site else {
-            return Err("--field runs a feeder's home nodes; this scenario is a PDU".into());
+            return Err(
+                "--field alone runs a feeder's home nodes; this scenario is a PDU (its meters go with --hil BENCH.ron, its relays)".into(),
+            );
         };
         let mut volts = Vec::new();
         for h in &file.homes {

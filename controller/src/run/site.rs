@@ -56,7 +56,9 @@ impl SiteLoop {
                 SiteLoop::Pdu(Box::new(PduLoop::new(l, epoch, relays).map_err(not_pdu)?))
             }
             (Site::Pdu(_), Rig::Field(_), _) => {
-                return Err("--field runs a feeder's home nodes; this scenario is a PDU".into());
+                return Err(
+                    "--field alone runs a feeder's home nodes; this scenario is a PDU (its meters go with --hil BENCH.ron, its relays)".into(),
+                );
             }
             (Site::Feeder(_), Rig::Bench(_), _) => {
                 return Err("a bench drives a PDU, not a feeder".into());

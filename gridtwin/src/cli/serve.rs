@@ -34,11 +34,14 @@ pub struct Args {
     #[arg(long, value_name = "BENCH.ron")]
     hil: Option<PathBuf>,
     /// Run a feeder's balancer on the home nodes and meters FIELD.ron lays out instead of
-    /// the twin, in real time: the homes' values are what their nodes report.
-    #[arg(long, value_name = "FIELD.ron", conflicts_with_all = ["hil", "hil_emulated"])]
+    /// the twin, in real time: the homes' values are what their nodes report. With --hil,
+    /// a PDU's circuits measured by FIELD.ron's Modbus meters (`measures: Circuit(NAME)`),
+    /// its relays on the bench's outputs.
+    #[arg(long, value_name = "FIELD.ron", conflicts_with = "hil_emulated")]
     field: Option<PathBuf>,
     /// With --hil: the bench's emulation at no load instead of the Pi's buses. With --field:
-    /// the field file's devices emulated, fed by the scenario's twin.
+    /// the field file's devices emulated, fed by the scenario's twin (with --hil too: at
+    /// 230 V and 2 kW each).
     #[arg(long)]
     emulated: bool,
     /// Publish each load's, source's and phase's state and each event to this MQTT broker
