@@ -50,6 +50,10 @@ enum Command {
     Hq(cli::hq::Args),
     /// Manage the control center's users (works offline, on the data directory).
     User(cli::user::Args),
+    /// A live site's store at a glance: its last reading, each channel's latest value, the
+    /// energy counters, the alarms nobody acknowledged and the last events in words (reads
+    /// only; beside a running serve or after it).
+    Status(cli::status::Args),
     /// Draw the scenario's grid live in a window (a PDU or a feeder; the demo PDU when no FILE
     /// is given), driven by the same controller loop as every other run. Click a load to switch
     /// it, a home to move its phase; buttons inject faults. Needs a build with `--features viz`
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "hq")]
         Command::Hq(a) => cli::hq::run(a),
         Command::User(a) => cli::user::run(a),
+        Command::Status(a) => cli::status::run(a),
         Command::Viz(a) => cli::viz::run(a),
         Command::Check(a) => cli::check::run(a),
         Command::Hil(a) => cli::hil::run(a),

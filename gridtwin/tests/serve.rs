@@ -151,6 +151,48 @@ fn a_killed_server_loses_only_the_batch_in_flight() {
     std::fs::remove_dir_all(&data).unwrap();
 }
 
+/// `gridtwin status --data DIR` reads a stopped site's store: its last reading, the channels'
+/// values as stored, the energy counters and the outage's events in words; a directory with no
+/// store is bad input.
+#[test]
+fn status_shows_what_the_store_holds() {
+    let data = common::scratch("status");
+    common::add_user(&data, "op", "operator");
+    let (s, _) = Server::start(&data, 50.0);
+    let c = s.login("op");
+    // The demo's mains fails at 60 s; the generator carries the site from about 74 s.
+    s.until(&c, |v| v["sim_s"].as_f64() > Some(90.0));
+    s.stop();
+    let out = common::gridtwin()
+        .args(["status", "--data", data.to_str().unwrap(), "--events", "50"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let db = Store::open(&data).unwrap();
+    let last = db.last_reading().unwrap().unwrap();
+    // The backup's voltage as stored in the last second, to the printed millivolt.
+    let v = db
+        .history("backup/v", last - 3_600_000, last + 1, 3600)
+        .unwrap();
+    let line = format!("{:<32} {:>14.3} V", "backup/v", v.last().unwrap().mean);
+    assert!(said.contains(&line), "{line:?} in\n{said}");
+    assert!(said.contains("kWh"), "{said}");
+    for words in [
+        "generator start commanded",
+        "load transferred to the backup",
+    ] {
+        assert!(said.contains(words), "{words} in\n{said}");
+    }
+    let none = common::scratch("status-none");
+    let out = common::gridtwin()
+        .args(["status", "--data", none.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no site's store here"));
+}
+
 /// Nothing secret reaches the log: not a password (the MQTT broker's in its URL, a user's, a
 /// wrong one tried), nor a session or API token, though the broker's URL is logged (refused
 /// connections) and logins happen.
