@@ -54,6 +54,9 @@ enum Command {
     /// energy counters, the alarms nobody acknowledged and the last events in words (reads
     /// only; beside a running serve or after it).
     Status(cli::status::Args),
+    /// A live site's last N days from its store: per day the energy supplied, the peak power
+    /// and when, the bus voltage's range, outages, trips and alarms; each load's energy.
+    Stats(cli::stats::Args),
     /// Draw the scenario's grid live in a window (a PDU or a feeder; the demo PDU when no FILE
     /// is given), driven by the same controller loop as every other run. Click a load to switch
     /// it, a home to move its phase; buttons inject faults. Needs a build with `--features viz`
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
         Command::Hq(a) => cli::hq::run(a),
         Command::User(a) => cli::user::run(a),
         Command::Status(a) => cli::status::run(a),
+        Command::Stats(a) => cli::stats::run(a),
         Command::Viz(a) => cli::viz::run(a),
         Command::Check(a) => cli::check::run(a),
         Command::Hil(a) => cli::hil::run(a),

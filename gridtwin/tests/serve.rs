@@ -152,10 +152,10 @@ fn a_killed_server_loses_only_the_batch_in_flight() {
 }
 
 /// `gridtwin status --data DIR` reads a stopped site's store: its last reading, the channels'
-/// values as stored, the energy counters and the outage's events in words; a directory with no
-/// store is bad input.
+/// values as stored, the energy counters and the outage's events in words; `stats` its days;
+/// a directory with no store is bad input.
 #[test]
-fn status_shows_what_the_store_holds() {
+fn status_and_stats_show_what_the_store_holds() {
     let data = common::scratch("status");
     common::add_user(&data, "op", "operator");
     let (s, _) = Server::start(&data, 50.0);
@@ -184,6 +184,32 @@ fn status_shows_what_the_store_holds() {
     ] {
         assert!(said.contains(words), "{words} in\n{said}");
     }
+    // `stats`: today's row has the outage, and each load's energy is its counter's rise.
+    let out = common::gridtwin()
+        .args(["stats", "--data", data.to_str().unwrap(), "--days", "2"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let rows: Vec<&str> = said.lines().collect();
+    let today = rows
+        .iter()
+        .find(|r| r.starts_with(&chrono::Local::now().format("%Y-%m-%d").to_string()))
+        .unwrap_or_else(|| panic!("no row for today in\n{said}"));
+    let cols: Vec<&str> = today.split_whitespace().collect();
+    // day, supplied, peak, at, bus lo, bus hi, outages, trips, alarms
+    assert_eq!(cols[6], "1", "one outage: {today}");
+    let e = db
+        .history("load/server/energy", last - 86_400_000, last + 1, 1)
+        .unwrap();
+    let kwh = (e[0].max - e[0].min) / 3.6e6;
+    let line = format!("{:<32} {kwh:>12.3} kWh", "load/server/energy");
+    assert!(said.contains(&line), "{line:?} in\n{said}");
+    let out = common::gridtwin()
+        .args(["stats", "--data", data.to_str().unwrap(), "--days", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
     let none = common::scratch("status-none");
     let out = common::gridtwin()
         .args(["status", "--data", none.to_str().unwrap()])

@@ -17,6 +17,7 @@ pub mod powerflow;
 pub mod report;
 pub mod run;
 pub mod serve;
+pub mod stats;
 pub mod status;
 pub mod user;
 pub mod viz;
