@@ -18,8 +18,7 @@ use grid_types::{Readings, SourceId};
 use sim::{Actuation, Pdu};
 
 use super::Backend;
-use super::field_meters::{MeterReadout, MeterWiring};
-use crate::field::nodes::site_event;
+use super::field_meters::{MeterReadout, MeterWiring, site_events};
 use crate::scenario::format::METER_PREFIX;
 
 /// A PZEM's read on the line: 8 bytes asked, 25 answered, 10 bits a byte at 9600 baud, and the
@@ -208,12 +207,6 @@ impl Backend for EmulatedMeters {
 
     /// Meters lost and back, at `now`: the step's events are the controller's time.
     fn reports(&mut self, now: Instant, out: &mut Vec<Event>) {
-        let t = now.as_secs_f64();
-        out.extend(
-            self.site
-                .drain_events()
-                .into_iter()
-                .filter_map(|(_, e)| site_event(t, e)),
-        );
+        site_events(&self.site, now, out);
     }
 }

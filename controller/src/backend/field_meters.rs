@@ -9,11 +9,21 @@
 //! is dead; once the bus has been live for `grace_s` and it still does not answer, it is lost.
 //! The price: a cut RS-485 line reads as an outage of both sources.
 
-use control_core::{LoadMeasurement, Measurements, SourceMeasurement};
+use control_core::{Event, Instant, LoadMeasurement, Measurements, SourceMeasurement};
 use field::config::{Field, Measures};
 use field::meter::MeterReading;
-use field::site::MeterSeen;
+use field::site::{MeterSeen, Site};
 use grid_types::{LoadReading, Readings, SourceId, SourceReading};
+
+/// The meters lost and back since the last call, as events at `now` (the controller's time).
+pub fn site_events(site: &Site, now: Instant, out: &mut Vec<Event>) {
+    let t = now.as_secs_f64();
+    out.extend(
+        site.drain_events()
+            .into_iter()
+            .filter_map(|(_, e)| crate::field::nodes::site_event(t, e)),
+    );
+}
 
 /// Each circuit's meter, by its index in the field file.
 #[derive(Debug, Clone, PartialEq, Eq)]

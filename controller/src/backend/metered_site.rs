@@ -13,9 +13,8 @@ use grid_types::{Readings, SourceId};
 use hil::bench::Bench;
 
 use super::Backend;
-use super::field_meters::{MeterReadout, MeterWiring};
+use super::field_meters::{MeterReadout, MeterWiring, site_events};
 use super::relay_outputs::RelayOutputs;
-use crate::field::nodes::site_event;
 
 pub struct MeteredSite<P: OutputPin> {
     outputs: RelayOutputs<P>,
@@ -119,13 +118,7 @@ impl<P: OutputPin> Backend for MeteredSite<P> {
     }
 
     fn reports(&mut self, now: Instant, out: &mut Vec<Event>) {
-        let t = now.as_secs_f64();
-        out.extend(
-            self.site
-                .drain_events()
-                .into_iter()
-                .filter_map(|(_, e)| site_event(t, e)),
-        );
+        site_events(&self.site, now, out);
     }
 }
 

@@ -74,6 +74,17 @@ pub fn read(path: &Path) -> Result<String, Failure> {
     std::fs::read_to_string(path).map_err(|e| Failure::BadInput(format!("{}: {e}", path.display())))
 }
 
+/// A live site's store under `dir`, which must hold one (a read never makes an empty one).
+pub fn open_store(dir: &Path) -> Result<gridtwin::store::Store, Failure> {
+    if !dir.join(gridtwin::store::DB_FILE).is_file() {
+        return Err(Failure::BadInput(format!(
+            "{}: no site's store here (`gridtwin serve --data DIR` keeps one)",
+            dir.display()
+        )));
+    }
+    gridtwin::store::Store::open(dir).map_err(|e| Failure::Failed(e.to_string()))
+}
+
 /// The scenario file, or the built-in demo.
 pub fn load_or_demo(file: Option<&Path>) -> Result<Loaded, Failure> {
     match file {

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use chrono::{Local, TimeZone};
 
-use super::{Failure, Outcome, printed};
-use gridtwin::store::{DB_FILE, EventFilter, Store, StoredEvent, now_ms};
+use super::{Outcome, open_store, printed};
+use gridtwin::store::{EventFilter, Store, StoredEvent, now_ms};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -21,13 +21,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Outcome {
-    if !a.data.join(DB_FILE).is_file() {
-        return Err(Failure::BadInput(format!(
-            "{}: no site's store here (`gridtwin serve --data DIR` keeps one)",
-            a.data.display()
-        )));
-    }
-    let db = Store::open(&a.data).map_err(|e| Failure::Failed(e.to_string()))?;
+    let db = open_store(&a.data)?;
     printed(render(&db, now_ms(), a.events).map_err(|e| e.to_string()))
 }
 
