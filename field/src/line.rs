@@ -29,10 +29,10 @@ impl Slave for Device {
         }
     }
 
-    fn answers(&self, now: f64) -> bool {
+    fn answers(&self) -> bool {
         match self {
-            Device::Node(n) => n.answers(now),
-            Device::Meter(m) => m.answers(now),
+            Device::Node(n) => n.answers(),
+            Device::Meter(m) => m.answers(),
         }
     }
 }
@@ -250,7 +250,7 @@ impl Line {
         let mut s = self.lock();
         s.stats.requests += 1;
         if slave == rtu::BROADCAST {
-            for d in s.devices.values_mut().filter(|d| d.answers(now)) {
+            for d in s.devices.values_mut().filter(|d| d.answers()) {
                 let _ = d.handle(now, pdu);
             }
             return None;
@@ -260,7 +260,7 @@ impl Line {
             return None;
         }
         let device = s.devices.get_mut(&address)?;
-        if !device.answers(now) {
+        if !device.answers() {
             return None;
         }
         let reply = device.handle(now, pdu);

@@ -13,8 +13,8 @@ use crate::words::{hi_lo, lo_hi};
 pub trait Slave: Send {
     fn handle(&mut self, now: f64, pdu: &Pdu) -> Result<Reply, Exception>;
 
-    /// Whether it is alive to answer at all at `now`.
-    fn answers(&self, _now: f64) -> bool {
+    /// Whether it is alive to answer at all.
+    fn answers(&self) -> bool {
         true
     }
 }
@@ -377,7 +377,7 @@ impl Meter {
 }
 
 impl Slave for Meter {
-    fn answers(&self, _now: f64) -> bool {
+    fn answers(&self) -> bool {
         self.kind != MeterKind::Pzem004t
             || self
                 .reading
@@ -601,12 +601,12 @@ mod tests {
         assert_eq!(power(&mut m, 1.0), 900.0);
         m.set_reading(1.5, at(230.0, 300.0));
         assert_eq!(power(&mut m, 1.99), 900.0);
-        assert!(m.answers(1.99));
+        assert!(m.answers());
         // Its supply is its voltage input: at 79 V it is dead, at 80 V alive.
         m.set_reading(2.1, at(79.0, 0.0));
-        assert!(!m.answers(2.1));
+        assert!(!m.answers());
         m.set_reading(2.2, at(PZEM_MIN_V, 0.0));
-        assert!(m.answers(2.2));
+        assert!(m.answers());
         // An Eastron meter shows what it is given at once.
         let mut e = Meter::new(MeterKind::Sdm120, 1);
         e.set_reading(0.5, at(230.0, 900.0));

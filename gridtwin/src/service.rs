@@ -51,10 +51,20 @@ pub fn start(l: &Loaded, o: &ServeOptions) -> Result<(AppState, Option<String>),
             o.speed
         ));
     }
+    // Hardware and the field run on the wall clock.
+    let real = [(o.hil.is_some(), "--hil"), (o.field.is_some(), "--field")];
+    if let Some((_, flag)) = real.iter().find(|r| r.0)
+        && o.speed != 1.0
+    {
+        return Err(format!(
+            "{flag} runs in real time: --speed must be 1, not {}",
+            o.speed
+        ));
+    }
     let rig = match (o.hil, o.field) {
-        (Some(hil), Some(f)) => Rig::Bench(open_metered(l, hil, f, o.speed)?),
-        (Some(hil), None) => Rig::Bench(open_bench(l, hil, o.speed)?),
-        (None, Some(f)) => Rig::Field(Box::new(open_field(l, f, o.speed)?)),
+        (Some(hil), Some(f)) => Rig::Bench(open_metered(l, hil, f)?),
+        (Some(hil), None) => Rig::Bench(open_bench(l, hil)?),
+        (None, Some(f)) => Rig::Field(Box::new(open_field(l, f)?)),
         (None, None) => Rig::Twin,
     };
     let db = Store::open(o.data).map_err(|e| e.to_string())?;
@@ -86,12 +96,7 @@ pub fn start(l: &Loaded, o: &ServeOptions) -> Result<(AppState, Option<String>),
 }
 
 /// The bench's hardware for the scenario's PDU; what it says on opening goes to stderr.
-fn open_bench(l: &Loaded, hil: &Hil, speed: f64) -> Result<Box<dyn Backend + Send>, String> {
-    if speed != 1.0 {
-        return Err(format!(
-            "--hil runs in real time: --speed must be 1, not {speed}"
-        ));
-    }
+fn open_bench(l: &Loaded, hil: &Hil) -> Result<Box<dyn Backend + Send>, String> {
     let spec = l
         .pdu()
         .ok_or("--hil drives a PDU; this scenario is a feeder")?;
@@ -111,17 +116,7 @@ fn open_bench(l: &Loaded, hil: &Hil, speed: f64) -> Result<Box<dyn Backend + Sen
 }
 
 /// The scenario's PDU switched by the bench's relays and measured by the field's meters.
-fn open_metered(
-    l: &Loaded,
-    hil: &Hil,
-    f: &Field,
-    speed: f64,
-) -> Result<Box<dyn Backend + Send>, String> {
-    if speed != 1.0 {
-        return Err(format!(
-            "--hil runs in real time: --speed must be 1, not {speed}"
-        ));
-    }
+fn open_metered(l: &Loaded, hil: &Hil, f: &Field) -> Result<Box<dyn Backend + Send>, String> {
     let spec = l
         .pdu()
         .ok_or("--hil with --field meters a PDU; this scenario is a feeder")?;
@@ -130,12 +125,7 @@ fn open_metered(
 }
 
 /// The scenario's feeder on the field's home nodes.
-fn open_field(l: &Loaded, f: &Field, speed: f64) -> Result<FieldLoop, String> {
-    if speed != 1.0 {
-        return Err(format!(
-            "--field runs in real time: --speed must be 1, not {speed}"
-        ));
-    }
+fn open_field(l: &Loaded, f: &Field) -> Result<FieldLoop, String> {
     let site = FieldLoop::new(l, &f.file, f.emulated).map_err(|e| format!("field: {e}"))?;
     if !l.scenario.timeline.is_empty() && !f.emulated {
         tracing::warn!(

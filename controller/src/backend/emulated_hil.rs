@@ -470,7 +470,7 @@ impl EmulatedHil {
         let a = &mut self.actuation;
         a.relays.resize(self.pdu.loads.len(), false);
         a.backup_start = false;
-        for (&(coil, _), &closed) in self.hw.wiring().coils.iter().zip(&self.contacts) {
+        for (&(coil, _), &closed) in self.hw.coils().iter().zip(&self.contacts) {
             match coil {
                 Coil::Main => a.main_closed = closed,
                 Coil::Backup => a.backup_closed = closed,

@@ -19,6 +19,7 @@ use sim::{Actuation, Pdu};
 
 use super::Backend;
 use super::field_meters::{MeterReadout, MeterWiring, site_events};
+use crate::field::runtime::{apart, runtime};
 use crate::scenario::format::METER_PREFIX;
 
 /// A PZEM's read on the line: 8 bytes asked, 25 answered, 10 bits a byte at 9600 baud, and the
@@ -29,7 +30,8 @@ const READ_S: f64 = 0.045;
 /// fails, so a busy machine does not turn a slow answer into a dead source.
 const TIMEOUT_MS: u32 = 50;
 
-/// A field that has not done what was due within this (wall time) is stuck.
+/// A field that has not done what was due within this (wall time) is stuck: the run goes on,
+/// and the meters' data ages as it would behind a stuck line.
 const STALL: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub struct EmulatedMeters {
@@ -42,8 +44,6 @@ pub struct EmulatedMeters {
     readout: MeterReadout,
     feeding: Option<SourceId>,
     t: f64,
-    /// Steps whose field did not settle within `STALL`.
-    pub stalls: u64,
     _dir: tempfile::TempDir,
 }
 
@@ -92,13 +92,7 @@ pub fn pzem_field(pdu: &Pdu) -> Field {
 
 impl EmulatedMeters {
     pub fn new(pdu: Pdu) -> Result<EmulatedMeters, String> {
-        // Set up on a thread of its own: the caller may be inside a runtime (the live
-        // service's tests are), where this one could not block.
-        std::thread::scope(|s| {
-            s.spawn(move || EmulatedMeters::open(pdu))
-                .join()
-                .unwrap_or_else(|_| Err("the meters' set-up panicked".into()))
-        })
+        apart(move || EmulatedMeters::open(pdu))
     }
 
     fn open(pdu: Pdu) -> Result<EmulatedMeters, String> {
@@ -106,10 +100,7 @@ impl EmulatedMeters {
         let names: Vec<String> = pdu.loads.iter().map(|l| l.spec.name.clone()).collect();
         let wiring = MeterWiring::new(&file, &names)?;
         let dir = tempfile::tempdir().map_err(|e| format!("a directory for the field: {e}"))?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("the field's runtime: {e}"))?;
+        let rt = runtime(None)?;
         let (time, clock) = VirtualTime::new();
         let (emu, site) = rt.block_on(async {
             let emu = emulate_on(&file, dir.path(), clock.clone(), 1.0).await?;
@@ -118,7 +109,6 @@ impl EmulatedMeters {
                 .map_err(|e| e.to_string())?;
             Ok::<_, String>((emu, site))
         })?;
-        let grace_s = 2.0 * file.poll.stale_s;
         let mut m = EmulatedMeters {
             pdu,
             actuation: Actuation::default(),
@@ -126,10 +116,9 @@ impl EmulatedMeters {
             time,
             site,
             emu,
-            readout: MeterReadout::new(wiring, grace_s),
+            readout: MeterReadout::new(wiring, &file.poll),
             feeding: None,
             t: 0.0,
-            stalls: 0,
             _dir: dir,
         };
         // Every meter read once before the controller's first step.
@@ -169,13 +158,9 @@ impl EmulatedMeters {
     fn settle(&mut self) {
         self.time.set(self.t);
         let settled = self.site.settle(self.t, |_| true);
-        if self
+        let _ = self
             .rt
-            .block_on(async { tokio::time::timeout(STALL, settled).await })
-            .is_err()
-        {
-            self.stalls += 1;
-        }
+            .block_on(async { tokio::time::timeout(STALL, settled).await });
     }
 }
 

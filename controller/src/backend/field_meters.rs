@@ -6,11 +6,12 @@
 //! is dead as often as it means a fault. A source whose meter does not answer reads as a dead
 //! source, so the transfer switch acts on an outage (it holds on *lost* data, which here would
 //! be every outage). A load whose meter does not answer reads as drawing nothing while the bus
-//! is dead; once the bus has been live for `grace_s` and it still does not answer, it is lost.
+//! is dead; once the bus has been live for twice the line's `stale_s` and it still does not
+//! answer, it is lost.
 //! The price: a cut RS-485 line reads as an outage of both sources.
 
 use control_core::{Event, Instant, LoadMeasurement, Measurements, SourceMeasurement};
-use field::config::{Field, Measures};
+use field::config::{Field, Measures, PollCfg};
 use field::meter::MeterReading;
 use field::site::{MeterSeen, Site};
 use grid_types::{LoadReading, Readings, SourceId, SourceReading};
@@ -102,11 +103,13 @@ fn values(r: &MeterReading) -> (f64, f64, f64, f64) {
 }
 
 impl MeterReadout {
-    pub fn new(wiring: MeterWiring, grace_s: f64) -> MeterReadout {
+    /// `poll`: the meters' line's polling, whose `stale_s` sets how long a load's meter has
+    /// to be heard again once the bus is back (twice that).
+    pub fn new(wiring: MeterWiring, poll: &PollCfg) -> MeterReadout {
         let loads = wiring.loads.len();
         MeterReadout {
             wiring,
-            grace_s,
+            grace_s: 2.0 * poll.stale_s,
             bus_live_since: None,
             panel: Readings {
                 loads: vec![LoadReading::default(); loads],
@@ -257,7 +260,11 @@ mod tests {
     fn silence_is_a_dead_circuit_and_staleness_is_lost_data() {
         let names = ["fridge".to_string()];
         let w = MeterWiring::new(&field(FILE), &names).unwrap();
-        let mut r = MeterReadout::new(w, 2.0);
+        let poll = PollCfg {
+            stale_s: 1.0,
+            ..PollCfg::default()
+        };
+        let mut r = MeterReadout::new(w, &poll);
         let mut m = Measurements::default();
         let live = seen(230.0, 2.0, 460.0, true, true);
         r.measure(
@@ -283,7 +290,7 @@ mod tests {
             (m.backup.v, m.loads[0].i, m.loads[0].lost),
             (230.0, 0.0, false)
         );
-        // On the backup, the load's meter has `grace_s` to be heard again, then it is lost.
+        // On the backup, the load's meter has twice `stale_s` to be heard again, then it is lost.
         let at = |r: &mut MeterReadout, m: &mut Measurements, t| {
             r.measure(
                 t,

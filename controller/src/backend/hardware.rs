@@ -42,8 +42,6 @@ pub(crate) struct Wiring {
     loads: Vec<Place>,
     /// The node whose voltage sensor is on the bus, if any.
     bus: Option<usize>,
-    /// Each output's coil and whether its contact is normally closed.
-    pub(crate) coils: Vec<(Coil, bool)>,
 }
 
 impl Wiring {
@@ -133,7 +131,8 @@ impl Wiring {
             .map(|(s, n)| s.ok_or_else(|| missing(n)))
             .collect::<Result<Vec<Place>, _>>()?;
 
-        let coils = coils(bench, names)?;
+        // The relay outputs are checked here too, so that a bench is refused in one place.
+        coils(bench, names)?;
         Ok(Wiring {
             nodes: bench
                 .nodes
@@ -148,7 +147,6 @@ impl Wiring {
             backup,
             loads,
             bus,
-            coils,
         })
     }
 
@@ -409,6 +407,11 @@ impl<I: I2c, D: DelayNs, P: OutputPin> Hardware<I, D, P> {
         &self.wiring
     }
 
+    /// Each output's coil and whether its contact is normally closed, in the bench's order.
+    pub(crate) fn coils(&self) -> &[(Coil, bool)] {
+        &self.outputs.wiring
+    }
+
     /// The bench's clock now, s.
     fn now(&self) -> f64 {
         (self.clock)()
@@ -589,8 +592,9 @@ mod tests {
         );
         assert_eq!(w.address(Some(4), false), 0x23);
         assert_eq!(w.address(None, true), 0x21);
-        assert_eq!(w.coils[0], (Coil::Main, true));
-        assert_eq!(w.coils[8], (Coil::Load(5), false));
+        let c = coils(&b, &names).unwrap();
+        assert_eq!(c[0], (Coil::Main, true));
+        assert_eq!(c[8], (Coil::Load(5), false));
     }
 
     #[test]

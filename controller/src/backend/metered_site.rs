@@ -15,6 +15,7 @@ use hil::bench::Bench;
 use super::Backend;
 use super::field_meters::{MeterReadout, MeterWiring, site_events};
 use super::relay_outputs::RelayOutputs;
+use crate::field::runtime::{apart, runtime};
 
 pub struct MeteredSite<P: OutputPin> {
     outputs: RelayOutputs<P>,
@@ -42,16 +43,11 @@ impl<P: OutputPin + Send + 'static> MeteredSite<P> {
     ) -> Result<Self, String> {
         let wiring = MeterWiring::new(file, names).map_err(|e| format!("field: {e}"))?;
         let outputs = RelayOutputs::new(bench, names, pins, heartbeat)?;
-        // Set up on a thread of its own: the caller may be inside a runtime.
-        let (rt, site, emulated) = std::thread::scope(|s| {
-            s.spawn(|| start(file, emulated))
-                .join()
-                .unwrap_or_else(|_| Err("the meters' set-up panicked".into()))
-        })?;
+        let (rt, site, emulated) = apart(|| start(file, emulated))?;
         Ok(MeteredSite {
             outputs,
             site,
-            readout: MeterReadout::new(wiring, 2.0 * file.poll.stale_s),
+            readout: MeterReadout::new(wiring, &file.poll),
             feeding: None,
             relays: vec![false; names.len()],
             _emulated: emulated,
@@ -67,12 +63,7 @@ type Started = (
 );
 
 fn start(file: &Field, emulated: bool) -> Result<Started, String> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("meters")
-        .enable_all()
-        .build()
-        .map_err(|e| format!("the meters' runtime: {e}"))?;
+    let rt = runtime(Some("meters"))?;
     let (site, emulated) = rt.block_on(async {
         let emulated = match emulated {
             true => {

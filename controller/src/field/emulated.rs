@@ -56,10 +56,7 @@ impl EmulatedNodes {
         let every = b.report_every.get();
         let file = field_file(&b.link, &names, every)?;
         let dir = tempfile::tempdir().map_err(|e| format!("a directory for the field: {e}"))?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("the field's runtime: {e}"))?;
+        let rt = super::runtime::runtime(None)?;
         let (time, clock) = VirtualTime::new();
         let f = pf.feeder();
         let phases: Vec<Phase> = loads

@@ -20,6 +20,7 @@ use sim::rng::SplitMix64;
 mod config;
 pub mod emulated;
 pub mod nodes;
+pub(crate) mod runtime;
 
 pub use config::{Balancing, FieldFault, FieldLink, emulated_link};
 use control_core::balance::{Ack, Balancer, Command, Hold, Note, Report};

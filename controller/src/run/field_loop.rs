@@ -17,7 +17,11 @@ use record::schema::{self, Channel, J_PER_KWH};
 use super::FeederLoop;
 use crate::field::metered;
 use crate::field::nodes::{NodesBalancer, site_event};
+use crate::field::runtime::{apart, runtime};
 use crate::scenario::{Loaded, Site as Grid};
+
+/// `--field` on a PDU without `--hil`: what is said.
+pub(crate) const FIELD_ON_PDU: &str = "--field alone runs a feeder's home nodes; this scenario is a PDU (its meters go with --hil BENCH.ron, its relays)";
 
 /// The loop's step, s: the balancer looks at what the field heard once a second.
 const DT: f64 = 1.0;
@@ -72,20 +76,12 @@ impl FieldLoop {
     /// load of the feeder by name; the balancer's settings the scenario's. `emulated`: the
     /// file's devices emulated, fed by the scenario's twin.
     pub fn new(l: &Loaded, file: &FieldFile, emulated: bool) -> Result<FieldLoop, String> {
-        // Set up on a thread of its own: the caller may be inside a runtime (the service's
-        // tests are), where this one could neither block nor be dropped.
-        std::thread::scope(|s| {
-            s.spawn(|| FieldLoop::open(l, file, emulated))
-                .join()
-                .unwrap_or_else(|_| Err("the field's set-up panicked".into()))
-        })
+        apart(|| FieldLoop::open(l, file, emulated))
     }
 
     fn open(l: &Loaded, file: &FieldFile, emulated: bool) -> Result<FieldLoop, String> {
         let Grid::Feeder(feeder) = &l.site else {
-            return Err(
-                "--field alone runs a feeder's home nodes; this scenario is a PDU (its meters go with --hil BENCH.ron, its relays)".into(),
-            );
+            return Err(FIELD_ON_PDU.into());
         };
         let mut volts = Vec::new();
         for h in &file.homes {
@@ -119,12 +115,7 @@ impl FieldLoop {
             .filter(|(_, m)| m.measures == Measures::Transformer && m.kind == MeterKind::Sdm630)
             .map(|(k, m)| (k, m.name.clone()))
             .collect();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("field")
-            .enable_all()
-            .build()
-            .map_err(|e| format!("the field's runtime: {e}"))?;
+        let rt = runtime(Some("field"))?;
         let clock = Clock::wall();
         let (site, street) = rt.block_on(async {
             let street = match emulated {
@@ -455,12 +446,8 @@ impl Street {
             })
         };
         let phases = [1, 2, 3].map(at);
-        let neutral = [1, 2, 3]
-            .iter()
-            .filter_map(|n| i.iter().find(|x| x.0 == *n))
-            .map(|x| x.1)
-            .sum::<num_complex::Complex64>()
-            .norm();
+        // The neutral as the twin's own transformer channel has it.
+        let neutral = self.twin.last_reading()?.heads.first()?.neutral_a;
         Some(MeterReading {
             phases: phases.into_iter().collect::<Option<Vec<_>>>()?,
             hz: 50.0,

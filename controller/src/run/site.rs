@@ -8,6 +8,7 @@ use control_core::{Event, LoadSettings, OperatorCommand};
 use grid_types::Phase;
 use record::schema::Channel;
 
+use super::field_loop::FIELD_ON_PDU;
 use super::{FeederLoop, FieldLoop, PduLoop};
 use crate::backend::Backend;
 use crate::scenario::{Loaded, Site};
@@ -55,11 +56,7 @@ impl SiteLoop {
             (Site::Pdu(_), Rig::Twin, _) => {
                 SiteLoop::Pdu(Box::new(PduLoop::new(l, epoch, relays).map_err(not_pdu)?))
             }
-            (Site::Pdu(_), Rig::Field(_), _) => {
-                return Err(
-                    "--field alone runs a feeder's home nodes; this scenario is a PDU (its meters go with --hil BENCH.ron, its relays)".into(),
-                );
-            }
+            (Site::Pdu(_), Rig::Field(_), _) => return Err(FIELD_ON_PDU.into()),
             (Site::Feeder(_), Rig::Bench(_), _) => {
                 return Err("a bench drives a PDU, not a feeder".into());
             }
