@@ -111,6 +111,16 @@ pub enum Alarm {
     SensorFault,
 }
 
+/// An alert rule's level, in order of gravity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertLevel {
+    #[default]
+    Normal,
+    Warning,
+    Critical,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ShedReason {
@@ -192,6 +202,20 @@ pub enum EventKind {
     AlarmCleared {
         alarm: Alarm,
     },
+    /// An alert rule's value entered `level` (from normal or from the other level): `value`
+    /// against its `threshold`.
+    AlertRaised {
+        rule: String,
+        level: AlertLevel,
+        value: f64,
+        threshold: f64,
+    },
+    /// An alert rule's value is back to normal, `after_s` after it was raised.
+    AlertCleared {
+        rule: String,
+        value: f64,
+        after_s: f64,
+    },
     /// Feeders: a regulator moved to `tap` steps from neutral.
     Tap {
         tap: i32,
@@ -272,6 +296,8 @@ pub const EVENT_NAMES: &[&str] = &[
     "operator",
     "alarm",
     "alarm_cleared",
+    "alert_raised",
+    "alert_cleared",
     "tap",
     "phase_move",
     "solve_failed",
@@ -307,6 +333,8 @@ impl EventKind {
             EventKind::Operator { .. } => "operator",
             EventKind::Alarm { .. } => "alarm",
             EventKind::AlarmCleared { .. } => "alarm_cleared",
+            EventKind::AlertRaised { .. } => "alert_raised",
+            EventKind::AlertCleared { .. } => "alert_cleared",
             EventKind::Tap { .. } => "tap",
             EventKind::PhaseMove { .. } => "phase_move",
             EventKind::SolveFailed { .. } => "solve_failed",
@@ -334,6 +362,10 @@ impl EventKind {
             | EventKind::SolveFailed { .. }
             | EventKind::NodeLost { .. } => Severity::Alarm,
             EventKind::Lockout { .. } => Severity::Critical,
+            EventKind::AlertRaised { level, .. } => match level {
+                AlertLevel::Critical => Severity::Critical,
+                _ => Severity::Warning,
+            },
             EventKind::Alarm { alarm } => match alarm {
                 Alarm::TransferFail | Alarm::BackupLost | Alarm::WeldedRelay => Severity::Critical,
                 Alarm::CannotShed | Alarm::SensorFault => Severity::Alarm,

@@ -9,6 +9,7 @@
 //! home nodes' reports → phase moves) and `balance::plan`; `measurement::analyse` and
 //! `PduMetering` (raw samples → IEEE 1459 quantities).
 
+mod alerts;
 mod controller;
 mod events;
 mod interface;
@@ -26,9 +27,13 @@ mod unbalance;
 pub mod balance;
 pub mod measurement;
 
+pub use alerts::{
+    ActiveAlert, AlertAction, AlertRule, Alerts, Combine, Crossing, Input, Quantity, Scope,
+};
 pub use controller::{ConfigError, Controller, Status, UnknownLoad, check_settings};
 pub use events::{
-    Alarm, EVENT_NAMES, Element, Event, EventKind, NodeTrouble, Severity, ShedReason, Subject, Why,
+    Alarm, AlertLevel, EVENT_NAMES, Element, Event, EventKind, NodeTrouble, Severity, ShedReason,
+    Subject, Why,
 };
 pub use interface::{Commands, LoadMeasurement, Measurements, OperatorCommand, SourceMeasurement};
 pub use loads::LoadStatus;

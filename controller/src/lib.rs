@@ -1,8 +1,10 @@
 //! Gridtwin's controller crate: the adapters around the control core (`control_core`)
 //! (backends, scenario files, the run loop and the CLI).
 
+pub mod alerts;
 pub mod backend;
 pub mod capture;
+pub mod channels;
 pub mod field;
 pub mod run;
 pub mod scenario;

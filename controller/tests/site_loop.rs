@@ -41,8 +41,8 @@ fn a_pdu_row_holds_every_channel_and_its_registers() {
         panic!("a PDU")
     };
     let n = p.names().len();
-    // Each load's 8 channels, each source's 7 and the site's 6.
-    assert_eq!(s.channels().len(), 8 * n + 2 * 7 + 6);
+    // Each load's 9 channels, each source's 7 and the site's 8.
+    assert_eq!(s.channels().len(), 9 * n + 2 * 7 + 8);
     assert_eq!(s.registers()[n], "main");
     check_row(s, 500);
 }

@@ -52,24 +52,28 @@ pub const SOURCE: [(&str, &str); 7] = [
     ("closed", STATE),
 ];
 /// The rest of a PDU's site row: the bus, the loads' total power, whether the generator runs
-/// (`GENERATOR`), which source feeds (`FEEDING`) and the transfer switch's state.
-pub const PDU_SITE: [(&str, &str); 6] = [
+/// (`GENERATOR`), which source feeds (`FEEDING`), the transfer switch's state, and the THD of
+/// the bus voltage and of the feeding source's current.
+pub const PDU_SITE: [(&str, &str); 8] = [
     ("bus/v", V),
     ("bus/hz", HZ),
     ("site/p", W),
     ("backup/running", STATE),
     ("site/source", STATE),
     ("site/ats", STATE),
+    ("bus/thd", PCT),
+    ("site/thd", PCT),
 ];
 /// A PDU load's channels, `load/{name}/{quantity}`: relay (`SWITCH`) and controller status
-/// coded.
+/// coded, `thd` its current's.
 pub const LOAD: &str = "load";
-pub const PDU_LOAD: [(&str, &str); 8] = [
+pub const PDU_LOAD: [(&str, &str); 9] = [
     ("v", V),
     ("i", A),
     ("p", W),
     ("q", VAR),
     ("pf", RATIO),
+    ("thd", PCT),
     ("relay", STATE),
     ("status", STATE),
     ("energy", J),
@@ -208,7 +212,7 @@ mod tests {
             pump.iter()
                 .filter(|q| PDU_LOAD.iter().any(|x| x.0 == **q))
                 .count()
-                == 8
+                == PDU_LOAD.len()
         );
         assert_eq!(member_quantity(LOAD, "pump", "load/pumps/p"), None);
         assert_eq!(member_quantity(LOAD, "pump", "home/pump/p"), None);

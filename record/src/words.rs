@@ -46,6 +46,19 @@ pub fn sentence(subject: &str, event: &str, detail: &Map<String, Value>) -> Stri
         "operator" => format!("{} by an operator", text("action").replace('_', " ")),
         "alarm" => format!("alarm: {}", text("alarm").replace('_', " ")),
         "alarm_cleared" => format!("alarm cleared: {}", text("alarm").replace('_', " ")),
+        "alert_raised" => format!(
+            "{} alert {} at {} (threshold {})",
+            text("level"),
+            text("rule"),
+            value(num("value")),
+            value(num("threshold"))
+        ),
+        "alert_cleared" => format!(
+            "alert {} cleared at {} after {}",
+            text("rule"),
+            value(num("value")),
+            duration(num("after_s"))
+        ),
         "tap" => format!("regulator to tap {}", fixed("tap", 0)),
         "phase_move" => format!("moved from phase {} to {}", text("from"), text("to")),
         "solve_failed" => format!("power flow failed: {}", text("error")),
@@ -105,6 +118,17 @@ fn power(w: Option<f64>) -> String {
     }
 }
 
+/// A rule's value in its own unit, unknown here: three decimals at most, none trailing.
+fn value(x: Option<f64>) -> String {
+    match x {
+        Some(x) if x.is_finite() => {
+            let s = format!("{x:.3}");
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        }
+        _ => "?".into(),
+    }
+}
+
 /// Seconds as s, min or h.
 fn duration(s: Option<f64>) -> String {
     match s {
@@ -122,6 +146,21 @@ mod tests {
 
     fn say(subject: &str, event: &str, detail: Value) -> String {
         sentence(subject, event, detail.as_object().unwrap())
+    }
+
+    #[test]
+    fn alerts_say_their_rule_level_and_values() {
+        let raised =
+            json!({"rule": "low_pf", "level": "warning", "value": 0.7812, "threshold": 0.8});
+        assert_eq!(
+            say("site", "alert_raised", raised),
+            "site: warning alert low_pf at 0.781 (threshold 0.8)"
+        );
+        let cleared = json!({"rule": "thd", "value": 12.0, "after_s": 95.0});
+        assert_eq!(
+            say("pc", "alert_cleared", cleared),
+            "pc: alert thd cleared at 12 after 1.6 min"
+        );
     }
 
     #[test]

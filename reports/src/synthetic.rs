@@ -82,6 +82,9 @@ pub fn pdu(loads: usize, duration: f64, every: f64) -> (Meta, Series, Vec<EventR
             closed(on_backup),
             if on_backup { 2.0 } else { 1.0 },
             if on_backup { 5.0 } else { 0.0 },
+            // Linear loads: no distortion.
+            0.0,
+            0.0,
         ]);
         for k in 0..loads {
             let status = if kw[k] > 0.0 { 1.0 } else { 3.0 };
@@ -91,6 +94,7 @@ pub fn pdu(loads: usize, duration: f64, every: f64) -> (Meta, Series, Vec<EventR
                 kw[k] * 1e3,
                 0.0,
                 if kw[k] > 0.0 { 1.0 } else { f64::NAN },
+                if kw[k] > 0.0 { 0.0 } else { f64::NAN },
                 f64::from(u8::from(kw[k] > 0.0)),
                 status,
                 e_load[k] * schema::J_PER_KWH,

@@ -6,6 +6,7 @@
 
 pub mod dss;
 pub mod feeder;
+pub mod harmonics;
 pub mod home;
 pub mod link;
 pub mod load;

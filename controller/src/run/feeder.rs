@@ -165,6 +165,10 @@ fn simulate(
     let three_phase: Vec<String> = pf.three_phase_buses().map(|(b, _)| b.to_string()).collect();
 
     let mut series = Series::new(twin.channels().into_iter().map(|c| c.name));
+    let mut alerts = match crate::alerts::alerts(&s.alerts, &series.names()[1..], s.start.0) {
+        Ok(a) => a,
+        Err(e) => return failed("the alert rules fit the feeder", e.message, out),
+    };
     let mut row = Vec::with_capacity(series.names().len());
     let mut clock = Stepping::new(s);
     for k in 0..clock.steps {
@@ -177,12 +181,14 @@ fn simulate(
             if clock.record_due(now) {
                 twin.row(twin.step_start_energy_j(), &mut row);
                 series.push(now.as_secs_f64(), &row);
+                alerts.handle_row(now, &row);
             }
             tally(&mut out, step, t, &names, &three_phase);
             checker.observe_feeder(t, |m, samples| {
                 measure(m, pf, step, samples);
             });
         });
+        events.extend(alerts.drain_events());
     }
     // The last row closes the registers at the end of the run.
     if twin.last_step().is_some() {

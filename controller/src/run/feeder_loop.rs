@@ -75,16 +75,7 @@ impl FeederLoop {
             None => None,
         };
         let start = s.start.0.time();
-        let head_nodes = heads
-            .iter()
-            .map(|b| {
-                pf.bus_inflow(b)
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|x| x.0)
-                    .collect()
-            })
-            .collect();
+        let head_nodes = crate::channels::head_nodes(&pf, &heads);
         let n = f.loads.len();
         Ok(FeederLoop {
             homes: f.loads.iter().map(|x| x.name.clone()).collect(),

@@ -151,6 +151,10 @@ pub fn run_observed(
     let mut clock = Stepping::new(s);
     let dt = clock.dt;
     let mut row = Vec::with_capacity(series.names().len());
+    let mut alerts = match crate::alerts::alerts(&s.alerts, &series.names()[1..], s.start.0) {
+        Ok(a) => a,
+        Err(e) => return not_run(l, e.message),
+    };
 
     for k in 0..clock.steps {
         let now = clock.start(k, &mut progress);
@@ -169,6 +173,8 @@ pub fn run_observed(
         if clock.record_due(now) {
             twin.row(grid(&twin).truth(), twin.step_start_energy_j(), &mut row);
             series.push(now.as_secs_f64(), &row);
+            alerts.handle_row(now, &row);
+            events.extend(alerts.drain_events());
         }
     }
     // The last row closes the registers at the end of the run.

@@ -32,6 +32,9 @@ impl PduLoop {
             }
         };
         let n = r.loads.len();
+        // The twin's harmonics; a real site's meters measure none.
+        let thd = self.pdu().map(sim::Pdu::thd);
+        let load_thd = |i: usize| thd.as_ref().map_or(f64::NAN, |t| t.loads[i]);
         out.clear();
         for (s, j, closed) in [
             (&r.main, energy_j[n], main_closed),
@@ -53,6 +56,8 @@ impl PduLoop {
                 0.0
             },
             f64::from(ctl.ats_state().code()),
+            thd.as_ref().map_or(f64::NAN, |t| t.voltage),
+            thd.as_ref().map_or(f64::NAN, |t| t.current),
         ]);
         for (i, l) in r.loads.iter().enumerate() {
             let s = l.p.hypot(l.q);
@@ -62,6 +67,7 @@ impl PduLoop {
                 l.p,
                 l.q,
                 if s > 1e-9 { l.p / s } else { f64::NAN },
+                load_thd(i),
                 b(self.relay_closed(i)),
                 f64::from(ctl.load_status(i).code()),
                 energy_j[i],
@@ -73,13 +79,7 @@ impl PduLoop {
 impl FeederLoop {
     /// The channels of `row`, in its order.
     pub fn channels(&self) -> Vec<Channel> {
-        let heads: Vec<(String, Vec<usize>)> = self
-            .heads()
-            .iter()
-            .cloned()
-            .zip(self.head_nodes.iter().cloned())
-            .collect();
-        schema::feeder_channels(&heads, &self.homes)
+        crate::channels::feeder(self.pf(), &self.homes)
     }
 
     /// One row of the last solved step with the energy registers `energy_j` (J: each home,

@@ -27,6 +27,8 @@ impl Validator<'_> {
 
     pub(super) fn check_feeder(&self, s: &Scenario, f: &Feeder) -> Result<(), ScenarioError> {
         let mut pf = PowerFlow::new(f).map_err(|e| self.at("grid", None, e.to_string()))?;
+        let homes: Vec<String> = f.loads.iter().map(|l| l.name.clone()).collect();
+        self.check_alerts(s, crate::channels::feeder(&pf, &homes))?;
         if s.fidelity != Fidelity::Phasor {
             return Err(self.at(
                 "fidelity",
@@ -234,12 +236,13 @@ impl Validator<'_> {
                 && !f.loads.iter().any(|l| &l.name == s)
                 && s != "balancer"
                 && !f.regulators.iter().any(|r| &r.name == s)
+                && !self.alert_subject(s)
             {
                 return Err(self.at(
                     "expect",
                     Some(s),
                     format!(
-                        "unknown subject {s:?}; expected \"feeder\", \"balancer\", a load or a regulator"
+                        "unknown subject {s:?}; expected \"feeder\", \"balancer\", a load, a regulator or an alert rule's subject"
                     ),
                 ));
             }

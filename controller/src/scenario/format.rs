@@ -5,6 +5,7 @@ use grid_types::SourceId;
 use serde::{Deserialize, Serialize};
 use sim::{PduSpec, SensorFault, WaveformSpec};
 
+use control_core::AlertRule;
 use control_core::LoadStatus;
 use control_core::OperatorCommand;
 use control_core::WallTime;
@@ -49,6 +50,9 @@ pub struct Scenario {
     /// Energy prices for the report's cost figures.
     #[serde(default)]
     pub tariff: Option<record::Tariff>,
+    /// Alert rules on the site's recorded channels, evaluated on each recorded row.
+    #[serde(default)]
+    pub alerts: Vec<AlertRule>,
 }
 
 impl Scenario {

@@ -151,6 +151,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded, ScenarioError> {
         text,
         base,
         backend: scenario.backend,
+        alert_subjects: scenario
+            .alerts
+            .iter()
+            .map(|r| r.scope.subject().to_string())
+            .collect(),
     };
     let mut scenario = scenario;
     let site = match &scenario.grid {
@@ -216,6 +221,15 @@ pub(super) struct Validator<'a> {
     pub(super) text: &'a str,
     pub(super) base: &'a Path,
     pub(super) backend: BackendKind,
+    /// What the alert rules' events are about ("site", a group's name), besides the grid's
+    /// own names.
+    pub(super) alert_subjects: Vec<String>,
+}
+
+impl Validator<'_> {
+    pub(super) fn alert_subject(&self, s: &str) -> bool {
+        self.alert_subjects.iter().any(|a| a == s)
+    }
 }
 
 impl Validator<'_> {
@@ -245,6 +259,19 @@ impl Validator<'_> {
             )
         })?;
         parse_ron(&path, &text)
+    }
+
+    /// The scenario's alert rules against the site's channels.
+    pub(super) fn check_alerts(
+        &self,
+        s: &Scenario,
+        channels: Vec<record::schema::Channel>,
+    ) -> Result<(), ScenarioError> {
+        let names: Vec<String> = channels.into_iter().map(|c| c.name).collect();
+        match crate::alerts::alerts(&s.alerts, &names, s.start.0) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.at("alerts", Some(&s.alerts[e.index].name), e.message)),
+        }
     }
 
     pub(super) fn check_run(&self, s: &Scenario) -> Result<(), ScenarioError> {

@@ -24,7 +24,9 @@ impl Validator<'_> {
         self.check_fidelity(s, pdu)?;
         self.check_controller(s, pdu)?;
         self.check_timeline(s, pdu)?;
-        self.check_expect(s, pdu)
+        self.check_expect(s, pdu)?;
+        let names: Vec<String> = pdu.loads.iter().map(|l| l.name.clone()).collect();
+        self.check_alerts(s, record::schema::pdu_channels(&names))
     }
 
     pub(super) fn check_grid(&self, pdu: &mut PduSpec) -> Result<(), ScenarioError> {
@@ -395,12 +397,13 @@ impl Validator<'_> {
             && !pdu.loads.iter().any(|l| l.name == s)
             && !node(s)
             && !meter(s)
+            && !self.alert_subject(s)
         {
             return Err(self.at(
                 "expect",
                 Some(s),
                 format!(
-                    "unknown subject {s:?}; expected \"main\", \"backup\", \"pdu\", a load name, \"node 0xNN\" or (emulated meters) \"{METER_PREFIX}\" and a source or load"
+                    "unknown subject {s:?}; expected \"main\", \"backup\", \"pdu\", a load name, an alert rule's subject, \"node 0xNN\" or (emulated meters) \"{METER_PREFIX}\" and a source or load"
                 ),
             ));
         }
