@@ -10,7 +10,7 @@ use chrono::NaiveDateTime;
 use grid_types::SourceId;
 use serde::{Deserialize, Serialize};
 
-use super::events::{AlertLevel as Level, Event, EventKind};
+use super::events::{AlertAction, AlertLevel as Level, Event, EventKind};
 use super::settings::{Positive, Secs};
 use super::time::Instant;
 
@@ -115,16 +115,6 @@ impl Scope {
 pub enum Crossing {
     Above,
     Below,
-}
-
-/// What is done when the alert is raised, beside its event in the log.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum AlertAction {
-    /// Sent to the rule's recipients by the live site's notifier.
-    #[default]
-    Notify,
-    /// Logged only.
-    Log,
 }
 
 impl AlertRule {
@@ -274,25 +264,27 @@ impl Alerts {
     /// `rules` with their inputs; `epoch` is the local wall-clock time at `Instant::ZERO` (for
     /// days).
     pub fn new(epoch: NaiveDateTime, rules: Vec<(AlertRule, Input)>) -> Self {
-        let watches = rules
-            .into_iter()
-            .map(|(rule, input)| Watch {
-                rule,
-                input,
-                level: Level::Normal,
-                raised_at: None,
-                pending: None,
-                window: VecDeque::new(),
-                window_sum: 0.0,
-                day: None,
-                last: f64::NAN,
-            })
-            .collect();
         Alerts {
             epoch,
-            watches,
+            watches: rules.into_iter().map(Watch::new).collect(),
             events: Vec::new(),
         }
+    }
+
+    /// New rules at `now` (edited at run time): a rule unchanged keeps its state; a raised
+    /// alert whose rule is changed or withdrawn is cleared, and a changed rule starts again.
+    pub fn handle_rules(&mut self, now: Instant, rules: Vec<(AlertRule, Input)>) {
+        let mut old = std::mem::take(&mut self.watches);
+        for (rule, input) in rules {
+            let kept = old
+                .iter()
+                .position(|w| w.rule == rule && w.input == input)
+                .map(|i| old.swap_remove(i));
+            self.watches
+                .push(kept.unwrap_or_else(|| Watch::new((rule, input))));
+        }
+        self.events
+            .extend(old.iter().filter_map(|w| w.withdrawn(now)));
     }
 
     /// The rules, in their order.
@@ -318,7 +310,11 @@ impl Alerts {
 
     /// A recorded row of the site's channels at `now`.
     pub fn handle_row(&mut self, now: Instant, row: &[f64]) {
-        let local = self.epoch + chrono::Duration::microseconds(now.as_micros() as i64);
+        let since = chrono::Duration::microseconds(now.as_micros().min(i64::MAX as u64) as i64);
+        let local = self
+            .epoch
+            .checked_add_signed(since)
+            .unwrap_or(NaiveDateTime::MAX);
         for w in &mut self.watches {
             let raw = w.input.value(row);
             let x = match w.rule.quantity {
@@ -340,6 +336,20 @@ impl Alerts {
 }
 
 impl Watch {
+    fn new((rule, input): (AlertRule, Input)) -> Self {
+        Watch {
+            rule,
+            input,
+            level: Level::Normal,
+            raised_at: None,
+            pending: None,
+            window: VecDeque::new(),
+            window_sum: 0.0,
+            day: None,
+            last: f64::NAN,
+        }
+    }
+
     /// The mean of the samples within `window` s before `now`, once a whole window is held.
     fn demand(&mut self, now: Instant, x: f64, window: Positive) -> f64 {
         let w_us = (window.get() * 1e6).round() as u64;
@@ -433,6 +443,7 @@ impl Watch {
                     .raised_at
                     .take()
                     .map_or(0.0, |t| now.as_secs_f64() - t.as_secs_f64()),
+                action: self.rule.action,
             },
             level => {
                 self.raised_at.get_or_insert(now);
@@ -441,8 +452,25 @@ impl Watch {
                     level,
                     value: x,
                     threshold: self.rule.threshold(level).unwrap_or(f64::NAN),
+                    action: self.rule.action,
                 }
             }
+        };
+        Some(Event::at(
+            now.as_secs_f64(),
+            self.rule.scope.subject(),
+            kind,
+        ))
+    }
+
+    /// The clearing of a raised alert whose rule is withdrawn or changed, at `now`.
+    fn withdrawn(&self, now: Instant) -> Option<Event> {
+        let raised = self.raised_at?;
+        let kind = EventKind::AlertCleared {
+            rule: self.rule.name.clone(),
+            value: self.last,
+            after_s: now.as_secs_f64() - raised.as_secs_f64(),
+            action: self.rule.action,
         };
         Some(Event::at(
             now.as_secs_f64(),
@@ -597,6 +625,46 @@ mod tests {
             };
             assert_eq!(a.watches[0].last, expected, "at {t} s");
         }
+    }
+
+    #[test]
+    fn an_edited_rule_starts_again_and_an_unchanged_one_keeps_its_state() {
+        let mut r = rule(Crossing::Below, Some(0.8), None);
+        r.after = Secs::lit(0.0);
+        let other = AlertRule {
+            name: "other".into(),
+            ..r.clone()
+        };
+        let at = |s: u64| Instant::from_micros(s * 1_000_000);
+        let both = |a: &AlertRule, b: &AlertRule| {
+            vec![
+                (a.clone(), Input::channel(0)),
+                (b.clone(), Input::channel(0)),
+            ]
+        };
+        let mut a = Alerts::new(epoch(), both(&r, &other));
+        a.handle_row(at(0), &[0.5]);
+        assert_eq!(a.drain_events().len(), 2);
+        // The same rules again: nothing happens.
+        a.handle_rules(at(1), both(&r, &other));
+        a.handle_row(at(1), &[0.5]);
+        assert!(a.drain_events().is_empty());
+        // `r` changed: its alert is cleared and raised again under its new threshold.
+        let mut changed = r.clone();
+        changed.warning = Some(0.6);
+        a.handle_rules(at(2), both(&changed, &other));
+        let e = a.drain_events();
+        assert_eq!(e.len(), 1);
+        assert!(
+            matches!(&e[0].kind, EventKind::AlertCleared { rule, after_s, .. }
+            if rule == "r" && *after_s == 2.0)
+        );
+        a.handle_row(at(2), &[0.5]);
+        let e = a.drain_events();
+        assert!(
+            matches!(&e[0].kind, EventKind::AlertRaised { threshold, .. } if *threshold == 0.6)
+        );
+        assert_eq!(a.active().len(), 2);
     }
 
     #[test]

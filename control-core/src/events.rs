@@ -111,6 +111,16 @@ pub enum Alarm {
     SensorFault,
 }
 
+/// What is done when an alert is raised or cleared, beside its event in the log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub enum AlertAction {
+    /// Sent to the rule's recipients by the live site's notifier.
+    #[default]
+    Notify,
+    /// Logged only.
+    Log,
+}
+
 /// An alert rule's level, in order of gravity.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -209,12 +219,14 @@ pub enum EventKind {
         level: AlertLevel,
         value: f64,
         threshold: f64,
+        action: AlertAction,
     },
     /// An alert rule's value is back to normal, `after_s` after it was raised.
     AlertCleared {
         rule: String,
         value: f64,
         after_s: f64,
+        action: AlertAction,
     },
     /// Feeders: a regulator moved to `tap` steps from neutral.
     Tap {

@@ -27,13 +27,11 @@ mod unbalance;
 pub mod balance;
 pub mod measurement;
 
-pub use alerts::{
-    ActiveAlert, AlertAction, AlertRule, Alerts, Combine, Crossing, Input, Quantity, Scope,
-};
+pub use alerts::{ActiveAlert, AlertRule, Alerts, Combine, Crossing, Input, Quantity, Scope};
 pub use controller::{ConfigError, Controller, Status, UnknownLoad, check_settings};
 pub use events::{
-    Alarm, AlertLevel, EVENT_NAMES, Element, Event, EventKind, NodeTrouble, Severity, ShedReason,
-    Subject, Why,
+    Alarm, AlertAction, AlertLevel, EVENT_NAMES, Element, Event, EventKind, NodeTrouble, Severity,
+    ShedReason, Subject, Why,
 };
 pub use interface::{Commands, LoadMeasurement, Measurements, OperatorCommand, SourceMeasurement};
 pub use loads::LoadStatus;

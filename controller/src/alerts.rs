@@ -20,6 +20,14 @@ pub fn alerts(
     channels: &[String],
     epoch: NaiveDateTime,
 ) -> Result<Alerts, RuleError> {
+    Ok(Alerts::new(epoch, resolve(rules, channels)?))
+}
+
+/// Each rule with its input from `channels`, as `Alerts` takes them.
+pub fn resolve(
+    rules: &[AlertRule],
+    channels: &[String],
+) -> Result<Vec<(AlertRule, Input)>, RuleError> {
     let mut resolved = Vec::with_capacity(rules.len());
     for (index, r) in rules.iter().enumerate() {
         let twice = rules[..index]
@@ -33,7 +41,7 @@ pub fn alerts(
         let input = input.map_err(|message| RuleError { index, message })?;
         resolved.push((r.clone(), input));
     }
-    Ok(Alerts::new(epoch, resolved))
+    Ok(resolved)
 }
 
 /// Where a rule's value comes from among `channels`.

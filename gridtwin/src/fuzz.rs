@@ -120,8 +120,35 @@ pub fn api_bodies(data: &[u8]) {
     let _ = serde_json::from_slice::<control_core::LoadSettings>(data);
     let _ = serde_json::from_slice::<crate::store::EventFilter>(data);
     let _ = serde_json::from_slice::<crate::web::Range>(data);
+    if let Ok(rules) = serde_json::from_slice::<Vec<control_core::AlertRule>>(data) {
+        alert_rules(&rules);
+    }
     #[cfg(feature = "hq")]
     let _ = serde_json::from_slice::<crate::hq::pg::EventMsg>(data);
+}
+
+/// Alert rules as an admin sends them: checked against a PDU's channels and, when they fit,
+/// evaluated on rows of extreme values.
+fn alert_rules(rules: &[control_core::AlertRule]) {
+    let loads = ["fridge".to_string(), "server".to_string()];
+    let channels: Vec<String> = record::schema::pdu_channels(&loads)
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    let epoch = control_core::WallTime::parse("2026-01-05T23:59:00")
+        .expect("valid literal")
+        .0;
+    let Ok(mut alerts) = controller::alerts::alerts(rules, &channels, epoch) else {
+        return;
+    };
+    for (k, x) in [0.0, f64::NAN, 1e300, -1e300, f64::INFINITY, 0.5]
+        .into_iter()
+        .enumerate()
+    {
+        let now = control_core::Instant::from_micros(k as u64 * 30_000_000);
+        alerts.handle_row(now, &vec![x; channels.len()]);
+    }
+    let _ = alerts.drain_events();
 }
 
 /// What a measurement node answers on the bus, read as the hardware backend reads it: the

@@ -42,9 +42,12 @@ impl Webhook {
         }
     }
 
+    /// Events of its severity or worse, except those of alert rules that only log.
     pub fn wants(&self, e: &StoredEvent) -> bool {
         let rank = |s: &str| SEVERITIES.iter().position(|x| *x == s).unwrap_or(0);
-        rank(&e.severity) >= rank(&self.min_severity)
+        let logged_only = e.kind.starts_with("alert_")
+            && e.detail.get("action").and_then(|a| a.as_str()) == Some("Log");
+        rank(&e.severity) >= rank(&self.min_severity) && !logged_only
     }
 }
 

@@ -5,6 +5,7 @@
 //! second, or per step when steps are longer), events, energy counters and state to restore go
 //! to the store's writer in batches.
 
+pub mod alerts;
 mod feeder;
 mod pdu;
 pub mod timing;
@@ -15,7 +16,7 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as WallInstant};
 
-use control_core::LoadSettings;
+use control_core::{ActiveAlert, AlertRule, LoadSettings};
 use control_core::{Event, OperatorCommand};
 use controller::run::{Rig, SiteLoop};
 use controller::scenario::Loaded;
@@ -71,6 +72,8 @@ pub struct Snapshot {
     pub total_w: f64,
     pub loads: Vec<LoadView>,
     pub feeder: Option<FeederView>,
+    /// The alerts raised now.
+    pub alerts: Vec<ActiveAlert>,
 }
 
 type Reply = oneshot::Sender<Result<(), String>>;
@@ -80,6 +83,7 @@ enum Request {
     Operator(OperatorCommand, Reply),
     Configure(String, Box<LoadSettings>, Reply),
     MovePhase(String, Phase, Reply),
+    Alerts(Vec<AlertRule>, Reply),
 }
 
 /// Each load's settings in force, by name, in grid order; the loop writes, handlers read.
@@ -104,6 +108,8 @@ pub struct Live {
     pub loads: LoadTable,
     /// Retention and webhook, as the writer uses them.
     pub settings: Arc<RwLock<ServiceSettings>>,
+    /// The alert rules in force.
+    pub alert_rules: alerts::RuleTable,
 }
 
 #[derive(Debug, Clone)]
@@ -144,6 +150,9 @@ impl Live {
             .map(|c| (c.name, c.unit))
             .collect();
         let ids = w.channels(&channels).map_err(|e| e.to_string())?;
+        let names = channels.iter().map(|c| c.0.clone()).collect();
+        let alerts = alerts::LiveAlerts::open(l, store, names, local)?;
+        let alert_rules = alerts.rules.clone();
         let base = site
             .registers()
             .iter()
@@ -182,6 +191,7 @@ impl Live {
             start_ms,
             base,
             ids,
+            alerts,
             batch: Batch::default(),
             events: events.clone(),
             frames: frames.clone(),
@@ -208,7 +218,14 @@ impl Live {
             frames,
             channels,
             timing,
+            alert_rules,
         })
+    }
+
+    /// New alert rules in force from the next reading; the loop's verdict on them.
+    pub async fn set_alerts(&self, rules: Vec<AlertRule>) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.ask(Request::Alerts(rules, tx), rx).await
     }
 
     /// Move a feeder home to another phase (as its phase selector would); the twin's verdict.
@@ -309,6 +326,7 @@ struct LoopState {
     base: Vec<f64>,
     /// The stored channels' ids, in the site's order.
     ids: Vec<i64>,
+    alerts: alerts::LiveAlerts,
     batch: Batch,
     /// Where each event goes live (MQTT); the batch takes it to the store.
     events: broadcast::Sender<StoredEvent>,
@@ -344,12 +362,7 @@ impl LoopState {
                 events.clear();
                 events.append(&mut self.pending);
                 let solved = self.site.step(&mut events);
-                for e in &events {
-                    let s = self.stored_event(e);
-                    // Nobody listening is not an error.
-                    let _ = self.events.send(s.clone());
-                    self.batch.events.push(s);
-                }
+                self.log(&events);
                 if solved && let Some(t) = self.reading_due() {
                     self.record(self.start_ms + t);
                 }
@@ -370,6 +383,16 @@ impl LoopState {
             std::thread::sleep(TICK);
         }
         self.flush(batches);
+    }
+
+    /// Events to their subscribers (MQTT) and, in the batch, to the store.
+    fn log(&mut self, events: &[Event]) {
+        for e in events {
+            let s = self.stored_event(e);
+            // Nobody listening is not an error.
+            let _ = self.events.send(s.clone());
+            self.batch.events.push(s);
+        }
     }
 
     fn stored_event(&self, e: &Event) -> StoredEvent {
@@ -407,6 +430,10 @@ impl LoopState {
                     .zip(&values)
                     .map(|(&channel, &v)| Reading { channel, t, v }),
             );
+        let raised = self
+            .alerts
+            .reading((t - self.start_ms) as f64 / 1000.0, &values);
+        self.log(&raised);
         if self.frames.receiver_count() > 0 {
             let _ = self.frames.send(Arc::new(Frame { t, values }));
         }
@@ -436,6 +463,7 @@ impl LoopState {
             speed: self.speed,
             scenario: self.scenario.clone(),
             ats: "none",
+            alerts: self.alerts.active(),
             ..Snapshot::default()
         };
         match &self.site {
@@ -472,6 +500,10 @@ impl LoopState {
             }
             Request::MovePhase(home, phase, reply) => {
                 let _ = reply.send(self.site.move_phase(&home, phase, &mut self.pending));
+            }
+            Request::Alerts(rules, reply) => {
+                let r = self.alerts.replace(self.site.now_s(), rules);
+                let _ = reply.send(r.map(|cleared| self.pending.extend(cleared)));
             }
         }
     }

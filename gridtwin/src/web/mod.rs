@@ -1,6 +1,7 @@
 //! The HTTP control center: the JSON API (described at /api/openapi.json), the live stream,
 //! Prometheus metrics. Handlers only translate: the loop decides, the store remembers.
 
+mod alerts;
 mod api;
 mod assets;
 mod error;
@@ -112,6 +113,7 @@ pub fn router(state: Shared) -> Router {
         .route("/export", get(api::export))
         .route("/audit", get(api::audit))
         .route("/settings", get(api::settings).put(api::set_settings))
+        .route("/alerts", get(alerts::alerts).put(alerts::set_alerts))
         .route("/users", get(api::users).post(api::add_user))
         .route("/users/{name}", delete(api::delete_user))
         .fallback(api::not_found);

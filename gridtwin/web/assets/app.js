@@ -99,7 +99,7 @@ function setupView() {
 }
 
 function chrome() {
-  const links = [['#/', 'Overview'], ['#/events', 'Events'], ['#/history', 'History']];
+  const links = [['#/', 'Overview'], ['#/alerts', 'Alerts'], ['#/events', 'Events'], ['#/history', 'History']];
   if (can('admin')) links.push(['#/users', 'Users & settings']);
   const here = '#/' + (location.hash.split('/')[1] || '');
   document.getElementById('nav').replaceChildren(...links.map(([href, text]) =>
@@ -134,6 +134,7 @@ async function route() {
   try {
     if (view === 'load' && arg) await loadView(decodeURIComponent(arg));
     else if (view === 'events') await eventsView();
+    else if (view === 'alerts') await alertsView();
     else if (view === 'history') await historyView();
     else if (view === 'users' && can('admin')) await usersView();
     else overview();
@@ -413,6 +414,92 @@ async function loadView(name) {
   };
   if (live) onStatus(live);
   await redraw();
+}
+
+// --- alerts --------------------------------------------------------------------------------
+
+const QUANTITIES = [['P', 'W'], ['Q', 'var'], ['S', 'VA'], ['Pf', '1'], ['I', 'A'], ['V', 'V (feeder: pu)'], ['Hz', 'Hz'],
+  ['Thd', '% current THD'], ['ThdV', '% voltage THD'], ['VoltageUnbalance', '%'], ['CurrentUnbalance', '%'], ['Neutral', 'A'],
+  ['Demand', 'W, mean over a window'], ['EnergyPerDay', 'kWh since midnight']];
+
+// A rule's scope as the API writes it, and back, as one select's value ("Load:fridge").
+const scopeValue = (s) => (typeof s === 'string' ? s : Object.entries(s).map(([k, v]) => (k === 'Group' ? `Group:${v.name}:${v.loads.join(',')}` : `${k}:${v}`))[0]);
+function scopeOf(value) {
+  const [k, a, b] = value.split(':');
+  if (k === 'Site') return 'Site';
+  if (k === 'Group') return { Group: { name: a, loads: (b || '').split(',').filter(Boolean) } };
+  return { [k]: a };
+}
+
+function scopeChoices(rule) {
+  const s = live || {};
+  const out = [['Site', 'the site']];
+  if (!s.feeder) out.push(['Source:Main', 'main'], ['Source:Backup', 'backup'], ...(s.loads || []).map((l) => [`Load:${l.name}`, `load ${l.name}`]));
+  else out.push(...s.feeder.heads.map((x) => [`Head:${x.bus}`, `transformer ${x.bus}`]), ...s.feeder.homes.map((x) => [`Home:${x.name}`, `home ${x.name}`]));
+  const mine = rule ? scopeValue(rule.scope) : null;
+  if (mine && !out.some(([v]) => v === mine)) out.push([mine, mine]);
+  return out;
+}
+
+function ruleRow(rule, admin) {
+  const r = rule || { name: '', quantity: 'P', scope: 'Site', when: 'Above', warning: null, critical: null, after: 0, hysteresis: 0, clear_after: 0, action: 'Notify' };
+  const q = typeof r.quantity === 'string' ? r.quantity : 'Demand';
+  const win = typeof r.quantity === 'object' ? r.quantity.Demand.window : 900;
+  const num = (n, v, label) => h('label', {}, label, h('input', { name: n, type: 'number', step: 'any', value: v == null ? '' : v, size: 6, disabled: !admin }));
+  const row = h('div', { class: 'schedule rule' },
+    h('label', {}, 'Name', h('input', { name: 'name', value: r.name, size: 10, required: true, disabled: !admin })),
+    h('label', {}, 'Quantity', h('select', { name: 'quantity', disabled: !admin }, ...QUANTITIES.map(([k, u]) => h('option', { value: k, selected: k === q }, `${k} (${u})`)))),
+    num('window', win, 'Window, s'),
+    h('label', {}, 'Of', h('select', { name: 'scope', disabled: !admin }, ...scopeChoices(rule).map(([v, t]) => h('option', { value: v, selected: rule && v === scopeValue(r.scope) }, t)))),
+    h('label', {}, 'When', h('select', { name: 'when', disabled: !admin }, ...['Above', 'Below'].map((k) => h('option', { value: k, selected: k === r.when }, k.toLowerCase())))),
+    num('warning', r.warning, 'Warning'), num('critical', r.critical, 'Critical'),
+    num('after', r.after, 'For, s'), num('hysteresis', r.hysteresis, 'Hysteresis'), num('clear_after', r.clear_after, 'Clear after, s'),
+    h('label', {}, 'Action', h('select', { name: 'action', disabled: !admin }, ...[['Notify', 'notify'], ['Log', 'log only']].map(([k, t]) => h('option', { value: k, selected: k === r.action }, t)))),
+    admin ? h('button', { type: 'button', onclick: () => row.remove() }, 'Remove') : null);
+  return row;
+}
+
+function readRule(row) {
+  const v = (n) => row.querySelector(`[name=${n}]`).value.trim();
+  const opt = (n) => (v(n) === '' ? null : Number(v(n)));
+  const quantity = v('quantity') === 'Demand' ? { Demand: { window: Number(v('window')) } } : v('quantity');
+  return {
+    name: v('name'), quantity, scope: scopeOf(v('scope')), when: v('when'), warning: opt('warning'), critical: opt('critical'),
+    after: opt('after') || 0, hysteresis: opt('hysteresis') || 0, clear_after: opt('clear_after') || 0, action: v('action'),
+  };
+}
+
+async function alertsView() {
+  const got = await api('GET', '/api/alerts');
+  const admin = can('admin');
+  const active = h('tbody', { id: 'active-alerts' });
+  const showActive = (list) => {
+    active.replaceChildren(...list.map((a) => h('tr', { class: `sev-${a.level}` },
+      h('td', {}, a.rule), h('td', {}, a.subject), h('td', {}, a.level), h('td', { class: 'num' }, fixed(a.value, 3)), h('td', { class: 'num' }, `${fixed(a.since, 0)} s`))));
+    if (!list.length) active.append(h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'No alert is raised.')));
+  };
+  showActive(got.active);
+  const rules = h('div', { id: 'rules' }, ...got.rules.map((r) => ruleRow(r, admin)));
+  const out = h('p', { id: 'rules-result' });
+  const form = h('form', { id: 'alert-rules' }, rules,
+    admin ? h('div', { class: 'buttons' },
+      h('button', { type: 'button', id: 'add-rule', onclick: () => rules.append(ruleRow(null, true)) }, 'Add rule'),
+      h('button', { type: 'submit', class: 'primary', id: 'save-rules' }, 'Save rules')) : h('p', { class: 'muted' }, 'Only an admin changes alert rules.'),
+    out);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      await api('PUT', '/api/alerts', [...rules.querySelectorAll('.rule')].map(readRule));
+      message(out, 'Saved; in force from the next reading.', true);
+    } catch (e) { message(out, e.message); }
+  });
+  setView('Alerts',
+    h('h2', {}, 'Raised now'),
+    h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, ...['Rule', 'Subject', 'Level', 'Value', 'Since (site clock)'].map((t) => h('th', {}, t)))), active)),
+    h('h2', {}, 'Rules'),
+    h('p', { class: 'muted' }, 'A level is raised once its threshold has been crossed for "For"; it clears once the value is back past the threshold by the hysteresis for "Clear after". Rules are evaluated on each stored reading.'),
+    form);
+  onStatus = (s) => showActive(s.alerts || []);
 }
 
 // --- events --------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 // The control center in Debian's Chromium, driven by Playwright: log in, see a live value
-// change, switch a load off and see the twin respond, edit a schedule, export CSV.
+// change, switch a load off and see the twin respond, edit a schedule, export CSV, add an
+// alert rule and see it raised.
 // Usage: node control_center.mjs URL USER PASSWORD [SCREENSHOT.png]
 // (run by `gridtwin/tests/browser.rs`, which starts the server).
 
@@ -97,6 +98,24 @@ try {
   await page.fill('#event-filter input[name=kind]', 'operator');
   await page.click('#event-filter button[type=submit]');
   await page.waitForFunction(() => [...document.querySelectorAll('tbody tr')].some((r) => r.textContent.includes('fridge: off by an operator')));
+
+  step('an alert rule is added in its editor, raised, and kept');
+  await page.click('a[href="#/alerts"]');
+  await page.waitForSelector('#alert-rules');
+  await page.click('#add-rule');
+  const rule = page.locator('#rules .rule').last();
+  await rule.locator('input[name=name]').fill('site_busy');
+  await rule.locator('select[name=quantity]').selectOption('P');
+  await rule.locator('select[name=scope]').selectOption('Site');
+  await rule.locator('select[name=when]').selectOption('Above');
+  await rule.locator('input[name=warning]').fill('100');
+  await page.click('#save-rules');
+  await page.waitForFunction(() => document.querySelector('#rules-result').textContent.startsWith('Saved'));
+  await page.waitForFunction(() => document.querySelector('#active-alerts').textContent.includes('site_busy'), null, { timeout: 10_000 });
+  await page.reload();
+  await page.waitForSelector('#rules .rule');
+  assert.equal(await page.locator('#rules .rule input[name=name]').last().inputValue(), 'site_busy');
+  assert.equal(await page.locator('#rules .rule input[name=warning]').last().inputValue(), '100');
 
   step('the admin page saves storage settings');
   await page.click('a[href="#/users"]');

@@ -1,0 +1,50 @@
+//! The alert rules over the API: anyone signed in reads them with the alerts raised now; an
+//! admin replaces them, checked by the loop against the site's channels, stored and audited.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use control_core::AlertRule;
+
+use super::Shared;
+use super::error::{ApiError, Body};
+use super::session::{User, require};
+use crate::live::alerts::KEY;
+use crate::store::{Role, now_ms};
+
+pub async fn alerts(
+    State(s): State<Shared>,
+    User(u): User,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&u, Role::Viewer)?;
+    let rules = s
+        .live
+        .alert_rules
+        .read()
+        .map_err(|_| ApiError::internal("alert rules lock"))?
+        .clone();
+    let active = s.live.snapshot.borrow().alerts.clone();
+    Ok(Json(
+        serde_json::json!({ "rules": rules, "active": active }),
+    ))
+}
+
+pub async fn set_alerts(
+    State(s): State<Shared>,
+    User(u): User,
+    Body(rules): Body<Vec<AlertRule>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&u, Role::Admin)?;
+    s.live
+        .set_alerts(rules.clone())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    let (user, now) = (u.name.clone(), now_ms());
+    let json = serde_json::to_string(&rules).unwrap_or_default();
+    s.db(move |db| {
+        db.set_setting(KEY, &rules)?;
+        db.audit(now, &user, "alert-rules", KEY, &json)
+    })
+    .await?;
+    Ok(Json(serde_json::json!({ "ok": true })))
+}
