@@ -566,6 +566,11 @@ fn bench() -> Result<(), String> {
         ("controller", "balance_plan", "balancing planner, 200 homes"),
         (
             "controller",
+            "alerts",
+            "alert rules on a 16-load PDU's readings",
+        ),
+        (
+            "controller",
             "field_latency",
             "a node's report to the balancer's command on RS-485",
         ),
