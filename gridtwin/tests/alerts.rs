@@ -3,13 +3,11 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use common::site;
-use gridtwin::service::{ServeOptions, start};
 
 fn put(cookie: &str, body: &str) -> Request<Body> {
     Request::put("/api/alerts")
@@ -103,23 +101,7 @@ async fn an_admin_sets_alert_rules_that_raise_clear_and_outlive_a_restart() {
     );
 
     // After a restart on the same store, the rule is in force and raised again.
-    s.state.live.shutdown();
-    let l = common::demo();
-    let (again, _) = start(
-        &l,
-        &ServeOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data: &s.dir,
-            speed: 20.0,
-            hil: None,
-            field: None,
-            mqtt: None,
-            tls: None,
-            secure_cookies: false,
-        },
-    )
-    .unwrap();
-    let again = Arc::new(again);
+    let again = common::restarted(&s, 20.0);
     let rules = again.live.alert_rules.read().unwrap().clone();
     assert_eq!(rules.len(), 1);
     assert_eq!(rules[0].name, "busy");

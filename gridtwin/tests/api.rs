@@ -572,21 +572,7 @@ async fn an_admin_changes_a_load_s_settings_which_act_at_once_and_survive_a_rest
     assert_eq!(audit[0]["user"], "admin");
 
     // A restart on the same data starts with the saved settings.
-    s.state.live.shutdown();
-    let (again, _) = gridtwin::service::start(
-        &common::demo(),
-        &gridtwin::service::ServeOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data: &s.dir,
-            speed: 1.0,
-            hil: None,
-            field: None,
-            mqtt: None,
-            tls: None,
-            secure_cookies: false,
-        },
-    )
-    .unwrap();
+    let again = common::restarted(&s, 1.0);
     let cfg = again.live.load_settings("fridge").unwrap();
     assert_eq!(cfg.priority, 7);
     assert_eq!(cfg.limit_w.map(|x| x.get()), Some(100.0));

@@ -81,11 +81,29 @@ pub fn site_on(
             db.add_user(r.name(), r, &hash, 0).unwrap();
         }
     }
-    let (state, setup) = start(
+    let (state, setup) = serve(l, &dir, speed, hil, field);
+    let state = Arc::new(state);
+    Site {
+        app: router(state.clone()),
+        state,
+        dir,
+        setup,
+    }
+}
+
+/// The service on `dir`'s store, listening nowhere (requests go to its router).
+fn serve(
+    l: &controller::scenario::Loaded,
+    dir: &Path,
+    speed: f64,
+    hil: Option<&gridtwin::hardware::Hil>,
+    field: Option<&gridtwin::service::Field>,
+) -> (AppState, Option<String>) {
+    start(
         l,
         &ServeOptions {
             listen: "127.0.0.1:0".parse().unwrap(),
-            data: &dir,
+            data: dir,
             speed,
             hil,
             field,
@@ -94,14 +112,13 @@ pub fn site_on(
             secure_cookies: false,
         },
     )
-    .unwrap();
-    let state = Arc::new(state);
-    Site {
-        app: router(state.clone()),
-        state,
-        dir,
-        setup,
-    }
+    .unwrap()
+}
+
+/// The demo's service started again on `s`'s store after `s` stops, as after a restart.
+pub fn restarted(s: &Site, speed: f64) -> AppState {
+    s.state.live.shutdown();
+    serve(&demo(), &s.dir, speed, None, None).0
 }
 
 pub struct Reply {
