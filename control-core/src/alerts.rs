@@ -43,6 +43,21 @@ pub struct AlertRule {
     pub clear_after: Secs,
     #[serde(default)]
     pub action: AlertAction,
+    /// The notification group told when the action is `Notify` (the live site's default group
+    /// when none). Who is told never changes when or whether the alert is raised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<String>,
+    /// Who is told when the raised alert stays unacknowledged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate: Option<Escalation>,
+}
+
+/// A second group told once when a raised alert is left unacknowledged for `after`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Escalation {
+    pub after: Secs,
+    pub to: String,
 }
 
 /// What a rule watches, in the unit thresholds are written in.
@@ -118,6 +133,16 @@ pub enum Crossing {
 }
 
 impl AlertRule {
+    /// Whether the two raise and clear alike (they may tell different people).
+    pub fn same_condition(&self, other: &AlertRule) -> bool {
+        let bare = |r: &AlertRule| AlertRule {
+            notify: None,
+            escalate: None,
+            ..r.clone()
+        };
+        bare(self) == bare(other)
+    }
+
     /// What is wrong with the rule on its own, if anything (its channels are the caller's).
     pub fn problem(&self) -> Option<String> {
         let name = &self.name;
@@ -125,6 +150,17 @@ impl AlertRule {
             return Some("an alert rule needs a name".into());
         }
         let finite = |x: Option<f64>| x.is_none_or(f64::is_finite);
+        let blank = |g: &str| g.trim().is_empty();
+        if self.notify.as_deref().is_some_and(blank)
+            || self.escalate.as_ref().is_some_and(|e| blank(&e.to))
+        {
+            return Some(format!("alert {name:?}: a notification group needs a name"));
+        }
+        if self.escalate.as_ref().is_some_and(|e| e.after.get() <= 0.0) {
+            return Some(format!(
+                "alert {name:?}: escalate.after must be longer than 0 s"
+            ));
+        }
         if self.warning.is_none() && self.critical.is_none() {
             return Some(format!(
                 "alert {name:?}: give a warning or a critical threshold"
@@ -276,12 +312,17 @@ impl Alerts {
     pub fn handle_rules(&mut self, now: Instant, rules: Vec<(AlertRule, Input)>) {
         let mut old = std::mem::take(&mut self.watches);
         for (rule, input) in rules {
-            let kept = old
+            match old
                 .iter()
-                .position(|w| w.rule == rule && w.input == input)
-                .map(|i| old.swap_remove(i));
-            self.watches
-                .push(kept.unwrap_or_else(|| Watch::new((rule, input))));
+                .position(|w| w.rule.same_condition(&rule) && w.input == input)
+            {
+                Some(i) => {
+                    let mut kept = old.swap_remove(i);
+                    kept.rule = rule;
+                    self.watches.push(kept);
+                }
+                None => self.watches.push(Watch::new((rule, input))),
+            }
         }
         self.events
             .extend(old.iter().filter_map(|w| w.withdrawn(now)));
@@ -496,6 +537,8 @@ mod tests {
             hysteresis: 0.05,
             clear_after: Secs::lit(3.0),
             action: AlertAction::Notify,
+            notify: None,
+            escalate: None,
         }
     }
 
@@ -649,6 +692,17 @@ mod tests {
         a.handle_rules(at(1), both(&r, &other));
         a.handle_row(at(1), &[0.5]);
         assert!(a.drain_events().is_empty());
+        // New recipients change nobody's state, but are the rule's from now on.
+        let mut told = r.clone();
+        told.notify = Some("night shift".into());
+        told.escalate = Some(Escalation {
+            after: Secs::lit(60.0),
+            to: "managers".into(),
+        });
+        a.handle_rules(at(1), both(&told, &other));
+        a.handle_row(at(1), &[0.5]);
+        assert!(a.drain_events().is_empty());
+        assert_eq!(a.rules().next(), Some(&told));
         // `r` changed: its alert is cleared and raised again under its new threshold.
         let mut changed = r.clone();
         changed.warning = Some(0.6);

@@ -27,7 +27,9 @@ mod unbalance;
 pub mod balance;
 pub mod measurement;
 
-pub use alerts::{ActiveAlert, AlertRule, Alerts, Combine, Crossing, Input, Quantity, Scope};
+pub use alerts::{
+    ActiveAlert, AlertRule, Alerts, Combine, Crossing, Escalation, Input, Quantity, Scope,
+};
 pub use controller::{ConfigError, Controller, Status, UnknownLoad, check_settings};
 pub use events::{
     Alarm, AlertAction, AlertLevel, EVENT_NAMES, Element, Event, EventKind, NodeTrouble, Severity,

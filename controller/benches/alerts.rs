@@ -20,6 +20,8 @@ fn rule(name: String, quantity: Quantity, scope: Scope, when: Crossing, warning:
         hysteresis: 0.0,
         clear_after: Secs::lit(10.0),
         action: AlertAction::Notify,
+        notify: None,
+        escalate: None,
     }
 }
 

@@ -170,6 +170,8 @@ mod tests {
             hysteresis: 0.0,
             clear_after: Secs::lit(0.0),
             action: AlertAction::Log,
+            notify: None,
+            escalate: None,
         }
     }
 

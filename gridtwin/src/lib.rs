@@ -11,7 +11,7 @@ pub mod hq;
 pub mod live;
 pub mod logging;
 pub mod mqtt;
+pub mod notify;
 pub mod service;
 pub mod store;
 pub mod web;
-pub mod webhook;

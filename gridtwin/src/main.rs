@@ -48,6 +48,9 @@ enum Command {
     /// beyond loopback).
     #[cfg(feature = "hq")]
     Hq(cli::hq::Args),
+    /// A live site's alert notifications: `alerts test` sends one to each target, as the
+    /// control center's Test button does.
+    Alerts(cli::alerts::Args),
     /// Manage the control center's users (works offline, on the data directory).
     User(cli::user::Args),
     /// A live site's store at a glance: its last reading, each channel's latest value, the
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "hq")]
         Command::Hq(a) => cli::hq::run(a),
         Command::User(a) => cli::user::run(a),
+        Command::Alerts(a) => cli::alerts::run(a),
         Command::Status(a) => cli::status::run(a),
         Command::Stats(a) => cli::stats::run(a),
         Command::Viz(a) => cli::viz::run(a),

@@ -679,7 +679,8 @@ async fn events_reach_the_configured_webhook() {
     let settings = |url: &str, sev: &str, raw: u64| {
         format!(
             r#"{{"retention": {{"raw_s": {raw}, "minute_s": 86400}},
-                 "webhook": {{"url": "{url}", "min_severity": "{sev}"}}}}"#
+                 "notifications": {{"groups": [{{"name": "relay", "webhooks": [{{"url": "{url}"}}]}}],
+                                   "events": {{"min_severity": "{sev}", "group": "relay"}}}}}}"#
         )
     };
     let good = settings(&format!("http://{addr}/hook"), "info", 3600);
@@ -689,8 +690,13 @@ async fn events_reach_the_configured_webhook() {
     );
     for (body, says) in [
         (
-            settings("https://relay.example/hook", "info", 3600),
-            "must be http://",
+            settings("ftp://relay.example/hook", "info", 3600),
+            "must be http(s)://",
+        ),
+        (
+            settings(&format!("http://{addr}/hook"), "info", 3600)
+                .replace(r#""group": "relay"}"#, r#""group": "nobody"}"#),
+            "events.group \"nobody\" is not a group",
         ),
         (settings("not a url", "info", 3600), "webhook URL"),
         (
@@ -709,7 +715,7 @@ async fn events_reach_the_configured_webhook() {
     let r = s.send(put(&admin, good)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(
-        s.get("/api/settings", &admin).await.json()["webhook"]["min_severity"],
+        s.get("/api/settings", &admin).await.json()["notifications"]["events"]["min_severity"],
         "info"
     );
     s.post("/api/loads/fridge/switch", &op, r#"{"to":"off"}"#)

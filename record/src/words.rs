@@ -130,7 +130,7 @@ fn value(x: Option<f64>) -> String {
 }
 
 /// Seconds as s, min or h.
-fn duration(s: Option<f64>) -> String {
+pub fn duration(s: Option<f64>) -> String {
     match s {
         Some(s) if s >= 3600.0 => format!("{:.1} h", s / 3600.0),
         Some(s) if s >= 60.0 => format!("{:.1} min", s / 60.0),

@@ -264,6 +264,11 @@ fn browser_prerequisites() -> Result<(), String> {
         .any(|v| v.path().join("bin/postgres").exists());
     apt_install(postgres, &["postgresql"])?;
     apt_install(Path::new("/usr/bin/openssl").exists(), &["openssl"])?;
+    // The notification tests' SMTP server.
+    apt_install(
+        Path::new("/usr/lib/python3/dist-packages/aiosmtpd").exists(),
+        &["python3-aiosmtpd"],
+    )?;
     // The field tests' serial lines: a pseudo-terminal pair between master and slaves.
     apt_install(Path::new("/usr/bin/socat").exists(), &["socat"])?;
     // The node firmware's compiler and library, and the simulator it runs in under test.

@@ -2,6 +2,7 @@
 //! `main` alone turns it into the exit code: 0 done (or every check held), 1 a check failed or
 //! the work could not be done, 2 bad input.
 
+pub mod alerts;
 pub mod balance_plan;
 pub mod check;
 #[cfg(feature = "report")]

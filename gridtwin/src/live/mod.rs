@@ -24,8 +24,10 @@ use grid_types::Phase;
 use serde::Serialize;
 use tokio::sync::{broadcast, oneshot, watch};
 
+use crate::notify::policy::Policy;
+use crate::notify::send::Sender;
+use crate::notify::{Message, Notifications};
 use crate::store::{Batch, Reading, Retention, Store, StoredEvent};
-use crate::webhook::{self, Webhook};
 pub use feeder::{FeederView, HeadView, HomeView};
 pub use pdu::{LoadView, SourceView};
 
@@ -106,10 +108,12 @@ pub struct Live {
     stop: Arc<std::sync::atomic::AtomicBool>,
     /// Each PDU load's settings (empty for a feeder).
     pub loads: LoadTable,
-    /// Retention and webhook, as the writer uses them.
+    /// Retention and notifications, as the writer uses them.
     pub settings: Arc<RwLock<ServiceSettings>>,
     /// The alert rules in force.
     pub alert_rules: alerts::RuleTable,
+    /// Whom notifications say they are from (for a test).
+    pub notify_from: Sender,
 }
 
 #[derive(Debug, Clone)]
@@ -167,16 +171,26 @@ impl Live {
         let (batch_tx, batch_rx) = mpsc::channel::<Batch>();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stored: ServiceSettings = store
-            .setting("service")
+            .setting::<ServiceSettings>("service")
             .map_err(|e| e.to_string())?
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .migrated();
+        let notify_from = Sender {
+            site: l.scenario.name.clone(),
+            utc_offset_s: o.utc_offset_s,
+        };
+        let notifier = Notifier {
+            policy: Policy::new(stored.notifications.clone(), o.utc_offset_s),
+            rules: alert_rules.clone(),
+            deliver: notify_from.clone().spawn().map_err(|e| e.to_string())?,
+            now: start_ms,
+        };
         let settings = Arc::new(RwLock::new(stored));
-        let hook = Some(webhook::spawn().map_err(|e| e.to_string())?);
         let writer_thread = {
             let settings = settings.clone();
             std::thread::Builder::new()
                 .name("store-writer".into())
-                .spawn(move || write_batches(w, batch_rx, &settings, hook))
+                .spawn(move || write_batches(w, batch_rx, &settings, notifier))
                 .map_err(|e| e.to_string())?
         };
         let mut state = LoopState {
@@ -219,6 +233,7 @@ impl Live {
             channels,
             timing,
             alert_rules,
+            notify_from,
         })
     }
 
@@ -519,22 +534,65 @@ impl LoopState {
     }
 }
 
-/// The writer thread: commit each batch as it comes, hand its events to the webhook, and now
-/// and then merge aged readings, until the loop hangs up.
+/// What the writer tells people: the policy, the rules it reads, the delivery thread.
+struct Notifier {
+    policy: Policy,
+    rules: alerts::RuleTable,
+    deliver: mpsc::Sender<(Notifications, Message)>,
+    /// The site's clock at the newest batch, unix ms.
+    now: i64,
+}
+
+impl Notifier {
+    /// A committed batch's events (`ids` from the store; none when it could not be stored).
+    fn batch(&mut self, store: &Store, b: &Batch, ids: &[i64], cfg: &Notifications) {
+        if self.policy.settings() != cfg {
+            self.policy.handle_settings(cfg.clone());
+        }
+        let newest = b
+            .readings
+            .iter()
+            .map(|r| r.t)
+            .chain(b.events.iter().map(|e| e.t));
+        self.now = newest.max().unwrap_or(self.now).max(self.now);
+        let events: Vec<StoredEvent> = b
+            .events
+            .iter()
+            .zip(ids.iter().copied().chain(std::iter::repeat(0)))
+            .map(|(e, id)| StoredEvent { id, ..e.clone() })
+            .collect();
+        let rules = self.rules.read().map(|r| r.clone()).unwrap_or_default();
+        let mut out = self.policy.handle_events(self.now, &events, &rules);
+        out.extend(self.policy.poll(self.now, |id| {
+            store.acked(id).unwrap_or_else(|e| {
+                tracing::warn!("notify: reading event {id}'s acknowledgement: {e}");
+                false
+            })
+        }));
+        for m in out {
+            let _ = self.deliver.send((cfg.clone(), m));
+        }
+    }
+}
+
+/// The writer thread: commit each batch as it comes, tell people of its events, and now and
+/// then merge aged readings, until the loop hangs up.
 fn write_batches(
     mut store: Store,
     batches: mpsc::Receiver<Batch>,
     settings: &RwLock<ServiceSettings>,
-    webhook: Option<mpsc::Sender<(Webhook, Vec<StoredEvent>)>>,
+    mut notifier: Notifier,
 ) {
     let mut merged = WallInstant::now();
     for b in batches {
         // A busy database (another process reading a long range, say) is waited out; the
         // batch is dropped only after three tries.
+        let mut ids = Vec::new();
         for attempt in 1..=3 {
             let now = crate::store::now_ms();
             match store.write(&b, now) {
-                Ok(_) => {
+                Ok(written) => {
+                    ids = written;
                     if let Err(e) = store.file_complete_minutes(&b) {
                         tracing::error!("filing readings failed (kept as frames): {e}");
                     }
@@ -550,13 +608,7 @@ fn write_batches(
             }
         }
         let current = settings.read().map(|s| s.clone()).unwrap_or_default();
-        if let (Some(hook), Some(tx)) = (current.webhook, &webhook) {
-            let events: Vec<StoredEvent> =
-                b.events.iter().filter(|e| hook.wants(e)).cloned().collect();
-            if !events.is_empty() {
-                let _ = tx.send((hook, events));
-            }
-        }
+        notifier.batch(&store, &b, &ids, &current.notifications);
         // Age is judged on the simulated clock, which runs ahead at more than real speed.
         if merged.elapsed() >= DOWNSAMPLE
             && let Some(newest) = b.readings.iter().map(|r| r.t).max()
@@ -574,7 +626,18 @@ fn write_batches(
 #[serde(deny_unknown_fields)]
 pub struct ServiceSettings {
     pub retention: Retention,
-    pub webhook: Option<Webhook>,
+    #[serde(default)]
+    pub notifications: Notifications,
+    /// The one webhook of stores written before notifications; read, never written.
+    #[serde(default, skip_serializing)]
+    webhook: Option<LegacyWebhook>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegacyWebhook {
+    url: String,
+    min_severity: String,
 }
 
 impl ServiceSettings {
@@ -587,6 +650,31 @@ impl ServiceSettings {
         if r.minute_s < r.raw_s {
             return Some("retention.minute_s must be at least retention.raw_s".into());
         }
-        self.webhook.as_ref().and_then(Webhook::problem)
+        self.notifications.problem()
+    }
+
+    /// Settings stored with the one webhook of old: it becomes the group `webhook`, told of
+    /// the events it was told of and of alerts.
+    pub fn migrated(mut self) -> Self {
+        if let Some(old) = self.webhook.take() {
+            let n = &mut self.notifications;
+            n.groups.push(crate::notify::Group {
+                name: "webhook".into(),
+                email: Vec::new(),
+                webhooks: vec![crate::notify::Webhook {
+                    url: old.url,
+                    template: None,
+                    content_type: None,
+                    headers: Default::default(),
+                    ca: None,
+                }],
+            });
+            n.default_group.get_or_insert_with(|| "webhook".into());
+            n.events.get_or_insert(crate::notify::EventRoute {
+                min_severity: old.min_severity,
+                group: "webhook".into(),
+            });
+        }
+        self
     }
 }

@@ -122,6 +122,18 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Whether the event was acknowledged (false when there is no such event).
+    pub fn acked(&self, id: i64) -> Result<bool> {
+        let mut q = self
+            .conn
+            .prepare_cached("SELECT acked_at IS NOT NULL FROM event WHERE id = ?1")?;
+        let mut rows = q.query(params![id])?;
+        Ok(match rows.next()? {
+            Some(r) => r.get(0)?,
+            None => false,
+        })
+    }
+
     pub fn audit(
         &self,
         now_ms: i64,

@@ -107,10 +107,11 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Commit a batch in one transaction; returns its sequence number. Once this returns the
-    /// batch is on disk (as frames: `file_complete_minutes` files them per channel).
-    pub fn write(&mut self, b: &Batch, now_ms: i64) -> Result<i64> {
+    /// Commit a batch in one transaction; returns its events' ids, in order. Once this returns
+    /// the batch is on disk (as frames: `file_complete_minutes` files them per channel).
+    pub fn write(&mut self, b: &Batch, now_ms: i64) -> Result<Vec<i64>> {
         let tx = self.conn.transaction()?;
+        let mut ids = Vec::with_capacity(b.events.len());
         {
             let mut f = tx.prepare_cached("INSERT INTO frame(t, ids, vals) VALUES (?1, ?2, ?3)")?;
             let mut order: Vec<&Reading> = b.readings.iter().collect();
@@ -134,6 +135,7 @@ impl Store {
                     x.kind,
                     x.detail.to_string()
                 ])?;
+                ids.push(tx.last_insert_rowid());
             }
             let mut c = tx.prepare_cached(
                 "INSERT INTO counter(name, joules) VALUES (?1, ?2)
@@ -154,9 +156,8 @@ impl Store {
                 params![now_ms, b.readings.len() as i64],
             )?;
         }
-        let id = tx.last_insert_rowid();
         tx.commit()?;
-        Ok(id)
+        Ok(ids)
     }
 
     /// After a batch: file every whole minute before the batch's newest reading.

@@ -1,5 +1,6 @@
 //! The alert rules over the API: anyone signed in reads them with the alerts raised now; an
-//! admin replaces them, checked by the loop against the site's channels, stored and audited.
+//! admin replaces them, checked by the loop against the site's channels, stored and audited;
+//! an admin sends a test notification.
 
 use axum::Json;
 use axum::extract::State;
@@ -34,6 +35,16 @@ pub async fn set_alerts(
     Body(rules): Body<Vec<AlertRule>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require(&u, Role::Admin)?;
+    let unknown = s
+        .live
+        .settings
+        .read()
+        .map_err(|_| ApiError::internal("settings lock"))?
+        .notifications
+        .unknown_groups(&rules);
+    if let Some(p) = unknown {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, p));
+    }
     s.live
         .set_alerts(rules.clone())
         .await
@@ -46,4 +57,53 @@ pub async fn set_alerts(
     })
     .await?;
     Ok(Json(serde_json::json!({ "ok": true })))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Test {
+    /// One group (every group when none).
+    #[serde(default)]
+    group: Option<String>,
+}
+
+/// Send a test message to a group's targets, or every group's; how each went.
+pub async fn test(
+    State(s): State<Shared>,
+    User(u): User,
+    Body(t): Body<Test>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&u, Role::Admin)?;
+    let cfg = s
+        .live
+        .settings
+        .read()
+        .map_err(|_| ApiError::internal("settings lock"))?
+        .notifications
+        .clone();
+    if let Some(g) = &t.group
+        && cfg.group(g).is_none()
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("{g:?} is not a notification group"),
+        ));
+    }
+    if cfg.groups.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no notification groups are set",
+        ));
+    }
+    let outcomes = s
+        .live
+        .notify_from
+        .test(&cfg, t.group.as_deref(), now_ms())
+        .await;
+    let (user, now) = (u.name.clone(), now_ms());
+    let target = t.group.unwrap_or_else(|| "every group".into());
+    let json = serde_json::to_string(&outcomes).unwrap_or_default();
+    s.db(move |db| db.audit(now, &user, "notify-test", &target, &json))
+        .await?;
+    Ok(Json(serde_json::json!({ "outcomes": outcomes })))
 }

@@ -323,29 +323,52 @@ pub async fn export(
         .into_response())
 }
 
-/// The service's settings: retention of readings and the webhook (admin).
+/// The service's settings: retention of readings and notifications (admin; the mail
+/// server's password is never shown).
 pub async fn settings(State(s): State<Shared>, User(u): User) -> Result<Response, ApiError> {
     require(&u, Role::Admin)?;
-    let current = s
+    let mut current = s
         .live
         .settings
         .read()
         .map_err(|_| ApiError::internal("settings lock"))?
         .clone();
+    current.notifications = current.notifications.redacted();
     Ok(Json(current).into_response())
 }
 
+/// New settings; a password left out is kept for the same mail account.
 pub async fn set_settings(
     State(s): State<Shared>,
     User(u): User,
-    Body(new): Body<ServiceSettings>,
+    Body(mut new): Body<ServiceSettings>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require(&u, Role::Admin)?;
+    let unfit = |p: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, p);
     if let Some(p) = new.problem() {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, p));
+        return Err(unfit(p));
+    }
+    let rules = s
+        .live
+        .alert_rules
+        .read()
+        .map_err(|_| ApiError::internal("alert rules lock"))?
+        .clone();
+    if let Some(p) = new.notifications.unknown_groups(&rules) {
+        return Err(unfit(format!("{p} (change the rule first)")));
+    }
+    {
+        let current = s
+            .live
+            .settings
+            .read()
+            .map_err(|_| ApiError::internal("settings lock"))?;
+        new.notifications = new.notifications.keeping_password(&current.notifications);
     }
     let (user, now) = (u.name.clone(), now_ms());
-    let json = serde_json::to_string(&new).unwrap_or_default();
+    let mut shown = new.clone();
+    shown.notifications = shown.notifications.redacted();
+    let json = serde_json::to_string(&shown).unwrap_or_default();
     let stored = new.clone();
     s.db(move |db| {
         db.set_setting("service", &stored)?;

@@ -114,6 +114,7 @@ pub fn router(state: Shared) -> Router {
         .route("/audit", get(api::audit))
         .route("/settings", get(api::settings).put(api::set_settings))
         .route("/alerts", get(alerts::alerts).put(alerts::set_alerts))
+        .route("/notify/test", post(alerts::test))
         .route("/users", get(api::users).post(api::add_user))
         .route("/users/{name}", delete(api::delete_user))
         .fallback(api::not_found);
