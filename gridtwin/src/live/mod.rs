@@ -678,3 +678,29 @@ impl ServiceSettings {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_webhook_of_old_becomes_a_group_told_what_it_was_told() {
+        let old = r#"{"retention": {"raw_s": 3600, "minute_s": 86400},
+                      "webhook": {"url": "http://relay.lan/hook", "min_severity": "alarm"}}"#;
+        let s = serde_json::from_str::<ServiceSettings>(old)
+            .unwrap()
+            .migrated();
+        let n = &s.notifications;
+        assert_eq!(n.problem(), None);
+        assert_eq!(n.groups[0].webhooks[0].url, "http://relay.lan/hook");
+        assert_eq!(n.default_group.as_deref(), Some("webhook"));
+        let events = n.events.as_ref().unwrap();
+        assert_eq!(
+            (events.min_severity.as_str(), events.group.as_str()),
+            ("alarm", "webhook")
+        );
+        // Written back, only the new form remains.
+        let written = serde_json::to_value(&s).unwrap();
+        assert!(written.get("webhook").is_none(), "{written}");
+    }
+}

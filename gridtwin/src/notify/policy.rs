@@ -221,7 +221,7 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::{EventRoute, Group, QuietHours, RateLimit};
+    use crate::notify::{EventRoute, Group, RateLimit};
     use control_core::{AlertAction, Crossing, Escalation, Quantity, Scope, Secs};
 
     const S: i64 = 1000;
@@ -369,10 +369,11 @@ mod tests {
     fn quiet_hours_hold_what_is_not_urgent_until_they_end() {
         let mut c = cfg();
         // 22:00 to 07:00 local, at UTC+1: 21:00 to 06:00 UTC.
-        c.quiet_hours = Some(QuietHours {
-            from: NaiveTime::from_hms_opt(22, 0, 0).unwrap(),
-            to: NaiveTime::from_hms_opt(7, 0, 0).unwrap(),
-        });
+        c.quiet_hours = serde_json::from_str(r#"{"from": "22:00", "to": "07:00"}"#).unwrap();
+        assert_eq!(
+            c.quiet_hours.unwrap().from,
+            NaiveTime::from_hms_opt(22, 0, 0).unwrap()
+        );
         let mut p = Policy::new(c, 3600);
         let rules = [rule("r", None)];
         let night = DAY + 23 * 3600 * S;

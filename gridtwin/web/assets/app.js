@@ -455,6 +455,9 @@ function ruleRow(rule, admin) {
     num('warning', r.warning, 'Warning'), num('critical', r.critical, 'Critical'),
     num('after', r.after, 'For, s'), num('hysteresis', r.hysteresis, 'Hysteresis'), num('clear_after', r.clear_after, 'Clear after, s'),
     h('label', {}, 'Action', h('select', { name: 'action', disabled: !admin }, ...[['Notify', 'notify'], ['Log', 'log only']].map(([k, t]) => h('option', { value: k, selected: k === r.action }, t)))),
+    h('label', {}, 'Tell group', h('input', { name: 'notify', value: r.notify || '', size: 8, placeholder: 'default', disabled: !admin })),
+    num('escalate_after', r.escalate ? r.escalate.after : null, 'Unacknowledged for, s'),
+    h('label', {}, 'then tell', h('input', { name: 'escalate_to', value: r.escalate ? r.escalate.to : '', size: 8, placeholder: 'nobody', disabled: !admin })),
     admin ? h('button', { type: 'button', onclick: () => row.remove() }, 'Remove') : null);
   return row;
 }
@@ -466,6 +469,8 @@ function readRule(row) {
   return {
     name: v('name'), quantity, scope: scopeOf(v('scope')), when: v('when'), warning: opt('warning'), critical: opt('critical'),
     after: opt('after') || 0, hysteresis: opt('hysteresis') || 0, clear_after: opt('clear_after') || 0, action: v('action'),
+    notify: v('notify') || null,
+    escalate: v('escalate_to') ? { after: opt('escalate_after') || 0, to: v('escalate_to') } : null,
   };
 }
 
@@ -567,14 +572,22 @@ async function usersView() {
   const svc = h('form', { class: 'inline', id: 'service' },
     h('label', {}, '1 s readings kept, hours', h('input', { name: 'raw', type: 'number', min: 1, step: 'any', value: cfg.retention.raw_s / 3600 })),
     h('label', {}, '1-minute means kept, days', h('input', { name: 'minute', type: 'number', min: 1, step: 'any', value: cfg.retention.minute_s / 86400 })),
-    h('label', {}, 'Webhook URL (http://, empty for none)', h('input', { name: 'url', size: 32, value: cfg.webhook ? cfg.webhook.url : '' })),
-    h('label', {}, 'Events sent', h('select', { name: 'sev' }, ...['info', 'warning', 'alarm', 'critical'].map((x) => h('option', { value: x, selected: cfg.webhook ? cfg.webhook.min_severity === x : x === 'alarm' }, x + ' and worse')))),
-    h('button', { class: 'primary', type: 'submit' }, 'Save'), saved);
+    h('label', { class: 'wide' }, 'Notifications (JSON: smtp, groups, default_group, events, quiet_hours, rate_limit; see the API docs; the mail password is kept when left out)',
+      h('textarea', { name: 'notifications', id: 'notifications', rows: 12, cols: 80, spellcheck: false }, JSON.stringify(cfg.notifications, null, 2))),
+    h('button', { class: 'primary', type: 'submit' }, 'Save'),
+    h('button', { type: 'button', id: 'test-notify', onclick: async () => {
+      try {
+        const r = await api('POST', '/api/notify/test', {});
+        message(saved, r.outcomes.map((o) => (o.error ? `${o.target}: FAILED, ${o.error}` : `${o.target}: sent in ${o.ms.toFixed(0)} ms`)).join('; '), r.outcomes.every((o) => !o.error));
+      } catch (e) { message(saved, e.message); }
+    } }, 'Send a test'), saved);
   svc.addEventListener('submit', async (ev) => {
     ev.preventDefault();
+    let notifications;
+    try { notifications = JSON.parse(svc.notifications.value); } catch (e) { message(saved, `Notifications: ${e.message}`); return; }
     const body = {
       retention: { raw_s: Math.round(Number(svc.raw.value) * 3600), minute_s: Math.round(Number(svc.minute.value) * 86400) },
-      webhook: svc.url.value.trim() ? { url: svc.url.value.trim(), min_severity: svc.sev.value } : null,
+      notifications,
     };
     try { await api('PUT', '/api/settings', body); message(saved, 'Saved; in force now.', true); } catch (e) { message(saved, e.message); }
   });

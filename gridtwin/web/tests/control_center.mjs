@@ -125,6 +125,12 @@ try {
   await page.reload();
   await page.waitForSelector('#service');
   assert.equal(await page.inputValue('#service input[name=raw]'), '48');
+  step('the admin page refuses bad notification settings and tests none');
+  await page.fill('#notifications', '{"groups": [{"name": "ops", "email": ["not an address"]}]}');
+  await page.click('#service button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('#service-result').textContent.includes('give the mail server'));
+  await page.click('#test-notify');
+  await page.waitForFunction(() => document.querySelector('#service-result').textContent.includes('no notification groups are set'));
 
   if (screenshot) {
     await page.click('a[href="#/"]');
