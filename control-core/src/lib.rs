@@ -26,6 +26,7 @@ mod unbalance;
 
 pub mod balance;
 pub mod measurement;
+pub mod pq;
 
 pub use alerts::{
     ActiveAlert, AlertRule, Alerts, Combine, Crossing, Escalation, Input, Quantity, Scope,
