@@ -8,6 +8,7 @@ use grid_types::SourceId;
 use super::events::{Alarm, Event, EventKind, Subject};
 use super::interface::{Commands, Measurements, OperatorCommand, SourceMeasurement};
 use super::loads::{LoadInputs, LoadManager, LoadStatus};
+use super::pq::{HalfCycle, PqKind, PqMonitor, PqSettings};
 use super::settings::{LoadSettings, Settings};
 use super::source_guard::SourceGuard;
 use super::time::Instant;
@@ -67,6 +68,9 @@ pub struct Controller {
     low_bus_since: Option<Instant>,
     /// Each source's measurement is lost (its alarm raised).
     lost: [bool; 2],
+    /// Dips, swells and interruptions of the mains, one window per step.
+    pq: PqMonitor,
+    last_step: Option<Instant>,
     events: Vec<Event>,
     commands: Commands,
 }
@@ -93,6 +97,8 @@ impl Controller {
             monitors: [SourceMonitor::new(false), SourceMonitor::new(false)],
             guards: SOURCES.map(|id| SourceGuard::new(id, &s.protection, nominal_v, nominal_hz)),
             loads: LoadManager::new(loads, s.shedding.clone(), s.stagger, epoch, restored),
+            pq: PqMonitor::new(PqSettings::low_voltage(nominal_v, nominal_hz), 1.0),
+            last_step: None,
             closed: [false; 2],
             opened_at: [None; 2],
             started: false,
@@ -210,6 +216,41 @@ impl Controller {
         &self.s
     }
 
+    /// The mains' RMS over the step that ends at `now`, as one window of the power-quality
+    /// monitor (a step of the twin is one cycle; the edges of an event fall on steps).
+    fn power_quality(&mut self, now: Instant, v: f64) {
+        let Some(last) = self.last_step.replace(now) else {
+            return;
+        };
+        let mut ended = Vec::new();
+        let window = HalfCycle {
+            start_s: last.as_secs_f64(),
+            len_s: now.since(last).as_secs_f64(),
+            rms: v,
+        };
+        self.pq.handle_half_cycle(window, &mut ended);
+        for e in ended {
+            let pct = (e.extreme_pct * 10.0).round() / 10.0;
+            let kind = match e.kind {
+                PqKind::Dip => EventKind::VoltageDip {
+                    residual_v: e.extreme_v,
+                    residual_pct: pct,
+                    duration_s: e.duration_s,
+                },
+                PqKind::Swell => EventKind::VoltageSwell {
+                    peak_v: e.extreme_v,
+                    peak_pct: pct,
+                    duration_s: e.duration_s,
+                },
+                PqKind::Interruption => EventKind::Interruption {
+                    duration_s: e.duration_s,
+                },
+            };
+            self.events
+                .push(Event::new(now, &Subject::Source(SourceId::Main), kind));
+        }
+    }
+
     pub fn step(&mut self, now: Instant, m: &Measurements) -> &Commands {
         let sensed = [m.main, m.backup];
         for (k, id) in SOURCES.into_iter().enumerate() {
@@ -239,6 +280,9 @@ impl Controller {
             {
                 self.events
                     .push(Event::new(now, &Subject::Source(id), kind));
+            }
+            if id == SourceId::Main {
+                self.power_quality(now, sensed[k].v);
             }
             let feeding = self.closed[k];
             if self.guards[k].update(now, &sensed[k], self.nominal_hz, feeding, &mut self.events) {

@@ -228,6 +228,23 @@ pub enum EventKind {
         after_s: f64,
         action: AlertAction,
     },
+    /// Power quality (IEC 61000-4-30, `pq`): the voltage was below the dip threshold for
+    /// `duration_s`, at its lowest `residual_pct` of nominal.
+    VoltageDip {
+        residual_v: f64,
+        residual_pct: f64,
+        duration_s: f64,
+    },
+    /// The voltage was above the swell threshold for `duration_s`, at its highest `peak_pct`.
+    VoltageSwell {
+        peak_v: f64,
+        peak_pct: f64,
+        duration_s: f64,
+    },
+    /// The voltage was below the interruption threshold for `duration_s`.
+    Interruption {
+        duration_s: f64,
+    },
     /// Feeders: a regulator moved to `tap` steps from neutral.
     Tap {
         tap: i32,
@@ -310,6 +327,9 @@ pub const EVENT_NAMES: &[&str] = &[
     "alarm_cleared",
     "alert_raised",
     "alert_cleared",
+    "voltage_dip",
+    "voltage_swell",
+    "interruption",
     "tap",
     "phase_move",
     "solve_failed",
@@ -347,6 +367,9 @@ impl EventKind {
             EventKind::AlarmCleared { .. } => "alarm_cleared",
             EventKind::AlertRaised { .. } => "alert_raised",
             EventKind::AlertCleared { .. } => "alert_cleared",
+            EventKind::VoltageDip { .. } => "voltage_dip",
+            EventKind::VoltageSwell { .. } => "voltage_swell",
+            EventKind::Interruption { .. } => "interruption",
             EventKind::Tap { .. } => "tap",
             EventKind::PhaseMove { .. } => "phase_move",
             EventKind::SolveFailed { .. } => "solve_failed",
@@ -368,7 +391,10 @@ impl EventKind {
             | EventKind::Reclose { .. }
             | EventKind::BalanceGaveUp { .. }
             | EventKind::BalanceUnexpected { .. }
-            | EventKind::NodeTrouble { .. } => Severity::Warning,
+            | EventKind::NodeTrouble { .. }
+            | EventKind::VoltageDip { .. }
+            | EventKind::VoltageSwell { .. }
+            | EventKind::Interruption { .. } => Severity::Warning,
             EventKind::Outage { .. }
             | EventKind::Trip { .. }
             | EventKind::SolveFailed { .. }

@@ -46,6 +46,19 @@ pub fn sentence(subject: &str, event: &str, detail: &Map<String, Value>) -> Stri
         "operator" => format!("{} by an operator", text("action").replace('_', " ")),
         "alarm" => format!("alarm: {}", text("alarm").replace('_', " ")),
         "alarm_cleared" => format!("alarm cleared: {}", text("alarm").replace('_', " ")),
+        "voltage_dip" => format!(
+            "voltage dip to {} % ({} V) for {}",
+            fixed("residual_pct", 1),
+            fixed("residual_v", 0),
+            duration(num("duration_s"))
+        ),
+        "voltage_swell" => format!(
+            "voltage swell to {} % ({} V) for {}",
+            fixed("peak_pct", 1),
+            fixed("peak_v", 0),
+            duration(num("duration_s"))
+        ),
+        "interruption" => format!("supply interrupted for {}", duration(num("duration_s"))),
         "alert_raised" => format!(
             "{} alert {} at {} (threshold {})",
             text("level"),
@@ -146,6 +159,25 @@ mod tests {
 
     fn say(subject: &str, event: &str, detail: Value) -> String {
         sentence(subject, event, detail.as_object().unwrap())
+    }
+
+    #[test]
+    fn power_quality_events_say_depth_or_peak_and_duration() {
+        let dip = json!({"residual_v": 92.1, "residual_pct": 40.0, "duration_s": 0.1});
+        assert_eq!(
+            say("main", "voltage_dip", dip),
+            "main: voltage dip to 40.0 % (92 V) for 0.1 s"
+        );
+        let swell = json!({"peak_v": 299.0, "peak_pct": 130.0, "duration_s": 0.5});
+        assert_eq!(
+            say("main", "voltage_swell", swell),
+            "main: voltage swell to 130.0 % (299 V) for 0.5 s"
+        );
+        let gone = json!({"duration_s": 600.0});
+        assert_eq!(
+            say("main", "interruption", gone),
+            "main: supply interrupted for 10.0 min"
+        );
     }
 
     #[test]
