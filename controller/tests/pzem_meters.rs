@@ -29,12 +29,13 @@ fn an_outage_on_pzem_meters_gives_the_twins_events_within_a_meter_update() {
     let key = |e: &control_core::Event| format!("{} {}", e.kind.name(), e.subject);
     let all =
         |r: &run::Run| -> Vec<(f64, String)> { r.events.iter().map(|e| (e.t, key(e))).collect() };
-    // The meters' own events (lost while their circuit was dead, back) are the site's log;
-    // the decisions are the controller's.
+    // The meters' own events (lost while their circuit was dead, back) and the supply's
+    // power quality are the site's log; the decisions are the controller's.
+    let records = ["voltage_dip ", "voltage_swell ", "interruption "];
     let decisions = |r: &run::Run| -> Vec<(f64, String)> {
         all(r)
             .into_iter()
-            .filter(|e| !e.1.contains(" pzem-"))
+            .filter(|e| !e.1.contains(" pzem-") && !records.iter().any(|k| e.1.starts_with(k)))
             .collect()
     };
     let (a, b) = (decisions(&twin), decisions(&metered));
