@@ -1,7 +1,7 @@
-//! TLS to an MQTT broker (the site's `mqtts://`, a ChirpStack's integration): rustls on ring
-//! (the provider the rest of the build already uses). The broker is checked against the
-//! system's CA certificates or only against a given CA (a utility's own); with a client
-//! certificate and its key the site proves itself.
+//! TLS to a server (the site's `mqtts://` broker, a ChirpStack's integration, a notification
+//! webhook): rustls on ring (the provider the rest of the build already uses). The server is
+//! checked against the system's CA certificates or only against a given CA (a utility's own);
+//! with a client certificate and its key the site proves itself.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,13 +41,13 @@ pub fn config(f: &TlsFiles) -> Result<Arc<ClientConfig>, String> {
         None => {
             let found = rustls_native_certs::load_native_certs();
             for e in &found.errors {
-                tracing::error!("mqtt: reading the system's CA certificates: {e}");
+                tracing::error!("tls: reading the system's CA certificates: {e}");
             }
             let (added, _) = roots.add_parsable_certificates(found.certs);
             if added == 0 {
                 return Err(
                     "no system CA certificates found: install ca-certificates, or name the \
-                     broker's CA"
+                     server's CA"
                         .into(),
                 );
             }
