@@ -97,7 +97,7 @@ impl Controller {
             monitors: [SourceMonitor::new(false), SourceMonitor::new(false)],
             guards: SOURCES.map(|id| SourceGuard::new(id, &s.protection, nominal_v, nominal_hz)),
             loads: LoadManager::new(loads, s.shedding.clone(), s.stagger, epoch, restored),
-            pq: PqMonitor::new(PqSettings::low_voltage(nominal_v, nominal_hz), 1.0),
+            pq: PqMonitor::new(PqSettings::low_voltage(nominal_v)),
             last_step: None,
             closed: [false; 2],
             opened_at: [None; 2],

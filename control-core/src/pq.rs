@@ -18,7 +18,6 @@ use serde::Serialize;
 pub struct PqSettings {
     /// The declared supply voltage Udin, V RMS.
     pub declared_v: f64,
-    pub nominal_hz: f64,
     pub dip_pct: f64,
     pub swell_pct: f64,
     pub interruption_pct: f64,
@@ -27,10 +26,9 @@ pub struct PqSettings {
 
 impl PqSettings {
     /// The thresholds IEC 61000-4-30 names as typical for a low-voltage supply.
-    pub fn low_voltage(declared_v: f64, nominal_hz: f64) -> Self {
+    pub fn low_voltage(declared_v: f64) -> Self {
         PqSettings {
             declared_v,
-            nominal_hz,
             dip_pct: 90.0,
             swell_pct: 110.0,
             interruption_pct: 5.0,
@@ -103,32 +101,26 @@ impl HalfCycles {
         self.n += 1;
         let prev = std::mem::replace(&mut self.prev, v);
         let crossed = idx > 0.0 && ((prev < 0.0 && v >= 0.0) || (prev > 0.0 && v <= 0.0));
-        // Crossings closer than most of a half cycle are noise on a small voltage.
-        let at = if crossed && prev != v {
-            Some(idx - 1.0 + prev / (prev - v))
-        } else {
-            None
-        };
+        let at = crossed.then(|| idx - 1.0 + prev / (prev - v));
+        // Crossings closer than most of a half cycle are noise on a small voltage; a voltage
+        // that stops crossing zero is cut at a little more than the nominal half cycle.
         let end = match at {
             Some(x) if x - self.start >= 0.8 * self.half => Some(x),
             _ if idx - self.start >= 1.2 * self.half => Some(idx),
             _ => None,
         };
-        let done = end.filter(|_| self.count > 0).map(|x| {
-            let hc = HalfCycle {
-                start_s: self.start / self.rate,
-                len_s: (x - self.start) / self.rate,
-                rms: (self.sum_sq / f64::from(self.count)).sqrt(),
-            };
+        let mut done = None;
+        if let Some(x) = end {
+            if self.count > 0 {
+                done = Some(HalfCycle {
+                    start_s: self.start / self.rate,
+                    len_s: (x - self.start) / self.rate,
+                    rms: (self.sum_sq / f64::from(self.count)).sqrt(),
+                });
+            }
             self.start = x;
             self.sum_sq = 0.0;
             self.count = 0;
-            hc
-        });
-        if let Some(x) = end
-            && done.is_none()
-        {
-            self.start = x;
         }
         self.sum_sq += v * v;
         self.count += 1;
@@ -213,7 +205,6 @@ impl Excursion {
 #[derive(Debug, Clone)]
 pub struct PqMonitor {
     s: PqSettings,
-    half: HalfCycles,
     dip: Excursion,
     swell: Excursion,
     interruption: Excursion,
@@ -224,22 +215,14 @@ pub struct PqMonitor {
 }
 
 impl PqMonitor {
-    pub fn new(s: PqSettings, rate: f64) -> Self {
+    pub fn new(s: PqSettings) -> Self {
         PqMonitor {
-            half: HalfCycles::new(rate, s.nominal_hz),
             s,
             dip: Excursion::default(),
             swell: Excursion::default(),
             interruption: Excursion::default(),
             recent: [None, None],
             interrupted: false,
-        }
-    }
-
-    /// One sample, V; the events it ends.
-    pub fn handle_sample(&mut self, v: f64, out: &mut Vec<PqEvent>) {
-        if let Some(h) = self.half.push(v) {
-            self.handle_half_cycle(h, out);
         }
     }
 
@@ -306,18 +289,6 @@ impl PqMonitor {
             }
         }
     }
-
-    /// The kinds in progress now.
-    pub fn ongoing(&self) -> Vec<PqKind> {
-        [
-            (PqKind::Dip, self.dip),
-            (PqKind::Interruption, self.interruption),
-            (PqKind::Swell, self.swell),
-        ]
-        .into_iter()
-        .filter_map(|(k, e)| e.open.map(|_| k))
-        .collect()
-    }
 }
 
 #[cfg(test)]
@@ -328,13 +299,16 @@ mod tests {
 
     /// `secs` of a 230 V sine at `hz` starting at phase `phase` rad, scaled by `scale(t)`.
     fn run(hz: f64, phase: f64, secs: f64, scale: impl Fn(f64) -> f64) -> Vec<PqEvent> {
-        let mut m = PqMonitor::new(PqSettings::low_voltage(230.0, hz), RATE);
+        let mut half = HalfCycles::new(RATE, hz);
+        let mut m = PqMonitor::new(PqSettings::low_voltage(230.0));
         let mut out = Vec::new();
         let peak = 230.0 * 2f64.sqrt();
         for k in 0..(secs * RATE) as u64 {
             let t = k as f64 / RATE;
             let v = peak * (std::f64::consts::TAU * hz * t + phase).sin() * scale(t);
-            m.handle_sample(v, &mut out);
+            if let Some(h) = half.push(v) {
+                m.handle_half_cycle(h, &mut out);
+            }
         }
         out
     }

@@ -42,21 +42,8 @@ pub fn run(a: Args) -> Outcome {
     let settings: ServiceSettings = db
         .setting::<ServiceSettings>("service")
         .map_err(|e| Failure::BadInput(e.to_string()))?
-        .unwrap_or_default()
-        .migrated();
+        .unwrap_or_default();
     let cfg = settings.notifications;
-    if cfg.groups.is_empty() {
-        return Err(Failure::BadInput(
-            "no notification groups are set (the control center's Users & settings)".into(),
-        ));
-    }
-    if let Some(g) = &t.group
-        && cfg.group(g).is_none()
-    {
-        return Err(Failure::BadInput(format!(
-            "{g:?} is not a notification group"
-        )));
-    }
     let site = t.site.unwrap_or_else(|| {
         let dir = std::path::absolute(&t.data).unwrap_or(t.data.clone());
         dir.file_name()
@@ -70,7 +57,9 @@ pub fn run(a: Args) -> Outcome {
         .enable_all()
         .build()
         .map_err(|e| Failure::Failed(e.to_string()))?;
-    let outcomes = rt.block_on(sender.test(&cfg, t.group.as_deref(), now_ms()));
+    let outcomes = rt
+        .block_on(sender.test(&cfg, t.group.as_deref(), now_ms()))
+        .map_err(Failure::BadInput)?;
     let mut failed = false;
     for o in &outcomes {
         match (&o.error, o.ms) {

@@ -15,6 +15,12 @@ pub const KEY: &str = "alerts";
 /// The rules in force, for the handlers to read.
 pub type RuleTable = Arc<RwLock<Vec<AlertRule>>>;
 
+/// The rules in the table now (a poisoned lock still holds whole rules).
+pub fn current(t: &RuleTable) -> Vec<AlertRule> {
+    let r = t.read();
+    r.unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+}
+
 pub struct LiveAlerts {
     engine: Alerts,
     channels: Vec<String>,

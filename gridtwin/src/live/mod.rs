@@ -173,8 +173,7 @@ impl Live {
         let stored: ServiceSettings = store
             .setting::<ServiceSettings>("service")
             .map_err(|e| e.to_string())?
-            .unwrap_or_default()
-            .migrated();
+            .unwrap_or_default();
         let notify_from = Sender {
             site: l.scenario.name.clone(),
             utc_offset_s: o.utc_offset_s,
@@ -235,6 +234,17 @@ impl Live {
             alert_rules,
             notify_from,
         })
+    }
+
+    /// The alert rules in force. A poisoned lock still holds whole rules: they are only ever
+    /// replaced whole.
+    pub fn rules_now(&self) -> Vec<AlertRule> {
+        alerts::current(&self.alert_rules)
+    }
+
+    /// The service's settings in force (replaced whole, as the rules are).
+    pub fn settings_now(&self) -> ServiceSettings {
+        in_force(&self.settings)
     }
 
     /// New alert rules in force from the next reading; the loop's verdict on them.
@@ -561,7 +571,7 @@ impl Notifier {
             .zip(ids.iter().copied().chain(std::iter::repeat(0)))
             .map(|(e, id)| StoredEvent { id, ..e.clone() })
             .collect();
-        let rules = self.rules.read().map(|r| r.clone()).unwrap_or_default();
+        let rules = alerts::current(&self.rules);
         let mut out = self.policy.handle_events(self.now, &events, &rules);
         out.extend(self.policy.poll(self.now, |id| {
             store.acked(id).unwrap_or_else(|e| {
@@ -607,7 +617,7 @@ fn write_batches(
                 }
             }
         }
-        let current = settings.read().map(|s| s.clone()).unwrap_or_default();
+        let current = in_force(settings);
         notifier.batch(&store, &b, &ids, &current.notifications);
         // Age is judged on the simulated clock, which runs ahead at more than real speed.
         if merged.elapsed() >= DOWNSAMPLE
@@ -623,41 +633,36 @@ fn write_batches(
 
 /// The service's own settings (the admin's settings page), stored under `service`.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "Written")]
 pub struct ServiceSettings {
     pub retention: Retention,
-    #[serde(default)]
     pub notifications: Notifications,
-    /// The one webhook of stores written before notifications; read, never written.
-    #[serde(default, skip_serializing)]
+}
+
+/// The settings as stored or sent, which may still hold the one webhook of stores written
+/// before notifications: it becomes the group `webhook`, told of the events it was told of
+/// and of alerts.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Written {
+    retention: Retention,
+    #[serde(default)]
+    notifications: Notifications,
+    #[serde(default)]
     webhook: Option<LegacyWebhook>,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LegacyWebhook {
     url: String,
     min_severity: String,
 }
 
-impl ServiceSettings {
-    /// Why these cannot be used, if they cannot.
-    pub fn problem(&self) -> Option<String> {
-        let r = self.retention;
-        if r.raw_s < 60 {
-            return Some("retention.raw_s must be at least 60 s".into());
-        }
-        if r.minute_s < r.raw_s {
-            return Some("retention.minute_s must be at least retention.raw_s".into());
-        }
-        self.notifications.problem()
-    }
-
-    /// Settings stored with the one webhook of old: it becomes the group `webhook`, told of
-    /// the events it was told of and of alerts.
-    pub fn migrated(mut self) -> Self {
-        if let Some(old) = self.webhook.take() {
-            let n = &mut self.notifications;
+impl From<Written> for ServiceSettings {
+    fn from(w: Written) -> Self {
+        let mut n = w.notifications;
+        if let Some(old) = w.webhook {
             n.groups.push(crate::notify::Group {
                 name: "webhook".into(),
                 email: Vec::new(),
@@ -675,7 +680,32 @@ impl ServiceSettings {
                 group: "webhook".into(),
             });
         }
-        self
+        ServiceSettings {
+            retention: w.retention,
+            notifications: n,
+        }
+    }
+}
+
+/// The settings in the lock now (a poisoned lock still holds whole settings: they are only
+/// ever replaced whole).
+fn in_force(l: &RwLock<ServiceSettings>) -> ServiceSettings {
+    l.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
+impl ServiceSettings {
+    /// Why these cannot be used, if they cannot.
+    pub fn problem(&self) -> Option<String> {
+        let r = self.retention;
+        if r.raw_s < 60 {
+            return Some("retention.raw_s must be at least 60 s".into());
+        }
+        if r.minute_s < r.raw_s {
+            return Some("retention.minute_s must be at least retention.raw_s".into());
+        }
+        self.notifications.problem()
     }
 }
 
@@ -687,9 +717,7 @@ mod tests {
     fn a_stored_webhook_of_old_becomes_a_group_told_what_it_was_told() {
         let old = r#"{"retention": {"raw_s": 3600, "minute_s": 86400},
                       "webhook": {"url": "http://relay.lan/hook", "min_severity": "alarm"}}"#;
-        let s = serde_json::from_str::<ServiceSettings>(old)
-            .unwrap()
-            .migrated();
+        let s = serde_json::from_str::<ServiceSettings>(old).unwrap();
         let n = &s.notifications;
         assert_eq!(n.problem(), None);
         assert_eq!(n.groups[0].webhooks[0].url, "http://relay.lan/hook");

@@ -12,7 +12,7 @@ use control_core::AlertRule;
 use serde::{Deserialize, Serialize};
 
 use crate::store::StoredEvent;
-use crate::store::log::SEVERITIES;
+use crate::store::log::{SEVERITIES, severity_rank};
 
 /// Who is told of what, and how; the admin's settings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -246,11 +246,10 @@ pub enum Why {
 impl Message {
     /// The subject line: the gravest event, and how many more.
     pub fn subject(&self, site: &str) -> String {
-        let rank = |s: &str| SEVERITIES.iter().position(|x| *x == s).unwrap_or(0);
         let head = self
             .events
             .iter()
-            .max_by_key(|e| rank(&e.severity))
+            .max_by_key(|e| severity_rank(&e.severity))
             .map_or("(no events)".to_string(), |e| {
                 format!("{}: {}", e.severity, e.text)
             });

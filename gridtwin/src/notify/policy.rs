@@ -18,6 +18,7 @@ use control_core::AlertRule;
 
 use super::{Message, Notifications, Why};
 use crate::store::StoredEvent;
+use crate::store::log::severity_rank;
 
 /// A raised alert waiting for its escalation time.
 #[derive(Debug, Clone)]
@@ -118,14 +119,10 @@ impl Policy {
     fn route(&mut self, e: &StoredEvent, rules: &[AlertRule]) -> Vec<String> {
         let alert = matches!(e.kind.as_str(), "alert_raised" | "alert_cleared");
         if !alert {
-            let rank = |s: &str| {
-                crate::store::log::SEVERITIES
-                    .iter()
-                    .position(|x| *x == s)
-                    .unwrap_or(0)
-            };
             return match &self.cfg.events {
-                Some(r) if rank(&e.severity) >= rank(&r.min_severity) => vec![r.group.clone()],
+                Some(r) if severity_rank(&e.severity) >= severity_rank(&r.min_severity) => {
+                    vec![r.group.clone()]
+                }
                 _ => Vec::new(),
             };
         }

@@ -49,8 +49,8 @@ struct Context<'a> {
 }
 
 impl Sender {
-    /// Deliver `m` to every target of its group, each tried once.
-    pub async fn deliver(&self, cfg: &Notifications, m: &Message) -> Vec<Outcome> {
+    /// Deliver `m` to every target of its group, each tried up to `tries` times with backoff.
+    pub async fn deliver(&self, cfg: &Notifications, m: &Message, tries: u32) -> Vec<Outcome> {
         let Some(group) = cfg.group(&m.group) else {
             return vec![Outcome {
                 target: m.group.clone(),
@@ -60,10 +60,20 @@ impl Sender {
         };
         let mut out = Vec::new();
         for target in targets(group) {
+            let mut wait = Duration::from_millis(500);
+            let mut attempt = 1;
             let t0 = Instant::now();
-            let r = tokio::time::timeout(TIMEOUT, self.one(cfg, m, &target))
-                .await
-                .unwrap_or_else(|_| Err(format!("no answer within {} s", TIMEOUT.as_secs())));
+            let r = loop {
+                let r = tokio::time::timeout(TIMEOUT, self.one(cfg, m, &target))
+                    .await
+                    .unwrap_or_else(|_| Err(format!("no answer within {} s", TIMEOUT.as_secs())));
+                if r.is_ok() || attempt >= tries {
+                    break r;
+                }
+                tokio::time::sleep(wait).await;
+                wait *= 4;
+                attempt += 1;
+            };
             out.push(Outcome {
                 target: target.name(),
                 ms: r.is_ok().then(|| t0.elapsed().as_secs_f64() * 1e3),
@@ -110,22 +120,29 @@ impl Sender {
             .map_err(|e| format!("the webhook's template: {e}"))
     }
 
-    /// A test message to `group` (every group when none), each target tried once.
+    /// A test message to `group` (every group when none), each target tried once; refused
+    /// when there is no such group, or none at all.
     pub async fn test(
         &self,
         cfg: &Notifications,
         group: Option<&str>,
         now_ms: i64,
-    ) -> Vec<Outcome> {
+    ) -> Result<Vec<Outcome>, String> {
         let names: Vec<String> = match group {
+            Some(g) if cfg.group(g).is_none() => {
+                return Err(format!("{g:?} is not a notification group"));
+            }
             Some(g) => vec![g.to_string()],
             None => cfg.groups.iter().map(|g| g.name.clone()).collect(),
         };
+        if names.is_empty() {
+            return Err("no notification groups are set".into());
+        }
         let mut out = Vec::new();
         for g in names {
-            out.extend(self.deliver(cfg, &test_message(&g, now_ms)).await);
+            out.extend(self.deliver(cfg, &test_message(&g, now_ms), 1).await);
         }
-        out
+        Ok(out)
     }
 
     /// Start the delivery thread; send it (settings, message) to deliver.
@@ -142,37 +159,18 @@ impl Sender {
                     return;
                 };
                 for (cfg, m) in rx {
-                    rt.block_on(self.with_retries(&cfg, &m));
+                    for o in rt.block_on(self.deliver(&cfg, &m, 3)) {
+                        if let Some(e) = o.error {
+                            tracing::warn!(
+                                "notify {}: {e}; {} events not delivered",
+                                o.target,
+                                m.events.len()
+                            );
+                        }
+                    }
                 }
             })?;
         Ok(tx)
-    }
-
-    async fn with_retries(&self, cfg: &Notifications, m: &Message) {
-        let Some(group) = cfg.group(&m.group) else {
-            tracing::warn!("notify: {:?} is not a notification group", m.group);
-            return;
-        };
-        for target in targets(group) {
-            let mut wait = Duration::from_millis(500);
-            for attempt in 1..=3 {
-                let r = tokio::time::timeout(TIMEOUT, self.one(cfg, m, &target))
-                    .await
-                    .unwrap_or_else(|_| Err("no answer".into()));
-                match r {
-                    Ok(()) => break,
-                    Err(e) if attempt == 3 => tracing::warn!(
-                        "notify {}: {e}; {} events not delivered",
-                        target.name(),
-                        m.events.len()
-                    ),
-                    Err(_) => {
-                        tokio::time::sleep(wait).await;
-                        wait *= 4;
-                    }
-                }
-            }
-        }
     }
 }
 

@@ -51,6 +51,11 @@ pub struct EventFilter {
 
 pub const SEVERITIES: [&str; 4] = ["info", "warning", "alarm", "critical"];
 
+/// A severity's place in `SEVERITIES` (an unknown one counts as `info`).
+pub fn severity_rank(s: &str) -> usize {
+    SEVERITIES.iter().position(|x| *x == s).unwrap_or(0)
+}
+
 /// A control action and who took it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEntry {

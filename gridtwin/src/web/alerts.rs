@@ -17,12 +17,7 @@ pub async fn alerts(
     State(s): State<Shared>,
     _u: User,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let rules = s
-        .live
-        .alert_rules
-        .read()
-        .map_err(|_| ApiError::internal("alert rules lock"))?
-        .clone();
+    let rules = s.live.rules_now();
     let active = s.live.snapshot.borrow().alerts.clone();
     Ok(Json(
         serde_json::json!({ "rules": rules, "active": active }),
@@ -35,14 +30,7 @@ pub async fn set_alerts(
     Body(rules): Body<Vec<AlertRule>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require(&u, Role::Admin)?;
-    let unknown = s
-        .live
-        .settings
-        .read()
-        .map_err(|_| ApiError::internal("settings lock"))?
-        .notifications
-        .unknown_groups(&rules);
-    if let Some(p) = unknown {
+    if let Some(p) = s.live.settings_now().notifications.unknown_groups(&rules) {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, p));
     }
     s.live
@@ -74,32 +62,13 @@ pub async fn test(
     Body(t): Body<Test>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require(&u, Role::Admin)?;
-    let cfg = s
-        .live
-        .settings
-        .read()
-        .map_err(|_| ApiError::internal("settings lock"))?
-        .notifications
-        .clone();
-    if let Some(g) = &t.group
-        && cfg.group(g).is_none()
-    {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("{g:?} is not a notification group"),
-        ));
-    }
-    if cfg.groups.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "no notification groups are set",
-        ));
-    }
+    let cfg = s.live.settings_now().notifications;
     let outcomes = s
         .live
         .notify_from
         .test(&cfg, t.group.as_deref(), now_ms())
-        .await;
+        .await
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
     let (user, now) = (u.name.clone(), now_ms());
     let target = t.group.unwrap_or_else(|| "every group".into());
     let json = serde_json::to_string(&outcomes).unwrap_or_default();

@@ -327,12 +327,7 @@ pub async fn export(
 /// server's password is never shown).
 pub async fn settings(State(s): State<Shared>, User(u): User) -> Result<Response, ApiError> {
     require(&u, Role::Admin)?;
-    let mut current = s
-        .live
-        .settings
-        .read()
-        .map_err(|_| ApiError::internal("settings lock"))?
-        .clone();
+    let mut current = s.live.settings_now();
     current.notifications = current.notifications.redacted();
     Ok(Json(current).into_response())
 }
@@ -348,23 +343,11 @@ pub async fn set_settings(
     if let Some(p) = new.problem() {
         return Err(unfit(p));
     }
-    let rules = s
-        .live
-        .alert_rules
-        .read()
-        .map_err(|_| ApiError::internal("alert rules lock"))?
-        .clone();
-    if let Some(p) = new.notifications.unknown_groups(&rules) {
+    if let Some(p) = new.notifications.unknown_groups(&s.live.rules_now()) {
         return Err(unfit(format!("{p} (change the rule first)")));
     }
-    {
-        let current = s
-            .live
-            .settings
-            .read()
-            .map_err(|_| ApiError::internal("settings lock"))?;
-        new.notifications = new.notifications.keeping_password(&current.notifications);
-    }
+    let in_force = s.live.settings_now().notifications;
+    new.notifications = new.notifications.keeping_password(&in_force);
     let (user, now) = (u.name.clone(), now_ms());
     let mut shown = new.clone();
     shown.notifications = shown.notifications.redacted();
