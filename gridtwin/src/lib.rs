@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod control;
+pub mod energy;
 pub mod fuzz;
 pub mod hardware;
 #[cfg(feature = "hq")]

@@ -238,3 +238,54 @@ fn staged_and_filed_readings_read_back_the_same() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn the_ledger_adds_up_per_interval_and_a_version_1_store_gains_one() {
+    use gridtwin::store::Interval;
+    let dir = common::scratch("ledger");
+    let rise = |register: &str, t: i64, joules: f64| Interval {
+        register: register.into(),
+        t,
+        joules,
+    };
+    {
+        let mut db = Store::open(&dir).unwrap();
+        let q = 900_000;
+        for (t, j) in [(T0, 10.0), (T0, 5.0), (T0 + q, 7.0)] {
+            let b = Batch {
+                energy: vec![rise("main", t, j), rise("load/a", t, 1.0)],
+                ..Batch::default()
+            };
+            db.write(&b, T0).unwrap();
+        }
+        let got = db.energy(T0, T0 + 2 * q).unwrap();
+        assert_eq!(
+            got,
+            [
+                rise("load/a", T0, 2.0),
+                rise("main", T0, 15.0),
+                rise("load/a", T0 + q, 1.0),
+                rise("main", T0 + q, 7.0)
+            ]
+        );
+        assert_eq!(db.energy(T0 + q, T0 + 2 * q).unwrap().len(), 2);
+        assert_eq!(db.energy_totals().unwrap()["main"], 22.0);
+    }
+    // A store of the version before the ledger opens, keeps its counters and gains the ledger.
+    {
+        let c = rusqlite::Connection::open(dir.join(gridtwin::store::DB_FILE)).unwrap();
+        c.execute_batch("DROP TABLE energy; PRAGMA user_version = 1;")
+            .unwrap();
+    }
+    let mut db = Store::open(&dir).unwrap();
+    assert!(db.energy(i64::MIN, i64::MAX).unwrap().is_empty());
+    let b = Batch {
+        counters: vec![("main".into(), 30.0)],
+        energy: vec![rise("main", T0, 3.0)],
+        ..Batch::default()
+    };
+    db.write(&b, T0).unwrap();
+    assert_eq!(db.energy_totals().unwrap()["main"], 3.0);
+    assert_eq!(db.counters().unwrap()["main"], 30.0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

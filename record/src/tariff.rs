@@ -107,10 +107,12 @@ impl Window {
 impl Tariff {
     /// The price per kWh at `second` of day `weekday` (0 = Monday).
     pub fn price(&self, weekday: u32, second: u32) -> f64 {
-        self.windows
-            .iter()
-            .find(|w| w.covers(weekday, second))
-            .map_or(self.base, |w| w.price)
+        self.window(weekday, second).map_or(self.base, |w| w.price)
+    }
+
+    /// The window in force at `second` of day `weekday` (0 = Monday); none at the base price.
+    pub fn window(&self, weekday: u32, second: u32) -> Option<&Window> {
+        self.windows.iter().find(|w| w.covers(weekday, second))
     }
 
     /// A tariff that prices every minute of the week once, with prices that are numbers.

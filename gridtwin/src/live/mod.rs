@@ -24,6 +24,7 @@ use grid_types::Phase;
 use serde::Serialize;
 use tokio::sync::{broadcast, oneshot, watch};
 
+use crate::energy::{self, Ledger};
 use crate::notify::policy::Policy;
 use crate::notify::send::Sender;
 use crate::notify::{Message, Notifications};
@@ -114,6 +115,10 @@ pub struct Live {
     pub alert_rules: alerts::RuleTable,
     /// Whom notifications say they are from (for a test).
     pub notify_from: Sender,
+    /// The energy registers, in the site's order (`main`, `load/fridge`, `source`, `home/h1`).
+    pub registers: Arc<[String]>,
+    /// The scenario's tariff, in force unless the settings hold one.
+    pub scenario_tariff: Option<record::Tariff>,
 }
 
 #[derive(Debug, Clone)]
@@ -157,11 +162,17 @@ impl Live {
         let names = channels.iter().map(|c| c.0.clone()).collect();
         let alerts = alerts::LiveAlerts::open(l, store, names, local)?;
         let alert_rules = alerts.rules.clone();
-        let base = site
-            .registers()
+        let registers: Arc<[String]> = site.registers().into();
+        let base: Vec<f64> = registers
             .iter()
             .map(|n| base.get(n).copied().unwrap_or(0.0))
             .collect();
+        let now: Vec<f64> = base
+            .iter()
+            .zip(site.energy_j())
+            .map(|(b, e)| b + e)
+            .collect();
+        let ledger = Ledger::new(registers.to_vec(), &now);
 
         let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
         let (req_tx, req_rx) = mpsc::channel();
@@ -203,6 +214,7 @@ impl Live {
             speed: o.speed,
             start_ms,
             base,
+            ledger,
             ids,
             alerts,
             batch: Batch::default(),
@@ -233,6 +245,8 @@ impl Live {
             timing,
             alert_rules,
             notify_from,
+            registers,
+            scenario_tariff: l.scenario.tariff.clone(),
         })
     }
 
@@ -245,6 +259,26 @@ impl Live {
     /// The service's settings in force (replaced whole, as the rules are).
     pub fn settings_now(&self) -> ServiceSettings {
         in_force(&self.settings)
+    }
+
+    /// The tariff in force: the settings', else the scenario's.
+    pub fn tariff_now(&self) -> Option<record::Tariff> {
+        in_force(&self.settings)
+            .tariff
+            .or_else(|| self.scenario_tariff.clone())
+    }
+
+    /// The register the utility bills: the main, or a feeder's source.
+    pub fn billed(&self) -> Option<&str> {
+        self.registers
+            .iter()
+            .find(|r| matches!(r.as_str(), "main" | "source"))
+            .map(String::as_str)
+    }
+
+    /// The site's clock now, unix ms (ahead of the wall clock at more than real speed).
+    pub fn site_now(&self) -> i64 {
+        self.snapshot.borrow().t
     }
 
     /// New alert rules in force from the next reading; the loop's verdict on them.
@@ -349,6 +383,8 @@ struct LoopState {
     start_ms: i64,
     /// The stored counters at the start, J, added to the twin's own registers.
     base: Vec<f64>,
+    /// The registers' rise per interval, for the store's ledger.
+    ledger: Ledger,
     /// The stored channels' ids, in the site's order.
     ids: Vec<i64>,
     alerts: alerts::LiveAlerts,
@@ -446,7 +482,9 @@ impl LoopState {
 
     fn record(&mut self, t: i64) {
         let mut values = Vec::with_capacity(self.ids.len());
-        self.site.row(&self.energy(), &mut values);
+        let energy = self.energy();
+        self.site.row(&energy, &mut values);
+        self.ledger.count(t, &energy);
         self.batch
             .readings
             .extend(
@@ -465,12 +503,11 @@ impl LoopState {
     }
 
     fn flush(&mut self, batches: &mpsc::Sender<Batch>) {
-        self.batch.counters = self
-            .site
-            .registers()
-            .into_iter()
-            .zip(self.energy())
-            .collect();
+        let energy = self.energy();
+        // The counters and the ledger at the same instant: the ledger sums to the counters.
+        self.ledger.count(self.site_ms(), &energy);
+        self.batch.energy = self.ledger.take();
+        self.batch.counters = self.site.registers().into_iter().zip(energy).collect();
         self.batch.state = match &self.site {
             SiteLoop::Pdu(p) => pdu::state(p, &self.manual),
             SiteLoop::Feeder(f) => feeder::state(f),
@@ -479,10 +516,15 @@ impl LoopState {
         let _ = batches.send(std::mem::take(&mut self.batch));
     }
 
+    /// The site's clock, unix ms.
+    fn site_ms(&self) -> i64 {
+        self.start_ms + (self.site.now_s() * 1000.0) as i64
+    }
+
     fn snapshot(&self, lag_s: f64) -> Snapshot {
         let sim_s = self.site.now_s();
         let mut snap = Snapshot {
-            t: self.start_ms + (sim_s * 1000.0) as i64,
+            t: self.site_ms(),
             sim_s,
             lag_s: lag_s.max(0.0),
             speed: self.speed,
@@ -637,6 +679,8 @@ fn write_batches(
 pub struct ServiceSettings {
     pub retention: Retention,
     pub notifications: Notifications,
+    /// The energy tariff; none: the scenario's.
+    pub tariff: Option<record::Tariff>,
 }
 
 /// The settings as stored or sent, which may still hold the one webhook of stores written
@@ -650,6 +694,8 @@ struct Written {
     notifications: Notifications,
     #[serde(default)]
     webhook: Option<LegacyWebhook>,
+    #[serde(default)]
+    tariff: Option<record::Tariff>,
 }
 
 #[derive(serde::Deserialize)]
@@ -683,6 +729,7 @@ impl From<Written> for ServiceSettings {
         ServiceSettings {
             retention: w.retention,
             notifications: n,
+            tariff: w.tariff,
         }
     }
 }
@@ -704,6 +751,15 @@ impl ServiceSettings {
         }
         if r.minute_s < r.raw_s {
             return Some("retention.minute_s must be at least retention.raw_s".into());
+        }
+        if let Some(t) = &self.tariff {
+            let p = t
+                .validate()
+                .err()
+                .or_else(|| energy::quarter_hour_problem(t));
+            if let Some(p) = p {
+                return Some(format!("tariff: {p}"));
+            }
         }
         self.notifications.problem()
     }

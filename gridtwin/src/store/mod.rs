@@ -1,9 +1,11 @@
 //! Storage in SQLite (WAL): readings at 1 s (staged as one row per instant, then filed per
 //! channel a minute at a time) downsampled to 1 min and 1 h, events, audit log,
-//! energy counters, controller state, settings, users and sessions. One writer connection per
+//! energy counters and their rise per 15-minute interval, controller state, settings, users and
+//! sessions. One writer connection per
 //! `Store`; the live service keeps one for its batches and one for the API's reads, which WAL
 //! lets run beside the writer.
 
+mod energy;
 pub mod log;
 mod series;
 mod users;
@@ -13,6 +15,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+pub use energy::Interval;
 pub use log::{AuditEntry, EventFilter, StoredEvent};
 pub use series::{Batch, Point, Reading, Resolution, Retention};
 pub use users::{Role, SessionUser, UserRow};
@@ -47,7 +50,7 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub const DB_FILE: &str = "gridtwin.sqlite";
 
 /// The schema's version, kept in `PRAGMA user_version`.
-const VERSION: i64 = 1;
+const VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE channel(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, unit TEXT NOT NULL);
@@ -74,6 +77,12 @@ CREATE TABLE user(name TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL,
 CREATE TABLE session(token TEXT PRIMARY KEY, user TEXT NOT NULL, created INTEGER NOT NULL,
     expires INTEGER NOT NULL);
 CREATE TABLE setup(token TEXT PRIMARY KEY, expires INTEGER NOT NULL);
+";
+
+/// Version 2: the energy ledger. Its intervals start when the store is upgraded.
+const LEDGER: &str = "
+CREATE TABLE energy(register TEXT NOT NULL, t INTEGER NOT NULL, joules REAL NOT NULL,
+    PRIMARY KEY (t, register)) WITHOUT ROWID;
 ";
 
 pub struct Store {
@@ -109,7 +118,12 @@ impl Store {
         match version {
             0 => {
                 conn.execute_batch(&format!(
-                    "BEGIN; {SCHEMA} PRAGMA user_version = {VERSION}; COMMIT;"
+                    "BEGIN; {SCHEMA} {LEDGER} PRAGMA user_version = {VERSION}; COMMIT;"
+                ))?;
+            }
+            1 => {
+                conn.execute_batch(&format!(
+                    "BEGIN; {LEDGER} PRAGMA user_version = {VERSION}; COMMIT;"
                 ))?;
             }
             VERSION => {}

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::{Result, Store, StoreError, StoredEvent};
+use super::{Interval, Result, Store, StoreError, StoredEvent};
 
 /// One reading of one channel.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,6 +29,8 @@ pub struct Batch {
     pub events: Vec<StoredEvent>,
     /// Energy registers by name, J; a stored counter never goes down.
     pub counters: Vec<(String, f64)>,
+    /// The registers' rise since the last batch, by interval: added to the ledger.
+    pub energy: Vec<Interval>,
     /// State to restore after a restart, as JSON by key.
     pub state: Vec<(String, serde_json::Value)>,
 }
@@ -144,6 +146,7 @@ impl Store {
             for (name, j) in &b.counters {
                 c.execute(params![name, j])?;
             }
+            super::energy::add(&tx, &b.energy)?;
             let mut s = tx.prepare_cached(
                 "INSERT INTO state(key, value) VALUES (?1, ?2)
                  ON CONFLICT(key) DO UPDATE SET value = excluded.value",

@@ -4,6 +4,7 @@
 mod alerts;
 mod api;
 mod assets;
+mod energy;
 mod error;
 pub mod https;
 pub mod session;
@@ -111,6 +112,8 @@ pub fn router(state: Shared) -> Router {
         .route("/channels", get(api::channels))
         .route("/history", get(api::history))
         .route("/export", get(api::export))
+        .route("/energy", get(energy::energy))
+        .route("/energy/intervals", get(energy::intervals))
         .route("/audit", get(api::audit))
         .route("/settings", get(api::settings).put(api::set_settings))
         .route("/alerts", get(alerts::alerts).put(alerts::set_alerts))

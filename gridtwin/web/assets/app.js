@@ -99,7 +99,7 @@ function setupView() {
 }
 
 function chrome() {
-  const links = [['#/', 'Overview'], ['#/alerts', 'Alerts'], ['#/events', 'Events'], ['#/history', 'History']];
+  const links = [['#/', 'Overview'], ['#/energy', 'Energy'], ['#/alerts', 'Alerts'], ['#/events', 'Events'], ['#/history', 'History']];
   if (can('admin')) links.push(['#/users', 'Users & settings']);
   const here = '#/' + (location.hash.split('/')[1] || '');
   document.getElementById('nav').replaceChildren(...links.map(([href, text]) =>
@@ -136,6 +136,7 @@ async function route() {
     else if (view === 'events') await eventsView();
     else if (view === 'alerts') await alertsView();
     else if (view === 'history') await historyView();
+    else if (view === 'energy') await energyView();
     else if (view === 'users' && can('admin')) await usersView();
     else overview();
   } catch (e) {
@@ -564,6 +565,96 @@ async function historyView() {
   await redraw();
 }
 
+// --- energy --------------------------------------------------------------------------------
+
+const PERIODS = { today: 'Today', yesterday: 'Yesterday', week: 'This week', month: 'This month' };
+
+// Energy and cost from the site's 15-minute ledger: per register and period, daily bars with
+// their table, time-of-use bands and the month's peak demand; an admin sets the tariff.
+async function energyView() {
+  const admin = can('admin');
+  const cards = h('div', { class: 'grid', id: 'energy-cards' });
+  const table = h('table', { id: 'energy-table' });
+  const bands = h('tbody', { id: 'energy-bands' });
+  const box = h('div', { class: 'chart', id: 'energy-chart' });
+  const daysHead = h('thead', {});
+  const daysTable = h('tbody', { id: 'energy-days' });
+  const out = h('p', { id: 'tariff-result' });
+  const tariffBox = h('textarea', { id: 'tariff', rows: 10, cols: 70, spellcheck: false, disabled: !admin });
+  const money = (e, x) => (x == null ? '' : `${fixed(x, 2)} ${e.currency}`);
+  let drawn = null;
+  const show = (e) => {
+    const billed = e.registers.find((r) => r.name === e.billed);
+    const at = (r, i) => (r ? r.amounts[i] : { kwh: null, cost: null });
+    cards.replaceChildren(
+      ...[0, 3].map((i) => h('div', { class: 'card' }, h('h3', {}, `${PERIODS[e.periods[i].name]}, ${e.billed || 'site'}`),
+        h('div', { class: 'big', id: `energy-${e.periods[i].name}` }, `${fixed(at(billed, i).kwh, 2)} kWh`),
+        h('div', { class: 'muted' }, money(e, at(billed, i).cost)))),
+      h('div', { class: 'card' }, h('h3', {}, 'Peak 15-minute demand this month'),
+        h('div', { class: 'big', id: 'energy-peak' }, e.peak ? `${fixed(e.peak.kw, 2)} kW` : '–'),
+        h('div', { class: 'muted' }, e.peak ? `from ${when(e.peak.from)}` : 'no demand yet', e.demand_charge != null ? ` · charge ${money(e, e.demand_charge)}` : '')));
+    table.replaceChildren(
+      h('thead', {}, h('tr', {}, h('th', {}, 'Register'), ...e.periods.map((p) => h('th', { class: 'num' }, PERIODS[p.name])), h('th', { class: 'num' }, 'Counter'))),
+      h('tbody', {}, ...e.registers.map((r) => h('tr', { 'data-register': r.name },
+        h('td', {}, r.name),
+        ...r.amounts.map((a) => h('td', { class: 'num' }, `${fixed(a.kwh, 3)} kWh`, a.cost != null ? h('div', { class: 'muted' }, money(e, a.cost)) : null)),
+        h('td', { class: 'num', 'data-total': r.total_kwh }, `${fixed(r.total_kwh, 3)} kWh`)))));
+    bands.replaceChildren(...e.bands.map((b) => h('tr', {}, h('td', {}, b.name), h('td', { class: 'num' }, `${fixed(b.price, 4)} ${e.currency}/kWh`),
+      h('td', { class: 'num' }, `${fixed(b.kwh, 3)} kWh`), h('td', { class: 'num' }, money(e, b.cost)))));
+    if (!e.bands.length) bands.append(h('tr', {}, h('td', { colspan: 4, class: 'muted' }, e.currency ? 'Nothing billed this month yet.' : 'No tariff is set.')));
+    // Daily bars of the sources (a feeder: its source), with the same numbers as a table.
+    const sources = e.registers.map((r, i) => [r.name, i]).filter(([n]) => !n.includes('/'));
+    const x = e.days.map((d) => d.from / 1000);
+    const ys = sources.map(([, i]) => e.days.map((d) => d.amounts[i].kwh));
+    daysHead.replaceChildren(h('tr', {}, h('th', {}, 'Day'), ...sources.map(([n]) => h('th', { class: 'num' }, n)), h('th', { class: 'num' }, 'Cost')));
+    daysTable.replaceChildren(...e.days.slice().reverse().map((d) => h('tr', {}, h('td', {}, d.date),
+      ...sources.map(([, i]) => h('td', { class: 'num' }, `${fixed(d.amounts[i].kwh, 3)} kWh`)),
+      h('td', { class: 'num' }, e.billed ? money(e, d.amounts[e.registers.findIndex((r) => r.name === e.billed)].cost) : ''))));
+    const key = JSON.stringify([x, ys]);
+    if (key === drawn) return;
+    drawn = key;
+    const colours = ['#1565c0', '#c77c02', '#1e8e3e'];
+    const bars = uPlot.paths.bars({ size: [0.8 / Math.max(1, sources.length), 60], align: 1 });
+    box.replaceChildren();
+    new uPlot({
+      width: Math.max(280, box.clientWidth - 12), height: 240,
+      scales: { x: { time: true } },
+      axes: [{}, { label: 'kWh' }],
+      series: [{}, ...sources.map(([n], k) => ({ label: `${n} (kWh)`, fill: colours[k % 3] + 'cc', stroke: colours[k % 3], paths: bars }))],
+    }, [x, ...ys], box);
+  };
+  const refresh = async () => {
+    try { show(await api('GET', '/api/energy?days=31')); } catch (e) { message(out, e.message); }
+  };
+  const settings = admin ? await api('GET', '/api/settings') : null;
+  tariffBox.value = JSON.stringify(settings ? settings.tariff : null, null, 2);
+  const save = h('button', { class: 'primary', id: 'save-tariff', disabled: !admin, onclick: async () => {
+    let tariff;
+    try { tariff = JSON.parse(tariffBox.value); } catch (e) { message(out, `Tariff: ${e.message}`); return; }
+    try {
+      const cfg = await api('GET', '/api/settings');
+      await api('PUT', '/api/settings', { ...cfg, tariff });
+      message(out, 'Saved; every interval is priced at it now.', true);
+      await refresh();
+    } catch (e) { message(out, e.message); }
+  } }, 'Save tariff');
+  setView('Energy', cards,
+    h('h2', {}, 'By register'),
+    h('p', { class: 'muted' }, 'Each register’s rise per 15-minute interval, as stored beside its counter; cost is each interval’s energy at the price when it starts. Days and weeks are the site’s local ones; weeks start on Monday.'),
+    h('div', { class: 'scroll' }, table),
+    h('h2', {}, 'Daily'), box,
+    h('div', { class: 'scroll' }, h('table', {}, daysHead, daysTable)),
+    h('h2', {}, 'Time of use this month'),
+    h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, ...['Band', 'Price', 'Energy', 'Cost'].map((t) => h('th', {}, t)))), bands)),
+    h('h2', {}, 'Tariff'),
+    h('p', { class: 'muted' }, admin ? 'JSON: currency, base (per kWh), windows [{name, from, to (HH:MM on quarter hours), price, days: All|Weekdays|Weekend}], demand (per kW of the month’s peak). null: the scenario’s tariff.' : 'Only an admin changes the tariff.'),
+    tariffBox, h('div', { class: 'buttons' }, save), out);
+  await refresh();
+  // The ledger moves with the site: read it again every few seconds while the page is open.
+  let last = Date.now();
+  onStatus = () => { if (Date.now() - last > 5000) { last = Date.now(); refresh(); } };
+}
+
 // --- users and settings --------------------------------------------------------------------
 
 async function usersView() {
@@ -586,6 +677,7 @@ async function usersView() {
     let notifications;
     try { notifications = JSON.parse(svc.notifications.value); } catch (e) { message(saved, `Notifications: ${e.message}`); return; }
     const body = {
+      ...cfg,
       retention: { raw_s: Math.round(Number(svc.raw.value) * 3600), minute_s: Math.round(Number(svc.minute.value) * 86400) },
       notifications,
     };

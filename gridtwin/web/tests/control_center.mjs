@@ -117,6 +117,22 @@ try {
   assert.equal(await page.locator('#rules .rule input[name=name]').last().inputValue(), 'site_busy');
   assert.equal(await page.locator('#rules .rule input[name=warning]').last().inputValue(), '100');
 
+  step('the Energy page shows the stored counters, daily bars, and takes a tariff');
+  await page.click('a[href="#/energy"]');
+  await page.waitForSelector('#energy-table tr[data-register=main]');
+  await page.waitForSelector('#energy-chart canvas');
+  const shown = await page.$$eval('#energy-table tr[data-register]', (rows) => rows.map((r) => [r.dataset.register, Number(r.lastChild.dataset.total)]));
+  const api = await page.evaluate(async () => (await (await fetch('/api/energy')).json()).registers.map((r) => [r.name, r.total_kwh]));
+  assert.deepEqual(shown.map((r) => r[0]), api.map((r) => r[0]));
+  assert.ok(shown.some(([n]) => n === 'load/fridge'), 'every load has a row');
+  await page.fill('#tariff', JSON.stringify({ currency: 'EUR', base: 0.25, windows: [{ name: 'peak', from: '17:10', to: '21:00', price: 0.4 }] }));
+  await page.click('#save-tariff');
+  await page.waitForFunction(() => document.querySelector('#tariff-result').textContent.includes('not on a quarter hour'));
+  await page.fill('#tariff', JSON.stringify({ currency: 'EUR', base: 0.25, windows: [{ name: 'peak', from: '17:00', to: '21:00', price: 0.4 }] }));
+  await page.click('#save-tariff');
+  await page.waitForFunction(() => document.querySelector('#tariff-result').textContent.startsWith('Saved'));
+  await page.waitForFunction(() => document.querySelector('#energy-table tr[data-register=main]').textContent.includes('EUR'));
+
   step('the admin page saves storage settings');
   await page.click('a[href="#/users"]');
   await page.fill('#service input[name=raw]', '48');
