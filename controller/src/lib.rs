@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod backend;
 pub mod capture;
 pub mod channels;
+pub mod disturbance;
 pub mod field;
 pub mod run;
 pub mod scenario;

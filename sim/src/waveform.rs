@@ -193,6 +193,11 @@ impl Synth {
         }
     }
 
+    /// Samples per second.
+    pub fn rate(&self) -> f64 {
+        self.spec.sample_rate
+    }
+
     /// The time of the next sample `run` emits, s.
     pub fn next_time(&self) -> f64 {
         self.next as f64 / self.spec.sample_rate

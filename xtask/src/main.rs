@@ -269,6 +269,26 @@ fn browser_prerequisites() -> Result<(), String> {
         Path::new("/usr/lib/python3/dist-packages/aiosmtpd").exists(),
         &["python3-aiosmtpd"],
     )?;
+    // The fault record test's independent COMTRADE reader, from PyPI (Debian has none).
+    apt_install(
+        Path::new("/usr/lib/python3/dist-packages/pip").exists(),
+        &["python3-pip"],
+    )?;
+    let pylib = root().join("gridtwin/tests/pylib");
+    if !pylib.join("comtrade.py").exists() {
+        let mut pip = Command::new("/usr/bin/python3");
+        pip.args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(["--root-user-action=ignore", "--target"])
+        .arg(&pylib)
+        .arg("comtrade==0.2.0");
+        run("pip install comtrade (gridtwin/tests/pylib)", pip)?;
+    }
     // The field tests' serial lines: a pseudo-terminal pair between master and slaves.
     apt_install(Path::new("/usr/bin/socat").exists(), &["socat"])?;
     // The node firmware's compiler and library, and the simulator it runs in under test.

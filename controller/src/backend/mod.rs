@@ -11,7 +11,10 @@ pub mod metered_site;
 pub mod relay_outputs;
 
 use grid_types::{Readings, SourceId};
+use record::FaultRecord;
 use sim::{Actuation, Pdu, SensorChain, Synth, WaveformSpec};
+
+use crate::disturbance::Recorder;
 
 use control_core::measurement::Calibration;
 use control_core::{Commands, Event, Instant, LoadMeasurement, Measurements, SourceMeasurement};
@@ -29,6 +32,10 @@ pub trait Backend {
     fn relay_closed(&self, i: usize) -> bool;
     /// What the hardware reported since the last call, as events at `now`.
     fn reports(&mut self, _now: Instant, _out: &mut Vec<Event>) {}
+    /// `subject` tripped at `t` s: a backend that samples records the cycles around it.
+    fn trip(&mut self, _t: f64, _subject: &str) {}
+    /// The fault records completed since the last call.
+    fn fault_records(&mut self, _out: &mut Vec<FaultRecord>) {}
 }
 
 /// The source whose contactor `c` closes (the main, if both: the interlock never allows it).
@@ -51,6 +58,10 @@ pub struct SimBackend {
 struct Sampled {
     synth: Synth,
     metering: PduMetering,
+    /// The meters' nominal scales, to record the samples in V and A.
+    scales: PduCalibration,
+    recorder: Recorder,
+    frame: Vec<f64>,
 }
 
 impl SimBackend {
@@ -71,18 +82,36 @@ impl SimBackend {
         nominal_hz: f64,
         seed: u64,
     ) -> Self {
-        let mut metering = PduMetering::new(
+        let metering = PduMetering::new(
             spec.sample_rate,
             nominal_v,
             nominal_hz,
             pdu.loads.len(),
             &nominal_calibration(spec),
         );
-        let mut synth = Synth::new(spec, &pdu, seed);
+        let synth = Synth::new(spec, &pdu, seed);
+        let mut channels: Vec<(String, &'static str)> = Vec::new();
+        for s in ["main", "backup"] {
+            channels.push((format!("{s}/v"), "V"));
+            channels.push((format!("{s}/i"), "A"));
+        }
+        channels.push(("bus/v".into(), "V"));
+        channels.extend(
+            pdu.loads
+                .iter()
+                .map(|l| (format!("load/{}/i", l.spec.name), "A")),
+        );
+        let mut sampled = Sampled {
+            recorder: Recorder::new(channels, spec.sample_rate, nominal_hz),
+            synth,
+            metering,
+            scales: nominal_calibration(spec),
+            frame: Vec::new(),
+        };
         // The waveform's history before the start, so the first step has whole cycles to see.
-        feed(&mut synth, &pdu, 0.0, &mut metering);
+        sampled.feed(&pdu, 0.0);
         SimBackend {
-            sampled: Some(Sampled { synth, metering }),
+            sampled: Some(sampled),
             pdu,
             actuation: Actuation::default(),
         }
@@ -147,7 +176,7 @@ impl Backend for SimBackend {
         self.actuation.relays.clone_from(&c.relays);
         self.pdu.step(dt, &self.actuation);
         if let Some(s) = &mut self.sampled {
-            feed(&mut s.synth, &self.pdu, dt, &mut s.metering);
+            s.feed(&self.pdu, dt);
         }
     }
 
@@ -158,18 +187,49 @@ impl Backend for SimBackend {
     fn relay_closed(&self, i: usize) -> bool {
         self.pdu.relay_closed(i)
     }
+
+    fn trip(&mut self, t: f64, subject: &str) {
+        if let Some(s) = &mut self.sampled {
+            s.recorder.trip(t, subject);
+        }
+    }
+
+    fn fault_records(&mut self, out: &mut Vec<FaultRecord>) {
+        if let Some(s) = &mut self.sampled {
+            s.recorder.take(out);
+        }
+    }
 }
 
-/// The samples of the last `dt` seconds into the meters.
-fn feed(synth: &mut Synth, pdu: &Pdu, dt: f64, m: &mut PduMetering) {
-    synth.run(pdu, dt, |f| {
-        m.push(
-            [f.main_v, f.main_i],
-            [f.backup_v, f.backup_i],
-            f.bus_v,
-            f.loads_i,
-        )
-    });
+impl Sampled {
+    /// The samples of the last `dt` seconds into the meters and the disturbance recorder.
+    fn feed(&mut self, pdu: &Pdu, dt: f64) {
+        let (m, rec, frame, k) = (
+            &mut self.metering,
+            &mut self.recorder,
+            &mut self.frame,
+            &self.scales,
+        );
+        let mut t = self.synth.next_time();
+        let period = 1.0 / self.synth.rate();
+        self.synth.run(pdu, dt, |f| {
+            m.push(
+                [f.main_v, f.main_i],
+                [f.backup_v, f.backup_i],
+                f.bus_v,
+                f.loads_i,
+            );
+            frame.clear();
+            let (v, i) = (&k.voltage, &k.source_current);
+            frame.extend([f.main_v, f.main_i, f.backup_v, f.backup_i, f.bus_v]);
+            for (x, c) in frame.iter_mut().zip([v, i, v, i, v]) {
+                *x = c.apply(*x);
+            }
+            frame.extend(f.loads_i.iter().map(|&x| k.load_current.apply(x)));
+            rec.push(t, frame);
+            t += period;
+        });
+    }
 }
 
 /// What a PDU loop runs against: the twin through one of the backends, or a real site.
@@ -253,5 +313,13 @@ impl Backend for PduBackend {
 
     fn reports(&mut self, now: Instant, out: &mut Vec<Event>) {
         self.backend_mut().reports(now, out);
+    }
+
+    fn trip(&mut self, t: f64, subject: &str) {
+        self.backend_mut().trip(t, subject);
+    }
+
+    fn fault_records(&mut self, out: &mut Vec<FaultRecord>) {
+        self.backend_mut().fault_records(out);
     }
 }

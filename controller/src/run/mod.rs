@@ -58,6 +58,8 @@ pub struct PduRun {
     pub energy_kwh: Vec<(String, f64)>,
     /// Waveform runs: the controller's last 10/12-cycle window of each load, then each source.
     pub metered: Vec<(String, Window)>,
+    /// Waveform runs: the sampled channels around each trip.
+    pub faults: Vec<record::FaultRecord>,
 }
 
 impl Run {
@@ -155,11 +157,13 @@ pub fn run_observed(
         Ok(a) => a,
         Err(e) => return not_run(l, e.message),
     };
+    let mut faults = Vec::new();
 
     for k in 0..clock.steps {
         let now = clock.start(k, &mut progress);
         let first_new = events.len();
         events.extend_from_slice(twin.step());
+        twin.take_fault_records(&mut faults);
         let t = (k + 1) as f64 * dt;
         checker.observe(t, dt, grid(&twin), twin.controller());
         observe(&StepView {
@@ -201,6 +205,7 @@ pub fn run_observed(
                 .metering()
                 .map(|m| metered(m, &names))
                 .unwrap_or_default(),
+            faults,
         }),
         baseline: None,
     }
@@ -223,6 +228,7 @@ fn not_run(l: &Loaded, why: String) -> Run {
             final_status: Status::default(),
             energy_kwh: Vec::new(),
             metered: Vec::new(),
+            faults: Vec::new(),
         }),
         baseline: None,
     }

@@ -8,11 +8,30 @@ use std::path::Path;
 use control_core::{Event, LoadSettings};
 use record::{EventRow, Expectation, Kind, LoadInfo, Meta, Series, run_dir};
 
-use super::{Run, summary};
+use super::{Run, SiteRun, summary};
 use crate::scenario::{Loaded, Site};
 
 /// Where a balancing run's day with the balancer off is written, inside its directory.
 pub const BASELINE_DIR: &str = "balancer-off";
+
+/// Where a waveform run's fault records are written as COMTRADE, inside its directory.
+pub const FAULTS_DIR: &str = "faults";
+
+/// The file stem of a run's `k`th fault record (from 1): `fault-01-heater`.
+pub fn fault_stem(k: usize, rec: &record::FaultRecord) -> String {
+    let subject = rec.trips.first().map_or("trip", |t| t.0.as_str());
+    let safe: String = subject
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("fault-{k:02}-{safe}")
+}
 
 /// Keeps one run's recording in a directory (the run's own, or its baseline's).
 pub trait Recorder {
@@ -153,6 +172,20 @@ impl Run {
         let path = dir.join("summary.txt");
         std::fs::write(&path, summary::render(self))
             .map_err(|e| format!("{}: {e}", path.display()))?;
+        if let SiteRun::Pdu(p) = &self.site
+            && !p.faults.is_empty()
+        {
+            let faults = dir.join(FAULTS_DIR);
+            std::fs::create_dir_all(&faults).map_err(|e| format!("{}: {e}", faults.display()))?;
+            for (k, rec) in p.faults.iter().enumerate() {
+                let f = record::comtrade::write(rec, &l.scenario.name, l.scenario.start.0);
+                let stem = faults.join(fault_stem(k + 1, rec));
+                for (ext, bytes) in [("cfg", f.cfg.as_bytes()), ("dat", &f.dat[..])] {
+                    let path = stem.with_extension(ext);
+                    std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+                }
+            }
+        }
         recorder.record(
             dir,
             meta(l, self, balancer)?,

@@ -102,6 +102,13 @@ impl SiteLoop {
         }
     }
 
+    /// The fault records completed since the last call (a PDU whose backend samples).
+    pub fn take_fault_records(&mut self, out: &mut Vec<record::FaultRecord>) {
+        if let SiteLoop::Pdu(p) = self {
+            p.take_fault_records(out);
+        }
+    }
+
     /// The recorded channels, in the order of `row`.
     pub fn channels(&self) -> Vec<Channel> {
         match self {

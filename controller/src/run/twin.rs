@@ -16,7 +16,8 @@ use crate::scenario::{Loaded, Scenario, Site};
 use control_core::LoadSettings;
 use control_core::PduMetering;
 use control_core::{ConfigError, UnknownLoad};
-use control_core::{Controller, Event, Instant, Measurements, OperatorCommand};
+use control_core::{Controller, Event, EventKind, Instant, Measurements, OperatorCommand};
+use record::FaultRecord;
 use sim::feeder::Feeder;
 
 /// Why a scenario has no PDU loop: its grid is a feeder, or its backend could not be set up.
@@ -45,6 +46,8 @@ pub struct PduLoop {
     events: Vec<Event>,
     /// The control loop is hung until then (emulated hardware).
     hung_until: Option<Instant>,
+    /// Fault records completed and not yet taken.
+    faults: Vec<FaultRecord>,
 }
 
 impl PduLoop {
@@ -165,6 +168,7 @@ impl PduLoop {
             energy_start: vec![0.0; n],
             events: Vec::new(),
             hung_until: None,
+            faults: Vec::new(),
         }
     }
 
@@ -216,6 +220,12 @@ impl PduLoop {
         }
         self.events.clear();
         self.events.extend(self.ctl.drain_events());
+        for e in &self.events {
+            if matches!(e.kind, EventKind::Trip { .. }) {
+                self.backend.trip(e.t, &e.subject);
+            }
+        }
+        self.backend.fault_records(&mut self.faults);
         self.backend.reports(now, &mut self.events);
         self.energy_start.copy_from_slice(&self.energy);
         // The twin's true power; on a real site, the meters'.
@@ -326,6 +336,11 @@ impl PduLoop {
     /// What the controller was given at the last step.
     pub fn measured(&self) -> &Measurements {
         &self.m
+    }
+
+    /// The fault records completed since the last call (a backend that samples makes them).
+    pub fn take_fault_records(&mut self, out: &mut Vec<FaultRecord>) {
+        out.append(&mut self.faults);
     }
 
     /// The controller's meters, in a waveform run.

@@ -424,6 +424,7 @@ impl LoopState {
                 events.append(&mut self.pending);
                 let solved = self.site.step(&mut events);
                 self.log(&events);
+                self.keep_fault_records();
                 if solved && let Some(t) = self.reading_due() {
                     self.record(self.start_ms + t);
                 }
@@ -444,6 +445,19 @@ impl LoopState {
             std::thread::sleep(TICK);
         }
         self.flush(batches);
+    }
+
+    /// Fault records completed by the step, into the batch with their times on the Unix epoch.
+    fn keep_fault_records(&mut self) {
+        let n = self.batch.faults.len();
+        self.site.take_fault_records(&mut self.batch.faults);
+        let epoch = self.start_ms as f64 / 1000.0;
+        for r in &mut self.batch.faults[n..] {
+            r.start_s += epoch;
+            for t in &mut r.trips {
+                t.1 += epoch;
+            }
+        }
     }
 
     /// Events to their subscribers (MQTT) and, in the batch, to the store.

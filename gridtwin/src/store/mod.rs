@@ -6,6 +6,7 @@
 //! lets run beside the writer.
 
 mod energy;
+mod faults;
 pub mod log;
 mod series;
 mod users;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use energy::Interval;
+pub use faults::FaultSummary;
 pub use log::{AuditEntry, EventFilter, StoredEvent};
 pub use series::{Batch, Point, Reading, Resolution, Retention};
 pub use users::{Role, SessionUser, UserRow};
@@ -79,10 +81,14 @@ CREATE TABLE session(token TEXT PRIMARY KEY, user TEXT NOT NULL, created INTEGER
 CREATE TABLE setup(token TEXT PRIMARY KEY, expires INTEGER NOT NULL);
 ";
 
-/// Version 2: the energy ledger. Its intervals start when the store is upgraded.
+/// Version 2: the energy ledger (its intervals start when the store is upgraded) and the
+/// fault records.
 const LEDGER: &str = "
 CREATE TABLE energy(register TEXT NOT NULL, t INTEGER NOT NULL, joules REAL NOT NULL,
     PRIMARY KEY (t, register)) WITHOUT ROWID;
+CREATE TABLE fault(id INTEGER PRIMARY KEY, t INTEGER NOT NULL, about TEXT NOT NULL,
+    samples BLOB NOT NULL);
+CREATE INDEX fault_t ON fault(t);
 ";
 
 pub struct Store {

@@ -31,6 +31,8 @@ pub struct Batch {
     pub counters: Vec<(String, f64)>,
     /// The registers' rise since the last batch, by interval: added to the ledger.
     pub energy: Vec<Interval>,
+    /// Fault records completed since the last batch, their times in s since the Unix epoch.
+    pub faults: Vec<record::FaultRecord>,
     /// State to restore after a restart, as JSON by key.
     pub state: Vec<(String, serde_json::Value)>,
 }
@@ -147,6 +149,7 @@ impl Store {
                 c.execute(params![name, j])?;
             }
             super::energy::add(&tx, &b.energy)?;
+            super::faults::add(&tx, &b.faults)?;
             let mut s = tx.prepare_cached(
                 "INSERT INTO state(key, value) VALUES (?1, ?2)
                  ON CONFLICT(key) DO UPDATE SET value = excluded.value",

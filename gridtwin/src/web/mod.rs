@@ -6,6 +6,7 @@ mod api;
 mod assets;
 mod energy;
 mod error;
+mod faults;
 pub mod https;
 pub mod session;
 
@@ -112,6 +113,9 @@ pub fn router(state: Shared) -> Router {
         .route("/channels", get(api::channels))
         .route("/history", get(api::history))
         .route("/export", get(api::export))
+        .route("/faults", get(faults::faults))
+        .route("/faults/{id}", get(faults::fault))
+        .route("/faults/{id}/{file}", get(faults::comtrade))
         .route("/energy", get(energy::energy))
         .route("/energy/intervals", get(energy::intervals))
         .route("/audit", get(api::audit))

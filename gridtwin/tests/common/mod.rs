@@ -125,6 +125,8 @@ pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: String,
+    /// The body as sent (a binary download).
+    pub raw: Vec<u8>,
 }
 
 impl Reply {
@@ -151,6 +153,7 @@ impl Site {
             status,
             headers,
             body: String::from_utf8_lossy(&bytes).to_string(),
+            raw: bytes.to_vec(),
         }
     }
 

@@ -137,6 +137,7 @@ async function route() {
     else if (view === 'alerts') await alertsView();
     else if (view === 'history') await historyView();
     else if (view === 'energy') await energyView();
+    else if (view === 'fault' && arg) await faultView(Number(arg));
     else if (view === 'users' && can('admin')) await usersView();
     else overview();
   } catch (e) {
@@ -526,10 +527,13 @@ async function eventsView() {
     for (const k of ['kind', 'subject']) if (f[k].value.trim()) q.set(k, f[k].value.trim());
     for (const k of ['from', 'to']) if (f[k].value) q.set(k, new Date(f[k].value).getTime());
     if (f.unacked.checked) q.set('unacked', 'true');
-    const rows = await api('GET', '/api/events?' + q);
+    const [rows, faults] = await Promise.all([api('GET', '/api/events?' + q), api('GET', '/api/faults?limit=1000')]);
+    // A trip's fault record, where the site samples.
+    const recordOf = (e) => (e.kind === 'trip' ? faults.find((f) => f.trips.some(([who, t]) => who === e.subject && Math.abs(t - e.t) <= 1)) : null);
     body.replaceChildren(...rows.map((e) => h('tr', { class: `sev-${e.severity}` },
       h('td', { class: 'num' }, when(e.t)), h('td', {}, e.severity), h('td', {}, e.subject), h('td', {}, e.kind),
-      h('td', { title: Object.entries(e.detail || {}).map(([k, v]) => `${k}: ${typeof v === 'number' ? +v.toFixed(3) : JSON.stringify(v)}`).join(', ') }, e.text),
+      h('td', { title: Object.entries(e.detail || {}).map(([k, v]) => `${k}: ${typeof v === 'number' ? +v.toFixed(3) : JSON.stringify(v)}`).join(', ') }, e.text,
+        recordOf(e) ? [' ', h('a', { href: `#/fault/${recordOf(e).id}`, class: 'fault-link' }, 'fault record')] : null),
       h('td', {}, e.acked_by ? `${e.acked_by}, ${when(e.acked_at)}` :
         (can('operator') && e.severity !== 'info' ? h('button', { onclick: async () => { try { await api('POST', `/api/events/${e.id}/ack`, {}); await load(); } catch (x) { message(out, x.message); } } }, 'Acknowledge') : '')))));
     if (!rows.length) body.append(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No events match.')));
@@ -537,6 +541,53 @@ async function eventsView() {
   f.addEventListener('submit', async (ev) => { ev.preventDefault(); try { await load(); } catch (e) { message(out, e.message); } });
   setView('Events', f, out, h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, ...['Time', 'Severity', 'Subject', 'Event', 'What happened', 'Acknowledged'].map((t) => h('th', {}, t)))), body)));
   await load();
+}
+
+// --- fault records -------------------------------------------------------------------------
+
+// One fault record: its voltages and currents around the trip (time from the trigger, ms),
+// the trigger marked; each channel's RMS over the cycle before the trigger and its peak after;
+// the COMTRADE files to download.
+async function faultView(id) {
+  const rec = await api('GET', `/api/faults/${id}`);
+  const trigger = rec.trips[0][1];
+  const n = rec.channels.length ? rec.channels[0].samples.length : 0;
+  const x = Array.from({ length: n }, (_, k) => (rec.start_s + k / rec.rate - trigger) * 1000);
+  const perCycle = Math.round(rec.rate / rec.frequency);
+  const at = Math.max(0, x.findIndex((t) => t >= 0));
+  const rms = (v) => Math.sqrt(v.reduce((a, b) => a + b * b, 0) / Math.max(1, v.length));
+  const marker = (u) => {
+    const left = u.valToPos(0, 'x', true);
+    const c = u.ctx;
+    c.save(); c.strokeStyle = '#c62828'; c.setLineDash([4, 4]); c.beginPath();
+    c.moveTo(left, u.bbox.top); c.lineTo(left, u.bbox.top + u.bbox.height); c.stroke(); c.restore();
+  };
+  const colours = ['#1565c0', '#c77c02', '#1e8e3e', '#6a1b9a', '#c62828', '#00838f', '#5b6676'];
+  const chart = (unit, box) => {
+    const chans = rec.channels.filter((c) => c.unit === unit);
+    new uPlot({
+      width: Math.max(280, box.clientWidth - 12), height: 240,
+      scales: { x: { time: false } },
+      axes: [{ label: 'ms from the trip' }, { label: unit }],
+      series: [{ label: 'ms' }, ...chans.map((c, k) => ({ label: c.name, stroke: colours[k % colours.length], width: 1.2 }))],
+      hooks: { draw: [marker] },
+    }, [x, ...chans.map((c) => c.samples)], box);
+  };
+  const vBox = h('div', { class: 'chart', id: 'fault-v' });
+  const iBox = h('div', { class: 'chart', id: 'fault-i' });
+  const rows = rec.channels.map((c) => h('tr', {}, h('td', {}, c.name),
+    h('td', { class: 'num' }, `${fixed(rms(c.samples.slice(Math.max(0, at - perCycle), at)), 2)} ${c.unit}`),
+    h('td', { class: 'num' }, `${fixed(c.samples.slice(at).reduce((m, v) => Math.max(m, Math.abs(v)), 0), 1)} ${c.unit}`)));
+  setView(`Fault record ${id}`,
+    h('p', {}, rec.trips.map(([who, t]) => `${who} tripped at ${new Date(t * 1000).toLocaleString()}`).join('; '),
+      ` · ${rec.rate} samples/s, ${fixed(n / rec.rate * 1000, 0)} ms`),
+    h('div', { class: 'buttons' },
+      h('a', { href: `/api/faults/${id}/cfg`, id: 'fault-cfg', download: '' }, 'COMTRADE .cfg'), ' ',
+      h('a', { href: `/api/faults/${id}/dat`, id: 'fault-dat', download: '' }, 'COMTRADE .dat')),
+    h('h2', {}, 'Voltages'), vBox, h('h2', {}, 'Currents'), iBox,
+    h('div', { class: 'scroll' }, h('table', { id: 'fault-table' }, h('thead', {}, h('tr', {}, ...['Channel', 'RMS, the cycle before', 'Peak after'].map((t) => h('th', {}, t)))), h('tbody', {}, rows))));
+  chart('V', vBox);
+  chart('A', iBox);
 }
 
 // --- history -------------------------------------------------------------------------------
@@ -614,13 +665,14 @@ async function energyView() {
     if (key === drawn) return;
     drawn = key;
     const colours = ['#1565c0', '#c77c02', '#1e8e3e'];
-    const bars = uPlot.paths.bars({ size: [0.8 / Math.max(1, sources.length), 60], align: 1 });
+    // One bar per source and day: a single source centred on its day, two either side of it.
+    const bars = (k) => uPlot.paths.bars({ size: [sources.length > 1 ? 0.4 : 0.7, 60], align: sources.length > 1 ? (k ? -1 : 1) : 0 });
     box.replaceChildren();
     new uPlot({
       width: Math.max(280, box.clientWidth - 12), height: 240,
-      scales: { x: { time: true } },
+      scales: { x: { time: true, range: (u, min, max) => [min - 43200, max + 43200] } },
       axes: [{}, { label: 'kWh' }],
-      series: [{}, ...sources.map(([n], k) => ({ label: `${n} (kWh)`, fill: colours[k % 3] + 'cc', stroke: colours[k % 3], paths: bars }))],
+      series: [{}, ...sources.map(([n], k) => ({ label: `${n} (kWh)`, fill: colours[k % 3] + 'cc', stroke: colours[k % 3], paths: bars(k), points: { show: false } }))],
     }, [x, ...ys], box);
   };
   const refresh = async () => {
@@ -643,7 +695,7 @@ async function energyView() {
     h('p', { class: 'muted' }, 'Each register’s rise per 15-minute interval, as stored beside its counter; cost is each interval’s energy at the price when it starts. Days and weeks are the site’s local ones; weeks start on Monday.'),
     h('div', { class: 'scroll' }, table),
     h('h2', {}, 'Daily'), box,
-    h('div', { class: 'scroll' }, h('table', {}, daysHead, daysTable)),
+    h('div', { class: 'scroll tall' }, h('table', {}, daysHead, daysTable)),
     h('h2', {}, 'Time of use this month'),
     h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, ...['Band', 'Price', 'Energy', 'Cost'].map((t) => h('th', {}, t)))), bands)),
     h('h2', {}, 'Tariff'),

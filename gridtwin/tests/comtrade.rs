@@ -1,0 +1,269 @@
+//! A short circuit's fault record, read by an independent COMTRADE reader: `gridtwin run` plays
+//! `waveform_fault_record.ron` (a 10 mΩ fault on the heater's circuit at 3 s behind a
+//! 0.08 + j0.06 Ω source), and the `comtrade` package from PyPI reads the record it writes. The
+//! pre-fault cycles are there with the heater's current at V/R; the fault current starts at 3 s
+//! at E/|Zs + Rf| and ends once the heater's relay opens; the trigger is the trip's time.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+/// `comtrade` from PyPI, installed by `cargo xtask ci` under `gridtwin/tests/pylib`.
+fn pylib() -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pylib");
+    assert!(
+        dir.join("comtrade.py").exists(),
+        "the COMTRADE test reads with PyPI's comtrade: `python3 -m pip install --target \
+         gridtwin/tests/pylib comtrade==0.2.0` (cargo xtask ci does it)"
+    );
+    dir
+}
+
+fn rms(x: &[f64]) -> f64 {
+    (x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64).sqrt()
+}
+
+#[test]
+fn a_short_circuit_s_record_reads_back_with_its_cycles_before_and_its_fault_current() {
+    let out = common::scratch("comtrade");
+    let scenario =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/waveform_fault_record.ron");
+    let run = common::gridtwin()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let events = std::fs::read_to_string(out.join("events.jsonl")).unwrap();
+    let trip: Value = events
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|e| e["event"] == "trip")
+        .unwrap();
+    let trip_t = trip["t"].as_f64().unwrap();
+
+    let stem = out.join("faults/fault-01-heater");
+    let read = Command::new("/usr/bin/python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/read_comtrade.py"))
+        .arg(stem.with_extension("cfg"))
+        .arg(stem.with_extension("dat"))
+        .env("PYTHONPATH", pylib())
+        .output()
+        .unwrap();
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let r: Value = serde_json::from_slice(&read.stdout).unwrap();
+    assert_eq!(r["station"], "waveform_fault_record");
+    assert_eq!(r["rev_year"], "1999");
+    assert_eq!(r["frequency"], 50.0);
+    let ids: Vec<&str> = r["analog_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "main/v",
+            "main/i",
+            "backup/v",
+            "backup/i",
+            "bus/v",
+            "load/heater/i",
+            "load/lamp/i"
+        ]
+    );
+    assert_eq!(r["units"][0], "V");
+    assert_eq!(r["units"][5], "A");
+    assert_eq!(r["status_ids"][0], "heater trip");
+    // The scenario starts at 2026-01-05 00:00; the record 10 cycles before the trip.
+    let trigger = r["trigger_time"].as_f64().unwrap();
+    assert!((trigger - 0.2).abs() < 1e-6, "{trigger}");
+    let start =
+        chrono::NaiveDateTime::parse_from_str(r["start"].as_str().unwrap(), "%Y-%m-%dT%H:%M:%S%.f")
+            .unwrap();
+    let start_s = (start
+        - chrono::NaiveDate::from_ymd_opt(2026, 1, 5)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap())
+    .as_seconds_f64();
+    assert!(
+        (start_s + trigger - trip_t).abs() < 1e-6,
+        "{start_s} + {trigger} vs {trip_t}"
+    );
+
+    let time: Vec<f64> = r["time"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| start_s + t.as_f64().unwrap())
+        .collect();
+    let ch = |k: usize| -> Vec<f64> {
+        r["analog"][k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
+    let (bus, heater, main_i) = (ch(4), ch(5), ch(1));
+    let rate = 3200.0;
+    let cycle = (rate / 50.0) as usize;
+    assert_eq!(
+        time.len(),
+        20 * cycle,
+        "ten cycles before the trip and ten after"
+    );
+
+    // Before the fault (3 s): whole cycles of the heater at the bus voltage over its 26.45 Ω.
+    let onset = time.iter().position(|&t| t >= 3.0).unwrap();
+    assert!(onset >= 9 * cycle, "only {onset} samples before the fault");
+    let before = onset - 9 * cycle..onset;
+    let r_heater = 230.0 * 230.0 / 2000.0;
+    let want = rms(&bus[before.clone()]) / r_heater;
+    let got = rms(&heater[before.clone()]);
+    assert!(
+        (got / want - 1.0).abs() < 0.005,
+        "pre-fault heater current {got} A, V/R = {want} A"
+    );
+    let normal_peak = heater[before].iter().fold(0.0_f64, |m, x| m.max(x.abs()));
+    assert!(normal_peak < 15.0);
+
+    // The fault current where the twin put it: from 3 s, not a sample before.
+    let first = heater
+        .iter()
+        .position(|x| x.abs() > 3.0 * normal_peak)
+        .unwrap();
+    assert!(
+        (0.0..=2.0 / rate + 1e-9).contains(&(time[first] - 3.0)),
+        "the fault shows at {} s",
+        time[first]
+    );
+    // Its size: the source's 230 V over the source impedance and the fault.
+    let z = ((0.08_f64 + 0.01).powi(2) + 0.06_f64.powi(2)).sqrt();
+    let fault = rms(&heater[onset..onset + cycle]);
+    assert!(
+        (fault / (230.0 / z) - 1.0).abs() < 0.02,
+        "fault current {fault} A, E/|Z| = {} A",
+        230.0 / z
+    );
+    // The main carries it too.
+    assert!((rms(&main_i[onset..onset + cycle]) / fault - 1.0).abs() < 0.01);
+
+    // The trip's status turns 1 at the trigger; a cycle after the trip the relay has opened.
+    let status: Vec<i64> = r["status"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    let on = status.iter().position(|&s| s == 1).unwrap();
+    assert!(
+        (time[on] - trip_t).abs() <= 1.0 / rate,
+        "{} vs {trip_t}",
+        time[on]
+    );
+    assert!(status[on..].iter().all(|&s| s == 1));
+    let after = time.iter().position(|&t| t >= trip_t + 0.04).unwrap();
+    assert!(
+        rms(&heater[after..]) < 0.01,
+        "the heater still carries current after its trip"
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// The same fault on a live site: the record is stored, listed, served for the page, and its
+/// downloaded files read back with the trip's time and the fault current.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_site_stores_the_record_and_serves_its_comtrade_files() {
+    let s = common::site_of(
+        &common::scenario("waveform_fault_record.ron"),
+        "comtrade-live",
+        4.0,
+        true,
+    );
+    let viewer = s.login("viewer").await;
+    let t0 = std::time::Instant::now();
+    let list = loop {
+        let list = s.get("/api/faults", &viewer).await.json();
+        if !list.as_array().unwrap().is_empty() {
+            break list;
+        }
+        assert!(t0.elapsed().as_secs() < 30, "no fault record was stored");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let trips = s.get("/api/events?kind=trip", &viewer).await.json();
+    let trip = &trips.as_array().unwrap()[0];
+    let f = &list[0];
+    assert_eq!(f["trips"][0][0], "heater");
+    assert_eq!(
+        f["trips"][0][1], trip["t"],
+        "the record's trip is the event's"
+    );
+    assert_eq!(f["len"], 1280);
+    let id = f["id"].as_i64().unwrap();
+    let rec = s.get(&format!("/api/faults/{id}"), &viewer).await.json();
+    assert_eq!(rec["channels"][5]["name"], "load/heater/i");
+    assert_eq!(
+        rec["channels"][5]["samples"].as_array().unwrap().len(),
+        1280
+    );
+
+    let dir = common::scratch("comtrade-download");
+    std::fs::create_dir_all(&dir).unwrap();
+    for ext in ["cfg", "dat"] {
+        let r = s.get(&format!("/api/faults/{id}/{ext}"), &viewer).await;
+        assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.body);
+        let named = r.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            named.contains(&format!("fault-{id:02}-heater.{ext}")),
+            "{named}"
+        );
+        std::fs::write(dir.join(format!("f.{ext}")), &r.raw).unwrap();
+    }
+    let read = Command::new("/usr/bin/python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/read_comtrade.py"))
+        .arg(dir.join("f.cfg"))
+        .arg(dir.join("f.dat"))
+        .env("PYTHONPATH", pylib())
+        .output()
+        .unwrap();
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let r: Value = serde_json::from_slice(&read.stdout).unwrap();
+    assert_eq!(r["station"], "waveform_fault_record");
+    assert!((r["trigger_time"].as_f64().unwrap() - 0.2).abs() < 1e-6);
+    let heater: Vec<f64> = r["analog"][5]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let peak = heater.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
+    let z = ((0.09_f64).powi(2) + 0.06_f64.powi(2)).sqrt();
+    assert!(peak > 0.9 * 230.0 / z * 2f64.sqrt(), "fault peak {peak} A");
+    let r = s.get("/api/faults/99/cfg", &viewer).await;
+    assert_eq!(r.status, axum::http::StatusCode::NOT_FOUND);
+    let r = s.get(&format!("/api/faults/{id}/csv"), &viewer).await;
+    assert!(r.error().contains("a cfg and a dat file"), "{}", r.body);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
