@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDateTime;
 use grid_types::SourceId;
 
-use super::events::{Alarm, Event, EventKind, Subject};
+use super::events::{Alarm, Event, EventKind, Subject, TestEnd};
 use super::interface::{Commands, Measurements, OperatorCommand, SourceMeasurement};
 use super::loads::{LoadInputs, LoadManager, LoadStatus};
 use super::pq::{HalfCycle, PqKind, PqMonitor, PqSettings};
@@ -26,6 +26,8 @@ pub struct Status {
     pub main_closed: bool,
     pub backup_closed: bool,
     pub engine_start: bool,
+    /// A transfer switch test runs: on load (true) or off load.
+    pub testing: Option<bool>,
     pub main_available: bool,
     pub backup_available: bool,
     pub main_locked_out: bool,
@@ -52,6 +54,16 @@ pub enum ConfigError {
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("no load is named {0:?}")]
 pub struct UnknownLoad(pub String);
+
+/// Why an operator's command was not taken.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum Refused {
+    #[error(transparent)]
+    UnknownLoad(#[from] UnknownLoad),
+    /// The transfer switch cannot do it now (a test while one runs or during an outage).
+    #[error("{0}")]
+    Ats(String),
+}
 
 #[derive(Debug, Clone)]
 pub struct Controller {
@@ -93,7 +105,7 @@ impl Controller {
         Ok(Controller {
             nominal_v,
             nominal_hz,
-            ats: Ats::new(s.ats.clone()),
+            ats: Ats::new(s.ats.clone(), epoch),
             monitors: [SourceMonitor::new(false), SourceMonitor::new(false)],
             guards: SOURCES.map(|id| SourceGuard::new(id, &s.protection, nominal_v, nominal_hz)),
             loads: LoadManager::new(loads, s.shedding.clone(), s.stagger, epoch, restored),
@@ -140,6 +152,7 @@ impl Controller {
             main_closed: self.closed[0],
             backup_closed: self.closed[1],
             engine_start: self.ats.engine_start(),
+            testing: self.ats.testing(),
             main_available: self.monitors[0].available(),
             backup_available: self.monitors[1].available(),
             main_locked_out: self.guards[0].locked_out(),
@@ -150,8 +163,22 @@ impl Controller {
         }
     }
 
-    pub fn operator(&mut self, now: Instant, cmd: &OperatorCommand) -> Result<(), UnknownLoad> {
+    pub fn operator(&mut self, now: Instant, cmd: &OperatorCommand) -> Result<(), Refused> {
         let (subject, action) = match cmd {
+            OperatorCommand::Test { on_load, minutes } => {
+                let events = &mut self.events;
+                self.ats
+                    .start_test(now, *on_load, Some(*minutes), events)
+                    .map_err(Refused::Ats)?;
+                (Subject::Source(SourceId::Backup), "test")
+            }
+            OperatorCommand::EndTest => {
+                let events = &mut self.events;
+                self.ats
+                    .end_test(now, TestEnd::Operator, events)
+                    .map_err(Refused::Ats)?;
+                (Subject::Source(SourceId::Backup), "end test")
+            }
             OperatorCommand::On(n) | OperatorCommand::Off(n) | OperatorCommand::Reset(n) => {
                 let i = self.loads.index(n).ok_or_else(|| UnknownLoad(n.clone()))?;
                 match cmd {

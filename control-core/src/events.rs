@@ -150,6 +150,20 @@ pub enum Why {
     Lockout,
 }
 
+/// Why a transfer switch test ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestEnd {
+    /// Its timer ran out.
+    Timer,
+    /// The exercise schedule's window closed.
+    Schedule,
+    /// An operator ended it.
+    Operator,
+    /// The backup failed while it carried the load: back to the main at once.
+    BackupLost,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventKind {
@@ -182,6 +196,20 @@ pub enum EventKind {
     },
     /// The backup came back before the load was moved; it cools down.
     TransferCancelled,
+    /// A transfer switch test began (an operator's, or the exercise schedule's): on load, the
+    /// switch acts as if the main were lost; off load, only the engine runs. `minutes`: its
+    /// timer (none: until the schedule's window ends).
+    TestStarted {
+        on_load: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        minutes: Option<u32>,
+    },
+    /// The test ended: the load goes back to the main after the retransfer delay, the engine
+    /// cools down.
+    TestEnded {
+        on_load: bool,
+        why: TestEnd,
+    },
     Trip {
         element: Element,
         value: f64,
@@ -315,6 +343,8 @@ pub const EVENT_NAMES: &[&str] = &[
     "transfer",
     "retransfer",
     "transfer_cancelled",
+    "test_started",
+    "test_ended",
     "trip",
     "reclose",
     "lockout",
@@ -355,6 +385,8 @@ impl EventKind {
             EventKind::Transfer => "transfer",
             EventKind::Retransfer { .. } => "retransfer",
             EventKind::TransferCancelled => "transfer_cancelled",
+            EventKind::TestStarted { .. } => "test_started",
+            EventKind::TestEnded { .. } => "test_ended",
             EventKind::Trip { .. } => "trip",
             EventKind::Reclose { .. } => "reclose",
             EventKind::Lockout { .. } => "lockout",
@@ -387,6 +419,10 @@ impl EventKind {
         match self {
             EventKind::SourceLost { .. }
             | EventKind::TransferCancelled
+            | EventKind::TestEnded {
+                why: TestEnd::BackupLost,
+                ..
+            }
             | EventKind::Shed { .. }
             | EventKind::Reclose { .. }
             | EventKind::BalanceGaveUp { .. }

@@ -61,4 +61,9 @@ pub enum OperatorCommand {
     Reset(String),
     /// Clear a source's overcurrent lockout.
     ResetSource(SourceId),
+    /// Test the transfer switch for `minutes`: on load, it acts as if the main were lost and
+    /// moves the load to the backup; off load, it runs the engine unloaded.
+    Test { on_load: bool, minutes: u32 },
+    /// End a test now.
+    EndTest,
 }

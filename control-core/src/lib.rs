@@ -31,18 +31,18 @@ pub mod pq;
 pub use alerts::{
     ActiveAlert, AlertRule, Alerts, Combine, Crossing, Escalation, Input, Quantity, Scope,
 };
-pub use controller::{ConfigError, Controller, Status, UnknownLoad, check_settings};
+pub use controller::{ConfigError, Controller, Refused, Status, UnknownLoad, check_settings};
 pub use events::{
     Alarm, AlertAction, AlertLevel, EVENT_NAMES, Element, Event, EventKind, NodeTrouble, Severity,
-    ShedReason, Subject, Why,
+    ShedReason, Subject, TestEnd, Why,
 };
 pub use interface::{Commands, LoadMeasurement, Measurements, OperatorCommand, SourceMeasurement};
 pub use loads::LoadStatus;
 pub use metering::{PduCalibration, PduMetering};
 pub use schedule::{Day, Schedule, TimeOfDay, WallTime};
 pub use settings::{
-    AtsSettings, Curve, InverseStage, LoadSettings, OnLoss, Overcurrent, Positive, PowerOn, Retry,
-    Secs, Settings, SheddingSettings, SourceProtection, Stage,
+    AtsSettings, Curve, Exercise, InverseStage, LoadSettings, OnLoss, Overcurrent, Positive,
+    PowerOn, Retry, Secs, Settings, SheddingSettings, SourceProtection, Stage,
 };
 pub use time::Instant;
 pub use transfer::AtsState;

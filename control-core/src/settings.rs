@@ -150,6 +150,19 @@ pub struct AtsSettings {
     /// Transfer at once after this many main dropouts inside `dropout_window` (brownouts).
     pub dropouts_to_transfer: u32,
     pub dropout_window: Secs,
+    /// The generator's exercise: a test in each of the schedule's windows.
+    pub exercise: Option<Exercise>,
+}
+
+/// A generator exercise, as commercial transfer switches schedule it (weekly, for half an hour):
+/// in each window the ATS runs a test, on load or off load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exercise {
+    pub schedule: Schedule,
+    /// Move the load to the backup for the exercise; otherwise the engine runs unloaded.
+    #[serde(default)]
+    pub on_load: bool,
 }
 
 impl Default for AtsSettings {
@@ -171,6 +184,7 @@ impl Default for AtsSettings {
             dead_time: Secs(0.5),
             dropouts_to_transfer: 3,
             dropout_window: Secs(120.0),
+            exercise: None,
         }
     }
 }

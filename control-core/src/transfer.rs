@@ -3,9 +3,10 @@
 
 use std::collections::VecDeque;
 
+use chrono::NaiveDateTime;
 use grid_types::SourceId;
 
-use super::events::{Alarm, Event, EventKind, Subject, Why};
+use super::events::{Alarm, Event, EventKind, Subject, TestEnd, Why};
 use super::settings::AtsSettings;
 use super::time::Instant;
 
@@ -155,6 +156,19 @@ pub struct Ats {
     transfer_fail: bool,
     backup_lost: bool,
     engine: bool,
+    test: Option<Test>,
+    /// The wall-clock time at `Instant::ZERO`, for the exercise schedule.
+    epoch: NaiveDateTime,
+    /// The last step, whose exercise edges have been acted on.
+    last: Option<Instant>,
+}
+
+/// A test in progress.
+#[derive(Debug, Clone, Copy)]
+struct Test {
+    on_load: bool,
+    /// When its timer runs out; none: when the exercise schedule's window closes.
+    until: Option<Instant>,
 }
 
 /// Per-step view of the two sources for the transfer logic.
@@ -168,7 +182,8 @@ pub struct SourcesOk {
 }
 
 impl Ats {
-    pub fn new(s: AtsSettings) -> Self {
+    /// The transfer logic; `epoch` is the wall-clock time at `Instant::ZERO`.
+    pub fn new(s: AtsSettings, epoch: NaiveDateTime) -> Self {
         Ats {
             s,
             state: AtsState::Normal,
@@ -178,6 +193,104 @@ impl Ats {
             transfer_fail: false,
             backup_lost: false,
             engine: false,
+            test: None,
+            epoch,
+            last: None,
+        }
+    }
+
+    /// Whether a test runs, and whether on load.
+    pub fn testing(&self) -> Option<bool> {
+        self.test.map(|t| t.on_load)
+    }
+
+    /// Begin a test at `now` for `minutes` (none: until the exercise window closes). Refused
+    /// while another runs or while the switch is anywhere but at rest on the main.
+    pub fn start_test(
+        &mut self,
+        now: Instant,
+        on_load: bool,
+        minutes: Option<u32>,
+        events: &mut Vec<Event>,
+    ) -> Result<(), String> {
+        if self.test.is_some() {
+            return Err("a transfer switch test is already running".into());
+        }
+        if self.state != AtsState::Normal {
+            return Err(format!(
+                "the transfer switch is not at rest on the main ({}): no test now",
+                self.state.name()
+            ));
+        }
+        if minutes == Some(0) {
+            return Err("a test lasts at least a minute".into());
+        }
+        self.test = Some(Test {
+            on_load,
+            until: minutes.map(|m| now + std::time::Duration::from_secs(u64::from(m) * 60)),
+        });
+        if on_load {
+            // The sequence of a lost main from its start delay on; no outage is declared.
+            self.state = AtsState::StartDelay { since: now };
+        }
+        events.push(Event::new(
+            now,
+            &Subject::Source(SourceId::Backup),
+            EventKind::TestStarted { on_load, minutes },
+        ));
+        Ok(())
+    }
+
+    /// End the test at `now`: the load goes back after the retransfer delay (at once when the
+    /// backup failed), the engine cools down.
+    pub fn end_test(
+        &mut self,
+        now: Instant,
+        why: TestEnd,
+        events: &mut Vec<Event>,
+    ) -> Result<(), String> {
+        let Some(t) = self.test.take() else {
+            return Err("no transfer switch test is running".into());
+        };
+        if !t.on_load || self.state == AtsState::Normal {
+            self.cooldown_until = Some(now + self.s.cooldown.duration());
+        }
+        events.push(Event::new(
+            now,
+            &Subject::Source(SourceId::Backup),
+            EventKind::TestEnded {
+                on_load: t.on_load,
+                why,
+            },
+        ));
+        Ok(())
+    }
+
+    /// The exercise schedule's edges since the last step, and the test's own end.
+    fn run_tests(&mut self, now: Instant, ok: SourcesOk, events: &mut Vec<Event>) {
+        if let Some(ex) = &self.s.exercise {
+            let at = |t: Instant| self.epoch + t.since(Instant::ZERO);
+            let from = self
+                .last
+                .map_or(at(now) - chrono::Duration::microseconds(1), at);
+            let on_load = ex.on_load;
+            for (_, on) in ex.schedule.edges(from, at(now)) {
+                let scheduled = self.test.is_some_and(|t| t.until.is_none());
+                if on && self.test.is_none() {
+                    // A switch away from rest (an outage) skips the week's exercise.
+                    let _ = self.start_test(now, on_load, None, events);
+                } else if !on && scheduled {
+                    let _ = self.end_test(now, TestEnd::Schedule, events);
+                }
+            }
+        }
+        self.last = Some(now);
+        if let Some(t) = self.test {
+            if t.until.is_some_and(|u| now >= u) {
+                let _ = self.end_test(now, TestEnd::Timer, events);
+            } else if t.on_load && self.state == AtsState::OnBackup && !ok.backup {
+                let _ = self.end_test(now, TestEnd::BackupLost, events);
+            }
         }
     }
 
@@ -198,6 +311,16 @@ impl Ats {
     }
 
     pub fn step(&mut self, now: Instant, ok: SourcesOk, events: &mut Vec<Event>) {
+        self.run_tests(now, ok, events);
+        // On load, a test hides the main from the sequence (it still feeds a real outage's end).
+        let ok = match self.test {
+            Some(Test { on_load: true, .. }) => SourcesOk {
+                main: false,
+                main_dropouts: 0,
+                ..ok
+            },
+            _ => ok,
+        };
         let main = Subject::Source(SourceId::Main);
         let backup = Subject::Source(SourceId::Backup);
         let mut emit = |subject: &Subject, kind| events.push(Event::new(now, subject, kind));
@@ -311,7 +434,8 @@ impl Ats {
                 | AtsState::TransferDelay { .. }
                 | AtsState::OnBackup
                 | AtsState::Retransfer { .. }
-        ) || self.cooldown_until.is_some();
+        ) || self.cooldown_until.is_some()
+            || self.test.is_some_and(|t| !t.on_load);
         if engine != self.engine {
             self.engine = engine;
             let kind = if engine {
@@ -363,6 +487,182 @@ mod tests {
         events.iter().map(|e| (e.t, e.kind.name())).collect()
     }
 
+    /// Monday 2026-01-05 00:00.
+    fn epoch() -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2026, 1, 5)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+    }
+
+    fn timers() -> AtsSettings {
+        AtsSettings {
+            retransfer_delay: Secs::new(10.0).unwrap(),
+            cooldown: Secs::new(20.0).unwrap(),
+            ..AtsSettings::default()
+        }
+    }
+
+    /// The backup is acceptable 5 s after its engine starts.
+    fn backup_after_start(ats: &Ats, since: &mut Option<f64>, t: f64) -> bool {
+        match (ats.engine_start(), *since) {
+            (true, None) => {
+                *since = Some(t);
+                false
+            }
+            (true, Some(s)) => t - s >= 5.0,
+            (false, _) => {
+                *since = None;
+                false
+            }
+        }
+    }
+
+    /// Steps of 0.1 s over [from, to) with the main healthy and a backup that starts in 5 s.
+    fn run_healthy(ats: &mut Ats, from: f64, to: f64, events: &mut Vec<Event>) {
+        let mut since = None;
+        let mut t = from;
+        while t < to - 1e-9 {
+            let backup = backup_after_start(ats, &mut since, t);
+            let ok = SourcesOk {
+                main: true,
+                backup,
+                main_dropouts: 0,
+            };
+            ats.step(Instant::from_secs_f64(t), ok, events);
+            t += 0.1;
+        }
+    }
+
+    fn named(events: &[Event]) -> Vec<(f64, &'static str)> {
+        events.iter().map(|e| (e.t, e.kind.name())).collect()
+    }
+
+    #[test]
+    fn a_test_on_load_moves_the_load_and_brings_it_back_without_an_outage() {
+        let mut ats = Ats::new(timers(), epoch());
+        let mut ev = Vec::new();
+        run_healthy(&mut ats, 0.0, 10.0, &mut ev);
+        ats.start_test(Instant::from_secs_f64(10.0), true, Some(1), &mut ev)
+            .unwrap();
+        assert!(
+            ats.start_test(Instant::from_secs_f64(10.0), true, Some(1), &mut ev)
+                .unwrap_err()
+                .contains("already running")
+        );
+        run_healthy(&mut ats, 10.0, 120.0, &mut ev);
+        let ev = named(&ev);
+        let names: Vec<_> = ev.iter().map(|e| e.1).collect();
+        assert_eq!(
+            names,
+            [
+                "test_started",
+                "engine_start",
+                "transfer",
+                "test_ended",
+                "retransfer",
+                "engine_stop"
+            ]
+        );
+        let at = |n: &str| ev.iter().find(|e| e.1 == n).unwrap().0;
+        // Start 10 s, backup good 5 s later, 1 s transfer delay; the minute's timer; the 10 s
+        // retransfer delay; the 20 s cooldown.
+        assert!((at("transfer") - 16.1).abs() < 0.25, "{ev:?}");
+        assert!((at("test_ended") - 70.0).abs() < 0.15);
+        assert!((at("retransfer") - 80.0).abs() < 0.25);
+        assert!((at("engine_stop") - 100.0).abs() < 0.25);
+        assert_eq!(ats.state(), AtsState::Normal);
+        assert_eq!(ats.testing(), None);
+    }
+
+    #[test]
+    fn a_test_off_load_runs_the_engine_only_and_cools_it_down() {
+        let mut ats = Ats::new(timers(), epoch());
+        let mut ev = Vec::new();
+        ats.start_test(Instant::ZERO, false, Some(2), &mut ev)
+            .unwrap();
+        run_healthy(&mut ats, 0.0, 30.0, &mut ev);
+        assert_eq!(ats.preferred(), SourceId::Main);
+        ats.end_test(Instant::from_secs_f64(30.0), TestEnd::Operator, &mut ev)
+            .unwrap();
+        run_healthy(&mut ats, 30.0, 60.0, &mut ev);
+        let ev = named(&ev);
+        let names: Vec<_> = ev.iter().map(|e| e.1).collect();
+        assert_eq!(
+            names,
+            ["test_started", "engine_start", "test_ended", "engine_stop"]
+        );
+        assert!((ev[3].0 - 50.0).abs() < 0.15, "{ev:?}");
+    }
+
+    #[test]
+    fn a_test_is_refused_during_an_outage_and_ends_at_once_when_the_backup_fails() {
+        let mut ats = Ats::new(timers(), epoch());
+        let mut ev = Vec::new();
+        // An outage: the main has been gone 5 s.
+        run(&mut ats, 0.0, 5.0, |_| (false, false));
+        let refused = ats.start_test(Instant::from_secs_f64(5.0), true, Some(10), &mut ev);
+        assert!(refused.unwrap_err().contains("not at rest"));
+
+        let mut ats = Ats::new(timers(), epoch());
+        ats.start_test(Instant::ZERO, true, Some(10), &mut ev)
+            .unwrap();
+        // The backup carries the load from about 6 s and fails at 30 s.
+        let ev = run(&mut ats, 0.0, 40.0, |t| (true, (5.0..30.0).contains(&t)));
+        let names: Vec<_> = ev.iter().map(|e| e.1).collect();
+        assert_eq!(
+            names,
+            [
+                "engine_start",
+                "transfer",
+                "test_ended",
+                "retransfer",
+                "engine_stop"
+            ],
+            "{ev:?}"
+        );
+        assert!(
+            (ev[2].0 - 30.0).abs() < 0.15 && (ev[3].0 - 30.1).abs() < 0.15,
+            "{ev:?}"
+        );
+    }
+
+    #[test]
+    fn the_weekly_exercise_runs_in_its_window() {
+        use crate::schedule::{Day, Schedule, TimeOfDay};
+        let tod = |h, m| TimeOfDay(chrono::NaiveTime::from_hms_opt(h, m, 0).unwrap());
+        let s = AtsSettings {
+            exercise: Some(crate::settings::Exercise {
+                schedule: Schedule::Weekly {
+                    days: vec![Day::Mon],
+                    on: tod(0, 1),
+                    off: tod(0, 3),
+                },
+                on_load: false,
+            }),
+            ..timers()
+        };
+        let mut ats = Ats::new(s, epoch());
+        let mut ev = Vec::new();
+        run_healthy(&mut ats, 0.0, 240.0, &mut ev);
+        let ended = ev.iter().find(|e| e.kind.name() == "test_ended").unwrap();
+        assert_eq!(
+            ended.kind,
+            EventKind::TestEnded {
+                on_load: false,
+                why: TestEnd::Schedule
+            }
+        );
+        let ev = named(&ev);
+        let names: Vec<_> = ev.iter().map(|e| e.1).collect();
+        assert_eq!(
+            names,
+            ["test_started", "engine_start", "test_ended", "engine_stop"]
+        );
+        let times: Vec<f64> = ev.iter().map(|e| (e.0 * 10.0).round() / 10.0).collect();
+        assert_eq!(times, [60.0, 60.0, 180.0, 200.0], "{ev:?}");
+    }
+
     #[test]
     fn outage_transfer_retransfer_cooldown_sequence() {
         let s = AtsSettings {
@@ -370,7 +670,7 @@ mod tests {
             cooldown: Secs::new(30.0).unwrap(),
             ..AtsSettings::default()
         };
-        let mut ats = Ats::new(s);
+        let mut ats = Ats::new(s, epoch());
         // Main dies at 10 s and returns at 100 s; backup is good 8 s after its start.
         let ev = run(&mut ats, 0.0, 250.0, |t| {
             let main = !(10.0..100.0).contains(&t);
@@ -400,7 +700,7 @@ mod tests {
 
     #[test]
     fn momentary_outage_is_ridden_through() {
-        let mut ats = Ats::new(AtsSettings::default());
+        let mut ats = Ats::new(AtsSettings::default(), epoch());
         let ev = run(&mut ats, 0.0, 60.0, |t| (!(10.0..12.0).contains(&t), false));
         assert!(ev.is_empty(), "{ev:?}");
         assert_eq!(ats.preferred(), SourceId::Main);
@@ -408,7 +708,7 @@ mod tests {
 
     #[test]
     fn backup_that_never_comes_raises_transfer_fail() {
-        let mut ats = Ats::new(AtsSettings::default());
+        let mut ats = Ats::new(AtsSettings::default(), epoch());
         let ev = run(&mut ats, 0.0, 60.0, |t| (t < 5.0, false));
         assert!(
             ev.iter()

@@ -1090,3 +1090,65 @@ async fn sessions_are_fresh_at_each_login_and_expire() {
     assert!(r.error().contains("expired"), "{}", r.body);
     s.state.live.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transfer_switch_test_starts_ends_and_is_refused_twice_over() {
+    let s = site("ats-test", 1.0, true);
+    let (viewer, operator) = (s.login("viewer").await, s.login("operator").await);
+    let test = r#"{"on_load": false, "minutes": 5}"#;
+    let r = s.post("/api/ats/test", &viewer, test).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = s
+        .post(
+            "/api/ats/test",
+            &operator,
+            r#"{"on_load": false, "minutes": 0}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.error().contains("minutes must be 1 to 240"), "{}", r.body);
+    let r = s.post("/api/ats/test", &operator, test).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    s.until("the engine runs off load", |v| {
+        v["ats_test"] == "off_load" && v["engine_start"] == true && v["main"]["closed"] == true
+    })
+    .await;
+    let r = s.post("/api/ats/test", &operator, test).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(r.error().contains("already running"), "{}", r.body);
+    let r = s.post("/api/ats/test/end", &operator, "{}").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    s.until("the test ended", |v| v["ats_test"].is_null()).await;
+    let r = s.post("/api/ats/test/end", &operator, "{}").await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(
+        r.error().contains("no transfer switch test is running"),
+        "{}",
+        r.body
+    );
+    // Stored with the next batch.
+    let t0 = std::time::Instant::now();
+    let events = loop {
+        let e = s.get("/api/events?kind=test_ended", &viewer).await.json();
+        if !e.as_array().unwrap().is_empty() || t0.elapsed().as_secs() > 10 {
+            break e;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        events[0]["text"],
+        "backup: transfer switch test ended (by an operator)"
+    );
+    let admin = s.login("admin").await;
+    let audit = s.get("/api/audit", &admin).await.json();
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"ats-test") && actions.contains(&"ats-test-end"),
+        "{actions:?}"
+    );
+}

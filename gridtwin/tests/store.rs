@@ -271,14 +271,16 @@ fn the_ledger_adds_up_per_interval_and_a_version_1_store_gains_one() {
         assert_eq!(db.energy(T0 + q, T0 + 2 * q).unwrap().len(), 2);
         assert_eq!(db.energy_totals().unwrap()["main"], 22.0);
     }
-    // A store of the version before the ledger opens, keeps its counters and gains the ledger.
+    // A store of the version before the ledger and fault records opens, keeps its counters and
+    // gains both.
     {
         let c = rusqlite::Connection::open(dir.join(gridtwin::store::DB_FILE)).unwrap();
-        c.execute_batch("DROP TABLE energy; PRAGMA user_version = 1;")
+        c.execute_batch("DROP TABLE energy; DROP TABLE fault; PRAGMA user_version = 1;")
             .unwrap();
     }
     let mut db = Store::open(&dir).unwrap();
     assert!(db.energy(i64::MIN, i64::MAX).unwrap().is_empty());
+    assert!(db.faults(i64::MIN, i64::MAX, 10).unwrap().is_empty());
     let b = Batch {
         counters: vec![("main".into(), 30.0)],
         energy: vec![rise("main", T0, 3.0)],

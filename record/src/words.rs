@@ -31,6 +31,27 @@ pub fn sentence(subject: &str, event: &str, detail: &Map<String, Value>) -> Stri
         "retransfer" if flag("early") => "load returned to the main early".into(),
         "retransfer" => "load returned to the main".into(),
         "transfer_cancelled" => "transfer cancelled: the main came back first".into(),
+        "test_started" => {
+            let how = if flag("on_load") {
+                "on load"
+            } else {
+                "off load"
+            };
+            match num("minutes") {
+                Some(m) => format!("transfer switch test {how} for {m:.0} min"),
+                None => format!("generator exercise {how} by its schedule"),
+            }
+        }
+        "test_ended" => format!(
+            "transfer switch test ended ({})",
+            match text("why") {
+                "timer" => "its timer ran out",
+                "schedule" => "the exercise window closed",
+                "operator" => "by an operator",
+                "backup_lost" => "the backup failed; back to the main at once",
+                other => other,
+            }
+        ),
         "trip" => trip(text("element"), num("value")),
         "reclose" => format!("reclosing, attempt {}", fixed("attempt", 0)),
         "lockout" => format!("locked out after repeated {} trips", text("element")),

@@ -15,7 +15,7 @@ use crate::scenario::format::{Action, BusFault, Fidelity, Target};
 use crate::scenario::{Loaded, Scenario, Site};
 use control_core::LoadSettings;
 use control_core::PduMetering;
-use control_core::{ConfigError, UnknownLoad};
+use control_core::{ConfigError, Refused, UnknownLoad};
 use control_core::{Controller, Event, EventKind, Instant, Measurements, OperatorCommand};
 use record::FaultRecord;
 use sim::feeder::Feeder;
@@ -244,7 +244,7 @@ impl PduLoop {
     }
 
     /// An operator's command, acted on at the next step.
-    pub fn operator(&mut self, cmd: &OperatorCommand) -> Result<(), UnknownLoad> {
+    pub fn operator(&mut self, cmd: &OperatorCommand) -> Result<(), Refused> {
         self.ctl.operator(self.now(), cmd)
     }
 

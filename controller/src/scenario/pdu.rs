@@ -278,7 +278,9 @@ impl Validator<'_> {
                 control_core::OperatorCommand::On(n)
                 | control_core::OperatorCommand::Off(n)
                 | control_core::OperatorCommand::Reset(n) => load(n)?,
-                control_core::OperatorCommand::ResetSource(_) => {}
+                control_core::OperatorCommand::ResetSource(_)
+                | control_core::OperatorCommand::Test { .. }
+                | control_core::OperatorCommand::EndTest => {}
             },
             Action::FailToStart { source } => {
                 let spec = match source {

@@ -68,6 +68,8 @@ pub struct Snapshot {
     pub scenario: String,
     pub ats: &'static str,
     pub engine_start: bool,
+    /// A transfer switch test runs: `on_load` or `off_load`.
+    pub ats_test: Option<&'static str>,
     pub main: SourceView,
     pub backup: SourceView,
     pub bus_v: f64,

@@ -65,6 +65,9 @@ pub(super) fn view(p: &PduLoop, energy: &[f64], snap: &mut Snapshot) {
     };
     snap.ats = status.ats;
     snap.engine_start = status.engine_start;
+    snap.ats_test = status
+        .testing
+        .map(|on| if on { "on_load" } else { "off_load" });
     snap.main = source(0, &r.main);
     snap.backup = source(1, &r.backup);
     snap.bus_v = r.bus_v;

@@ -39,13 +39,14 @@ pub async fn status(State(s): State<Shared>, _u: User) -> Response {
     Json(s.live.snapshot.borrow().clone()).into_response()
 }
 
-/// The snapshot as server-sent events, each time the loop publishes one (20 Hz).
+/// Server-sent events: the snapshot (`status`) each time the loop publishes one (20 Hz), and
+/// each event the site logs (`event`), as the store keeps it but without its id.
 pub async fn stream(
     State(s): State<Shared>,
     _u: User,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let rx = s.live.snapshot.clone();
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+    let status = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.changed().await.ok()?;
         let snap = rx.borrow_and_update().clone();
         let ev = SseEvent::default()
@@ -54,7 +55,24 @@ pub async fn stream(
             .unwrap_or_default();
         Some((Ok(ev), rx))
     });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    let events = futures_util::stream::unfold(s.live.events.subscribe(), |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) => {
+                    let ev = SseEvent::default()
+                        .event("event")
+                        .json_data(&e)
+                        .unwrap_or_default();
+                    return Some((Ok(ev), rx));
+                }
+                // A page that fell behind misses some marks; the log has them all.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    let both = futures_util::stream::select(status, events);
+    Sse::new(both).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
 pub async fn loads(State(s): State<Shared>, _u: User) -> Response {
@@ -174,6 +192,64 @@ pub async fn reset_source(
         .map_err(ApiError::bad_request)?;
     let (user, now) = (u.name.clone(), now_ms());
     s.db(move |db| db.audit(now, &user, "source-reset", &source, ""))
+        .await?;
+    Ok(Json(serde_json::json!({ "ok": true })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AtsTest {
+    /// Move the load to the backup (a transfer test); otherwise the engine runs unloaded.
+    on_load: bool,
+    /// How long, 1 to 240 minutes.
+    minutes: u32,
+}
+
+/// Start a transfer switch test or generator exercise (operator; audited). Refused (409) while
+/// one runs or while the switch is away from rest on the main.
+pub async fn ats_test(
+    State(s): State<Shared>,
+    User(u): User,
+    Body(t): Body<AtsTest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&u, Role::Operator)?;
+    if !(1..=240).contains(&t.minutes) {
+        return Err(ApiError::bad_request(format!(
+            "minutes must be 1 to 240, not {}",
+            t.minutes
+        )));
+    }
+    let cmd = OperatorCommand::Test {
+        on_load: t.on_load,
+        minutes: t.minutes,
+    };
+    s.live
+        .operator(cmd)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, e))?;
+    let (user, now) = (u.name.clone(), now_ms());
+    let how = format!(
+        "{} for {} min",
+        if t.on_load { "on load" } else { "off load" },
+        t.minutes
+    );
+    s.db(move |db| db.audit(now, &user, "ats-test", "ats", &how))
+        .await?;
+    Ok(Json(serde_json::json!({ "ok": true })))
+}
+
+/// End the running test now (operator; audited); 409 when none runs.
+pub async fn ats_test_end(
+    State(s): State<Shared>,
+    User(u): User,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&u, Role::Operator)?;
+    s.live
+        .operator(OperatorCommand::EndTest)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, e))?;
+    let (user, now) = (u.name.clone(), now_ms());
+    s.db(move |db| db.audit(now, &user, "ats-test-end", "ats", ""))
         .await?;
     Ok(Json(serde_json::json!({ "ok": true })))
 }

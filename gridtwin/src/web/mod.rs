@@ -107,6 +107,8 @@ pub fn router(state: Shared) -> Router {
         .route("/loads/{name}/switch", post(api::switch))
         .route("/loads/{name}/settings", put(api::configure))
         .route("/sources/{source}/reset", post(api::reset_source))
+        .route("/ats/test", post(api::ats_test))
+        .route("/ats/test/end", post(api::ats_test_end))
         .route("/homes/{name}/phase", post(api::move_phase))
         .route("/events", get(api::events))
         .route("/events/{id}/ack", post(api::ack))

@@ -7,6 +7,7 @@ let me = null;
 let live = null; // the newest status
 let stream = null;
 let onStatus = null; // the open view's live update
+let onEvent = null; // the open view's newly logged event
 
 // --- helpers -------------------------------------------------------------------------------
 
@@ -56,6 +57,7 @@ function message(el, text, ok) { el.textContent = text; el.className = ok ? 'ok'
 
 function setView(title, ...kids) {
   onStatus = null;
+  onEvent = null;
   main.replaceChildren(h('h1', {}, title), ...kids);
 }
 
@@ -115,6 +117,7 @@ function connect() {
     live = JSON.parse(e.data);
     if (onStatus) onStatus(live);
   });
+  stream.addEventListener('event', (e) => { if (onEvent) onEvent(JSON.parse(e.data)); });
   stream.onerror = () => { if (stream && stream.readyState === EventSource.CLOSED) { stream = null; setTimeout(connect, 2000); } };
 }
 
@@ -168,23 +171,43 @@ function overview() {
   }
   if (live.feeder) return feederOverview();
   const field = (id) => h('span', { id, class: 'num' }, '–');
+  const atsOut = h('p', { class: 'error', id: 'ats-result' });
+  const ask = async (path, body, what) => {
+    try { await api('POST', path, body); message(atsOut, what, true); } catch (e) { message(atsOut, e.message); }
+  };
   const sourceCard = (k) => h('div', { class: 'card', id: `source-${k}` },
     h('h3', {}, k, h('span', { class: 'badge', id: `${k}-state` }, '–')),
     h('div', { class: 'big' }, field(`${k}-v`)),
-    h('div', { class: 'muted' }, field(`${k}-hz`), ' · ', field(`${k}-p`), ' · ', field(`${k}-e`)));
+    h('div', { class: 'muted' }, field(`${k}-hz`), ' · ', field(`${k}-p`), ' · ', field(`${k}-e`)),
+    can('operator') ? h('div', { class: 'buttons' }, h('button', { id: `reset-${k}`, onclick: () => ask(`/api/sources/${k}/reset`, {}, `${k}: protection reset`) }, 'Reset protection')) : null);
+  const minutes = h('input', { id: 'test-minutes', type: 'number', min: 1, max: 240, value: 30, size: 4 });
+  const testButtons = can('operator') ? h('div', { class: 'buttons' },
+    h('label', {}, 'Minutes', minutes),
+    h('button', { id: 'test-on-load', onclick: () => { if (window.confirm('Move the load to the backup for a transfer test?')) ask('/api/ats/test', { on_load: true, minutes: Number(minutes.value) }, 'Transfer test started'); } }, 'Transfer test (on load)'),
+    h('button', { id: 'test-off-load', onclick: () => ask('/api/ats/test', { on_load: false, minutes: Number(minutes.value) }, 'Generator exercise started') }, 'Exercise (off load)'),
+    h('button', { id: 'test-end', onclick: () => ask('/api/ats/test/end', {}, 'Test ended') }, 'End test')) : null;
   const site = h('div', { class: 'grid' },
-    h('div', { class: 'card' }, h('h3', {}, 'Transfer switch'), h('div', { class: 'big' }, field('ats')),
-      h('div', { class: 'muted' }, 'clock ', field('clock'))),
+    h('div', { class: 'card', id: 'ats-card' }, h('h3', {}, 'Transfer switch', h('span', { class: 'badge', id: 'ats-test' }, '')), h('div', { class: 'big' }, field('ats')),
+      h('div', { class: 'muted' }, 'clock ', field('clock')), testButtons, atsOut),
     sourceCard('main'), sourceCard('backup'),
     h('div', { class: 'card' }, h('h3', {}, 'Bus'), h('div', { class: 'big' }, field('bus-v')),
       h('div', { class: 'muted' }, field('bus-hz'), ' · total ', field('total'))));
   const tiles = h('div', { class: 'grid', id: 'loads' });
   const made = new Map();
   const error = h('p', { class: 'error', id: 'switch-error' });
-  setView('Overview', site, h('h2', {}, 'Loads'), error, tiles);
+  const diagram = h('div', { class: 'chart', id: 'one-line-box' });
+  const moving = liveChart(pduChannels(live));
+  setView('Overview', site, h('h2', {}, 'One-line diagram'), diagram, h('h2', {}, 'Live'), moving.el, h('h2', {}, 'Loads'), error, tiles);
   const set = (id, text) => { const e = document.getElementById(id); if (e) e.textContent = text; };
+  let drawnAt = 0;
+  onEvent = (e) => moving.mark(e);
   onStatus = (s) => {
+    moving.push(s);
+    if (Date.now() - drawnAt > 250) { drawnAt = Date.now(); diagram.replaceChildren(oneLine(s)); }
     set('ats', s.ats);
+    const badge = document.getElementById('ats-test');
+    badge.textContent = s.ats_test ? `test ${s.ats_test.replace('_', ' ')}` : '';
+    badge.className = s.ats_test ? 'badge s-waiting' : '';
     set('clock', new Date(s.t).toLocaleTimeString() + (s.speed !== 1 ? ` (${s.speed}×)` : ''));
     for (const k of ['main', 'backup']) {
       const x = s[k];
@@ -245,7 +268,12 @@ function feederOverview() {
   const heads = h('tbody', { id: 'heads' });
   const homes = h('div', { class: 'grid', id: 'homes' });
   const error = h('p', { class: 'error', id: 'phase-error' });
-  setView('Overview', site,
+  const moving = liveChart([
+    { name: 'source', unit: 'kW', get: (s) => s.feeder.source_w / 1000 },
+    { name: 'lowest home', unit: 'pu', get: (s) => s.feeder.v_min_pu },
+    { name: 'highest home', unit: 'pu', get: (s) => s.feeder.v_max_pu }]);
+  onEvent = (e) => moving.mark(e);
+  setView('Overview', site, h('h2', {}, 'Live'), moving.el,
     h('h2', {}, 'Transformers'),
     h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, ...['Secondary bus', 'Phase A', 'Phase B', 'Phase C', 'Neutral', 'Current unbalance'].map((t) => h('th', {}, t)))), heads)),
     h('h2', {}, 'Homes'), error, homes);
@@ -254,6 +282,7 @@ function feederOverview() {
   onStatus = (s) => {
     const f = s.feeder;
     if (!f) return;
+    moving.push(s);
     set('clock', new Date(s.t).toLocaleTimeString() + (s.speed !== 1 ? ` (${s.speed}×)` : ''));
     set('f-p', kw(f.source_w));
     set('f-q', fixed(f.source_var / 1000, 2) + ' kvar');
@@ -291,23 +320,189 @@ function feederOverview() {
   onStatus(live);
 }
 
+// --- one-line diagram and live chart --------------------------------------------------------
+
+const STATUS_COLOUR = { on: '#1e8e3e', off: '#7a8491', shed: '#c77c02', tripped: '#c62828', locked_out: '#6a1b9a', waiting: '#1565c0' };
+
+function svg(tag, attrs, ...kids) {
+  const e = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  for (const kid of kids.flat()) if (kid != null) e.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  return e;
+}
+
+// The PDU as a one-line diagram: the sources, their contactors (the transfer switch), the bus
+// and each load behind its relay, drawn live (energised lines dark, dead ones grey).
+function oneLine(s) {
+  const n = s.loads.length;
+  const W = Math.max(760, 300 + n * 92);
+  const live = (on) => (on ? '#14202e' : '#b8c0ca');
+  const busLive = s.bus_v > 50;
+  const sw = (x, y, closed, on) => (closed
+    ? svg('line', { x1: x, y1: y, x2: x, y2: y + 26, stroke: live(on), 'stroke-width': 3 })
+    : svg('line', { x1: x, y1: y, x2: x + 14, y2: y + 22, stroke: live(false), 'stroke-width': 3 }));
+  const source = (key, x, glyph, label) => {
+    const src = s[key];
+    const state = src.locked_out ? 'locked out' : src.closed ? 'feeding' : src.available ? 'available' : 'down';
+    return svg('g', { id: `ol-${key}`, 'data-closed': String(src.closed), 'data-state': state },
+      svg('circle', { cx: x, cy: 46, r: 22, fill: '#fff', stroke: live(src.available), 'stroke-width': 3 }),
+      svg('text', { x, y: 53, 'text-anchor': 'middle', 'font-size': 20 }, glyph),
+      svg('text', { x: x + 28, y: 30, 'font-size': 13 }, label),
+      svg('text', { x: x + 28, y: 46, 'font-size': 12, fill: '#5b6676' }, `${fixed(src.v, 0)} V · ${fixed(src.p_w / 1000, 2)} kW`),
+      svg('text', { x: x + 28, y: 62, 'font-size': 12, fill: '#5b6676' }, state),
+      svg('line', { x1: x, y1: 68, x2: x, y2: 110, stroke: live(src.available), 'stroke-width': 3 }),
+      sw(x, 110, src.closed, src.available),
+      svg('line', { x1: x, y1: 136, x2: x, y2: 180, stroke: live(busLive), 'stroke-width': 3 }));
+  };
+  const loads = s.loads.map((l, k) => {
+    const x = 300 + k * 92 + 40;
+    const on = busLive && l.relay;
+    return svg('g', { id: `ol-load-${l.name}`, 'data-relay': String(l.relay), 'data-status': l.status },
+      svg('line', { x1: x, y1: 180, x2: x, y2: 204, stroke: live(busLive), 'stroke-width': 3 }),
+      sw(x, 204, l.relay, busLive),
+      svg('line', { x1: x, y1: 230, x2: x, y2: 250, stroke: live(on), 'stroke-width': 3 }),
+      svg('rect', { x: x - 40, y: 250, width: 80, height: 30, rx: 6, fill: STATUS_COLOUR[l.status] || '#7a8491' }),
+      svg('text', { x, y: 270, 'text-anchor': 'middle', 'font-size': 12, fill: '#fff' }, l.name),
+      svg('text', { x, y: 298, 'text-anchor': 'middle', 'font-size': 12, fill: '#5b6676' }, `${fixed(l.p_w / 1000, 2)} kW`),
+      svg('text', { x, y: 313, 'text-anchor': 'middle', 'font-size': 11, fill: '#5b6676' }, l.status.replace('_', ' ')));
+  });
+  return svg('svg', { id: 'one-line', viewBox: `0 0 ${W} 322`, width: '100%', role: 'img', 'aria-label': 'One-line diagram of the PDU' },
+    source('main', 50, '~', 'Main'), source('backup', 170, 'G', `Backup${s.engine_start ? ' (engine running)' : ''}`),
+    svg('text', { x: 40, y: 170, 'font-size': 12, fill: '#5b6676' }, `transfer switch: ${s.ats}`),
+    svg('line', { x1: 30, y1: 180, x2: W - 20, y2: 180, stroke: live(busLive), 'stroke-width': 6 }),
+    svg('text', { x: W - 20, y: 172, 'text-anchor': 'end', 'font-size': 12 }, `bus ${fixed(s.bus_v, 0)} V · ${fixed(s.total_w / 1000, 2)} kW`),
+    loads);
+}
+
+// What a PDU's live chart can show.
+function pduChannels(s) {
+  return [
+    { name: 'site', unit: 'kW', get: (x) => x.total_w / 1000 },
+    { name: 'main', unit: 'kW', get: (x) => x.main.p_w / 1000 },
+    { name: 'backup', unit: 'kW', get: (x) => x.backup.p_w / 1000 },
+    { name: 'bus', unit: 'V', get: (x) => x.bus_v },
+    ...(s ? s.loads : []).map((l) => ({ name: l.name, unit: 'kW', get: (x) => { const m = x.loads.find((y) => y.name === l.name); return m ? m.p_w / 1000 : null; } })),
+  ];
+}
+
+// A chart that moves as values arrive: chosen channels on one time axis (one y axis per unit),
+// one point per second of the site's clock over its last five minutes, the site's events
+// marked as they are logged, and the same values as a table beside it.
+function liveChart(channels) {
+  const KEEP = 300;
+  const xs = [];
+  const cols = channels.map(() => []);
+  const marks = [];
+  let chosen = channels.map((c, k) => k < 3);
+  const box = h('div', { class: 'chart', id: 'live-chart', 'data-points': 0, 'data-marks': 0 });
+  const body = h('tbody', { id: 'live-table' });
+  const head = h('thead', {});
+  const picks = h('div', { class: 'filters', id: 'live-channels' }, ...channels.map((c, k) => h('label', { class: 'check' },
+    h('input', { type: 'checkbox', value: c.name, checked: chosen[k], onchange: (e) => { chosen[k] = e.target.checked; build(); } }), `${c.name} (${c.unit})`)));
+  let plot = null;
+  let tabled = 0;
+  const marker = (u) => {
+    const c = u.ctx;
+    c.save();
+    c.font = `${11 * devicePixelRatio}px system-ui`;
+    for (const m of marks) {
+      const x = u.valToPos(m.t / 1000, 'x', true);
+      if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
+      c.strokeStyle = c.fillStyle = m.severity === 'info' ? '#5b6676' : '#c62828';
+      c.setLineDash([3, 3]); c.beginPath(); c.moveTo(x, u.bbox.top); c.lineTo(x, u.bbox.top + u.bbox.height); c.stroke();
+      c.fillText(`${m.subject} ${m.kind}`, x + 3, u.bbox.top + 12 * devicePixelRatio);
+    }
+    c.restore();
+  };
+  const picked = () => channels.map((c, k) => [c, k]).filter(([, k]) => chosen[k]);
+  const build = () => {
+    const list = picked();
+    const units = [...new Set(list.map(([c]) => c.unit))];
+    const colours = ['#1565c0', '#c77c02', '#1e8e3e', '#6a1b9a', '#c62828', '#00838f'];
+    box.replaceChildren();
+    head.replaceChildren(h('tr', {}, h('th', {}, 'Time'), ...list.map(([c]) => h('th', { class: 'num' }, `${c.name} (${c.unit})`))));
+    tabled = 0;
+    if (!list.length) { plot = null; return; }
+    plot = new uPlot({
+      width: Math.max(280, box.clientWidth - 12 || 600), height: 220,
+      scales: Object.fromEntries(units.map((u) => [u, {}])),
+      axes: [{}, ...units.map((u, i) => ({ scale: u, label: u, side: i ? 1 : 3, grid: { show: i === 0 } }))],
+      series: [{}, ...list.map(([c], i) => ({ label: `${c.name} (${c.unit})`, scale: c.unit, stroke: colours[i % colours.length], width: 1.5 }))],
+      hooks: { draw: [marker] },
+    }, [xs, ...list.map(([, k]) => cols[k])], box);
+  };
+  const table = () => {
+    const list = picked();
+    const rows = [];
+    for (let i = xs.length - 1; i >= Math.max(0, xs.length - 12); i--) {
+      rows.push(h('tr', {}, h('td', { class: 'num' }, new Date(xs[i] * 1000).toLocaleTimeString()), ...list.map(([c, k]) => h('td', { class: 'num' }, fixed(cols[k][i], c.unit === 'V' ? 1 : 3)))));
+    }
+    body.replaceChildren(...rows);
+  };
+  const el = h('div', { class: 'live' }, picks, h('div', { class: 'side' }, box, h('div', { class: 'scroll' }, h('table', { class: 'compact' }, head, body))));
+  requestAnimationFrame(build);
+  return {
+    el,
+    push(s) {
+      const t = Math.floor(s.t / 1000);
+      if (xs.length && xs[xs.length - 1] >= t) return;
+      xs.push(t);
+      channels.forEach((c, k) => cols[k].push(c.get(s)));
+      if (xs.length > KEEP) { xs.shift(); cols.forEach((c) => c.shift()); }
+      while (marks.length && marks[0].t / 1000 < xs[0]) marks.shift();
+      box.dataset.points = xs.length;
+      if (plot) plot.setData([xs, ...picked().map(([, k]) => cols[k])]);
+      if (Date.now() - tabled > 1000) { tabled = Date.now(); table(); }
+    },
+    mark(e) {
+      marks.push(e);
+      box.dataset.marks = marks.length;
+      if (plot) plot.redraw(false);
+    },
+  };
+}
+
 // --- charts --------------------------------------------------------------------------------
 
 const RANGES = [['15 min', 15 * 60e3], ['1 h', 3600e3], ['6 h', 6 * 3600e3], ['24 h', 24 * 3600e3], ['7 days', 7 * 86400e3], ['30 days', 30 * 86400e3]];
 
-// A uPlot chart of one channel (mean with its min-max band) over [from, to); dragging across
-// it selects a narrower range, which `onRange` is told.
-async function drawChart(box, channel, unit, from, to, onRange) {
-  const pts = await api('GET', `/api/history?channel=${encodeURIComponent(channel)}&from=${Math.floor(from)}&to=${Math.ceil(to)}&points=600`);
-  const data = [pts.map((p) => p.t / 1000), pts.map((p) => p.mean), pts.map((p) => p.min), pts.map((p) => p.max)];
-  const width = Math.max(280, box.clientWidth - 12);
+// A uPlot chart of stored channels over [from, to): the first with its min-max band, each unit
+// on its own axis, events of warning and worse marked; dragging across it selects a narrower
+// range, which `onRange` is told. `table` (when given) gets the same points as rows.
+async function drawChart(box, channels, from, to, onRange, table) {
+  const range = `from=${Math.floor(from)}&to=${Math.ceil(to)}`;
+  const [series, events] = await Promise.all([
+    Promise.all(channels.map((c) => api('GET', `/api/history?channel=${encodeURIComponent(c.name)}&${range}&points=600`))),
+    api('GET', `/api/events?severity=warning&limit=200&${range}`)]);
+  // One time axis: every channel's buckets start at the same instants.
+  const xs = [...new Set(series.flatMap((pts) => pts.map((p) => p.t)))].sort((a, b) => a - b);
+  const at = series.map((pts) => new Map(pts.map((p) => [p.t, p])));
+  const col = (k, f) => xs.map((t) => { const p = at[k].get(t); return p ? p[f] : null; });
+  const units = [...new Set(channels.map((c) => c.unit))];
+  const colours = ['#1565c0', '#c77c02', '#1e8e3e', '#6a1b9a'];
+  const marker = (u) => {
+    const c = u.ctx;
+    c.save();
+    c.font = `${11 * devicePixelRatio}px system-ui`;
+    for (const e of events) {
+      const x = u.valToPos(e.t / 1000, 'x', true);
+      if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
+      c.strokeStyle = c.fillStyle = e.severity === 'warning' ? '#c77c02' : '#c62828';
+      c.setLineDash([3, 3]); c.beginPath(); c.moveTo(x, u.bbox.top); c.lineTo(x, u.bbox.top + u.bbox.height); c.stroke();
+      c.fillText(`${e.subject} ${e.kind}`, x + 3, u.bbox.top + 12 * devicePixelRatio);
+    }
+    c.restore();
+  };
   const opts = {
-    width, height: 260,
-    series: [{}, { label: `${channel} (${unit})`, stroke: '#1565c0', width: 1.5 },
-      { label: 'min', stroke: '#9ab' }, { label: 'max', stroke: '#9ab' }],
-    bands: [{ series: [3, 2], fill: 'rgba(21,101,192,0.12)' }],
+    width: Math.max(280, box.clientWidth - 12), height: 260,
+    scales: Object.fromEntries(units.map((u) => [u, {}])),
+    axes: [{}, ...units.map((u, i) => ({ scale: u, label: u, side: i ? 1 : 3, grid: { show: i === 0 } }))],
+    series: [{}, ...channels.map((c, k) => ({ label: `${c.name} (${c.unit})`, scale: c.unit, stroke: colours[k % colours.length], width: 1.5 })),
+      { label: 'min', scale: channels[0].unit, stroke: '#9ab' }, { label: 'max', scale: channels[0].unit, stroke: '#9ab' }],
+    bands: [{ series: [channels.length + 2, channels.length + 1], fill: 'rgba(21,101,192,0.12)' }],
     cursor: { drag: { x: true, y: false } },
     hooks: {
+      draw: [marker],
       setSelect: [(u) => {
         if (u.select.width < 5) return;
         const a = u.posToVal(u.select.left, 'x') * 1000;
@@ -317,8 +512,13 @@ async function drawChart(box, channel, unit, from, to, onRange) {
     },
   };
   box.replaceChildren();
-  if (!pts.length) { box.append(h('p', { class: 'muted' }, 'Nothing stored in this range yet.')); return; }
-  new uPlot(opts, data, box);
+  if (table) {
+    table.replaceChildren(
+      h('thead', {}, h('tr', {}, h('th', {}, 'Time'), ...channels.map((c) => h('th', { class: 'num' }, `${c.name} (${c.unit})`)))),
+      h('tbody', {}, ...xs.map((t, i) => h('tr', {}, h('td', { class: 'num' }, when(t)), ...channels.map((c, k) => h('td', { class: 'num' }, fixed(col(k, 'mean')[i], 3)))))));
+  }
+  if (!xs.length) { box.append(h('p', { class: 'muted' }, 'Nothing stored in this range yet.')); return; }
+  new uPlot(opts, [xs.map((t) => t / 1000), ...channels.map((c, k) => col(k, 'mean')), col(0, 'min'), col(0, 'max')], box);
 }
 
 function exportLink(channels, from, to) {
@@ -401,7 +601,7 @@ async function loadView(name) {
   const chartBox = h('div', { class: 'chart', id: 'load-chart' });
   const quantity = h('select', { id: 'load-quantity' }, ...[['p', 'W'], ['i', 'A'], ['v', 'V'], ['pf', '1'], ['energy', 'J']].map(([q, u]) => h('option', { value: q, 'data-unit': u }, q)));
   let range = [clockNow() - 15 * 60e3, clockNow()];
-  const redraw = () => drawChart(chartBox, `load/${name}/${quantity.value}`, quantity.selectedOptions[0].dataset.unit, range[0], range[1], (a, b) => { range = [a, b]; redraw(); });
+  const redraw = () => drawChart(chartBox, [{ name: `load/${name}/${quantity.value}`, unit: quantity.selectedOptions[0].dataset.unit }], range[0], range[1], (a, b) => { range = [a, b]; redraw(); });
   quantity.addEventListener('change', redraw);
   const presets = h('select', { id: 'load-range', onchange: (e) => { const ms = Number(e.target.value); range = [clockNow() - ms, clockNow()]; redraw(); } },
     ...RANGES.map(([t, ms]) => h('option', { value: ms }, t)));
@@ -595,6 +795,10 @@ async function faultView(id) {
 async function historyView() {
   const channels = await api('GET', '/api/channels');
   const pick = h('select', { id: 'channel', name: 'channel' }, ...channels.map((c) => h('option', { value: c.name, 'data-unit': c.unit }, `${c.name} (${c.unit})`)));
+  const also = h('select', { id: 'channel2', name: 'channel2' }, h('option', { value: '' }, '—'), ...channels.map((c) => h('option', { value: c.name, 'data-unit': c.unit }, `${c.name} (${c.unit})`)));
+  const table = h('table', { id: 'history-table', class: 'compact' });
+  const tableBox = h('div', { class: 'scroll tall', hidden: true }, table);
+  const showTable = h('label', { class: 'check' }, h('input', { type: 'checkbox', id: 'history-as-table', onchange: (e) => { tableBox.hidden = !e.target.checked; } }), 'Table');
   const preset = h('select', { id: 'range' }, ...RANGES.map(([t, ms]) => h('option', { value: ms, selected: ms === 3600e3 }, t)));
   const fromIn = h('input', { type: 'datetime-local', id: 'from' });
   const toIn = h('input', { type: 'datetime-local', id: 'to' });
@@ -605,14 +809,16 @@ async function historyView() {
   const local = (ms) => { const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60e3); return d.toISOString().slice(0, 16); };
   const redraw = async () => {
     fromIn.value = local(range[0]); toIn.value = local(range[1]);
-    link.href = exportLink([pick.value], range[0], range[1]);
-    try { await drawChart(box, pick.value, pick.selectedOptions[0].dataset.unit, range[0], range[1], (a, b) => { range = [a, b]; redraw(); }); } catch (e) { message(out, e.message); }
+    const chosen = [pick, also].filter((p) => p.value).map((p) => ({ name: p.value, unit: p.selectedOptions[0].dataset.unit }));
+    link.href = exportLink(chosen.map((c) => c.name), range[0], range[1]);
+    try { await drawChart(box, chosen, range[0], range[1], (a, b) => { range = [a, b]; redraw(); }, table); } catch (e) { message(out, e.message); }
   };
   pick.addEventListener('change', redraw);
+  also.addEventListener('change', redraw);
   preset.addEventListener('change', () => { const ms = Number(preset.value); range = [clockNow() - ms, clockNow()]; redraw(); });
   const apply = h('button', { onclick: () => { const a = new Date(fromIn.value).getTime(); const b = new Date(toIn.value).getTime(); if (a < b) { range = [a, b]; redraw(); } else message(out, 'From must be before To.'); } }, 'Apply');
-  setView('History', h('div', { class: 'filters' }, h('label', {}, 'Channel', pick), h('label', {}, 'Last', preset), h('label', {}, 'From', fromIn), h('label', {}, 'To', toIn), apply, link),
-    h('p', { class: 'muted' }, 'Drag across the chart to zoom into a range. Readings are kept at 1 s, then as 1-minute and hourly means with their min and max.'), out, box);
+  setView('History', h('div', { class: 'filters' }, h('label', {}, 'Channel', pick), h('label', {}, 'And', also), h('label', {}, 'Last', preset), h('label', {}, 'From', fromIn), h('label', {}, 'To', toIn), apply, link),
+    h('p', { class: 'muted' }, 'Drag across the chart to zoom into a range. Readings are kept at 1 s, then as 1-minute and hourly means with their min and max; events of warning and worse are marked.'), showTable, out, box, tableBox);
   await redraw();
 }
 

@@ -1,6 +1,7 @@
 // The control center in Debian's Chromium, driven by Playwright: log in, see a live value
-// change, switch a load off and see the twin respond, edit a schedule, export CSV, add an
-// alert rule and see it raised.
+// change on the one-line diagram and the moving chart, switch a load off and see the twin
+// respond, edit a schedule, export CSV, add an alert rule and see it raised, read the Energy
+// page and set a tariff.
 // Usage: node control_center.mjs URL USER PASSWORD [SCREENSHOT.png]
 // (run by `gridtwin/tests/browser.rs`, which starts the server).
 
@@ -39,11 +40,28 @@ try {
   const first = await clock();
   await page.waitForFunction((t) => document.querySelector('#clock').textContent !== t, first, { timeout: 10_000 });
 
-  step('switch the fridge off; the twin opens its relay');
+  step('the one-line diagram and the live chart move with the site');
+  await page.waitForSelector('#one-line #ol-load-fridge');
+  await page.waitForSelector('#live-chart canvas');
+  const points = async () => Number(await page.getAttribute('#live-chart', 'data-points'));
+  const before = await points();
+  await page.waitForFunction((n) => Number(document.querySelector('#live-chart').dataset.points) > n + 2, before, { timeout: 10_000 });
+  const newest = async () => page.textContent('#live-table tr:first-child td:first-child');
+  const firstRow = await newest();
+  await page.waitForFunction((t) => document.querySelector('#live-table tr:first-child td:first-child')?.textContent !== t, firstRow, { timeout: 10_000 });
+  // A fourth channel joins the chart and its table.
+  await page.check('#live-channels input[value=bus]');
+  await page.waitForFunction(() => document.querySelector('#live-chart').closest('.live').querySelector('thead').textContent.includes('bus (V)'));
+
+  step('switch the fridge off; the twin opens its relay, the diagram and the chart show it');
   await page.waitForFunction(() => document.querySelector('#load-fridge-status').textContent === 'on');
+  assert.equal(await page.getAttribute('#ol-load-fridge', 'data-relay'), 'true');
+  const marks = Number(await page.getAttribute('#live-chart', 'data-marks'));
   await page.click('#load-fridge button[data-to=off]');
   await page.waitForFunction(() => document.querySelector('#load-fridge-status').textContent === 'off', null, { timeout: 10_000 });
   await page.waitForFunction(() => document.querySelector('#load-fridge-p').textContent === '0.00 kW');
+  await page.waitForFunction(() => document.querySelector('#ol-load-fridge')?.dataset.relay === 'false');
+  await page.waitForFunction((n) => Number(document.querySelector('#live-chart').dataset.marks) > n, marks, { timeout: 10_000 });
 
   step('a critical load asks before it goes off');
   let asked = '';
@@ -92,6 +110,11 @@ try {
   // The fridge ran at 400 W, then was switched off.
   assert.ok(rows.some((r) => Math.abs(Number(r[3]) - 400) < 1), 'a row at 400 W');
   assert.equal(Number(rows[rows.length - 1][3]), 0);
+  step('a second channel on its own axis, and the chart as a table');
+  await page.selectOption('#channel2', 'bus/v');
+  await page.check('#history-as-table');
+  await page.waitForFunction(() => document.querySelector('#history-table thead')?.textContent.includes('bus/v (V)'));
+  assert.ok(await page.locator('#history-table tbody tr').count() > 3);
 
   step('the event log lists the operator action');
   await page.click('a[href="#/events"]');
@@ -147,6 +170,21 @@ try {
   await page.waitForFunction(() => document.querySelector('#service-result').textContent.includes('give the mail server'));
   await page.click('#test-notify');
   await page.waitForFunction(() => document.querySelector('#service-result').textContent.includes('no notification groups are set'));
+
+  step('a generator exercise from its button, ended early, both audited');
+  await page.click('a[href="#/"]');
+  await page.waitForSelector('#ats-card #test-off-load');
+  // The demo's outage must be over: a test starts only from rest on the main.
+  await page.waitForFunction(() => document.querySelector('#ats').textContent === 'normal', null, { timeout: 90_000 });
+  await page.fill('#test-minutes', '20');
+  await page.click('#test-off-load');
+  await page.waitForFunction(() => document.querySelector('#ats-test').textContent === 'test off load', null, { timeout: 10_000 });
+  await page.click('#test-off-load');
+  await page.waitForFunction(() => document.querySelector('#ats-result').textContent.includes('already running'));
+  await page.click('#test-end');
+  await page.waitForFunction(() => document.querySelector('#ats-test').textContent === '', null, { timeout: 10_000 });
+  const audit = await page.evaluate(async () => (await (await fetch('/api/audit')).json()).map((a) => a.action));
+  assert.ok(audit.includes('ats-test') && audit.includes('ats-test-end'), audit.join(','));
 
   if (screenshot) {
     await page.click('a[href="#/"]');
