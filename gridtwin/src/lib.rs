@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod control;
 pub mod energy;
+pub mod export;
 pub mod fuzz;
 pub mod hardware;
 #[cfg(feature = "hq")]

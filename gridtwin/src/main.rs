@@ -57,6 +57,10 @@ enum Command {
     /// energy counters, the alarms nobody acknowledged and the last events in words (reads
     /// only; beside a running serve or after it).
     Status(cli::status::Args),
+    /// A live site's stored readings over a range (every row at its own resolution: time,
+    /// channel, resolution, mean, min, max) as CSV, JSON with the range's events, or an Excel
+    /// workbook with a readings and an events sheet.
+    Export(cli::export::Args),
     /// A live site's last N days from its store: per day the energy supplied, the peak power
     /// and when, the bus voltage's range, outages, trips and alarms; each load's energy.
     Stats(cli::stats::Args),
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
         Command::Alerts(a) => cli::alerts::run(a),
         Command::Status(a) => cli::status::run(a),
         Command::Stats(a) => cli::stats::run(a),
+        Command::Export(a) => cli::export::run(a),
         Command::Viz(a) => cli::viz::run(a),
         Command::Check(a) => cli::check::run(a),
         Command::Hil(a) => cli::hil::run(a),

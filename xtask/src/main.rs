@@ -269,6 +269,11 @@ fn browser_prerequisites() -> Result<(), String> {
         Path::new("/usr/lib/python3/dist-packages/aiosmtpd").exists(),
         &["python3-aiosmtpd"],
     )?;
+    // The export test's independent Excel reader.
+    apt_install(
+        Path::new("/usr/lib/python3/dist-packages/openpyxl").exists(),
+        &["python3-openpyxl"],
+    )?;
     // The fault record test's independent COMTRADE reader, from PyPI (Debian has none).
     apt_install(
         Path::new("/usr/lib/python3/dist-packages/pip").exists(),

@@ -7,6 +7,7 @@ pub mod balance_plan;
 pub mod check;
 #[cfg(feature = "report")]
 pub mod compare;
+pub mod export;
 pub mod field;
 pub mod hil;
 #[cfg(feature = "hq")]

@@ -123,6 +123,7 @@ async fn events(
         from: q.from,
         to: q.to,
         points: None,
+        format: None,
     };
     let (from, to) = r.bounds()?;
     let limit = i64::from(q.limit.unwrap_or(200).clamp(1, 10_000));

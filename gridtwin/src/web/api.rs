@@ -19,6 +19,7 @@ use super::error::{ApiError, Body, Query};
 use super::session::{User, hash_new_password, require};
 use crate::auth;
 use crate::control;
+use crate::export::Format;
 use crate::live::ServiceSettings;
 use crate::store::now_ms;
 use crate::store::{EventFilter, Role};
@@ -305,6 +306,8 @@ pub struct Range {
     pub from: Option<i64>,
     pub to: Option<i64>,
     pub points: Option<u32>,
+    /// An export's format.
+    pub format: Option<Format>,
 }
 
 impl Range {
@@ -336,14 +339,15 @@ pub async fn history(
     Ok(Json(out).into_response())
 }
 
-/// Every stored row of the channels over the range as CSV: time (UTC, RFC 3339), channel,
-/// resolution, mean, min, max.
+/// Every stored row of the channels over the range at its own resolution: CSV (the default),
+/// JSON with the range's events, or an Excel workbook.
 pub async fn export(
     State(s): State<Shared>,
     _u: User,
     Query(r): Query<Range>,
 ) -> Result<Response, ApiError> {
     let (from, to) = r.bounds()?;
+    let format = r.format.unwrap_or(Format::Csv);
     let channels: Vec<String> = r
         .channels
         .or(r.channel)
@@ -352,49 +356,19 @@ pub async fn export(
         .map(|c| c.trim().to_string())
         .filter(|c| !c.is_empty())
         .collect();
-    let csv = s
-        .db(move |db| {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            let mut err = None;
-            let _ = w.write_record(["time", "channel", "resolution", "mean", "min", "max"]);
-            db.export(&channels, from, to, |t, ch, res, p| {
-                let time = chrono::DateTime::from_timestamp_millis(t)
-                    .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-                    .unwrap_or_default();
-                let f = |x: f64| {
-                    if x.is_finite() {
-                        x.to_string()
-                    } else {
-                        String::new()
-                    }
-                };
-                if let Err(e) = w.write_record([
-                    time,
-                    ch.to_string(),
-                    res.name().to_string(),
-                    f(p.mean),
-                    f(p.min),
-                    f(p.max),
-                ]) {
-                    err.get_or_insert(e);
-                }
-            })?;
-            if let Some(e) = err {
-                return Err(crate::store::StoreError::Invalid(e.to_string()));
-            }
-            w.into_inner()
-                .map_err(|e| crate::store::StoreError::Invalid(e.to_string()))
-        })
+    let body = s
+        .db(move |db| crate::export::export(db, &channels, from, to, format))
         .await?;
+    let name = format!(
+        "attachment; filename=\"gridtwin-export.{}\"",
+        format.extension()
+    );
     Ok((
         [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"gridtwin-export.csv\"",
-            ),
+            (header::CONTENT_TYPE, format.content_type().to_string()),
+            (header::CONTENT_DISPOSITION, name),
         ],
-        csv,
+        body,
     )
         .into_response())
 }

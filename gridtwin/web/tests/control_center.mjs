@@ -55,7 +55,8 @@ try {
 
   step('switch the fridge off; the twin opens its relay, the diagram and the chart show it');
   await page.waitForFunction(() => document.querySelector('#load-fridge-status').textContent === 'on');
-  assert.equal(await page.getAttribute('#ol-load-fridge', 'data-relay'), 'true');
+  // The diagram is redrawn four times a second.
+  await page.waitForFunction(() => document.querySelector('#ol-load-fridge')?.dataset.relay === 'true');
   const marks = Number(await page.getAttribute('#live-chart', 'data-marks'));
   await page.click('#load-fridge button[data-to=off]');
   await page.waitForFunction(() => document.querySelector('#load-fridge-status').textContent === 'off', null, { timeout: 10_000 });
