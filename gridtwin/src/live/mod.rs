@@ -25,7 +25,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, oneshot, watch};
 
 use crate::energy::{self, Ledger};
-use crate::notify::policy::Policy;
+use crate::notify::policy::{Escalations, Policy};
 use crate::notify::send::Sender;
 use crate::notify::{Message, Notifications};
 use crate::store::{Batch, Reading, Retention, Store, StoredEvent};
@@ -191,8 +191,15 @@ impl Live {
             site: l.scenario.name.clone(),
             utc_offset_s: o.utc_offset_s,
         };
+        let kept: Escalations = store
+            .state(ESCALATIONS)
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        let mut policy = Policy::new(stored.notifications.clone(), o.utc_offset_s);
+        policy.resume(kept.clone());
         let notifier = Notifier {
-            policy: Policy::new(stored.notifications.clone(), o.utc_offset_s),
+            kept,
+            policy,
             rules: alert_rules.clone(),
             deliver: notify_from.clone().spawn().map_err(|e| e.to_string())?,
             now: start_ms,
@@ -609,6 +616,8 @@ struct Notifier {
     deliver: mpsc::Sender<(Notifications, Message)>,
     /// The site's clock at the newest batch, unix ms.
     now: i64,
+    /// The escalations as last stored.
+    kept: Escalations,
 }
 
 impl Notifier {
@@ -640,8 +649,18 @@ impl Notifier {
         for m in out {
             let _ = self.deliver.send((cfg.clone(), m));
         }
+        let kept = self.policy.escalations();
+        if kept != self.kept {
+            match store.set_state(ESCALATIONS, &kept) {
+                Ok(()) => self.kept = kept,
+                Err(e) => tracing::warn!("notify: keeping the escalations: {e}"),
+            }
+        }
     }
 }
+
+/// Where the notifier keeps its escalations across restarts, in the state table.
+const ESCALATIONS: &str = "escalations";
 
 /// The writer thread: commit each batch as it comes, tell people of its events, and now and
 /// then merge aged readings, until the loop hangs up.

@@ -15,19 +15,28 @@ use std::collections::{BTreeMap, VecDeque};
 
 use chrono::NaiveTime;
 use control_core::AlertRule;
+use serde::{Deserialize, Serialize};
 
 use super::{Message, Notifications, Why};
 use crate::store::StoredEvent;
 use crate::store::log::severity_rank;
 
 /// A raised alert waiting for its escalation time.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Pending {
     raised: StoredEvent,
     rule: String,
     due: i64,
     after_s: f64,
     to: String,
+}
+
+/// The escalations in hand: due ones and those sent whose alerts have not cleared. Kept in the
+/// store so that a restart neither forgets an escalation nor sends one twice.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Escalations {
+    pending: Vec<Pending>,
+    escalated: BTreeMap<String, String>,
 }
 
 pub struct Policy {
@@ -52,6 +61,20 @@ impl Policy {
             held: BTreeMap::new(),
             sent: BTreeMap::new(),
         }
+    }
+
+    /// The escalations in hand, to keep.
+    pub fn escalations(&self) -> Escalations {
+        Escalations {
+            pending: self.pending.clone(),
+            escalated: self.escalated.clone(),
+        }
+    }
+
+    /// Take up the escalations kept before a restart, with their original due times.
+    pub fn resume(&mut self, e: Escalations) {
+        self.pending = e.pending;
+        self.escalated = e.escalated;
     }
 
     /// New settings; what is pending or held stays.
@@ -337,6 +360,36 @@ mod tests {
         let b_clears = event(3, DAY + 10 * S, "alert_cleared", "info", "b");
         p.handle_events(DAY + 10 * S, &[b_clears], &rules);
         assert!(run(&mut p, 0, 100, &[1]).is_empty());
+    }
+
+    /// A restart: the escalations kept (as the store keeps them, JSON) taken up by a new policy.
+    fn restarted(p: &Policy) -> Policy {
+        let kept = serde_json::to_string(&p.escalations()).unwrap();
+        let mut again = Policy::new(cfg(), 0);
+        again.resume(serde_json::from_str(&kept).unwrap());
+        again
+    }
+
+    #[test]
+    fn a_restart_keeps_the_escalation_s_time_and_never_sends_it_twice() {
+        let rules = [rule("low_pf", Some(30.0))];
+        let mut p = Policy::new(cfg(), 0);
+        let raised = event(7, DAY, "alert_raised", "warning", "low_pf");
+        p.handle_events(DAY, &[raised], &rules);
+        assert!(run(&mut p, 0, 20, &[]).is_empty());
+        // Down from 20 s to 25 s: the escalation is still due at 30 s, not 30 s after the
+        // restart.
+        let mut p = restarted(&p);
+        assert!(run(&mut p, 25, 29, &[]).is_empty());
+        assert_eq!(to(&run(&mut p, 30, 30, &[])).len(), 1);
+        // Restarted again after it went: not again; the alert's clearing reaches both groups.
+        let mut p = restarted(&p);
+        assert!(run(&mut p, 31, 600, &[]).is_empty());
+        let cleared = event(9, DAY + 700 * S, "alert_cleared", "info", "low_pf");
+        let told = p.handle_events(DAY + 700 * S, &[cleared], &rules);
+        let groups: Vec<_> = told.iter().map(|m| m.group.as_str()).collect();
+        assert_eq!(groups, ["managers", "ops"]);
+        assert_eq!(p.escalations(), Escalations::default());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{Result, Store, StoreError};
 
 /// A logged event: when, how severe, about what, which kind, and its own fields.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct StoredEvent {
     pub id: i64,
     /// Unix ms.

@@ -147,6 +147,11 @@ impl Store {
         self.json_row("SELECT value FROM state WHERE key = ?1", key)
     }
 
+    /// Keep `value` under `key` in the state table (outside a batch: the notifier's own).
+    pub fn set_state<T: serde::Serialize>(&self, key: &str, value: &T) -> Result<()> {
+        self.put("state", key, value)
+    }
+
     /// A setting stored under `key`, as JSON.
     pub fn setting<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         self.json_row("SELECT value FROM setting WHERE key = ?1", key)
