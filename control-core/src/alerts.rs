@@ -50,6 +50,9 @@ pub struct AlertRule {
     /// Who is told when the raised alert stays unacknowledged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalate: Option<Escalation>,
+    /// The loads a `Shed` action holds off (none: the loads of the scope).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shed: Vec<String>,
 }
 
 /// A second group told once when a raised alert is left unacknowledged for `after`.
@@ -134,6 +137,21 @@ pub enum Crossing {
 
 impl AlertRule {
     /// Whether the two raise and clear alike (they may tell different people).
+    /// The loads this rule's `Shed` action holds off: its `shed` list, else its scope's loads.
+    pub fn shed_targets(&self) -> Vec<String> {
+        if self.action != AlertAction::Shed {
+            return Vec::new();
+        }
+        if !self.shed.is_empty() {
+            return self.shed.clone();
+        }
+        match &self.scope {
+            Scope::Load(n) => vec![n.clone()],
+            Scope::Group { loads, .. } => loads.clone(),
+            _ => Vec::new(),
+        }
+    }
+
     pub fn same_condition(&self, other: &AlertRule) -> bool {
         let bare = |r: &AlertRule| AlertRule {
             notify: None,
@@ -164,6 +182,18 @@ impl AlertRule {
         if self.warning.is_none() && self.critical.is_none() {
             return Some(format!(
                 "alert {name:?}: give a warning or a critical threshold"
+            ));
+        }
+        if self.action == AlertAction::Shed && self.shed_targets().is_empty() {
+            return Some(format!(
+                "alert {name:?}: a Shed action names its loads in `shed` (or has a load or a \
+                 group of loads as its scope)"
+            ));
+        }
+        if self.action != AlertAction::Shed && !self.shed.is_empty() {
+            return Some(format!(
+                "alert {name:?}: `shed` is for a Shed action, not {:?}",
+                self.action
             ));
         }
         if !finite(self.warning) || !finite(self.critical) {
@@ -539,6 +569,7 @@ mod tests {
             action: AlertAction::Notify,
             notify: None,
             escalate: None,
+            shed: Vec::new(),
         }
     }
 

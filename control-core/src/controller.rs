@@ -208,6 +208,22 @@ impl Controller {
         Ok(())
     }
 
+    /// An alert rule's Shed action at `now`: `loads` held off while `rule`'s alert stands
+    /// (`hold`), or let go when it clears. Critical loads are never held.
+    pub fn alert_shed(
+        &mut self,
+        now: Instant,
+        rule: &str,
+        loads: &[String],
+        hold: bool,
+    ) -> Result<(), UnknownLoad> {
+        for n in loads {
+            let i = self.loads.index(n).ok_or_else(|| UnknownLoad(n.clone()))?;
+            self.loads.hold(i, rule, hold, now, &mut self.events);
+        }
+        Ok(())
+    }
+
     /// An operator's new settings for one load, checked as the loader checks a scenario's
     /// (schedules, required loads, no cycles), in force from `now` (see
     /// `LoadManager::configure`). Logged as an operator action.

@@ -119,6 +119,9 @@ pub enum AlertAction {
     Notify,
     /// Logged only.
     Log,
+    /// Notified, and the rule's `shed` loads (else the loads of its scope) held off while the
+    /// alert stands; critical loads are never shed.
+    Shed,
 }
 
 /// An alert rule's level, in order of gravity.
@@ -138,6 +141,8 @@ pub enum ShedReason {
     Demand,
     /// Not re-energized after a transfer because it would not fit on the new source.
     CapacityAtTransfer,
+    /// Held off by an alert rule's shed action while its alert stands.
+    Alert,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -48,6 +48,8 @@ struct Unit {
     requires: Vec<usize>,
     wanted: bool,
     shed_seq: Option<u64>,
+    /// The alert rules holding it off (their Shed action).
+    held_by: Vec<String>,
     recloser: Recloser,
     instantaneous: Option<DefiniteTime>,
     inverse: Option<InverseTime>,
@@ -71,6 +73,7 @@ impl Unit {
     fn eligible(&self) -> bool {
         self.wanted
             && self.shed_seq.is_none()
+            && self.held_by.is_empty()
             && self.recloser.is_normal()
             && !(self.lost && self.cfg.on_loss() == OnLoss::Off)
     }
@@ -151,6 +154,7 @@ impl LoadManager {
                     requires,
                     wanted,
                     shed_seq: None,
+                    held_by: Vec::new(),
                     recloser: Recloser::new(cfg.retry),
                     instantaneous: e.instantaneous,
                     inverse: e.inverse,
@@ -221,10 +225,36 @@ impl LoadManager {
             TripState::LockedOut => LoadStatus::LockedOut,
             TripState::Tripped { .. } => LoadStatus::Tripped,
             TripState::Normal if u.shed_seq.is_some() => LoadStatus::Shed,
+            TripState::Normal if u.wanted && !u.held_by.is_empty() => LoadStatus::Shed,
             TripState::Normal if u.relay => LoadStatus::On,
             TripState::Normal if u.wanted => LoadStatus::Waiting,
             TripState::Normal => LoadStatus::Off,
         }
+    }
+
+    /// Hold load `i` off for alert `rule`, or let it go: logged as shed for the alert, and as
+    /// restored once the last rule holding it lets go. A critical load is never held.
+    pub fn hold(&mut self, i: usize, rule: &str, on: bool, now: Instant, events: &mut Vec<Event>) {
+        let u = &mut self.units[i];
+        if u.cfg.critical {
+            return;
+        }
+        let was = !u.held_by.is_empty();
+        if !on {
+            u.held_by.retain(|r| r != rule);
+        } else if !u.held_by.iter().any(|r| r == rule) {
+            u.held_by.push(rule.to_string());
+        }
+        let (is, watts) = (!u.held_by.is_empty(), u.watts);
+        let kind = match (was, is) {
+            (false, true) => EventKind::Shed {
+                reason: ShedReason::Alert,
+                watts,
+            },
+            (true, false) => EventKind::LoadRestored { watts },
+            _ => return,
+        };
+        events.push(Event::new(now, &u.subject(), kind));
     }
 
     pub fn set_wanted(&mut self, i: usize, on: bool) {

@@ -22,6 +22,7 @@ fn rule(name: String, quantity: Quantity, scope: Scope, when: Crossing, warning:
         action: AlertAction::Notify,
         notify: None,
         escalate: None,
+        shed: Vec::new(),
     }
 }
 

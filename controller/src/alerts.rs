@@ -2,7 +2,9 @@
 //! the channels of `record::schema` its value is made of, for the core's `Alerts`.
 
 use chrono::NaiveDateTime;
-use control_core::{AlertRule, Alerts, Combine, Crossing, Input, Quantity, Scope};
+use control_core::{
+    AlertRule, Alerts, Combine, Crossing, Event, EventKind, Input, Quantity, Scope,
+};
 use record::schema::{self, J_PER_KWH};
 
 /// The first rule that does not fit, by its index, and why.
@@ -44,10 +46,38 @@ pub fn resolve(
     Ok(resolved)
 }
 
+/// What alert events ask of the loads: (rule, its loads, hold them off) for each alert raised
+/// or cleared by a rule whose action sheds.
+pub fn holds<'a>(
+    events: &'a [Event],
+    rules: &'a [AlertRule],
+) -> impl Iterator<Item = (&'a str, Vec<String>, bool)> + 'a {
+    events.iter().filter_map(move |e| {
+        let (rule, hold) = match &e.kind {
+            EventKind::AlertRaised { rule, .. } => (rule, true),
+            EventKind::AlertCleared { rule, .. } => (rule, false),
+            _ => return None,
+        };
+        let r = rules.iter().find(|r| &r.name == rule)?;
+        let loads = r.shed_targets();
+        (!loads.is_empty()).then_some((r.name.as_str(), loads, hold))
+    })
+}
+
 /// Where a rule's value comes from among `channels`.
 pub fn input(rule: &AlertRule, channels: &[String]) -> Result<Input, String> {
     let name = &rule.name;
     let has = |c: &str| channels.iter().any(|x| x == c);
+    let load_base = |n: &str| format!("{}/{n}/", schema::LOAD);
+    if let Some(n) = rule
+        .shed
+        .iter()
+        .find(|n| !channels.iter().any(|c| c.starts_with(&load_base(n))))
+    {
+        return Err(format!(
+            "alert {name:?}: this site has no load {n:?} to shed"
+        ));
+    }
     let pdu = has("bus/v");
     // The members whose `{base}{quantity}` channels make the value.
     let member = |scope: &str, n: &str, what: &str| {
@@ -172,6 +202,7 @@ mod tests {
             action: AlertAction::Log,
             notify: None,
             escalate: None,
+            shed: Vec::new(),
         }
     }
 

@@ -178,7 +178,9 @@ pub fn run_observed(
             twin.row(grid(&twin).truth(), twin.step_start_energy_j(), &mut row);
             series.push(now.as_secs_f64(), &row);
             alerts.handle_row(now, &row);
+            let first_alert = events.len();
             events.extend(alerts.drain_events());
+            twin.apply_alerts(&events[first_alert..], &s.alerts);
         }
     }
     // The last row closes the registers at the end of the run.

@@ -102,6 +102,13 @@ impl SiteLoop {
         }
     }
 
+    /// Alert events acted on: a PDU's loads held off by rules that shed.
+    pub fn apply_alerts(&mut self, events: &[Event], rules: &[control_core::AlertRule]) {
+        if let SiteLoop::Pdu(p) = self {
+            p.apply_alerts(events, rules);
+        }
+    }
+
     /// The fault records completed since the last call (a PDU whose backend samples).
     pub fn take_fault_records(&mut self, out: &mut Vec<record::FaultRecord>) {
         if let SiteLoop::Pdu(p) = self {

@@ -248,6 +248,15 @@ impl PduLoop {
         self.ctl.operator(self.now(), cmd)
     }
 
+    /// Alert events of this step acted on: the loads of rules that shed held off while their
+    /// alert stands (the rules were checked against the site when they were set).
+    pub fn apply_alerts(&mut self, events: &[Event], rules: &[control_core::AlertRule]) {
+        let now = self.now();
+        for (rule, loads, hold) in crate::alerts::holds(events, rules) {
+            let _ = self.ctl.alert_shed(now, rule, &loads, hold);
+        }
+    }
+
     /// A timeline action now (the window's fault buttons), as the timeline would act on it;
     /// names must exist (a wrong one is refused, changing nothing).
     pub fn act(&mut self, a: &Action) -> Result<(), UnknownLoad> {

@@ -285,6 +285,7 @@ mod tests {
                 after: Secs::lit(s),
                 to: "managers".into(),
             }),
+            shed: Vec::new(),
         }
     }
 

@@ -656,7 +656,8 @@ function ruleRow(rule, admin) {
     h('label', {}, 'When', h('select', { name: 'when', disabled: !admin }, ...['Above', 'Below'].map((k) => h('option', { value: k, selected: k === r.when }, k.toLowerCase())))),
     num('warning', r.warning, 'Warning'), num('critical', r.critical, 'Critical'),
     num('after', r.after, 'For, s'), num('hysteresis', r.hysteresis, 'Hysteresis'), num('clear_after', r.clear_after, 'Clear after, s'),
-    h('label', {}, 'Action', h('select', { name: 'action', disabled: !admin }, ...[['Notify', 'notify'], ['Log', 'log only']].map(([k, t]) => h('option', { value: k, selected: k === r.action }, t)))),
+    h('label', {}, 'Action', h('select', { name: 'action', disabled: !admin }, ...[['Notify', 'notify'], ['Log', 'log only'], ['Shed', 'notify and shed']].map(([k, t]) => h('option', { value: k, selected: k === r.action }, t)))),
+    h('label', {}, 'Shed loads', h('input', { name: 'shed', value: (r.shed || []).join(','), size: 10, placeholder: 'the scope\'s', disabled: !admin })),
     h('label', {}, 'Tell group', h('input', { name: 'notify', value: r.notify || '', size: 8, placeholder: 'default', disabled: !admin })),
     num('escalate_after', r.escalate ? r.escalate.after : null, 'Unacknowledged for, s'),
     h('label', {}, 'then tell', h('input', { name: 'escalate_to', value: r.escalate ? r.escalate.to : '', size: 8, placeholder: 'nobody', disabled: !admin })),
@@ -672,6 +673,7 @@ function readRule(row) {
     name: v('name'), quantity, scope: scopeOf(v('scope')), when: v('when'), warning: opt('warning'), critical: opt('critical'),
     after: opt('after') || 0, hysteresis: opt('hysteresis') || 0, clear_after: opt('clear_after') || 0, action: v('action'),
     notify: v('notify') || null,
+    shed: v('action') === 'Shed' ? v('shed').split(',').map((x) => x.trim()).filter(Boolean) : [],
     escalate: v('escalate_to') ? { after: opt('escalate_after') || 0, to: v('escalate_to') } : null,
   };
 }
