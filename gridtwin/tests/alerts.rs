@@ -130,3 +130,45 @@ async fn a_withdrawn_rule_clears_its_alert() {
     })
     .await;
 }
+
+/// A rule that sheds, live: the pump is held off while the site draws over 100 W (at once), the
+/// critical server it also names is not; the rule's removal lets the pump go.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shedding_rule_holds_its_loads_off_live_until_it_goes() {
+    let s = site("alert-shed", 1.0, true);
+    let admin = s.login("admin").await;
+    let rule = r#"[{"name": "site_busy", "quantity": "P", "scope": "Site", "when": "Above",
+        "warning": 100.0, "action": "Shed", "shed": ["pump", "server"]}]"#;
+    let bad = r#"[{"name": "x", "quantity": "P", "scope": "Site", "when": "Above",
+        "warning": 100.0, "action": "Shed", "shed": ["sauna"]}]"#;
+    let r = s.send(put(&admin, bad)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(
+        r.error().contains("no load \"sauna\" to shed"),
+        "{}",
+        r.body
+    );
+    assert_eq!(s.send(put(&admin, rule)).await.status, StatusCode::OK);
+    let status = |name: &'static str| {
+        move |v: &serde_json::Value| {
+            v["loads"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["name"] == name)
+                .map(|l| l["status"].clone())
+        }
+    };
+    s.until("the pump is held off", |v| {
+        status("pump")(v) == Some("shed".into()) && status("server")(v) == Some("on".into())
+    })
+    .await;
+    let shed = event(&s, &admin, "shed", "pump").await;
+    assert_eq!(shed["detail"]["reason"], "alert");
+    assert_eq!(s.send(put(&admin, "[]")).await.status, StatusCode::OK);
+    s.until("the pump is back", |v| {
+        status("pump")(v) != Some("shed".into())
+    })
+    .await;
+    event(&s, &admin, "load_restored", "pump").await;
+}
