@@ -137,13 +137,17 @@ fn xlsx(rows: &[Row], events: &[StoredEvent]) -> Result<Vec<u8>, rust_xlsxwriter
             .unwrap_or_default()
             .naive_utc()
     };
+    let header = |sheet: &mut rust_xlsxwriter::Worksheet, names: &[&str]| {
+        for (c, h) in names.iter().enumerate() {
+            sheet.write_with_format(0, c as u16, *h, &bold)?;
+        }
+        sheet.set_freeze_panes(1, 0).map(|_| ())
+    };
     let sheet = book.add_worksheet().set_name("readings")?;
-    for (c, h) in ["time (UTC)", "channel", "resolution", "mean", "min", "max"]
-        .iter()
-        .enumerate()
-    {
-        sheet.write_with_format(0, c as u16, *h, &bold)?;
-    }
+    header(
+        sheet,
+        &["time (UTC)", "channel", "resolution", "mean", "min", "max"],
+    )?;
     for (i, r) in rows.iter().enumerate() {
         let row = i as u32 + 1;
         sheet.write_datetime_with_format(row, 0, excel(r.t), &when)?;
@@ -156,23 +160,20 @@ fn xlsx(rows: &[Row], events: &[StoredEvent]) -> Result<Vec<u8>, rust_xlsxwriter
         }
     }
     sheet.set_column_width(0, 24)?.set_column_width(1, 22)?;
-    sheet.set_freeze_panes(1, 0)?;
     sheet.autofilter(0, 0, rows.len() as u32, 5)?;
 
     let sheet = book.add_worksheet().set_name("events")?;
-    for (c, h) in [
-        "time (UTC)",
-        "severity",
-        "subject",
-        "event",
-        "what happened",
-        "acknowledged by",
-    ]
-    .iter()
-    .enumerate()
-    {
-        sheet.write_with_format(0, c as u16, *h, &bold)?;
-    }
+    header(
+        sheet,
+        &[
+            "time (UTC)",
+            "severity",
+            "subject",
+            "event",
+            "what happened",
+            "acknowledged by",
+        ],
+    )?;
     for (i, e) in events.iter().enumerate() {
         let row = i as u32 + 1;
         sheet.write_datetime_with_format(row, 0, excel(e.t), &when)?;
@@ -183,6 +184,5 @@ fn xlsx(rows: &[Row], events: &[StoredEvent]) -> Result<Vec<u8>, rust_xlsxwriter
         sheet.write(row, 5, e.acked_by.as_deref().unwrap_or(""))?;
     }
     sheet.set_column_width(0, 24)?.set_column_width(4, 60)?;
-    sheet.set_freeze_panes(1, 0)?;
     book.save_to_buffer()
 }

@@ -22,6 +22,20 @@ fn pylib() -> std::path::PathBuf {
     dir
 }
 
+/// The record `stem`.cfg and `stem`.dat as the `comtrade` package reads them.
+fn read(stem: &Path) -> Value {
+    let read = Command::new("/usr/bin/python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/read_comtrade.py"))
+        .arg(stem.with_extension("cfg"))
+        .arg(stem.with_extension("dat"))
+        .env("PYTHONPATH", pylib())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&read.stderr);
+    assert!(read.status.success(), "{err}");
+    serde_json::from_slice(&read.stdout).unwrap()
+}
+
 fn rms(x: &[f64]) -> f64 {
     (x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64).sqrt()
 }
@@ -50,20 +64,7 @@ fn a_short_circuit_s_record_reads_back_with_its_cycles_before_and_its_fault_curr
         .unwrap();
     let trip_t = trip["t"].as_f64().unwrap();
 
-    let stem = out.join("faults/fault-01-heater");
-    let read = Command::new("/usr/bin/python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/read_comtrade.py"))
-        .arg(stem.with_extension("cfg"))
-        .arg(stem.with_extension("dat"))
-        .env("PYTHONPATH", pylib())
-        .output()
-        .unwrap();
-    assert!(
-        read.status.success(),
-        "{}",
-        String::from_utf8_lossy(&read.stderr)
-    );
-    let r: Value = serde_json::from_slice(&read.stdout).unwrap();
+    let r = read(&out.join("faults/fault-01-heater"));
     assert_eq!(r["station"], "waveform_fault_record");
     assert_eq!(r["rev_year"], "1999");
     assert_eq!(r["frequency"], 50.0);
@@ -237,19 +238,7 @@ async fn a_live_site_stores_the_record_and_serves_its_comtrade_files() {
         );
         std::fs::write(dir.join(format!("f.{ext}")), &r.raw).unwrap();
     }
-    let read = Command::new("/usr/bin/python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/read_comtrade.py"))
-        .arg(dir.join("f.cfg"))
-        .arg(dir.join("f.dat"))
-        .env("PYTHONPATH", pylib())
-        .output()
-        .unwrap();
-    assert!(
-        read.status.success(),
-        "{}",
-        String::from_utf8_lossy(&read.stderr)
-    );
-    let r: Value = serde_json::from_slice(&read.stdout).unwrap();
+    let r = read(&dir.join("f"));
     assert_eq!(r["station"], "waveform_fault_record");
     assert!((r["trigger_time"].as_f64().unwrap() - 0.2).abs() < 1e-6);
     let heater: Vec<f64> = r["analog"][5]

@@ -374,6 +374,24 @@ function oneLine(s) {
     loads);
 }
 
+const SEVERITY_COLOUR = { info: '#5b6676', warning: '#c77c02', alarm: '#c62828', critical: '#c62828' };
+
+// Each event as a dashed line across a uPlot chart at its time, labelled with its subject and
+// kind, in its severity's colour.
+function markEvents(u, events) {
+  const c = u.ctx;
+  c.save();
+  c.font = `${11 * devicePixelRatio}px system-ui`;
+  for (const e of events) {
+    const x = u.valToPos(e.t / 1000, 'x', true);
+    if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
+    c.strokeStyle = c.fillStyle = SEVERITY_COLOUR[e.severity] || '#5b6676';
+    c.setLineDash([3, 3]); c.beginPath(); c.moveTo(x, u.bbox.top); c.lineTo(x, u.bbox.top + u.bbox.height); c.stroke();
+    c.fillText(`${e.subject} ${e.kind}`, x + 3, u.bbox.top + 12 * devicePixelRatio);
+  }
+  c.restore();
+}
+
 // What a PDU's live chart can show.
 function pduChannels(s) {
   return [
@@ -401,19 +419,7 @@ function liveChart(channels) {
     h('input', { type: 'checkbox', value: c.name, checked: chosen[k], onchange: (e) => { chosen[k] = e.target.checked; build(); } }), `${c.name} (${c.unit})`)));
   let plot = null;
   let tabled = 0;
-  const marker = (u) => {
-    const c = u.ctx;
-    c.save();
-    c.font = `${11 * devicePixelRatio}px system-ui`;
-    for (const m of marks) {
-      const x = u.valToPos(m.t / 1000, 'x', true);
-      if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
-      c.strokeStyle = c.fillStyle = m.severity === 'info' ? '#5b6676' : '#c62828';
-      c.setLineDash([3, 3]); c.beginPath(); c.moveTo(x, u.bbox.top); c.lineTo(x, u.bbox.top + u.bbox.height); c.stroke();
-      c.fillText(`${m.subject} ${m.kind}`, x + 3, u.bbox.top + 12 * devicePixelRatio);
-    }
-    c.restore();
-  };
+  const marker = (u) => markEvents(u, marks);
   const picked = () => channels.map((c, k) => [c, k]).filter(([, k]) => chosen[k]);
   const build = () => {
     const list = picked();
@@ -480,19 +486,7 @@ async function drawChart(box, channels, from, to, onRange, table) {
   const col = (k, f) => xs.map((t) => { const p = at[k].get(t); return p ? p[f] : null; });
   const units = [...new Set(channels.map((c) => c.unit))];
   const colours = ['#1565c0', '#c77c02', '#1e8e3e', '#6a1b9a'];
-  const marker = (u) => {
-    const c = u.ctx;
-    c.save();
-    c.font = `${11 * devicePixelRatio}px system-ui`;
-    for (const e of events) {
-      const x = u.valToPos(e.t / 1000, 'x', true);
-      if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
-      c.strokeStyle = c.fillStyle = e.severity === 'warning' ? '#c77c02' : '#c62828';
-      c.setLineDash([3, 3]); c.beginPath(); c.moveTo(x, u.bbox.top); c.lineTo(x, u.bbox.top + u.bbox.height); c.stroke();
-      c.fillText(`${e.subject} ${e.kind}`, x + 3, u.bbox.top + 12 * devicePixelRatio);
-    }
-    c.restore();
-  };
+  const marker = (u) => markEvents(u, events);
   const opts = {
     width: Math.max(280, box.clientWidth - 12), height: 260,
     scales: Object.fromEntries(units.map((u) => [u, {}])),
