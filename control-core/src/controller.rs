@@ -9,7 +9,7 @@ use super::events::{Alarm, Event, EventKind, Subject, TestEnd};
 use super::interface::{Commands, Measurements, OperatorCommand, SourceMeasurement};
 use super::loads::{LoadInputs, LoadManager, LoadStatus};
 use super::pq::{HalfCycle, PqKind, PqMonitor, PqSettings};
-use super::settings::{LoadSettings, Settings};
+use super::settings::{Exercise, LoadSettings, Settings};
 use super::source_guard::SourceGuard;
 use super::time::Instant;
 use super::transfer::{Ats, SourceMonitor, SourcesOk};
@@ -43,6 +43,8 @@ pub enum ConfigError {
     UnknownRequired { load: String, required: String },
     #[error("loads require each other in a cycle: {0}")]
     RequiresCycle(String),
+    #[error("the generator exercise's schedule: {0}")]
+    Exercise(String),
     #[error("load {load:?}, schedule {index}: {problem}")]
     Schedule {
         load: String,
@@ -100,6 +102,7 @@ impl Controller {
         epoch: NaiveDateTime,
         restored: Option<&[bool]>,
     ) -> Result<Self, ConfigError> {
+        check_settings(load_names, settings)?;
         let loads = resolve_loads(load_names, settings)?;
         let s = settings.clone();
         Ok(Controller {
@@ -249,6 +252,24 @@ impl Controller {
             &Subject::Load(name.to_string()),
             EventKind::Operator {
                 action: "settings".into(),
+            },
+        ));
+        Ok(())
+    }
+
+    /// A new generator exercise (none: no more), in force from `now`; a scheduled test that
+    /// its window no longer covers ends. Logged as an operator action.
+    pub fn set_exercise(&mut self, now: Instant, ex: Option<Exercise>) -> Result<(), ConfigError> {
+        if let Some(p) = ex.as_ref().and_then(|e| e.schedule.problem()) {
+            return Err(ConfigError::Exercise(p));
+        }
+        self.s.ats.exercise = ex.clone();
+        self.ats.set_exercise(now, ex, &mut self.events);
+        self.events.push(Event::new(
+            now,
+            &Subject::Source(SourceId::Backup),
+            EventKind::Operator {
+                action: "exercise_schedule".into(),
             },
         ));
         Ok(())
@@ -415,6 +436,9 @@ impl Controller {
 /// Load settings in grid order, with required loads as indices; names and cycles checked.
 /// Whether `s` is valid for a grid with these loads (as `Controller::new` would find it).
 pub fn check_settings(names: &[String], s: &Settings) -> Result<(), ConfigError> {
+    if let Some(p) = s.ats.exercise.as_ref().and_then(|e| e.schedule.problem()) {
+        return Err(ConfigError::Exercise(p));
+    }
     resolve_loads(names, s).map(|_| ())
 }
 

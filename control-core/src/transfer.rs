@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 use grid_types::SourceId;
 
 use super::events::{Alarm, Event, EventKind, Subject, TestEnd, Why};
-use super::settings::AtsSettings;
+use super::settings::{AtsSettings, Exercise};
 use super::time::Instant;
 
 /// Acceptance of one source by voltage and frequency, with pickup/dropout hysteresis.
@@ -264,6 +264,18 @@ impl Ats {
             },
         ));
         Ok(())
+    }
+
+    /// A new exercise from `now` on: its edges count from now; a scheduled test its window no
+    /// longer covers ends.
+    pub fn set_exercise(&mut self, now: Instant, ex: Option<Exercise>, events: &mut Vec<Event>) {
+        let wall = self.epoch + now.since(Instant::ZERO);
+        let covered = ex.as_ref().is_some_and(|e| e.schedule.active_at(wall));
+        self.s.exercise = ex;
+        self.last = Some(now);
+        if self.test.is_some_and(|t| t.until.is_none()) && !covered {
+            let _ = self.end_test(now, TestEnd::Schedule, events);
+        }
     }
 
     /// The exercise schedule's edges since the last step, and the test's own end.
@@ -627,12 +639,12 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_weekly_exercise_runs_in_its_window() {
+    /// An off-load exercise on Mondays from 00:01 to 00:03.
+    fn weekly_exercise() -> AtsSettings {
         use crate::schedule::{Day, Schedule, TimeOfDay};
         let tod = |h, m| TimeOfDay(chrono::NaiveTime::from_hms_opt(h, m, 0).unwrap());
-        let s = AtsSettings {
-            exercise: Some(crate::settings::Exercise {
+        AtsSettings {
+            exercise: Some(Exercise {
                 schedule: Schedule::Weekly {
                     days: vec![Day::Mon],
                     on: tod(0, 1),
@@ -641,8 +653,12 @@ mod tests {
                 on_load: false,
             }),
             ..timers()
-        };
-        let mut ats = Ats::new(s, epoch());
+        }
+    }
+
+    #[test]
+    fn the_weekly_exercise_runs_in_its_window() {
+        let mut ats = Ats::new(weekly_exercise(), epoch());
         let mut ev = Vec::new();
         run_healthy(&mut ats, 0.0, 240.0, &mut ev);
         let ended = ev.iter().find(|e| e.kind.name() == "test_ended").unwrap();
@@ -661,6 +677,20 @@ mod tests {
         );
         let times: Vec<f64> = ev.iter().map(|e| (e.0 * 10.0).round() / 10.0).collect();
         assert_eq!(times, [60.0, 60.0, 180.0, 200.0], "{ev:?}");
+
+        // Taken away inside its window, the exercise ends at once and does not come back.
+        let mut ats = Ats::new(weekly_exercise(), epoch());
+        let mut ev = Vec::new();
+        run_healthy(&mut ats, 0.0, 90.0, &mut ev);
+        ats.set_exercise(Instant::from_secs_f64(90.0), None, &mut ev);
+        run_healthy(&mut ats, 90.0, 240.0, &mut ev);
+        let ev = named(&ev);
+        let names: Vec<_> = ev.iter().map(|e| e.1).collect();
+        assert_eq!(
+            names,
+            ["test_started", "engine_start", "test_ended", "engine_stop"]
+        );
+        assert!((ev[2].0 - 90.0).abs() < 0.15, "{ev:?}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
+use chrono::Timelike;
 use common::{PASSWORD, site};
 
 const VIEWER_ROUTES: [&str; 9] = [
@@ -1151,4 +1152,59 @@ async fn a_transfer_switch_test_starts_ends_and_is_refused_twice_over() {
         actions.contains(&"ats-test") && actions.contains(&"ats-test-end"),
         "{actions:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_s_exercise_schedule_runs_in_its_window_and_outlives_a_restart() {
+    let l = common::scenario("alert_shed_site_demand.ron");
+    let s = common::site_of(&l, "exercise", 60.0, true);
+    let (operator, admin) = (s.login("operator").await, s.login("admin").await);
+    // A window from the second whole minute of the site's local clock, two minutes long.
+    let offset = i64::from(s.state.live.notify_from.utc_offset_s) * 1000;
+    let local = chrono::DateTime::from_timestamp_millis(s.state.live.site_now() + offset)
+        .unwrap()
+        .naive_utc();
+    let on = (local + chrono::Duration::minutes(2))
+        .with_second(0)
+        .unwrap();
+    let off = on + chrono::Duration::minutes(2);
+    let day = on.format("%a").to_string();
+    let ex = serde_json::json!({
+        "schedule": { "Weekly": { "days": [day], "on": on.format("%H:%M").to_string(),
+                                  "off": off.format("%H:%M").to_string() } },
+        "on_load": false
+    })
+    .to_string();
+    let put = |cookie: &str, body: &str| {
+        Request::put("/api/ats/exercise")
+            .header(header::COOKIE, cookie)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    assert_eq!(
+        s.send(put(&operator, &ex)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let empty = r#"{"schedule": {"Daily": {"on": "08:00", "off": "08:00"}}}"#;
+    let r = s.send(put(&admin, empty)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(
+        r.error()
+            .contains("exercise's schedule: the window is empty"),
+        "{}",
+        r.body
+    );
+    let r = s.send(put(&admin, &ex)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    s.until("the exercise starts", |v| v["ats_test"] == "off_load")
+        .await;
+    s.until("the exercise ends with its window", |v| {
+        v["ats_test"].is_null() && v["exercise"]["on_load"] == false
+    })
+    .await;
+    let again = common::restarted(&s, 1.0);
+    let kept = serde_json::to_value(&again.live.snapshot.borrow().exercise).unwrap();
+    assert_eq!(kept["schedule"]["Weekly"]["days"][0], day.as_str());
+    again.live.shutdown();
 }

@@ -177,6 +177,16 @@ impl SiteLoop {
         }
     }
 
+    /// A PDU's new generator exercise schedule (none: no more), in force from the next step.
+    pub fn set_exercise(&mut self, ex: Option<control_core::Exercise>) -> Result<(), String> {
+        match self {
+            SiteLoop::Pdu(p) => p.set_exercise(ex).map_err(|e| e.to_string()),
+            SiteLoop::Feeder(_) | SiteLoop::Field(_) => {
+                Err("a feeder has no transfer switch to exercise".into())
+            }
+        }
+    }
+
     /// New settings for one of a PDU's loads, in force from the next step.
     pub fn configure_load(&mut self, name: &str, cfg: LoadSettings) -> Result<(), String> {
         match self {

@@ -287,6 +287,11 @@ impl PduLoop {
         self.ctl.configure_load(self.now(), name, cfg)
     }
 
+    /// A new generator exercise schedule (none: no more), in force from the next step.
+    pub fn set_exercise(&mut self, ex: Option<control_core::Exercise>) -> Result<(), ConfigError> {
+        self.ctl.set_exercise(self.now(), ex)
+    }
+
     /// Before the first step: operators' commands from before a restart, acted on again
     /// without logging them anew (they were logged when given). Unknown loads (the scenario
     /// changed since) are skipped.

@@ -230,6 +230,7 @@ impl Validator<'_> {
                         path.split(" -> ").next().map(str::to_string)
                     }
                     ConfigError::Schedule { load, .. } => Some(load.clone()),
+                    ConfigError::Exercise(_) => Some("exercise".into()),
                 };
                 Err(self.at("controller", needle.as_deref(), e.to_string()))
             }

@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as WallInstant};
 
-use control_core::{ActiveAlert, AlertRule, LoadSettings};
+use control_core::{ActiveAlert, AlertRule, Exercise, LoadSettings};
 use control_core::{Event, OperatorCommand};
 use controller::run::{Rig, SiteLoop};
 use controller::scenario::Loaded;
@@ -31,7 +31,7 @@ use crate::notify::send::Sender;
 use crate::notify::{Message, Notifications};
 use crate::store::{Batch, Reading, Store, StoredEvent};
 pub use feeder::{FeederView, HeadView, HomeView};
-pub use pdu::{LoadView, SourceView};
+pub use pdu::{EXERCISE, LoadView, SourceView};
 pub use settings::ServiceSettings;
 
 /// How often the snapshot is published.
@@ -72,6 +72,8 @@ pub struct Snapshot {
     pub engine_start: bool,
     /// A transfer switch test runs: `on_load` or `off_load`.
     pub ats_test: Option<&'static str>,
+    /// The generator exercise's schedule.
+    pub exercise: Option<Exercise>,
     pub main: SourceView,
     pub backup: SourceView,
     pub bus_v: f64,
@@ -91,6 +93,7 @@ enum Request {
     Configure(String, Box<LoadSettings>, Reply),
     MovePhase(String, Phase, Reply),
     Alerts(Vec<AlertRule>, Reply),
+    Exercise(Option<Exercise>, Reply),
 }
 
 /// Each load's settings in force, by name, in grid order; the loop writes, handlers read.
@@ -315,6 +318,12 @@ impl Live {
         let (tx, rx) = oneshot::channel();
         self.ask(Request::Configure(name, Box::new(cfg), tx), rx)
             .await
+    }
+
+    /// A new generator exercise schedule (none: no more); the controller's verdict.
+    pub async fn set_exercise(&self, ex: Option<Exercise>) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.ask(Request::Exercise(ex, tx), rx).await
     }
 
     /// One load's settings in force.
@@ -591,6 +600,9 @@ impl LoopState {
                     slot.1 = *cfg;
                 }
                 let _ = reply.send(r);
+            }
+            Request::Exercise(ex, reply) => {
+                let _ = reply.send(self.site.set_exercise(ex));
             }
             Request::MovePhase(home, phase, reply) => {
                 let _ = reply.send(self.site.move_phase(&home, phase, &mut self.pending));

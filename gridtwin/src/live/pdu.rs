@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use control_core::LoadSettings;
 use control_core::OperatorCommand;
 use control_core::check_settings;
+use control_core::{Exercise, LoadSettings};
 use controller::run::PduLoop;
 use controller::scenario::Loaded;
 use serde::Serialize;
@@ -65,6 +65,7 @@ pub(super) fn view(p: &PduLoop, energy: &[f64], snap: &mut Snapshot) {
     };
     snap.ats = status.ats;
     snap.engine_start = status.engine_start;
+    snap.exercise = ctl.settings().ats.exercise.clone();
     snap.ats_test = status
         .testing
         .map(|on| if on { "on_load" } else { "off_load" });
@@ -133,8 +134,11 @@ pub struct LoadView {
     pub limit_w: Option<f64>,
 }
 
+/// Where an admin's generator exercise schedule is kept in the settings table.
+pub const EXERCISE: &str = "ats/exercise";
+
 /// The scenario with each load's settings as an operator last saved them (`load/NAME` in the
-/// settings table). Saved settings that no longer fit the scenario are reported and skipped.
+/// settings table) and the exercise schedule as an admin last saved it. Saved settings that no longer fit the scenario are reported and skipped.
 pub(super) fn with_stored_settings(l: &Loaded, store: &Store) -> Result<Loaded, String> {
     let mut l = l.clone();
     let Some(spec) = l.pdu() else {
@@ -157,6 +161,18 @@ pub(super) fn with_stored_settings(l: &Loaded, store: &Store) -> Result<Loaded, 
             Ok(()) => l.scenario.controller = s,
             Err(e) => tracing::warn!("ignoring the saved settings of {n}: {e}"),
         }
+    }
+    match store.setting::<Option<Exercise>>(EXERCISE) {
+        Ok(Some(ex)) => {
+            let mut s = l.scenario.controller.clone();
+            s.ats.exercise = ex;
+            match check_settings(&names, &s) {
+                Ok(()) => l.scenario.controller = s,
+                Err(e) => tracing::warn!("ignoring the saved exercise schedule: {e}"),
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!("ignoring the saved exercise schedule: {e}"),
     }
     Ok(l)
 }

@@ -239,6 +239,28 @@ pub async fn ats_test(
     Ok(Json(serde_json::json!({ "ok": true })))
 }
 
+/// A new generator exercise schedule, or `null` for none (admin; checked, audited, kept
+/// across restarts).
+pub async fn set_exercise(
+    State(s): State<Shared>,
+    User(u): User,
+    Body(ex): Body<Option<control_core::Exercise>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&u, Role::Admin)?;
+    s.live
+        .set_exercise(ex.clone())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    let (user, now) = (u.name.clone(), now_ms());
+    let json = serde_json::to_string(&ex).unwrap_or_default();
+    s.db(move |db| {
+        db.set_setting(crate::live::EXERCISE, &ex)?;
+        db.audit(now, &user, "exercise-schedule", "ats", &json)
+    })
+    .await?;
+    Ok(Json(serde_json::json!({ "ok": true })))
+}
+
 /// End the running test now (operator; audited); 409 when none runs.
 pub async fn ats_test_end(
     State(s): State<Shared>,

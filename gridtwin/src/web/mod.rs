@@ -109,6 +109,7 @@ pub fn router(state: Shared) -> Router {
         .route("/sources/{source}/reset", post(api::reset_source))
         .route("/ats/test", post(api::ats_test))
         .route("/ats/test/end", post(api::ats_test_end))
+        .route("/ats/exercise", put(api::set_exercise))
         .route("/homes/{name}/phase", post(api::move_phase))
         .route("/events", get(api::events))
         .route("/events/{id}/ack", post(api::ack))

@@ -172,8 +172,8 @@ function overview() {
   if (live.feeder) return feederOverview();
   const field = (id) => h('span', { id, class: 'num' }, '–');
   const atsOut = h('p', { class: 'error', id: 'ats-result' });
-  const ask = async (path, body, what) => {
-    try { await api('POST', path, body); message(atsOut, what, true); } catch (e) { message(atsOut, e.message); }
+  const ask = async (path, body, what, method = 'POST') => {
+    try { await api(method, path, body); message(atsOut, what, true); } catch (e) { message(atsOut, e.message); }
   };
   const sourceCard = (k) => h('div', { class: 'card', id: `source-${k}` },
     h('h3', {}, k, h('span', { class: 'badge', id: `${k}-state` }, '–')),
@@ -188,7 +188,8 @@ function overview() {
     h('button', { id: 'test-end', onclick: () => ask('/api/ats/test/end', {}, 'Test ended') }, 'End test')) : null;
   const site = h('div', { class: 'grid' },
     h('div', { class: 'card', id: 'ats-card' }, h('h3', {}, 'Transfer switch', h('span', { class: 'badge', id: 'ats-test' }, '')), h('div', { class: 'big' }, field('ats')),
-      h('div', { class: 'muted' }, 'clock ', field('clock')), testButtons, atsOut),
+      h('div', { class: 'muted' }, 'clock ', field('clock')), h('div', { class: 'muted' }, field('exercise')), testButtons,
+      can('admin') ? exerciseForm(live.exercise, (ex, what) => ask('/api/ats/exercise', ex, what, 'PUT')) : null, atsOut),
     sourceCard('main'), sourceCard('backup'),
     h('div', { class: 'card' }, h('h3', {}, 'Bus'), h('div', { class: 'big' }, field('bus-v')),
       h('div', { class: 'muted' }, field('bus-hz'), ' · total ', field('total'))));
@@ -205,6 +206,7 @@ function overview() {
     moving.push(s);
     if (Date.now() - drawnAt > 250) { drawnAt = Date.now(); diagram.replaceChildren(oneLine(s)); }
     set('ats', s.ats);
+    set('exercise', exerciseText(s.exercise));
     const badge = document.getElementById('ats-test');
     badge.textContent = s.ats_test ? `test ${s.ats_test.replace('_', ' ')}` : '';
     badge.className = s.ats_test ? 'badge s-waiting' : '';
@@ -318,6 +320,35 @@ function feederOverview() {
     }
   };
   onStatus(live);
+}
+
+// --- generator exercise -------------------------------------------------------------------
+
+const DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
+
+function exerciseText(ex) {
+  if (!ex) return 'no exercise scheduled';
+  const [kind, w] = Object.entries(ex.schedule)[0];
+  const days = kind === 'Weekly' ? w.days.join(', ') : kind === 'Daily' ? 'daily' : '';
+  return `exercise ${days} ${String(w.on).slice(0, 5)}–${String(w.off).slice(0, 5)}, ${ex.on_load ? 'on' : 'off'} load`;
+}
+
+// An admin's weekly exercise: its days, window and whether it carries the load.
+function exerciseForm(ex, send) {
+  const w = ex && ex.schedule.Weekly ? ex.schedule.Weekly : { days: ['Mon'], on: '08:00', off: '08:30' };
+  const form = h('form', { id: 'exercise-form', class: 'filters' },
+    h('span', { class: 'days' }, ...DAYS.map((d) => h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'day', value: d, checked: w.days.includes(d) }), d))),
+    h('label', {}, 'From', h('input', { name: 'on', value: String(w.on).slice(0, 5), size: 5 })),
+    h('label', {}, 'To', h('input', { name: 'off', value: String(w.off).slice(0, 5), size: 5 })),
+    h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'on_load', checked: ex ? ex.on_load : false }), 'On load'),
+    h('button', { type: 'submit', id: 'save-exercise' }, 'Save exercise'),
+    h('button', { type: 'button', id: 'remove-exercise', onclick: () => send(null, 'No exercise scheduled') }, 'Remove'));
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const days = [...form.querySelectorAll('[name=day]:checked')].map((c) => c.value);
+    send({ schedule: { Weekly: { days, on: form.on.value.trim(), off: form.off.value.trim() } }, on_load: form.on_load.checked }, 'Exercise schedule saved');
+  });
+  return h('details', {}, h('summary', {}, 'Exercise schedule'), form);
 }
 
 // --- one-line diagram and live chart --------------------------------------------------------

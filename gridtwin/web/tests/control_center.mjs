@@ -184,8 +184,15 @@ try {
   await page.waitForFunction(() => document.querySelector('#ats-result').textContent.includes('already running'));
   await page.click('#test-end');
   await page.waitForFunction(() => document.querySelector('#ats-test').textContent === '', null, { timeout: 10_000 });
+  step('an admin schedules the weekly exercise');
+  await page.click('#ats-card details summary');
+  await page.fill('#exercise-form input[name=on]', '06:15');
+  await page.fill('#exercise-form input[name=off]', '06:45');
+  await page.check('#exercise-form input[name=on_load]');
+  await page.click('#save-exercise');
+  await page.waitForFunction(() => document.querySelector('#exercise').textContent === 'exercise Mon 06:15–06:45, on load', null, { timeout: 10_000 });
   const audit = await page.evaluate(async () => (await (await fetch('/api/audit')).json()).map((a) => a.action));
-  assert.ok(audit.includes('ats-test') && audit.includes('ats-test-end'), audit.join(','));
+  for (const a of ['ats-test', 'ats-test-end', 'exercise-schedule']) assert.ok(audit.includes(a), audit.join(','));
 
   if (screenshot) {
     await page.click('a[href="#/"]');
