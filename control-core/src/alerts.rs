@@ -381,11 +381,7 @@ impl Alerts {
 
     /// A recorded row of the site's channels at `now`.
     pub fn handle_row(&mut self, now: Instant, row: &[f64]) {
-        let since = chrono::Duration::microseconds(now.as_micros().min(i64::MAX as u64) as i64);
-        let local = self
-            .epoch
-            .checked_add_signed(since)
-            .unwrap_or(NaiveDateTime::MAX);
+        let local = now.wall(self.epoch);
         for w in &mut self.watches {
             let raw = w.input.value(row);
             let x = match w.rule.quantity {

@@ -201,7 +201,7 @@ impl LoadManager {
         if cfg.retry != u.cfg.retry && u.recloser.is_normal() {
             u.recloser = Recloser::new(cfg.retry);
         }
-        let wall = self.epoch + Duration::from_micros(now.as_micros());
+        let wall = now.wall(self.epoch);
         u.next_edge = next_edge(&cfg.schedules, wall, self.epoch);
         u.requires = requires;
         u.cfg = cfg;
@@ -325,8 +325,8 @@ impl LoadManager {
                 continue;
             };
             // Every edge from the one we waited for up to now (a long step may cross several).
-            let wall = epoch + Duration::from_micros(now.as_micros());
-            let from = epoch + Duration::from_micros(due.as_micros().saturating_sub(1));
+            let wall = now.wall(epoch);
+            let from = Instant::from_micros(due.as_micros().saturating_sub(1)).wall(epoch);
             let last = u
                 .cfg
                 .schedules

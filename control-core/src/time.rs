@@ -4,6 +4,8 @@
 use std::ops::Add;
 use std::time::Duration;
 
+use chrono::NaiveDateTime;
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Instant(u64);
 
@@ -31,6 +33,15 @@ impl Instant {
     /// in per-step timer checks).
     pub fn micros_since(self, earlier: Instant) -> u64 {
         self.0.saturating_sub(earlier.0)
+    }
+
+    /// The wall-clock time of this instant when `epoch` is that of `Instant::ZERO` (the latest
+    /// time there is, past it).
+    pub fn wall(self, epoch: NaiveDateTime) -> NaiveDateTime {
+        let since = chrono::Duration::microseconds(self.0.min(i64::MAX as u64) as i64);
+        epoch
+            .checked_add_signed(since)
+            .unwrap_or(NaiveDateTime::MAX)
     }
 
     /// Time elapsed since `earlier`, zero if `earlier` is in the future.

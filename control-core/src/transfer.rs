@@ -269,7 +269,7 @@ impl Ats {
     /// A new exercise from `now` on: its edges count from now; a scheduled test its window no
     /// longer covers ends.
     pub fn set_exercise(&mut self, now: Instant, ex: Option<Exercise>, events: &mut Vec<Event>) {
-        let wall = self.epoch + now.since(Instant::ZERO);
+        let wall = now.wall(self.epoch);
         let covered = ex.as_ref().is_some_and(|e| e.schedule.active_at(wall));
         self.s.exercise = ex;
         self.last = Some(now);
@@ -281,7 +281,7 @@ impl Ats {
     /// The exercise schedule's edges since the last step, and the test's own end.
     fn run_tests(&mut self, now: Instant, ok: SourcesOk, events: &mut Vec<Event>) {
         if let Some(ex) = &self.s.exercise {
-            let at = |t: Instant| self.epoch + t.since(Instant::ZERO);
+            let at = |t: Instant| t.wall(self.epoch);
             let from = self
                 .last
                 .map_or(at(now) - chrono::Duration::microseconds(1), at);

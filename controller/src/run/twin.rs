@@ -46,8 +46,6 @@ pub struct PduLoop {
     events: Vec<Event>,
     /// The control loop is hung until then (emulated hardware).
     hung_until: Option<Instant>,
-    /// Fault records completed and not yet taken.
-    faults: Vec<FaultRecord>,
 }
 
 impl PduLoop {
@@ -168,7 +166,6 @@ impl PduLoop {
             energy_start: vec![0.0; n],
             events: Vec::new(),
             hung_until: None,
-            faults: Vec::new(),
         }
     }
 
@@ -225,7 +222,6 @@ impl PduLoop {
                 self.backend.trip(e.t, &e.subject);
             }
         }
-        self.backend.fault_records(&mut self.faults);
         self.backend.reports(now, &mut self.events);
         self.energy_start.copy_from_slice(&self.energy);
         // The twin's true power; on a real site, the meters'.
@@ -354,7 +350,7 @@ impl PduLoop {
 
     /// The fault records completed since the last call (a backend that samples makes them).
     pub fn take_fault_records(&mut self, out: &mut Vec<FaultRecord>) {
-        out.append(&mut self.faults);
+        self.backend.fault_records(out);
     }
 
     /// The controller's meters, in a waveform run.

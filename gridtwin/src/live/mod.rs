@@ -174,12 +174,7 @@ impl Live {
             .iter()
             .map(|n| base.get(n).copied().unwrap_or(0.0))
             .collect();
-        let now: Vec<f64> = base
-            .iter()
-            .zip(site.energy_j())
-            .map(|(b, e)| b + e)
-            .collect();
-        let ledger = Ledger::new(registers.to_vec(), &now);
+        let ledger = Ledger::new(registers.to_vec(), &counted(&base, &site));
 
         let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
         let (req_tx, req_rx) = mpsc::channel();
@@ -507,11 +502,7 @@ impl LoopState {
 
     /// The energy counters: stored at the start plus the twin's registers.
     fn energy(&self) -> Vec<f64> {
-        self.base
-            .iter()
-            .zip(self.site.energy_j())
-            .map(|(b, e)| b + e)
-            .collect()
+        counted(&self.base, &self.site)
     }
 
     fn record(&mut self, t: i64) {
@@ -628,6 +619,14 @@ impl LoopState {
             second as i64 * 1000
         })
     }
+}
+
+/// The energy registers: `base` (stored at the start) plus the site's own, J.
+fn counted(base: &[f64], site: &SiteLoop) -> Vec<f64> {
+    base.iter()
+        .zip(site.energy_j())
+        .map(|(b, e)| b + e)
+        .collect()
 }
 
 /// What the writer tells people: the policy, the rules it reads, the delivery thread.
