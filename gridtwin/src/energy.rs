@@ -161,14 +161,15 @@ pub struct Calendar {
 }
 
 impl Calendar {
-    fn local(self, t: i64) -> NaiveDateTime {
+    /// Local wall-clock time at `t`, unix ms.
+    pub fn local(self, t: i64) -> NaiveDateTime {
         chrono::DateTime::from_timestamp_millis(t + i64::from(self.utc_offset_s) * 1000)
             .unwrap_or_default()
             .naive_utc()
     }
 
     /// Local midnight starting `d`, unix ms.
-    fn midnight(self, d: NaiveDate) -> i64 {
+    pub fn midnight(self, d: NaiveDate) -> i64 {
         d.and_time(chrono::NaiveTime::MIN)
             .and_utc()
             .timestamp_millis()

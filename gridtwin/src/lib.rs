@@ -15,5 +15,6 @@ pub mod logging;
 pub mod mqtt;
 pub mod notify;
 pub mod service;
+pub mod site_report;
 pub mod store;
 pub mod web;

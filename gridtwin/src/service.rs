@@ -90,7 +90,13 @@ pub fn start(l: &Loaded, o: &ServeOptions) -> Result<(AppState, Option<String>),
     } else {
         None
     };
-    let mut state = AppState::new(live, db);
+    let site = crate::site_report::SiteRecord {
+        meta: controller::run::output::site_meta(l, true)?,
+        utc_offset_s: now.offset().local_minus_utc(),
+    };
+    db.set_state(crate::site_report::SITE, &site)
+        .map_err(|e| e.to_string())?;
+    let mut state = AppState::new(live, db, o.data);
     state.secure_cookies = o.secure_cookies || o.tls.is_some();
     Ok((state, setup))
 }
@@ -162,6 +168,7 @@ pub fn serve(l: &Loaded, o: &ServeOptions) -> Result<(), String> {
             println!("gridtwin: publishing to {}", m.broker);
             tokio::spawn(crate::mqtt::client::run(shared.clone(), m.clone()));
         }
+        tokio::spawn(web::reports::schedule(shared.clone()));
         web::serve(shared, listener, o.tls.clone())
             .await
             .map_err(|e| e.to_string())

@@ -7,7 +7,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use axum::http::{Method, StatusCode};
 use gridtwin::store::Store;
@@ -21,18 +20,6 @@ const DAY: i64 = 86_400_000;
 fn clock(ms: i64) -> String {
     let m = ms.rem_euclid(DAY) / 60_000;
     format!("{:02}:{:02}", m / 60, m % 60)
-}
-
-/// Wait until the site's clock reaches `t` (unix ms).
-async fn until_site(s: &gridtwin::web::AppState, t: i64) {
-    let t0 = Instant::now();
-    while s.live.site_now() < t {
-        assert!(
-            t0.elapsed() < Duration::from_secs(90),
-            "the site's clock stalled"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Each register's ledger against its stored counter, J.
@@ -97,11 +84,11 @@ async fn kwh_are_the_counters_and_cost_is_each_interval_at_its_price() {
     };
 
     // Past the window's end, then a restart, then another quarter.
-    until_site(&s.state, midnight + peak_from + 2 * QUARTER).await;
+    common::until_site(&s.state, midnight + peak_from + 2 * QUARTER).await;
     let before = ledger_matches_counters(&s.dir);
     let again = common::restarted(&s, SPEED);
     let resumed = again.live.site_now();
-    until_site(&again, resumed + QUARTER).await;
+    common::until_site(&again, resumed + QUARTER).await;
     again.live.shutdown();
     let after = ledger_matches_counters(&s.dir);
     assert!(after["main"] > before["main"], "{before:?} {after:?}");

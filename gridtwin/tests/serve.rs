@@ -184,7 +184,8 @@ fn status_and_stats_show_what_the_store_holds() {
     ] {
         assert!(said.contains(words), "{words} in\n{said}");
     }
-    // `stats`: today's row has the outage, and each load's energy is its counter's rise.
+    // `stats`: today's row has the outage, and each load's energy is its ledger's, which on a
+    // new store is its counter.
     let out = common::gridtwin()
         .args(["stats", "--data", data.to_str().unwrap(), "--days", "2"])
         .output()
@@ -199,12 +200,43 @@ fn status_and_stats_show_what_the_store_holds() {
     let cols: Vec<&str> = today.split_whitespace().collect();
     // day, supplied, peak, at, bus lo, bus hi, outages, trips, alarms
     assert_eq!(cols[6], "1", "one outage: {today}");
-    let e = db
-        .history("load/server/energy", last - 86_400_000, last + 1, 1)
-        .unwrap();
-    let kwh = (e[0].max - e[0].min) / 3.6e6;
-    let line = format!("{:<32} {kwh:>12.3} kWh", "load/server/energy");
+    let kwh = db.counters().unwrap()["load/server"] / 3.6e6;
+    assert!(kwh > 0.0);
+    let line = format!("{:<32} {kwh:>12.3} kWh", "load/server");
     assert!(said.contains(&line), "{line:?} in\n{said}");
+    // `report --data`: the day so far, from the store, beside it in `reports/`.
+    let out = common::gridtwin()
+        .args([
+            "report",
+            "--data",
+            data.to_str().unwrap(),
+            "--period",
+            "day",
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let day = chrono::Local::now().format("day-%Y-%m-%d").to_string();
+    let html = data.join("reports").join(&day).join("report.html");
+    assert!(said.contains(&html.display().to_string()), "{said}");
+    assert!(
+        std::fs::read_to_string(&html)
+            .unwrap()
+            .contains("energy from the main")
+    );
+    let out = common::gridtwin()
+        .args([
+            "report",
+            "--data",
+            data.to_str().unwrap(),
+            "--period",
+            "year",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("day, week or month"));
     let out = common::gridtwin()
         .args(["stats", "--data", data.to_str().unwrap(), "--days", "0"])
         .output()

@@ -64,6 +64,29 @@ impl Recorder for PlainFiles {
 /// What the run directory says about the run besides its tables; `balancer` says whether the
 /// balancing the scenario sets up ran (not in its baseline).
 pub fn meta(l: &Loaded, r: &Run, balancer: bool) -> Result<Meta, String> {
+    let mut m = site_meta(l, balancer)?;
+    // A feeder that never solved recorded nothing per home.
+    if m.kind == Kind::Feeder && r.series.is_empty() {
+        m.loads.clear();
+    }
+    m.name = r.name.clone();
+    m.duration_s = r.duration;
+    m.expectations = r
+        .outcomes
+        .iter()
+        .map(|o| Expectation {
+            label: o.label.clone(),
+            pass: o.pass,
+            detail: o.detail.clone(),
+        })
+        .collect();
+    Ok(m)
+}
+
+/// What a recording of the scenario's site says besides its tables, whatever span it covers:
+/// its kind, members, codes, tariff and settings (a live site's reports start from this, with
+/// no duration and no expectations).
+pub fn site_meta(l: &Loaded, balancer: bool) -> Result<Meta, String> {
     let s = &l.scenario;
     let (kind, loads, codes, settings) = match &l.site {
         Site::Pdu(p) => {
@@ -84,42 +107,30 @@ pub fn meta(l: &Loaded, r: &Run, balancer: bool) -> Result<Meta, String> {
             (Kind::Pdu, loads, super::codes(), settings)
         }
         Site::Feeder(f) => {
-            // A feeder that never solved recorded nothing per home.
-            let loads = if r.series.is_empty() {
-                Vec::new()
-            } else {
-                f.loads
-                    .iter()
-                    .map(|x| LoadInfo {
-                        name: x.name.clone(),
-                        priority: None,
-                    })
-                    .collect()
-            };
+            let loads = f
+                .loads
+                .iter()
+                .map(|x| LoadInfo {
+                    name: x.name.clone(),
+                    priority: None,
+                })
+                .collect();
             let balancing = s.balancing.as_ref().filter(|_| balancer);
             let settings = serde_json::to_value(balancing).map_err(|e| e.to_string())?;
             (Kind::Feeder, loads, super::feeder::codes(), settings)
         }
     };
     Ok(Meta {
-        name: r.name.clone(),
+        name: s.name.clone(),
         description: s.description.clone(),
         kind,
         start: s.start.0,
-        duration_s: r.duration,
+        duration_s: 0.0,
         step_s: s.step(),
         record_every_s: s.record_every(),
         loads,
         codes,
-        expectations: r
-            .outcomes
-            .iter()
-            .map(|o| Expectation {
-                label: o.label.clone(),
-                pass: o.pass,
-                detail: o.detail.clone(),
-            })
-            .collect(),
+        expectations: Vec::new(),
         tariff: s.tariff.clone(),
         settings,
     })

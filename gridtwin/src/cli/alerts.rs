@@ -40,7 +40,7 @@ pub fn run(a: Args) -> Outcome {
     let Command::Test(t) = a.command;
     let db = open_store(&t.data)?;
     let settings: ServiceSettings = db
-        .setting::<ServiceSettings>("service")
+        .setting::<ServiceSettings>(gridtwin::live::SETTINGS)
         .map_err(|e| Failure::BadInput(e.to_string()))?
         .unwrap_or_default();
     let cfg = settings.notifications;

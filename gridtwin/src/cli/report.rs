@@ -1,5 +1,7 @@
-//! `gridtwin report RUN_DIR`: a run directory's report written again from its recording, and
-//! the recorder `gridtwin run` writes a run directory with. With the `report` feature that is
+//! `gridtwin report RUN_DIR`: a run directory's report written again from its recording;
+//! `gridtwin report --data DIR --period day|week|month [--at DATE]`: a live site's report of a
+//! period from its store (`gridtwin::site_report`); and the recorder `gridtwin run` writes a run
+//! directory with. With the `report` feature that is
 //! the report engine (polars tables in Parquet, the summary, the charts, `report.html`);
 //! without it (a Pi's build) the plain files `meta.json` and `series.csv`, which
 //! `gridtwin report` on another build turns into the same report.
@@ -26,9 +28,28 @@ pub struct Flags {
 
 #[derive(clap::Args)]
 pub struct Args {
-    dir: PathBuf,
+    /// A run directory (`gridtwin run`'s).
+    #[arg(required_unless_present = "data", conflicts_with = "data")]
+    dir: Option<PathBuf>,
+    /// A live site's data directory, as `serve --data` was given: report a period of its store.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// With --data: the period.
+    #[arg(long, requires = "data", default_value = "day", value_parser = period)]
+    period: gridtwin::site_report::Period,
+    /// With --data: a day of the period (YYYY-MM-DD, the site's local calendar); the current
+    /// period, so far, when not given.
+    #[arg(long, requires = "data")]
+    at: Option<chrono::NaiveDate>,
+    /// With --data: where to write it; `DATA/reports/LABEL` when not given.
+    #[arg(long, requires = "data")]
+    out: Option<PathBuf>,
     #[command(flatten)]
     flags: Flags,
+}
+
+fn period(s: &str) -> Result<gridtwin::site_report::Period, String> {
+    gridtwin::site_report::Period::parse(s)
 }
 
 #[cfg(feature = "report")]
@@ -120,7 +141,51 @@ pub fn note(dir: &Path) -> Option<String> {
 
 #[cfg(feature = "report")]
 pub fn run(a: Args) -> Outcome {
-    super::printed(engine::rebuild(&a.dir, a.flags.options()))
+    match (&a.data, &a.dir) {
+        (Some(data), _) => live(data, &a),
+        (None, Some(dir)) => super::printed(engine::rebuild(dir, a.flags.options())),
+        (None, None) => Err(Failure::BadInput(
+            "give a run directory or --data DIR".into(),
+        )),
+    }
+}
+
+/// A period of a live site's store, as of now on the wall clock.
+#[cfg(feature = "report")]
+fn live(data: &Path, a: &Args) -> Outcome {
+    use gridtwin::site_report::{self, SITE, SiteRecord, Span};
+    let db = super::open_store(data)?;
+    let site: SiteRecord = db
+        .state(SITE)
+        .map_err(|e| Failure::Failed(e.to_string()))?
+        .ok_or_else(|| {
+            Failure::BadInput(format!(
+                "{}: no site description in this store: start `gridtwin serve --data {0}` on it once",
+                data.display()
+            ))
+        })?;
+    let cal = site.calendar();
+    // A site run faster than real time has readings ahead of the wall clock.
+    let last = db
+        .last_reading()
+        .map_err(|e| Failure::Failed(e.to_string()))?;
+    let now = gridtwin::store::now_ms().max(last.map_or(i64::MIN, |t| t + 1));
+    let span = Span::of(cal, a.period, a.at.unwrap_or_else(|| cal.local(now).date()));
+    let dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| site_report::folder(data, &span));
+    let tariff = db
+        .setting::<gridtwin::live::ServiceSettings>(gridtwin::live::SETTINGS)
+        .map_err(|e| Failure::Failed(e.to_string()))?
+        .and_then(|s| s.tariff);
+    let opts = a.flags.options();
+    let (_, summary) =
+        site_report::write(&db, &span, now, tariff, &dir, opts).map_err(Failure::BadInput)?;
+    super::printed(Ok(format!(
+        "{summary}report written to {}",
+        dir.join("report.html").display()
+    )))
 }
 
 #[cfg(not(feature = "report"))]

@@ -1,14 +1,18 @@
 //! `gridtwin stats --data DIR --days N`: a live site's last N days from its store, for a
-//! terminal: per local day the energy supplied, the peak power and when, the bus voltage's
-//! range, and the outages, trips and alarms; then each load's (or home's) energy over the days.
-//! Energy is each counter's rise within the day, so gaps in the readings lose none of it.
+//! terminal: per local day the energy supplied, the highest 15-minute demand and when it began,
+//! the bus voltage's range, and the outages, trips and alarms; then each load's (or home's)
+//! energy over the days. Energy and demand are the ledger's (the Energy page's figures): each
+//! register's rise by 15-minute interval, so gaps in the readings lose none of it. Days are the
+//! site's local days, as its service last kept them.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use chrono::{Days, Local, NaiveDate, TimeZone};
-
 use super::{Outcome, open_store, printed};
+use gridtwin::energy::{Calendar, INTERVAL_MS};
+use gridtwin::site_report::{SITE, SiteRecord};
 use gridtwin::store::{EventFilter, Point, Result, Store, now_ms};
+use record::schema::J_PER_KWH;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,28 +29,12 @@ pub fn run(a: Args) -> Outcome {
     printed(render(&db, now_ms(), a.days).map_err(|e| e.to_string()))
 }
 
-/// Local midnight of `d`, unix ms.
-fn midnight(d: NaiveDate) -> i64 {
-    let t = d.and_hms_opt(0, 0, 0).unwrap_or_default();
-    Local
-        .from_local_datetime(&t)
-        .earliest()
-        .map_or_else(|| t.and_utc().timestamp_millis(), |t| t.timestamp_millis())
-}
-
 /// A channel over [from, to) in `points` buckets; none when the site has no such channel.
 fn over(db: &Store, channel: &str, from: i64, to: i64, points: u32) -> Result<Vec<Point>> {
     match db.history(channel, from, to, points) {
         Err(gridtwin::store::StoreError::Invalid(_)) => Ok(Vec::new()),
         r => r,
     }
-}
-
-/// A counter's rise over [from, to), J.
-fn rise(db: &Store, channel: &str, from: i64, to: i64) -> Result<f64> {
-    Ok(over(db, channel, from, to, 1)?
-        .first()
-        .map_or(0.0, |p| (p.max - p.min).max(0.0)))
 }
 
 fn count(
@@ -68,25 +56,27 @@ fn count(
         .len())
 }
 
+/// The site's calendar as its service kept it, else this machine's offset now.
+fn calendar(db: &Store) -> Result<Calendar> {
+    Ok(match db.state::<SiteRecord>(SITE)? {
+        Some(s) => s.calendar(),
+        None => Calendar {
+            utc_offset_s: chrono::Local::now().offset().local_minus_utc(),
+        },
+    })
+}
+
 /// The last `days` local days up to `now` (unix ms).
 pub fn render(db: &Store, now: i64, days: u32) -> Result<String> {
-    let channels: Vec<String> = db.channel_list()?.into_iter().map(|c| c.0).collect();
-    let energy = |parts: usize| -> Vec<&String> {
-        channels
-            .iter()
-            .filter(|c| c.ends_with("/energy") && c.split('/').count() == parts)
-            .collect()
+    let cal = calendar(db)?;
+    let list = cal.days(now, days);
+    let (Some(first), Some(last)) = (list.first(), list.last()) else {
+        return Ok(String::new());
     };
-    // What the sources supplied (`main/energy`, `source/energy`), and each member's use.
-    let (supplied, members) = (energy(2), energy(3));
-    let power = ["site/p", "source/p"]
-        .into_iter()
-        .find(|c| channels.iter().any(|x| x == c));
-    let today = Local
-        .timestamp_millis_opt(now)
-        .single()
-        .map_or_else(|| Local::now().date_naive(), |t| t.date_naive());
-    let first = today - Days::new(u64::from(days - 1));
+    let intervals = db.energy(first.1, last.2)?;
+    // Sources (`main`, `backup`, a feeder's `source`) and members (`load/NAME`, `home/NAME`).
+    let supplied = |r: &str| !r.contains('/');
+    let billed = ["main", "source"];
     let mut out = format!(
         "{:<10} {:>12} {:>10} {:>6} {:>8} {:>8} {:>8} {:>6} {:>7}\n",
         "day",
@@ -99,29 +89,30 @@ pub fn render(db: &Store, now: i64, days: u32) -> Result<String> {
         "trips",
         "alarms"
     );
-    let mut used = vec![0.0; members.len()];
-    for d in first.iter_days().take(days as usize) {
-        let (from, to) = (midnight(d), midnight(d + Days::new(1)));
+    let counters = db.counters()?;
+    let mut used: BTreeMap<&str, f64> = counters
+        .keys()
+        .filter(|r| !supplied(r))
+        .map(|r| (r.as_str(), 0.0))
+        .collect();
+    for (d, from, to) in &list {
+        let (from, to) = (*from, *to);
+        let day = intervals.iter().filter(|i| i.t >= from && i.t < to);
         let mut kwh = 0.0;
-        for c in &supplied {
-            kwh += rise(db, c, from, to)? / 3.6e6;
+        let mut peak: Option<(f64, i64)> = None;
+        for i in day {
+            if supplied(&i.register) {
+                kwh += i.joules / J_PER_KWH;
+            } else {
+                *used.entry(&i.register).or_default() += i.joules / J_PER_KWH;
+            }
+            let kw = i.joules / J_PER_KWH * (3_600_000 / INTERVAL_MS) as f64;
+            if billed.contains(&i.register.as_str()) && peak.is_none_or(|p| kw > p.0) {
+                peak = Some((kw, i.t));
+            }
         }
-        for (u, c) in used.iter_mut().zip(&members) {
-            *u += rise(db, c, from, to)? / 3.6e6;
-        }
-        // The peak of the minute means, and its minute.
-        let peak = match power {
-            Some(p) => over(db, p, from, to, 1440)?
-                .into_iter()
-                .max_by(|a, b| a.mean.total_cmp(&b.mean)),
-            None => None,
-        };
-        let (peak_kw, at) = peak.map_or(("-".into(), "-".into()), |p| {
-            let at = Local
-                .timestamp_millis_opt(p.t)
-                .single()
-                .map_or("-".into(), |t| t.format("%H:%M").to_string());
-            (format!("{:.3}", p.mean / 1e3), at)
+        let (peak_kw, at) = peak.map_or(("-".into(), "-".into()), |(kw, t)| {
+            (format!("{kw:.3}"), cal.local(t).format("%H:%M").to_string())
         });
         let bus = over(db, "bus/v", from, to, 1)?;
         let (lo, hi) = bus.first().map_or(("-".into(), "-".into()), |p| {
@@ -140,10 +131,10 @@ pub fn render(db: &Store, now: i64, days: u32) -> Result<String> {
             count(db, from, to, None, Some("alarm"))?,
         );
     }
-    if !members.is_empty() {
+    if !used.is_empty() {
         out += &format!("\nenergy used over the {days} days:\n");
-        for (c, kwh) in members.iter().zip(&used) {
-            out += &format!("  {c:<32} {kwh:>12.3} kWh\n");
+        for (r, kwh) in used {
+            out += &format!("  {r:<32} {kwh:>12.3} kWh\n");
         }
     }
     Ok(out)

@@ -32,7 +32,7 @@ use crate::notify::{Message, Notifications};
 use crate::store::{Batch, Reading, Store, StoredEvent};
 pub use feeder::{FeederView, HeadView, HomeView};
 pub use pdu::{EXERCISE, LoadView, SourceView};
-pub use settings::ServiceSettings;
+pub use settings::{KEY as SETTINGS, ServiceSettings};
 
 /// How often the snapshot is published.
 const PUBLISH: Duration = Duration::from_millis(50);
@@ -184,7 +184,7 @@ impl Live {
         let (batch_tx, batch_rx) = mpsc::channel::<Batch>();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stored: ServiceSettings = store
-            .setting::<ServiceSettings>("service")
+            .setting::<ServiceSettings>(crate::live::SETTINGS)
             .map_err(|e| e.to_string())?
             .unwrap_or_default();
         let notify_from = Sender {
@@ -283,6 +283,13 @@ impl Live {
             .iter()
             .find(|r| matches!(r.as_str(), "main" | "source"))
             .map(String::as_str)
+    }
+
+    /// The site's calendar: its local days.
+    pub fn calendar(&self) -> crate::energy::Calendar {
+        crate::energy::Calendar {
+            utc_offset_s: self.notify_from.utc_offset_s,
+        }
     }
 
     /// The site's clock now, unix ms (ahead of the wall clock at more than real speed).

@@ -1,19 +1,36 @@
 //! The service's own settings (the admin's settings page, `/api/settings`), stored under
-//! `service`: retention, notifications and the tariff; stores written before notifications keep
-//! their one webhook as a group.
+//! `service`: retention, notifications, the tariff and the reports' schedule; stores written
+//! before notifications keep their one webhook as a group.
 
 use crate::energy;
 use crate::notify::Notifications;
+use crate::site_report::Period;
 use crate::store::Retention;
 
+/// The store's settings key of the service's settings.
+pub const KEY: &str = "service";
+
 /// The service's own settings (the admin's settings page), stored under `service`.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(from = "Written")]
 pub struct ServiceSettings {
     pub retention: Retention,
     pub notifications: Notifications,
     /// The energy tariff; none: the scenario's.
     pub tariff: Option<record::Tariff>,
+    /// The periods whose report is written when each ends (all three unless set).
+    pub reports: Vec<Period>,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        ServiceSettings {
+            retention: Retention::default(),
+            notifications: Notifications::default(),
+            tariff: None,
+            reports: Period::ALL.to_vec(),
+        }
+    }
 }
 
 /// The settings as stored or sent, which may still hold the one webhook of stores written
@@ -29,6 +46,12 @@ struct Written {
     webhook: Option<LegacyWebhook>,
     #[serde(default)]
     tariff: Option<record::Tariff>,
+    #[serde(default = "all_periods")]
+    reports: Vec<Period>,
+}
+
+fn all_periods() -> Vec<Period> {
+    Period::ALL.to_vec()
 }
 
 #[derive(serde::Deserialize)]
@@ -63,6 +86,7 @@ impl From<Written> for ServiceSettings {
             retention: w.retention,
             notifications: n,
             tariff: w.tariff,
+            reports: w.reports,
         }
     }
 }

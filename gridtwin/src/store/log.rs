@@ -98,23 +98,18 @@ impl Store {
                 f.unacked,
                 f.limit.unwrap_or(200).min(10_000),
             ],
-            |r| {
-                let detail: String = r.get(5)?;
-                let detail = serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null);
-                let (subject, kind): (String, String) = (r.get(3)?, r.get(4)?);
-                Ok(StoredEvent {
-                    id: r.get(0)?,
-                    t: r.get(1)?,
-                    severity: r.get(2)?,
-                    text: StoredEvent::words(&subject, &kind, &detail),
-                    subject,
-                    kind,
-                    detail,
-                    acked_by: r.get(6)?,
-                    acked_at: r.get(7)?,
-                })
-            },
+            stored_event,
         )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every event over [from, to) unix ms, oldest first, however many (for reports).
+    pub fn events_between(&self, from: i64, to: i64) -> Result<Vec<StoredEvent>> {
+        let mut q = self.conn.prepare_cached(
+            "SELECT id, t, severity, subject, kind, detail, acked_by, acked_at FROM event
+             WHERE t >= ?1 AND t < ?2 ORDER BY id",
+        )?;
+        let rows = q.query_map(params![from, to], stored_event)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -171,4 +166,22 @@ impl Store {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// An event row as selected by `events` and `events_between`.
+fn stored_event(r: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
+    let detail: String = r.get(5)?;
+    let detail = serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null);
+    let (subject, kind): (String, String) = (r.get(3)?, r.get(4)?);
+    Ok(StoredEvent {
+        id: r.get(0)?,
+        t: r.get(1)?,
+        severity: r.get(2)?,
+        text: StoredEvent::words(&subject, &kind, &detail),
+        subject,
+        kind,
+        detail,
+        acked_by: r.get(6)?,
+        acked_at: r.get(7)?,
+    })
 }

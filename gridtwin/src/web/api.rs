@@ -426,7 +426,7 @@ pub async fn set_settings(
     let json = serde_json::to_string(&shown).unwrap_or_default();
     let stored = new.clone();
     s.db(move |db| {
-        db.set_setting("service", &stored)?;
+        db.set_setting(crate::live::SETTINGS, &stored)?;
         db.audit(now, &user, "settings", "service", &json)
     })
     .await?;

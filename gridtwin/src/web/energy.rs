@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::Shared;
 use super::error::{ApiError, Query};
 use super::session::User;
-use crate::energy::{self, Books, Calendar, Energy};
+use crate::energy::{self, Books, Energy};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,7 +29,7 @@ pub async fn energy(
             "days must be 1 to 366, not {days}"
         )));
     }
-    let cal = calendar(&s);
+    let cal = s.live.calendar();
     let now = s.live.site_now();
     let (from, to) = energy::reach(cal, now, days);
     let (intervals, counters) = s
@@ -72,7 +72,7 @@ pub async fn intervals(
     _u: User,
     Query(q): Query<Range>,
 ) -> Result<Json<Vec<Priced>>, ApiError> {
-    let cal = calendar(&s);
+    let cal = s.live.calendar();
     let today = &cal.periods(s.live.site_now())[0];
     let (from, to) = (q.from.unwrap_or(today.from), q.to.unwrap_or(today.to));
     if from >= to {
@@ -106,10 +106,4 @@ pub async fn intervals(
             })
             .collect(),
     ))
-}
-
-fn calendar(s: &Shared) -> Calendar {
-    Calendar {
-        utc_offset_s: s.live.notify_from.utc_offset_s,
-    }
 }

@@ -8,6 +8,7 @@ mod energy;
 mod error;
 mod faults;
 pub mod https;
+pub mod reports;
 pub mod session;
 
 use std::net::SocketAddr;
@@ -37,12 +38,14 @@ pub struct AppState {
     /// How long a login session lasts.
     pub session_ttl: Duration,
     pub sessions: session::SessionCache,
+    /// The data directory (the store, and the reports in `reports/`).
+    pub data: std::path::PathBuf,
 }
 
 pub type Shared = Arc<AppState>;
 
 impl AppState {
-    pub fn new(live: Live, db: Store) -> Self {
+    pub fn new(live: Live, db: Store, data: &std::path::Path) -> Self {
         AppState {
             live,
             db: Mutex::new(db),
@@ -51,6 +54,7 @@ impl AppState {
             secure_cookies: false,
             session_ttl: Duration::from_secs(12 * 3600),
             sessions: session::SessionCache::default(),
+            data: data.to_path_buf(),
         }
     }
 
@@ -121,6 +125,8 @@ pub fn router(state: Shared) -> Router {
         .route("/faults/{id}/{file}", get(faults::comtrade))
         .route("/energy", get(energy::energy))
         .route("/energy/intervals", get(energy::intervals))
+        .route("/reports", get(reports::list).post(reports::write))
+        .route("/reports/{label}", get(reports::page))
         .route("/audit", get(api::audit))
         .route("/settings", get(api::settings).put(api::set_settings))
         .route("/alerts", get(alerts::alerts).put(alerts::set_alerts))
@@ -135,7 +141,8 @@ pub fn router(state: Shared) -> Router {
         .route("/setup", get(assets::index))
         .route("/assets/{*name}", get(assets::asset))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
-        .layer(SetResponseHeaderLayer::overriding(
+        // A report's page sets its own.
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(assets::CSP),
         ))

@@ -91,6 +91,18 @@ pub fn site_on(
     }
 }
 
+/// Wait until the site's clock reaches `t` (unix ms).
+pub async fn until_site(s: &AppState, t: i64) {
+    let t0 = Instant::now();
+    while s.live.site_now() < t {
+        assert!(
+            t0.elapsed() < Duration::from_secs(90),
+            "the site's clock stalled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The service on `dir`'s store, listening nowhere (requests go to its router).
 fn serve(
     l: &controller::scenario::Loaded,

@@ -101,7 +101,7 @@ function setupView() {
 }
 
 function chrome() {
-  const links = [['#/', 'Overview'], ['#/energy', 'Energy'], ['#/alerts', 'Alerts'], ['#/events', 'Events'], ['#/history', 'History']];
+  const links = [['#/', 'Overview'], ['#/energy', 'Energy'], ['#/reports', 'Reports'], ['#/alerts', 'Alerts'], ['#/events', 'Events'], ['#/history', 'History']];
   if (can('admin')) links.push(['#/users', 'Users & settings']);
   const here = '#/' + (location.hash.split('/')[1] || '');
   document.getElementById('nav').replaceChildren(...links.map(([href, text]) =>
@@ -140,6 +140,7 @@ async function route() {
     else if (view === 'alerts') await alertsView();
     else if (view === 'history') await historyView();
     else if (view === 'energy') await energyView();
+    else if (view === 'reports') await reportsView();
     else if (view === 'fault' && arg) await faultView(Number(arg));
     else if (view === 'users' && can('admin')) await usersView();
     else overview();
@@ -938,6 +939,50 @@ async function energyView() {
   // The ledger moves with the site: read it again every few seconds while the page is open.
   let last = Date.now();
   onStatus = () => { if (Date.now() - last > 5000) { last = Date.now(); refresh(); } };
+}
+
+// --- reports --------------------------------------------------------------------------------
+
+// The site's reports of a day, week or month: those written (by the schedule, or now), one
+// written now by an operator, and the schedule an admin sets.
+async function reportsView() {
+  const [list, cfg] = await Promise.all([api('GET', '/api/reports'), can('admin') ? api('GET', '/api/settings') : null]);
+  const out = h('p', { id: 'report-result' });
+  const rows = list.reports.map((r) => h('tr', {},
+    h('td', {}, h('a', { href: `/api/reports/${encodeURIComponent(r.label)}`, target: '_blank', rel: 'noopener' }, r.label)),
+    h('td', {}, r.period), h('td', { class: 'num' }, when(r.from)), h('td', { class: 'num' }, when(r.until)), h('td', { class: 'num' }, when(r.written))));
+  const table = h('table', { id: 'reports' },
+    h('thead', {}, h('tr', {}, ...['Report', 'Period', 'From', 'Until', 'Written'].map((t) => h('th', {}, t)))),
+    h('tbody', {}, ...rows));
+  const kids = [list.engine ? '' : h('p', { class: 'error' }, 'This build has no report engine: copy the data directory to a build with one and run gridtwin report --data DIR.'),
+    h('div', { class: 'scroll' }, list.reports.length ? table : h('p', { class: 'muted' }, 'No report yet: the schedule writes each period’s when it ends.'))];
+  if (can('operator')) {
+    const form = h('form', { class: 'inline', id: 'write-report' },
+      h('label', {}, 'Period', h('select', { name: 'period' }, ...['day', 'week', 'month'].map((p) => h('option', { value: p }, p)))),
+      h('label', {}, 'A day of it (empty: the current one, so far)', h('input', { name: 'date', type: 'date' })),
+      h('button', { class: 'primary', type: 'submit' }, 'Write now'));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const body = { period: form.period.value };
+      if (form.date.value) body.date = form.date.value;
+      message(out, 'Writing…', true);
+      try { const r = await api('POST', '/api/reports', body); await reportsView(); message(document.getElementById('report-result'), `${r.label} written.`, true); } catch (e) { message(out, e.message); }
+    });
+    kids.push(h('h2', {}, 'Write one now'), form);
+  }
+  if (cfg) {
+    const boxes = ['day', 'week', 'month'].map((p) => h('label', {}, h('input', { type: 'checkbox', name: p, checked: cfg.reports.includes(p) }), ` ${p}`));
+    const sched = h('form', { class: 'inline', id: 'report-schedule' }, ...boxes, h('button', { class: 'primary', type: 'submit' }, 'Save schedule'));
+    sched.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const reports = ['day', 'week', 'month'].filter((p) => sched[p].checked);
+      try { await api('PUT', '/api/settings', { ...cfg, reports }); message(out, 'Schedule saved.', true); } catch (e) { message(out, e.message); }
+    });
+    kids.push(h('h2', {}, 'Schedule'), h('p', { class: 'muted' }, 'Each checked period’s report is written when it ends.'), sched);
+  } else {
+    kids.push(h('p', { class: 'muted' }, `Written when each ends: ${list.schedule.join(', ') || 'none'}.`));
+  }
+  setView('Reports', out, ...kids);
 }
 
 // --- users and settings --------------------------------------------------------------------

@@ -1,7 +1,7 @@
 // The control center in Debian's Chromium, driven by Playwright: log in, see a live value
 // change on the one-line diagram and the moving chart, switch a load off and see the twin
 // respond, edit a schedule, export CSV, add an alert rule and see it raised, read the Energy
-// page and set a tariff.
+// page and set a tariff, write a report and open it.
 // Usage: node control_center.mjs URL USER PASSWORD [SCREENSHOT.png]
 // (run by `gridtwin/tests/browser.rs`, which starts the server).
 
@@ -156,6 +156,18 @@ try {
   await page.click('#save-tariff');
   await page.waitForFunction(() => document.querySelector('#tariff-result').textContent.startsWith('Saved'));
   await page.waitForFunction(() => document.querySelector('#energy-table tr[data-register=main]').textContent.includes('EUR'));
+
+  step('a report written from the Reports page opens as a page of its own');
+  await page.click('a[href="#/reports"]');
+  await page.waitForSelector('#write-report');
+  await page.click('#write-report button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('#report-result')?.textContent.endsWith('written.'), null, { timeout: 60_000 });
+  const link = await page.getAttribute('#reports tbody tr:first-child a', 'href');
+  const report = await context.newPage();
+  report.on('console', (m) => { if (m.type() === 'error') errors.push(`report: ${m.text()}`); });
+  await report.goto(new URL(link, url).href);
+  assert.ok((await report.textContent('body')).includes('energy from the main'));
+  await report.close();
 
   step('the admin page saves storage settings');
   await page.click('a[href="#/users"]');
