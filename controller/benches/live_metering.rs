@@ -133,7 +133,7 @@ fn main() {
         let t0 = Instant::now();
         for k in 0..seconds * 50 {
             let now = control_core::Instant::from_micros(k as u64 * 20_000);
-            b.measure(&mut out);
+            b.measure(now.as_secs_f64(), &mut out);
             b.actuate(ctl.step(now, &out), 0.02);
         }
         best_run = best_run.min(t0.elapsed().as_secs_f64());

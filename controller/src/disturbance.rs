@@ -1,16 +1,18 @@
 //! The disturbance recorder: every sampled channel kept for a few cycles back, and on a trip the
 //! cycles before it and after it as a `FaultRecord`, as a protection relay's recorder keeps them.
-//! Trips within a record's span join it. Fed by whatever samples (the twin's waveforms); driven
-//! with sample times and trip times, it reads no clock.
+//! Trips within a record's span join it. Fed by whatever samples: the twin's waveforms (ten
+//! cycles each side), or on hardware the measurement nodes' fast block once a step (an RMS
+//! record, a second each side); driven with sample times and trip times, it reads no clock.
 
 use std::collections::VecDeque;
 
 use record::FaultRecord;
 use record::fault::Channel;
 
-/// Cycles kept before a trip and recorded after it.
-pub const PRE_CYCLES: f64 = 10.0;
-pub const POST_CYCLES: f64 = 10.0;
+/// Cycles kept before a trip and recorded after it, of waveforms.
+pub const WAVE_CYCLES: f64 = 10.0;
+/// The same of RMS values (one a step): long enough to hold the fault and the trip's effect.
+pub const RMS_CYCLES: f64 = 50.0;
 
 #[derive(Debug)]
 pub struct Recorder {
@@ -39,14 +41,20 @@ struct Open {
 }
 
 impl Recorder {
-    /// A recorder of `channels` (name, unit) sampled at `rate` on a `frequency` Hz system.
-    pub fn new(channels: Vec<(String, &'static str)>, rate: f64, frequency: f64) -> Self {
-        let capacity = (2.0 * PRE_CYCLES * rate / frequency).ceil() as usize;
+    /// A recorder of `channels` (name, unit) sampled at `rate` on a `frequency` Hz system,
+    /// keeping `cycles` before a trip and recording as many after it.
+    pub fn new(
+        channels: Vec<(String, &'static str)>,
+        rate: f64,
+        frequency: f64,
+        cycles: f64,
+    ) -> Self {
+        let capacity = (2.0 * cycles * rate / frequency).ceil() as usize;
         Recorder {
             rate,
             frequency,
-            pre_s: PRE_CYCLES / frequency,
-            post_s: POST_CYCLES / frequency,
+            pre_s: cycles / frequency,
+            post_s: cycles / frequency,
             capacity,
             ring: VecDeque::with_capacity(capacity * channels.len()),
             ring_t: 0.0,
@@ -134,7 +142,8 @@ mod tests {
     fn a_record_holds_the_cycles_before_and_after_its_trips() {
         // 1 kHz on 50 Hz: 200 ms before, 200 ms after. The loop hears of the trip at 0.49 s
         // having sampled up to 0.509 s.
-        let mut r = Recorder::new(vec![("x".into(), "A"), ("y".into(), "V")], 1000.0, 50.0);
+        let channels = vec![("x".into(), "A"), ("y".into(), "V")];
+        let mut r = Recorder::new(channels, 1000.0, 50.0, WAVE_CYCLES);
         let mut out = Vec::new();
         for k in 0..1000 {
             let t = k as f64 / 1000.0;

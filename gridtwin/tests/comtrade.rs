@@ -256,3 +256,101 @@ async fn a_live_site_stores_the_record_and_serves_its_comtrade_files() {
     assert!(r.error().contains("a cfg and a dat file"), "{}", r.body);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// On hardware the record is the measurement nodes' fast block, one value a step: `gridtwin run`
+/// plays `hil_short_fault_record.ron` on the emulated bench (the same firmware's register map
+/// the Pi polls), and the `comtrade` package reads its record. The second before the trip holds
+/// the heater's V/R; in the fault's whole cycle the bus node's voltage is the divider
+/// E·Rf/|Zs + Rf|; the heater's current as its clipping sensor saw it; nothing once its relay
+/// opens, while the server's comes back.
+#[test]
+fn a_record_on_hardware_is_the_nodes_fast_block_around_the_trip() {
+    let out = common::scratch("comtrade-hil");
+    let scenario =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/hil_short_fault_record.ron");
+    let run = common::gridtwin()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let r = read(&out.join("faults/fault-01-heater"));
+    let ids: Vec<&str> = r["analog_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "main/v_rms",
+            "backup/v_rms",
+            "bus/v_rms",
+            "main/i_half_rms",
+            "backup/i_half_rms",
+            "load/server/i_half_rms",
+            "load/heater/i_half_rms"
+        ]
+    );
+    // One value a 20 ms step: a second (50 cycles) each side of the trip.
+    let time: Vec<f64> = r["time"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_f64().unwrap())
+        .collect();
+    assert_eq!(time.len(), 100);
+    assert!((time[1] - time[0] - 0.02).abs() < 1e-9);
+    let trigger = r["trigger_time"].as_f64().unwrap();
+    assert!((trigger - 1.0).abs() < 1e-6, "{trigger}");
+    let ch = |k: usize| -> Vec<f64> {
+        r["analog"][k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
+    let (bus, main_i, server, heater) = (ch(2), ch(3), ch(5), ch(6));
+    let at = time.iter().position(|&t| t >= trigger - 1e-9).unwrap();
+    // Before: the heater at the bus voltage over 26.45 Ω; the main carries both circuits.
+    for k in 0..at - 2 {
+        let want = bus[k] / (230.0 * 230.0 / 2000.0);
+        assert!(
+            (heater[k] / want - 1.0).abs() < 0.01,
+            "{k}: {} A",
+            heater[k]
+        );
+        let sum = heater[k] + server[k];
+        assert!((main_i[k] / sum - 1.0).abs() < 0.02, "{k}: {} A", main_i[k]);
+    }
+    // A whole cycle of the fault: the bus at 230 V · 0.01 / |0.09 + j0.06| Ω = 21.26 V.
+    let divider = 230.0 * 0.01 / (0.09f64.hypot(0.06));
+    let low = bus.iter().copied().fold(f64::INFINITY, f64::min);
+    assert!(
+        (low / divider - 1.0).abs() < 0.02,
+        "{low} V, not {divider} V"
+    );
+    // The fault current, as the heater's sensor could see it: far over the 15 A pickup.
+    let peak = heater.iter().copied().fold(0.0, f64::max);
+    assert!(peak > 30.0 && peak < 2126.0, "{peak} A");
+    assert!(heater[at] > 15.0, "the trip's own sample: {} A", heater[at]);
+    // After: the heater's circuit open, the server fed on.
+    for k in at + 3..time.len() {
+        assert!(heater[k] < 0.05, "{k}: {} A", heater[k]);
+        assert!((server[k] - server[0]).abs() < 0.05, "{k}: {} A", server[k]);
+    }
+    let status: Vec<i64> = r["status"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert_eq!(status.iter().position(|&s| s == 1), Some(at));
+}

@@ -430,11 +430,19 @@ impl EmulatedHil {
 }
 
 impl Backend for EmulatedHil {
-    fn measure(&mut self, out: &mut Measurements) {
+    fn measure(&mut self, now: f64, out: &mut Measurements) {
         // The bus clock is the Pi's: it idles until the step starts, or is already later when
         // the last poll overran (a slow device).
         self.bus.idle_until(nanos(self.pdu.time()));
-        self.hw.measure(out);
+        self.hw.measure(now, out);
+    }
+
+    fn trip(&mut self, t: f64, subject: &str) {
+        self.hw.trip(t, subject);
+    }
+
+    fn fault_records(&mut self, out: &mut Vec<record::FaultRecord>) {
+        self.hw.fault_records(out);
     }
 
     fn actuate(&mut self, c: &Commands, dt: f64) {

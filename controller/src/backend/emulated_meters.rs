@@ -165,7 +165,7 @@ impl EmulatedMeters {
 }
 
 impl Backend for EmulatedMeters {
-    fn measure(&mut self, out: &mut Measurements) {
+    fn measure(&mut self, _now: f64, out: &mut Measurements) {
         let meters = self.site.meters();
         self.readout.measure(self.t, &meters, self.feeding, out);
     }

@@ -18,6 +18,7 @@ use hil::poll::{PollEvent, Poller};
 
 use super::Backend;
 use super::relay_outputs::{Coil, RelayOutputs, coils};
+use crate::disturbance::{RMS_CYCLES, Recorder};
 use control_core::{Commands, Event, Instant, LoadMeasurement, Measurements, SourceMeasurement};
 use control_core::{EventKind, NodeTrouble};
 
@@ -198,6 +199,26 @@ pub struct Hardware<I, D, P: OutputPin> {
     /// Values older than this are stale, s.
     stale_s: f64,
     steps: u64,
+    /// The fast block's values once a step: a trip's RMS record (`rms_channels`' order).
+    recorder: Recorder,
+    frame: Vec<f64>,
+}
+
+/// A hardware fault record's channels: what the nodes' fast block gives, the last cycle's
+/// voltage of each source (and of the bus, where a node sees it) and each circuit's largest
+/// half-cycle current since the last poll.
+fn rms_channels(names: &[String], bus: bool) -> Vec<(String, &'static str)> {
+    let mut c = vec![
+        ("main/v_rms".to_string(), "V"),
+        ("backup/v_rms".into(), "V"),
+    ];
+    if bus {
+        c.push(("bus/v_rms".into(), "V"));
+    }
+    c.push(("main/i_half_rms".into(), "A"));
+    c.push(("backup/i_half_rms".into(), "A"));
+    c.extend(names.iter().map(|n| (format!("load/{n}/i_half_rms"), "A")));
+    c
 }
 
 impl<I: I2c, D: DelayNs, P: OutputPin> Hardware<I, D, P> {
@@ -218,6 +239,8 @@ impl<I: I2c, D: DelayNs, P: OutputPin> Hardware<I, D, P> {
             ));
         }
         let outputs = RelayOutputs::new(bench, names, io.outputs, io.heartbeat)?;
+        let channels = rms_channels(names, wiring.bus.is_some());
+        let recorder = Recorder::new(channels, 1.0 / step_s, bench.nominal_hz, RMS_CYCLES);
         Ok(Hardware {
             poller: Poller::new(wiring.nodes.iter().copied(), bench.poll),
             i2c: io.i2c,
@@ -243,6 +266,8 @@ impl<I: I2c, D: DelayNs, P: OutputPin> Hardware<I, D, P> {
             meter_events: Vec::new(),
             stale_s: f64::from(bench.poll.stale_windows) * bench.poll.window_s,
             steps: 0,
+            recorder,
+            frame: Vec::new(),
             wiring,
         })
     }
@@ -431,7 +456,7 @@ fn q_of(v: &hil::node::Values) -> f64 {
 }
 
 impl<I: I2c, D: DelayNs, P: OutputPin> Backend for Hardware<I, D, P> {
-    fn measure(&mut self, out: &mut Measurements) {
+    fn measure(&mut self, at: f64, out: &mut Measurements) {
         let start = self.now();
         // The meters stream for the rest of the step, their last reads (a quarter of a
         // millisecond each) ending before it does, so that the next step starts on time.
@@ -515,6 +540,33 @@ impl<I: I2c, D: DelayNs, P: OutputPin> Backend for Hardware<I, D, P> {
         };
         (self.panel.bus_v, self.panel.bus_hz) =
             bus.unwrap_or_else(|| fed.map_or((0.0, 0.0), |s| (s.v, s.hz)));
+        // The fast block as read, for a trip's record (in `rms_channels`' order).
+        let w = &self.wiring;
+        let node = |slot| reading(&self.poller, slot, now);
+        let f = &mut self.frame;
+        f.clear();
+        f.extend([node(w.main).v_cycle, node(w.backup).v_cycle]);
+        if let Some(n) = w.bus {
+            f.push(node((n, 0)).v_cycle);
+        }
+        f.extend([node(w.main).i_fast, node(w.backup).i_fast]);
+        f.extend(w.loads.iter().map(|&place| {
+            match place {
+                Place::Node(slot) => node(slot).i_fast,
+                Place::Meter(m, c) => self.metered[m]
+                    .as_ref()
+                    .map_or(0.0, |v| v[usize::from(c)].i_fast),
+            }
+        }));
+        self.recorder.push(at, f);
+    }
+
+    fn trip(&mut self, t: f64, subject: &str) {
+        self.recorder.trip(t, subject);
+    }
+
+    fn fault_records(&mut self, out: &mut Vec<record::FaultRecord>) {
+        self.recorder.take(out);
     }
 
     fn actuate(&mut self, c: &Commands, _dt: f64) {

@@ -88,7 +88,7 @@ fn start(file: &Field, emulated: bool) -> Result<Started, String> {
 }
 
 impl<P: OutputPin> Backend for MeteredSite<P> {
-    fn measure(&mut self, out: &mut Measurements) {
+    fn measure(&mut self, _now: f64, out: &mut Measurements) {
         let meters = self.site.meters();
         self.readout
             .measure(self.site.now(), &meters, self.feeding, out);
@@ -136,7 +136,7 @@ mod tests {
         let (pins, beat) = (e.outputs.clone(), e.heartbeat.clone());
         let mut s = MeteredSite::open(&bench, &file, true, &names, e.outputs, e.heartbeat).unwrap();
         let mut m = Measurements::default();
-        s.measure(&mut m);
+        s.measure(0.0, &mut m);
         // The emulated meters read 230 V and 2 kW each.
         assert_eq!((m.main.v, m.main.lost), (230.0, false));
         assert_eq!(m.loads.len(), 6);
@@ -167,7 +167,7 @@ mod tests {
         let t0 = std::time::Instant::now();
         while m.main.v > 0.0 && t0.elapsed().as_secs() < 5 {
             std::thread::sleep(std::time::Duration::from_millis(10));
-            s.measure(&mut m);
+            s.measure(0.0, &mut m);
         }
         assert_eq!((m.main.v, m.main.lost), (0.0, false));
         assert_eq!(m.backup.v, 230.0);

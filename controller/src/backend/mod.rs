@@ -21,8 +21,9 @@ use control_core::{Commands, Event, Instant, LoadMeasurement, Measurements, Sour
 use control_core::{PduCalibration, PduMetering};
 
 pub trait Backend {
-    /// What the sensors read now, into `out` (reused so the loop does not allocate).
-    fn measure(&mut self, out: &mut Measurements);
+    /// What the sensors read at `now` (s since the start), into `out` (reused so the loop does
+    /// not allocate).
+    fn measure(&mut self, now: f64, out: &mut Measurements);
     /// Drive the outputs, then let `dt` seconds pass (real hardware: they pass by themselves).
     fn actuate(&mut self, commands: &Commands, dt: f64);
     /// What the site's meters show now, for people and the record (the controller decides on
@@ -102,7 +103,12 @@ impl SimBackend {
                 .map(|l| (format!("load/{}/i", l.spec.name), "A")),
         );
         let mut sampled = Sampled {
-            recorder: Recorder::new(channels, spec.sample_rate, nominal_hz),
+            recorder: Recorder::new(
+                channels,
+                spec.sample_rate,
+                nominal_hz,
+                crate::disturbance::WAVE_CYCLES,
+            ),
             synth,
             metering,
             scales: nominal_calibration(spec),
@@ -162,7 +168,7 @@ fn measurements(r: &Readings, out: &mut Measurements) {
 }
 
 impl Backend for SimBackend {
-    fn measure(&mut self, out: &mut Measurements) {
+    fn measure(&mut self, _now: f64, out: &mut Measurements) {
         match &mut self.sampled {
             Some(s) => s.metering.measure(out),
             None => measurements(self.pdu.readings(), out),
@@ -295,8 +301,8 @@ impl PduBackend {
 }
 
 impl Backend for PduBackend {
-    fn measure(&mut self, out: &mut Measurements) {
-        self.backend_mut().measure(out);
+    fn measure(&mut self, now: f64, out: &mut Measurements) {
+        self.backend_mut().measure(now, out);
     }
 
     fn actuate(&mut self, commands: &Commands, dt: f64) {

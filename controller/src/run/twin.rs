@@ -211,7 +211,7 @@ impl PduLoop {
             // A hung loop neither measures nor decides nor beats; the world goes on.
             (Some(until), Some(hil)) if now < until => hil.idle(dt),
             _ => {
-                self.backend.measure(&mut self.m);
+                self.backend.measure(now.as_secs_f64(), &mut self.m);
                 self.backend.actuate(self.ctl.step(now, &self.m), dt);
             }
         }
