@@ -36,26 +36,47 @@ fn read(stem: &Path) -> Value {
     serde_json::from_slice(&read.stdout).unwrap()
 }
 
+/// `gridtwin run` of a scenario into a scratch directory.
+fn run(scenario: &str, tag: &str) -> std::path::PathBuf {
+    let out = common::scratch(tag);
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(format!("{scenario}.ron"));
+    let run = common::gridtwin()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{err}");
+    out
+}
+
+/// A list of the reader's output as text or numbers.
+fn texts(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect()
+}
+
+fn numbers(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
 fn rms(x: &[f64]) -> f64 {
     (x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64).sqrt()
 }
 
 #[test]
 fn a_short_circuit_s_record_reads_back_with_its_cycles_before_and_its_fault_current() {
-    let out = common::scratch("comtrade");
-    let scenario =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/waveform_fault_record.ron");
-    let run = common::gridtwin()
-        .args(["run", "--quiet", "--out"])
-        .arg(&out)
-        .arg(&scenario)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let out = run("waveform_fault_record", "comtrade");
     let events = std::fs::read_to_string(out.join("events.jsonl")).unwrap();
     let trip: Value = events
         .lines()
@@ -68,12 +89,7 @@ fn a_short_circuit_s_record_reads_back_with_its_cycles_before_and_its_fault_curr
     assert_eq!(r["station"], "waveform_fault_record");
     assert_eq!(r["rev_year"], "1999");
     assert_eq!(r["frequency"], 50.0);
-    let ids: Vec<&str> = r["analog_ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let ids = texts(&r["analog_ids"]);
     assert_eq!(
         ids,
         [
@@ -112,14 +128,7 @@ fn a_short_circuit_s_record_reads_back_with_its_cycles_before_and_its_fault_curr
         .iter()
         .map(|t| start_s + t.as_f64().unwrap())
         .collect();
-    let ch = |k: usize| -> Vec<f64> {
-        r["analog"][k]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect()
-    };
+    let ch = |k: usize| numbers(&r["analog"][k]);
     let (bus, heater, main_i) = (ch(4), ch(5), ch(1));
     let rate = 3200.0;
     let cycle = (rate / 50.0) as usize;
@@ -165,19 +174,14 @@ fn a_short_circuit_s_record_reads_back_with_its_cycles_before_and_its_fault_curr
     assert!((rms(&main_i[onset..onset + cycle]) / fault - 1.0).abs() < 0.01);
 
     // The trip's status turns 1 at the trigger; a cycle after the trip the relay has opened.
-    let status: Vec<i64> = r["status"][0]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_i64().unwrap())
-        .collect();
-    let on = status.iter().position(|&s| s == 1).unwrap();
+    let status = numbers(&r["status"][0]);
+    let on = status.iter().position(|&s| s == 1.0).unwrap();
     assert!(
         (time[on] - trip_t).abs() <= 1.0 / rate,
         "{} vs {trip_t}",
         time[on]
     );
-    assert!(status[on..].iter().all(|&s| s == 1));
+    assert!(status[on..].iter().all(|&s| s == 1.0));
     let after = time.iter().position(|&t| t >= trip_t + 0.04).unwrap();
     assert!(
         rms(&heater[after..]) < 0.01,
@@ -241,12 +245,7 @@ async fn a_live_site_stores_the_record_and_serves_its_comtrade_files() {
     let r = read(&dir.join("f"));
     assert_eq!(r["station"], "waveform_fault_record");
     assert!((r["trigger_time"].as_f64().unwrap() - 0.2).abs() < 1e-6);
-    let heater: Vec<f64> = r["analog"][5]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
+    let heater = numbers(&r["analog"][5]);
     let peak = heater.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
     let z = ((0.09_f64).powi(2) + 0.06_f64.powi(2)).sqrt();
     assert!(peak > 0.9 * 230.0 / z * 2f64.sqrt(), "fault peak {peak} A");
@@ -265,27 +264,9 @@ async fn a_live_site_stores_the_record_and_serves_its_comtrade_files() {
 /// opens, while the server's comes back.
 #[test]
 fn a_record_on_hardware_is_the_nodes_fast_block_around_the_trip() {
-    let out = common::scratch("comtrade-hil");
-    let scenario =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/hil_short_fault_record.ron");
-    let run = common::gridtwin()
-        .args(["run", "--quiet", "--out"])
-        .arg(&out)
-        .arg(&scenario)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let out = run("hil_short_fault_record", "comtrade-hil");
     let r = read(&out.join("faults/fault-01-heater"));
-    let ids: Vec<&str> = r["analog_ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let ids = texts(&r["analog_ids"]);
     assert_eq!(
         ids,
         [
@@ -299,24 +280,12 @@ fn a_record_on_hardware_is_the_nodes_fast_block_around_the_trip() {
         ]
     );
     // One value a 20 ms step: a second (50 cycles) each side of the trip.
-    let time: Vec<f64> = r["time"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_f64().unwrap())
-        .collect();
+    let time = numbers(&r["time"]);
     assert_eq!(time.len(), 100);
     assert!((time[1] - time[0] - 0.02).abs() < 1e-9);
     let trigger = r["trigger_time"].as_f64().unwrap();
     assert!((trigger - 1.0).abs() < 1e-6, "{trigger}");
-    let ch = |k: usize| -> Vec<f64> {
-        r["analog"][k]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect()
-    };
+    let ch = |k: usize| numbers(&r["analog"][k]);
     let (bus, main_i, server, heater) = (ch(2), ch(3), ch(5), ch(6));
     let at = time.iter().position(|&t| t >= trigger - 1e-9).unwrap();
     // Before: the heater at the bus voltage over 26.45 Ω; the main carries both circuits.
@@ -346,11 +315,6 @@ fn a_record_on_hardware_is_the_nodes_fast_block_around_the_trip() {
         assert!(heater[k] < 0.05, "{k}: {} A", heater[k]);
         assert!((server[k] - server[0]).abs() < 0.05, "{k}: {} A", server[k]);
     }
-    let status: Vec<i64> = r["status"][0]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_i64().unwrap())
-        .collect();
-    assert_eq!(status.iter().position(|&s| s == 1), Some(at));
+    let status = numbers(&r["status"][0]);
+    assert_eq!(status.iter().position(|&s| s == 1.0), Some(at));
 }

@@ -205,16 +205,19 @@ fn status_and_stats_show_what_the_store_holds() {
     let line = format!("{:<32} {kwh:>12.3} kWh", "load/server");
     assert!(said.contains(&line), "{line:?} in\n{said}");
     // `report --data`: the day so far, from the store, beside it in `reports/`.
-    let out = common::gridtwin()
-        .args([
-            "report",
-            "--data",
-            data.to_str().unwrap(),
-            "--period",
-            "day",
-        ])
-        .output()
-        .unwrap();
+    let report = |period: &str| {
+        common::gridtwin()
+            .args([
+                "report",
+                "--data",
+                data.to_str().unwrap(),
+                "--period",
+                period,
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = report("day");
     let said = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{said}");
     let day = chrono::Local::now().format("day-%Y-%m-%d").to_string();
@@ -225,16 +228,7 @@ fn status_and_stats_show_what_the_store_holds() {
             .unwrap()
             .contains("energy from the main")
     );
-    let out = common::gridtwin()
-        .args([
-            "report",
-            "--data",
-            data.to_str().unwrap(),
-            "--period",
-            "year",
-        ])
-        .output()
-        .unwrap();
+    let out = report("year");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("day, week or month"));
     let out = common::gridtwin()

@@ -39,7 +39,9 @@ async fn a_live_day_report_is_the_ledger_quarter_by_quarter() {
     let cal = s.state.live.calendar();
     let cut = s.state.live.site_now().div_euclid(QUARTER) * QUARTER;
     let span = Span::of(cal, Period::Day, cal.local(cut - 1).date());
-    let g = gather(&db, &span, cut, s.state.live.tariff_now()).unwrap();
+    let g = gather(&db, &span, cut, s.state.live.tariff_now())
+        .unwrap()
+        .unwrap();
     assert_eq!(g.until, cut);
     assert_eq!(g.meta.duration_s, (cut - span.from) as f64 / 1000.0);
     let rec = reports::Recording::new(g.meta, &g.series, g.events).unwrap();

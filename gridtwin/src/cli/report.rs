@@ -180,8 +180,9 @@ fn live(data: &Path, a: &Args) -> Outcome {
         .map_err(|e| Failure::Failed(e.to_string()))?
         .and_then(|s| s.tariff);
     let opts = a.flags.options();
-    let (_, summary) =
-        site_report::write(&db, &span, now, tariff, &dir, opts).map_err(Failure::BadInput)?;
+    let (_, summary) = site_report::write(&db, &span, now, tariff, &dir, opts)
+        .map_err(Failure::BadInput)?
+        .ok_or_else(|| Failure::BadInput(site_report::empty(&span)))?;
     super::printed(Ok(format!(
         "{summary}report written to {}",
         dir.join("report.html").display()

@@ -30,13 +30,14 @@ pub struct Gathered {
 }
 
 /// The span's recording from the store, cut at the last whole minute before `until` (the
-/// site's clock) when the span runs past it, costed at `tariff` (none: the scenario's).
+/// site's clock) when the span runs past it, costed at `tariff` (none: the scenario's); none
+/// when the site has no readings in it.
 pub fn gather(
     db: &Store,
     span: &Span,
     until: i64,
     tariff: Option<record::Tariff>,
-) -> Result<Gathered, String> {
+) -> Result<Option<Gathered>, String> {
     let site: SiteRecord = db
         .state(SITE)
         .map_err(|e| e.to_string())?
@@ -99,7 +100,7 @@ pub fn gather(
         }
     }
     if rows.is_empty() {
-        return Err(format!("{}: the site has no readings in it", span.label));
+        return Ok(None);
     }
     // The closing row, at the span's end.
     rows.insert(minutes);
@@ -171,12 +172,12 @@ pub fn gather(
             },
         })
         .collect();
-    Ok(Gathered {
+    Ok(Some(Gathered {
         meta,
         series,
         events,
         until: end,
-    })
+    }))
 }
 
 /// A register's value at each minute boundary of the span (`minutes + 1` of them): its last

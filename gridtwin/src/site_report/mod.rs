@@ -164,6 +164,11 @@ pub fn due(cal: Calendar, periods: &[Period], now: i64, written: &[String]) -> V
         .collect()
 }
 
+/// Why a span has no report.
+pub fn empty(span: &Span) -> String {
+    format!("{}: the site has no readings in it", span.label)
+}
+
 /// Where the report of `span` goes in the data directory `data`.
 pub fn folder(data: &Path, span: &Span) -> PathBuf {
     data.join(DIR).join(&span.label)
@@ -171,7 +176,7 @@ pub fn folder(data: &Path, span: &Span) -> PathBuf {
 
 /// The report of `span` written into `dir` from the store as it is at `until` (the site's clock),
 /// costed at `tariff` (none: the scenario's), with its `about.json`; what that says, and the
-/// summary in Markdown.
+/// summary in Markdown. None, and nothing written, when the site has no readings in the span.
 #[cfg(feature = "report")]
 pub fn write(
     db: &crate::store::Store,
@@ -180,8 +185,10 @@ pub fn write(
     tariff: Option<record::Tariff>,
     dir: &Path,
     opts: reports::Options,
-) -> Result<(About, String), String> {
-    let g = gather(db, span, until, tariff)?;
+) -> Result<Option<(About, String)>, String> {
+    let Some(g) = gather(db, span, until, tariff)? else {
+        return Ok(None);
+    };
     let rec = reports::Recording::new(g.meta, &g.series, g.events)?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     rec.write(dir).map_err(|e| e.to_string())?;
@@ -195,7 +202,7 @@ pub fn write(
     let path = dir.join(ABOUT);
     let json = serde_json::to_vec_pretty(&about).map_err(|e| e.to_string())?;
     std::fs::write(&path, json).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok((about, report.markdown(&rec)))
+    Ok(Some((about, report.markdown(&rec))))
 }
 
 #[cfg(test)]

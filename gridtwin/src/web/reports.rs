@@ -104,7 +104,9 @@ pub async fn write(
             format!("{}: it has not begun on the site's clock", span.label),
         ));
     }
-    let about = written(&s, span, now).await?;
+    let about = written(&s, span.clone(), now).await?.ok_or_else(|| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, site_report::empty(&span))
+    })?;
     let (user, json) = (u.name.clone(), about.span.label.clone());
     s.db(move |db| db.audit(now, &user, "report", "reports", &json))
         .await?;
@@ -112,8 +114,8 @@ pub async fn write(
 }
 
 /// The report of `span` written from a connection of its own (a month takes seconds, which the
-/// API's connection does not wait for).
-async fn written(s: &Shared, span: Span, now: i64) -> Result<About, ApiError> {
+/// API's connection does not wait for); none when the site has no readings in it.
+async fn written(s: &Shared, span: Span, now: i64) -> Result<Option<About>, ApiError> {
     let (data, tariff) = (s.data.clone(), s.live.tariff_now());
     tokio::task::spawn_blocking(move || write_blocking(&data, &span, now, tariff))
         .await
@@ -127,10 +129,11 @@ fn write_blocking(
     span: &Span,
     now: i64,
     tariff: Option<record::Tariff>,
-) -> Result<About, String> {
+) -> Result<Option<About>, String> {
     let db = crate::store::Store::open(data).map_err(|e| e.to_string())?;
     let dir = site_report::folder(data, span);
-    Ok(site_report::write(&db, span, now, tariff, &dir, ::reports::Options::default())?.0)
+    let opts = ::reports::Options::default();
+    Ok(site_report::write(&db, span, now, tariff, &dir, opts)?.map(|w| w.0))
 }
 
 #[cfg(not(feature = "report"))]
@@ -139,7 +142,7 @@ fn write_blocking(
     _: &Span,
     _: i64,
     _: Option<record::Tariff>,
-) -> Result<About, String> {
+) -> Result<Option<About>, String> {
     Err(
         "this build has no report engine (no `report` feature): copy the data directory to a \
          build with it and run `gridtwin report --data DIR`"
@@ -160,7 +163,7 @@ pub async fn schedule(s: Shared) {
 }
 
 /// The reports the schedule owes at `now`, each written once; those written. A period without
-/// readings goes into `skipped` and is not tried again.
+/// readings, or whose report failed (logged), goes into `skipped` and is not tried again.
 pub async fn catch_up(s: &Shared, now: i64, skipped: &mut Vec<String>) -> Vec<About> {
     let dir = s.data.join(site_report::DIR);
     let mut done: Vec<String> = tokio::task::spawn_blocking(move || site_report::list(&dir))
@@ -175,10 +178,12 @@ pub async fn catch_up(s: &Shared, now: i64, skipped: &mut Vec<String>) -> Vec<Ab
     for span in site_report::due(s.live.calendar(), &periods, now, &done) {
         let label = span.label.clone();
         match written(s, span, now).await {
-            Ok(a) => {
+            Ok(Some(a)) => {
                 tracing::info!("report {label} written");
                 out.push(a);
             }
+            // A site new since then: nothing to report, nothing to say.
+            Ok(None) => skipped.push(label),
             Err(e) => {
                 tracing::warn!("report {label} not written: {}", e.message);
                 skipped.push(label);
