@@ -1,5 +1,7 @@
 //! `cargo xtask bench`: a 24-hour PDU scenario with 16 loads at 20 ms steps (4.32 M controller
 //! steps), run start to finish as `gridtwin run` runs it. Goal: 50,000x real time on one core.
+//! Then the peak resident memory of a day's and a week's run, each in a process of its own so
+//! that one's peak is not the other's.
 
 use std::path::Path;
 use std::time::Instant;
@@ -50,12 +52,20 @@ fn day_scenario(duration: f64) -> String {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
     // `cargo test --all-targets` runs this too (without --bench): then only a short smoke run.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !args.iter().any(|a| a == "--bench") {
         let l = scenario::parse(Path::new("bench_day.ron"), &day_scenario(7200.0)).expect("valid");
         let r = run::run(&l, |_| {});
         assert!(r.passed(), "{}", run::summary::render(&r));
         return;
+    }
+    if let Some(days) = args
+        .iter()
+        .position(|a| a == "--days")
+        .and_then(|i| args.get(i + 1)?.parse::<u32>().ok())
+    {
+        return measured(days);
     }
     let text = day_scenario(86400.0);
     let l = scenario::parse(Path::new("bench_day.ron"), &text).expect("valid bench scenario");
@@ -79,4 +89,42 @@ fn main() {
         86400.0 / best,
         best * 1e9 / 4_320_000.0
     );
+    for days in [1, 7] {
+        let child = std::process::Command::new(std::env::current_exe().expect("this bench"))
+            .args(["--bench", "--days", &days.to_string()])
+            .output()
+            .expect("the bench runs itself");
+        assert!(
+            child.status.success(),
+            "{}",
+            String::from_utf8_lossy(&child.stderr)
+        );
+        print!("{}", String::from_utf8_lossy(&child.stdout));
+    }
+}
+
+/// One run of `days` days in this process: its time, and the process's peak resident memory.
+fn measured(days: u32) {
+    let duration = f64::from(days) * 86400.0;
+    let l = scenario::parse(Path::new("bench_day.ron"), &day_scenario(duration)).expect("valid");
+    let t0 = Instant::now();
+    let r = run::run(&l, |_| {});
+    let secs = t0.elapsed().as_secs_f64();
+    assert!(r.passed(), "{}", run::summary::render(&r));
+    println!(
+        "{days} day(s) alone: {secs:.2} s ({:.0}x real time), {} rows, peak resident memory {:.0} MB",
+        duration / secs,
+        r.series.len(),
+        peak_resident_mb()
+    );
+}
+
+/// The process's peak resident set (`VmHWM` in /proc/self/status), MB.
+fn peak_resident_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("Linux's /proc");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
