@@ -120,6 +120,16 @@ pub fn api_bodies(data: &[u8]) {
     let _ = serde_json::from_slice::<control_core::LoadSettings>(data);
     let _ = serde_json::from_slice::<crate::store::EventFilter>(data);
     let _ = serde_json::from_slice::<crate::web::Range>(data);
+    if let Ok(ask) = serde_json::from_slice::<crate::web::reports::Ask>(data) {
+        // Any day chrono can hold, on calendars a day either side of UTC.
+        for offset in [-86_399, 0, 86_399] {
+            let cal = crate::energy::Calendar {
+                utc_offset_s: offset,
+            };
+            let span = ask.span(cal, 0);
+            assert!(span.from <= span.to, "{span:?}");
+        }
+    }
     if let Ok(rules) = serde_json::from_slice::<Vec<control_core::AlertRule>>(data) {
         alert_rules(&rules);
     }

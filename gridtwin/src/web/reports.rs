@@ -77,6 +77,7 @@ pub async fn page(
         .into_response())
 }
 
+/// What `POST /api/reports` asks for.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ask {
@@ -84,6 +85,14 @@ pub struct Ask {
     /// A day of the period (YYYY-MM-DD, the site's local calendar); the current one when not
     /// given.
     date: Option<chrono::NaiveDate>,
+}
+
+impl Ask {
+    /// The period asked for on the site's calendar at `now` (unix ms).
+    pub fn span(&self, cal: crate::energy::Calendar, now: i64) -> Span {
+        let day = self.date.unwrap_or_else(|| cal.local(now).date());
+        Span::of(cal, self.period, day)
+    }
 }
 
 /// Write one period's report now (so far, for the current period); 422 when the site has no
@@ -94,10 +103,8 @@ pub async fn write(
     Body(ask): Body<Ask>,
 ) -> Result<Json<About>, ApiError> {
     require(&u, Role::Operator)?;
-    let cal = s.live.calendar();
     let now = s.live.site_now();
-    let day = ask.date.unwrap_or_else(|| cal.local(now).date());
-    let span = Span::of(cal, ask.period, day);
+    let span = ask.span(s.live.calendar(), now);
     if span.from >= now {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
