@@ -136,7 +136,6 @@ pub enum Crossing {
 }
 
 impl AlertRule {
-    /// Whether the two raise and clear alike (they may tell different people).
     /// The loads this rule's `Shed` action holds off: its `shed` list, else its scope's loads.
     pub fn shed_targets(&self) -> Vec<String> {
         if self.action != AlertAction::Shed {
@@ -152,6 +151,7 @@ impl AlertRule {
         }
     }
 
+    /// Whether the two raise and clear alike (they may tell different people).
     pub fn same_condition(&self, other: &AlertRule) -> bool {
         let bare = |r: &AlertRule| AlertRule {
             notify: None,

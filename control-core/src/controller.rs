@@ -102,7 +102,7 @@ impl Controller {
         epoch: NaiveDateTime,
         restored: Option<&[bool]>,
     ) -> Result<Self, ConfigError> {
-        check_settings(load_names, settings)?;
+        check_schedule(settings.ats.exercise.as_ref())?;
         let loads = resolve_loads(load_names, settings)?;
         let s = settings.clone();
         Ok(Controller {
@@ -260,9 +260,7 @@ impl Controller {
     /// A new generator exercise (none: no more), in force from `now`; a scheduled test that
     /// its window no longer covers ends. Logged as an operator action.
     pub fn set_exercise(&mut self, now: Instant, ex: Option<Exercise>) -> Result<(), ConfigError> {
-        if let Some(p) = ex.as_ref().and_then(|e| e.schedule.problem()) {
-            return Err(ConfigError::Exercise(p));
-        }
+        check_schedule(ex.as_ref())?;
         self.s.ats.exercise = ex.clone();
         self.ats.set_exercise(now, ex, &mut self.events);
         self.events.push(Event::new(
@@ -433,15 +431,21 @@ impl Controller {
     }
 }
 
-/// Load settings in grid order, with required loads as indices; names and cycles checked.
 /// Whether `s` is valid for a grid with these loads (as `Controller::new` would find it).
 pub fn check_settings(names: &[String], s: &Settings) -> Result<(), ConfigError> {
-    if let Some(p) = s.ats.exercise.as_ref().and_then(|e| e.schedule.problem()) {
-        return Err(ConfigError::Exercise(p));
-    }
+    check_schedule(s.ats.exercise.as_ref())?;
     resolve_loads(names, s).map(|_| ())
 }
 
+/// An exercise's schedule, checked as a load's are.
+fn check_schedule(ex: Option<&Exercise>) -> Result<(), ConfigError> {
+    match ex.and_then(|e| e.schedule.problem()) {
+        Some(p) => Err(ConfigError::Exercise(p)),
+        None => Ok(()),
+    }
+}
+
+/// Load settings in grid order, with required loads as indices; names and cycles checked.
 fn resolve_loads(
     names: &[String],
     s: &Settings,

@@ -496,7 +496,7 @@ mod tests {
             );
             t += 0.1;
         }
-        events.iter().map(|e| (e.t, e.kind.name())).collect()
+        named(&events)
     }
 
     /// Monday 2026-01-05 00:00.
@@ -546,8 +546,13 @@ mod tests {
         }
     }
 
+    /// Each event's time and kind.
     fn named(events: &[Event]) -> Vec<(f64, &'static str)> {
         events.iter().map(|e| (e.t, e.kind.name())).collect()
+    }
+
+    fn kinds(named: &[(f64, &'static str)]) -> Vec<&'static str> {
+        named.iter().map(|e| e.1).collect()
     }
 
     #[test]
@@ -564,7 +569,7 @@ mod tests {
         );
         run_healthy(&mut ats, 10.0, 120.0, &mut ev);
         let ev = named(&ev);
-        let names: Vec<_> = ev.iter().map(|e| e.1).collect();
+        let names = kinds(&ev);
         assert_eq!(
             names,
             [
@@ -599,7 +604,7 @@ mod tests {
             .unwrap();
         run_healthy(&mut ats, 30.0, 60.0, &mut ev);
         let ev = named(&ev);
-        let names: Vec<_> = ev.iter().map(|e| e.1).collect();
+        let names = kinds(&ev);
         assert_eq!(
             names,
             ["test_started", "engine_start", "test_ended", "engine_stop"]
@@ -621,7 +626,7 @@ mod tests {
             .unwrap();
         // The backup carries the load from about 6 s and fails at 30 s.
         let ev = run(&mut ats, 0.0, 40.0, |t| (true, (5.0..30.0).contains(&t)));
-        let names: Vec<_> = ev.iter().map(|e| e.1).collect();
+        let names = kinds(&ev);
         assert_eq!(
             names,
             [
@@ -670,7 +675,7 @@ mod tests {
             }
         );
         let ev = named(&ev);
-        let names: Vec<_> = ev.iter().map(|e| e.1).collect();
+        let names = kinds(&ev);
         assert_eq!(
             names,
             ["test_started", "engine_start", "test_ended", "engine_stop"]
@@ -685,7 +690,7 @@ mod tests {
         ats.set_exercise(Instant::from_secs_f64(90.0), None, &mut ev);
         run_healthy(&mut ats, 90.0, 240.0, &mut ev);
         let ev = named(&ev);
-        let names: Vec<_> = ev.iter().map(|e| e.1).collect();
+        let names = kinds(&ev);
         assert_eq!(
             names,
             ["test_started", "engine_start", "test_ended", "engine_stop"]
@@ -706,7 +711,7 @@ mod tests {
             let main = !(10.0..100.0).contains(&t);
             (main, (21.0..230.0).contains(&t))
         });
-        let names: Vec<_> = ev.iter().map(|e| e.1).collect();
+        let names = kinds(&ev);
         assert_eq!(
             names,
             [

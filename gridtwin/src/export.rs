@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat};
 use rust_xlsxwriter::{Format as Cell, Workbook};
 use serde::Serialize;
 
-use crate::store::{EventFilter, Point, Resolution, Store, StoreError, StoredEvent};
+use crate::store::{Point, Resolution, Store, StoreError, StoredEvent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -49,9 +49,6 @@ struct Row {
     t: i64,
 }
 
-/// The most events an export carries.
-const EVENTS: u32 = 10_000;
-
 fn rfc3339(t: i64) -> String {
     DateTime::from_timestamp_millis(t)
         .map(|d| d.to_rfc3339_opts(SecondsFormat::Millis, true))
@@ -73,17 +70,6 @@ fn rows(db: &Store, channels: &[String], from: i64, to: i64) -> Result<Vec<Row>,
         })
     })?;
     Ok(out)
-}
-
-fn events(db: &Store, from: i64, to: i64) -> Result<Vec<StoredEvent>, StoreError> {
-    let mut e = db.events(&EventFilter {
-        from: Some(from),
-        to: Some(to),
-        limit: Some(EVENTS),
-        ..EventFilter::default()
-    })?;
-    e.reverse();
-    Ok(e)
 }
 
 /// The channels' stored rows over [from, to) unix ms in `format`.
@@ -120,11 +106,11 @@ pub fn export(
                 "from": rfc3339(from),
                 "to": rfc3339(to),
                 "readings": rows,
-                "events": events(db, from, to)?,
+                "events": db.events_between(from, to)?,
             });
             serde_json::to_vec(&doc).map_err(|e| bad(&e))
         }
-        Format::Xlsx => xlsx(&rows, &events(db, from, to)?).map_err(|e| bad(&e)),
+        Format::Xlsx => xlsx(&rows, &db.events_between(from, to)?).map_err(|e| bad(&e)),
     }
 }
 

@@ -162,6 +162,21 @@ pub fn member_quantity<'a>(scope: &str, name: &str, channel: &'a str) -> Option<
         .strip_prefix('/')
 }
 
+/// Which of the members named `names` owns `channel` in `scope`, by index: the longest name,
+/// should one name prefix another (`pump` and `pump/2`).
+pub fn owner<'a>(
+    scope: &str,
+    names: impl IntoIterator<Item = &'a str>,
+    channel: &str,
+) -> Option<usize> {
+    names
+        .into_iter()
+        .enumerate()
+        .filter(|(_, n)| member_quantity(scope, n, channel).is_some())
+        .max_by_key(|(_, n)| n.len())
+        .map(|(i, _)| i)
+}
+
 /// What a PDU's coded channels' numbers mean, for the report: the load quantities `relay` and
 /// `status` (`statuses`, the controller's names) and the site's switches, generator, feeding
 /// source and transfer switch (`ats`, its states' names).
@@ -216,6 +231,11 @@ mod tests {
         );
         assert_eq!(member_quantity(LOAD, "pump", "load/pumps/p"), None);
         assert_eq!(member_quantity(LOAD, "pump", "home/pump/p"), None);
+        // Of the two that could own it, the longer name does.
+        let names = ["pump", "pump/2"];
+        assert_eq!(owner(LOAD, names, "load/pump/2/p"), Some(1));
+        assert_eq!(owner(LOAD, names, "load/pump/p"), Some(0));
+        assert_eq!(owner(LOAD, names, "main/p"), None);
     }
 
     #[test]

@@ -36,13 +36,9 @@ impl Recording {
             Kind::Pdu => schema::LOAD,
             Kind::Feeder => schema::HOME,
         };
-        // The load whose channel this is; the longest name, should one name prefix another
-        // ("pump" and "pump/2").
-        let owner = |col: &str| {
-            (0..meta.loads.len())
-                .filter(|&i| schema::member_quantity(scope, &meta.loads[i].name, col).is_some())
-                .max_by_key(|&i| meta.loads[i].name.len())
-        };
+        // The load whose channel this is.
+        let owner =
+            |col: &str| schema::owner(scope, meta.loads.iter().map(|l| l.name.as_str()), col);
         let mut site = Vec::new();
         let mut quantities: Vec<String> = Vec::new();
         for name in names {

@@ -184,7 +184,7 @@ impl Live {
         let (batch_tx, batch_rx) = mpsc::channel::<Batch>();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stored: ServiceSettings = store
-            .setting::<ServiceSettings>(crate::live::SETTINGS)
+            .setting::<ServiceSettings>(SETTINGS)
             .map_err(|e| e.to_string())?
             .unwrap_or_default();
         let notify_from = Sender {

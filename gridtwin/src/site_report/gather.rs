@@ -59,11 +59,8 @@ pub fn gather(
         Kind::Pdu => schema::LOAD,
         Kind::Feeder => schema::HOME,
     };
-    let member_of = |c: &str| -> Option<usize> {
-        (0..site.meta.loads.len())
-            .filter(|&i| schema::member_quantity(scope, &site.meta.loads[i].name, c).is_some())
-            .max_by_key(|&i| site.meta.loads[i].name.len())
-    };
+    let members = || site.meta.loads.iter().map(|l| l.name.as_str());
+    let member_of = |c: &str| schema::owner(scope, members(), c);
     // A stored channel of a member the site no longer has is left out.
     let stale = |c: &str| c.starts_with(&format!("{scope}/")) && member_of(c).is_none();
 

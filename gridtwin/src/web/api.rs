@@ -165,11 +165,7 @@ pub async fn move_phase(
         .move_phase(home.clone(), b.phase)
         .await
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, e))?;
-    let (user, now) = (u.name.clone(), now_ms());
-    let to = format!("{:?}", b.phase);
-    s.db(move |db| db.audit(now, &user, "phase-move", &home, &to))
-        .await?;
-    Ok(Json(serde_json::json!({ "ok": true })))
+    audited(&s, &u, "phase-move", home, format!("{:?}", b.phase)).await
 }
 
 pub async fn reset_source(
@@ -191,8 +187,19 @@ pub async fn reset_source(
         .operator(OperatorCommand::ResetSource(id))
         .await
         .map_err(ApiError::bad_request)?;
+    audited(&s, &u, "source-reset", source, String::new()).await
+}
+
+/// What `u` did to `target` put in the audit log; the answer `{"ok": true}`.
+async fn audited(
+    s: &Shared,
+    u: &crate::store::SessionUser,
+    action: &'static str,
+    target: String,
+    detail: String,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let (user, now) = (u.name.clone(), now_ms());
-    s.db(move |db| db.audit(now, &user, "source-reset", &source, ""))
+    s.db(move |db| db.audit(now, &user, action, &target, &detail))
         .await?;
     Ok(Json(serde_json::json!({ "ok": true })))
 }
@@ -228,15 +235,9 @@ pub async fn ats_test(
         .operator(cmd)
         .await
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, e))?;
-    let (user, now) = (u.name.clone(), now_ms());
-    let how = format!(
-        "{} for {} min",
-        if t.on_load { "on load" } else { "off load" },
-        t.minutes
-    );
-    s.db(move |db| db.audit(now, &user, "ats-test", "ats", &how))
-        .await?;
-    Ok(Json(serde_json::json!({ "ok": true })))
+    let load = if t.on_load { "on load" } else { "off load" };
+    let how = format!("{load} for {} min", t.minutes);
+    audited(&s, &u, "ats-test", "ats".into(), how).await
 }
 
 /// A new generator exercise schedule, or `null` for none (admin; checked, audited, kept
@@ -271,10 +272,7 @@ pub async fn ats_test_end(
         .operator(OperatorCommand::EndTest)
         .await
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, e))?;
-    let (user, now) = (u.name.clone(), now_ms());
-    s.db(move |db| db.audit(now, &user, "ats-test-end", "ats", ""))
-        .await?;
-    Ok(Json(serde_json::json!({ "ok": true })))
+    audited(&s, &u, "ats-test-end", "ats".into(), String::new()).await
 }
 
 pub async fn events(
