@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use control_core::EventKind;
-use controller::run::{StepView, run_observed};
+use controller::run::{StepView, Tapes, run_observed};
 use controller::scenario;
 use proptest::prelude::*;
 
@@ -95,7 +95,7 @@ proptest! {
         let mut over_for = 0.0f64;
         let mut worst_over = 0.0f64;
         let mut violation: Option<String> = None;
-        run_observed(&l, |_| {}, |v: &StepView| {
+        run_observed(&l, &mut Tapes::none(), |_| {}, |v: &StepView| {
             if violation.is_some() {
                 return;
             }

@@ -39,17 +39,19 @@ fn every_scenario_holds_and_matches_its_snapshot() {
     let mut failed = Vec::new();
     for f in &files {
         let l = scenario::load(f).unwrap_or_else(|e| panic!("{e}"));
-        let r = run::run(&l, |_| {});
+        let name = f.file_stem().unwrap().to_string_lossy().to_string();
+        // The report's tables, from the plain run directory (a Pi's) streamed as the run goes
+        // and read back as `gridtwin report` reads it.
+        let dir =
+            std::env::temp_dir().join(format!("gridtwin-scenario-{}-{name}", std::process::id()));
+        let mut plain = run::output::PlainFiles;
+        let mut tapes = run::Tapes::to(&dir, &mut plain);
+        let r = run::recorded(&l, &mut tapes, |_| {});
         let text = summary::render(&r);
         if !r.passed() {
             failed.push(format!("{}:\n{text}", f.display()));
         }
-        let name = f.file_stem().unwrap().to_string_lossy().to_string();
-        // The report's tables, from the plain run directory (a Pi's) read back as `gridtwin
-        // report` reads it.
-        let dir =
-            std::env::temp_dir().join(format!("gridtwin-scenario-{}-{name}", std::process::id()));
-        r.write(&l, &dir, &mut run::output::PlainFiles)
+        r.write(&l, &dir, tapes)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let rec = reports::Recording::read(&dir).unwrap_or_else(|e| panic!("{name}: {e}"));
         let report = reports::Report::of(&rec).unwrap();

@@ -446,11 +446,11 @@ fn a_feeder_scenario_runs_to_the_published_4_node_voltages() {
     assert!(said.contains("10 solves"), "{said}");
     let rec = reports::Recording::read(&dir).unwrap();
     assert_eq!(
-        rec.site.height(),
+        rec.site.height().unwrap(),
         11,
         "a row per minute and the closing row"
     );
-    assert_eq!(rec.loads.height(), 3 * 11);
+    assert_eq!(rec.loads.height().unwrap(), 3 * 11);
 }
 
 #[test]
@@ -1143,4 +1143,56 @@ fn serve_refuses_a_field_it_cannot_run() {
         err.contains("the field's home \"no1\" is no single-phase load of the feeder"),
         "{err}"
     );
+}
+
+/// Ctrl-c half way through a long run ends it at the step it is in: the run fails saying where
+/// it stopped, and what ran is a whole run directory that `gridtwin report` reads.
+#[test]
+fn a_run_stopped_by_ctrl_c_leaves_a_run_directory_that_report_reads() {
+    let dir = scratch("ctrl-c");
+    let f = dir.join("s.ron");
+    std::fs::write(&f, GOOD.replace("duration: 10.0", "duration: 2592000.0")).unwrap();
+    let out = dir.join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gridtwin"))
+        .args(["run", f.to_str().unwrap(), "--quiet", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first row group on disk: the run is well under way, thirty days from its end.
+    let started = std::time::Instant::now();
+    while !out.join("site.parquet").exists() {
+        assert!(started.elapsed().as_secs() < 120, "no row group written");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
+    assert_eq!(status.code(), Some(1), "{summary}");
+    assert!(
+        summary.contains("FAIL the run ran to its end: stopped at"),
+        "{summary}"
+    );
+    let rec = reports::Recording::read(&out).unwrap();
+    let rows = rec.site.height().unwrap();
+    assert!(rows > 4096, "{rows} rows");
+    assert!(rec.meta.duration_s < 2_592_000.0);
+    // A row a second and the closing row.
+    let expected = rec.meta.duration_s + 1.0;
+    assert!(
+        (rows as f64 - expected).abs() <= 1.0,
+        "{rows} rows for {expected}"
+    );
+    let report = gridtwin(&["report", out.to_str().unwrap()]);
+    assert_eq!(
+        report.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    assert!(out.join("report.html").exists());
 }

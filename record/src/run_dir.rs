@@ -78,74 +78,123 @@ pub fn read_events(dir: &Path) -> Result<Vec<EventRow>, Error> {
     Ok(rows)
 }
 
-/// Writes `series.csv` into `dir`.
-pub fn write_series(dir: &Path, series: &Series) -> Result<(), Error> {
-    let path = dir.join(SERIES_CSV);
-    let file = File::create(&path).map_err(|e| Error::at(&path, e))?;
-    let mut w = csv::Writer::from_writer(BufWriter::new(file));
-    w.write_record(series.names())
-        .map_err(|e| Error::at(&path, e))?;
-    let columns: Vec<&[f64]> = series
-        .names()
-        .iter()
-        .map(|n| series.column(n).unwrap_or(&[]))
-        .collect();
-    let mut row: Vec<String> = Vec::with_capacity(columns.len());
-    for i in 0..series.len() {
-        row.clear();
-        // Rust writes the shortest text that parses back to the same f64 (NaN and inf too).
-        row.extend(columns.iter().map(|c| c[i].to_string()));
-        w.write_record(&row).map_err(|e| Error::at(&path, e))?;
-    }
-    w.flush().map_err(|e| Error::at(&path, e))
+/// `series.csv` written a row at a time, as a run records: what a run leaves on disk is what it
+/// has recorded so far, and it holds no row in memory.
+pub struct SeriesWriter {
+    path: PathBuf,
+    w: csv::Writer<BufWriter<File>>,
+    cells: Vec<String>,
 }
 
-/// `series.csv` read back; a short row or a cell that is not a number is named by its line and
-/// column.
-pub fn read_series(dir: &Path) -> Result<Series, Error> {
-    let path = dir.join(SERIES_CSV);
-    let file = File::open(&path).map_err(|e| Error::at(&path, e))?;
-    let mut r = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(BufReader::new(file));
-    let names: Vec<String> = r
-        .headers()
-        .map_err(|e| Error::at(&path, e))?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    if names.first().map(String::as_str) != Some("t") {
-        return Err(Error::at(&path, "line 1: the first column must be \"t\""));
+impl SeriesWriter {
+    /// `series.csv` in `dir`, its header `names` (`t` first).
+    pub fn create(dir: &Path, names: &[String]) -> Result<Self, Error> {
+        let path = dir.join(SERIES_CSV);
+        let file = File::create(&path).map_err(|e| Error::at(&path, e))?;
+        let mut w = csv::Writer::from_writer(BufWriter::new(file));
+        w.write_record(names).map_err(|e| Error::at(&path, e))?;
+        Ok(SeriesWriter {
+            path,
+            w,
+            cells: Vec::with_capacity(names.len()),
+        })
     }
-    let mut series = Series::new(names[1..].iter().cloned());
-    let mut values = vec![0.0; names.len()];
-    for record in r.records() {
-        let record = record.map_err(|e| Error::at(&path, e))?;
+
+    /// One row: its time and the value columns' values.
+    pub fn push(&mut self, t: f64, values: &[f64]) -> Result<(), Error> {
+        self.cells.clear();
+        // Rust writes the shortest text that parses back to the same f64 (NaN and inf too).
+        self.cells
+            .extend(std::iter::once(&t).chain(values).map(f64::to_string));
+        self.w
+            .write_record(&self.cells)
+            .map_err(|e| Error::at(&self.path, e))
+    }
+
+    pub fn finish(mut self) -> Result<(), Error> {
+        self.w.flush().map_err(|e| Error::at(&self.path, e))
+    }
+}
+
+/// `series.csv` read back whole; see `SeriesReader`.
+pub fn read_series(dir: &Path) -> Result<Series, Error> {
+    let mut r = SeriesReader::open(dir)?;
+    let mut series = Series::new(r.names()[1..].iter().cloned());
+    while let Some(row) = r.next_row()? {
+        series.push(row[0], &row[1..]);
+    }
+    Ok(series)
+}
+
+/// `series.csv` read a row at a time; a short row or a cell that is not a number is named by its
+/// line and column.
+pub struct SeriesReader {
+    path: PathBuf,
+    names: Vec<String>,
+    records: csv::StringRecordsIntoIter<BufReader<File>>,
+    values: Vec<f64>,
+}
+
+impl SeriesReader {
+    pub fn open(dir: &Path) -> Result<Self, Error> {
+        let path = dir.join(SERIES_CSV);
+        let file = File::open(&path).map_err(|e| Error::at(&path, e))?;
+        let mut r = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(BufReader::new(file));
+        let names: Vec<String> = r
+            .headers()
+            .map_err(|e| Error::at(&path, e))?
+            .iter()
+            .map(str::to_string)
+            .collect();
+        if names.first().map(String::as_str) != Some("t") {
+            return Err(Error::at(&path, "line 1: the first column must be \"t\""));
+        }
+        Ok(SeriesReader {
+            path,
+            values: vec![0.0; names.len()],
+            names,
+            records: r.into_records(),
+        })
+    }
+
+    /// The header: `t`, then the value columns.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The next row (`t` first), or `None` at the end.
+    pub fn next_row(&mut self) -> Result<Option<&[f64]>, Error> {
+        let Some(record) = self.records.next() else {
+            return Ok(None);
+        };
+        let path = &self.path;
+        let record = record.map_err(|e| Error::at(path, e))?;
         let line = record.position().map_or(0, |p| p.line());
-        if record.len() != names.len() {
+        if record.len() != self.names.len() {
             return Err(Error::at(
-                &path,
+                path,
                 format!(
                     "line {line}: {} cells, the header has {}",
                     record.len(),
-                    names.len()
+                    self.names.len()
                 ),
             ));
         }
         for (k, cell) in record.iter().enumerate() {
-            values[k] = cell.trim().parse().map_err(|_| {
+            self.values[k] = cell.trim().parse().map_err(|_| {
                 Error::at(
-                    &path,
+                    path,
                     format!(
                         "line {line}, column {:?}: {cell:?} is not a number",
-                        names[k]
+                        self.names[k]
                     ),
                 )
             })?;
         }
-        series.push(values[0], &values[1..]);
+        Ok(Some(&self.values))
     }
-    Ok(series)
 }
 
 #[cfg(test)]
@@ -163,7 +212,12 @@ mod tests {
             for (t, a, b) in &rows {
                 s.push(*t, &[*a, *b]);
             }
-            write_series(dir.path(), &s).unwrap();
+            let mut w = SeriesWriter::create(dir.path(), s.names()).unwrap();
+            for i in 0..s.len() {
+                let row: Vec<f64> = s.names()[1..].iter().map(|n| s.column(n).unwrap()[i]).collect();
+                w.push(s.column("t").unwrap()[i], &row).unwrap();
+            }
+            w.finish().unwrap();
             let back = read_series(dir.path()).unwrap();
             prop_assert_eq!(back.names(), s.names());
             for n in s.names() {

@@ -21,11 +21,11 @@ fn main() {
     let (meta, series, events) = synthetic::pdu(loads, seconds, 1.0);
     let rec = Recording::new(meta, &series, events).expect("a recording");
     drop(series);
-    let rows = rec.loads.height();
+    let rows = rec.loads.height().expect("counted");
     rec.write(&dir).expect("written");
     println!(
         "recording: {rows} load rows, {} site rows; built and written as Parquet in {:.2} s",
-        rec.site.height(),
+        rec.site.height().expect("counted"),
         t0.elapsed().as_secs_f64()
     );
     drop(rec);

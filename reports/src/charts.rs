@@ -3,7 +3,7 @@
 
 use polars::prelude::*;
 
-use crate::recording::{Recording, column_names};
+use crate::recording::{Recording, collect};
 use record::Kind;
 use record::schema::{HEAD, member, member_quantity};
 
@@ -109,8 +109,8 @@ pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
         .filter(|e| MARKED.contains(&e.event.as_str()))
         .map(|e| e.t / axis.scale)
         .collect();
-    let site = rec.site.clone().lazy();
-    let has = |c: &str| rec.site.schema().contains(c);
+    let site = rec.site.lazy();
+    let has = |c: &str| rec.site.has(c);
     let mut out = Vec::new();
     let panels = |panels: Vec<Panel>| Body::Panels {
         panels,
@@ -174,7 +174,7 @@ pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
                 title: "Load demand per phase, stacked".into(),
                 body: panels(vec![stacked_phases(rec, &axis)?]),
             });
-            let names = column_names(&rec.site);
+            let names = rec.site.names();
             let heads: Vec<&str> = names
                 .iter()
                 .filter_map(|n| n.strip_prefix("head/")?.strip_suffix("/neutral"))
@@ -316,11 +316,8 @@ fn panel(
         aggs.push(col(*c).max().alias(format!("{c}_max")));
         aggs.push(col(*c).mean().alias(format!("{c}_mean")));
     }
-    let df = bucketed(site, axis)
-        .group_by([col("bucket")])
-        .agg(aggs)
-        .sort(["bucket"], Default::default())
-        .collect()?;
+    let df = collect(bucketed(site, axis).group_by([col("bucket")]).agg(aggs))?
+        .sort(["bucket"], Default::default())?;
     let t: Vec<f64> = f64s(&df, "t")?.iter().map(|t| t / axis.scale).collect();
     let mut lines = Vec::new();
     for c in cols {
@@ -373,21 +370,38 @@ fn label_of(c: &str) -> String {
     }
 }
 
-/// The loads' recorded power (W) summed, in kW as the charts show it.
-fn kilowatts() -> Expr {
-    (col("p").sum() / lit(1e3)).alias("p_kw")
-}
-
-/// Mean power per bucket of series keyed by `key`, as lines in the given order.
+/// Mean power per bucket of the loads summed by `key` (a column of the loads table or made by
+/// `keyed`), as lines in the given order: each bucket's power summed over its rows, over the
+/// instants recorded in it, in kW.
 fn power_by(
-    lf: LazyFrame,
+    rec: &Recording,
+    keyed: LazyFrame,
     axis: &TimeAxis,
     key: &str,
     order: &[String],
 ) -> PolarsResult<Vec<Line>> {
-    let df = bucketed(lf, axis)
-        .group_by([col("bucket"), col(key)])
-        .agg([col("t").min().alias("t"), col("p_kw").mean().alias("p")])
+    let df = collect(
+        bucketed(keyed, axis)
+            .group_by([col("bucket"), col(key)])
+            .agg([
+                col("t").min().alias("t"),
+                (col("p").sum() / lit(1e3)).alias("kw"),
+            ]),
+    )?;
+    let instants = collect(
+        bucketed(rec.site.lazy(), axis)
+            .group_by([col("bucket")])
+            .agg([len().cast(DataType::Float64).alias("n")]),
+    )?;
+    let df = df
+        .lazy()
+        .join(
+            instants.lazy(),
+            [col("bucket")],
+            [col("bucket")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_column((col("kw") / col("n")).alias("p"))
         .sort(["bucket"], Default::default())
         .collect()?;
     let (t, p) = (f64s(&df, "t")?, f64s(&df, "p")?);
@@ -410,18 +424,17 @@ fn power_by(
 
 /// The loads with the most energy on their own, the others summed.
 fn stacked_loads(rec: &Recording, axis: &TimeAxis) -> PolarsResult<Panel> {
-    let top = rec
-        .loads
-        .clone()
-        .lazy()
-        .group_by([col("load")])
-        .agg([col("energy").max().alias("e")])
-        .sort(
-            ["e", "load"],
-            SortMultipleOptions::default().with_order_descending_multi([true, false]),
-        )
-        .limit(STACKED as u32)
-        .collect()?;
+    let top = collect(
+        rec.loads
+            .lazy()
+            .group_by([col("load")])
+            .agg([col("energy").max().alias("e")]),
+    )?
+    .sort(
+        ["e", "load"],
+        SortMultipleOptions::default().with_order_descending_multi([true, false]),
+    )?
+    .head(Some(STACKED));
     let mut order: Vec<String> = top
         .column("load")?
         .str()?
@@ -433,42 +446,33 @@ fn stacked_loads(rec: &Recording, axis: &TimeAxis) -> PolarsResult<Panel> {
     for name in &order {
         top = top.or(col("load").eq(lit(name.as_str())));
     }
-    let keyed = rec.loads.clone().lazy().with_column(
+    let keyed = rec.loads.lazy().with_column(
         when(top)
             .then(col("load"))
             .otherwise(lit("other"))
             .alias("group"),
     );
-    // Sum the other loads per instant first, then take the bucket's mean.
-    let per_instant = keyed.group_by([col("t"), col("group")]).agg([kilowatts()]);
     if others {
         order.push("other".into());
     }
     Ok(Panel {
         y_label: "kW".into(),
-        lines: power_by(per_instant, axis, "group", &order)?,
+        lines: power_by(rec, keyed, axis, "group", &order)?,
         stacked: true,
     })
 }
 
 fn stacked_phases(rec: &Recording, axis: &TimeAxis) -> PolarsResult<Panel> {
-    let per_instant = rec
-        .loads
-        .clone()
-        .lazy()
-        .group_by([col("t"), col("phase")])
-        .agg([kilowatts()]);
     let mut order: Vec<String> = ["A", "B", "C"].map(String::from).to_vec();
-    if rec
-        .loads
-        .column("phase")?
-        .str()?
-        .iter()
-        .any(|p| p == Some("polyphase"))
-    {
+    let polyphase = collect(
+        rec.loads
+            .lazy()
+            .select([col("phase").eq(lit("polyphase")).any(true).alias("any")]),
+    )?;
+    if polyphase.column("any")?.bool()?.get(0) == Some(true) {
         order.push("polyphase".into());
     }
-    let mut lines = power_by(per_instant, axis, "phase", &order)?;
+    let mut lines = power_by(rec, rec.loads.lazy(), axis, "phase", &order)?;
     for l in &mut lines {
         if l.label.len() == 1 {
             l.label = format!("phase {}", l.label);

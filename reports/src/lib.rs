@@ -10,8 +10,10 @@ pub mod report;
 pub mod summary;
 pub mod synthetic;
 pub mod tables;
+pub mod writer;
 
 pub use compare::Comparison;
 pub use recording::Recording;
 pub use report::{Options, Report};
 pub use summary::Summary;
+pub use writer::TableWriter;

@@ -8,86 +8,98 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use polars::prelude::*;
+
+pub use crate::writer::{EVENTS, LOADS, SITE};
+use crate::writer::{events_frame, split, write_parquet};
 use serde_json::Value;
 
 use record::run_dir::{self, Error};
-use record::schema;
-use record::{EventRow, Kind, Meta, Series};
+use record::{EventRow, Meta, Series};
 
-pub const SITE: &str = "site.parquet";
-pub const LOADS: &str = "loads.parquet";
-pub const EVENTS: &str = "events.parquet";
-
+/// A run's recording: its meta, its tables scanned lazily (from Parquet, or held in memory when
+/// made from a series), its events. Queries on the tables run on polars' streaming engine
+/// (`collect`), so that a run of any length is summarized in bounded memory.
 #[derive(Debug, Clone)]
 pub struct Recording {
     pub meta: Meta,
-    pub site: DataFrame,
-    pub loads: DataFrame,
+    pub site: Table,
+    pub loads: Table,
     pub events: Vec<EventRow>,
 }
 
-impl Recording {
-    /// Splits a wide series (`t`, site channels, then each member's channels for every load in
-    /// `meta.loads`: `load/NAME/quantity` of a PDU, `home/NAME/quantity` of a feeder) into the
-    /// site and loads tables; coded columns become their labels.
-    pub fn new(meta: Meta, series: &Series, events: Vec<EventRow>) -> Result<Self, String> {
-        let names = series.names();
-        let scope = match meta.kind {
-            Kind::Pdu => schema::LOAD,
-            Kind::Feeder => schema::HOME,
-        };
-        // The load whose channel this is.
-        let owner =
-            |col: &str| schema::owner(scope, meta.loads.iter().map(|l| l.name.as_str()), col);
-        let mut site = Vec::new();
-        let mut quantities: Vec<String> = Vec::new();
-        for name in names {
-            match owner(name) {
-                None => site.push(column(
-                    &meta,
-                    name,
-                    name,
-                    series.column(name).unwrap_or(&[]),
-                )),
-                Some(i) => {
-                    if i == 0
-                        && let Some(q) = schema::member_quantity(scope, &meta.loads[0].name, name)
-                    {
-                        quantities.push(q.to_string());
-                    }
-                }
-            }
-        }
-        let site = DataFrame::new(series.len(), site).map_err(|e| e.to_string())?;
+/// One table of a recording: its rows as a lazy frame, and its schema known up front.
+#[derive(Clone)]
+pub struct Table {
+    frame: LazyFrame,
+    schema: SchemaRef,
+}
 
-        let n = series.len() * meta.loads.len();
-        let t = series.column("t").unwrap_or(&[]);
-        let mut cols = vec![
-            Column::new("t".into(), t.repeat(meta.loads.len())),
-            Column::new(
-                "load".into(),
-                meta.loads
-                    .iter()
-                    .flat_map(|l| std::iter::repeat_n(l.name.as_str(), t.len()))
-                    .collect::<Vec<_>>(),
-            ),
-        ];
-        for q in &quantities {
-            let mut values = Vec::with_capacity(n);
-            for l in &meta.loads {
-                let name = schema::member(scope, &l.name, q);
-                let c = series
-                    .column(&name)
-                    .ok_or_else(|| format!("load {:?} has no column {name:?}", l.name))?;
-                values.extend_from_slice(c);
-            }
-            cols.push(column(&meta, q, q, &values));
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+impl Table {
+    fn scan(path: &Path) -> Result<Self, Error> {
+        let at = |e: PolarsError| Error::at(path, e);
+        let mut frame = LazyFrame::scan_parquet(
+            PlRefPath::try_from_path(path).map_err(at)?,
+            ScanArgsParquet::default(),
+        )
+        .map_err(at)?;
+        let schema = frame.collect_schema().map_err(at)?;
+        Ok(Table { frame, schema })
+    }
+
+    fn held(df: DataFrame) -> Self {
+        Table {
+            schema: df.schema().clone(),
+            frame: df.lazy(),
         }
-        let loads = DataFrame::new(n, cols).map_err(|e| e.to_string())?;
+    }
+
+    /// The rows, to query.
+    pub fn lazy(&self) -> LazyFrame {
+        self.frame.clone()
+    }
+
+    pub fn has(&self, column: &str) -> bool {
+        self.schema.contains(column)
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.schema.iter_names().map(|n| n.to_string()).collect()
+    }
+
+    pub fn height(&self) -> PolarsResult<usize> {
+        let df = collect(self.lazy().select([len().alias("n")]))?;
+        Ok(df.column("n")?.u32()?.get(0).unwrap_or(0) as usize)
+    }
+
+    /// The whole table in memory (for tests and small tables).
+    pub fn frame(&self) -> PolarsResult<DataFrame> {
+        collect(self.lazy())
+    }
+}
+
+/// A query run on polars' streaming engine: scans, filters and group-bys hold a morsel of rows
+/// at a time, not the table.
+pub fn collect(lf: LazyFrame) -> PolarsResult<DataFrame> {
+    // One query gives one frame: only `collect_all` gives several.
+    Ok(lf.collect_with_engine(Engine::Streaming)?.unwrap_single())
+}
+
+impl Recording {
+    /// A recording held in memory, from a wide series (see `split`).
+    pub fn new(meta: Meta, series: &Series, events: Vec<EventRow>) -> Result<Self, String> {
+        let (site, loads) = split(&meta, series)?;
         Ok(Recording {
             meta,
-            site,
-            loads,
+            site: Table::held(site),
+            loads: Table::held(loads),
             events,
         })
     }
@@ -95,65 +107,59 @@ impl Recording {
     /// Writes `meta.json` and the three Parquet tables into `dir`.
     pub fn write(&self, dir: &Path) -> Result<(), Error> {
         run_dir::write_meta(dir, &self.meta)?;
-        write_parquet(&dir.join(SITE), &self.site)?;
-        write_parquet(&dir.join(LOADS), &self.loads)?;
-        write_parquet(&dir.join(EVENTS), &self.events_frame())
+        let at = |name: &str| {
+            let path = dir.join(name);
+            move |e: PolarsError| Error::at(&path, e)
+        };
+        write_parquet(&dir.join(SITE), &self.site.frame().map_err(at(SITE))?)?;
+        write_parquet(&dir.join(LOADS), &self.loads.frame().map_err(at(LOADS))?)?;
+        write_parquet(&dir.join(EVENTS), &events_frame(&self.events))
     }
 
-    /// Reads what `write` wrote, or a run directory of plain files (`meta.json`, `series.csv`,
-    /// `events.jsonl`) that a build without the report engine wrote.
+    /// Reads what `write` (or a `TableWriter`) wrote, its tables scanned lazily. A run directory
+    /// of plain files (`meta.json`, `series.csv`, `events.jsonl`) that a build without the
+    /// report engine wrote is first turned into those tables, in the same directory, a row group
+    /// at a time.
     pub fn read(dir: &Path) -> Result<Self, Error> {
-        let meta = run_dir::read_meta(dir)?;
         if !dir.join(SITE).exists() && dir.join(run_dir::SERIES_CSV).exists() {
-            let series = run_dir::read_series(dir)?;
-            let events = run_dir::read_events(dir)?;
-            let csv = dir.join(run_dir::SERIES_CSV);
-            return Recording::new(meta, &series, events).map_err(|e| Error::at(&csv, e));
+            crate::writer::convert(dir)?;
         }
+        let meta = run_dir::read_meta(dir)?;
         let events_path = dir.join(EVENTS);
         let events = read_parquet(&events_path)?;
         let events = events_from_frame(&events).map_err(|e| Error::at(&events_path, e))?;
         Ok(Recording {
             meta,
-            site: read_parquet(&dir.join(SITE))?,
-            loads: read_parquet(&dir.join(LOADS))?,
+            site: Table::scan(&dir.join(SITE))?,
+            loads: Table::scan(&dir.join(LOADS))?,
             events,
         })
     }
 
-    /// The events as a table: t, severity, subject, event and the other fields as JSON text.
+    /// The events as a table.
     pub fn events_frame(&self) -> DataFrame {
-        let e = &self.events;
-        let text = |f: fn(&EventRow) -> &str| e.iter().map(f).collect::<Vec<_>>();
-        let detail: Vec<String> = e
-            .iter()
-            .map(|r| Value::Object(r.detail.clone()).to_string())
-            .collect();
-        DataFrame::new(
-            e.len(),
-            vec![
-                Column::new("t".into(), e.iter().map(|r| r.t).collect::<Vec<_>>()),
-                Column::new("severity".into(), text(|r| &r.severity)),
-                Column::new("subject".into(), text(|r| &r.subject)),
-                Column::new("event".into(), text(|r| &r.event)),
-                Column::new("detail".into(), detail),
-            ],
-        )
-        .expect("columns of one length")
+        events_frame(&self.events)
     }
 
-    /// `site.csv`, `loads.csv` and `events.csv` into `dir`.
+    /// `site.csv`, `loads.csv` and `events.csv` into `dir`, a slice of rows at a time.
     pub fn export_csv(&self, dir: &Path) -> Result<(), Error> {
-        for (name, df) in [
-            ("site.csv", self.site.clone()),
-            ("loads.csv", self.loads.clone()),
-            ("events.csv", self.events_frame()),
+        let events = Table::held(self.events_frame());
+        for (name, table) in [
+            ("site.csv", &self.site),
+            ("loads.csv", &self.loads),
+            ("events.csv", &events),
         ] {
             let path = dir.join(name);
             let file = File::create(&path).map_err(|e| Error::at(&path, e))?;
-            CsvWriter::new(BufWriter::new(file))
-                .finish(&mut df.clone())
-                .map_err(|e| Error::at(&path, e))?;
+            let mut w = BufWriter::new(file);
+            let mut header = true;
+            table.slices(&path, |df| {
+                CsvWriter::new(&mut w)
+                    .include_header(std::mem::take(&mut header))
+                    .finish(df)
+                    .map_err(|e| Error::at(&path, e))
+            })?;
+            w.flush().map_err(|e| Error::at(&path, e))?;
         }
         Ok(())
     }
@@ -171,40 +177,26 @@ impl Recording {
     }
 }
 
-/// A table's column names.
-pub(crate) fn column_names(df: &DataFrame) -> Vec<String> {
-    df.get_column_names()
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-}
+/// Rows an export holds at once.
+const SLICE: usize = 65_536;
 
-/// A numeric column, or its labels where `quantity` is coded.
-fn column(meta: &Meta, name: &str, quantity: &str, values: &[f64]) -> Column {
-    match meta.codes.get(quantity) {
-        None => Column::new(name.into(), values),
-        Some(labels) => {
-            let text: Vec<&str> = values
-                .iter()
-                .map(|&c| {
-                    labels
-                        .get(c as usize)
-                        .filter(|_| c >= 0.0 && c.fract() == 0.0)
-                        .map_or("?", String::as_str)
-                })
-                .collect();
-            Column::new(name.into(), text)
+impl Table {
+    /// The rows in order, `SLICE` at a time.
+    fn slices(
+        &self,
+        path: &Path,
+        mut each: impl FnMut(&mut DataFrame) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let at = |e: PolarsError| Error::at(path, e);
+        let n = self.height().map_err(at)?;
+        let mut from = 0;
+        while from < n || from == 0 {
+            let mut df = collect(self.lazy().slice(from as i64, SLICE as IdxSize)).map_err(at)?;
+            each(&mut df)?;
+            from += SLICE;
         }
+        Ok(())
     }
-}
-
-fn write_parquet(path: &Path, df: &DataFrame) -> Result<(), Error> {
-    let file = File::create(path).map_err(|e| Error::at(path, e))?;
-    ParquetWriter::new(BufWriter::new(file))
-        .with_compression(ParquetCompression::Zstd(None))
-        .finish(&mut df.clone())
-        .map(drop)
-        .map_err(|e| Error::at(path, e))
 }
 
 fn read_parquet(path: &Path) -> Result<DataFrame, Error> {
@@ -248,33 +240,36 @@ fn events_from_frame(df: &DataFrame) -> PolarsResult<Vec<EventRow>> {
 }
 
 /// One JSON object per row; numbers and texts as they are, missing values as null.
-fn write_jsonl(path: &Path, df: &DataFrame) -> Result<(), Error> {
+fn write_jsonl(path: &Path, table: &Table) -> Result<(), Error> {
     let mut w = BufWriter::new(File::create(path).map_err(|e| Error::at(path, e))?);
-    let names: Vec<String> = df
-        .get_column_names()
+    let names: Vec<String> = table
+        .names()
         .iter()
         .map(|n| serde_json::to_string(n.as_str()).expect("a string"))
         .collect();
-    let cols = df.columns();
-    for row in 0..df.height() {
-        let mut line = String::from("{");
-        for (k, c) in cols.iter().enumerate() {
-            if k > 0 {
-                line.push(',');
+    table.slices(path, |df| {
+        let cols = df.columns();
+        for row in 0..df.height() {
+            let mut line = String::from("{");
+            for (k, c) in cols.iter().enumerate() {
+                if k > 0 {
+                    line.push(',');
+                }
+                line.push_str(&names[k]);
+                line.push(':');
+                let v = match c.get(row).map_err(|e| Error::at(path, e))? {
+                    AnyValue::Float64(x) if x.is_finite() => Value::from(x),
+                    AnyValue::String(s) => Value::from(s),
+                    AnyValue::StringOwned(s) => Value::from(s.as_str()),
+                    _ => Value::Null,
+                };
+                line.push_str(&v.to_string());
             }
-            line.push_str(&names[k]);
-            line.push(':');
-            let v = match c.get(row).map_err(|e| Error::at(path, e))? {
-                AnyValue::Float64(x) if x.is_finite() => Value::from(x),
-                AnyValue::String(s) => Value::from(s),
-                AnyValue::StringOwned(s) => Value::from(s.as_str()),
-                _ => Value::Null,
-            };
-            line.push_str(&v.to_string());
+            line.push('}');
+            writeln!(w, "{line}").map_err(|e| Error::at(path, e))?;
         }
-        line.push('}');
-        writeln!(w, "{line}").map_err(|e| Error::at(path, e))?;
-    }
+        Ok(())
+    })?;
     w.flush().map_err(|e| Error::at(path, e))
 }
 
@@ -297,10 +292,12 @@ mod tests {
         let mut s = Series::new(["bus/v", "load/pump/p", "load/pump/2/p"]);
         s.push(0.0, &[230.0, 1.0, 2.0]);
         let rec = Recording::new(meta, &s, Vec::new()).unwrap();
-        assert_eq!(rec.site.get_column_names(), ["t", "bus/v"]);
-        assert_eq!(rec.loads.get_column_names(), ["t", "load", "p"]);
+        assert_eq!(rec.site.names(), ["t", "bus/v"]);
+        assert_eq!(rec.loads.names(), ["t", "load", "p"]);
         let p: Vec<_> = rec
             .loads
+            .frame()
+            .unwrap()
             .column("p")
             .unwrap()
             .f64()

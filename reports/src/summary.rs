@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use polars::prelude::*;
 
-use crate::recording::{Recording, column_names};
+use crate::recording::{Recording, collect};
 use record::EventRow;
 use record::schema::J_PER_KWH;
 use record::tariff::{Days, Tariff};
@@ -81,13 +81,13 @@ impl Summary {
         let tariff = meta.tariff.as_ref();
         let (mut site, demand) = energy(rec)?;
 
-        if rec.site.schema().contains("backup/closed") {
-            let on_backup = timed(rec.site.clone().lazy(), meta)
-                .select([col("dt")
-                    .filter(col("backup/closed").eq(lit(record::schema::SWITCH[1])))
-                    .sum()
-                    .alias("s")])
-                .collect()?;
+        if rec.site.has("backup/closed") {
+            let closed = col("backup/closed").eq(lit(record::schema::SWITCH[1]));
+            let on_backup = collect(
+                timed(rec.site.lazy(), meta)
+                    .select([when(closed).then(col("dt")).otherwise(lit(0.0)).alias("s")])
+                    .select([col("s").sum()]),
+            )?;
             site.push(fact("time on backup", scalar(&on_backup, "s")?, "s".into()));
         }
         if meta.kind == Kind::Pdu {
@@ -148,44 +148,25 @@ fn energy(rec: &Recording) -> PolarsResult<(Vec<Fact>, Demand)> {
         ],
         Kind::Feeder => &[("source/energy", "energy at the source")],
     };
-    let registers: Vec<_> = registers
-        .iter()
-        .filter(|(c, _)| rec.site.schema().contains(c))
-        .collect();
+    let registers: Vec<_> = registers.iter().filter(|(c, _)| rec.site.has(c)).collect();
     let Some(billed) = registers.first().map(|r| r.0) else {
         return Ok((Vec::new(), Vec::new()));
     };
-    let mut lf = rec.site.clone().lazy();
-    for (c, _) in &registers {
-        // Each row's increment in kWh: the next reading less this one (the closing row has
-        // none).
-        let kwh = col(*c) / lit(J_PER_KWH);
-        let de = (kwh.clone().shift(lit(-1)) - kwh).fill_null(lit(0.0));
-        lf = lf.with_column(de.alias(format!("de_{c}")));
-    }
-    let mut aggs: Vec<Expr> = registers
-        .iter()
-        .map(|(c, _)| col(format!("de_{c}")).sum())
-        .collect();
+    let names: Vec<&str> = registers.iter().map(|r| r.0).collect();
+    let spans = Spans::of(meta);
+    let df = spans.increments(rec.site.lazy(), None, &names)?;
+    let mut aggs: Vec<Expr> = names.iter().map(|c| col(*c).sum()).collect();
     let tariff = meta.tariff.as_ref();
     if let Some(t) = tariff {
         // The utility bills what the main (or the feeder's source) delivered.
-        aggs.push(
-            (col(format!("de_{billed}")) * price(t, meta))
-                .sum()
-                .alias("cost"),
-        );
+        aggs.push((col(billed) * price(t, meta)).sum().alias("cost"));
     }
-    let sums = lf.clone().select(aggs).collect()?;
+    let sums = df.clone().lazy().select(aggs).collect()?;
     let mut site = Vec::new();
     for (c, label) in &registers {
-        site.push(fact(
-            label,
-            scalar(&sums, &format!("de_{c}"))?,
-            "kWh".into(),
-        ));
+        site.push(fact(label, scalar(&sums, c)?, "kWh".into()));
     }
-    let demand = quarters(lf, meta, billed)?;
+    let demand = quarters(df, meta, &spans, billed)?;
     let (peak, at) = peak(&demand);
     site.push(fact("peak 15-minute demand", peak, "kW".into()));
     site.push(fact("peak demand window starts", at, "at".into()));
@@ -199,6 +180,84 @@ fn energy(rec: &Recording) -> PolarsResult<(Vec<Fact>, Demand)> {
         }
     }
     Ok((site, demand))
+}
+
+/// Spans of wall-clock time within which the price cannot change: quarter hours when every
+/// tariff window starts and ends on one (as real tariffs do), else minutes (windows are set to
+/// the minute). A register's increments summed over a span are its first reading after the
+/// span less its first in it, so a run of any length is priced from a row per span.
+struct Spans {
+    /// Seconds since Monday 00:00 at t = 0.
+    offset: f64,
+    width: f64,
+}
+
+impl Spans {
+    fn of(meta: &Meta) -> Self {
+        let on_quarters = meta.tariff.as_ref().is_none_or(|t| {
+            t.windows
+                .iter()
+                .all(|w| w.from.0 % QUARTER as u32 == 0 && w.to.0 % QUARTER as u32 == 0)
+        });
+        Spans {
+            offset: meta.start_of_week_s(),
+            width: if on_quarters { QUARTER } else { 60.0 },
+        }
+    }
+
+    /// Each row's span, counted from Monday 00:00 of the start's week.
+    fn key(&self) -> Expr {
+        ((col("t") + lit(self.offset)) / lit(self.width))
+            .cast(DataType::Int64)
+            .alias("span")
+    }
+
+    /// The quarter hour a span is in (from its first `t`: a span lies within one).
+    fn quarter(&self) -> Expr {
+        ((col("t") + lit(self.offset)) / lit(QUARTER))
+            .cast(DataType::Int64)
+            .alias("quarter")
+    }
+
+    /// Per span (and per `by`, the loads' name): its first `t` and each register's increment
+    /// in kWh over it (the closing row's span: up to the run's end), in time order. The scan
+    /// streams; the result holds a row per span.
+    fn increments(
+        &self,
+        lf: LazyFrame,
+        by: Option<&str>,
+        registers: &[&str],
+    ) -> PolarsResult<DataFrame> {
+        let mut keys = vec![col("span")];
+        keys.extend(by.map(col));
+        let mut aggs = vec![col("t").first().alias("t")];
+        for r in registers {
+            aggs.push(col(*r).first().alias(format!("{r}_first")));
+            aggs.push(col(*r).last().alias(format!("{r}_last")));
+        }
+        let spans = collect(lf.with_column(self.key()).group_by(keys).agg(aggs))?;
+        let mut order = Vec::new();
+        order.extend(by);
+        order.push("span");
+        let spans = spans.lazy().sort(order, Default::default()).collect()?;
+        // The next span's first reading, of the same load.
+        let same = match by {
+            Some(k) => col(k).shift(lit(-1)).eq(col(k)),
+            None => col("span").shift(lit(-1)).is_not_null(),
+        };
+        let mut out = vec![col("t"), col("span")];
+        out.extend(by.map(col));
+        for r in registers {
+            // kWh before differencing, as the registers read in kWh.
+            let kwh = |c: String| col(c) / lit(J_PER_KWH);
+            let (first, last) = (kwh(format!("{r}_first")), kwh(format!("{r}_last")));
+            let next = when(same.clone())
+                .then(first.clone().shift(lit(-1)))
+                .otherwise(last);
+            out.push((next - first).alias(*r));
+        }
+        spans.lazy().select(out).collect()
+    }
 }
 
 /// Adds `dt`: how long each row stands for (up to the next recording, or the run's end).
@@ -245,22 +304,24 @@ fn price(t: &Tariff, meta: &Meta) -> Expr {
     e
 }
 
-/// The mean demand of each 15-minute (wall-clock quarter) window of an energy increment column:
-/// (start, s from the run's start, clipped to it; kW), in time order.
-fn quarters(lf: LazyFrame, meta: &Meta, register: &str) -> PolarsResult<Demand> {
-    let offset = meta.start_of_week_s();
-    let q = lf
-        .with_column(
-            ((col("t") + lit(offset)) / lit(QUARTER))
-                .cast(DataType::Int64)
-                .alias("quarter"),
-        )
+/// The mean demand of each 15-minute (wall-clock quarter) window of a register's increments
+/// per span: (start, s from the run's start, clipped to it; kW), in time order.
+fn quarters(
+    increments: DataFrame,
+    meta: &Meta,
+    spans: &Spans,
+    register: &str,
+) -> PolarsResult<Demand> {
+    let q = increments
+        .lazy()
+        .with_column(spans.quarter())
         .group_by([col("quarter")])
-        .agg([col(format!("de_{register}")).sum().alias("kwh")])
+        .agg([col(register).sum().alias("kwh")])
         .sort(["quarter"], Default::default())
         .collect()?;
     let kwh = q.column("kwh")?.f64()?;
     let quarter = q.column("quarter")?.i64()?;
+    let offset = spans.offset;
     Ok(quarter
         .iter()
         .zip(kwh.iter())
@@ -284,58 +345,55 @@ fn peak(demand: &[(f64, f64)]) -> (f64, f64) {
 
 fn loads(rec: &Recording) -> PolarsResult<Vec<LoadRow>> {
     let meta = &rec.meta;
-    let has = |c: &str| rec.loads.schema().contains(c);
-    let next_same = col("load").shift(lit(-1)).eq(col("load"));
-    // kWh before differencing, as the registers read in kWh.
-    let kwh = col("energy") / lit(J_PER_KWH);
-    let mut lf = timed(rec.loads.clone().lazy(), meta).with_column(
-        when(next_same)
-            .then(kwh.clone().shift(lit(-1)) - kwh)
-            .otherwise(lit(0.0))
-            .alias("de_energy_kwh"),
-    );
-    let mut aggs = vec![col("de_energy_kwh").sum().alias("energy")];
+    let has = |c: &str| rec.loads.has(c);
+    let spans = Spans::of(meta);
+    // Energy, cost and peaks from the registers' increments per load and span.
+    let per_span = spans.increments(rec.loads.lazy(), Some("load"), &["energy"])?;
+    let mut aggs = vec![col("energy").sum().alias("energy")];
     if let Some(t) = &meta.tariff {
-        aggs.push((col("de_energy_kwh") * price(t, meta)).sum().alias("cost"));
+        aggs.push((col("energy") * price(t, meta)).sum().alias("cost"));
     }
-    let time_in = |states: &[&str]| {
-        let mut cond = lit(false);
-        for s in states {
-            cond = cond.or(col("status").eq(lit(*s)));
-        }
-        col("dt").filter(cond).sum()
-    };
-    if has("status") {
-        use record::schema::status::{LOCKED_OUT, ON, SHED, TRIPPED};
-        aggs.push(time_in(&[ON]).alias("on_s"));
-        aggs.push(time_in(&[SHED]).alias("shed_s"));
-        aggs.push(time_in(&[TRIPPED, LOCKED_OUT]).alias("tripped_s"));
-    }
-    if has("phase") {
-        aggs.push(col("phase").last().alias("phase"));
-    }
-    let offset = meta.start_of_week_s();
-    lf = lf.with_column(
-        ((col("t") + lit(offset)) / lit(QUARTER))
-            .cast(DataType::Int64)
-            .alias("quarter"),
-    );
-    let peaks = lf
+    let peaks = per_span
         .clone()
+        .lazy()
+        .with_column(spans.quarter())
         .group_by([col("load"), col("quarter")])
-        .agg([col("de_energy_kwh").sum().alias("kwh")])
+        .agg([col("energy").sum().alias("kwh")])
         .group_by([col("load")])
         .agg([(col("kwh").max() * lit(3600.0 / QUARTER)).alias("peak_kw")]);
-    let df = lf
-        .group_by_stable([col("load")])
-        .agg(aggs)
-        .join(
-            peaks,
-            [col("load")],
-            [col("load")],
-            JoinArgs::new(JoinType::Left),
-        )
-        .collect()?;
+    let energy = per_span.lazy().group_by([col("load")]).agg(aggs).join(
+        peaks,
+        [col("load")],
+        [col("load")],
+        JoinArgs::new(JoinType::Left),
+    );
+    // Time in states: each row's share of time where its status is one of them, summed.
+    let mut states = Vec::new();
+    let mut shares = Vec::new();
+    if has("status") {
+        use record::schema::status::{LOCKED_OUT, ON, SHED, TRIPPED};
+        for (name, of) in [
+            ("on_s", &[ON][..]),
+            ("shed_s", &[SHED][..]),
+            ("tripped_s", &[TRIPPED, LOCKED_OUT][..]),
+        ] {
+            let mut cond = lit(false);
+            for s in of {
+                cond = cond.or(col("status").eq(lit(*s)));
+            }
+            shares.push(when(cond).then(col("dt")).otherwise(lit(0.0)).alias(name));
+            states.push(col(name).sum());
+        }
+    }
+    if has("phase") {
+        states.push(col("phase").last());
+    }
+    let mut df = collect(energy)?;
+    if !states.is_empty() {
+        let timed = timed(rec.loads.lazy(), meta).with_columns(shares);
+        let by_state = collect(timed.group_by([col("load")]).agg(states))?;
+        df = df.left_join(&by_state, ["load"], ["load"])?;
+    }
 
     let name = df.column("load")?.str()?;
     let f = |c: &str| -> PolarsResult<Option<Float64Chunked>> {
@@ -381,7 +439,7 @@ fn loads(rec: &Recording) -> PolarsResult<Vec<LoadRow>> {
 /// Which site columns get statistics, with a label, a unit and whether only energized rows
 /// count.
 fn stat_columns(rec: &Recording) -> Vec<(String, String, &'static str, bool)> {
-    let names = column_names(&rec.site);
+    let names = rec.site.names();
     let mut out = Vec::new();
     let mut add = |c: &str, label: String, unit: &'static str, energized: bool| {
         if names.iter().any(|n| n == c) {
@@ -421,26 +479,23 @@ fn stat_columns(rec: &Recording) -> Vec<(String, String, &'static str, bool)> {
 fn stats(rec: &Recording) -> PolarsResult<Vec<Stat>> {
     let mut out = Vec::new();
     for (c, label, unit, energized) in stat_columns(rec) {
-        let mut x = col(&c);
+        let x = col(&c);
+        let mut rows = rec.site.lazy();
         if energized {
-            x = x.filter(col("bus/v").gt(lit(1.0)));
+            rows = rows.filter(col("bus/v").gt(lit(1.0)));
         }
+        // The quantiles need the column whole: one column at a time, the rows it counts.
         let q = |p: f64, name: &str| {
             x.clone()
                 .quantile(lit(p), QuantileMethod::Linear)
                 .alias(name)
         };
-        let df = rec
-            .site
-            .clone()
-            .lazy()
-            .select([
-                x.clone().min().alias("min"),
-                q(0.5, "p50"),
-                q(0.95, "p95"),
-                x.clone().max().alias("max"),
-            ])
-            .collect()?;
+        let df = collect(rows.select([x.clone()]).select([
+            x.clone().min().alias("min"),
+            q(0.5, "p50"),
+            q(0.95, "p95"),
+            x.clone().max().alias("max"),
+        ]))?;
         out.push(Stat {
             label,
             unit: unit.to_string(),

@@ -44,11 +44,18 @@ pub fn duration(s: f64) -> String {
     }
 }
 
+/// `v` to 12 significant digits: a figure summed in another order (a run read back in spans
+/// rather than rows) differs in its last bits, and must not round the other way at a half.
+fn settled(v: f64) -> f64 {
+    format!("{v:.11e}").parse().unwrap_or(v)
+}
+
 /// A value in its unit with the precision that unit deserves.
 pub fn value(v: f64, unit: &str) -> String {
     if !v.is_finite() {
         return "–".into();
     }
+    let v = settled(v);
     match unit {
         "s" => duration(v),
         "" => format!("{v:.0}"),
@@ -64,7 +71,7 @@ pub fn value(v: f64, unit: &str) -> String {
 
 fn number(v: f64, decimals: usize) -> String {
     if v.is_finite() {
-        format!("{v:.decimals$}")
+        format!("{:.decimals$}", settled(v))
     } else {
         "–".into()
     }

@@ -330,6 +330,7 @@ proptest! {
         prop_assert_eq!(&back.meta, &rec.meta);
         prop_assert_eq!(&back.events, &rec.events);
         for (a, b) in [(&rec.site, &back.site), (&rec.loads, &back.loads)] {
+            let (a, b) = (a.frame().unwrap(), b.frame().unwrap());
             prop_assert_eq!(a.schema(), b.schema());
             for (ca, cb) in a.columns().iter().zip(b.columns()) {
                 match (ca.f64(), cb.f64()) {

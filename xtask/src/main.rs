@@ -590,7 +590,11 @@ fn restore_named(corpus: &Path, named: &[(PathBuf, Vec<u8>)]) -> Result<(), Stri
 
 fn bench() -> Result<(), String> {
     let benches = [
-        ("controller", "day_run", "24 h PDU day"),
+        (
+            "gridtwin",
+            "day_run",
+            "16-load PDU day, week and year with their reports",
+        ),
         ("controller", "measure", "measurement throughput"),
         ("controller", "live_metering", "live 100-circuit metering"),
         ("controller", "balance_plan", "balancing planner, 200 homes"),

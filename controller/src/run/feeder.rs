@@ -1,19 +1,18 @@
 //! Running a feeder scenario: at each step the load shapes are read at the step's minute of
 //! the day, the timeline acts, one power flow is solved (warm-started from the last), and the
-//! expectations and the series see what the homes and the transformers see.
+//! expectations and the recording see what the homes and the transformers see.
 
 use num_complex::Complex64 as C64;
-use record::Series;
 use sim::feeder::{Feeder, PowerFlow};
 
 use super::expect::{Checker, statistic};
 use super::feeder_loop::{FeederLoop, Step, current_unbalance_pct, vuf_pct};
-use super::{Outcome, Run, SiteRun, Stepping};
+use super::{Outcome, Run, SiteRun, Stepping, Tapes};
 use crate::field::{BalanceRun, Balancing, Compare};
 use crate::scenario::Loaded;
 use crate::scenario::format::{Measure, Stat};
 
-/// What a feeder run leaves besides events and series.
+/// What a feeder run leaves besides events and its recording.
 #[derive(Debug, Clone, Default)]
 pub struct FeederRun {
     pub buses: usize,
@@ -45,12 +44,12 @@ pub struct Head {
 
 /// A feeder run. With balancing the day is run twice, the balancer off and then on, so the
 /// summary and `Reduced` expectations can compare them.
-pub(super) fn run(l: &Loaded, f: &Feeder, mut progress: impl FnMut(f64)) -> Run {
+pub(super) fn run(l: &Loaded, f: &Feeder, tapes: &mut Tapes, mut progress: impl FnMut(f64)) -> Run {
     let Some(b) = &l.scenario.balancing else {
-        return simulate(l, f, None, &mut progress).finish(None);
+        return simulate(l, f, None, tapes, &mut progress).finish(None);
     };
-    let off = simulate(l, f, None, &mut |x| progress(x / 2.0));
-    let on = simulate(l, f, Some(b), &mut |x| progress(0.5 + x / 2.0));
+    let off = simulate(l, f, None, tapes, &mut |x| progress(x / 2.0));
+    let on = simulate(l, f, Some(b), tapes, &mut |x| progress(0.5 + x / 2.0));
     on.finish(Some(off))
 }
 
@@ -71,7 +70,9 @@ impl Sim {
             None => (None, None),
         };
         if let Some(c) = self.checker {
+            let stopped = std::mem::take(&mut self.run.outcomes);
             self.run.outcomes = c.finish_against(&self.run.events, base_checker);
+            self.run.outcomes.extend(stopped);
         }
         if let SiteRun::Feeder(fr) = &mut self.run.site
             && let Some(b) = &mut fr.balance
@@ -120,6 +121,7 @@ fn simulate(
     l: &Loaded,
     f: &Feeder,
     balancing: Option<&Balancing>,
+    tapes: &mut Tapes,
     mut progress: &mut dyn FnMut(f64),
 ) -> Sim {
     let s = &l.scenario;
@@ -132,7 +134,7 @@ fn simulate(
             steps: 0,
             duration: 0.0,
             events: Vec::new(),
-            series: Series::new(Vec::<String>::new()),
+            rows: 0,
             outcomes: vec![Outcome {
                 label: label.into(),
                 pass: false,
@@ -164,14 +166,20 @@ fn simulate(
         .collect();
     let three_phase: Vec<String> = pf.three_phase_buses().map(|(b, _)| b.to_string()).collect();
 
-    let mut series = Series::new(twin.channels().into_iter().map(|c| c.name));
-    let mut alerts = match crate::alerts::alerts(&s.alerts, &series.names()[1..], s.start.0) {
+    let channels: Vec<String> = std::iter::once("t".to_string())
+        .chain(twin.channels().into_iter().map(|c| c.name))
+        .collect();
+    let mut alerts = match crate::alerts::alerts(&s.alerts, &channels[1..], s.start.0) {
         Ok(a) => a,
         Err(e) => return failed("the alert rules fit the feeder", e.message, out),
     };
-    let mut row = Vec::with_capacity(series.names().len());
+    tapes.open(l, balancing.is_none() && s.balancing.is_some(), &channels);
+    let mut row = Vec::with_capacity(channels.len());
     let mut clock = Stepping::new(s);
-    for k in 0..clock.steps {
+    let mut done = 0;
+    while done < clock.steps && !tapes.halted() {
+        let k = done;
+        done += 1;
         clock.start(k, &mut progress);
         twin.step(&mut events, |twin, now, t| {
             let step = twin.last_step().expect("a solved step is kept");
@@ -180,7 +188,7 @@ fn simulate(
             // A row stands for the step it starts, with the energy registers at its start.
             if clock.record_due(now) {
                 twin.row(twin.step_start_energy_j(), &mut row);
-                series.push(now.as_secs_f64(), &row);
+                tapes.push(now.as_secs_f64(), &row);
                 alerts.handle_row(now, &row);
             }
             tally(&mut out, step, t, &names, &three_phase);
@@ -190,10 +198,12 @@ fn simulate(
         });
         events.extend(alerts.drain_events());
     }
+    let mut stopped = Vec::new();
+    clock.end_after(done, &mut stopped);
     // The last row closes the registers at the end of the run.
     if twin.last_step().is_some() {
         twin.row(twin.energy_j(), &mut row);
-        series.push(clock.duration(), &row);
+        tapes.push(clock.duration(), &row);
     }
     let kwh = |j: &f64| j / record::schema::J_PER_KWH;
     let (homes, source) = twin.energy_j().split_at(names.len());
@@ -211,9 +221,9 @@ fn simulate(
             name: s.name.clone(),
             steps: clock.steps,
             duration: clock.duration(),
-            outcomes: Vec::new(),
+            outcomes: stopped,
             events,
-            series,
+            rows: tapes.rows(),
             site: SiteRun::Feeder(out),
             baseline: None,
         },

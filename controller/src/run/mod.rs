@@ -1,5 +1,5 @@
 //! Running a scenario in simulated time: timeline in, controller and twin stepped together,
-//! expectations checked, events and a time series recorded.
+//! expectations checked, events kept and a time series recorded as it goes (`output::Tapes`).
 
 pub mod expect;
 mod feeder;
@@ -15,7 +15,6 @@ pub(crate) use twin::schedule;
 use std::collections::BTreeMap;
 
 use grid_types::SourceId;
-use record::Series;
 use sim::Pdu;
 
 use crate::scenario::{Loaded, Scenario};
@@ -27,6 +26,7 @@ pub use expect::Outcome;
 pub use feeder::FeederRun;
 pub use feeder_loop::{FeederLoop, FeederReading, HeadReading};
 pub use field_loop::{FieldLoop, HeadNow, HomeNow, v_range};
+pub use output::Tapes;
 pub use site::{Rig, SiteLoop};
 pub use twin::{NoPduLoop, PduLoop};
 
@@ -37,7 +37,8 @@ pub struct Run {
     pub steps: u64,
     pub duration: f64,
     pub events: Vec<Event>,
-    pub series: Series,
+    /// Rows recorded (whether or not something kept them).
+    pub rows: u64,
     pub outcomes: Vec<Outcome>,
     pub site: SiteRun,
     /// With balancing: the same day with the balancer off.
@@ -113,6 +114,23 @@ impl Stepping {
     fn duration(&self) -> f64 {
         self.steps as f64 * self.dt
     }
+
+    /// The run ends after `done` steps, short of its scenario's when it was stopped; then it
+    /// fails, saying so.
+    fn end_after(&mut self, done: u64, outcomes: &mut Vec<Outcome>) {
+        if done < self.steps {
+            outcomes.push(Outcome {
+                label: "the run ran to its end".into(),
+                pass: false,
+                detail: format!(
+                    "stopped at {:.3} s of {:.3} s",
+                    done as f64 * self.dt,
+                    self.duration()
+                ),
+            });
+            self.steps = done;
+        }
+    }
 }
 
 /// One step as an observer sees it: the time after the step, the twin, the controller and the
@@ -124,9 +142,16 @@ pub struct StepView<'a> {
     pub events: &'a [Event],
 }
 
-/// Run the scenario to its end. `progress` is told the simulated fraction done now and then.
+/// Run the scenario to its end, keeping no recording. `progress` is told the simulated fraction
+/// done now and then.
 pub fn run(l: &Loaded, progress: impl FnMut(f64)) -> Run {
-    run_observed(l, progress, |_| {})
+    run_observed(l, &mut Tapes::none(), progress, |_| {})
+}
+
+/// As `run`, each recorded row handed to `tapes` as the run makes it; `Run::write` then
+/// completes the run directory.
+pub fn recorded(l: &Loaded, tapes: &mut Tapes, progress: impl FnMut(f64)) -> Run {
+    run_observed(l, tapes, progress, |_| {})
 }
 
 /// A scenario's loop always has its twin (`PduLoop::new` makes one).
@@ -137,29 +162,36 @@ fn grid(l: &PduLoop) -> &sim::Pdu {
 /// As `run`, calling `observe` after every step of a PDU run.
 pub fn run_observed(
     l: &Loaded,
+    tapes: &mut Tapes,
     mut progress: impl FnMut(f64),
     mut observe: impl FnMut(&StepView),
 ) -> Run {
     let mut twin = match PduLoop::new(l, None, None) {
         Ok(t) => t,
-        Err(NoPduLoop::Feeder(f)) => return feeder::run(l, f, progress),
+        Err(NoPduLoop::Feeder(f)) => return feeder::run(l, f, tapes, progress),
         Err(NoPduLoop::Backend(e)) => return not_run(l, e),
     };
     let s = &l.scenario;
     let names = twin.names().to_vec();
     let mut checker = expect::Checker::new(s, grid(&twin));
-    let mut series = Series::new(twin.channels().into_iter().map(|c| c.name));
+    let channels: Vec<String> = std::iter::once("t".to_string())
+        .chain(twin.channels().into_iter().map(|c| c.name))
+        .collect();
     let mut events = Vec::new();
     let mut clock = Stepping::new(s);
     let dt = clock.dt;
-    let mut row = Vec::with_capacity(series.names().len());
-    let mut alerts = match crate::alerts::alerts(&s.alerts, &series.names()[1..], s.start.0) {
+    let mut row = Vec::with_capacity(channels.len());
+    let mut alerts = match crate::alerts::alerts(&s.alerts, &channels[1..], s.start.0) {
         Ok(a) => a,
         Err(e) => return not_run(l, e.message),
     };
+    tapes.open(l, false, &channels);
     let mut faults = Vec::new();
 
-    for k in 0..clock.steps {
+    let mut done = 0;
+    while done < clock.steps && !tapes.halted() {
+        let k = done;
+        done += 1;
         let now = clock.start(k, &mut progress);
         let first_new = events.len();
         events.extend_from_slice(twin.step());
@@ -176,16 +208,18 @@ pub fn run_observed(
         // registers at its start.
         if clock.record_due(now) {
             twin.row(grid(&twin).truth(), twin.step_start_energy_j(), &mut row);
-            series.push(now.as_secs_f64(), &row);
+            tapes.push(now.as_secs_f64(), &row);
             alerts.handle_row(now, &row);
             let first_alert = events.len();
             events.extend(alerts.drain_events());
             twin.apply_alerts(&events[first_alert..], &s.alerts);
         }
     }
+    let mut outcomes = checker.finish(&events);
+    clock.end_after(done, &mut outcomes);
     // The last row closes the registers at the end of the run.
     twin.row(grid(&twin).truth(), twin.energy_j(), &mut row);
-    series.push(clock.duration(), &row);
+    tapes.push(clock.duration(), &row);
     progress(1.0);
     let energy_kwh: Vec<(String, f64)> = names
         .iter()
@@ -197,9 +231,9 @@ pub fn run_observed(
         name: s.name.clone(),
         steps: clock.steps,
         duration: clock.duration(),
-        outcomes: checker.finish(&events),
+        outcomes,
         events,
-        series,
+        rows: tapes.rows(),
         site: SiteRun::Pdu(PduRun {
             final_status: twin.controller().status(),
             energy_kwh,
@@ -220,7 +254,7 @@ fn not_run(l: &Loaded, why: String) -> Run {
         steps: 0,
         duration: 0.0,
         events: Vec::new(),
-        series: Series::new(Vec::<String>::new()),
+        rows: 0,
         outcomes: vec![Outcome {
             label: format!("the {:?} backend is set up", l.backend),
             pass: false,

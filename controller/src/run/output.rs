@@ -1,12 +1,14 @@
 //! A run directory. The controller writes what it alone knows, `summary.txt` and `events.jsonl`,
-//! and hands the run as recorded data (meta, series, events as rows) to a `Recorder` at the
-//! binary's edge: `PlainFiles` keeps them as `meta.json` and `series.csv`; the binary's report
-//! engine (feature `report`) keeps them as Parquet tables with the report.
+//! and streams the run's recorded rows, as it makes them, to a `Recorder`'s `Sink` at the
+//! binary's edge (through `Tapes`), closing it with the meta and the events as rows at the
+//! end: `PlainFiles` keeps them as `meta.json` and `series.csv`; the binary's report engine
+//! (feature `report`) as Parquet tables, a row group at a time, with the report.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use control_core::{Event, LoadSettings};
-use record::{EventRow, Expectation, Kind, LoadInfo, Meta, Series, run_dir};
+use record::{EventRow, Expectation, Kind, LoadInfo, Meta, run_dir};
 
 use super::{Run, SiteRun, summary};
 use crate::scenario::{Loaded, Site};
@@ -33,15 +35,21 @@ pub fn fault_stem(k: usize, rec: &record::FaultRecord) -> String {
     format!("fault-{k:02}-{safe}")
 }
 
-/// Keeps one run's recording in a directory (the run's own, or its baseline's).
+/// Keeps a run's recording in a directory as the run makes it: rows streamed while it runs, so
+/// that a run of any length holds none of them in memory.
 pub trait Recorder {
-    fn record(
-        &mut self,
-        dir: &Path,
-        meta: Meta,
-        series: &Series,
-        events: Vec<EventRow>,
-    ) -> Result<(), String>;
+    /// The recording of one run directory (the run's own, or its baseline's), of the site `site`
+    /// describes (as before the run: no duration, no expectations), its channels `names` (`t`
+    /// first) in the order rows give them.
+    fn open(&mut self, dir: &Path, site: &Meta, names: &[String]) -> Result<Box<dyn Sink>, String>;
+}
+
+/// One recording being written.
+pub trait Sink {
+    /// One recorded row: its time and a value per channel.
+    fn push(&mut self, t: f64, values: &[f64]) -> Result<(), String>;
+    /// The run's end: what the run directory says about it, and its events.
+    fn close(self: Box<Self>, meta: Meta, events: Vec<EventRow>) -> Result<(), String>;
 }
 
 /// The recording as plain files, `meta.json` and `series.csv`, which `gridtwin report` turns
@@ -49,15 +57,127 @@ pub trait Recorder {
 pub struct PlainFiles;
 
 impl Recorder for PlainFiles {
-    fn record(
-        &mut self,
-        dir: &Path,
-        meta: Meta,
-        series: &Series,
-        _events: Vec<EventRow>,
-    ) -> Result<(), String> {
-        run_dir::write_meta(dir, &meta).map_err(|e| e.to_string())?;
-        run_dir::write_series(dir, series).map_err(|e| e.to_string())
+    fn open(&mut self, dir: &Path, _: &Meta, names: &[String]) -> Result<Box<dyn Sink>, String> {
+        let w = run_dir::SeriesWriter::create(dir, names).map_err(|e| e.to_string())?;
+        Ok(Box::new(PlainSink {
+            dir: dir.to_path_buf(),
+            w,
+        }))
+    }
+}
+
+struct PlainSink {
+    dir: PathBuf,
+    w: run_dir::SeriesWriter,
+}
+
+impl Sink for PlainSink {
+    fn push(&mut self, t: f64, values: &[f64]) -> Result<(), String> {
+        self.w.push(t, values).map_err(|e| e.to_string())
+    }
+
+    fn close(self: Box<Self>, meta: Meta, _: Vec<EventRow>) -> Result<(), String> {
+        self.w.finish().map_err(|e| e.to_string())?;
+        run_dir::write_meta(&self.dir, &meta).map_err(|e| e.to_string())
+    }
+}
+
+/// Where a run's parts (a balancing run's baseline, then the run) send their rows as they are
+/// recorded, and whether the run is to stop early (ctrl-c). A part that fails to record stops
+/// the run; the failure is the recording's.
+pub struct Tapes<'a> {
+    to: Option<(&'a Path, &'a mut dyn Recorder)>,
+    stop: Option<&'a AtomicBool>,
+    /// The open parts, in the order they ran: (whether it is the baseline, its sink).
+    parts: Vec<(bool, Box<dyn Sink>)>,
+    rows: u64,
+    failed: Option<String>,
+}
+
+impl<'a> Tapes<'a> {
+    /// Rows kept nowhere: a run only checked.
+    pub fn none() -> Self {
+        Tapes {
+            to: None,
+            stop: None,
+            parts: Vec::new(),
+            rows: 0,
+            failed: None,
+        }
+    }
+
+    /// Rows kept by `recorder` in `dir` (a baseline's in `dir/balancer-off`).
+    pub fn to(dir: &'a Path, recorder: &'a mut dyn Recorder) -> Self {
+        Tapes {
+            to: Some((dir, recorder)),
+            ..Tapes::none()
+        }
+    }
+
+    /// The run stops at the end of the step in which `stop` is set, as if it had been that
+    /// long, its recording whole.
+    pub fn stopping_on(mut self, stop: &'a AtomicBool) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// Whether the run is to stop now: told to, or its recording failed.
+    pub(crate) fn halted(&self) -> bool {
+        self.failed.is_some() || self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
+    }
+
+    /// The next part starts, recording `names` (`t` first).
+    pub(crate) fn open(&mut self, l: &Loaded, baseline: bool, names: &[String]) {
+        self.rows = 0;
+        let Some((dir, recorder)) = &mut self.to else {
+            return;
+        };
+        let dir = if baseline {
+            dir.join(BASELINE_DIR)
+        } else {
+            dir.to_path_buf()
+        };
+        let opened = std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))
+            .and_then(|()| site_meta(l, !baseline))
+            .and_then(|site| recorder.open(&dir, &site, names));
+        match opened {
+            Ok(sink) => self.parts.push((baseline, sink)),
+            Err(e) => self.failed = Some(e),
+        }
+    }
+
+    /// One row of the part running.
+    pub(crate) fn push(&mut self, t: f64, values: &[f64]) {
+        self.rows += 1;
+        if self.failed.is_some() {
+            return;
+        }
+        if let Some((_, sink)) = self.parts.last_mut()
+            && let Err(e) = sink.push(t, values)
+        {
+            self.failed = Some(e);
+        }
+    }
+
+    /// How many rows the part running has recorded.
+    pub(crate) fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Each part's recording closed with its run's meta and events.
+    fn close(self, l: &Loaded, r: &Run) -> Result<(), String> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        for (baseline, sink) in self.parts {
+            let part = match (&r.baseline, baseline) {
+                (Some(b), true) => b,
+                _ => r,
+            };
+            sink.close(meta(l, part, !baseline)?, part.event_rows())?;
+        }
+        Ok(())
     }
 }
 
@@ -66,7 +186,7 @@ impl Recorder for PlainFiles {
 pub fn meta(l: &Loaded, r: &Run, balancer: bool) -> Result<Meta, String> {
     let mut m = site_meta(l, balancer)?;
     // A feeder that never solved recorded nothing per home.
-    if m.kind == Kind::Feeder && r.series.is_empty() {
+    if m.kind == Kind::Feeder && r.rows == 0 {
         m.loads.clear();
     }
     m.name = r.name.clone();
@@ -161,22 +281,18 @@ impl Run {
         self.events.iter().map(event_row).collect()
     }
 
-    /// Writes the run directory: `summary.txt`, `events.jsonl` and the recording through
-    /// `recorder`; a balancing run's baseline (the balancer off) likewise into `balancer-off/`.
-    pub fn write(&self, l: &Loaded, dir: &Path, recorder: &mut dyn Recorder) -> Result<(), String> {
+    /// Writes what the run leaves besides its recording into `dir`: `summary.txt`,
+    /// `events.jsonl` and the fault records (a balancing run's baseline's likewise into
+    /// `balancer-off/`), then closes the recording `tapes` kept.
+    pub fn write(&self, l: &Loaded, dir: &Path, tapes: Tapes) -> Result<(), String> {
         if let Some(b) = &self.baseline {
-            b.write_one(l, &dir.join(BASELINE_DIR), recorder, false)?;
+            b.write_one(l, &dir.join(BASELINE_DIR))?;
         }
-        self.write_one(l, dir, recorder, true)
+        self.write_one(l, dir)?;
+        tapes.close(l, self)
     }
 
-    fn write_one(
-        &self,
-        l: &Loaded,
-        dir: &Path,
-        recorder: &mut dyn Recorder,
-        balancer: bool,
-    ) -> Result<(), String> {
+    fn write_one(&self, l: &Loaded, dir: &Path) -> Result<(), String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         run_dir::write_jsonl(&dir.join(run_dir::EVENTS_JSONL), &self.events)
             .map_err(|e| e.to_string())?;
@@ -197,12 +313,7 @@ impl Run {
                 }
             }
         }
-        recorder.record(
-            dir,
-            meta(l, self, balancer)?,
-            &self.series,
-            self.event_rows(),
-        )
+        Ok(())
     }
 }
 

@@ -56,9 +56,11 @@ fn period(s: &str) -> Result<gridtwin::site_report::Period, String> {
 mod engine {
     use std::path::Path;
 
-    use controller::run::output::{BASELINE_DIR, Recorder};
-    use record::{EventRow, Meta, Series, run_dir};
-    use reports::{Options, Recording, Report};
+    use std::path::PathBuf;
+
+    use controller::run::output::{BASELINE_DIR, Recorder, Sink};
+    use record::{EventRow, Meta, run_dir};
+    use reports::{Options, Recording, Report, TableWriter};
 
     use super::Flags;
 
@@ -72,21 +74,43 @@ mod engine {
         }
     }
 
-    /// The recording as Parquet tables, and the report beside them.
+    /// The recording as Parquet tables written as the run goes, and the report beside them
+    /// at its end, from the tables read back.
     pub struct ReportFiles(pub Options);
 
     impl Recorder for ReportFiles {
-        fn record(
+        fn open(
             &mut self,
             dir: &Path,
-            meta: Meta,
-            series: &Series,
-            events: Vec<EventRow>,
-        ) -> Result<(), String> {
-            let rec = Recording::new(meta, series, events)?;
-            rec.write(dir).map_err(|e| e.to_string())?;
+            site: &Meta,
+            names: &[String],
+        ) -> Result<Box<dyn Sink>, String> {
+            Ok(Box::new(Tables {
+                dir: dir.to_path_buf(),
+                w: TableWriter::create(dir, site, names).map_err(|e| e.to_string())?,
+                opts: self.0,
+            }))
+        }
+    }
+
+    struct Tables {
+        dir: PathBuf,
+        w: TableWriter,
+        opts: Options,
+    }
+
+    impl Sink for Tables {
+        fn push(&mut self, t: f64, values: &[f64]) -> Result<(), String> {
+            self.w.push(t, values).map_err(|e| e.to_string())
+        }
+
+        fn close(self: Box<Self>, meta: Meta, events: Vec<EventRow>) -> Result<(), String> {
+            self.w.finish(&meta, &events).map_err(|e| e.to_string())?;
+            let rec = Recording::read(&self.dir).map_err(|e| e.to_string())?;
             let report = Report::of(&rec)?;
-            report.write(&rec, dir, self.0).map_err(|e| e.to_string())
+            report
+                .write(&rec, &self.dir, self.opts)
+                .map_err(|e| e.to_string())
         }
     }
 

@@ -2,6 +2,7 @@
 //! printed, its run directory written, its expectations checked.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use controller::run::{self, summary};
 use controller::scenario::BackendKind;
@@ -49,11 +50,19 @@ pub fn run(a: Args) -> Outcome {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message(l.scenario.name.clone());
-    let r = run::run(&l, |f| bar.set_position((f * 1000.0) as u64));
+    let dir = a
+        .out
+        .unwrap_or_else(|| PathBuf::from("runs").join(&l.scenario.name));
+    // Ctrl-c ends the run at the step it is in; what ran is written whole.
+    static STOP: AtomicBool = AtomicBool::new(false);
+    if let Err(e) = ctrlc::set_handler(|| STOP.store(true, Ordering::Relaxed)) {
+        tracing::warn!("ctrl-c will not stop the run cleanly: {e}");
+    }
+    let mut tapes = run::Tapes::to(&dir, &mut recorder).stopping_on(&STOP);
+    let r = run::recorded(&l, &mut tapes, |f| bar.set_position((f * 1000.0) as u64));
     bar.finish_and_clear();
     print!("{}", summary::render(&r));
-    let dir = a.out.unwrap_or_else(|| PathBuf::from("runs").join(&r.name));
-    r.write(&l, &dir, &mut recorder).map_err(|e| {
+    r.write(&l, &dir, tapes).map_err(|e| {
         Failure::BadInput(format!("cannot write the run to {}: {e}", dir.display()))
     })?;
     println!("run written to {}", dir.display());

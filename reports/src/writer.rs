@@ -1,0 +1,233 @@
+//! A run's tables written as the run records: rows buffered a row group at a time, split into
+//! the site and loads tables and appended to their Parquet files as row groups, so that memory
+//! holds one row group whatever the run's length.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use record::run_dir::{self, Error};
+use record::schema;
+use record::{EventRow, Kind, Meta, Series};
+use serde_json::Value;
+
+/// Rows of the wide series in one row group (the loads table's has that times the loads): a
+/// day at one row a second is 22 of them.
+pub const ROW_GROUP: usize = 4096;
+
+pub const SITE: &str = "site.parquet";
+pub const LOADS: &str = "loads.parquet";
+pub const EVENTS: &str = "events.parquet";
+
+type Batched = polars::io::parquet::write::BatchedWriter<BufWriter<File>>;
+
+/// The site and loads tables of one run directory, written as the rows come.
+pub struct TableWriter {
+    dir: PathBuf,
+    /// The site as the run started: what splits the rows.
+    site: Meta,
+    buffer: Series,
+    written: Option<(Batched, Batched)>,
+}
+
+impl TableWriter {
+    /// The tables of a site `site` describes, its channels `names` (`t` first), in `dir`.
+    pub fn create(dir: &Path, site: &Meta, names: &[String]) -> Result<Self, Error> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::at(dir, e))?;
+        if names.first().map(String::as_str) != Some("t") {
+            return Err(Error::at(dir, "the first channel must be \"t\""));
+        }
+        Ok(TableWriter {
+            dir: dir.to_path_buf(),
+            site: site.clone(),
+            buffer: Series::new(names[1..].iter().cloned()),
+            written: None,
+        })
+    }
+
+    pub fn push(&mut self, t: f64, values: &[f64]) -> Result<(), Error> {
+        if values.len() + 1 != self.buffer.names().len() {
+            return Err(Error::at(
+                &self.dir,
+                format!(
+                    "a row of {} values for {} channels",
+                    values.len(),
+                    self.buffer.names().len() - 1
+                ),
+            ));
+        }
+        self.buffer.push(t, values);
+        if self.buffer.len() >= ROW_GROUP {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// The buffered rows as a row group of each table.
+    fn flush(&mut self) -> Result<(), Error> {
+        let (site, loads) = split(&self.site, &self.buffer).map_err(|e| Error::at(&self.dir, e))?;
+        let (site_w, loads_w) = match &mut self.written {
+            Some(w) => w,
+            None => {
+                let open = |name: &str, df: &DataFrame| -> Result<Batched, Error> {
+                    let path = self.dir.join(name);
+                    let file = File::create(&path).map_err(|e| Error::at(&path, e))?;
+                    ParquetWriter::new(BufWriter::new(file))
+                        .with_compression(ParquetCompression::Zstd(None))
+                        .batched(df.schema())
+                        .map_err(|e| Error::at(&path, e))
+                };
+                let w = (open(SITE, &site)?, open(LOADS, &loads)?);
+                self.written.insert(w)
+            }
+        };
+        let at = |name: &str| {
+            let path = self.dir.join(name);
+            move |e: PolarsError| Error::at(&path, e)
+        };
+        site_w.write_batch(&site).map_err(at(SITE))?;
+        loads_w.write_batch(&loads).map_err(at(LOADS))?;
+        self.buffer = Series::new(self.buffer.names()[1..].iter().cloned());
+        Ok(())
+    }
+
+    /// The tables closed, with `meta.json` (the run's, as it ended) and the events beside them.
+    pub fn finish(mut self, meta: &Meta, events: &[EventRow]) -> Result<(), Error> {
+        if self.written.is_none() && self.buffer.is_empty() {
+            // Nothing recorded: empty tables of the site as it ended (a feeder that never
+            // solved has no homes).
+            self.site = meta.clone();
+        }
+        if !self.buffer.is_empty() || self.written.is_none() {
+            self.flush()?;
+        }
+        if let Some((site, loads)) = &self.written {
+            site.finish()
+                .map_err(|e| Error::at(&self.dir.join(SITE), e))?;
+            loads
+                .finish()
+                .map_err(|e| Error::at(&self.dir.join(LOADS), e))?;
+        }
+        write_parquet(&self.dir.join(EVENTS), &events_frame(events))?;
+        run_dir::write_meta(&self.dir, meta)
+    }
+}
+
+/// A plain run directory (`series.csv`, `events.jsonl`, `meta.json`) given its Parquet tables
+/// beside them, a row group at a time.
+pub(crate) fn convert(dir: &Path) -> Result<(), Error> {
+    let meta = run_dir::read_meta(dir)?;
+    let events = run_dir::read_events(dir)?;
+    let mut rows = run_dir::SeriesReader::open(dir)?;
+    let mut w = TableWriter::create(dir, &meta, rows.names())?;
+    let csv = dir.join(run_dir::SERIES_CSV);
+    while let Some(row) = rows.next_row()? {
+        w.push(row[0], &row[1..])
+            .map_err(|e| Error::at(&csv, e.what))?;
+    }
+    w.finish(&meta, &events)
+}
+
+/// A wide series (`t`, site channels, then each member's channels for every load in
+/// `meta.loads`: `load/NAME/quantity` of a PDU, `home/NAME/quantity` of a feeder) split into
+/// the site and loads tables; coded columns become their labels.
+pub(crate) fn split(meta: &Meta, series: &Series) -> Result<(DataFrame, DataFrame), String> {
+    let names = series.names();
+    let scope = match meta.kind {
+        Kind::Pdu => schema::LOAD,
+        Kind::Feeder => schema::HOME,
+    };
+    // The load whose channel this is.
+    let owner = |col: &str| schema::owner(scope, meta.loads.iter().map(|l| l.name.as_str()), col);
+    let mut site = Vec::new();
+    let mut quantities: Vec<String> = Vec::new();
+    for name in names {
+        match owner(name) {
+            None => site.push(column(meta, name, name, series.column(name).unwrap_or(&[]))),
+            Some(i) => {
+                if i == 0
+                    && let Some(q) = schema::member_quantity(scope, &meta.loads[0].name, name)
+                {
+                    quantities.push(q.to_string());
+                }
+            }
+        }
+    }
+    let site = DataFrame::new(series.len(), site).map_err(|e| e.to_string())?;
+
+    let n = series.len() * meta.loads.len();
+    let t = series.column("t").unwrap_or(&[]);
+    let mut cols = vec![
+        Column::new("t".into(), t.repeat(meta.loads.len())),
+        Column::new(
+            "load".into(),
+            meta.loads
+                .iter()
+                .flat_map(|l| std::iter::repeat_n(l.name.as_str(), t.len()))
+                .collect::<Vec<_>>(),
+        ),
+    ];
+    for q in &quantities {
+        let mut values = Vec::with_capacity(n);
+        for l in &meta.loads {
+            let name = schema::member(scope, &l.name, q);
+            let c = series
+                .column(&name)
+                .ok_or_else(|| format!("load {:?} has no column {name:?}", l.name))?;
+            values.extend_from_slice(c);
+        }
+        cols.push(column(meta, q, q, &values));
+    }
+    let loads = DataFrame::new(n, cols).map_err(|e| e.to_string())?;
+    Ok((site, loads))
+}
+
+/// A numeric column, or its labels where `quantity` is coded.
+fn column(meta: &Meta, name: &str, quantity: &str, values: &[f64]) -> Column {
+    match meta.codes.get(quantity) {
+        None => Column::new(name.into(), values),
+        Some(labels) => {
+            let text: Vec<&str> = values
+                .iter()
+                .map(|&c| {
+                    labels
+                        .get(c as usize)
+                        .filter(|_| c >= 0.0 && c.fract() == 0.0)
+                        .map_or("?", String::as_str)
+                })
+                .collect();
+            Column::new(name.into(), text)
+        }
+    }
+}
+
+pub(crate) fn write_parquet(path: &Path, df: &DataFrame) -> Result<(), Error> {
+    let file = File::create(path).map_err(|e| Error::at(path, e))?;
+    ParquetWriter::new(BufWriter::new(file))
+        .with_compression(ParquetCompression::Zstd(None))
+        .finish(&mut df.clone())
+        .map(drop)
+        .map_err(|e| Error::at(path, e))
+}
+
+/// The events as a table: t, severity, subject, event and the other fields as JSON text.
+pub(crate) fn events_frame(e: &[EventRow]) -> DataFrame {
+    let text = |f: fn(&EventRow) -> &str| e.iter().map(f).collect::<Vec<_>>();
+    let detail: Vec<String> = e
+        .iter()
+        .map(|r| Value::Object(r.detail.clone()).to_string())
+        .collect();
+    DataFrame::new(
+        e.len(),
+        vec![
+            Column::new("t".into(), e.iter().map(|r| r.t).collect::<Vec<_>>()),
+            Column::new("severity".into(), text(|r| &r.severity)),
+            Column::new("subject".into(), text(|r| &r.subject)),
+            Column::new("event".into(), text(|r| &r.event)),
+            Column::new("detail".into(), detail),
+        ],
+    )
+    .expect("columns of one length")
+}
