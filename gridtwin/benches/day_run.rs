@@ -61,7 +61,7 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("gridtwin-bench-day-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a scratch directory");
     // `cargo test --all-targets` runs this too (without --bench): then only a short smoke run.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !args.iter().any(|a| a == "--bench") {
         let (secs, _) = gridtwin_run(&dir, 7200.0);
         assert!(dir.join("out/report.html").exists());
         println!("2 h with its report: {secs:.2} s");

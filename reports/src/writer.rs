@@ -73,9 +73,7 @@ impl TableWriter {
             None => {
                 let open = |name: &str, df: &DataFrame| -> Result<Batched, Error> {
                     let path = self.dir.join(name);
-                    let file = File::create(&path).map_err(|e| Error::at(&path, e))?;
-                    ParquetWriter::new(BufWriter::new(file))
-                        .with_compression(ParquetCompression::Zstd(None))
+                    parquet(&path)?
                         .batched(df.schema())
                         .map_err(|e| Error::at(&path, e))
                 };
@@ -118,6 +116,17 @@ impl TableWriter {
 /// A plain run directory (`series.csv`, `events.jsonl`, `meta.json`) given its Parquet tables
 /// beside them, a row group at a time.
 pub(crate) fn convert(dir: &Path) -> Result<(), Error> {
+    let converted = tables_of(dir);
+    if converted.is_err() {
+        // No half-written table left to be read as the run's the next time.
+        for name in [SITE, LOADS] {
+            let _ = std::fs::remove_file(dir.join(name));
+        }
+    }
+    converted
+}
+
+fn tables_of(dir: &Path) -> Result<(), Error> {
     let meta = run_dir::read_meta(dir)?;
     let events = run_dir::read_events(dir)?;
     let mut rows = run_dir::SeriesReader::open(dir)?;
@@ -203,10 +212,14 @@ fn column(meta: &Meta, name: &str, quantity: &str, values: &[f64]) -> Column {
     }
 }
 
-pub(crate) fn write_parquet(path: &Path, df: &DataFrame) -> Result<(), Error> {
+/// A Parquet file as every table of a run directory is written.
+fn parquet(path: &Path) -> Result<ParquetWriter<BufWriter<File>>, Error> {
     let file = File::create(path).map_err(|e| Error::at(path, e))?;
-    ParquetWriter::new(BufWriter::new(file))
-        .with_compression(ParquetCompression::Zstd(None))
+    Ok(ParquetWriter::new(BufWriter::new(file)).with_compression(ParquetCompression::Zstd(None)))
+}
+
+pub(crate) fn write_parquet(path: &Path, df: &DataFrame) -> Result<(), Error> {
+    parquet(path)?
         .finish(&mut df.clone())
         .map(drop)
         .map_err(|e| Error::at(path, e))

@@ -140,6 +140,37 @@ fn a_run_directory_reads_back_and_rebuilds_the_same_report() {
     assert!(html.contains("@font-face") && html.matches("<svg").count() == a.charts.len());
 }
 
+/// A plain run directory whose `series.csv` breaks half way is refused at its line, and leaves
+/// no half-written table that a second reading would take for the run's.
+#[test]
+fn a_plain_run_with_a_bad_row_is_refused_at_its_line_and_again() {
+    let dir = scratch("plain-bad");
+    let (meta, series, _) = synthetic::pdu(1, 10_000.0, 1.0);
+    record::run_dir::write_meta(&dir, &meta).unwrap();
+    std::fs::write(dir.join(record::run_dir::EVENTS_JSONL), "").unwrap();
+    let mut w = record::run_dir::SeriesWriter::create(&dir, series.names()).unwrap();
+    let columns: Vec<&[f64]> = series
+        .names()
+        .iter()
+        .map(|n| series.column(n).unwrap())
+        .collect();
+    for i in 0..series.len() {
+        let row: Vec<f64> = columns[1..].iter().map(|c| c[i]).collect();
+        w.push(columns[0][i], &row).unwrap();
+    }
+    w.finish().unwrap();
+    let csv = dir.join(record::run_dir::SERIES_CSV);
+    let mut text = std::fs::read_to_string(&csv).unwrap();
+    text.push_str("oops\n");
+    std::fs::write(&csv, text).unwrap();
+    let line = series.len() + 2;
+    for _ in 0..2 {
+        let err = Recording::read(&dir).unwrap_err().to_string();
+        assert!(err.contains(&format!("line {line}")), "{err}");
+        assert!(!dir.join(reports::recording::SITE).exists());
+    }
+}
+
 #[test]
 fn a_damaged_table_is_an_error_that_names_the_file() {
     let dir = scratch("damaged");

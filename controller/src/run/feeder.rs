@@ -176,10 +176,7 @@ fn simulate(
     tapes.open(l, balancing.is_none() && s.balancing.is_some(), &channels);
     let mut row = Vec::with_capacity(channels.len());
     let mut clock = Stepping::new(s);
-    let mut done = 0;
-    while done < clock.steps && !tapes.halted() {
-        let k = done;
-        done += 1;
+    while let Some(k) = clock.next(tapes.halted()) {
         clock.start(k, &mut progress);
         twin.step(&mut events, |twin, now, t| {
             let step = twin.last_step().expect("a solved step is kept");
@@ -199,7 +196,7 @@ fn simulate(
         events.extend(alerts.drain_events());
     }
     let mut stopped = Vec::new();
-    clock.end_after(done, &mut stopped);
+    clock.end(&mut stopped);
     // The last row closes the registers at the end of the run.
     if twin.last_step().is_some() {
         twin.row(twin.energy_j(), &mut row);

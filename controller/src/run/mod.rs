@@ -77,6 +77,8 @@ struct Stepping {
     steps: u64,
     record_us: u64,
     next_record: u64,
+    /// Steps begun so far.
+    done: u64,
     report_every: u64,
 }
 
@@ -90,6 +92,7 @@ impl Stepping {
             steps,
             record_us: (s.record_every() * 1e6).round() as u64,
             next_record: 0,
+            done: 0,
             report_every: (steps / 200).max(1),
         }
     }
@@ -115,9 +118,18 @@ impl Stepping {
         self.steps as f64 * self.dt
     }
 
-    /// The run ends after `done` steps, short of its scenario's when it was stopped; then it
-    /// fails, saying so.
-    fn end_after(&mut self, done: u64, outcomes: &mut Vec<Outcome>) {
+    /// The next step's number, unless the run is over or `halted`.
+    fn next(&mut self, halted: bool) -> Option<u64> {
+        (self.done < self.steps && !halted).then(|| {
+            self.done += 1;
+            self.done - 1
+        })
+    }
+
+    /// The run ends after the steps it began, short of its scenario's when it was stopped; then
+    /// it fails, saying so.
+    fn end(&mut self, outcomes: &mut Vec<Outcome>) {
+        let done = self.done;
         if done < self.steps {
             outcomes.push(Outcome {
                 label: "the run ran to its end".into(),
@@ -188,10 +200,7 @@ pub fn run_observed(
     tapes.open(l, false, &channels);
     let mut faults = Vec::new();
 
-    let mut done = 0;
-    while done < clock.steps && !tapes.halted() {
-        let k = done;
-        done += 1;
+    while let Some(k) = clock.next(tapes.halted()) {
         let now = clock.start(k, &mut progress);
         let first_new = events.len();
         events.extend_from_slice(twin.step());
@@ -216,7 +225,7 @@ pub fn run_observed(
         }
     }
     let mut outcomes = checker.finish(&events);
-    clock.end_after(done, &mut outcomes);
+    clock.end(&mut outcomes);
     // The last row closes the registers at the end of the run.
     twin.row(grid(&twin).truth(), twin.energy_j(), &mut row);
     tapes.push(clock.duration(), &row);
