@@ -1161,7 +1161,7 @@ fn a_run_stopped_by_ctrl_c_leaves_a_run_directory_that_report_reads() {
         .unwrap();
     // The first row group on disk: the run is well under way, thirty days from its end.
     let started = std::time::Instant::now();
-    while !out.join("site.parquet").exists() {
+    while !out.join("site.parquet.part").exists() {
         assert!(started.elapsed().as_secs() < 120, "no row group written");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }

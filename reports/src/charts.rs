@@ -1,6 +1,8 @@
 //! The run's charts as data: each reduced with polars to at most `BUCKETS` points per line (with
 //! each bucket's minimum and maximum where a spike must stay visible). `draw` draws them.
 
+use std::collections::BTreeMap;
+
 use polars::prelude::*;
 
 use crate::recording::{Recording, collect};
@@ -370,56 +372,58 @@ fn label_of(c: &str) -> String {
     }
 }
 
-/// Mean power per bucket of the loads summed by `key` (a column of the loads table or made by
-/// `keyed`), as lines in the given order: each bucket's power summed over its rows, over the
-/// instants recorded in it, in kW.
+/// Mean power per bucket of the loads summed by line, in kW: each bucket's power summed over
+/// its rows and the loads `line_of` (from the loads table's `key`) puts on a line, over the
+/// instants recorded in it. Grouped by the key as recorded (a few values), so the scan streams
+/// and nothing is made per row.
 fn power_by(
     rec: &Recording,
-    keyed: LazyFrame,
     axis: &TimeAxis,
     key: &str,
-    order: &[String],
+    labels: &[String],
+    line_of: impl Fn(&str) -> Option<usize>,
 ) -> PolarsResult<Vec<Line>> {
     let df = collect(
-        bucketed(keyed, axis)
+        bucketed(rec.loads.lazy(), axis)
             .group_by([col("bucket"), col(key)])
-            .agg([
-                col("t").min().alias("t"),
-                (col("p").sum() / lit(1e3)).alias("kw"),
-            ]),
+            .agg([(col("p").sum() / lit(1e3)).alias("kw")]),
     )?;
     let instants = collect(
         bucketed(rec.site.lazy(), axis)
             .group_by([col("bucket")])
-            .agg([len().cast(DataType::Float64).alias("n")]),
-    )?;
-    let df = df
-        .lazy()
-        .join(
-            instants.lazy(),
-            [col("bucket")],
-            [col("bucket")],
-            JoinArgs::new(JoinType::Left),
-        )
-        .with_column((col("kw") / col("n")).alias("p"))
-        .sort(["bucket"], Default::default())
-        .collect()?;
-    let (t, p) = (f64s(&df, "t")?, f64s(&df, "p")?);
-    let k = df.column(key)?.str()?;
-    let mut lines: Vec<Line> = order
+            .agg([
+                col("t").min().alias("t"),
+                len().cast(DataType::Float64).alias("n"),
+            ]),
+    )?
+    .sort(["bucket"], Default::default())?;
+    let buckets = instants.column("bucket")?.i64()?;
+    let row: BTreeMap<i64, usize> = buckets
         .iter()
-        .map(|l| Line {
-            label: l.clone(),
-            points: Vec::new(),
-        })
+        .enumerate()
+        .filter_map(|(i, b)| Some((b?, i)))
         .collect();
-    for i in 0..t.len() {
-        let Some(pos) = order.iter().position(|o| Some(o.as_str()) == k.get(i)) else {
+    let (t, n) = (f64s(&instants, "t")?, f64s(&instants, "n")?);
+    let mut sums = vec![vec![None; t.len()]; labels.len()];
+    let (bucket, k) = (df.column("bucket")?.i64()?, df.column(key)?.str()?);
+    for ((b, k), kw) in bucket.iter().zip(k.iter()).zip(f64s(&df, "kw")?) {
+        let (Some(b), Some(line)) = (b.and_then(|b| row.get(&b)), k.and_then(&line_of)) else {
             continue;
         };
-        lines[pos].points.push((t[i] / axis.scale, p[i]));
+        *sums[line][*b].get_or_insert(0.0) += kw;
     }
-    Ok(lines)
+    Ok(labels
+        .iter()
+        .zip(sums)
+        .map(|(label, sums)| Line {
+            label: label.clone(),
+            points: sums
+                .into_iter()
+                .enumerate()
+                .filter_map(|(b, kw)| Some((t[b] / axis.scale, kw? / n[b])))
+                .collect(),
+        })
+        .collect())
 }
 
 /// The loads with the most energy on their own, the others summed.
@@ -441,23 +445,22 @@ fn stacked_loads(rec: &Recording, axis: &TimeAxis) -> PolarsResult<Panel> {
         .iter()
         .map(|s| s.unwrap_or_default().to_string())
         .collect();
-    let others = rec.meta.loads.len() > order.len();
-    let mut top = lit(false);
-    for name in &order {
-        top = top.or(col("load").eq(lit(name.as_str())));
-    }
-    let keyed = rec.loads.lazy().with_column(
-        when(top)
-            .then(col("load"))
-            .otherwise(lit("other"))
-            .alias("group"),
-    );
-    if others {
+    let on_its_own = order.len();
+    if rec.meta.loads.len() > on_its_own {
         order.push("other".into());
     }
+    let lines = power_by(rec, axis, "load", &order, |load| {
+        Some(
+            order[..on_its_own]
+                .iter()
+                .position(|o| o == load)
+                .unwrap_or(on_its_own),
+        )
+        .filter(|&i| i < order.len())
+    })?;
     Ok(Panel {
         y_label: "kW".into(),
-        lines: power_by(rec, keyed, axis, "group", &order)?,
+        lines,
         stacked: true,
     })
 }
@@ -472,7 +475,9 @@ fn stacked_phases(rec: &Recording, axis: &TimeAxis) -> PolarsResult<Panel> {
     if polyphase.column("any")?.bool()?.get(0) == Some(true) {
         order.push("polyphase".into());
     }
-    let mut lines = power_by(rec, rec.loads.lazy(), axis, "phase", &order)?;
+    let mut lines = power_by(rec, axis, "phase", &order, |p| {
+        order.iter().position(|o| o == p)
+    })?;
     for l in &mut lines {
         if l.label.len() == 1 {
             l.label = format!("phase {}", l.label);

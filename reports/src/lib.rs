@@ -5,6 +5,7 @@
 pub mod charts;
 pub mod compare;
 mod draw;
+mod quantile;
 pub mod recording;
 pub mod report;
 pub mod summary;

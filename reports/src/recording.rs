@@ -42,14 +42,24 @@ impl std::fmt::Debug for Table {
     }
 }
 
+/// A table's file as polars reads it in bounded memory: as a `file://` URL, read a row group
+/// at a time into buffers. A plain path is mapped whole, and every page a query touches stays
+/// resident until it ends (a year's loads table is 1.3 GB). A path that a URL would change (a
+/// `%` in it) is read mapped.
+fn source(path: &Path) -> PolarsResult<PlRefPath> {
+    let absolute = std::path::absolute(path)?;
+    match absolute.to_str() {
+        Some(p) if !p.contains('%') => Ok(PlRefPath::new(format!("file://{p}"))),
+        _ => PlRefPath::try_from_path(path),
+    }
+}
+
 impl Table {
     fn scan(path: &Path) -> Result<Self, Error> {
         let at = |e: PolarsError| Error::at(path, e);
-        let mut frame = LazyFrame::scan_parquet(
-            PlRefPath::try_from_path(path).map_err(at)?,
-            ScanArgsParquet::default(),
-        )
-        .map_err(at)?;
+        let mut frame =
+            LazyFrame::scan_parquet(source(path).map_err(at)?, ScanArgsParquet::default())
+                .map_err(at)?;
         let schema = frame.collect_schema().map_err(at)?;
         Ok(Table { frame, schema })
     }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use polars::prelude::*;
 
+use crate::quantile;
 use crate::recording::{Recording, collect};
 use record::EventRow;
 use record::schema::J_PER_KWH;
@@ -15,6 +16,9 @@ use record::{Expectation, Kind, Meta};
 
 const WEEK: f64 = 604_800.0;
 const QUARTER: f64 = 900.0;
+/// Spans in a stretch of the run read at once: 40 days of quarter hours, 64 hours of minutes;
+/// a whole number of quarter hours either way.
+const CHUNK_SPANS: i64 = 3840;
 
 /// Mean demand per 15-minute window: (start, s from the run's start; kW), in time order.
 pub type Demand = Vec<(f64, f64)>;
@@ -154,25 +158,34 @@ fn energy(rec: &Recording) -> PolarsResult<(Vec<Fact>, Demand)> {
     };
     let names: Vec<&str> = registers.iter().map(|r| r.0).collect();
     let spans = Spans::of(meta);
-    let df = spans.increments(rec.site.lazy(), None, &names)?;
     let mut aggs: Vec<Expr> = names.iter().map(|c| col(*c).sum()).collect();
     let tariff = meta.tariff.as_ref();
     if let Some(t) = tariff {
         // The utility bills what the main (or the feeder's source) delivered.
         aggs.push((col(billed) * price(t, meta)).sum().alias("cost"));
     }
-    let sums = df.clone().lazy().select(aggs).collect()?;
+    // Each register's energy, then the cost.
+    let mut sums = vec![0.0; aggs.len()];
+    let mut demand = Demand::new();
+    let site_rows = rec.site.lazy();
+    spans.each_stretch(&site_rows, None, &names, meta.duration_s, |df| {
+        let part = df.clone().lazy().select(aggs.clone()).collect()?;
+        for (sum, c) in sums.iter_mut().zip(part.columns()) {
+            *sum += c.cast(&DataType::Float64)?.f64()?.get(0).unwrap_or(0.0);
+        }
+        demand.extend(quarters(df, meta, &spans, billed)?);
+        Ok(())
+    })?;
     let mut site = Vec::new();
-    for (c, label) in &registers {
-        site.push(fact(label, scalar(&sums, c)?, "kWh".into()));
+    for ((_, label), kwh) in registers.iter().zip(&sums) {
+        site.push(fact(label, *kwh, "kWh".into()));
     }
-    let demand = quarters(df, meta, &spans, billed)?;
     let (peak, at) = peak(&demand);
     site.push(fact("peak 15-minute demand", peak, "kW".into()));
     site.push(fact("peak demand window starts", at, "at".into()));
     if let Some(t) = tariff {
         let money = || t.currency.clone();
-        let energy = scalar(&sums, "cost")?;
+        let energy = sums[names.len()];
         site.push(fact("energy cost", energy, money()));
         if let Some(d) = t.demand {
             site.push(fact("demand charge", d * peak, money()));
@@ -217,6 +230,41 @@ impl Spans {
         ((col("t") + lit(self.offset)) / lit(QUARTER))
             .cast(DataType::Int64)
             .alias("quarter")
+    }
+
+    /// [`Spans::increments`] over a run of `duration` s, handed to `f` a stretch of
+    /// [`CHUNK_SPANS`] spans at a time (on quarter hours, so no quarter is split): a year of
+    /// quarters per load is 35,040 rows a load, held a stretch at a time. Each stretch reads its
+    /// rows, a span either side (the next span's first reading closes its last), by the row
+    /// groups' statistics on `t`.
+    fn each_stretch(
+        &self,
+        lf: &LazyFrame,
+        by: Option<&str>,
+        registers: &[&str],
+        duration: f64,
+        mut f: impl FnMut(DataFrame) -> PolarsResult<()>,
+    ) -> PolarsResult<()> {
+        let stretch = CHUNK_SPANS as f64 * self.width;
+        let first = (self.offset / stretch) as i64;
+        let last = ((duration + self.offset) / stretch) as i64;
+        for c in first..=last {
+            let from = c as f64 * stretch - self.offset - self.width;
+            let to = (c + 1) as f64 * stretch - self.offset + self.width;
+            let rows = lf
+                .clone()
+                .filter(col("t").gt_eq(lit(from)).and(col("t").lt(lit(to))));
+            let spans = c * CHUNK_SPANS..(c + 1) * CHUNK_SPANS;
+            let within = col("span")
+                .gt_eq(lit(spans.start))
+                .and(col("span").lt(lit(spans.end)));
+            f(self
+                .increments(rows, by, registers)?
+                .lazy()
+                .filter(within)
+                .collect()?)?;
+        }
+        Ok(())
     }
 
     /// Per span (and per `by`, the loads' name): its first `t` and each register's increment
@@ -348,25 +396,50 @@ fn loads(rec: &Recording) -> PolarsResult<Vec<LoadRow>> {
     let has = |c: &str| rec.loads.has(c);
     let spans = Spans::of(meta);
     // Energy, cost and peaks from the registers' increments per load and span.
-    let per_span = spans.increments(rec.loads.lazy(), Some("load"), &["energy"])?;
     let mut aggs = vec![col("energy").sum().alias("energy")];
+    let mut totals = vec![col("energy").sum()];
     if let Some(t) = &meta.tariff {
         aggs.push((col("energy") * price(t, meta)).sum().alias("cost"));
+        totals.push(col("cost").sum());
     }
-    let peaks = per_span
-        .clone()
-        .lazy()
-        .with_column(spans.quarter())
-        .group_by([col("load"), col("quarter")])
-        .agg([col("energy").sum().alias("kwh")])
+    totals.push(col("peak_kw").max());
+    // Each stretch's energy, cost and peak per load; then the run's.
+    let mut stretches = Vec::new();
+    let rows = rec.loads.lazy();
+    spans.each_stretch(
+        &rows,
+        Some("load"),
+        &["energy"],
+        meta.duration_s,
+        |per_span| {
+            let peaks = per_span
+                .clone()
+                .lazy()
+                .with_column(spans.quarter())
+                .group_by([col("load"), col("quarter")])
+                .agg([col("energy").sum().alias("kwh")])
+                .group_by([col("load")])
+                .agg([(col("kwh").max() * lit(3600.0 / QUARTER)).alias("peak_kw")]);
+            stretches.push(
+                per_span
+                    .lazy()
+                    .group_by([col("load")])
+                    .agg(aggs.clone())
+                    .join(
+                        peaks,
+                        [col("load")],
+                        [col("load")],
+                        JoinArgs::new(JoinType::Left),
+                    )
+                    .collect()?
+                    .lazy(),
+            );
+            Ok(())
+        },
+    )?;
+    let energy = concat(stretches, UnionArgs::default())?
         .group_by([col("load")])
-        .agg([(col("kwh").max() * lit(3600.0 / QUARTER)).alias("peak_kw")]);
-    let energy = per_span.lazy().group_by([col("load")]).agg(aggs).join(
-        peaks,
-        [col("load")],
-        [col("load")],
-        JoinArgs::new(JoinType::Left),
-    );
+        .agg(totals);
     // Time in states: each row's share of time where its status is one of them, summed.
     let mut states = Vec::new();
     let mut shares = Vec::new();
@@ -479,30 +552,22 @@ fn stat_columns(rec: &Recording) -> Vec<(String, String, &'static str, bool)> {
 fn stats(rec: &Recording) -> PolarsResult<Vec<Stat>> {
     let mut out = Vec::new();
     for (c, label, unit, energized) in stat_columns(rec) {
-        let x = col(&c);
         let mut rows = rec.site.lazy();
         if energized {
             rows = rows.filter(col("bus/v").gt(lit(1.0)));
         }
-        // The quantiles need the column whole: one column at a time, the rows it counts.
-        let q = |p: f64, name: &str| {
-            x.clone()
-                .quantile(lit(p), QuantileMethod::Linear)
-                .alias(name)
+        // A column with no values (never energized) has no statistics: NaN, shown as such.
+        let (min, p50, p95, max) = match quantile::Column::of(rows, &c)? {
+            Some(x) => (x.min, x.quantile(0.5)?, x.quantile(0.95)?, x.max),
+            None => (f64::NAN, f64::NAN, f64::NAN, f64::NAN),
         };
-        let df = collect(rows.select([x.clone()]).select([
-            x.clone().min().alias("min"),
-            q(0.5, "p50"),
-            q(0.95, "p95"),
-            x.clone().max().alias("max"),
-        ]))?;
         out.push(Stat {
             label,
             unit: unit.to_string(),
-            min: scalar(&df, "min")?,
-            p50: scalar(&df, "p50")?,
-            p95: scalar(&df, "p95")?,
-            max: scalar(&df, "max")?,
+            min,
+            p50,
+            p95,
+            max,
         });
     }
     Ok(out)

@@ -72,7 +72,7 @@ impl TableWriter {
             Some(w) => w,
             None => {
                 let open = |name: &str, df: &DataFrame| -> Result<Batched, Error> {
-                    let path = self.dir.join(name);
+                    let path = part(&self.dir, name);
                     parquet(&path)?
                         .batched(df.schema())
                         .map_err(|e| Error::at(&path, e))
@@ -82,7 +82,7 @@ impl TableWriter {
             }
         };
         let at = |name: &str| {
-            let path = self.dir.join(name);
+            let path = part(&self.dir, name);
             move |e: PolarsError| Error::at(&path, e)
         };
         site_w.write_batch(&site).map_err(at(SITE))?;
@@ -103,14 +103,26 @@ impl TableWriter {
         }
         if let Some((site, loads)) = &self.written {
             site.finish()
-                .map_err(|e| Error::at(&self.dir.join(SITE), e))?;
+                .map_err(|e| Error::at(&part(&self.dir, SITE), e))?;
             loads
                 .finish()
-                .map_err(|e| Error::at(&self.dir.join(LOADS), e))?;
+                .map_err(|e| Error::at(&part(&self.dir, LOADS), e))?;
         }
-        write_parquet(&self.dir.join(EVENTS), &events_frame(events))?;
-        run_dir::write_meta(&self.dir, meta)
+        write_parquet(&part(&self.dir, EVENTS), &events_frame(events))?;
+        run_dir::write_meta(&self.dir, meta)?;
+        // The site table last: a directory with one has all of them.
+        for name in [LOADS, EVENTS, SITE] {
+            let (from, to) = (part(&self.dir, name), self.dir.join(name));
+            std::fs::rename(&from, &to).map_err(|e| Error::at(&from, e))?;
+        }
+        Ok(())
     }
+}
+
+/// A table's name while it is written: a run or a conversion killed half way leaves no file
+/// that reads as a table.
+fn part(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.part"))
 }
 
 /// A plain run directory (`series.csv`, `events.jsonl`, `meta.json`) given its Parquet tables
@@ -118,9 +130,9 @@ impl TableWriter {
 pub(crate) fn convert(dir: &Path) -> Result<(), Error> {
     let converted = tables_of(dir);
     if converted.is_err() {
-        // No half-written table left to be read as the run's the next time.
-        for name in [SITE, LOADS] {
-            let _ = std::fs::remove_file(dir.join(name));
+        // Nothing half-written left behind.
+        for name in [SITE, LOADS, EVENTS] {
+            let _ = std::fs::remove_file(part(dir, name));
         }
     }
     converted

@@ -89,6 +89,56 @@ fn summary_matches_the_closed_form() {
     assert_eq!((main.min, main.max), (0.0, 230.0));
 }
 
+/// 96 days, read in stretches (of 64 hours, as the peak window is set to the minute): every
+/// load's energy, cost and peak as the closed form has them, none lost or counted twice where
+/// one stretch meets the next.
+#[test]
+fn a_long_run_read_in_stretches_matches_the_closed_form() {
+    let days = 96.0;
+    let (mut meta, series, events) = synthetic::pdu(3, days * 24.0 * HOUR, 60.0);
+    meta.tariff = Some(Tariff {
+        currency: "EUR".into(),
+        base: 0.20,
+        windows: vec![Window {
+            name: "peak".into(),
+            from: ClockTime::parse("01:00").unwrap(),
+            to: ClockTime::parse("02:07").unwrap(),
+            price: 0.50,
+            days: Days::Weekdays,
+        }],
+        demand: None,
+    });
+    let s = Summary::of(&Recording::new(meta, &series, events).unwrap()).unwrap();
+    // From a Monday: 13 weeks and 5 days, 70 of them weekdays.
+    let hours = days * 24.0;
+    for (k, l) in s.loads.iter().enumerate().skip(1) {
+        let kw = load_kw(k);
+        close(l.energy_kwh, kw * hours, "energy");
+        close(
+            l.cost.unwrap(),
+            kw * (hours * 0.20 + 70.0 * 67.0 / 60.0 * 0.30),
+            "cost",
+        );
+        close(l.peak_kw, kw, "peak");
+    }
+    let all: f64 = (0..3).map(load_kw).sum();
+    let fact = |label: &str| s.fact(label).unwrap_or_else(|| panic!("no {label}"));
+    // Load 0 is shed over the second quarter of the run; the backup carries the fifth eighth.
+    let site = all * hours - load_kw(0) * hours / 4.0;
+    close(
+        fact("energy from the backup"),
+        all * hours / 8.0,
+        "backup energy",
+    );
+    close(
+        fact("energy from the main"),
+        site - all * hours / 8.0,
+        "main energy",
+    );
+    close(fact("peak 15-minute demand"), all, "site peak");
+    assert_eq!(s.demand.len(), 96 * 96);
+}
+
 #[test]
 fn a_weekend_leaves_a_weekday_window_at_the_base_price() {
     let mut rec = four_hours();
@@ -140,15 +190,11 @@ fn a_run_directory_reads_back_and_rebuilds_the_same_report() {
     assert!(html.contains("@font-face") && html.matches("<svg").count() == a.charts.len());
 }
 
-/// A plain run directory whose `series.csv` breaks half way is refused at its line, and leaves
-/// no half-written table that a second reading would take for the run's.
-#[test]
-fn a_plain_run_with_a_bad_row_is_refused_at_its_line_and_again() {
-    let dir = scratch("plain-bad");
-    let (meta, series, _) = synthetic::pdu(1, 10_000.0, 1.0);
-    record::run_dir::write_meta(&dir, &meta).unwrap();
+/// A plain run directory (a Pi's) of `series`.
+fn plain(dir: &std::path::Path, meta: &record::Meta, series: &Series) {
+    record::run_dir::write_meta(dir, meta).unwrap();
     std::fs::write(dir.join(record::run_dir::EVENTS_JSONL), "").unwrap();
-    let mut w = record::run_dir::SeriesWriter::create(&dir, series.names()).unwrap();
+    let mut w = record::run_dir::SeriesWriter::create(dir, series.names()).unwrap();
     let columns: Vec<&[f64]> = series
         .names()
         .iter()
@@ -159,6 +205,40 @@ fn a_plain_run_with_a_bad_row_is_refused_at_its_line_and_again() {
         w.push(columns[0][i], &row).unwrap();
     }
     w.finish().unwrap();
+}
+
+/// A conversion killed half way (SIGKILL: no cleanup) leaves only `.part` files, so the next
+/// reading converts the run again and reads the whole of it.
+#[test]
+fn a_conversion_killed_half_way_is_done_again_on_the_next_reading() {
+    let dir = scratch("plain-killed");
+    let (meta, series, _) = synthetic::pdu(2, 20_000.0, 1.0);
+    plain(&dir, &meta, &series);
+    for name in ["site.parquet.part", "loads.parquet.part"] {
+        std::fs::write(dir.join(name), b"PAR1 half a row group").unwrap();
+    }
+    let read = Recording::read(&dir).unwrap();
+    let whole = Recording::new(meta, &series, Vec::new()).unwrap();
+    assert_eq!(read.site.height().unwrap(), series.len());
+    assert_eq!(read.site.frame().unwrap(), whole.site.frame().unwrap());
+    // Each row group holds its rows load by load: the same rows, in another order.
+    let by_load = |r: &Recording| {
+        r.loads
+            .frame()
+            .unwrap()
+            .sort(["load", "t"], Default::default())
+            .unwrap()
+    };
+    assert_eq!(by_load(&read), by_load(&whole));
+}
+
+/// A plain run directory whose `series.csv` breaks half way is refused at its line, and leaves
+/// no half-written table that a second reading would take for the run's.
+#[test]
+fn a_plain_run_with_a_bad_row_is_refused_at_its_line_and_again() {
+    let dir = scratch("plain-bad");
+    let (meta, series, _) = synthetic::pdu(1, 10_000.0, 1.0);
+    plain(&dir, &meta, &series);
     let csv = dir.join(record::run_dir::SERIES_CSV);
     let mut text = std::fs::read_to_string(&csv).unwrap();
     text.push_str("oops\n");
@@ -168,6 +248,12 @@ fn a_plain_run_with_a_bad_row_is_refused_at_its_line_and_again() {
         let err = Recording::read(&dir).unwrap_err().to_string();
         assert!(err.contains(&format!("line {line}")), "{err}");
         assert!(!dir.join(reports::recording::SITE).exists());
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().ends_with(".part"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 }
 

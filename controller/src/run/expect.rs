@@ -4,6 +4,7 @@
 use grid_types::SourceId;
 use sim::Pdu;
 
+use super::samples::Samples;
 use crate::scenario::format::{Anchor, Expect, Measure, Scenario, Stat};
 use control_core::{Controller, Event, LoadStatus};
 
@@ -28,7 +29,7 @@ enum State {
         current: f64,
         worst: f64,
     },
-    Samples(Vec<f32>),
+    Samples(Samples),
     Energy(f64),
     /// Energy in the current window (J), its start, and the worst complete window (kW).
     Demand {
@@ -69,7 +70,7 @@ impl Checker {
                     Expect::SourceWithinCapacity { .. } | Expect::MaxDeadBus { .. } => {
                         (longest(), None)
                     }
-                    Expect::BusVoltage { .. } => (State::Samples(Vec::new()), None),
+                    Expect::BusVoltage { .. } => (State::Samples(Samples::default()), None),
                     Expect::Energy { load, .. } => (State::Energy(0.0), index(load)),
                     Expect::Demand { .. } => (
                         State::Demand {
@@ -118,7 +119,7 @@ impl Checker {
             .map(|e| {
                 let state = match e {
                     Expect::FeederStat { .. } | Expect::Reduced { .. } => {
-                        State::Samples(Vec::new())
+                        State::Samples(Samples::default())
                     }
                     _ => State::Events,
                 };
@@ -136,7 +137,11 @@ impl Checker {
     }
 
     /// Observe a solved feeder at time `t`: `sample` appends a measure's values of this step.
-    pub fn observe_feeder(&mut self, t: f64, mut sample: impl FnMut(&Measure, &mut Vec<f32>)) {
+    pub(super) fn observe_feeder(
+        &mut self,
+        t: f64,
+        mut sample: impl FnMut(&Measure, &mut Samples),
+    ) {
         for (e, state, _) in &mut self.expects {
             let State::Samples(v) = state else { continue };
             match e {
@@ -274,7 +279,7 @@ impl Checker {
                 (Expect::Reduced { of, stat, min_pct }, State::Samples(v), b) => {
                     let b = match b {
                         Some(State::Samples(b)) => b,
-                        _ => Vec::new(),
+                        _ => Samples::default(),
                     };
                     reduced(of, *stat, *min_pct, v, b)
                 }
@@ -465,12 +470,12 @@ fn verdict(e: &Expect, state: State, events: &[Event]) -> Outcome {
             longest <= seconds.get() + 1e-9,
             format!("longest {longest:.3} s"),
         ),
-        (Expect::BusVoltage { stat, min, max, .. }, State::Samples(mut v)) => {
+        (Expect::BusVoltage { stat, min, max, .. }, State::Samples(v)) => {
             let label = format!("bus voltage {stat:?} {} pu", bounds(*min, *max));
             if v.is_empty() {
                 return mk(label, false, "the bus was never live in the window".into());
             }
-            let x = statistic(*stat, &mut v);
+            let x = v.statistic(*stat);
             let ok = min.is_none_or(|m| x >= m) && max.is_none_or(|m| x <= m);
             mk(label, ok, format!("{x:.4} pu"))
         }
@@ -496,13 +501,13 @@ fn verdict(e: &Expect, state: State, events: &[Event]) -> Outcome {
             Expect::FeederStat {
                 of, stat, min, max, ..
             },
-            State::Samples(mut v),
+            State::Samples(v),
         ) => {
             let label = format!("{} {stat:?} {}", describe_measure(of), bounds(*min, *max));
             if v.is_empty() {
                 return mk(label, false, "no solved step in the window".into());
             }
-            let x = statistic(*stat, &mut v);
+            let x = v.statistic(*stat);
             let ok = min.is_none_or(|m| x >= m) && max.is_none_or(|m| x <= m);
             mk(label, ok, format!("{x:.4}"))
         }
@@ -510,7 +515,7 @@ fn verdict(e: &Expect, state: State, events: &[Event]) -> Outcome {
     }
 }
 
-fn reduced(of: &Measure, stat: Stat, min_pct: f64, mut on: Vec<f32>, mut off: Vec<f32>) -> Outcome {
+fn reduced(of: &Measure, stat: Stat, min_pct: f64, on: Samples, off: Samples) -> Outcome {
     let label = format!(
         "{} {stat:?} at least {min_pct} % below the balancer off",
         describe_measure(of)
@@ -522,7 +527,7 @@ fn reduced(of: &Measure, stat: Stat, min_pct: f64, mut on: Vec<f32>, mut off: Ve
             detail: "no baseline run to compare with".into(),
         };
     }
-    let (a, b) = (statistic(stat, &mut off), statistic(stat, &mut on));
+    let (a, b) = (off.statistic(stat), on.statistic(stat));
     let pct = if a > 0.0 { 100.0 * (a - b) / a } else { 0.0 };
     Outcome {
         label,
@@ -540,35 +545,5 @@ fn describe_measure(m: &Measure) -> String {
         Measure::NeutralCurrent { bus } => format!("neutral current at {bus} (A)"),
         Measure::CurrentUnbalance { bus } => format!("current unbalance at {bus} (%)"),
         Measure::SourceKw => "source power (kW)".into(),
-    }
-}
-
-pub(super) fn statistic(stat: Stat, v: &mut [f32]) -> f64 {
-    let n = v.len();
-    let pct = |v: &mut [f32], p: f64| {
-        v.sort_by(f32::total_cmp);
-        // Nearest-rank percentile.
-        let rank = ((p * n as f64).ceil() as usize).clamp(1, n);
-        f64::from(v[rank - 1])
-    };
-    match stat {
-        Stat::Min => v.iter().copied().fold(f32::INFINITY, f32::min).into(),
-        Stat::Max => v.iter().copied().fold(f32::NEG_INFINITY, f32::max).into(),
-        Stat::Mean => v.iter().map(|&x| f64::from(x)).sum::<f64>() / n as f64,
-        Stat::P95 => pct(v, 0.95),
-        Stat::P99 => pct(v, 0.99),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nearest_rank_percentile() {
-        let mut v: Vec<f32> = (1..=100).map(|x| x as f32).collect();
-        assert_eq!(statistic(Stat::P95, &mut v), 95.0);
-        assert_eq!(statistic(Stat::Max, &mut v), 100.0);
-        assert_eq!(statistic(Stat::Mean, &mut v), 50.5);
     }
 }

@@ -5,9 +5,10 @@
 use num_complex::Complex64 as C64;
 use sim::feeder::{Feeder, PowerFlow};
 
-use super::expect::{Checker, statistic};
+use super::expect::Checker;
 use super::feeder_loop::{FeederLoop, Step, current_unbalance_pct, vuf_pct};
-use super::{Outcome, Run, SiteRun, Stepping, Tapes};
+use super::samples::Samples;
+use super::{Outcome, Progress, Run, SiteRun, Stepping, Tapes};
 use crate::field::{BalanceRun, Balancing, Compare};
 use crate::scenario::Loaded;
 use crate::scenario::format::{Measure, Stat};
@@ -44,12 +45,21 @@ pub struct Head {
 
 /// A feeder run. With balancing the day is run twice, the balancer off and then on, so the
 /// summary and `Reduced` expectations can compare them.
-pub(super) fn run(l: &Loaded, f: &Feeder, tapes: &mut Tapes, mut progress: impl FnMut(f64)) -> Run {
+pub(super) fn run(
+    l: &Loaded,
+    f: &Feeder,
+    tapes: &mut Tapes,
+    mut progress: impl FnMut(Progress),
+) -> Run {
     let Some(b) = &l.scenario.balancing else {
         return simulate(l, f, None, tapes, &mut progress).finish(None);
     };
-    let off = simulate(l, f, None, tapes, &mut |x| progress(x / 2.0));
-    let on = simulate(l, f, Some(b), tapes, &mut |x| progress(0.5 + x / 2.0));
+    let half = |x: Progress, from: f64| Progress {
+        done: from + x.done / 2.0,
+        ..x
+    };
+    let off = simulate(l, f, None, tapes, &mut |x| progress(half(x, 0.0)));
+    let on = simulate(l, f, Some(b), tapes, &mut |x| progress(half(x, 0.5)));
     on.finish(Some(off))
 }
 
@@ -88,9 +98,9 @@ impl Sim {
 /// unbalance (%) of any transformer.
 #[derive(Default)]
 struct Profile {
-    vuf: Vec<f32>,
-    neutral: Vec<f32>,
-    unbalance: Vec<f32>,
+    vuf: Samples,
+    neutral: Samples,
+    unbalance: Samples,
 }
 
 impl Profile {
@@ -103,16 +113,16 @@ impl Profile {
             .push(most(&mut heads.iter().map(|h| current_unbalance_pct(&h.0))));
     }
 
-    fn compare(mut self) -> Compare {
+    fn compare(self) -> Compare {
         if self.vuf.is_empty() {
             return Compare::default();
         }
         Compare {
-            vuf_p95: statistic(Stat::P95, &mut self.vuf),
-            vuf_max: statistic(Stat::Max, &mut self.vuf),
-            neutral_p95: statistic(Stat::P95, &mut self.neutral),
-            neutral_max: statistic(Stat::Max, &mut self.neutral),
-            unbalance_mean: statistic(Stat::Mean, &mut self.unbalance),
+            vuf_p95: self.vuf.statistic(Stat::P95),
+            vuf_max: self.vuf.statistic(Stat::Max),
+            neutral_p95: self.neutral.statistic(Stat::P95),
+            neutral_max: self.neutral.statistic(Stat::Max),
+            unbalance_mean: self.unbalance.statistic(Stat::Mean),
         }
     }
 }
@@ -122,7 +132,7 @@ fn simulate(
     f: &Feeder,
     balancing: Option<&Balancing>,
     tapes: &mut Tapes,
-    mut progress: &mut dyn FnMut(f64),
+    mut progress: &mut dyn FnMut(Progress),
 ) -> Sim {
     let s = &l.scenario;
     let mut out = FeederRun::default();
@@ -206,7 +216,7 @@ fn simulate(
     let (homes, source) = twin.energy_j().split_at(names.len());
     out.source_kwh = source.iter().map(kwh).sum();
     out.load_kwh = homes.iter().map(kwh).sum();
-    progress(1.0);
+    progress(clock.finished());
     out.solves = twin.solves;
     out.failed = twin.failed;
     out.iterations = twin.iterations;
@@ -229,7 +239,7 @@ fn simulate(
     }
 }
 
-fn measure(m: &Measure, pf: &PowerFlow, step: &Step, out: &mut Vec<f32>) {
+fn measure(m: &Measure, pf: &PowerFlow, step: &Step, out: &mut Samples) {
     match m {
         Measure::Voltage { bus: None } => out.extend(step.loads.iter().map(|x| x.1 as f32)),
         Measure::Voltage { bus: Some(b) } => {

@@ -7,6 +7,7 @@ mod feeder_loop;
 mod field_loop;
 pub mod output;
 mod row;
+mod samples;
 mod site;
 pub mod summary;
 mod twin;
@@ -98,9 +99,12 @@ impl Stepping {
     }
 
     /// The start of step `k`, telling `progress` now and then how far the run is.
-    fn start(&self, k: u64, progress: &mut impl FnMut(f64)) -> Instant {
+    fn start(&self, k: u64, progress: &mut impl FnMut(Progress)) -> Instant {
         if k.is_multiple_of(self.report_every) {
-            progress(k as f64 / self.steps as f64);
+            progress(Progress {
+                done: k as f64 / self.steps as f64,
+                t: k as f64 * self.dt,
+            });
         }
         Instant::from_micros(k * self.dt_us)
     }
@@ -112,6 +116,14 @@ impl Stepping {
             self.next_record += self.record_us;
         }
         due
+    }
+
+    /// Where the run ended: its end, or the step it was stopped at.
+    fn finished(&self) -> Progress {
+        Progress {
+            done: self.done as f64 / self.steps.max(1) as f64,
+            t: self.done as f64 * self.dt,
+        }
     }
 
     fn duration(&self) -> f64 {
@@ -147,6 +159,14 @@ impl Stepping {
 
 /// One step as an observer sees it: the time after the step, the twin, the controller and the
 /// events the step produced.
+/// How far a run is: the fraction of it done, and the simulated time the part being run has
+/// reached (a balancing feeder runs its day twice).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    pub done: f64,
+    pub t: f64,
+}
+
 pub struct StepView<'a> {
     pub t: f64,
     pub pdu: &'a Pdu,
@@ -154,15 +174,15 @@ pub struct StepView<'a> {
     pub events: &'a [Event],
 }
 
-/// Run the scenario to its end, keeping no recording. `progress` is told the simulated fraction
-/// done now and then.
-pub fn run(l: &Loaded, progress: impl FnMut(f64)) -> Run {
+/// Run the scenario to its end, keeping no recording. `progress` is told how far it is now and
+/// then.
+pub fn run(l: &Loaded, progress: impl FnMut(Progress)) -> Run {
     run_observed(l, &mut Tapes::none(), progress, |_| {})
 }
 
 /// As `run`, each recorded row handed to `tapes` as the run makes it; `Run::write` then
 /// completes the run directory.
-pub fn recorded(l: &Loaded, tapes: &mut Tapes, progress: impl FnMut(f64)) -> Run {
+pub fn recorded(l: &Loaded, tapes: &mut Tapes, progress: impl FnMut(Progress)) -> Run {
     run_observed(l, tapes, progress, |_| {})
 }
 
@@ -175,7 +195,7 @@ fn grid(l: &PduLoop) -> &sim::Pdu {
 pub fn run_observed(
     l: &Loaded,
     tapes: &mut Tapes,
-    mut progress: impl FnMut(f64),
+    mut progress: impl FnMut(Progress),
     mut observe: impl FnMut(&StepView),
 ) -> Run {
     let mut twin = match PduLoop::new(l, None, None) {
@@ -229,7 +249,7 @@ pub fn run_observed(
     // The last row closes the registers at the end of the run.
     twin.row(grid(&twin).truth(), twin.energy_j(), &mut row);
     tapes.push(clock.duration(), &row);
-    progress(1.0);
+    progress(clock.finished());
     let energy_kwh: Vec<(String, f64)> = names
         .iter()
         .cloned()

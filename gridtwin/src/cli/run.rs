@@ -46,10 +46,16 @@ pub fn run(a: Args) -> Outcome {
         ProgressBar::new(1000)
     };
     bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {percent}% {elapsed}")
+        ProgressStyle::with_template("{msg} [{bar:40}] {percent}% {elapsed} (eta {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    bar.set_message(l.scenario.name.clone());
+    let (name, start) = (l.scenario.name.clone(), l.scenario.start.0);
+    // The simulated wall clock: where a year's run is, in the terms of its outages and tariffs.
+    let at = |t: f64| {
+        let now = start + chrono::TimeDelta::milliseconds((t * 1e3) as i64);
+        format!("{name} {}", now.format("%Y-%m-%d %H:%M"))
+    };
+    bar.set_message(at(0.0));
     let dir = a
         .out
         .unwrap_or_else(|| PathBuf::from("runs").join(&l.scenario.name));
@@ -59,7 +65,10 @@ pub fn run(a: Args) -> Outcome {
         tracing::warn!("ctrl-c will not stop the run cleanly: {e}");
     }
     let mut tapes = run::Tapes::to(&dir, &mut recorder).stopping_on(&STOP);
-    let r = run::recorded(&l, &mut tapes, |f| bar.set_position((f * 1000.0) as u64));
+    let r = run::recorded(&l, &mut tapes, |p| {
+        bar.set_position((p.done * 1000.0) as u64);
+        bar.set_message(at(p.t));
+    });
     bar.finish_and_clear();
     print!("{}", summary::render(&r));
     r.write(&l, &dir, tapes).map_err(|e| {
