@@ -26,22 +26,27 @@ fn close(a: f64, b: f64, what: &str) {
 
 const HOUR: f64 = 3600.0;
 
-/// Four hours from Monday 00:00, four loads, a peak price from 01:00 to 02:00 (when load 0 is
-/// shed), the backup from 02:00 to 02:30.
-fn four_hours() -> Recording {
-    let (mut meta, series, events) = synthetic::pdu(4, 4.0 * HOUR, 1.0);
-    meta.tariff = Some(Tariff {
+/// 0.20 EUR/kWh, 0.50 on weekdays from 01:00 to `to`.
+fn weekday_peak(to: &str, demand: Option<f64>) -> Tariff {
+    Tariff {
         currency: "EUR".into(),
         base: 0.20,
         windows: vec![Window {
             name: "peak".into(),
             from: ClockTime::parse("01:00").unwrap(),
-            to: ClockTime::parse("02:00").unwrap(),
+            to: ClockTime::parse(to).unwrap(),
             price: 0.50,
             days: Days::Weekdays,
         }],
-        demand: Some(10.0),
-    });
+        demand,
+    }
+}
+
+/// Four hours from Monday 00:00, four loads, a peak price from 01:00 to 02:00 (when load 0 is
+/// shed), the backup from 02:00 to 02:30.
+fn four_hours() -> Recording {
+    let (mut meta, series, events) = synthetic::pdu(4, 4.0 * HOUR, 1.0);
+    meta.tariff = Some(weekday_peak("02:00", Some(10.0)));
     Recording::new(meta, &series, events).unwrap()
 }
 
@@ -96,18 +101,7 @@ fn summary_matches_the_closed_form() {
 fn a_long_run_read_in_stretches_matches_the_closed_form() {
     let days = 96.0;
     let (mut meta, series, events) = synthetic::pdu(3, days * 24.0 * HOUR, 60.0);
-    meta.tariff = Some(Tariff {
-        currency: "EUR".into(),
-        base: 0.20,
-        windows: vec![Window {
-            name: "peak".into(),
-            from: ClockTime::parse("01:00").unwrap(),
-            to: ClockTime::parse("02:07").unwrap(),
-            price: 0.50,
-            days: Days::Weekdays,
-        }],
-        demand: None,
-    });
+    meta.tariff = Some(weekday_peak("02:07", None));
     let s = Summary::of(&Recording::new(meta, &series, events).unwrap()).unwrap();
     // From a Monday: 13 weeks and 5 days, 70 of them weekdays.
     let hours = days * 24.0;
