@@ -449,14 +449,12 @@ fn stacked_loads(rec: &Recording, axis: &TimeAxis) -> PolarsResult<Panel> {
     if rec.meta.loads.len() > on_its_own {
         order.push("other".into());
     }
+    let others = (order.len() > on_its_own).then_some(on_its_own);
     let lines = power_by(rec, axis, "load", &order, |load| {
-        Some(
-            order[..on_its_own]
-                .iter()
-                .position(|o| o == load)
-                .unwrap_or(on_its_own),
-        )
-        .filter(|&i| i < order.len())
+        order[..on_its_own]
+            .iter()
+            .position(|o| o == load)
+            .or(others)
     })?;
     Ok(Panel {
         y_label: "kW".into(),

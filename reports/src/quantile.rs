@@ -18,7 +18,7 @@ const FEW: u64 = 1 << 16;
 /// `None` when it has no values.
 pub struct Column {
     rows: LazyFrame,
-    pub n: u64,
+    n: u64,
     pub min: f64,
     pub max: f64,
 }
@@ -60,15 +60,11 @@ impl Column {
                 let df = collect(self.rows.clone().filter(within))?;
                 let mut v: Vec<f64> = df.column("x")?.f64()?.into_no_null_iter().collect();
                 v.sort_unstable_by(f64::total_cmp);
-                return v
-                    .get(k as usize)
-                    .copied()
-                    .ok_or_else(|| polars_err!(ComputeError: "the rows changed between passes"));
+                return v.get(k as usize).copied().ok_or_else(changed);
             }
-            // The lowest value is in bin 0 and the highest in the last, so each pass leaves
-            // fewer rows than the one before.
-            // Truncation is the floor here: no row lies below `lo`.
-            // Monotonic in x, so the k-th value is in the bin that holds rank k.
+            // Monotonic in x (truncation is the floor: no row lies below `lo`), so the k-th
+            // value is in the bin that holds rank k; `lo` falls in the first bin and `hi` in the
+            // last, so each pass leaves fewer rows than the one before.
             let bin = ((col("x") - lit(lo)) / lit((hi - lo) / BINS as f64)).cast(DataType::Int64);
             let bin = when(bin.clone().gt(lit(BINS - 1)))
                 .then(lit(BINS - 1))
@@ -91,13 +87,17 @@ impl Column {
                 }
                 below += c;
             }
-            let b = chosen
-                .ok_or_else(|| polars_err!(ComputeError: "the rows changed between passes"))?;
+            let b = chosen.ok_or_else(changed)?;
             k -= below;
             within = within.and(bin.eq(lit(b)));
             (n, lo, hi) = range(self.rows.clone(), within.clone())?;
         }
     }
+}
+
+/// The table was rewritten under the passes: a rank no longer falls in the rows.
+fn changed() -> PolarsError {
+    polars_err!(ComputeError: "the rows changed between passes")
 }
 
 /// Count, minimum and maximum of `x` over the rows `within` selects.

@@ -157,8 +157,6 @@ impl Stepping {
     }
 }
 
-/// One step as an observer sees it: the time after the step, the twin, the controller and the
-/// events the step produced.
 /// How far a run is: the fraction of it done, and the simulated time the part being run has
 /// reached (a balancing feeder runs its day twice).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -167,6 +165,8 @@ pub struct Progress {
     pub t: f64,
 }
 
+/// One step as an observer sees it: the time after the step, the twin, the controller and the
+/// events the step produced.
 pub struct StepView<'a> {
     pub t: f64,
     pub pdu: &'a Pdu,
