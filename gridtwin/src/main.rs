@@ -2,6 +2,7 @@
 //! `cli::Outcome` that is turned into the exit code here, and only here.
 
 mod cli;
+mod memory;
 
 use std::process::ExitCode;
 
@@ -92,6 +93,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    memory::bound();
     let args = Cli::parse();
     gridtwin::logging::init(args.log_format);
     let outcome = match args.command {

@@ -1,6 +1,6 @@
-//! A run's tables written as the run records: rows buffered a row group at a time, split into
-//! the site and loads tables and appended to their Parquet files as row groups, so that memory
-//! holds one row group whatever the run's length.
+//! A run's tables written as the run records: rows buffered a few thousand at a time, split
+//! into the site and loads tables, and appended to their Parquet files a large row group at a
+//! time, so that memory holds a bounded window whatever the run's length.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -13,9 +13,16 @@ use record::schema;
 use record::{EventRow, Kind, Meta, Series};
 use serde_json::Value;
 
-/// Rows of the wide series in one row group (the loads table's has that times the loads): a
-/// day at one row a second is 22 of them.
-pub const ROW_GROUP: usize = 4096;
+/// Rows of the wide series buffered before they are split into the two tables.
+const BUFFERED: usize = 4096;
+
+/// Rows of a row group of the site table, and of the loads table (a row per load and
+/// instant). Until a Parquet file closes its writer keeps a few kB of metadata for every
+/// column chunk written, so row groups of a few thousand rows made a year of 20 ms steps hold
+/// 700 MB of it; at these sizes a year keeps about 30,000 chunks, and a column of a row group
+/// is 0.5 MB (site) or 2 MB (loads) before compression.
+const SITE_GROUP: usize = 65_536;
+const LOADS_GROUP: usize = 262_144;
 
 pub const SITE: &str = "site.parquet";
 pub const LOADS: &str = "loads.parquet";
@@ -29,9 +36,53 @@ pub struct TableWriter {
     /// The site as the run started: what splits the rows.
     site: Meta,
     buffer: Series,
-    written: Option<(Batched, Batched)>,
+    written: Option<(Table, Table)>,
 }
 
+/// One table's file and the rows of its next row group.
+struct Table {
+    name: &'static str,
+    w: Batched,
+    group: usize,
+    pending: Option<DataFrame>,
+}
+
+impl Table {
+    fn open(dir: &Path, name: &'static str, group: usize, schema: &Schema) -> Result<Self, Error> {
+        let path = part(dir, name);
+        let w = parquet(&path)?
+            .batched(schema)
+            .map_err(|e| Error::at(&path, e))?;
+        Ok(Table {
+            name,
+            w,
+            group,
+            pending: None,
+        })
+    }
+
+    /// `rows` appended; a row group written once there are enough (or `all`).
+    fn add(&mut self, dir: &Path, rows: DataFrame, all: bool) -> Result<(), Error> {
+        let at = |e: PolarsError| Error::at(&part(dir, self.name), e);
+        let pending = match &mut self.pending {
+            Some(p) => {
+                p.vstack_mut_owned(rows).map_err(at)?;
+                p
+            }
+            None => self.pending.insert(rows),
+        };
+        if pending.height() == 0 {
+            // Nothing to write: a table with no rows is its schema alone.
+            self.pending = None;
+        } else if pending.height() >= self.group || all {
+            // One chunk: the writer makes a row group of each.
+            pending.rechunk_mut();
+            self.w.write_batch(pending).map_err(at)?;
+            self.pending = None;
+        }
+        Ok(())
+    }
+}
 impl TableWriter {
     /// The tables of a site `site` describes, its channels `names` (`t` first), in `dir`.
     pub fn create(dir: &Path, site: &Meta, names: &[String]) -> Result<Self, Error> {
@@ -59,34 +110,25 @@ impl TableWriter {
             ));
         }
         self.buffer.push(t, values);
-        if self.buffer.len() >= ROW_GROUP {
-            self.flush()?;
+        if self.buffer.len() >= BUFFERED {
+            self.flush(false)?;
         }
         Ok(())
     }
 
-    /// The buffered rows as a row group of each table.
-    fn flush(&mut self) -> Result<(), Error> {
-        let (site, loads) = split(&self.site, &self.buffer).map_err(|e| Error::at(&self.dir, e))?;
-        let (site_w, loads_w) = match &mut self.written {
+    /// The buffered rows added to each table; with `all`, every row written.
+    fn flush(&mut self, all: bool) -> Result<(), Error> {
+        let dir = &self.dir;
+        let (site, loads) = split(&self.site, &self.buffer).map_err(|e| Error::at(dir, e))?;
+        let (site_t, loads_t) = match &mut self.written {
             Some(w) => w,
-            None => {
-                let open = |name: &str, df: &DataFrame| -> Result<Batched, Error> {
-                    let path = part(&self.dir, name);
-                    parquet(&path)?
-                        .batched(df.schema())
-                        .map_err(|e| Error::at(&path, e))
-                };
-                let w = (open(SITE, &site)?, open(LOADS, &loads)?);
-                self.written.insert(w)
-            }
+            None => self.written.insert((
+                Table::open(dir, SITE, SITE_GROUP, site.schema())?,
+                Table::open(dir, LOADS, LOADS_GROUP, loads.schema())?,
+            )),
         };
-        let at = |name: &str| {
-            let path = part(&self.dir, name);
-            move |e: PolarsError| Error::at(&path, e)
-        };
-        site_w.write_batch(&site).map_err(at(SITE))?;
-        loads_w.write_batch(&loads).map_err(at(LOADS))?;
+        site_t.add(dir, site, all)?;
+        loads_t.add(dir, loads, all)?;
         self.buffer = Series::new(self.buffer.names()[1..].iter().cloned());
         Ok(())
     }
@@ -98,15 +140,10 @@ impl TableWriter {
             // solved has no homes).
             self.site = meta.clone();
         }
-        if !self.buffer.is_empty() || self.written.is_none() {
-            self.flush()?;
-        }
-        if let Some((site, loads)) = &self.written {
-            site.finish()
-                .map_err(|e| Error::at(&part(&self.dir, SITE), e))?;
-            loads
-                .finish()
-                .map_err(|e| Error::at(&part(&self.dir, LOADS), e))?;
+        self.flush(true)?;
+        for t in self.written.iter().flat_map(|(site, loads)| [site, loads]) {
+            t.w.finish()
+                .map_err(|e| Error::at(&part(&self.dir, t.name), e))?;
         }
         write_parquet(&part(&self.dir, EVENTS), &events_frame(events))?;
         run_dir::write_meta(&self.dir, meta)?;
