@@ -46,4 +46,6 @@ pub use settings::{
 };
 pub use time::Instant;
 pub use transfer::AtsState;
-pub use unbalance::{Unbalance, current_deviation, neutral_rms, sequences, unbalance, vuf};
+pub use unbalance::{
+    Unbalance, current_deviation, neutral_rms, sequences, unbalance, vuf, vuf_squared,
+};

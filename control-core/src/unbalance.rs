@@ -5,10 +5,9 @@
 use num_complex::Complex64;
 use serde::Serialize;
 
-/// The operator a = 1∠120°.
-fn a() -> Complex64 {
-    Complex64::from_polar(1.0, std::f64::consts::TAU / 3.0)
-}
+/// The operator a = 1∠120°, to the bit as `Complex64::from_polar(1.0, TAU / 3.0)` gives it (a
+/// test checks), without a sine and a cosine at every use.
+const A: Complex64 = Complex64::new(-0.4999999999999998, 0.8660254037844387);
 
 /// Zero, positive and negative sequence components of phases A, B, C.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -19,7 +18,7 @@ pub struct Sequences {
 }
 
 pub fn sequences(pa: Complex64, pb: Complex64, pc: Complex64) -> Sequences {
-    let (a, a2) = (a(), a() * a());
+    let (a, a2) = (A, A * A);
     Sequences {
         zero: (pa + pb + pc) / 3.0,
         positive: (pa + a * pb + a2 * pc) / 3.0,
@@ -60,6 +59,19 @@ pub fn current_deviation(magnitudes: &[f64]) -> f64 {
             .map(|m| (m - mean).abs())
             .fold(0.0, f64::max)
             / mean
+    } else {
+        0.0
+    }
+}
+
+/// |V2|² / |V1|² (0 with no positive sequence): buses in the order of their VUF, without its
+/// square roots, for finding the worst of many.
+pub fn vuf_squared(v: [Complex64; 3]) -> f64 {
+    // The sequences' common 1/3 cancels, and the zero sequence is not needed.
+    let (a, a2) = (A, A * A);
+    let p = (v[0] + a * v[1] + a2 * v[2]).norm_sqr();
+    if p > 0.0 {
+        (v[0] + a2 * v[1] + a * v[2]).norm_sqr() / p
     } else {
         0.0
     }
@@ -118,7 +130,7 @@ mod tests {
     fn constructed_sequences_come_back() {
         // V1 = 230∠0, V2 = 4.6∠40 (2 %), V0 = 3∠-10.
         let (v1, v2, v0) = (polar(230.0, 0.0), polar(4.6, 40.0), polar(3.0, -10.0));
-        let (a, a2) = (a(), a() * a());
+        let (a, a2) = (A, A * A);
         let va = v0 + v1 + v2;
         let vb = v0 + a2 * v1 + a * v2;
         let vc = v0 + a * v1 + a2 * v2;
@@ -133,6 +145,11 @@ mod tests {
             "a balanced impedance keeps the ratio"
         );
         assert!((u.neutral_a - 3.0 * v0.norm() / 23.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_operator_a_is_one_at_120_degrees_to_the_bit() {
+        assert_eq!(A, Complex64::from_polar(1.0, std::f64::consts::TAU / 3.0));
     }
 
     #[test]
@@ -173,6 +190,8 @@ mod tests {
             let u = unbalance(v, [Complex64::default(); 3]);
             let iec = vuf_iec((v[0] - v[1]).norm(), (v[1] - v[2]).norm(), (v[2] - v[0]).norm());
             prop_assert!((u.vuf - iec).abs() < 1e-9, "{} vs {}", u.vuf, iec);
+            let squared = vuf_squared(v);
+            prop_assert!((squared.sqrt() - u.vuf).abs() <= 1e-15, "{} vs {}", squared, u.vuf);
         }
     }
 }

@@ -30,6 +30,8 @@ enum State {
         worst: f64,
     },
     Samples(Samples),
+    /// The samples of an earlier expectation of the same measure over the same window.
+    SameAs(usize),
     Energy(f64),
     /// Energy in the current window (J), its start, and the worst complete window (kW).
     Demand {
@@ -113,19 +115,22 @@ impl Checker {
 
     /// A feeder's checker: event expectations and feeder statistics.
     pub fn for_feeder(s: &Scenario) -> Self {
-        let expects = s
-            .expect
-            .iter()
-            .map(|e| {
-                let state = match e {
-                    Expect::FeederStat { .. } | Expect::Reduced { .. } => {
-                        State::Samples(Samples::default())
-                    }
-                    _ => State::Events,
-                };
-                (e.clone(), state, None)
-            })
-            .collect();
+        let mut expects: Vec<(Expect, State, Option<usize>)> = Vec::new();
+        for e in &s.expect {
+            // Statistics of one measure over one window share its samples: a feeder's home
+            // voltages are many a step.
+            let same = expects
+                .iter()
+                .position(|(x, state, _)| matches!(state, State::Samples(_)) && same_samples(x, e));
+            let state = match (e, same) {
+                (Expect::FeederStat { .. }, Some(i)) => State::SameAs(i),
+                (Expect::FeederStat { .. } | Expect::Reduced { .. }, _) => {
+                    State::Samples(Samples::default())
+                }
+                _ => State::Events,
+            };
+            expects.push((e.clone(), state, None));
+        }
         Checker {
             expects,
             pdu: false,
@@ -274,7 +279,22 @@ impl Checker {
                 detail: format!("{} steps with both closed", self.both_closed_steps),
             });
         }
+        let mut shared: Vec<Option<Samples>> = self
+            .expects
+            .iter()
+            .map(|(_, state, _)| match state {
+                State::SameAs(k) => match &self.expects[*k].1 {
+                    State::Samples(v) => Some(v.clone()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
         for (i, (e, state, _)) in self.expects.into_iter().enumerate() {
+            let state = match state {
+                State::SameAs(_) => State::Samples(shared[i].take().unwrap_or_default()),
+                state => state,
+            };
             let o = match (&e, state, base.get_mut(i).and_then(Option::take)) {
                 (Expect::Reduced { of, stat, min_pct }, State::Samples(v), b) => {
                     let b = match b {
@@ -288,6 +308,24 @@ impl Checker {
             out.push(o);
         }
         out
+    }
+}
+
+/// Whether two feeder statistics are of the same measure over the same window.
+fn same_samples(a: &Expect, b: &Expect) -> bool {
+    match (a, b) {
+        (
+            Expect::FeederStat {
+                of, from, until, ..
+            },
+            Expect::FeederStat {
+                of: o,
+                from: f,
+                until: u,
+                ..
+            },
+        ) => of == o && from == f && until == u,
+        _ => false,
     }
 }
 
