@@ -6,10 +6,10 @@
 //! file:line, the command and what was not understood.
 //!
 //! `lexer` splits a line into tokens and pairs; `script` runs the commands into objects
-//! (Redirect, Set, New, Edit, More, BatchEdit, Buscoords); `build` interprets them per class
-//! into the feeder, with `lines` (line codes, geometries, wires) and `elements`
-//! (transformers, regulators, loads, capacitors, load shapes); `values` reads numbers,
-//! matrices, counts and units.
+//! (Redirect, Set, New, Edit, More, `like=`, `Class.Name.property=value`, BatchEdit, Buscoords);
+//! `build` interprets them per class into the feeder, with `lines` (line codes, geometries,
+//! wires) and `elements` (transformers, regulators, loads, capacitors, load shapes); `values`
+//! reads numbers, matrices, counts and units.
 
 mod build;
 mod elements;
@@ -185,6 +185,70 @@ mod tests {
             assert_eq!(e.line, 3, "{e}");
             assert!(e.message.contains("phases=0"), "{element}: {e}");
         }
+    }
+
+    /// Import a master file of `body` after a circuit at line 2.
+    fn imported(body: &str) -> Feeder {
+        let dir = tempfile::tempdir().unwrap();
+        let master = dir.path().join("master.dss");
+        let text = format!("clear\nnew circuit.c basekv=12.47 phases=3\n{body}");
+        std::fs::write(&master, &text).unwrap();
+        import(&master).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    }
+
+    /// `like=` copies what the other object was given so far (the IEEE 123- and 37-node
+    /// feeders' regulators); what follows overrides it; the other object must exist.
+    #[test]
+    fn like_copies_an_object_and_what_follows_overrides_it() {
+        let f = imported(
+            "new transformer.a phases=1 windings=2 buses=[sourcebus.1 n2.1] conns=[wye wye] \
+             kvs=[7.2 7.2] kvas=[1666 1666] xhl=0.01 %loadloss=0.01\n\
+             new transformer.b like=a buses=[sourcebus.2 n2.2] kvas=[2000 2000]\n\
+             new line.l bus1=n2 bus2=n3 r1=0.1 x1=0.1\n",
+        );
+        let t = |n: &str| f.transformers.iter().find(|t| t.name == n).unwrap();
+        let (a, b) = (t("a"), t("b"));
+        assert_eq!((b.phases, b.xhl_pct), (a.phases, a.xhl_pct));
+        assert_eq!(b.windings[0].kv, a.windings[0].kv);
+        assert_eq!(b.windings[0].r_pct, a.windings[0].r_pct);
+        assert_eq!((a.windings[0].kva, b.windings[0].kva), (1666.0, 2000.0));
+        assert_eq!(b.windings[1].bus, "n2.2");
+        let e = refused("new transformer.b like=nothing phases=1\n");
+        assert_eq!(e.line, 3, "{e}");
+        assert!(
+            e.message.contains("like=nothing: no transformer.nothing"),
+            "{e}"
+        );
+    }
+
+    /// `Class.Name.property=value` sets one property of an object that exists (the IEEE
+    /// 34-node feeder's `Load.s860.vminpu=.85`).
+    #[test]
+    fn a_property_is_set_by_its_object_and_name() {
+        let f = imported(
+            "new load.s1 bus1=sourcebus.1 phases=1 kv=7.2 kw=10 kvar=5\n\
+             Load.S1.vminpu=.85\n",
+        );
+        assert_eq!(f.loads[0].vminpu, 0.85);
+        let e = refused("load.none.vminpu=.85\n");
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.message.contains("no load.none to set"), "{e}");
+    }
+
+    /// Objects copying each other in turn would double their property lists each time.
+    #[test]
+    fn objects_copying_each_other_are_refused_before_they_grow_without_bound() {
+        let mut body = "new load.a bus1=sourcebus.1 phases=1 kv=7.2 kw=10\n\
+                        new load.b bus1=sourcebus.1 phases=1 kv=7.2 kw=10\n"
+            .to_string();
+        for _ in 0..40 {
+            body.push_str("edit load.a like=b\nedit load.b like=a\n");
+        }
+        let e = refused(&body);
+        assert!(
+            e.message.contains("more than 10000 property assignments"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub(super) struct State {
     pub(super) depth: usize,
 }
 
+/// The most property assignments one object may collect (through `like=` copies).
+const MAX_PROPS: usize = 10_000;
+
 /// Commands that report or act on a solution; they do not define the feeder.
 pub(super) const OUTPUT_COMMANDS: &[&str] = &[
     "solve",
@@ -198,12 +201,12 @@ impl State {
                     }
                     self.object(&class, &name, loc, dir, verb == "new")?
                 };
-                self.add(class, ps, loc);
+                self.add(class, ps, loc)?;
             }
             "~" | "more" => {
                 let last = self.last.ok_or_else(|| loc.err("nothing to continue"))?;
                 let ps = props()?;
-                self.add(last, ps, loc);
+                self.add(last, ps, loc)?;
             }
             "redirect" | "compile" => {
                 let (_, v) = props()?
@@ -230,7 +233,7 @@ impl State {
                     })
                     .collect();
                 for i in hits {
-                    self.add(i, ps.clone(), loc);
+                    self.add(i, ps.clone(), loc)?;
                 }
                 self.last = None;
             }
@@ -276,6 +279,21 @@ impl State {
                 }
             }
             v if OUTPUT_COMMANDS.contains(&v) => {}
+            // `Class.Name.property=value`: one property of an object that exists.
+            v if toks.first() == Some(&Tok::Eq) && v.matches('.').count() >= 2 => {
+                let (object, property) = v.rsplit_once('.').unwrap_or_default();
+                let (class, name) = object.split_once('.').unwrap_or_default();
+                let i = *self
+                    .index
+                    .get(&(class.to_string(), name.to_string()))
+                    .ok_or_else(|| loc.err(format!("no {class}.{name} to set")))?;
+                let mut assignment = vec![Tok::Word(property.to_string())];
+                assignment.extend_from_slice(toks);
+                let ps = pairs(&assignment).map_err(|m| loc.err(m))?;
+                self.add(i, ps, loc)?;
+                // OpenDSS's `~` continues the object a `New` or `Edit` named, not this one.
+                self.last = None;
+            }
             v => return Err(loc.err(format!("command `{v}` is not supported"))),
         }
         Ok(())
@@ -326,14 +344,41 @@ impl State {
         Ok(i)
     }
 
-    pub(super) fn add(&mut self, i: usize, ps: Vec<(String, Val)>, loc: &Loc) {
+    /// Properties `ps` appended to object `i`. `like=NAME` copies, at its place, every
+    /// property NAME (of the same class) has been given so far, as OpenDSS copies an object's
+    /// values; what follows it overrides them.
+    pub(super) fn add(
+        &mut self,
+        i: usize,
+        ps: Vec<(String, Val)>,
+        loc: &Loc,
+    ) -> Result<(), DssError> {
         self.last = Some(i);
-        let o = &mut self.objects[i];
-        o.props.extend(ps.into_iter().map(|(key, val)| Prop {
-            key,
-            val,
-            loc: loc.clone(),
-        }));
+        for (key, val) in ps {
+            if key == "like" {
+                let class = self.objects[i].class.clone();
+                let name = val.text.to_ascii_lowercase();
+                let &j = self
+                    .index
+                    .get(&(class.clone(), name.clone()))
+                    .ok_or_else(|| loc.err(format!("like={name}: no {class}.{name} to copy")))?;
+                // Objects copying each other in turn would double their lists each time.
+                if self.objects[i].props.len() + self.objects[j].props.len() > MAX_PROPS {
+                    return Err(loc.err(format!(
+                        "like={name}: more than {MAX_PROPS} property assignments"
+                    )));
+                }
+                let copied = self.objects[j].props.clone();
+                self.objects[i].props.extend(copied);
+                continue;
+            }
+            self.objects[i].props.push(Prop {
+                key,
+                val,
+                loc: loc.clone(),
+            });
+        }
+        Ok(())
     }
 
     pub(super) fn of_class(&self, class: &str) -> impl Iterator<Item = &Object> + '_ {
