@@ -184,11 +184,8 @@ fn a_run_directory_reads_back_and_rebuilds_the_same_report() {
     assert!(html.contains("@font-face") && html.matches("<svg").count() == a.charts.len());
 }
 
-/// A plain run directory (a Pi's) of `series`.
-fn plain(dir: &std::path::Path, meta: &record::Meta, series: &Series) {
-    record::run_dir::write_meta(dir, meta).unwrap();
-    std::fs::write(dir.join(record::run_dir::EVENTS_JSONL), "").unwrap();
-    let mut w = record::run_dir::SeriesWriter::create(dir, series.names()).unwrap();
+/// Each row of `series`: its time and its values.
+fn each_row(series: &Series, mut f: impl FnMut(f64, &[f64])) {
     let columns: Vec<&[f64]> = series
         .names()
         .iter()
@@ -196,8 +193,16 @@ fn plain(dir: &std::path::Path, meta: &record::Meta, series: &Series) {
         .collect();
     for i in 0..series.len() {
         let row: Vec<f64> = columns[1..].iter().map(|c| c[i]).collect();
-        w.push(columns[0][i], &row).unwrap();
+        f(columns[0][i], &row);
     }
+}
+
+/// A plain run directory (a Pi's) of `series`.
+fn plain(dir: &std::path::Path, meta: &record::Meta, series: &Series) {
+    record::run_dir::write_meta(dir, meta).unwrap();
+    std::fs::write(dir.join(record::run_dir::EVENTS_JSONL), "").unwrap();
+    let mut w = record::run_dir::SeriesWriter::create(dir, series.names()).unwrap();
+    each_row(series, |t, row| w.push(t, row).unwrap());
     w.finish().unwrap();
 }
 
@@ -244,15 +249,7 @@ fn a_streamed_recording_is_written_in_large_row_groups() {
     let dir = scratch("row-groups");
     let (meta, series, _) = synthetic::pdu(4, 140_000.0, 1.0);
     let mut w = reports::TableWriter::create(&dir, &meta, series.names()).unwrap();
-    let columns: Vec<&[f64]> = series
-        .names()
-        .iter()
-        .map(|n| series.column(n).unwrap())
-        .collect();
-    for i in 0..series.len() {
-        let row: Vec<f64> = columns[1..].iter().map(|c| c[i]).collect();
-        w.push(columns[0][i], &row).unwrap();
-    }
+    each_row(&series, |t, row| w.push(t, row).unwrap());
     w.finish(&meta, &[]).unwrap();
     let n = series.len();
     assert_eq!(
