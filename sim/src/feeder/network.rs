@@ -434,6 +434,19 @@ fn two_port(y: &DMatrix<C64>, shunt: Option<&DMatrix<C64>>) -> DMatrix<C64> {
 /// phase an ideal transformer behind the leakage impedance, windings across phase and neutral
 /// (wye) or across two phases (delta, each winding from its phase to the one before, which
 /// puts the low side 30° behind for Dy as OpenDSS does).
+/// Winding `k`'s phase `ph`: the (from, to) conductors it spans among the transformer
+/// element's (each winding's `phases + 1` in turn): phase to neutral on a wye winding, phase to
+/// phase on a delta one.
+pub fn winding_ends(t: &Transformer, k: usize, ph: usize) -> (usize, usize) {
+    let nph = t.phases;
+    let base = k * (nph + 1);
+    match t.windings[k].conn {
+        Conn::Wye => (base + ph, base + nph),
+        Conn::Delta if nph == 1 => (base, base + 1),
+        Conn::Delta => (base + ph, base + (ph + nph - 1) % nph),
+    }
+}
+
 pub fn transformer_y(t: &Transformer, what: &str) -> Result<DMatrix<C64>, FeederError> {
     let nph = t.phases;
     let nc = nph + 1;
@@ -468,15 +481,7 @@ pub fn transformer_y(t: &Transformer, what: &str) -> Result<DMatrix<C64>, Feeder
     let ymag = C64::new(t.noload_loss_pct / 100.0, -t.imag_pct / 100.0) * s_ph / (v1 * v1);
     // Winding-space admittance per phase.
     let yw = [[ysc + ymag, -ysc * a], [-ysc * a, ysc * a * a]];
-    // Each winding: (from conductor, to conductor) within its terminal.
-    let ends = |k: usize, ph: usize| -> (usize, usize) {
-        let base = k * nc;
-        match t.windings[k].conn {
-            Conn::Wye => (base + ph, base + nph),
-            Conn::Delta if nph == 1 => (base, base + 1),
-            Conn::Delta => (base + ph, base + (ph + nph - 1) % nph),
-        }
-    };
+    let ends = |k: usize, ph: usize| winding_ends(t, k, ph);
     let mut y = DMatrix::<C64>::zeros(2 * nc, 2 * nc);
     for ph in 0..nph {
         let e = [ends(0, ph), ends(1, ph)];

@@ -441,10 +441,11 @@ impl PowerFlow {
         let reg = &self.feeder.regulators[r];
         let e =
             &self.net.elements[self.net.transformer_element[&reg.transformer.to_ascii_lowercase()]];
-        // The regulated winding: its first two conductors span the winding for a
-        // single-phase unit; current is the element's terminal current into the winding.
-        let nc = e.n1;
-        let base = (reg.winding - 1) * nc;
+        // The PT reads the regulated winding's first phase as the winding spans it (phase to
+        // neutral on a wye three-phase unit, as OpenDSS's RegControl reads it); the CT its
+        // terminal current into the winding.
+        let t = &self.feeder.transformers[self.reg_transformer[r]];
+        let (from, to) = super::network::winding_ends(t, reg.winding - 1, 0);
         let volt = |g: usize| {
             if g == GROUND {
                 C64::new(0.0, 0.0)
@@ -452,10 +453,10 @@ impl PowerFlow {
                 self.v[g]
             }
         };
-        let vw = volt(e.conductors[base]) - volt(e.conductors[base + 1]);
+        let vw = volt(e.conductors[from]) - volt(e.conductors[to]);
         let mut i = C64::new(0.0, 0.0);
         for (k, &g) in e.conductors.iter().enumerate() {
-            i += e.y[(base, k)] * volt(g);
+            i += e.y[(from, k)] * volt(g);
         }
         // Current out of the winding toward the load is −i.
         let vc = vw / reg.pt_ratio - C64::new(reg.r, reg.x) * (-i / reg.ct_primary);

@@ -2,8 +2,9 @@
 
 Run from the repository root:
     python3 -m venv /tmp/dss && /tmp/dss/bin/pip install dss-python opendssdirect.py
-    /tmp/dss/bin/python sim/tests/reference/opendss_reference.py
-Writes one CSV per case: bus,node,pu,angle_deg (angle of the node voltage to ground).
+    /tmp/dss/bin/python sim/tests/reference/opendss_reference.py [CASE ...]
+Writes one CSV per case (every case, or those named): bus,node,pu,angle_deg (angle of the node
+voltage to ground).
 
 With `--day [LOAD ...]` it prints instead the European LV feeder's day figures that
 scenarios/feeder_lv_*.ron bracket, with the named loads moved to phase C first.
@@ -15,7 +16,12 @@ FEEDERS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "feeders")
 OUT = os.path.dirname(os.path.abspath(__file__))
 
 
+CASES = [a for a in sys.argv[1:] if not a.startswith("--")]
+
+
 def dump(name, extra=""):
+    if CASES and name not in CASES:
+        return
     rows = []
     for bus in dss.Circuit.AllBusNames():
         dss.Circuit.SetActiveBus(bus)
@@ -136,3 +142,13 @@ for reg in ("Reg1", "Reg2", "Reg3"):
     dss.Transformers.Wdg(2)
     taps.append(round((dss.Transformers.Tap() - 1) / 0.00625))
 dump("13bus_regulated", f"; taps {taps[0]} {taps[1]} {taps[2]}")
+
+# IEEE 123-node as shipped: seven regulators controlling (a three-phase gang at the
+# substation, single-phase units and banks built with like=).
+compile(os.path.join(FEEDERS, "123Bus", "IEEE123Master.dss"))
+dss.Text.Command("solve")
+taps = []
+for reg in dss.RegControls.AllNames():
+    dss.RegControls.Name(reg)
+    taps.append(dss.RegControls.TapNumber())
+dump("123bus_regulated", "; taps " + " ".join(str(t) for t in taps))
