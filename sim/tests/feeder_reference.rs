@@ -187,6 +187,94 @@ fn ieee_123_node_matches_opendss_with_its_regulators_in_control() {
     assert!((kw - 3615.2419).abs() < 0.5, "feeder draws {kw:.3} kW");
 }
 
+/// The IEEE 34-node feeder as OpenDSS ships it (Mod 1: each distributed load split between
+/// its section's two ends; Mod 2: at a bus added mid-section): two banks of three single-phase
+/// regulators with line-drop compensation, and loads of models 1, 2, 4 (CVR) and 5 that keep
+/// their laws down to 0.85 pu.
+#[test]
+fn ieee_34_node_matches_opendss_with_its_regulators_in_control() {
+    for (master, case, taps, kw) in [
+        (
+            "34Bus/ieee34Mod1.dss",
+            "34bus_mod1_regulated",
+            [14, 4, 5, 13, 13, 13],
+            2047.0393,
+        ),
+        (
+            "34Bus/ieee34Mod2.dss",
+            "34bus_mod2_regulated",
+            [13, 5, 5, 12, 12, 12],
+            2047.0259,
+        ),
+    ] {
+        let f = import(master);
+        let mut pf = PowerFlow::new(&f).unwrap();
+        let solved = pf.solve().unwrap();
+        assert_eq!(
+            pf.taps(),
+            taps,
+            "{case}: after {} tap changes",
+            solved.tap_changes
+        );
+        compare_all(&pf, case, 1e-4);
+        let got = pf.source_power().re / 1000.0;
+        assert!((got - kw).abs() < 0.5, "{case}: feeder draws {got:.3} kW");
+    }
+}
+
+/// The IEEE 37-node feeder as OpenDSS ships it: a 4.8 kV delta feeder whose two single-phase
+/// regulators, across A-B and C-B, form an open delta; its delta loads are of models 1, 2 and 4.
+#[test]
+fn ieee_37_node_matches_opendss_with_its_open_delta_regulators_in_control() {
+    let f = import("37Bus/ieee37.dss");
+    let mut pf = PowerFlow::new(&f).unwrap();
+    let solved = pf.solve().unwrap();
+    assert_eq!(
+        pf.taps(),
+        [16, 14],
+        "after {} tap changes",
+        solved.tap_changes
+    );
+    compare_all(&pf, "37bus_regulated", 1e-4);
+    let kw = pf.source_power().re / 1000.0;
+    assert!((kw - 2588.4533).abs() < 0.5, "feeder draws {kw:.3} kW");
+}
+
+/// Each OpenDSS load model (1 to 8, CVR exponents, a delta and a leading single-phase load)
+/// draws what OpenDSS's does in its band, in the interpolated region below vminpu, as the
+/// rated impedance below 0.5 pu and as an impedance above vmaxpu (`reference/load_models.dss`).
+#[test]
+fn every_load_model_draws_what_opendss_draws_in_and_out_of_its_band() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference");
+    let f = dss::import(&dir.join("load_models.dss")).unwrap();
+    let text = std::fs::read_to_string(dir.join("load_models.csv")).unwrap();
+    let mut compared = 0;
+    for pu in [1.0, 0.8, 0.45, 1.1] {
+        let mut pf = PowerFlow::new(&f).unwrap();
+        pf.set_source_pu(pu);
+        pf.solve().unwrap();
+        for row in text.lines().filter(|l| !l.starts_with('#')).skip(1) {
+            let c: Vec<&str> = row.split(',').collect();
+            if c[0].parse::<f64>().unwrap() != pu {
+                continue;
+            }
+            let k = f.loads.iter().position(|l| l.name == c[1]).unwrap();
+            let s = pf.load_state(k).s / 1000.0;
+            let (kw, kvar): (f64, f64) = (c[2].parse().unwrap(), c[3].parse().unwrap());
+            let off = (s.re - kw).abs().max((s.im - kvar).abs());
+            assert!(
+                off < 1e-4 * kw.hypot(kvar),
+                "{} at source {pu} pu: {:.4} kW {:.4} kvar, OpenDSS {kw} {kvar}",
+                c[1],
+                s.re,
+                s.im
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 40);
+}
+
 #[test]
 fn a_phase_selector_move_is_the_same_as_wiring_the_home_to_that_phase() {
     let mut f = import("LVTestCase/Master.dss");

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::feeder::{Feeder, Impedance, Source};
+use crate::feeder::{Feeder, Impedance, LoadModel, LoadShape, Source};
 
-use super::elements::{capacitor, load, loadshape, regulator, transformer};
+use super::elements::{LoadStatus, capacitor, load, loadshape, regulator, transformer};
 use super::lines::linecode;
 use super::script::State;
 use super::values::num;
@@ -55,18 +55,37 @@ impl State {
             tap_ranges.insert(t.name.clone(), step);
             transformers.push(t);
         }
-        let regulators = self
+        let mut regulators = self
             .of_class("regcontrol")
             .map(|o| regulator(o, &tap_ranges, &mut transformers))
             .collect::<Result<Vec<_>, _>>()?;
-        let loads = self
-            .of_class("load")
-            .map(load)
-            .collect::<Result<Vec<_>, _>>()?;
-        let load_shapes = self
+        if self.controls_off {
+            regulators.iter_mut().for_each(|r| r.enabled = false);
+        }
+        let mut loads = Vec::new();
+        for o in self.of_class("load") {
+            let (mut l, status) = load(o)?;
+            // OpenDSS multiplies the power the load draws, not the rated kvar a fixed-Q
+            // model holds.
+            if let Some(m) = self.load_mult
+                && status == LoadStatus::Variable
+            {
+                l.kw *= m;
+                if !matches!(l.model, LoadModel::FixedQ | LoadModel::FixedQImpedance) {
+                    l.kvar *= m;
+                }
+            }
+            loads.push(l);
+        }
+        let mut load_shapes = self
             .of_class("loadshape")
             .map(|o| loadshape(o, read))
             .collect::<Result<Vec<_>, _>>()?;
+        if loads.iter().any(|l| l.shape.as_deref() == Some("default"))
+            && !load_shapes.iter().any(|s| s.name == "default")
+        {
+            load_shapes.push(default_load_shape());
+        }
         for (o, l) in self.of_class("load").zip(&loads) {
             if let Some(s) = &l.shape
                 && !load_shapes.iter().any(|x| &x.name == s)
@@ -204,5 +223,19 @@ impl State {
             z1,
             z0,
         })
+    }
+}
+
+/// The load shape OpenDSS defines itself as `default`: a day in hourly multipliers.
+fn default_load_shape() -> LoadShape {
+    LoadShape {
+        name: "default".into(),
+        interval_min: 60.0,
+        mult: vec![
+            0.677, 0.6256, 0.6087, 0.5833, 0.58028, 0.6025, 0.657, 0.7477, 0.832, 0.88, 0.94,
+            0.989, 0.985, 0.98, 0.9898, 0.999, 1.0, 0.958, 0.936, 0.913, 0.876, 0.876, 0.828,
+            0.756,
+        ],
+        use_actual: false,
     }
 }

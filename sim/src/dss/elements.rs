@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 
-use crate::feeder::{Capacitor, Conn, Load, LoadModel, LoadShape, Regulator, Transformer, Winding};
+use crate::feeder::{
+    Capacitor, Conn, Load, LoadModel, LoadShape, PtPhase, Regulator, Transformer, Winding,
+};
 
 use super::values::{boolean, conn, count, each, num, nums, parse_num, phase_count};
 use super::{DssError, Loc, Object, ReadFile};
@@ -137,6 +139,9 @@ pub(super) fn regulator(
         tap_step: 0.00625,
         max_taps: 16,
         enabled: true,
+        delay_s: 15.0,
+        max_tap_change: 16,
+        pt_phase: PtPhase::First,
     };
     let mut tapnum = None;
     for p in &o.props {
@@ -152,8 +157,26 @@ pub(super) fn regulator(
             "x" => r.x = num(v, &p.loc)?,
             "enabled" => r.enabled = boolean(v, &p.loc)?,
             "tapnum" => tapnum = Some(num(v, &p.loc)? as i32),
-            "delay" | "tapdelay" | "maxtapchange" | "debugtrace" | "inversetime" | "ptphase"
-            | "vlimit" => {}
+            "delay" => r.delay_s = num(v, &p.loc)?,
+            "maxtapchange" => r.max_tap_change = num(v, &p.loc)? as i32,
+            "ptphase" => {
+                r.pt_phase = match v.text.to_ascii_lowercase().as_str() {
+                    "max" => PtPhase::Max,
+                    "min" => PtPhase::Min,
+                    _ => PtPhase::Phase(count(v, &p.loc, "ptphase")?),
+                }
+            }
+            "vlimit" => {
+                if num(v, &p.loc)? > 0.0 {
+                    return Err(p.loc.err("a regulator's vlimit is not supported"));
+                }
+            }
+            "inversetime" => {
+                if boolean(v, &p.loc)? {
+                    return Err(p.loc.err("inverse-time regulators are not supported"));
+                }
+            }
+            "tapdelay" | "debugtrace" => {}
             k => {
                 return Err(p
                     .loc
@@ -184,7 +207,29 @@ pub(super) fn regulator(
     Ok(r)
 }
 
-pub(super) fn load(o: &Object) -> Result<Load, DssError> {
+/// How a load's kW and kvar were last given: OpenDSS keeps the form of the last of them
+/// assigned and derives the rest from it when the edit ends.
+#[derive(Clone, Copy, PartialEq)]
+enum LoadSpec {
+    KwPf,
+    KwKvar,
+    KvaPf,
+    /// kW already derived (from `xfkva` × `allocationfactor`, or from `kwh`), kvar from pf.
+    Derived,
+}
+
+/// Which global multipliers a load follows (OpenDSS's `status`).
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum LoadStatus {
+    /// Load multiplier and load shapes.
+    Variable,
+    /// Neither.
+    Fixed,
+    /// Load shapes only.
+    Exempt,
+}
+
+pub(super) fn load(o: &Object) -> Result<(Load, LoadStatus), DssError> {
     let mut l = Load {
         name: o.name.clone(),
         bus: String::new(),
@@ -198,30 +243,69 @@ pub(super) fn load(o: &Object) -> Result<Load, DssError> {
         vmaxpu: 1.05,
         shape: None,
     };
-    let mut pf = 0.88;
-    let mut kvar = None::<f64>;
+    let mut spec = LoadSpec::KwPf;
+    let (mut pf, mut kvar, mut kva) = (0.88, 5.0, 11.3636);
+    let (mut xfkva, mut allocation) = (0.0, 0.5);
+    let (mut kwh, mut kwh_days, mut cfactor) = (0.0, 30.0, 4.0);
+    let (mut cvr_watts, mut cvr_vars) = (1.0, 2.0);
     let mut model = 1;
     let mut zipv = None::<Vec<f64>>;
     let (mut yearly, mut daily) = (None, None);
+    let mut status = LoadStatus::Variable;
     for p in &o.props {
         let v = &p.val;
         match p.key.as_str() {
             "bus1" => l.bus = v.text.clone(),
+            "status" => {
+                status = match v.text.to_ascii_lowercase().chars().next() {
+                    Some('f') => LoadStatus::Fixed,
+                    Some('e') => LoadStatus::Exempt,
+                    _ => LoadStatus::Variable,
+                }
+            }
             "phases" => l.phases = phase_count(v, &p.loc)?,
             "conn" => l.conn = conn(&v.text, &p.loc)?,
             "kv" => l.kv = num(v, &p.loc)?,
-            "kw" => l.kw = num(v, &p.loc)?,
-            "pf" => (pf, kvar) = (num(v, &p.loc)?, None),
-            "kvar" => kvar = Some(num(v, &p.loc)?),
+            "kw" => (l.kw, spec) = (num(v, &p.loc)?, LoadSpec::KwPf),
+            "pf" => pf = num(v, &p.loc)?,
+            "kvar" => (kvar, spec) = (num(v, &p.loc)?, LoadSpec::KwKvar),
+            "kva" => (kva, spec) = (num(v, &p.loc)?, LoadSpec::KvaPf),
+            // OpenDSS derives kW the moment either is set, with the pf of that moment.
+            "xfkva" | "allocationfactor" => {
+                if p.key == "xfkva" {
+                    xfkva = num(v, &p.loc)?;
+                } else {
+                    allocation = num(v, &p.loc)?;
+                }
+                if xfkva > 0.0 {
+                    l.kw = xfkva * allocation * pf.abs();
+                }
+                spec = LoadSpec::Derived;
+            }
+            "kwh" | "kwhdays" | "cfactor" => {
+                let x = num(v, &p.loc)?;
+                match p.key.as_str() {
+                    "kwh" => kwh = x,
+                    "kwhdays" => kwh_days = x,
+                    _ => cfactor = x,
+                }
+                if kwh_days <= 0.0 {
+                    return Err(p.loc.err("kwhdays must be positive"));
+                }
+                l.kw = kwh / (kwh_days * 24.0) * cfactor;
+                spec = LoadSpec::Derived;
+            }
+            "cvrwatts" => cvr_watts = num(v, &p.loc)?,
+            "cvrvars" => cvr_vars = num(v, &p.loc)?,
             "model" => model = num(v, &p.loc)? as i32,
             "vminpu" => l.vminpu = num(v, &p.loc)?,
             "vmaxpu" => l.vmaxpu = num(v, &p.loc)?,
             "yearly" => yearly = Some(v.text.to_ascii_lowercase()),
             "daily" => daily = Some(v.text.to_ascii_lowercase()),
             "zipv" => zipv = Some(nums(v, &p.loc)?),
-            "duty" | "status" | "class" | "growth" | "spectrum" | "xfkva" | "allocationfactor"
-            | "basefreq" | "enabled" | "vlowpu" | "numcust" | "%seriesrl" | "normamps"
-            | "emergamps" => {
+            "duty" | "class" | "growth" | "spectrum" | "basefreq" | "enabled" | "vlowpu"
+            | "numcust" | "%seriesrl" | "normamps" | "emergamps" | "%mean" | "%stddev"
+            | "relweight" | "puxharm" | "xrharm" | "vminnorm" | "vminemerg" => {
                 if p.key == "vlowpu" && num(v, &p.loc)? != 0.5 {
                     return Err(p.loc.err("only vlowpu=0.5 is supported"));
                 }
@@ -232,23 +316,33 @@ pub(super) fn load(o: &Object) -> Result<Load, DssError> {
     if l.bus.is_empty() {
         return Err(o.loc.err(format!("load {}: no bus1", o.name)));
     }
-    l.kvar = kvar.unwrap_or_else(|| {
-        let pf = pf.clamp(-1.0, 1.0);
+    let pf = pf.clamp(-1.0, 1.0);
+    let kvar_of = |kw: f64| {
         if pf == 0.0 {
             0.0
         } else {
-            l.kw * (1.0 / (pf * pf) - 1.0).sqrt() * pf.signum()
+            kw * (1.0 / (pf * pf) - 1.0).sqrt() * pf.signum()
         }
-    });
+    };
+    match spec {
+        LoadSpec::KwPf | LoadSpec::Derived => l.kvar = kvar_of(l.kw),
+        LoadSpec::KwKvar => l.kvar = kvar,
+        LoadSpec::KvaPf => {
+            l.kw = kva * pf.abs();
+            l.kvar = kvar_of(l.kw);
+        }
+    }
     l.model = match model {
         1 => LoadModel::ConstantPower,
         2 => LoadModel::ConstantImpedance,
-        3 => LoadModel::Zip {
-            p: [0.0, 0.0, 1.0],
-            q: [1.0, 0.0, 0.0],
-            cutoff_pu: 0.0,
+        3 => LoadModel::Motor,
+        4 => LoadModel::Exponential {
+            watts: cvr_watts,
+            vars: cvr_vars,
         },
         5 => LoadModel::ConstantCurrent,
+        6 => LoadModel::FixedQ,
+        7 => LoadModel::FixedQImpedance,
         8 => {
             let z =
                 zipv.ok_or_else(|| o.loc.err(format!("load {}: model=8 needs zipv", o.name)))?;
@@ -267,13 +361,14 @@ pub(super) fn load(o: &Object) -> Result<Load, DssError> {
         }
         m => {
             return Err(o.loc.err(format!(
-                "load {}: model={m} is not supported (1, 2, 3, 5, 8 are)",
+                "load {}: model={m} is not one of OpenDSS's (1 to 8)",
                 o.name
             )));
         }
     };
-    l.shape = yearly.or(daily);
-    Ok(l)
+    // A fixed load follows no shape.
+    l.shape = yearly.or(daily).filter(|_| status != LoadStatus::Fixed);
+    Ok((l, status))
 }
 
 pub(super) fn capacitor(o: &Object) -> Result<Capacitor, DssError> {

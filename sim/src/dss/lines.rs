@@ -70,10 +70,7 @@ impl State {
                     inline.push(p.clone())
                 }
                 "normamps" | "emergamps" | "faultrate" | "pctperm" | "repair" | "basefreq"
-                | "rho" | "like" => {
-                    if p.key == "like" {
-                        return Err(p.loc.err("`like` is not supported"));
-                    }
+                | "rho" => {
                     if p.key == "rho" && num(v, &p.loc)? != 100.0 {
                         return Err(p.loc.err("only rho=100 is supported"));
                     }

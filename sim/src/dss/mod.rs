@@ -122,6 +122,7 @@ mod tests {
     use super::lexer::{pairs, tokenize};
     use super::values::{matrix, num};
     use super::*;
+    use crate::feeder::{LoadModel, PtPhase};
 
     /// Import a master file of `body` after a circuit at line 2; it must be refused.
     fn refused(body: &str) -> DssError {
@@ -213,6 +214,14 @@ mod tests {
         assert_eq!(b.windings[0].r_pct, a.windings[0].r_pct);
         assert_eq!((a.windings[0].kva, b.windings[0].kva), (1666.0, 2000.0));
         assert_eq!(b.windings[1].bus, "n2.2");
+        // The copy keeps its own buses, given before `like=` or after.
+        let f = imported(
+            "new line.l1 bus1=sourcebus bus2=n2 r1=0.1 x1=0.1 length=2\n\
+             new line.l2 bus1=n2 bus2=n3 like=l1\n",
+        );
+        let l2 = &f.lines[1];
+        assert_eq!((l2.bus1.as_str(), l2.bus2.as_str()), ("n2", "n3"));
+        assert_eq!(l2.length_km, f.lines[0].length_km);
         let e = refused("new transformer.b like=nothing phases=1\n");
         assert_eq!(e.line, 3, "{e}");
         assert!(
@@ -233,6 +242,141 @@ mod tests {
         let e = refused("load.none.vminpu=.85\n");
         assert_eq!(e.line, 3, "{e}");
         assert!(e.message.contains("no load.none to set"), "{e}");
+    }
+
+    /// A load's kW and kvar come from the form given last, as OpenDSS keeps them: kW and pf,
+    /// kW and kvar, kVA and pf, a transformer's kVA times an allocation factor (kW fixed the
+    /// moment either is set, with the pf of that moment), or billed kWh.
+    #[test]
+    fn a_load_is_sized_by_the_form_given_last() {
+        let f = imported(
+            "new load.kwkvar bus1=sourcebus.1 phases=1 kv=7.2 kw=10 kvar=5\n\
+             new load.kvarkw bus1=sourcebus.1 phases=1 kv=7.2 kvar=5 kw=10\n\
+             new load.kva bus1=sourcebus.1 phases=1 kv=7.2 kva=100 pf=0.8\n\
+             new load.alloc bus1=sourcebus.1 phases=1 kv=7.2 pf=0.9 xfkva=50 allocationfactor=0.6\n\
+             new load.late bus1=sourcebus.1 phases=1 kv=7.2 xfkva=50 pf=0.9\n\
+             new load.kwh bus1=sourcebus.1 phases=1 kv=7.2 kwh=720 kwhdays=30 cfactor=4\n",
+        );
+        let size = |n: &str| {
+            let l = f.loads.iter().find(|l| l.name == n).unwrap();
+            (l.kw, l.kvar)
+        };
+        let close =
+            |(a, b): (f64, f64), (c, d): (f64, f64)| (a - c).abs() < 1e-9 && (b - d).abs() < 1e-9;
+        // tan(acos(pf)) = sqrt(1/pf² − 1)
+        let q = |kw: f64, pf: f64| kw * (1.0 / (pf * pf) - 1.0f64).sqrt();
+        assert_eq!(size("kwkvar"), (10.0, 5.0));
+        assert!(
+            close(size("kvarkw"), (10.0, q(10.0, 0.88))),
+            "{:?}",
+            size("kvarkw")
+        );
+        assert!(close(size("kva"), (80.0, 60.0)), "{:?}", size("kva"));
+        assert!(
+            close(size("alloc"), (27.0, q(27.0, 0.9))),
+            "{:?}",
+            size("alloc")
+        );
+        assert!(
+            close(size("late"), (22.0, q(22.0, 0.9))),
+            "{:?}",
+            size("late")
+        );
+        assert!(close(size("kwh"), (4.0, q(4.0, 0.88))), "{:?}", size("kwh"));
+    }
+
+    /// Load models 3, 4 (with its CVR exponents), 6 and 7 map to their laws; OpenDSS's own
+    /// `default` load shape is there when a load names it.
+    #[test]
+    fn every_load_model_and_the_default_shape_import() {
+        let f = imported(
+            "new load.m3 bus1=sourcebus.1 phases=1 kv=7.2 model=3\n\
+             new load.m4 bus1=sourcebus.1 phases=1 kv=7.2 model=4 cvrwatts=0.8 cvrvars=3\n\
+             new load.m6 bus1=sourcebus.1 phases=1 kv=7.2 model=6 daily=default\n\
+             new load.m7 bus1=sourcebus.1 phases=1 kv=7.2 model=7\n",
+        );
+        let models: Vec<LoadModel> = f.loads.iter().map(|l| l.model).collect();
+        assert_eq!(
+            models,
+            [
+                LoadModel::Motor,
+                LoadModel::Exponential {
+                    watts: 0.8,
+                    vars: 3.0
+                },
+                LoadModel::FixedQ,
+                LoadModel::FixedQImpedance
+            ]
+        );
+        let default = &f.load_shapes[0];
+        assert_eq!(
+            (default.name.as_str(), default.interval_min),
+            ("default", 60.0)
+        );
+        assert_eq!((default.mult.len(), default.mult[16]), (24, 1.0));
+        let e = refused("new load.m9 bus1=sourcebus.1 model=9\n");
+        assert!(e.message.contains("model=9 is not one of OpenDSS's"), "{e}");
+    }
+
+    /// `Set loadmult` scales what variable loads draw (not a fixed-Q model's rated kvar);
+    /// fixed loads follow neither it nor their shapes, exempt ones only their shapes.
+    /// `Set controlmode=off` leaves every regulator at its tap.
+    #[test]
+    fn load_multiplier_status_and_control_mode_are_kept_as_opendss_applies_them() {
+        let f = imported(
+            "new loadshape.day npts=2 interval=12 mult=[0.5 1]\n\
+             new load.var bus1=sourcebus.1 phases=1 kv=7.2 kw=10 kvar=4 daily=day\n\
+             new load.fixed bus1=sourcebus.1 phases=1 kv=7.2 kw=10 kvar=4 daily=day status=fixed\n\
+             new load.exempt bus1=sourcebus.1 phases=1 kv=7.2 kw=10 kvar=4 daily=day status=exempt\n\
+             new load.fixedq bus1=sourcebus.1 phases=1 kv=7.2 kw=10 kvar=4 model=6\n\
+             new transformer.t phases=3 windings=2 buses=[sourcebus n2] kvs=[12.47 12.47] \
+             kvas=[5000 5000] xhl=1\n\
+             new regcontrol.r transformer=t winding=2\n\
+             set loadmult=0.5 controlmode=off\n",
+        );
+        let got: Vec<(f64, f64, Option<&str>)> = f
+            .loads
+            .iter()
+            .map(|l| (l.kw, l.kvar, l.shape.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (5.0, 2.0, Some("day")),
+                (10.0, 4.0, None),
+                (10.0, 4.0, Some("day")),
+                (5.0, 4.0, None)
+            ]
+        );
+        assert!(!f.regulators[0].enabled);
+        let e = refused("set controlmode=sometimes\n");
+        assert!(e.message.contains("control mode `sometimes`"), "{e}");
+    }
+
+    /// A regulator's delay, limit per change and PT phase are kept; what the twin cannot do
+    /// (a voltage limit, inverse time) is refused where it is given.
+    #[test]
+    fn a_regulator_keeps_its_delay_limit_and_pt_phase() {
+        let t = "new transformer.t phases=3 windings=2 buses=[sourcebus n2] kvs=[12.47 12.47] \
+                 kvas=[5000 5000] xhl=1\n";
+        let f = imported(&format!(
+            "{t}new regcontrol.r transformer=t winding=2 delay=30 maxtapchange=1 ptphase=max\n"
+        ));
+        let r = &f.regulators[0];
+        assert_eq!(
+            (r.delay_s, r.max_tap_change, r.pt_phase),
+            (30.0, 1, PtPhase::Max)
+        );
+        let f = imported(&format!("{t}new regcontrol.r transformer=t ptphase=3\n"));
+        assert_eq!(f.regulators[0].pt_phase, PtPhase::Phase(3));
+        for (prop, says) in [
+            ("vlimit=125", "vlimit"),
+            ("inversetime=yes", "inverse-time"),
+        ] {
+            let e = refused(&format!("{t}new regcontrol.r transformer=t {prop}\n"));
+            assert_eq!(e.line, 4, "{e}");
+            assert!(e.message.contains(says), "{prop}: {e}");
+        }
     }
 
     /// Objects copying each other in turn would double their property lists each time.

@@ -22,6 +22,10 @@ pub(super) struct State {
     pub(super) voltage_bases: Vec<f64>,
     pub(super) coords: Vec<BusCoord>,
     pub(super) depth: usize,
+    /// `Set loadmult`: scales every load whose status is variable (1 when unset).
+    pub(super) load_mult: Option<f64>,
+    /// `Set controlmode=off`: regulators hold their taps.
+    pub(super) controls_off: bool,
 }
 
 /// The most property assignments one object may collect (through `like=` copies).
@@ -59,9 +63,7 @@ pub(super) const IGNORED_OPTIONS: &[&str] = &[
     "diverbose",
     "casename",
     "datapath",
-    "controlmode",
     "maxcontroliter",
-    "loadmult",
     "algorithm",
     "editor",
     "markercode",
@@ -171,6 +173,19 @@ impl State {
                             }
                         },
                         "voltagebases" => self.voltage_bases = nums(&v, loc)?,
+                        "loadmult" => self.load_mult = Some(num(&v, loc)?),
+                        "controlmode" => {
+                            self.controls_off = match v.text.to_ascii_lowercase().as_str() {
+                                "off" => true,
+                                "static" | "event" | "time" | "multirate" => false,
+                                other => {
+                                    return Err(loc.err(format!(
+                                        "control mode `{other}`: expected off, static, event, \
+                                         time or multirate"
+                                    )));
+                                }
+                            }
+                        }
                         k if IGNORED_OPTIONS.contains(&k) => {}
                         k => return Err(loc.err(format!("option `{k}` is not supported"))),
                     }
@@ -345,8 +360,8 @@ impl State {
     }
 
     /// Properties `ps` appended to object `i`. `like=NAME` copies, at its place, every
-    /// property NAME (of the same class) has been given so far, as OpenDSS copies an object's
-    /// values; what follows it overrides them.
+    /// property NAME (of the same class) has been given so far but its buses, as OpenDSS
+    /// copies an object's values; what follows it overrides them.
     pub(super) fn add(
         &mut self,
         i: usize,
@@ -368,7 +383,13 @@ impl State {
                         "like={name}: more than {MAX_PROPS} property assignments"
                     )));
                 }
-                let copied = self.objects[j].props.clone();
+                // OpenDSS copies the values but not the connections: the copy keeps its buses.
+                let copied: Vec<Prop> = self.objects[j]
+                    .props
+                    .iter()
+                    .filter(|p| !matches!(p.key.as_str(), "bus" | "bus1" | "bus2" | "buses"))
+                    .cloned()
+                    .collect();
                 self.objects[i].props.extend(copied);
                 continue;
             }

@@ -10,8 +10,8 @@ pub mod powerflow;
 pub mod street;
 
 pub use model::{
-    Capacitor, Conn, Feeder, Impedance, Line, LineCode, Load, LoadModel, LoadShape, Regulator,
-    Source, Transformer, Winding,
+    Capacitor, Conn, Feeder, Impedance, Line, LineCode, Load, LoadModel, LoadShape, PtPhase,
+    Regulator, Source, Transformer, Winding,
 };
 pub use powerflow::{LoadState, NodeVoltage, PowerFlow, Solved};
 

@@ -139,16 +139,54 @@ pub struct Regulator {
     /// A disabled regulator keeps its transformer's tap.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Seconds out of band before it acts. In a static solution it orders the regulators:
+    /// those with the shortest delay act first, and the others look again afterwards.
+    #[serde(default = "delay")]
+    pub delay_s: f64,
+    /// Most taps moved in one action.
+    #[serde(default = "max_tap_change")]
+    pub max_tap_change: i32,
+    /// Which phase of the winding the PT reads.
+    #[serde(default)]
+    pub pt_phase: PtPhase,
 }
 
-/// How a load's current follows its voltage.
+/// The phase a regulator's PT reads (OpenDSS's `PTphase`).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub enum PtPhase {
+    /// The winding's first phase.
+    #[default]
+    First,
+    /// Phase n of the winding (1-based).
+    Phase(usize),
+    /// Whichever phase reads highest.
+    Max,
+    /// Whichever phase reads lowest.
+    Min,
+}
+
+/// How a load's current follows its voltage: OpenDSS's load models 1 to 8. Within
+/// [vminpu, vmaxpu] each follows its own law; outside it, each becomes an impedance as
+/// OpenDSS's does (see `powerflow::load_current`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum LoadModel {
+    /// Model 1.
     ConstantPower,
+    /// Model 2.
     ConstantImpedance,
+    /// Model 3, a motor: constant P, Q as an impedance.
+    Motor,
+    /// Model 4, conservation voltage reduction: P ∝ V^watts and Q ∝ V^vars (OpenDSS's
+    /// `CVRwatts`, `CVRvars`).
+    Exponential { watts: f64, vars: f64 },
+    /// Model 5.
     ConstantCurrent,
-    /// Fractions of P and Q that are constant impedance, current and power
-    /// `[zp, ip, pp, zq, iq, pq]`, and the voltage (pu) below which it draws nothing.
+    /// Model 6: constant P, Q fixed at the rated kvar whatever the load shape.
+    FixedQ,
+    /// Model 7: constant P, Q an impedance drawing the rated kvar at rated voltage.
+    FixedQImpedance,
+    /// Model 8: fractions of P and Q that are constant impedance, current and power
+    /// `[zp, ip, pp, zq, iq, pq]`, and the voltage (pu) below which it drops out.
     Zip {
         p: [f64; 3],
         q: [f64; 3],
@@ -233,6 +271,12 @@ fn tap_step() -> f64 {
     0.00625
 }
 fn max_taps() -> i32 {
+    16
+}
+fn delay() -> f64 {
+    15.0
+}
+fn max_tap_change() -> i32 {
     16
 }
 

@@ -430,10 +430,6 @@ fn two_port(y: &DMatrix<C64>, shunt: Option<&DMatrix<C64>>) -> DMatrix<C64> {
     p
 }
 
-/// Primitive admittance of a two-winding transformer over its 2·(phases+1) conductors: per
-/// phase an ideal transformer behind the leakage impedance, windings across phase and neutral
-/// (wye) or across two phases (delta, each winding from its phase to the one before, which
-/// puts the low side 30° behind for Dy as OpenDSS does).
 /// Winding `k`'s phase `ph`: the (from, to) conductors it spans among the transformer
 /// element's (each winding's `phases + 1` in turn): phase to neutral on a wye winding, phase to
 /// phase on a delta one.
@@ -447,6 +443,10 @@ pub fn winding_ends(t: &Transformer, k: usize, ph: usize) -> (usize, usize) {
     }
 }
 
+/// Primitive admittance of a two-winding transformer over its 2·(phases+1) conductors: per
+/// phase an ideal transformer behind the leakage impedance, windings across phase and neutral
+/// (wye) or across two phases (delta, each winding from its phase to the one before, which
+/// puts the low side 30° behind for Dy as OpenDSS does).
 pub fn transformer_y(t: &Transformer, what: &str) -> Result<DMatrix<C64>, FeederError> {
     let nph = t.phases;
     let nc = nph + 1;
@@ -708,7 +708,8 @@ pub fn reduce_branch(net: &mut Network, k: usize) -> Result<(), FeederError> {
 
 /// Admittance to ground of everything below `bus` with all its nodes at one voltage, down to
 /// the next transformer (behind which the system is grounded on its own terms): line
-/// capacitance and every shunt from a node to ground.
+/// capacitance, every shunt from a node to ground, and what each transformer leaving it draws
+/// with nothing below it (an isolating winding's anti-float reactance).
 fn ground_admittance(net: &Network, bus: usize) -> C64 {
     let transformers: Vec<usize> = net.transformer_element.values().copied().collect();
     let mut inside = vec![false; net.buses.len()];
@@ -716,7 +717,15 @@ fn ground_admittance(net: &Network, bus: usize) -> C64 {
     let mut total = C64::new(0.0, 0.0);
     // Branches run breadth-first from the source, so a parent is settled before its children.
     for br in &net.branches {
-        if !inside[br.parent] || br.elements.iter().any(|e| transformers.contains(e)) {
+        if !inside[br.parent] {
+            continue;
+        }
+        // A branch of transformers only ends the island; one with a conductor beside them (the
+        // IEEE 37-node feeder's jumper on the phase its open-delta regulators share) does not.
+        if br.elements.iter().all(|e| transformers.contains(e)) {
+            for &ei in &br.elements {
+                total += open_circuit_common_mode(net, &net.elements[ei], br.parent);
+            }
             continue;
         }
         inside[br.child] = true;
@@ -742,4 +751,33 @@ fn ground_admittance(net: &Network, bus: usize) -> C64 {
         }
     }
     total
+}
+
+/// The admittance an element presents to all of `bus`'s nodes raised together, with its other
+/// terminal's nodes left open: the Schur complement of its primitive admittance onto the
+/// conductors on `bus`, summed. Zero when the open side cannot be eliminated.
+fn open_circuit_common_mode(net: &Network, e: &Element, bus: usize) -> C64 {
+    let b = &net.buses[bus];
+    let on_bus = |g: usize| g != GROUND && (b.offset..b.offset + b.nodes.len()).contains(&g);
+    let (near, far): (Vec<usize>, Vec<usize>) = (0..e.conductors.len())
+        .filter(|&i| e.conductors[i] != GROUND)
+        .partition(|&i| on_bus(e.conductors[i]));
+    let pick = |rows: &[usize], cols: &[usize]| {
+        DMatrix::from_fn(rows.len(), cols.len(), |r, c| e.y[(rows[r], cols[c])])
+    };
+    let ynn = pick(&near, &near);
+    let oc = if far.is_empty() {
+        ynn
+    } else {
+        match pick(&far, &far).try_inverse() {
+            Some(inv) => ynn - pick(&near, &far) * inv * pick(&far, &near),
+            None => return C64::new(0.0, 0.0),
+        }
+    };
+    let sum = oc.iter().sum::<C64>();
+    if sum.is_finite() {
+        sum
+    } else {
+        C64::new(0.0, 0.0)
+    }
 }

@@ -5,7 +5,7 @@
 use num_complex::Complex64 as C64;
 
 use super::FeederError;
-use super::model::{Feeder, LoadModel, split_terminal};
+use super::model::{Feeder, LoadModel, PtPhase, split_terminal};
 use super::network::{self, GROUND, Kind, MAX_NODES, Network, ShuntPhase};
 
 /// Load voltage (pu of rating) below which OpenDSS draws a plain impedance.
@@ -210,7 +210,8 @@ impl PowerFlow {
 
     fn apply_tap(&mut self, r: usize, tap: i32) -> Result<(), FeederError> {
         let reg = &self.feeder.regulators[r];
-        let tap = tap.clamp(-reg.max_taps, reg.max_taps);
+        let m = reg.max_taps.max(0);
+        let tap = tap.clamp(-m, m);
         self.taps[r] = tap;
         let tname = reg.transformer.to_ascii_lowercase();
         let w = reg.winding - 1;
@@ -441,11 +442,7 @@ impl PowerFlow {
         let reg = &self.feeder.regulators[r];
         let e =
             &self.net.elements[self.net.transformer_element[&reg.transformer.to_ascii_lowercase()]];
-        // The PT reads the regulated winding's first phase as the winding spans it (phase to
-        // neutral on a wye three-phase unit, as OpenDSS's RegControl reads it); the CT its
-        // terminal current into the winding.
         let t = &self.feeder.transformers[self.reg_transformer[r]];
-        let (from, to) = super::network::winding_ends(t, reg.winding - 1, 0);
         let volt = |g: usize| {
             if g == GROUND {
                 C64::new(0.0, 0.0)
@@ -453,7 +450,27 @@ impl PowerFlow {
                 self.v[g]
             }
         };
-        let vw = volt(e.conductors[from]) - volt(e.conductors[to]);
+        // The PT reads one phase of the regulated winding as the winding spans it (phase to
+        // neutral on a wye three-phase unit, as OpenDSS's RegControl reads it).
+        let winding = |ph: usize| {
+            let (from, to) = super::network::winding_ends(t, reg.winding - 1, ph);
+            (from, volt(e.conductors[from]) - volt(e.conductors[to]))
+        };
+        let phases = 0..t.phases;
+        let by_magnitude = |a: &(usize, C64), b: &(usize, C64)| a.1.norm().total_cmp(&b.1.norm());
+        let (from, vw) = match reg.pt_phase {
+            PtPhase::First => winding(0),
+            PtPhase::Phase(n) => winding(n.clamp(1, t.phases) - 1),
+            PtPhase::Max => phases
+                .map(winding)
+                .max_by(by_magnitude)
+                .unwrap_or(winding(0)),
+            PtPhase::Min => phases
+                .map(winding)
+                .min_by(by_magnitude)
+                .unwrap_or(winding(0)),
+        };
+        // The CT reads that phase's terminal current into the winding.
         let mut i = C64::new(0.0, 0.0);
         for (k, &g) in e.conductors.iter().enumerate() {
             i += e.y[(from, k)] * volt(g);
@@ -463,20 +480,21 @@ impl PowerFlow {
         vc.norm()
     }
 
-    /// Move the taps of regulators out of band; the number of regulators that moved.
+    /// One control iteration of OpenDSS's static mode: every enabled regulator out of band
+    /// arms a change toward its set point; those with the shortest delay act, each 70 % of
+    /// the way (at least one tap, at most its limit per change). Returns how many moved.
     fn regulate(&mut self) -> Result<usize, FeederError> {
-        let mut moved = 0;
+        let mut armed: Vec<(usize, i32)> = Vec::new();
         for r in 0..self.feeder.regulators.len() {
-            let reg = self.feeder.regulators[r].clone();
-            if !reg.enabled {
+            let reg = &self.feeder.regulators[r];
+            if !reg.enabled || reg.max_tap_change <= 0 {
                 continue;
             }
             let err = reg.vreg - self.regulator_voltage(r);
             if err.abs() <= reg.band / 2.0 {
                 continue;
             }
-            // Steps to the edge of the band (rounded, at least one), as OpenDSS moves; a step is
-            // `tap_step` of the winding's rating seen through the PT.
+            // A tap is `tap_step` of the winding's rating, seen through the PT.
             let t = &self.feeder.transformers[self.reg_transformer[r]];
             let w = &t.windings[reg.winding - 1];
             let rated = if t.phases > 1 && w.conn == super::model::Conn::Wye {
@@ -485,13 +503,34 @@ impl PowerFlow {
                 w.kv
             };
             let step_v = reg.tap_step * rated * 1000.0 / reg.pt_ratio;
-            let steps = (((err.abs() - reg.band / 2.0) / step_v).round() as i32).max(1)
-                * err.signum() as i32;
-            let target = (self.taps[r] + steps).clamp(-reg.max_taps, reg.max_taps);
-            if target != self.taps[r] {
-                self.apply_tap(r, target)?;
-                moved += 1;
+            let pending = (err / step_v).round().clamp(-1e6, 1e6) as i32;
+            let room = if pending > 0 {
+                self.taps[r] < reg.max_taps
+            } else {
+                self.taps[r] > -reg.max_taps
+            };
+            if pending != 0 && room {
+                armed.push((r, pending));
             }
+        }
+        let first = armed
+            .iter()
+            .map(|&(r, _)| self.feeder.regulators[r].delay_s)
+            .fold(f64::INFINITY, f64::min);
+        let mut moved = 0;
+        for (r, pending) in armed {
+            let reg = &self.feeder.regulators[r];
+            if reg.delay_s > first {
+                continue;
+            }
+            let steps = ((pending.abs() as f64 * 0.7) as i32).clamp(1, reg.max_tap_change);
+            let m = reg.max_taps.max(0);
+            let target = (self.taps[r].saturating_add(steps * pending.signum())).clamp(-m, m);
+            if target == self.taps[r] {
+                continue;
+            }
+            self.apply_tap(r, target)?;
+            moved += 1;
         }
         Ok(moved)
     }
@@ -690,60 +729,100 @@ fn regulated_windings(f: &Feeder) -> Result<(Vec<usize>, Vec<i32>), FeederError>
         .map(|v| v.into_iter().unzip())
 }
 
-/// The current a load phase draws at voltage `v` across it, as OpenDSS's load models give it:
-/// constant power (or current) within [vminpu, vmaxpu], an impedance outside, and between
-/// 0.5 pu and vminpu a current interpolated down to the impedance's.
+/// The current a load phase draws at voltage `v` across it, as OpenDSS's load models give it
+/// (its `Load.pas`): each model's law within [vminpu, vmaxpu]; above vmaxpu an impedance;
+/// below vminpu a current falling linearly to the rated impedance's at 0.5 pu, and that
+/// impedance below 0.5 pu. `sp` is the phase's shaped power, volt-amperes.
 fn load_current(s: &ShuntPhase, l: &super::model::Load, sp: C64, v: C64) -> C64 {
     let vmag = v.norm();
-    if vmag == 0.0 {
-        return C64::new(0.0, 0.0);
-    }
     let vb = s.vbase;
     let yeq = sp.conj() / (vb * vb);
-    let (vlow, v95, v105) = (VLOW_PU * vb, l.vminpu * vb, l.vmaxpu * vb);
-    // Below vminpu: the current of `y95` at vminpu, falling linearly to `yeq`'s at 0.5 pu.
-    let low = |y95: C64| -> C64 {
-        if vmag <= vlow {
-            return yeq * v;
+    let vlow = VLOW_PU * vb;
+    if vmag == 0.0 || vmag <= vlow {
+        return yeq * v;
+    }
+    let (v95, v105) = (l.vminpu * vb, l.vmaxpu * vb);
+    let (low, high) = (vmag <= v95, vmag > v105);
+    // The rated admittance scaled to draw rated power (or current) at vminpu and vmaxpu.
+    let yeq95 = || {
+        if l.vminpu == 0.0 {
+            C64::new(0.0, 0.0)
+        } else {
+            yeq / (l.vminpu * l.vminpu)
         }
-        let ilow = yeq * vlow;
-        let i95 = y95 * v95;
-        let m = (i95 - ilow) / (v95 - vlow);
-        (ilow + m * (vmag - vlow)) / vmag * v
     };
+    let yeq105 = |exponent: i32| {
+        if l.vmaxpu == 0.0 {
+            yeq
+        } else {
+            yeq / l.vmaxpu.powi(exponent)
+        }
+    };
+    // Below vminpu: the admittance whose current falls linearly from `i95` at vminpu to the
+    // rated impedance's at 0.5 pu.
+    let interpolated = |i95: C64| {
+        let ilow = yeq * vlow;
+        (ilow + (i95 - ilow) * ((vmag - vlow) / (v95 - vlow))) / vmag
+    };
+    // Outside the band, as a constant power load and as a constant current load.
+    let y_power = || {
+        if low {
+            interpolated(yeq95() * v95)
+        } else {
+            yeq105(2)
+        }
+    };
+    let y_current = || {
+        if low {
+            interpolated(yeq * vb)
+        } else {
+            yeq105(1)
+        }
+    };
+    let real = |p: f64| C64::new(p, 0.0);
     match l.model {
         LoadModel::ConstantImpedance => yeq * v,
-        LoadModel::ConstantPower => {
-            if vmag <= v95 {
-                low(yeq / (l.vminpu * l.vminpu))
-            } else if vmag > v105 {
-                yeq / (l.vmaxpu * l.vmaxpu) * v
-            } else {
-                (sp / v).conj()
-            }
+        LoadModel::ConstantPower | LoadModel::Motor | LoadModel::Exponential { .. }
+            if low || high =>
+        {
+            y_power() * v
         }
-        LoadModel::ConstantCurrent => {
-            if vmag <= v95 {
-                low(yeq / l.vminpu)
-            } else if vmag > v105 {
-                yeq / l.vmaxpu * v
+        LoadModel::ConstantPower => (sp / v).conj(),
+        LoadModel::Motor => (real(sp.re) / v).conj() + C64::new(0.0, yeq.im) * v,
+        LoadModel::Exponential { watts, vars } => {
+            let r = vmag / vb;
+            (C64::new(sp.re * r.powf(watts), sp.im * r.powf(vars)) / v).conj()
+        }
+        LoadModel::ConstantCurrent if low || high => y_current() * v,
+        LoadModel::ConstantCurrent => (sp / v).conj() * (vmag / vb),
+        LoadModel::FixedQ | LoadModel::FixedQImpedance => {
+            // The rated kvar, which no load shape or scale changes.
+            let q = l.kvar * 1000.0 / l.phases as f64;
+            let yq = -q / (vb * vb);
+            if low || high {
+                C64::new(if low { yeq95().re } else { yeq105(2).re }, yq) * v
+            } else if l.model == LoadModel::FixedQ {
+                (C64::new(sp.re, q) / v).conj()
             } else {
-                (sp / v).conj() * (vmag / vb)
+                (real(sp.re) / v).conj() + C64::new(0.0, yq) * v
             }
         }
         LoadModel::Zip { p, q, cutoff_pu } => {
-            if vmag < cutoff_pu * vb {
-                return C64::new(0.0, 0.0);
-            }
-            let part = |k: usize| C64::new(sp.re * p[k], sp.im * q[k]);
-            let iz = part(0).conj() / (vb * vb) * v;
-            let ii = (part(1) / v).conj() * (vmag / vb);
-            let ip = if vmag <= v95 {
-                part(2).conj() / (v95 * v95) * v
+            let part = |y: C64, k: usize| C64::new(y.re * p[k], y.im * q[k]);
+            let z = part(yeq, 0) * v;
+            let (i, pw) = if low || high {
+                (part(y_current(), 1) * v, part(y_power(), 2) * v)
             } else {
-                (part(2) / v).conj()
+                let s = |k: usize| C64::new(sp.re * p[k], sp.im * q[k]);
+                ((s(1) / v).conj() * (vmag / vb), (s(2) / v).conj())
             };
-            iz + ii + ip
+            let total = z + i + pw;
+            if cutoff_pu > 0.0 {
+                // OpenDSS's smooth drop-out: a logistic step 1/500 pu wide at the cutoff.
+                total * (0.5 * (1.0 + (500.0 * (vmag / vb - cutoff_pu)).tanh()))
+            } else {
+                total
+            }
         }
     }
 }

@@ -152,3 +152,41 @@ for reg in dss.RegControls.AllNames():
     dss.RegControls.Name(reg)
     taps.append(dss.RegControls.TapNumber())
 dump("123bus_regulated", "; taps " + " ".join(str(t) for t in taps))
+
+# IEEE 34-node, Mod 1 (distributed loads at both ends of their sections) and Mod 2 (at
+# midpoint buses), as shipped: two three-phase banks of single-phase regulators controlling,
+# loads of models 1, 2, 4 and 5 held to their laws down to 0.85 pu.
+for case, master in (("34bus_mod1_regulated", "ieee34Mod1.dss"), ("34bus_mod2_regulated", "ieee34Mod2.dss")):
+    compile(os.path.join(FEEDERS, "34Bus", master))
+    dss.Text.Command("solve")
+    taps = []
+    for reg in dss.RegControls.AllNames():
+        dss.RegControls.Name(reg)
+        taps.append(dss.RegControls.TapNumber())
+    dump(case, "; taps " + " ".join(str(t) for t in taps))
+
+# IEEE 37-node as shipped: an open-delta pair of regulators (phases A-B and C-B) controlling,
+# delta loads of models 1, 2 and 4.
+compile(os.path.join(FEEDERS, "37Bus", "ieee37.dss"))
+taps = []
+for reg in dss.RegControls.AllNames():
+    dss.RegControls.Name(reg)
+    taps.append(dss.RegControls.TapNumber())
+dump("37bus_regulated", "; taps " + " ".join(str(t) for t in taps))
+
+# Every load model (sim/tests/reference/load_models.dss) with the source at 1.0, 0.8, 0.45 and
+# 1.1 pu: each load's kW and kvar.
+if not CASES or "load_models" in CASES:
+    with open(os.path.join(OUT, "load_models.csv"), "w", newline="") as f:
+        f.write(f"# OpenDSS {dss.Basic.Version().split()[1]}: each load's power, source pu from 1.1 to 0.45\n")
+        w = csv.writer(f)
+        w.writerow(["source_pu", "load", "kw", "kvar"])
+        for pu in (1.0, 0.8, 0.45, 1.1):
+            compile(os.path.join(OUT, "load_models.dss"))
+            dss.Text.Command(f"Vsource.source.pu={pu}")
+            dss.Text.Command("solve")
+            for name in dss.Loads.AllNames():
+                dss.Circuit.SetActiveElement("Load." + name)
+                s = dss.CktElement.Powers()
+                w.writerow([pu, name, f"{sum(s[0::2]):.6f}", f"{sum(s[1::2]):.6f}"])
+    print("load_models written")
