@@ -4,6 +4,7 @@
 
 pub mod household;
 pub mod line_constants;
+mod load_model;
 pub mod model;
 pub mod network;
 pub mod powerflow;
