@@ -240,6 +240,44 @@ fn ieee_37_node_matches_opendss_with_its_open_delta_regulators_in_control() {
     assert!((kw - 2588.4533).abs() < 0.5, "feeder draws {kw:.3} kW");
 }
 
+/// A split-phase service (`reference/split_phase.dss`): a center-tapped transformer of three
+/// windings and a triplex drop match OpenDSS at every node. A 240 V load across both legs draws
+/// equal and opposite currents from them and nothing from the neutral; unbalanced 120 V loads
+/// return their difference on it, as much as OpenDSS finds at the center tap.
+#[test]
+fn a_split_phase_service_matches_opendss_and_balances_its_neutral() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference");
+    let f = dss::import(&dir.join("split_phase.dss")).unwrap();
+    let neutral = |pf: &PowerFlow, bus: &str| {
+        let legs = pf.bus_inflow(bus).unwrap();
+        assert_eq!(legs.len(), 2, "{bus}: two legs");
+        (legs[0].1 + legs[1].1, legs[0].1)
+    };
+    let mut pf = PowerFlow::new(&f).unwrap();
+    pf.solve().unwrap();
+    compare_all(&pf, "split_phase", 1e-4);
+    let (n, _) = neutral(&pf, "s");
+    assert!(
+        (n.norm() - 17.186755).abs() < 0.01,
+        "neutral {:.4} A",
+        n.norm()
+    );
+
+    let mut only_240 = f.clone();
+    only_240.loads.retain(|l| l.name == "both");
+    let mut pf = PowerFlow::new(&only_240).unwrap();
+    pf.solve().unwrap();
+    compare_all(&pf, "split_phase_240", 1e-4);
+    let (n, leg) = neutral(&pf, "h");
+    // 5 kW at pf 0.98 across about 243 V.
+    assert!(
+        (leg.norm() - 5000.0 / 0.98 / 243.0).abs() < 0.3,
+        "the 240 V load draws {:.2} A",
+        leg.norm()
+    );
+    assert!(n.norm() < 1e-9 * leg.norm(), "neutral {:.3e} A", n.norm());
+}
+
 /// Each OpenDSS load model (1 to 8, CVR exponents, a delta and a leading single-phase load)
 /// draws what OpenDSS's does in its band, in the interpolated region below vminpu, as the
 /// rated impedance below 0.5 pu and as an impedance above vmaxpu (`reference/load_models.dss`).

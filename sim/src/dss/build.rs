@@ -64,7 +64,9 @@ impl State {
         }
         let mut loads = Vec::new();
         for o in self.of_class("load") {
-            let (mut l, status) = load(o)?;
+            let Some((mut l, status)) = load(o)? else {
+                continue;
+            };
             // OpenDSS multiplies the power the load draws, not the rated kvar a fixed-Q
             // model holds.
             if let Some(m) = self.load_mult
@@ -75,18 +77,20 @@ impl State {
                     l.kvar *= m;
                 }
             }
-            loads.push(l);
+            loads.push((o, l));
         }
         let mut load_shapes = self
             .of_class("loadshape")
             .map(|o| loadshape(o, read))
             .collect::<Result<Vec<_>, _>>()?;
-        if loads.iter().any(|l| l.shape.as_deref() == Some("default"))
+        if loads
+            .iter()
+            .any(|(_, l)| l.shape.as_deref() == Some("default"))
             && !load_shapes.iter().any(|s| s.name == "default")
         {
             load_shapes.push(default_load_shape());
         }
-        for (o, l) in self.of_class("load").zip(&loads) {
+        for (o, l) in &loads {
             if let Some(s) = &l.shape
                 && !load_shapes.iter().any(|x| &x.name == s)
             {
@@ -96,6 +100,7 @@ impl State {
                 )));
             }
         }
+        let loads = loads.into_iter().map(|(_, l)| l).collect();
         let capacitors = self
             .of_class("capacitor")
             .map(capacitor)

@@ -13,30 +13,37 @@ use super::{DssError, Loc, Object, ReadFile};
 pub(super) fn transformer(o: &Object) -> Result<(Transformer, f64), DssError> {
     let mut phases = 3usize;
     let mut n = 2usize;
-    let mut w: Vec<Winding> = (0..2)
-        .map(|_| Winding {
-            bus: String::new(),
-            conn: Conn::Wye,
-            kv: 12.47,
-            kva: 1000.0,
-            r_pct: 0.2,
-            tap: 1.0,
-        })
-        .collect();
+    let windings = |n: usize| -> Vec<Winding> {
+        (0..n)
+            .map(|_| Winding {
+                bus: String::new(),
+                conn: Conn::Wye,
+                kv: 12.47,
+                kva: 1000.0,
+                r_pct: 0.2,
+                tap: 1.0,
+            })
+            .collect()
+    };
+    let mut w = windings(n);
     let mut active = 0usize;
-    let (mut xhl, mut imag, mut nll, mut ppm) = (7.0, 0.0, 0.0, 1.0);
+    let (mut xhl, mut xht, mut xlt) = (7.0, 35.0, 30.0);
+    let (mut imag, mut nll, mut ppm) = (0.0, 0.0, 1.0);
     let (mut maxtap, mut mintap, mut numtaps) = (1.1, 0.9, 32.0);
     for p in &o.props {
         let v = &p.val;
         match p.key.as_str() {
             "phases" => phases = phase_count(v, &p.loc)?,
+            // As in OpenDSS, setting the count starts the windings afresh.
             "windings" => {
                 n = count(v, &p.loc, "windings")?;
-                if n != 2 {
-                    return Err(p.loc.err(format!(
-                        "{n} windings: only two-winding transformers are supported"
-                    )));
+                if !(2..=3).contains(&n) {
+                    return Err(p
+                        .loc
+                        .err(format!("{n} windings: two or three windings are supported")));
                 }
+                w = windings(n);
+                active = 0;
             }
             "wdg" => {
                 let k = num(v, &p.loc)?;
@@ -78,9 +85,19 @@ pub(super) fn transformer(o: &Object) -> Result<(Transformer, f64), DssError> {
                 Ok(())
             })?,
             "xhl" | "x12" => xhl = num(v, &p.loc)?,
+            "xht" | "x13" => xht = num(v, &p.loc)?,
+            "xlt" | "x23" => xlt = num(v, &p.loc)?,
+            "xscarray" => {
+                let x = nums(v, &p.loc)?;
+                for (k, target) in [&mut xhl, &mut xht, &mut xlt].into_iter().enumerate() {
+                    if let Some(&value) = x.get(k) {
+                        *target = value;
+                    }
+                }
+            }
             "%loadloss" => {
                 let r = num(v, &p.loc)? / 2.0;
-                w.iter_mut().for_each(|x| x.r_pct = r);
+                w.iter_mut().take(2).for_each(|x| x.r_pct = r);
             }
             "%imag" => imag = num(v, &p.loc)?,
             "%noloadloss" => nll = num(v, &p.loc)?,
@@ -114,6 +131,8 @@ pub(super) fn transformer(o: &Object) -> Result<(Transformer, f64), DssError> {
         phases,
         windings: w,
         xhl_pct: xhl,
+        xht_pct: xht,
+        xlt_pct: xlt,
         imag_pct: imag,
         noload_loss_pct: nll,
         ppm_antifloat: ppm,
@@ -229,7 +248,8 @@ pub(super) enum LoadStatus {
     Exempt,
 }
 
-pub(super) fn load(o: &Object) -> Result<(Load, LoadStatus), DssError> {
+/// A load, or `None` when it is disabled (`enabled=no`: OpenDSS leaves it out).
+pub(super) fn load(o: &Object) -> Result<Option<(Load, LoadStatus)>, DssError> {
     let mut l = Load {
         name: o.name.clone(),
         bus: String::new(),
@@ -252,6 +272,7 @@ pub(super) fn load(o: &Object) -> Result<(Load, LoadStatus), DssError> {
     let mut zipv = None::<Vec<f64>>;
     let (mut yearly, mut daily) = (None, None);
     let mut status = LoadStatus::Variable;
+    let mut enabled = true;
     for p in &o.props {
         let v = &p.val;
         match p.key.as_str() {
@@ -303,9 +324,10 @@ pub(super) fn load(o: &Object) -> Result<(Load, LoadStatus), DssError> {
             "yearly" => yearly = Some(v.text.to_ascii_lowercase()),
             "daily" => daily = Some(v.text.to_ascii_lowercase()),
             "zipv" => zipv = Some(nums(v, &p.loc)?),
-            "duty" | "class" | "growth" | "spectrum" | "basefreq" | "enabled" | "vlowpu"
-            | "numcust" | "%seriesrl" | "normamps" | "emergamps" | "%mean" | "%stddev"
-            | "relweight" | "puxharm" | "xrharm" | "vminnorm" | "vminemerg" => {
+            "enabled" => enabled = boolean(v, &p.loc)?,
+            "duty" | "class" | "growth" | "spectrum" | "basefreq" | "vlowpu" | "numcust"
+            | "%seriesrl" | "normamps" | "emergamps" | "%mean" | "%stddev" | "relweight"
+            | "puxharm" | "xrharm" | "vminnorm" | "vminemerg" => {
                 if p.key == "vlowpu" && num(v, &p.loc)? != 0.5 {
                     return Err(p.loc.err("only vlowpu=0.5 is supported"));
                 }
@@ -368,7 +390,7 @@ pub(super) fn load(o: &Object) -> Result<(Load, LoadStatus), DssError> {
     };
     // A fixed load follows no shape.
     l.shape = yearly.or(daily).filter(|_| status != LoadStatus::Fixed);
-    Ok((l, status))
+    Ok(enabled.then_some((l, status)))
 }
 
 pub(super) fn capacitor(o: &Object) -> Result<Capacitor, DssError> {

@@ -379,6 +379,36 @@ mod tests {
         }
     }
 
+    /// A center-tapped unit is a transformer of three windings, the second and third on one
+    /// bus; its reactances come by name or as an array. Four windings, or a third winding on
+    /// a bus of its own, are refused.
+    #[test]
+    fn a_three_winding_center_tapped_transformer_imports() {
+        let ct = "new transformer.ct phases=1 windings=3 buses=[sourcebus.1 s.1.0 s.0.2] \
+                  conns=[wye wye wye] kvs=[7.2 0.12 0.12] kvas=[25 25 25]";
+        let f = imported(&format!("{ct} xscarray=[2.04 2.04 1.36]\n"));
+        let t = &f.transformers[0];
+        assert_eq!(t.windings.len(), 3);
+        assert_eq!((t.xhl_pct, t.xht_pct, t.xlt_pct), (2.04, 2.04, 1.36));
+        assert_eq!(t.windings[2].bus, "s.0.2");
+        let f = imported(&format!("{ct} x12=2 x13=3 x23=1\n"));
+        let t = &f.transformers[0];
+        assert_eq!((t.xhl_pct, t.xht_pct, t.xlt_pct), (2.0, 3.0, 1.0));
+        let e = refused("new transformer.t phases=1 windings=4\n");
+        assert!(e.message.contains("4 windings"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let master = dir.path().join("master.dss");
+        std::fs::write(
+            &master,
+            "clear\nnew circuit.c basekv=12.47 phases=3\nnew transformer.t phases=1 windings=3 \
+             buses=[sourcebus.1 a.1.0 b.0.2] kvs=[7.2 0.12 0.12]\n",
+        )
+        .unwrap();
+        let f = import(&master).unwrap();
+        let e = crate::feeder::PowerFlow::new(&f).err().unwrap().to_string();
+        assert!(e.contains("second and third share a bus"), "{e}");
+    }
+
     /// Objects copying each other in turn would double their property lists each time.
     #[test]
     fn objects_copying_each_other_are_refused_before_they_grow_without_bound() {

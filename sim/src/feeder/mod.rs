@@ -9,6 +9,7 @@ pub mod model;
 pub mod network;
 pub mod powerflow;
 pub mod street;
+pub mod transformer;
 
 pub use model::{
     Capacitor, Conn, Feeder, Impedance, Line, LineCode, Load, LoadModel, LoadShape, PtPhase,

@@ -89,9 +89,16 @@ pub enum Conn {
 pub struct Transformer {
     pub name: String,
     pub phases: usize,
+    /// Two windings, or three whose second and third share a bus (the single-phase
+    /// center-tapped unit that feeds a 120/240 V split-phase secondary).
     pub windings: Vec<Winding>,
-    /// Leakage reactance between the windings, % on the rating.
+    /// Leakage reactance between windings 1 and 2, % on winding 1's rating.
     pub xhl_pct: f64,
+    /// Between windings 1 and 3, and 2 and 3 (three windings only).
+    #[serde(default = "xht")]
+    pub xht_pct: f64,
+    #[serde(default = "xlt")]
+    pub xlt_pct: f64,
     #[serde(default)]
     pub imag_pct: f64,
     #[serde(default)]
@@ -272,6 +279,12 @@ fn tap_step() -> f64 {
 }
 fn max_taps() -> i32 {
     16
+}
+fn xht() -> f64 {
+    35.0
+}
+fn xlt() -> f64 {
+    30.0
 }
 fn delay() -> f64 {
     15.0

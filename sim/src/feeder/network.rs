@@ -13,7 +13,8 @@ use nalgebra::DMatrix;
 use num_complex::Complex64 as C64;
 
 use super::FeederError;
-use super::model::{Conn, Feeder, Transformer, split_terminal};
+use super::model::{Conn, Feeder, split_terminal};
+use super::transformer::transformer_y;
 
 /// Node index of ground: not a variable.
 pub const GROUND: usize = usize::MAX;
@@ -278,18 +279,27 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
         if t.phases == 0 {
             return Err(FeederError::Model(format!("{what}: no phases")));
         }
-        if t.windings.len() != 2 {
+        let n = t.windings.len();
+        let same_bus = |a: &str, b: &str| {
+            let name = |s: &str| split_terminal(s).map(|(n, _)| n.to_ascii_lowercase()).ok();
+            name(a) == name(b)
+        };
+        if !(n == 2 || n == 3 && same_bus(&t.windings[1].bus, &t.windings[2].bus)) {
             return Err(FeederError::Model(format!(
-                "{what}: {} windings; only two-winding units are modelled",
-                t.windings.len()
+                "{what}: {n} windings; two are modelled, or three whose second and third share a \
+                 bus (a center-tapped unit)"
             )));
         }
         let nc = t.phases + 1;
         let (b1, c1) = bld.terminal(&what, &t.windings[0].bus, t.phases, nc)?;
-        let (b2, c2) = bld.terminal(&what, &t.windings[1].bus, t.phases, nc)?;
-        let y = transformer_y(t, &what)?;
         let mut conductors = c1;
-        conductors.extend(c2);
+        let mut b2 = b1;
+        for w in &t.windings[1..] {
+            let (b, c) = bld.terminal(&what, &w.bus, t.phases, nc)?;
+            b2 = b;
+            conductors.extend(c);
+        }
+        let y = transformer_y(t, &what)?;
         transformer_element.insert(t.name.to_ascii_lowercase(), elements.len());
         elements.push(Element {
             name: what,
@@ -428,96 +438,6 @@ fn two_port(y: &DMatrix<C64>, shunt: Option<&DMatrix<C64>>) -> DMatrix<C64> {
         }
     }
     p
-}
-
-/// Winding `k`'s phase `ph`: the (from, to) conductors it spans among the transformer
-/// element's (each winding's `phases + 1` in turn): phase to neutral on a wye winding, phase to
-/// phase on a delta one.
-pub fn winding_ends(t: &Transformer, k: usize, ph: usize) -> (usize, usize) {
-    let nph = t.phases;
-    let base = k * (nph + 1);
-    match t.windings[k].conn {
-        Conn::Wye => (base + ph, base + nph),
-        Conn::Delta if nph == 1 => (base, base + 1),
-        Conn::Delta => (base + ph, base + (ph + nph - 1) % nph),
-    }
-}
-
-/// Primitive admittance of a two-winding transformer over its 2·(phases+1) conductors: per
-/// phase an ideal transformer behind the leakage impedance, windings across phase and neutral
-/// (wye) or across two phases (delta, each winding from its phase to the one before, which
-/// puts the low side 30° behind for Dy as OpenDSS does).
-pub fn transformer_y(t: &Transformer, what: &str) -> Result<DMatrix<C64>, FeederError> {
-    let nph = t.phases;
-    let nc = nph + 1;
-    let wv = |k: usize| {
-        let w = &t.windings[k];
-        let v = if nph > 1 && w.conn == Conn::Wye {
-            w.kv / 3f64.sqrt()
-        } else {
-            w.kv
-        };
-        v * 1000.0 * w.tap
-    };
-    let (v1, v2) = (wv(0), wv(1));
-    let kva = t.windings[0].kva;
-    if [v1, v2, kva].iter().any(|x| x.is_nan() || *x <= 0.0) {
-        return Err(FeederError::Model(format!(
-            "{what}: kV and kVA must be positive"
-        )));
-    }
-    let s_ph = kva * 1000.0 / nph as f64;
-    let zpu = C64::new(
-        (t.windings[0].r_pct + t.windings[1].r_pct) / 100.0,
-        t.xhl_pct / 100.0,
-    );
-    if zpu.norm() == 0.0 {
-        return Err(FeederError::Model(format!(
-            "{what}: zero leakage impedance"
-        )));
-    }
-    let ysc = 1.0 / (zpu * v1 * v1 / s_ph);
-    let a = v1 / v2;
-    let ymag = C64::new(t.noload_loss_pct / 100.0, -t.imag_pct / 100.0) * s_ph / (v1 * v1);
-    // Winding-space admittance per phase.
-    let yw = [[ysc + ymag, -ysc * a], [-ysc * a, ysc * a * a]];
-    let ends = |k: usize, ph: usize| winding_ends(t, k, ph);
-    let mut y = DMatrix::<C64>::zeros(2 * nc, 2 * nc);
-    for ph in 0..nph {
-        let e = [ends(0, ph), ends(1, ph)];
-        for (i, &(ip, in_)) in e.iter().enumerate() {
-            for (j, &(jp, jn)) in e.iter().enumerate() {
-                let v = yw[i][j];
-                y[(ip, jp)] += v;
-                y[(in_, jn)] += v;
-                y[(ip, jn)] -= v;
-                y[(in_, jp)] -= v;
-            }
-        }
-    }
-    // OpenDSS's anti-float: a reactance of `ppm` of the winding's single-phase rating, half
-    // on each end of every winding, and once more on a wye winding's neutral.
-    if t.ppm_antifloat != 0.0 {
-        for k in 0..2 {
-            let w = &t.windings[k];
-            let vbase = 1000.0
-                * if nph > 1 && w.conn == Conn::Wye {
-                    w.kv / 3f64.sqrt()
-                } else {
-                    w.kv
-                };
-            let adder = C64::new(0.0, -t.ppm_antifloat * 1e-6 * s_ph / (vbase * vbase) / 2.0);
-            for ph in 0..nph {
-                let (a, b) = ends(k, ph);
-                y[(a, a)] += adder;
-                y[(b, b)] += adder;
-            }
-            if w.conn == Conn::Wye {
-                y[(k * nc + nph, k * nc + nph)] += adder;
-            }
-        }
-    }
-    Ok(y)
 }
 
 /// Orient the bus graph from the source: breadth-first, one branch per parent–child pair

@@ -8,6 +8,7 @@ use super::FeederError;
 use super::load_model::load_current;
 use super::model::{Feeder, PtPhase, split_terminal};
 use super::network::{self, GROUND, Kind, MAX_NODES, Network};
+use super::transformer;
 
 /// Solved state of a feeder, kept between time steps.
 pub struct PowerFlow {
@@ -217,7 +218,7 @@ impl PowerFlow {
         let ti = self.reg_transformer[r];
         self.feeder.transformers[ti].windings[w].tap = 1.0 + tap as f64 * step;
         let e = self.net.transformer_element[&tname];
-        self.net.elements[e].y = network::transformer_y(&self.feeder.transformers[ti], &tname)?;
+        self.net.elements[e].y = transformer::transformer_y(&self.feeder.transformers[ti], &tname)?;
         for k in 0..self.net.branches.len() {
             if self.net.branches[k].elements.contains(&e) {
                 network::reduce_branch(&mut self.net, k)?;
@@ -451,7 +452,7 @@ impl PowerFlow {
         // The PT reads one phase of the regulated winding as the winding spans it (phase to
         // neutral on a wye three-phase unit, as OpenDSS's RegControl reads it).
         let winding = |ph: usize| {
-            let (from, to) = super::network::winding_ends(t, reg.winding - 1, ph);
+            let (from, to) = transformer::winding_ends(t, reg.winding - 1, ph);
             (from, volt(e.conductors[from]) - volt(e.conductors[to]))
         };
         let phases = 0..t.phases;

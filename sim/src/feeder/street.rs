@@ -160,6 +160,8 @@ pub fn generate(spec: StreetSpec) -> Result<Feeder, String> {
                 },
             ],
             xhl_pct: 4.0,
+            xht_pct: 35.0,
+            xlt_pct: 30.0,
             imag_pct: 0.0,
             noload_loss_pct: 0.0,
             ppm_antifloat: 1.0,

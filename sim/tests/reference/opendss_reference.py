@@ -190,3 +190,18 @@ if not CASES or "load_models" in CASES:
                 s = dss.CktElement.Powers()
                 w.writerow([pu, name, f"{sum(s[0::2]):.6f}", f"{sum(s[1::2]):.6f}"])
     print("load_models written")
+
+# A split-phase service (sim/tests/reference/split_phase.dss): a center-tapped transformer and
+# a triplex drop; with all three loads, and with the 240 V load alone. The header gives the
+# current the center tap returns to ground (the neutral), amperes.
+for case, only_240 in (("split_phase", False), ("split_phase_240", True)):
+    compile(os.path.join(OUT, "split_phase.dss"))
+    if only_240:
+        dss.Text.Command("Load.leg1.enabled=no")
+        dss.Text.Command("Load.leg2.enabled=no")
+    dss.Text.Command("solve")
+    dss.Circuit.SetActiveElement("Transformer.ct")
+    c = dss.CktElement.Currents()
+    # Terminals of 2 conductors each: winding 2 (s.1, s.0) and winding 3 (s.0, s.2).
+    neutral = complex(c[6], c[7]) + complex(c[8], c[9])
+    dump(case, f"; neutral {abs(neutral):.6f} A")
