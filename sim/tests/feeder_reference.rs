@@ -240,6 +240,64 @@ fn ieee_37_node_matches_opendss_with_its_open_delta_regulators_in_control() {
     assert!((kw - 2588.4533).abs() < 0.5, "feeder draws {kw:.3} kW");
 }
 
+/// The IEEE 8500-node feeder as its run script solves it: a substation reactor, twelve
+/// single-phase regulators and capacitor banks under kvar control with voltage override, and
+/// 1177 homes behind center-tapped transformers on triplex (the transformers from XfmrCodes).
+/// The taps and bank states are OpenDSS's, and every one of its 8531 nodes (primary and
+/// 120 V secondaries) is within 1e-4 pu of OpenDSS's.
+#[test]
+fn ieee_8500_node_matches_opendss_on_its_primary_and_secondaries() {
+    let f = import("8500-Node/Master.dss");
+    let mut pf = PowerFlow::new(&f).unwrap();
+    let solved = pf.solve().unwrap();
+    assert_eq!(
+        pf.taps(),
+        [2, 2, 1, 10, 6, 2, 16, 10, 1, 12, 12, 5],
+        "after {} tap changes",
+        solved.tap_changes
+    );
+    assert!(pf.feeder().capacitors.iter().all(|c| c.closed));
+    let worst = compare_all(&pf, "8500node_regulated", 1e-4);
+    eprintln!(
+        "8500-node: worst node {worst:.2e} pu, {} iterations",
+        solved.iterations
+    );
+    let kw = pf.source_power().re / 1000.0;
+    assert!((kw - 11983.4290).abs() < 0.05, "feeder draws {kw:.3} kW");
+}
+
+/// Capacitor controls of each kind as OpenDSS's static solution runs them
+/// (`reference/cap_controls.dss`): a kvar control closes its open bank, a voltage control
+/// opens its closed one, a current control keeps its bank in, and a voltage override opens a
+/// bank its kvar setting would keep, after the regulator (of shorter delay) has moved. The
+/// states, the tap and every node are OpenDSS's.
+#[test]
+fn capacitor_controls_switch_their_banks_as_opendss_does() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference");
+    let f = dss::import(&dir.join("cap_controls.dss")).unwrap();
+    let before: Vec<bool> = f.capacitors.iter().map(|c| c.closed).collect();
+    assert_eq!(before, [false, true, true, true]);
+    let mut pf = PowerFlow::new(&f).unwrap();
+    let solved = pf.solve().unwrap();
+    let after: Vec<(&str, bool)> = pf
+        .feeder()
+        .capacitors
+        .iter()
+        .map(|c| (c.name.as_str(), c.closed))
+        .collect();
+    assert_eq!(
+        after,
+        [
+            ("kvarbank", true),
+            ("vbank", false),
+            ("ibank", true),
+            ("obank", false)
+        ]
+    );
+    assert_eq!((pf.taps(), solved.switchings), (&[-3][..], 3));
+    compare_all(&pf, "cap_controls", 1e-4);
+}
+
 /// A split-phase service (`reference/split_phase.dss`): a center-tapped transformer of three
 /// windings and a triplex drop match OpenDSS at every node. A 240 V load across both legs draws
 /// equal and opposite currents from them and nothing from the neutral; unbalanced 120 V loads

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use crate::feeder::{Feeder, Impedance, LoadModel, LoadShape, Source};
 
-use super::elements::{LoadStatus, capacitor, load, loadshape, regulator, transformer};
+use super::elements::{
+    LoadStatus, cap_control, capacitor, load, loadshape, reactor, regulator, transformer,
+};
 use super::lines::linecode;
 use super::script::State;
 use super::values::num;
@@ -50,8 +52,12 @@ impl State {
         }
         let mut transformers = Vec::new();
         let mut tap_ranges = HashMap::new();
+        let codes: HashMap<&str, &Object> = self
+            .of_class("xfmrcode")
+            .map(|o| (o.name.as_str(), o))
+            .collect();
         for o in self.of_class("transformer") {
-            let (t, step) = transformer(o)?;
+            let (t, step) = transformer(&with_xfmrcode(o, &codes)?)?;
             tap_ranges.insert(t.name.clone(), step);
             transformers.push(t);
         }
@@ -105,6 +111,14 @@ impl State {
             .of_class("capacitor")
             .map(capacitor)
             .collect::<Result<Vec<_>, _>>()?;
+        let cap_controls = self
+            .of_class("capcontrol")
+            .map(cap_control)
+            .collect::<Result<Vec<_>, _>>()?;
+        let reactors = self
+            .of_class("reactor")
+            .map(|o| reactor(o, f))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Feeder {
             name,
             frequency_hz: f,
@@ -116,6 +130,8 @@ impl State {
             regulators,
             loads,
             capacitors,
+            cap_controls,
+            reactors,
             load_shapes,
             coordinates: self.coords.clone(),
         })
@@ -243,4 +259,29 @@ fn default_load_shape() -> LoadShape {
         ],
         use_actual: false,
     }
+}
+
+/// A transformer with each `xfmrcode=NAME` replaced, at its place, by the code's properties
+/// (its windings, ratings, impedances and taps, as OpenDSS fetches a code; a code has no
+/// buses), so that what follows overrides them.
+fn with_xfmrcode(o: &Object, codes: &HashMap<&str, &Object>) -> Result<Object, DssError> {
+    if !o.props.iter().any(|p| p.key == "xfmrcode") {
+        return Ok(o.clone());
+    }
+    let mut out = Object {
+        props: Vec::with_capacity(o.props.len()),
+        ..o.clone()
+    };
+    for p in &o.props {
+        if p.key != "xfmrcode" {
+            out.props.push(p.clone());
+            continue;
+        }
+        let name = p.val.text.to_ascii_lowercase();
+        let code = codes
+            .get(name.as_str())
+            .ok_or_else(|| p.loc.err(format!("xfmrcode={name}: no xfmrcode.{name}")))?;
+        out.props.extend(code.props.iter().cloned());
+    }
+    Ok(out)
 }

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use crate::feeder::{
-    Capacitor, Conn, Load, LoadModel, LoadShape, PtPhase, Regulator, Transformer, Winding,
+    CapControl, CapControlKind, Capacitor, Conn, Load, LoadModel, LoadShape, PtPhase, Reactor,
+    Regulator, Transformer, Winding,
 };
 
 use super::values::{boolean, conn, count, each, num, nums, parse_num, phase_count};
@@ -42,7 +43,11 @@ pub(super) fn transformer(o: &Object) -> Result<(Transformer, f64), DssError> {
                         .loc
                         .err(format!("{n} windings: two or three windings are supported")));
                 }
+                let buses: Vec<String> = w.iter().map(|x| x.bus.clone()).collect();
                 w = windings(n);
+                for (x, b) in w.iter_mut().zip(buses) {
+                    x.bus = b;
+                }
                 active = 0;
             }
             "wdg" => {
@@ -105,8 +110,8 @@ pub(super) fn transformer(o: &Object) -> Result<(Transformer, f64), DssError> {
             "maxtap" => maxtap = num(v, &p.loc)?,
             "mintap" => mintap = num(v, &p.loc)?,
             "numtaps" => numtaps = num(v, &p.loc)?,
-            "sub" | "bank" | "normhkva" | "emerghkva" | "thermal" | "n" | "m" | "flrise"
-            | "hsrise" | "xrconst" => {}
+            "sub" | "subname" | "bank" | "normhkva" | "emerghkva" | "thermal" | "n" | "m"
+            | "flrise" | "hsrise" | "xrconst" => {}
             "leadlag" => {
                 if !matches!(v.text.to_ascii_lowercase().as_str(), "ansi" | "lag") {
                     return Err(p.loc.err("only leadlag=ansi (lag) is supported"));
@@ -401,6 +406,7 @@ pub(super) fn capacitor(o: &Object) -> Result<Capacitor, DssError> {
         conn: Conn::Wye,
         kv: 12.47,
         kvar: 1200.0,
+        closed: true,
     };
     let mut on = true;
     for p in &o.props {
@@ -417,7 +423,7 @@ pub(super) fn capacitor(o: &Object) -> Result<Capacitor, DssError> {
             "kv" => c.kv = num(v, &p.loc)?,
             "conn" => c.conn = conn(&v.text, &p.loc)?,
             "enabled" => on = boolean(v, &p.loc)?,
-            "states" => on = nums(v, &p.loc)?.iter().any(|&s| s != 0.0),
+            "states" => c.closed = nums(v, &p.loc)?.iter().any(|&s| s != 0.0),
             // A series reactor or resistor in the bank: only its absence is modelled.
             "r" | "xl" if nums(v, &p.loc)?.iter().all(|&x| x == 0.0) => {}
             "normamps" | "emergamps" | "basefreq" => {}
@@ -517,4 +523,163 @@ pub(super) fn loadshape(o: &Object, read: ReadFile<'_>) -> Result<LoadShape, Dss
         mult,
         use_actual,
     })
+}
+
+/// A reactor: its impedance from R and X (or `Z`, or `LmH`), or X from its kvar at its kV,
+/// whichever was given last.
+pub(super) fn reactor(o: &Object, frequency: f64) -> Result<Reactor, DssError> {
+    let mut r = Reactor {
+        name: o.name.clone(),
+        bus1: String::new(),
+        bus2: None,
+        phases: 3,
+        r_ohm: 0.0,
+        x_ohm: 0.0,
+    };
+    let (mut kvar, mut kv, mut x, mut by_rating) = (100.0, 12.47, None::<f64>, true);
+    for p in &o.props {
+        let v = &p.val;
+        match p.key.as_str() {
+            "bus1" => r.bus1 = v.text.clone(),
+            "bus2" => r.bus2 = Some(v.text.clone()),
+            "phases" => r.phases = phase_count(v, &p.loc)?,
+            "kvar" => (kvar, by_rating) = (num(v, &p.loc)?, true),
+            "kv" => (kv, by_rating) = (num(v, &p.loc)?, true),
+            "r" => r.r_ohm = num(v, &p.loc)?,
+            "x" => (x, by_rating) = (Some(num(v, &p.loc)?), false),
+            "lmh" => {
+                let l = num(v, &p.loc)? / 1000.0;
+                (x, by_rating) = (Some(l * 2.0 * std::f64::consts::PI * frequency), false);
+            }
+            "z" => {
+                let z = nums(v, &p.loc)?;
+                let &[zr, zx] = &z[..] else {
+                    return Err(p.loc.err("z=[R X]: two numbers"));
+                };
+                r.r_ohm = zr;
+                (x, by_rating) = (Some(zx), false);
+            }
+            "conn" => {
+                if conn(&v.text, &p.loc)? != Conn::Wye {
+                    return Err(p.loc.err("a delta reactor is not supported"));
+                }
+            }
+            "rp" | "parallel" => {
+                let set = if p.key == "rp" {
+                    num(v, &p.loc)? != 0.0
+                } else {
+                    boolean(v, &p.loc)?
+                };
+                if set {
+                    return Err(p
+                        .loc
+                        .err("a reactor's parallel resistance is not supported"));
+                }
+            }
+            "normamps" | "emergamps" | "faultrate" | "pctperm" | "repair" | "basefreq"
+            | "enabled" => {}
+            k => {
+                return Err(p
+                    .loc
+                    .err(format!("reactor property `{k}` is not supported")));
+            }
+        }
+    }
+    if r.bus1.is_empty() {
+        return Err(o.loc.err(format!("reactor {}: no bus1", o.name)));
+    }
+    r.x_ohm = match x {
+        Some(x) if !by_rating => x,
+        _ => {
+            // kvar over all phases at kV line to line (line to neutral for a wye bank).
+            let phase_kv = if r.phases > 1 { kv / 3f64.sqrt() } else { kv };
+            phase_kv * phase_kv * 1000.0 / (kvar / r.phases as f64)
+        }
+    };
+    Ok(r)
+}
+
+/// A capacitor control: what it reads and its settings, with OpenDSS's defaults.
+pub(super) fn cap_control(o: &Object) -> Result<CapControl, DssError> {
+    let mut c = CapControl {
+        name: o.name.clone(),
+        capacitor: String::new(),
+        line: String::new(),
+        terminal: 1,
+        kind: CapControlKind::Current,
+        on: 300.0,
+        off: 200.0,
+        pt_ratio: 60.0,
+        ct_ratio: 60.0,
+        pt_phase: 1,
+        ct_phase: 1,
+        on_delay_s: 15.0,
+        off_delay_s: 15.0,
+        voltage_override: None,
+        enabled: true,
+    };
+    let (mut vmin, mut vmax, mut overridden) = (115.0, 126.0, false);
+    for p in &o.props {
+        let v = &p.val;
+        match p.key.as_str() {
+            "element" => {
+                let t = v.text.to_ascii_lowercase();
+                c.line = t
+                    .strip_prefix("line.")
+                    .ok_or_else(|| {
+                        p.loc.err(format!(
+                            "element={t}: only a line is read by a capacitor control"
+                        ))
+                    })?
+                    .to_string();
+            }
+            "terminal" => c.terminal = count(v, &p.loc, "terminal")?,
+            "capacitor" => c.capacitor = v.text.to_ascii_lowercase(),
+            "type" => {
+                c.kind = match v.text.to_ascii_lowercase().chars().next() {
+                    Some('k') => CapControlKind::Kvar,
+                    Some('c') => CapControlKind::Current,
+                    Some('v') => CapControlKind::Voltage,
+                    _ => {
+                        return Err(p.loc.err(format!(
+                            "type={}: kvar, current and voltage controls are supported",
+                            v.text
+                        )));
+                    }
+                }
+            }
+            "ptratio" => c.pt_ratio = num(v, &p.loc)?,
+            "ctratio" => c.ct_ratio = num(v, &p.loc)?,
+            "onsetting" => c.on = num(v, &p.loc)?,
+            "offsetting" => c.off = num(v, &p.loc)?,
+            "delay" => c.on_delay_s = num(v, &p.loc)?,
+            "delayoff" => c.off_delay_s = num(v, &p.loc)?,
+            "voltoverride" => overridden = boolean(v, &p.loc)?,
+            "vmin" => vmin = num(v, &p.loc)?,
+            "vmax" => vmax = num(v, &p.loc)?,
+            "ptphase" => c.pt_phase = count(v, &p.loc, "ptphase")?,
+            "ctphase" => c.ct_phase = count(v, &p.loc, "ctphase")?,
+            "enabled" => c.enabled = boolean(v, &p.loc)?,
+            "deadtime" | "eventlog" | "pctminkvar" | "basefreq" => {}
+            k => {
+                return Err(p
+                    .loc
+                    .err(format!("capcontrol property `{k}` is not supported")));
+            }
+        }
+    }
+    if c.line.is_empty() || c.capacitor.is_empty() {
+        return Err(o.loc.err(format!(
+            "capcontrol {}: needs element=line.NAME and capacitor=NAME",
+            o.name
+        )));
+    }
+    if !(1..=2).contains(&c.terminal) {
+        return Err(o.loc.err(format!(
+            "capcontrol {}: a line has terminals 1 and 2",
+            o.name
+        )));
+    }
+    c.voltage_override = overridden.then_some((vmin, vmax));
+    Ok(c)
 }

@@ -15,6 +15,7 @@ mod build;
 mod elements;
 mod lexer;
 mod lines;
+mod positional;
 mod script;
 mod values;
 
@@ -453,6 +454,25 @@ mod tests {
             )
             .unwrap(),
             0.008
+        );
+        // The IEEE 8500-node substation reactor's X: its per-unit impedance on 115 kV, less the
+        // transformer's, moved to 12.47 kV.
+        let rpn = |text: &str| {
+            let v = Val {
+                text: text.into(),
+                bracketed: true,
+            };
+            num(&v, &loc)
+        };
+        let x = rpn("1.051 0.88 0.001 3 * - - 115 12.47 / sqr *").unwrap();
+        assert!((x - (1.051 - (0.88 - 0.003)) * (115.0f64 / 12.47).powi(2)).abs() < 1e-12);
+        assert!((rpn("30 sin").unwrap() - 0.5).abs() < 1e-15);
+        assert_eq!(rpn("4 inv").unwrap(), 0.25);
+        assert!(
+            rpn("sqr")
+                .unwrap_err()
+                .message
+                .contains("`sqr` needs a value")
         );
         let m = matrix(
             &Val {

@@ -261,7 +261,10 @@ impl State {
                 let text = read(&path)
                     .map_err(|e| loc.err(format!("cannot read {}: {e}", path.display())))?;
                 for (n, l) in text.lines().enumerate() {
-                    let f: Vec<&str> = l
+                    // OpenDSS's comments: `!` and `//` to the end of the line.
+                    let data = l.split(['!']).next().unwrap_or("");
+                    let data = data.split("//").next().unwrap_or("");
+                    let f: Vec<&str> = data
                         .split(|c: char| c == ',' || c.is_whitespace())
                         .filter(|s| !s.is_empty())
                         .collect();
@@ -330,6 +333,9 @@ impl State {
             "regcontrol",
             "load",
             "capacitor",
+            "reactor",
+            "xfmrcode",
+            "capcontrol",
             "loadshape",
             "wiredata",
             // Meters and monitors only observe the circuit: accepted and left out.
@@ -369,7 +375,26 @@ impl State {
         loc: &Loc,
     ) -> Result<(), DssError> {
         self.last = Some(i);
+        let mut previous: Option<String> = None;
         for (key, val) in ps {
+            let class = &self.objects[i].class;
+            // Classes the importer only reads past (meters, monitors) keep unnamed values as
+            // they are; the others name them by OpenDSS's order.
+            let key = if key.is_empty() && super::positional::knows(class) {
+                let named = super::positional::next_property(class, previous.as_deref())
+                    .ok_or_else(|| {
+                        loc.err(format!(
+                            "`{}`: a value without a property name, and no {class} property \
+                             comes after {}",
+                            val.text,
+                            previous.as_deref().unwrap_or("the start")
+                        ))
+                    })?;
+                named.to_string()
+            } else {
+                key
+            };
+            previous = Some(key.clone());
             if key == "like" {
                 let class = self.objects[i].class.clone();
                 let name = val.text.to_ascii_lowercase();

@@ -110,13 +110,28 @@ pub(super) fn num(v: &Val, loc: &Loc) -> Result<f64, DssError> {
             "*" => bin(&mut stack, |a, b| a * b)?,
             "/" => bin(&mut stack, |a, b| a / b)?,
             "^" => bin(&mut stack, f64::powf)?,
-            "sqrt" => {
+            "pi" => stack.push(PI),
+            // OpenDSS's one-value functions; its trigonometry is in degrees.
+            "sqrt" | "sqr" | "inv" | "ln" | "exp" | "log10" | "sin" | "cos" | "tan" | "asin"
+            | "acos" | "atan" => {
                 let a = stack
                     .pop()
-                    .ok_or_else(|| loc.err("RPN sqrt needs a value"))?;
-                stack.push(a.sqrt());
+                    .ok_or_else(|| loc.err(format!("RPN `{}`: `{t}` needs a value", v.text)))?;
+                stack.push(match t {
+                    "sqrt" => a.sqrt(),
+                    "sqr" => a * a,
+                    "inv" => 1.0 / a,
+                    "ln" => a.ln(),
+                    "exp" => a.exp(),
+                    "log10" => a.log10(),
+                    "sin" => a.to_radians().sin(),
+                    "cos" => a.to_radians().cos(),
+                    "tan" => a.to_radians().tan(),
+                    "asin" => a.asin().to_degrees(),
+                    "acos" => a.acos().to_degrees(),
+                    _ => a.atan().to_degrees(),
+                });
             }
-            "pi" => stack.push(PI),
             _ => stack.push(parse_num(t, loc)?),
         }
     }

@@ -12,8 +12,8 @@ pub mod street;
 pub mod transformer;
 
 pub use model::{
-    Capacitor, Conn, Feeder, Impedance, Line, LineCode, Load, LoadModel, LoadShape, PtPhase,
-    Regulator, Source, Transformer, Winding,
+    CapControl, CapControlKind, Capacitor, Conn, Feeder, Impedance, Line, LineCode, Load,
+    LoadModel, LoadShape, PtPhase, Reactor, Regulator, Source, Transformer, Winding,
 };
 pub use powerflow::{LoadState, NodeVoltage, PowerFlow, Solved};
 
@@ -25,6 +25,6 @@ pub enum FeederError {
         "power flow did not converge: after {iterations} iterations the largest change was {mismatch_pu:.3e} pu"
     )]
     NotConverged { iterations: usize, mismatch_pu: f64 },
-    #[error("regulator taps kept moving: {tap_changes} changes without settling in band")]
-    TapsHunting { tap_changes: usize },
+    #[error("regulators and capacitor controls kept acting: {changes} changes without settling")]
+    ControlsHunting { changes: usize },
 }

@@ -28,6 +28,10 @@ pub struct Feeder {
     #[serde(default)]
     pub capacitors: Vec<Capacitor>,
     #[serde(default)]
+    pub cap_controls: Vec<CapControl>,
+    #[serde(default)]
+    pub reactors: Vec<Reactor>,
+    #[serde(default)]
     pub load_shapes: Vec<LoadShape>,
     #[serde(default)]
     pub coordinates: Vec<BusCoord>,
@@ -235,6 +239,70 @@ pub struct Capacitor {
     pub conn: Conn,
     pub kv: f64,
     pub kvar: f64,
+    /// In service (its switch closed); a capacitor control may switch it.
+    #[serde(default = "yes")]
+    pub closed: bool,
+}
+
+/// A capacitor bank's switch control (OpenDSS's `CapControl`) as OpenDSS's static solution
+/// runs it: it reads a line's terminal, and switches the bank on or off after its delay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapControl {
+    pub name: String,
+    pub capacitor: String,
+    /// The line it reads, and at which end (1 or 2).
+    pub line: String,
+    #[serde(default = "one_usize")]
+    pub terminal: usize,
+    pub kind: CapControlKind,
+    /// Switch on above `on` and off below `off` (kvar, amperes through the CT), or on below
+    /// `on` and off above `off` (volts through the PT).
+    pub on: f64,
+    pub off: f64,
+    #[serde(default = "sixty")]
+    pub pt_ratio: f64,
+    #[serde(default = "sixty")]
+    pub ct_ratio: f64,
+    /// Phase of the line the PT and CT read (1-based).
+    #[serde(default = "one_usize")]
+    pub pt_phase: usize,
+    #[serde(default = "one_usize")]
+    pub ct_phase: usize,
+    #[serde(default = "delay")]
+    pub on_delay_s: f64,
+    #[serde(default = "delay")]
+    pub off_delay_s: f64,
+    /// Whatever the measure says, switch on below `vmin` and off above `vmax` (volts through
+    /// the PT).
+    #[serde(default)]
+    pub voltage_override: Option<(f64, f64)>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+/// What a capacitor control measures.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum CapControlKind {
+    /// Reactive power into the line at its terminal, kvar (all phases).
+    Kvar,
+    /// Current in the CT's phase, amperes through the CT.
+    Current,
+    /// Voltage of the PT's phase to ground, volts through the PT.
+    Voltage,
+}
+
+/// A reactor, phase by phase R + jX: in series between two buses (a substation's current
+/// limiter), or from a bus's nodes to ground when `bus2` is absent or names the same bus (a
+/// shunt reactor, or a grounding reactor on a neutral: `bus1=b.4`, `bus2=b.0`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reactor {
+    pub name: String,
+    pub bus1: String,
+    #[serde(default)]
+    pub bus2: Option<String>,
+    pub phases: usize,
+    pub r_ohm: f64,
+    pub x_ohm: f64,
 }
 
 /// Multipliers at a fixed interval; point k holds from minute k·interval (OpenDSS counts
@@ -279,6 +347,12 @@ fn tap_step() -> f64 {
 }
 fn max_taps() -> i32 {
     16
+}
+fn one_usize() -> usize {
+    1
+}
+fn sixty() -> f64 {
+    60.0
 }
 fn xht() -> f64 {
     35.0

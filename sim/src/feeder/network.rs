@@ -79,12 +79,15 @@ pub struct Element {
 pub struct ShuntPhase {
     pub a: usize,
     pub b: usize,
-    /// Which load (index into `Feeder::loads`) or `None` for a capacitor.
+    /// Which load (index into `Feeder::loads`), if a load.
     pub load: Option<usize>,
+    /// Which capacitor (index into `Feeder::capacitors`), if a capacitor.
+    pub capacitor: Option<usize>,
     /// Rated voltage across the element, volts.
     pub vbase: f64,
-    /// Admittance: a capacitor's, or a load's at its rating (which only tells how a floating
-    /// system is held to ground; the sweep uses the load's model).
+    /// Admittance: a capacitor's (zero while it is switched off) or a reactor's, or a load's at
+    /// its rating (which only tells how a floating system is held to ground; the sweep uses
+    /// the load's model).
     pub y: C64,
 }
 
@@ -280,10 +283,6 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
             return Err(FeederError::Model(format!("{what}: no phases")));
         }
         let n = t.windings.len();
-        let same_bus = |a: &str, b: &str| {
-            let name = |s: &str| split_terminal(s).map(|(n, _)| n.to_ascii_lowercase()).ok();
-            name(a) == name(b)
-        };
         if !(n == 2 || n == 3 && same_bus(&t.windings[1].bus, &t.windings[2].bus)) {
             return Err(FeederError::Model(format!(
                 "{what}: {n} windings; two are modelled, or three whose second and third share a \
@@ -311,6 +310,43 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
         });
     }
 
+    // A series reactor is a bare impedance between its buses, phase by phase.
+    let series = |r: &super::model::Reactor| {
+        r.bus2
+            .as_deref()
+            .filter(|b2| !same_bus(&r.bus1, b2))
+            .map(|b2| b2.to_string())
+    };
+    let reactor_z = |r: &super::model::Reactor, what: &str| {
+        let z = C64::new(r.r_ohm, r.x_ohm);
+        if r.phases == 0 || !z.is_finite() || z.norm() == 0.0 {
+            return Err(FeederError::Model(format!(
+                "{what}: needs phases and a non-zero, finite impedance"
+            )));
+        }
+        Ok(z)
+    };
+    for r in &f.reactors {
+        let what = format!("reactor {}", r.name);
+        let z = reactor_z(r, &what)?;
+        let Some(bus2) = series(r) else { continue };
+        let n = r.phases;
+        let (b1, n1) = bld.terminal(&what, &r.bus1, n, n)?;
+        let (b2, n2) = bld.terminal(&what, &bus2, n, n)?;
+        let z = DMatrix::from_diagonal_element(n, n, z);
+        let y = invert(&z, &what)?;
+        let mut conductors = n1;
+        conductors.extend(n2);
+        elements.push(Element {
+            name: what,
+            buses: [b1, b2],
+            conductors,
+            n1: n,
+            y: two_port(&y, None),
+            z: Some(z),
+        });
+    }
+
     // Shunts: registered now so that their nodes exist; resolved to global nodes below.
     let mut raw_shunts = Vec::new();
     for (i, l) in f.loads.iter().enumerate() {
@@ -323,16 +359,31 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
         }
         let y = l.va_per_phase().conj() / (vbase * vbase);
         for (x, yy) in pairs {
-            raw_shunts.push((b, nodes[x], nodes[yy], Some(i), vbase, y));
+            raw_shunts.push((b, nodes[x], nodes[yy], Some(i), None, vbase, y));
         }
     }
-    for c in &f.capacitors {
+    for (i, c) in f.capacitors.iter().enumerate() {
         let what = format!("capacitor {}", c.name);
         let (conds, vbase) = shunt_terminal(c.conn, c.phases, c.kv);
         let (b, nodes) = bld.terminal(&what, &c.bus, c.phases, conds)?;
-        let y = C64::new(0.0, c.kvar * 1000.0 / c.phases as f64 / (vbase * vbase));
+        let y = capacitor_y(c, vbase);
         for (x, yy) in phase_pairs(c.conn, c.phases) {
-            raw_shunts.push((b, nodes[x], nodes[yy], None, vbase, y));
+            raw_shunts.push((b, nodes[x], nodes[yy], None, Some(i), vbase, y));
+        }
+    }
+
+    // A shunt reactor from each node of bus1 to the matching node of bus2 (ground unless
+    // given: a grounding reactor names the neutral and node 0).
+    for r in f.reactors.iter().filter(|r| series(r).is_none()) {
+        let what = format!("reactor {}", r.name);
+        let y = 1.0 / reactor_z(r, &what)?;
+        let (b, from) = bld.terminal(&what, &r.bus1, r.phases, r.phases)?;
+        let to = match &r.bus2 {
+            Some(b2) => bld.terminal(&what, b2, r.phases, r.phases)?.1,
+            None => vec![0; r.phases],
+        };
+        for (&x, &yy) in from.iter().zip(&to) {
+            raw_shunts.push((b, x, yy, None, None, 0.0, y));
         }
     }
 
@@ -371,10 +422,11 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
     let shunts = raw_shunts
         .into_iter()
         .filter(|r| r.1 != r.2)
-        .map(|(b, x, y, load, vbase, yy)| ShuntPhase {
+        .map(|(b, x, y, load, capacitor, vbase, yy)| ShuntPhase {
             a: global(b, x),
             b: global(b, y),
             load,
+            capacitor,
             vbase,
             y: yy,
         })
@@ -624,6 +676,21 @@ pub fn reduce_branch(net: &mut Network, k: usize) -> Result<(), FeederError> {
         yg: flat(&yg),
     };
     Ok(())
+}
+
+/// A capacitor phase's admittance across `vbase` volts: nothing while it is switched off.
+pub fn capacitor_y(c: &super::model::Capacitor, vbase: f64) -> C64 {
+    if c.closed {
+        C64::new(0.0, c.kvar * 1000.0 / c.phases as f64 / (vbase * vbase))
+    } else {
+        C64::new(0.0, 0.0)
+    }
+}
+
+/// Whether two terminal specs name one bus (`b.1.0` and `b.0.2` do).
+fn same_bus(a: &str, b: &str) -> bool {
+    let name = |s: &str| split_terminal(s).map(|(n, _)| n.to_ascii_lowercase()).ok();
+    name(a) == name(b)
 }
 
 /// Admittance to ground of everything below `bus` with all its nodes at one voltage, down to

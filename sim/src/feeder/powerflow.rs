@@ -6,9 +6,11 @@ use num_complex::Complex64 as C64;
 
 use super::FeederError;
 use super::load_model::load_current;
-use super::model::{Feeder, PtPhase, split_terminal};
+use super::model::{Feeder, split_terminal};
 use super::network::{self, GROUND, Kind, MAX_NODES, Network};
 use super::transformer;
+
+mod control;
 
 /// Solved state of a feeder, kept between time steps.
 pub struct PowerFlow {
@@ -33,6 +35,9 @@ pub struct PowerFlow {
     taps: Vec<i32>,
     /// Each regulator's transformer (index into `Feeder::transformers`).
     reg_transformer: Vec<usize>,
+    /// Each capacitor control's bank (index into `Feeder::capacitors`) and the line element it
+    /// reads (none while the line is open).
+    cap_controlled: Vec<(usize, Option<usize>)>,
     /// Each load's shape (index into `Feeder::load_shapes`).
     shape_of: Vec<Option<usize>>,
     /// The branches in sweep order, three-node plain lines flattened for speed.
@@ -76,6 +81,8 @@ fn ops(net: &Network) -> Vec<Op> {
 pub struct Solved {
     pub iterations: usize,
     pub tap_changes: usize,
+    /// Capacitor banks switched by their controls.
+    pub switchings: usize,
 }
 
 /// What a load sees and draws in the present solution.
@@ -115,6 +122,7 @@ impl PowerFlow {
             max_iterations: 100,
             taps: vec![],
             reg_transformer: vec![],
+            cap_controlled: vec![],
             ops: ops(&net),
             shape_of: feeder
                 .loads
@@ -129,6 +137,7 @@ impl PowerFlow {
             net,
         };
         (pf.reg_transformer, pf.taps) = regulated_windings(feeder)?;
+        pf.cap_controlled = control::resolve_cap_controls(feeder, &pf.net)?;
         pf.no_load();
         pf.assign_bases();
         Ok(pf)
@@ -277,20 +286,23 @@ impl PowerFlow {
     }
 
     fn try_solve(&mut self) -> Result<Solved, FeederError> {
-        let mut iterations = 0;
-        let mut tap_changes = 0;
+        let mut solved = Solved {
+            iterations: 0,
+            tap_changes: 0,
+            switchings: 0,
+        };
         for _ in 0..32 {
-            iterations += self.sweep_to_convergence()?;
-            let moves = self.regulate()?;
-            if moves == 0 {
-                return Ok(Solved {
-                    iterations,
-                    tap_changes,
-                });
+            solved.iterations += self.sweep_to_convergence()?;
+            let (taps, switchings) = self.control()?;
+            if taps + switchings == 0 {
+                return Ok(solved);
             }
-            tap_changes += moves;
+            solved.tap_changes += taps;
+            solved.switchings += switchings;
         }
-        Err(FeederError::TapsHunting { tap_changes })
+        Err(FeederError::ControlsHunting {
+            changes: solved.tap_changes + solved.switchings,
+        })
     }
 
     fn sweep_to_convergence(&mut self) -> Result<usize, FeederError> {
@@ -433,105 +445,6 @@ impl PowerFlow {
             }
         }
         worst.sqrt()
-    }
-
-    /// The voltage a regulator's control sees: its winding voltage through the PT, less the
-    /// line-drop compensator's drop at the winding current through the CT.
-    pub fn regulator_voltage(&self, r: usize) -> f64 {
-        let reg = &self.feeder.regulators[r];
-        let e =
-            &self.net.elements[self.net.transformer_element[&reg.transformer.to_ascii_lowercase()]];
-        let t = &self.feeder.transformers[self.reg_transformer[r]];
-        let volt = |g: usize| {
-            if g == GROUND {
-                C64::new(0.0, 0.0)
-            } else {
-                self.v[g]
-            }
-        };
-        // The PT reads one phase of the regulated winding as the winding spans it (phase to
-        // neutral on a wye three-phase unit, as OpenDSS's RegControl reads it).
-        let winding = |ph: usize| {
-            let (from, to) = transformer::winding_ends(t, reg.winding - 1, ph);
-            (from, volt(e.conductors[from]) - volt(e.conductors[to]))
-        };
-        let phases = 0..t.phases;
-        let by_magnitude = |a: &(usize, C64), b: &(usize, C64)| a.1.norm().total_cmp(&b.1.norm());
-        let (from, vw) = match reg.pt_phase {
-            PtPhase::First => winding(0),
-            PtPhase::Phase(n) => winding(n.clamp(1, t.phases) - 1),
-            PtPhase::Max => phases
-                .map(winding)
-                .max_by(by_magnitude)
-                .unwrap_or(winding(0)),
-            PtPhase::Min => phases
-                .map(winding)
-                .min_by(by_magnitude)
-                .unwrap_or(winding(0)),
-        };
-        // The CT reads that phase's terminal current into the winding.
-        let mut i = C64::new(0.0, 0.0);
-        for (k, &g) in e.conductors.iter().enumerate() {
-            i += e.y[(from, k)] * volt(g);
-        }
-        // Current out of the winding toward the load is −i.
-        let vc = vw / reg.pt_ratio - C64::new(reg.r, reg.x) * (-i / reg.ct_primary);
-        vc.norm()
-    }
-
-    /// One control iteration of OpenDSS's static mode: every enabled regulator out of band
-    /// arms a change toward its set point; those with the shortest delay act, each 70 % of
-    /// the way (at least one tap, at most its limit per change). Returns how many moved.
-    fn regulate(&mut self) -> Result<usize, FeederError> {
-        let mut armed: Vec<(usize, i32)> = Vec::new();
-        for r in 0..self.feeder.regulators.len() {
-            let reg = &self.feeder.regulators[r];
-            if !reg.enabled || reg.max_tap_change <= 0 {
-                continue;
-            }
-            let err = reg.vreg - self.regulator_voltage(r);
-            if err.abs() <= reg.band / 2.0 {
-                continue;
-            }
-            // A tap is `tap_step` of the winding's rating, seen through the PT.
-            let t = &self.feeder.transformers[self.reg_transformer[r]];
-            let w = &t.windings[reg.winding - 1];
-            let rated = if t.phases > 1 && w.conn == super::model::Conn::Wye {
-                w.kv / 3f64.sqrt()
-            } else {
-                w.kv
-            };
-            let step_v = reg.tap_step * rated * 1000.0 / reg.pt_ratio;
-            let pending = (err / step_v).round().clamp(-1e6, 1e6) as i32;
-            let room = if pending > 0 {
-                self.taps[r] < reg.max_taps
-            } else {
-                self.taps[r] > -reg.max_taps
-            };
-            if pending != 0 && room {
-                armed.push((r, pending));
-            }
-        }
-        let first = armed
-            .iter()
-            .map(|&(r, _)| self.feeder.regulators[r].delay_s)
-            .fold(f64::INFINITY, f64::min);
-        let mut moved = 0;
-        for (r, pending) in armed {
-            let reg = &self.feeder.regulators[r];
-            if reg.delay_s > first {
-                continue;
-            }
-            let steps = ((pending.abs() as f64 * 0.7) as i32).clamp(1, reg.max_tap_change);
-            let m = reg.max_taps.max(0);
-            let target = (self.taps[r].saturating_add(steps * pending.signum())).clamp(-m, m);
-            if target == self.taps[r] {
-                continue;
-            }
-            self.apply_tap(r, target)?;
-            moved += 1;
-        }
-        Ok(moved)
     }
 
     /// Every node's voltage to ground, source EMF excluded; dead buses read zero.
