@@ -609,6 +609,11 @@ fn bench() -> Result<(), String> {
             "a node's report to the balancer's command on RS-485",
         ),
         ("sim", "feeder_day", "European LV feeder day of power flows"),
+        (
+            "sim",
+            "feeder_scale",
+            "IEEE 123- and 8500-node feeders: import, controls, steps",
+        ),
         ("reports", "report", "report of a 24 h, 64-load run"),
         (
             "hil",

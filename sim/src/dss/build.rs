@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::feeder::{Feeder, Impedance, LoadModel, LoadShape, Source};
+use crate::feeder::{Feeder, Impedance, Line, LoadModel, LoadShape, Source};
 
 use super::elements::{
     LoadStatus, cap_control, capacitor, load, loadshape, reactor, regulator, transformer,
@@ -49,6 +49,9 @@ impl State {
         for o in self.of_class("line") {
             let l = self.line(o, &code_units, &geometries, &wires, &mut line_codes)?;
             lines.extend(l);
+        }
+        for o in self.of_class("swtcontrol") {
+            self.switch_control(o, &mut lines)?;
         }
         let mut transformers = Vec::new();
         let mut tap_ranges = HashMap::new();
@@ -135,6 +138,53 @@ impl State {
             load_shapes,
             coordinates: self.coords.clone(),
         })
+    }
+
+    /// A switch control leaves its line in the switch's normal position (or, without one, in
+    /// the state or action it was given). A disabled line stays out.
+    fn switch_control(&self, o: &Object, lines: &mut [Line]) -> Result<(), DssError> {
+        let (mut line, mut normal, mut present) = (None, None, None);
+        for p in &o.props {
+            let v = &p.val;
+            let position = || match v.text.to_ascii_lowercase().chars().next() {
+                Some('o') | Some('t') => Ok(false),
+                Some('c') => Ok(true),
+                _ => Err(p.loc.err(format!("`{}`: open or closed", v.text))),
+            };
+            match p.key.as_str() {
+                "switchedobj" => {
+                    let t = v.text.to_ascii_lowercase();
+                    let name = t.strip_prefix("line.").ok_or_else(|| {
+                        p.loc
+                            .err(format!("switchedobj={t}: only a line is switched"))
+                    })?;
+                    line = Some((name.to_string(), p.loc.clone()));
+                }
+                "normal" => normal = Some(position()?),
+                "state" | "action" => present = Some(position()?),
+                "switchedterm" | "lock" | "delay" | "reset" | "enabled" | "basefreq" => {}
+                k => {
+                    return Err(p
+                        .loc
+                        .err(format!("swtcontrol property `{k}` is not supported")));
+                }
+            }
+        }
+        let Some((name, loc)) = line else {
+            return Err(o.loc.err(format!("swtcontrol {}: no switchedobj", o.name)));
+        };
+        if !self.index.contains_key(&("line".to_string(), name.clone())) {
+            return Err(loc.err(format!("switchedobj=line.{name}: no such line")));
+        }
+        if let (Some(l), Some(closed)) = (
+            lines
+                .iter_mut()
+                .find(|l| l.name.eq_ignore_ascii_case(&name)),
+            normal.or(present),
+        ) {
+            l.closed = closed;
+        }
+        Ok(())
     }
 
     pub(super) fn source(&self, o: &Object) -> Result<Source, DssError> {

@@ -410,6 +410,35 @@ mod tests {
         assert!(e.contains("second and third share a bus"), "{e}");
     }
 
+    /// A switch control leaves its line in the switch's normal position; fuses and reclosers
+    /// in their normal state leave the circuit as it is.
+    #[test]
+    fn switch_controls_set_their_lines_and_protection_leaves_the_circuit_as_it_is() {
+        let f = imported(
+            "new line.tie bus1=sourcebus bus2=n2 r1=0.1 x1=0.1 switch=yes\n\
+             new line.feed bus1=sourcebus bus2=n3 r1=0.1 x1=0.1\n\
+             new swtcontrol.s1 switchedobj=line.tie normal=open state=closed\n\
+             new swtcontrol.s2 switchedobj=Line.FEED action=open\n\
+             new fuse.f1 monitoredobj=line.feed switchedobj=line.feed fusecurve=tlink ratedcurrent=65\n\
+             new recloser.r1 monitoredobj=line.feed phasetrip=400\n",
+        );
+        let closed: Vec<(&str, bool)> = f
+            .lines
+            .iter()
+            .map(|l| (l.name.as_str(), l.closed))
+            .collect();
+        assert_eq!(closed, [("tie", false), ("feed", false)]);
+        let e = refused("new swtcontrol.s switchedobj=line.none normal=open\n");
+        assert!(
+            e.message.contains("switchedobj=line.none: no such line"),
+            "{e}"
+        );
+        let e = refused(
+            "new line.l bus1=sourcebus bus2=x r1=1\nnew swtcontrol.s switchedobj=line.l normal=ajar\n",
+        );
+        assert!(e.message.contains("`ajar`: open or closed"), "{e}");
+    }
+
     /// Objects copying each other in turn would double their property lists each time.
     #[test]
     fn objects_copying_each_other_are_refused_before_they_grow_without_bound() {

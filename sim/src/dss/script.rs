@@ -338,10 +338,15 @@ impl State {
             "capcontrol",
             "loadshape",
             "wiredata",
-            // Meters and monitors only observe the circuit: accepted and left out.
             "linegeometry",
+            "swtcontrol",
+            // Meters and monitors only observe the circuit, and fuses, reclosers and relays in
+            // their normal (closed) state do not change it: accepted and left out.
             "energymeter",
             "monitor",
+            "fuse",
+            "recloser",
+            "relay",
         ];
         if !CLASSES.contains(&class) {
             return Err(loc.err(format!("class `{class}` is not supported")));

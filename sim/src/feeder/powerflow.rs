@@ -146,24 +146,30 @@ impl PowerFlow {
     /// Scale every load by its load shape at `minute` (OpenDSS's count: minute m is point m).
     pub fn set_minute(&mut self, minute: f64) {
         self.minute = minute;
-        for (i, l) in self.feeder.loads.iter().enumerate() {
-            let base = l.va_per_phase() * self.load_scale[i];
-            self.load_s[i] = match self.shape_of[i].map(|k| &self.feeder.load_shapes[k]) {
-                None => base,
-                Some(sh) if sh.use_actual => {
-                    let kw = sh.at_minute(minute);
-                    let q_per_p = if l.kw != 0.0 { l.kvar / l.kw } else { 0.0 };
-                    C64::new(kw, kw * q_per_p) * 1000.0 / l.phases as f64 * self.load_scale[i]
-                }
-                Some(sh) => base * sh.at_minute(minute),
-            };
+        for i in 0..self.feeder.loads.len() {
+            self.refresh_load(i);
         }
     }
 
     /// Multiply one load's demand by `factor` (on top of its load shape) from now on.
     pub fn set_load_scale(&mut self, load: usize, factor: f64) {
         self.load_scale[load] = factor;
-        self.set_minute(self.minute);
+        self.refresh_load(load);
+    }
+
+    /// A load's power at the present minute and scale.
+    fn refresh_load(&mut self, i: usize) {
+        let l = &self.feeder.loads[i];
+        let base = l.va_per_phase() * self.load_scale[i];
+        self.load_s[i] = match self.shape_of[i].map(|k| &self.feeder.load_shapes[k]) {
+            None => base,
+            Some(sh) if sh.use_actual => {
+                let kw = sh.at_minute(self.minute);
+                let q_per_p = if l.kw != 0.0 { l.kvar / l.kw } else { 0.0 };
+                C64::new(kw, kw * q_per_p) * 1000.0 / l.phases as f64 * self.load_scale[i]
+            }
+            Some(sh) => base * sh.at_minute(self.minute),
+        };
     }
 
     /// Set the source EMF to `pu` of its rating (0 is an outage upstream).
