@@ -13,7 +13,9 @@ const VLOW_PU: f64 = 0.5;
 /// below vminpu a current falling linearly to the rated impedance's at 0.5 pu, and that
 /// impedance below 0.5 pu. `sp` is the phase's shaped power, volt-amperes.
 pub(super) fn load_current(s: &ShuntPhase, l: &Load, sp: C64, v: C64) -> C64 {
-    let vmag = v.norm();
+    // sqrt of the square: libm's hypot guards a range no voltage comes near, at a cost the sweep
+    // pays on every load phase.
+    let vmag = v.norm_sqr().sqrt();
     let vb = s.vbase;
     let yeq = sp.conj() / (vb * vb);
     let vlow = VLOW_PU * vb;

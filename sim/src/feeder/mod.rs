@@ -8,6 +8,7 @@ mod load_model;
 pub mod model;
 pub mod network;
 pub mod powerflow;
+mod reduce;
 pub mod street;
 pub mod transformer;
 

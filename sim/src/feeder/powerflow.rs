@@ -8,7 +8,7 @@ use super::FeederError;
 use super::load_model::load_current;
 use super::model::{Feeder, split_terminal};
 use super::network::{self, GROUND, Kind, MAX_NODES, Network};
-use super::transformer;
+use super::{reduce, transformer};
 
 mod control;
 
@@ -40,40 +40,123 @@ pub struct PowerFlow {
     cap_controlled: Vec<(usize, Option<usize>)>,
     /// Each load's shape (index into `Feeder::load_shapes`).
     shape_of: Vec<Option<usize>>,
-    /// The branches in sweep order, three-node plain lines flattened for speed.
+    /// The branches in sweep order, flattened for speed: plain lines of up to three conductors
+    /// inline, every general branch's two-port in `coef`.
     ops: Vec<Op>,
+    coef: Vec<C64>,
 }
 
 /// One branch of the sweep.
 enum Op {
-    /// A three-conductor line: parent node of each child node, first child node, impedance.
-    Line3 {
-        p: [usize; 3],
-        c: usize,
-        z: [C64; 9],
+    /// A line of `n` ≤ 3 conductors: parent node of each child node, first child node, and
+    /// where its impedance (n × n, row by row) starts in `PowerFlow::coef`. Small, so that the
+    /// sweep streams through the ops.
+    Line { n: u8, p: [u32; 3], c: u32, at: u32 },
+    /// A branch through a transformer or of parallel elements, its two-port laid out in
+    /// `PowerFlow::coef` from `at`: A (nc × np), B (nc × nc), T (np × nc), Y_oc (np × np) and,
+    /// if it has one, the ground stand-in (nc × nc).
+    General {
+        p: u32,
+        np: u8,
+        c: u32,
+        nc: u8,
+        at: u32,
+        stand_in: bool,
     },
     /// Any other branch, by index.
     Branch(usize),
 }
 
-fn ops(net: &Network) -> Vec<Op> {
-    net.branches
+/// A line's child voltages from its parent's, less its drop; the largest change, squared, in
+/// pu.
+#[inline(always)]
+fn line_forward<const N: usize>(
+    v: &mut [C64],
+    j: &[C64],
+    inv_base: &[f64],
+    p: &[u32; 3],
+    c: usize,
+    z: &[C64],
+) -> f64 {
+    let mut jc = [C64::new(0.0, 0.0); N];
+    jc.copy_from_slice(&j[c..c + N]);
+    let mut worst: f64 = 0.0;
+    for r in 0..N {
+        let mut x = v[p[r] as usize];
+        for k in 0..N {
+            x -= z[N * r + k] * jc[k];
+        }
+        let g = c + r;
+        worst = worst.max((x - v[g]).norm_sqr() * inv_base[g] * inv_base[g]);
+        v[g] = x;
+    }
+    worst
+}
+
+fn ops(net: &Network) -> (Vec<Op>, Vec<C64>) {
+    let mut coef = Vec::new();
+    let ops = net
+        .branches
         .iter()
         .enumerate()
-        .map(|(k, br)| match &br.kind {
-            Kind::Series { pmap, z } if pmap.len() == 3 => {
-                let (po, c) = (net.buses[br.parent].offset, net.buses[br.child].offset);
-                let mut zz = [C64::new(0.0, 0.0); 9];
-                zz.copy_from_slice(z);
-                Op::Line3 {
-                    p: [po + pmap[0], po + pmap[1], po + pmap[2]],
-                    c,
-                    z: zz,
+        .map(|(k, br)| {
+            let (pb, cb) = (&net.buses[br.parent], &net.buses[br.child]);
+            match &br.kind {
+                Kind::Series { pmap, z } if (1..=3).contains(&pmap.len()) => {
+                    let at = coef.len() as u32;
+                    coef.extend_from_slice(z);
+                    let mut p = [0; 3];
+                    for (k, &m) in pmap.iter().enumerate() {
+                        p[k] = (pb.offset + m) as u32;
+                    }
+                    Op::Line {
+                        n: pmap.len() as u8,
+                        p,
+                        c: cb.offset as u32,
+                        at,
+                    }
                 }
+                Kind::General { a, b, t, yoc, yg } => {
+                    let at = coef.len();
+                    for m in [a, b, t, yoc, yg] {
+                        coef.extend_from_slice(m);
+                    }
+                    Op::General {
+                        p: pb.offset as u32,
+                        np: pb.nodes.len() as u8,
+                        c: cb.offset as u32,
+                        nc: cb.nodes.len() as u8,
+                        at: at as u32,
+                        stand_in: !yg.is_empty(),
+                    }
+                }
+                Kind::Series { .. } => Op::Branch(k),
             }
-            _ => Op::Branch(k),
         })
-        .collect()
+        .collect();
+    (ops, coef)
+}
+
+/// What a general branch's child draws, less its ground stand-in's share (which the branch's
+/// B already carries).
+#[inline(always)]
+fn general_child_current(
+    j: &[C64],
+    v: &[C64],
+    c: usize,
+    nc: usize,
+    yg: Option<&[C64]>,
+) -> [C64; MAX_NODES] {
+    let mut out = [C64::new(0.0, 0.0); MAX_NODES];
+    out[..nc].copy_from_slice(&j[c..c + nc]);
+    if let Some(yg) = yg {
+        for (r, x) in out.iter_mut().enumerate().take(nc) {
+            for k in 0..nc {
+                *x -= yg[r * nc + k] * v[c + k];
+            }
+        }
+    }
+    out
 }
 
 /// What one call to `solve` did.
@@ -107,7 +190,10 @@ pub struct NodeVoltage {
 
 impl PowerFlow {
     pub fn new(feeder: &Feeder) -> Result<Self, FeederError> {
-        let net = network::compile(feeder)?;
+        let mut net = network::compile(feeder)?;
+        for k in 0..net.branches.len() {
+            reduce::reduce_branch(&mut net, k)?;
+        }
         let n = net.n_nodes;
         let mut pf = PowerFlow {
             feeder: feeder.clone(),
@@ -123,7 +209,8 @@ impl PowerFlow {
             taps: vec![],
             reg_transformer: vec![],
             cap_controlled: vec![],
-            ops: ops(&net),
+            ops: vec![],
+            coef: vec![],
             shape_of: feeder
                 .loads
                 .iter()
@@ -138,6 +225,7 @@ impl PowerFlow {
         };
         (pf.reg_transformer, pf.taps) = regulated_windings(feeder)?;
         pf.cap_controlled = control::resolve_cap_controls(feeder, &pf.net)?;
+        (pf.ops, pf.coef) = ops(&pf.net);
         pf.no_load();
         pf.assign_bases();
         Ok(pf)
@@ -236,10 +324,10 @@ impl PowerFlow {
         self.net.elements[e].y = transformer::transformer_y(&self.feeder.transformers[ti], &tname)?;
         for k in 0..self.net.branches.len() {
             if self.net.branches[k].elements.contains(&e) {
-                network::reduce_branch(&mut self.net, k)?;
+                reduce::reduce_branch(&mut self.net, k)?;
             }
         }
-        self.ops = ops(&self.net);
+        (self.ops, self.coef) = ops(&self.net);
         Ok(())
     }
 
@@ -357,40 +445,45 @@ impl PowerFlow {
         }
         for op in self.ops.iter().rev() {
             let br = match op {
-                Op::Line3 { p, c, .. } => {
-                    for k in 0..3 {
-                        let jc = j[c + k];
-                        j[p[k]] += jc;
+                &Op::Line { n, p, c, .. } => {
+                    for k in 0..n as usize {
+                        let jc = j[c as usize + k];
+                        j[p[k] as usize] += jc;
+                    }
+                    continue;
+                }
+                &Op::General {
+                    p,
+                    np,
+                    c,
+                    nc,
+                    at,
+                    stand_in,
+                } => {
+                    let (p, np, c, nc) = (p as usize, np as usize, c as usize, nc as usize);
+                    let m = &self.coef[at as usize..];
+                    let (t, rest) = m[nc * np + nc * nc..].split_at(np * nc);
+                    let (yoc, yg) = rest.split_at(np * np);
+                    let jc = general_child_current(j, &self.v, c, nc, stand_in.then_some(yg));
+                    for r in 0..np {
+                        let mut s = C64::new(0.0, 0.0);
+                        for k in 0..nc {
+                            s += t[r * nc + k] * jc[k];
+                        }
+                        for k in 0..np {
+                            s += yoc[r * np + k] * self.v[p + k];
+                        }
+                        j[p + r] += s;
                     }
                     continue;
                 }
                 Op::Branch(k) => &self.net.branches[*k],
             };
             let (p, c) = (&self.net.buses[br.parent], &self.net.buses[br.child]);
-            let (np, nc) = (p.nodes.len(), c.nodes.len());
-            match &br.kind {
-                Kind::Series { pmap, .. } => {
-                    for k in 0..nc {
-                        let jc = j[c.offset + k];
-                        j[p.offset + pmap[k]] += jc;
-                    }
-                }
-                Kind::General { t, yoc, yg, .. } => {
-                    let jc = child_current(j, &self.v, c.offset, nc, yg);
-                    let mut add = [C64::new(0.0, 0.0); MAX_NODES];
-                    for (r, a) in add.iter_mut().enumerate().take(np) {
-                        let mut s = C64::new(0.0, 0.0);
-                        for k in 0..nc {
-                            s += t[r * nc + k] * jc[k];
-                        }
-                        for k in 0..np {
-                            s += yoc[r * np + k] * self.v[p.offset + k];
-                        }
-                        *a = s;
-                    }
-                    for r in 0..np {
-                        j[p.offset + r] += add[r];
-                    }
+            if let Kind::Series { pmap, .. } = &br.kind {
+                for (k, &m) in pmap.iter().enumerate() {
+                    let jc = j[c.offset + k];
+                    j[p.offset + m] += jc;
                 }
             }
         }
@@ -401,50 +494,64 @@ impl PowerFlow {
         let mut worst: f64 = 0.0;
         for op in &self.ops {
             let br = match op {
-                Op::Line3 { p, c, z } => {
-                    let v = &mut self.v;
-                    let jc = [self.j[*c], self.j[c + 1], self.j[c + 2]];
-                    for r in 0..3 {
-                        let x = v[p[r]]
-                            - (z[3 * r] * jc[0] + z[3 * r + 1] * jc[1] + z[3 * r + 2] * jc[2]);
-                        let g = c + r;
-                        let d = (x - v[g]).norm_sqr() * self.inv_base[g] * self.inv_base[g];
-                        worst = worst.max(d);
-                        v[g] = x;
-                    }
+                &Op::Line { n, p, c, at } => {
+                    let (c, z) = (c as usize, &self.coef[at as usize..]);
+                    let (v, j, b) = (&mut self.v, &self.j, &self.inv_base);
+                    let d = match n {
+                        3 => line_forward::<3>(v, j, b, &p, c, z),
+                        2 => line_forward::<2>(v, j, b, &p, c, z),
+                        _ => line_forward::<1>(v, j, b, &p, c, z),
+                    };
+                    worst = worst.max(d);
                     continue;
                 }
-                Op::Branch(k) => &self.net.branches[*k],
-            };
-            let (p, c) = (&self.net.buses[br.parent], &self.net.buses[br.child]);
-            let (np, nc) = (p.nodes.len(), c.nodes.len());
-            let mut new = [C64::new(0.0, 0.0); MAX_NODES];
-            match &br.kind {
-                Kind::Series { pmap, z } => {
-                    for r in 0..nc {
-                        let mut s = self.v[p.offset + pmap[r]];
-                        for k in 0..nc {
-                            s -= z[r * nc + k] * self.j[c.offset + k];
-                        }
-                        new[r] = s;
-                    }
-                }
-                Kind::General { a, b, yg, .. } => {
-                    let jc = child_current(&self.j, &self.v, c.offset, nc, yg);
+                &Op::General {
+                    p,
+                    np,
+                    c,
+                    nc,
+                    at,
+                    stand_in,
+                } => {
+                    let (p, np, c, nc) = (p as usize, np as usize, c as usize, nc as usize);
+                    let m = &self.coef[at as usize..];
+                    let (a, rest) = m.split_at(nc * np);
+                    let (b, rest) = rest.split_at(nc * nc);
+                    let yg = &rest[np * nc + np * np..];
+                    let jc = general_child_current(&self.j, &self.v, c, nc, stand_in.then_some(yg));
+                    let mut new = [C64::new(0.0, 0.0); MAX_NODES];
                     for (r, x) in new.iter_mut().enumerate().take(nc) {
                         let mut s = C64::new(0.0, 0.0);
                         for k in 0..np {
-                            s += a[r * np + k] * self.v[p.offset + k];
+                            s += a[r * np + k] * self.v[p + k];
                         }
                         for k in 0..nc {
                             s -= b[r * nc + k] * jc[k];
                         }
                         *x = s;
                     }
+                    (c, nc, new)
                 }
-            }
+                Op::Branch(k) => {
+                    let br = &self.net.branches[*k];
+                    let (p, c) = (&self.net.buses[br.parent], &self.net.buses[br.child]);
+                    let nc = c.nodes.len();
+                    let mut new = [C64::new(0.0, 0.0); MAX_NODES];
+                    if let Kind::Series { pmap, z } = &br.kind {
+                        for r in 0..nc {
+                            let mut s = self.v[p.offset + pmap[r]];
+                            for k in 0..nc {
+                                s -= z[r * nc + k] * self.j[c.offset + k];
+                            }
+                            new[r] = s;
+                        }
+                    }
+                    (c.offset, nc, new)
+                }
+            };
+            let (c, nc, new) = br;
             for (r, &x) in new.iter().enumerate().take(nc) {
-                let g = c.offset + r;
+                let g = c + r;
                 let d = (x - self.v[g]).norm_sqr() * self.inv_base[g] * self.inv_base[g];
                 worst = worst.max(d);
                 self.v[g] = x;
@@ -602,21 +709,6 @@ impl PowerFlow {
             .map(|k| self.v[c.offset + k] * self.j[c.offset + k].conj())
             .sum()
     }
-}
-
-/// The current a branch delivers into its child's `nc` nodes at `offset`, less what its
-/// grounding stand-in `yg` (empty when the child does not float) draws at the child's voltage.
-fn child_current(j: &[C64], v: &[C64], offset: usize, nc: usize, yg: &[C64]) -> [C64; MAX_NODES] {
-    let mut out = [C64::new(0.0, 0.0); MAX_NODES];
-    out[..nc].copy_from_slice(&j[offset..offset + nc]);
-    if !yg.is_empty() {
-        for (r, x) in out.iter_mut().enumerate().take(nc) {
-            for k in 0..nc {
-                *x -= yg[r * nc + k] * v[offset + k];
-            }
-        }
-    }
-    out
 }
 
 /// Each regulator's transformer and its present tap (steps from neutral).

@@ -246,11 +246,19 @@ impl PowerFlow {
         } else {
             e.n1..e.conductors.len()
         };
+        let v = all[rows.clone()].to_vec();
         let i = rows
-            .clone()
-            .map(|r| (0..all.len()).map(|k| e.y[(r, k)] * all[k]).sum())
+            .enumerate()
+            .map(|(t, r)| {
+                let series: C64 = (0..all.len()).map(|k| e.y[(r, k)] * all[k]).sum();
+                // The line's charging at this end, which the sweep carries on the bus.
+                let charging: C64 = e.shunt.as_ref().map_or(C64::new(0.0, 0.0), |sh| {
+                    (0..v.len()).map(|k| sh[(t, k)] * v[k]).sum()
+                });
+                series + charging
+            })
             .collect();
-        (all[rows].to_vec(), i)
+        (v, i)
     }
 
     /// Switch a capacitor bank on or off.
