@@ -336,6 +336,39 @@ fn import_dss_then_powerflow_gives_the_ieee_13_node_voltages() {
     );
 }
 
+/// The IEEE 8500-node feeder through its RON file: the reactor, the center-tapped
+/// transformers from XfmrCodes, the capacitor controls and the regulators survive the round
+/// trip, and the solution is OpenDSS's (sim/tests/reference/8500node_regulated.csv).
+#[test]
+fn import_dss_then_powerflow_gives_the_ieee_8500_node_solution() {
+    let ron = imported("8500", "8500-Node/Master.dss");
+    let out = gridtwin(&["powerflow", ron.to_str().unwrap(), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["taps"],
+        serde_json::json!([2, 2, 1, 10, 6, 2, 16, 10, 1, 12, 12, 5])
+    );
+    let caps = v["capacitors"].as_array().unwrap();
+    assert_eq!(caps.len(), 10);
+    assert!(caps.iter().all(|c| c["closed"] == true), "{caps:?}");
+    let home = v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["bus"] == "sx3312692a" && x["node"] == 1)
+        .unwrap()["pu"]
+        .as_f64()
+        .unwrap();
+    assert!((home - 0.9752170).abs() < 1e-4, "sx3312692a.1 = {home}");
+    let kw = v["source_kw"].as_f64().unwrap();
+    assert!((kw - 11983.429).abs() < 0.05, "feeder draws {kw} kW");
+}
+
 #[test]
 fn powerflow_day_solves_every_minute_of_the_lv_feeder() {
     let ron = imported("lvday", "LVTestCase/Master.dss");

@@ -39,9 +39,12 @@ fn import_dss(master: &Path, out: &Path) -> Result<String, String> {
 }
 
 fn write_feeder(out: &Path, f: &Feeder) -> Result<(), String> {
+    // Options written bare, as the scenario reader takes them (`Some(Struct(..))` would not
+    // read back under implicit Some).
     let cfg = ron::ser::PrettyConfig::new()
         .compact_arrays(true)
-        .struct_names(true);
+        .struct_names(true)
+        .extensions(ron::extensions::Extensions::IMPLICIT_SOME);
     let text = ron::ser::to_string_pretty(f, cfg).map_err(|e| e.to_string())?;
     std::fs::write(out, text).map_err(|e| format!("{}: {e}", out.display()))
 }

@@ -61,12 +61,20 @@ struct NodeOut {
 }
 
 #[derive(Serialize)]
+struct CapacitorOut {
+    name: String,
+    closed: bool,
+}
+
+#[derive(Serialize)]
 struct SnapshotOut {
     feeder: String,
     minute: Option<f64>,
     iterations: usize,
     tap_changes: usize,
     taps: Vec<i32>,
+    /// Each capacitor bank: in service (its controls may have switched it).
+    capacitors: Vec<CapacitorOut>,
     source_kw: f64,
     source_kvar: f64,
     nodes: Vec<NodeOut>,
@@ -103,6 +111,15 @@ fn snapshot(f: &Feeder, minute: Option<f64>, tolerance: f64, json: bool) -> Resu
         iterations: solved.iterations,
         tap_changes: solved.tap_changes,
         taps: pf.taps().to_vec(),
+        capacitors: pf
+            .feeder()
+            .capacitors
+            .iter()
+            .map(|c| CapacitorOut {
+                name: c.name.clone(),
+                closed: c.closed,
+            })
+            .collect(),
         source_kw: s.re / 1000.0,
         source_kvar: s.im / 1000.0,
         nodes,
@@ -124,6 +141,23 @@ fn snapshot(f: &Feeder, minute: Option<f64>, tolerance: f64, json: bool) -> Resu
         t += &format!(
             "regulator taps: {:?} ({} changes)\n",
             out.taps, out.tap_changes
+        );
+    }
+    if !out.capacitors.is_empty() {
+        let off: Vec<&str> = out
+            .capacitors
+            .iter()
+            .filter(|c| !c.closed)
+            .map(|c| c.name.as_str())
+            .collect();
+        t += &format!(
+            "capacitors: {} in service{}\n",
+            out.capacitors.len() - off.len(),
+            if off.is_empty() {
+                String::new()
+            } else {
+                format!(", out: {}", off.join(", "))
+            }
         );
     }
     t += &format!(

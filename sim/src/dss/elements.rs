@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use crate::feeder::{
     CapControl, CapControlKind, Capacitor, Conn, Load, LoadModel, LoadShape, PtPhase, Reactor,
-    Regulator, Transformer, Winding,
+    Regulator, Transformer, VoltageOverride, Winding,
 };
 
 use super::values::{boolean, conn, count, each, num, nums, parse_num, phase_count};
@@ -680,6 +680,6 @@ pub(super) fn cap_control(o: &Object) -> Result<CapControl, DssError> {
             o.name
         )));
     }
-    c.voltage_override = overridden.then_some((vmin, vmax));
+    c.voltage_override = overridden.then_some(VoltageOverride { vmin, vmax });
     Ok(c)
 }

@@ -14,7 +14,8 @@ pub mod transformer;
 
 pub use model::{
     CapControl, CapControlKind, Capacitor, Conn, Feeder, Impedance, Line, LineCode, Load,
-    LoadModel, LoadShape, PtPhase, Reactor, Regulator, Source, Transformer, Winding,
+    LoadModel, LoadShape, PtPhase, Reactor, Regulator, Source, Transformer, VoltageOverride,
+    Winding,
 };
 pub use powerflow::{LoadState, NodeVoltage, PowerFlow, Solved};
 

@@ -272,12 +272,18 @@ pub struct CapControl {
     pub on_delay_s: f64,
     #[serde(default = "delay")]
     pub off_delay_s: f64,
-    /// Whatever the measure says, switch on below `vmin` and off above `vmax` (volts through
-    /// the PT).
+    /// Whatever the measure says, switch on below its `vmin` and off above its `vmax`.
     #[serde(default)]
-    pub voltage_override: Option<(f64, f64)>,
+    pub voltage_override: Option<VoltageOverride>,
     #[serde(default = "yes")]
     pub enabled: bool,
+}
+
+/// A capacitor control's voltage limits, volts through its PT.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct VoltageOverride {
+    pub vmin: f64,
+    pub vmax: f64,
 }
 
 /// What a capacitor control measures.

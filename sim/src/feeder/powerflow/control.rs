@@ -6,7 +6,7 @@ use num_complex::Complex64 as C64;
 
 use super::PowerFlow;
 use crate::feeder::FeederError;
-use crate::feeder::model::{CapControlKind, Conn, Feeder, PtPhase};
+use crate::feeder::model::{CapControlKind, Conn, Feeder, PtPhase, VoltageOverride};
 use crate::feeder::network::{self, GROUND, Network};
 use crate::feeder::transformer;
 
@@ -199,7 +199,8 @@ impl PowerFlow {
             };
             vp.norm() / c.pt_ratio
         };
-        if let (Some((vmin, vmax)), false) = (c.voltage_override, c.kind == CapControlKind::Voltage)
+        if let (Some(VoltageOverride { vmin, vmax }), false) =
+            (c.voltage_override, c.kind == CapControlKind::Voltage)
         {
             let vt = volts();
             if !closed && vt < vmin {
