@@ -5,9 +5,9 @@ use std::path::Path;
 
 use crate::feeder::{Feeder, Impedance, Line, LoadModel, LoadShape, Source};
 
-use super::elements::{
-    LoadStatus, cap_control, capacitor, load, loadshape, reactor, regulator, transformer,
-};
+use super::controls::{cap_control, regulator};
+use super::elements::{LoadStatus, capacitor, load, loadshape, reactor, transformer};
+use super::generation::{generator, pv_system};
 use super::lines::linecode;
 use super::script::State;
 use super::values::num;
@@ -114,6 +114,25 @@ impl State {
             .of_class("capacitor")
             .map(capacitor)
             .collect::<Result<Vec<_>, _>>()?;
+        let mut generators = Vec::new();
+        for o in self.of_class("generator").chain(self.of_class("pvsystem")) {
+            let g = if o.class == "generator" {
+                generator(o)?
+            } else {
+                pv_system(o)?
+            };
+            if let Some(g) = g {
+                if let Some(s) = &g.shape
+                    && !load_shapes.iter().any(|x| &x.name == s)
+                {
+                    return Err(o.loc.err(format!(
+                        "{} {} uses load shape `{s}`, which is not defined",
+                        o.class, g.name
+                    )));
+                }
+                generators.push(g);
+            }
+        }
         let cap_controls = self
             .of_class("capcontrol")
             .map(cap_control)
@@ -133,6 +152,7 @@ impl State {
             regulators,
             loads,
             capacitors,
+            generators,
             cap_controls,
             reactors,
             load_shapes,

@@ -12,7 +12,9 @@
 //! reads numbers, matrices, counts and units.
 
 mod build;
+mod controls;
 mod elements;
+mod generation;
 mod lexer;
 mod lines;
 mod positional;

@@ -336,6 +336,8 @@ impl State {
             "reactor",
             "xfmrcode",
             "capcontrol",
+            "generator",
+            "pvsystem",
             "loadshape",
             "wiredata",
             "linegeometry",

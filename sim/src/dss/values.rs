@@ -174,3 +174,13 @@ pub(super) fn matrix(v: &Val, loc: &Loc) -> Result<Vec<Vec<f64>>, DssError> {
         )))
     }
 }
+
+/// kvar for `kw` at power factor `pf` (negative: the other sign), as OpenDSS derives it.
+pub(super) fn reactive(kw: f64, pf: f64) -> f64 {
+    let pf = pf.clamp(-1.0, 1.0);
+    if pf == 0.0 {
+        0.0
+    } else {
+        kw * (1.0 / (pf * pf) - 1.0).sqrt() * pf.signum()
+    }
+}

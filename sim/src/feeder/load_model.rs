@@ -2,7 +2,7 @@
 
 use num_complex::Complex64 as C64;
 
-use super::model::{Load, LoadModel};
+use super::model::{Generator, Load, LoadModel};
 use super::network::ShuntPhase;
 
 /// Below this voltage (pu) every model is its rated impedance, as OpenDSS's `vlowpu` default.
@@ -106,4 +106,24 @@ pub(super) fn load_current(s: &ShuntPhase, l: &Load, sp: C64, v: C64) -> C64 {
             }
         }
     }
+}
+
+/// The current a generator phase draws (negative: it delivers) at voltage `v` across it, as
+/// OpenDSS's generator model 1 gives it: its output `sp` (W + j var) within
+/// [vminpu, vmaxpu], and outside it the admittance that delivers that output at the limit.
+pub(super) fn generator_current(s: &ShuntPhase, g: &Generator, sp: C64, v: C64) -> C64 {
+    let vmag = v.norm_sqr().sqrt();
+    if vmag == 0.0 {
+        return C64::new(0.0, 0.0);
+    }
+    let vb = s.vbase;
+    let yeq = sp.conj() / (vb * vb);
+    let delivered = if vmag <= g.vminpu * vb {
+        yeq / (g.vminpu * g.vminpu) * v
+    } else if vmag > g.vmaxpu * vb {
+        yeq / (g.vmaxpu * g.vmaxpu) * v
+    } else {
+        (sp / v).conj()
+    };
+    -delivered
 }

@@ -13,8 +13,8 @@ pub mod street;
 pub mod transformer;
 
 pub use model::{
-    CapControl, CapControlKind, Capacitor, Conn, Feeder, Impedance, Line, LineCode, Load,
-    LoadModel, LoadShape, PtPhase, Reactor, Regulator, Source, Transformer, VoltageOverride,
+    CapControl, CapControlKind, Capacitor, Conn, Feeder, Generator, Impedance, Line, LineCode,
+    Load, LoadModel, LoadShape, PtPhase, Reactor, Regulator, Source, Transformer, VoltageOverride,
     Winding,
 };
 pub use powerflow::{LoadState, NodeVoltage, PowerFlow, Solved};

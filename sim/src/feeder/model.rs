@@ -28,6 +28,8 @@ pub struct Feeder {
     #[serde(default)]
     pub capacitors: Vec<Capacitor>,
     #[serde(default)]
+    pub generators: Vec<Generator>,
+    #[serde(default)]
     pub cap_controls: Vec<CapControl>,
     #[serde(default)]
     pub reactors: Vec<Reactor>,
@@ -229,6 +231,30 @@ pub struct Load {
     pub shape: Option<String>,
 }
 
+/// A generator or PV system at its scheduled output (OpenDSS's Generator in its model 1, and
+/// PVSystem at its irradiance): P and Q out, held within [vminpu, vmaxpu] and an impedance
+/// outside.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generator {
+    pub name: String,
+    pub bus: String,
+    pub phases: usize,
+    #[serde(default = "wye")]
+    pub conn: Conn,
+    /// Rated kV: line-to-line for polyphase, across the element for single-phase.
+    pub kv: f64,
+    /// Output at a shape multiplier of 1.
+    pub kw: f64,
+    pub kvar: f64,
+    #[serde(default = "gen_vmin")]
+    pub vminpu: f64,
+    #[serde(default = "gen_vmax")]
+    pub vmaxpu: f64,
+    /// Load shape that scales kW and kvar over the day (a PV system's irradiance).
+    #[serde(default)]
+    pub shape: Option<String>,
+}
+
 /// A shunt capacitor bank, grounded wye or delta.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Capacitor {
@@ -354,6 +380,12 @@ fn tap_step() -> f64 {
 fn max_taps() -> i32 {
     16
 }
+fn gen_vmin() -> f64 {
+    0.9
+}
+fn gen_vmax() -> f64 {
+    1.1
+}
 fn one_usize() -> usize {
     1
 }
@@ -392,6 +424,13 @@ pub fn split_terminal(s: &str) -> Result<(String, Vec<usize>), String> {
 
 impl Load {
     /// Rated power per phase, W + j var.
+    pub fn va_per_phase(&self) -> num_complex::Complex64 {
+        num_complex::Complex64::new(self.kw, self.kvar) * 1000.0 / self.phases as f64
+    }
+}
+
+impl Generator {
+    /// Rated output per phase, W + j var.
     pub fn va_per_phase(&self) -> num_complex::Complex64 {
         num_complex::Complex64::new(self.kw, self.kvar) * 1000.0 / self.phases as f64
     }

@@ -77,20 +77,27 @@ pub struct Element {
     pub shunt: Option<DMatrix<C64>>,
 }
 
+/// What a shunt phase belongs to (indices into the feeder's lists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shunt {
+    /// A fixed admittance: line charging, a reactor.
+    Fixed,
+    Load(usize),
+    Capacitor(usize),
+    Generator(usize),
+}
+
 /// One phase of a shunt element: a two-terminal admittance or load between nodes `a` and `b`.
 #[derive(Debug, Clone, Copy)]
 pub struct ShuntPhase {
     pub a: usize,
     pub b: usize,
-    /// Which load (index into `Feeder::loads`), if a load.
-    pub load: Option<usize>,
-    /// Which capacitor (index into `Feeder::capacitors`), if a capacitor.
-    pub capacitor: Option<usize>,
+    pub of: Shunt,
     /// Rated voltage across the element, volts.
     pub vbase: f64,
-    /// Admittance: a capacitor's (zero while it is switched off) or a reactor's, or a load's at
-    /// its rating (which only tells how a floating system is held to ground; the sweep uses
-    /// the load's model).
+    /// Admittance: a capacitor's (zero while it is switched off) or a fixed one's, or a load's
+    /// at its rating (which only tells how a floating system is held to ground; the sweep uses
+    /// the load's model); zero for a generator.
     pub y: C64,
 }
 
@@ -380,7 +387,19 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
         }
         let y = l.va_per_phase().conj() / (vbase * vbase);
         for (x, yy) in pairs {
-            raw_shunts.push((b, nodes[x], nodes[yy], Some(i), None, vbase, y));
+            raw_shunts.push((b, nodes[x], nodes[yy], Shunt::Load(i), vbase, y));
+        }
+    }
+    for (i, g) in f.generators.iter().enumerate() {
+        let what = format!("generator {}", g.name);
+        let (conds, vbase) = shunt_terminal(g.conn, g.phases, g.kv);
+        let (b, nodes) = bld.terminal(&what, &g.bus, g.phases, conds)?;
+        if vbase.is_nan() || vbase <= 0.0 {
+            return Err(FeederError::Model(format!("{what}: kV must be positive")));
+        }
+        for (x, yy) in phase_pairs(g.conn, g.phases) {
+            let none = C64::new(0.0, 0.0);
+            raw_shunts.push((b, nodes[x], nodes[yy], Shunt::Generator(i), vbase, none));
         }
     }
     for (i, c) in f.capacitors.iter().enumerate() {
@@ -389,7 +408,7 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
         let (b, nodes) = bld.terminal(&what, &c.bus, c.phases, conds)?;
         let y = capacitor_y(c, vbase);
         for (x, yy) in phase_pairs(c.conn, c.phases) {
-            raw_shunts.push((b, nodes[x], nodes[yy], None, Some(i), vbase, y));
+            raw_shunts.push((b, nodes[x], nodes[yy], Shunt::Capacitor(i), vbase, y));
         }
     }
 
@@ -404,12 +423,12 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
             None => vec![0; r.phases],
         };
         for (&x, &yy) in from.iter().zip(&to) {
-            raw_shunts.push((b, x, yy, None, None, 0.0, y));
+            raw_shunts.push((b, x, yy, Shunt::Fixed, 0.0, y));
         }
     }
 
     for (b, x, y, yy) in line_shunts {
-        raw_shunts.push((b, x, y, None, None, 0.0, yy));
+        raw_shunts.push((b, x, y, Shunt::Fixed, 0.0, yy));
     }
 
     // Number the nodes.
@@ -447,11 +466,11 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
     let mut shunts: Vec<ShuntPhase> = Vec::with_capacity(raw_shunts.len());
     // Fixed admittances (line charging, reactors) between the same two nodes are one shunt.
     let mut fixed: HashMap<(usize, usize), usize> = HashMap::new();
-    for (b, x, y, load, capacitor, vbase, yy) in raw_shunts.into_iter().filter(|r| r.1 != r.2) {
+    for (b, x, y, of, vbase, yy) in raw_shunts.into_iter().filter(|r| r.1 != r.2) {
         let (ga, gb) = (global(b, x), global(b, y));
         // Ground, when it is an end, is `b`.
         let (ga, gb) = if ga == GROUND { (gb, ga) } else { (ga, gb) };
-        if load.is_none() && capacitor.is_none() {
+        if of == Shunt::Fixed {
             let key = (ga.min(gb), ga.max(gb));
             if let Some(&k) = fixed.get(&key) {
                 shunts[k].y += yy;
@@ -462,8 +481,7 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
         shunts.push(ShuntPhase {
             a: ga,
             b: gb,
-            load,
-            capacitor,
+            of,
             vbase,
             y: yy,
         });

@@ -5,9 +5,9 @@
 use num_complex::Complex64 as C64;
 
 use super::FeederError;
-use super::load_model::load_current;
+use super::load_model::{generator_current, load_current};
 use super::model::{Feeder, split_terminal};
-use super::network::{self, GROUND, Kind, MAX_NODES, Network};
+use super::network::{self, GROUND, Kind, MAX_NODES, Network, Shunt};
 use super::{reduce, transformer};
 
 mod control;
@@ -24,6 +24,10 @@ pub struct PowerFlow {
     load_s: Vec<C64>,
     /// Each load's own factor on top of its shape (a load step).
     load_scale: Vec<f64>,
+    /// Output per generator at the current time (shape applied), W + j var per phase.
+    gen_s: Vec<C64>,
+    /// Each generator's shape (index into `Feeder::load_shapes`).
+    gen_shape: Vec<Option<usize>>,
     /// The minute the load shapes were last read at.
     minute: f64,
     /// Source EMF as a fraction of its rating.
@@ -210,6 +214,17 @@ impl PowerFlow {
             inv_base: vec![0.0; n],
             load_s: feeder.loads.iter().map(|l| l.va_per_phase()).collect(),
             load_scale: vec![1.0; feeder.loads.len()],
+            gen_s: feeder.generators.iter().map(|g| g.va_per_phase()).collect(),
+            gen_shape: feeder
+                .generators
+                .iter()
+                .map(|g| match g.shape.as_deref() {
+                    None => Ok(None),
+                    Some(name) => feeder.load_shape_index(name).map(Some).ok_or_else(|| {
+                        FeederError::Model(format!("generator {}: no load shape `{name}`", g.name))
+                    }),
+                })
+                .collect::<Result<_, _>>()?,
             minute: 0.0,
             source_pu: 1.0,
             tolerance: 1e-6,
@@ -244,6 +259,10 @@ impl PowerFlow {
         self.minute = minute;
         for i in 0..self.feeder.loads.len() {
             self.refresh_load(i);
+        }
+        for (i, g) in self.feeder.generators.iter().enumerate() {
+            let shape = self.gen_shape[i].map(|k| &self.feeder.load_shapes[k]);
+            self.gen_s[i] = g.va_per_phase() * shape.map_or(1.0, |sh| sh.at_minute(minute));
         }
     }
 
@@ -283,7 +302,7 @@ impl PowerFlow {
             .net
             .shunts
             .iter()
-            .filter(|s| s.load == Some(load))
+            .filter(|s| s.of == Shunt::Load(load))
             .all(|s| s.b == GROUND);
         if l.phases != 1 || !to_ground {
             return Err(FeederError::Model(format!(
@@ -296,7 +315,12 @@ impl PowerFlow {
         let g = self.net.node(b, node).ok_or_else(|| {
             FeederError::Model(format!("load {}: bus {bus} has no node {node}", l.name))
         })?;
-        for s in self.net.shunts.iter_mut().filter(|s| s.load == Some(load)) {
+        for s in self
+            .net
+            .shunts
+            .iter_mut()
+            .filter(|s| s.of == Shunt::Load(load))
+        {
             s.a = g;
         }
         Ok(())
@@ -440,9 +464,12 @@ impl PowerFlow {
             } else {
                 self.v[s.b]
             };
-            let i = match s.load {
-                None => s.y * (va - vb),
-                Some(l) => load_current(s, &self.feeder.loads[l], self.load_s[l], va - vb),
+            let i = match s.of {
+                Shunt::Load(l) => load_current(s, &self.feeder.loads[l], self.load_s[l], va - vb),
+                Shunt::Generator(g) => {
+                    generator_current(s, &self.feeder.generators[g], self.gen_s[g], va - vb)
+                }
+                Shunt::Fixed | Shunt::Capacitor(_) => s.y * (va - vb),
             };
             if s.a != GROUND {
                 j[s.a] += i;
@@ -678,7 +705,7 @@ impl PowerFlow {
             v_pu: 0.0,
             s: C64::new(0.0, 0.0),
         };
-        for sh in self.net.shunts.iter().filter(|s| s.load == Some(load)) {
+        for sh in self.net.shunts.iter().filter(|s| s.of == Shunt::Load(load)) {
             let v = volt(sh.a) - volt(sh.b);
             let i = load_current(sh, &self.feeder.loads[load], self.load_s[load], v);
             out.s += v * i.conj();

@@ -182,6 +182,7 @@ pub fn generate(spec: StreetSpec) -> Result<Feeder, String> {
         regulators: Vec::new(),
         loads: Vec::new(),
         capacitors: Vec::new(),
+        generators: Vec::new(),
         cap_controls: Vec::new(),
         reactors: Vec::new(),
         load_shapes: Vec::new(),

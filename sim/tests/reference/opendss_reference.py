@@ -235,3 +235,17 @@ for cap in dss.Capacitors.AllNames():
     dss.Capacitors.Name(cap)
     states.append(f"{cap}={dss.Capacitors.States()[0]}")
 dump("cap_controls", f"; tap {dss.RegControls.TapNumber()}; " + " ".join(states) + f"; control iterations {dss.Solution.ControlIterations()}")
+
+# Generators and a PV system (sim/tests/reference/generators.dss), solved tightly; the header
+# gives each one's output (kW, kvar) as OpenDSS reports it.
+compile(os.path.join(OUT, "generators.dss"))
+dss.Text.Command("set maxiterations=100 tolerance=1e-8")
+dss.Text.Command("solve")
+outs = []
+for cls in ("Generator", "PVSystem"):
+    names = dss.Generators.AllNames() if cls == "Generator" else dss.PVsystems.AllNames()
+    for n in names:
+        dss.Circuit.SetActiveElement(f"{cls}.{n}")
+        s = dss.CktElement.Powers()
+        outs.append(f"{n}={-sum(s[0::2]):.4f}{-sum(s[1::2]):+.4f}j")
+dump("generators", "; " + " ".join(outs))

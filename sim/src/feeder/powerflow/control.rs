@@ -7,7 +7,7 @@ use num_complex::Complex64 as C64;
 use super::PowerFlow;
 use crate::feeder::FeederError;
 use crate::feeder::model::{CapControlKind, Conn, Feeder, PtPhase, VoltageOverride};
-use crate::feeder::network::{self, GROUND, Network};
+use crate::feeder::network::{self, GROUND, Network, Shunt};
 use crate::feeder::transformer;
 
 /// What a control wants done after a solution, after its delay.
@@ -270,7 +270,7 @@ impl PowerFlow {
             .net
             .shunts
             .iter_mut()
-            .filter(|s| s.capacitor == Some(cap))
+            .filter(|s| s.of == Shunt::Capacitor(cap))
         {
             s.y = network::capacitor_y(c, s.vbase);
         }
