@@ -208,24 +208,6 @@ impl State {
     }
 
     pub(super) fn source(&self, o: &Object) -> Result<Source, DssError> {
-        const ORDER: &[&str] = &[
-            "bus1",
-            "basekv",
-            "pu",
-            "angle",
-            "frequency",
-            "phases",
-            "mvasc3",
-            "mvasc1",
-            "x1r1",
-            "x0r0",
-            "isc3",
-            "isc1",
-            "r1",
-            "x1",
-            "r0",
-            "x0",
-        ];
         let (mut bus, mut kv, mut pu, mut angle) = ("sourcebus".to_string(), 115.0, 1.0, 0.0);
         let (mut mva3, mut mva1, mut x1r1, mut x0r0) = (2000.0, 2100.0, 4.0, 3.0);
         let (mut isc3, mut isc1) = (None, None);
@@ -237,19 +219,9 @@ impl State {
             Z,
         }
         let mut by = By::Mva;
-        let mut last = None::<usize>;
         for p in &o.props {
-            let key = if p.key.is_empty() {
-                let k = last.map_or(0, |k| k + 1);
-                *ORDER
-                    .get(k)
-                    .ok_or_else(|| p.loc.err("too many positional values for the circuit"))?
-            } else {
-                p.key.as_str()
-            };
-            last = ORDER.iter().position(|k| *k == key);
             let v = &p.val;
-            match key {
+            match p.key.as_str() {
                 "bus1" => bus = v.text.to_ascii_lowercase(),
                 "basekv" => kv = num(v, &p.loc)?,
                 "pu" => pu = num(v, &p.loc)?,
@@ -265,7 +237,7 @@ impl State {
                 "r1" | "x1" | "r0" | "x0" => {
                     let k = ["r1", "x1", "r0", "x0"]
                         .iter()
-                        .position(|x| *x == key)
+                        .position(|x| *x == p.key)
                         .expect("listed");
                     z[k] = Some(num(v, &p.loc)?);
                     by = By::Z;

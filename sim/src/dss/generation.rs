@@ -9,18 +9,7 @@ use super::{DssError, Object};
 /// A generator at its scheduled output: constant P and Q (OpenDSS's model 1) from kW and pf or
 /// kvar, with its voltage band and its shape.
 pub(super) fn generator(o: &Object) -> Result<Option<Generator>, DssError> {
-    let mut g = Generator {
-        name: o.name.clone(),
-        bus: String::new(),
-        phases: 3,
-        conn: Conn::Wye,
-        kv: 12.47,
-        kw: 1000.0,
-        kvar: 0.0,
-        vminpu: 0.9,
-        vmaxpu: 1.1,
-        shape: None,
-    };
+    let mut g = unplaced(o, 1000.0);
     let (mut pf, mut kvar, mut enabled) = (0.88, None::<f64>, true);
     let (mut yearly, mut daily) = (None, None);
     for p in &o.props {
@@ -71,18 +60,7 @@ pub(super) fn generator(o: &Object) -> Result<Option<Generator>, DssError> {
 /// A PV system at its irradiance: Pmpp × irradiance and the vars its pf or kvar ask at that
 /// power, within its inverter's kVA; its daily or yearly shape scales the irradiance.
 pub(super) fn pv_system(o: &Object) -> Result<Option<Generator>, DssError> {
-    let mut g = Generator {
-        name: o.name.clone(),
-        bus: String::new(),
-        phases: 3,
-        conn: Conn::Wye,
-        kv: 12.47,
-        kw: 0.0,
-        kvar: 0.0,
-        vminpu: 0.9,
-        vmaxpu: 1.1,
-        shape: None,
-    };
+    let mut g = unplaced(o, 0.0);
     let (mut pmpp, mut irradiance, mut kva, mut pct_pmpp) = (500.0, 1.0, 500.0, 100.0);
     let (mut pf, mut kvar, mut enabled) = (1.0, None::<f64>, true);
     let (mut watt_priority, mut pf_priority) = (false, false);
@@ -149,4 +127,20 @@ pub(super) fn pv_system(o: &Object) -> Result<Option<Generator>, DssError> {
     };
     g.shape = shape(yearly, daily);
     Ok(enabled.then_some(g))
+}
+
+/// A generator of `kw` with OpenDSS's defaults, its bus yet to be read.
+fn unplaced(o: &Object, kw: f64) -> Generator {
+    Generator {
+        name: o.name.clone(),
+        bus: String::new(),
+        phases: 3,
+        conn: Conn::Wye,
+        kv: 12.47,
+        kw,
+        kvar: 0.0,
+        vminpu: 0.9,
+        vmaxpu: 1.1,
+        shape: None,
+    }
 }

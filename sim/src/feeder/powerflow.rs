@@ -215,16 +215,13 @@ impl PowerFlow {
             load_s: feeder.loads.iter().map(|l| l.va_per_phase()).collect(),
             load_scale: vec![1.0; feeder.loads.len()],
             gen_s: feeder.generators.iter().map(|g| g.va_per_phase()).collect(),
-            gen_shape: feeder
-                .generators
-                .iter()
-                .map(|g| match g.shape.as_deref() {
-                    None => Ok(None),
-                    Some(name) => feeder.load_shape_index(name).map(Some).ok_or_else(|| {
-                        FeederError::Model(format!("generator {}: no load shape `{name}`", g.name))
-                    }),
-                })
-                .collect::<Result<_, _>>()?,
+            gen_shape: shape_indices(
+                feeder,
+                feeder
+                    .generators
+                    .iter()
+                    .map(|g| ("generator", &g.name, &g.shape)),
+            )?,
             minute: 0.0,
             source_pu: 1.0,
             tolerance: 1e-6,
@@ -234,16 +231,10 @@ impl PowerFlow {
             cap_controlled: vec![],
             ops: vec![],
             coef: vec![],
-            shape_of: feeder
-                .loads
-                .iter()
-                .map(|l| match l.shape.as_deref() {
-                    None => Ok(None),
-                    Some(name) => feeder.load_shape_index(name).map(Some).ok_or_else(|| {
-                        FeederError::Model(format!("load {}: no load shape `{name}`", l.name))
-                    }),
-                })
-                .collect::<Result<_, _>>()?,
+            shape_of: shape_indices(
+                feeder,
+                feeder.loads.iter().map(|l| ("load", &l.name, &l.shape)),
+            )?,
             net,
         };
         (pf.reg_transformer, pf.taps) = regulated_windings(feeder)?;
@@ -743,6 +734,23 @@ impl PowerFlow {
             .map(|k| self.v[c.offset + k] * self.j[c.offset + k].conj())
             .sum()
     }
+}
+
+/// Each element's shape (index into `Feeder::load_shapes`); one it names but the feeder lacks
+/// is an error that says which.
+fn shape_indices<'a>(
+    f: &Feeder,
+    elements: impl Iterator<Item = (&'a str, &'a String, &'a Option<String>)>,
+) -> Result<Vec<Option<usize>>, FeederError> {
+    elements
+        .map(|(what, name, shape)| match shape.as_deref() {
+            None => Ok(None),
+            Some(s) => f
+                .load_shape_index(s)
+                .map(Some)
+                .ok_or_else(|| FeederError::Model(format!("{what} {name}: no load shape `{s}`"))),
+        })
+        .collect()
 }
 
 /// Each regulator's transformer and its present tap (steps from neutral).
