@@ -1,4 +1,5 @@
-//! Process-wide memory settings, made first thing in `main` while the process has one thread.
+//! Process-wide memory settings, made in `main` before anything starts a thread (every command
+//! but the window).
 //! Without them a run's peak grew with its length although no query holds more than a bounded
 //! window: glibc kept what polars freed (its mmap threshold rises with each large buffer freed,
 //! up to 32 MB, and its trim threshold to twice that), and polars' Parquet scans read ahead up
