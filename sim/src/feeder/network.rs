@@ -377,30 +377,36 @@ pub fn compile(f: &Feeder) -> Result<Network, FeederError> {
 
     // Shunts: registered now so that their nodes exist; resolved to global nodes below.
     let mut raw_shunts = Vec::new();
+    // A load's or generator's phases across its bus's nodes, each rated `vbase`.
+    let mut shunt_element =
+        |what: String, bus: &str, conn, phases, kv, of, y: &dyn Fn(f64) -> C64| {
+            let (conds, vbase) = shunt_terminal(conn, phases, kv);
+            let (b, nodes) = bld.terminal(&what, bus, phases, conds)?;
+            if vbase.is_nan() || vbase <= 0.0 {
+                return Err(FeederError::Model(format!("{what}: kV must be positive")));
+            }
+            for (x, yy) in phase_pairs(conn, phases) {
+                raw_shunts.push((b, nodes[x], nodes[yy], of, vbase, y(vbase)));
+            }
+            Ok(())
+        };
     for (i, l) in f.loads.iter().enumerate() {
+        let y = |vbase: f64| l.va_per_phase().conj() / (vbase * vbase);
         let what = format!("load {}", l.name);
-        let (conds, vbase) = shunt_terminal(l.conn, l.phases, l.kv);
-        let (b, nodes) = bld.terminal(&what, &l.bus, l.phases, conds)?;
-        let pairs = phase_pairs(l.conn, l.phases);
-        if vbase.is_nan() || vbase <= 0.0 {
-            return Err(FeederError::Model(format!("{what}: kV must be positive")));
-        }
-        let y = l.va_per_phase().conj() / (vbase * vbase);
-        for (x, yy) in pairs {
-            raw_shunts.push((b, nodes[x], nodes[yy], Shunt::Load(i), vbase, y));
-        }
+        shunt_element(what, &l.bus, l.conn, l.phases, l.kv, Shunt::Load(i), &y)?;
     }
     for (i, g) in f.generators.iter().enumerate() {
         let what = format!("generator {}", g.name);
-        let (conds, vbase) = shunt_terminal(g.conn, g.phases, g.kv);
-        let (b, nodes) = bld.terminal(&what, &g.bus, g.phases, conds)?;
-        if vbase.is_nan() || vbase <= 0.0 {
-            return Err(FeederError::Model(format!("{what}: kV must be positive")));
-        }
-        for (x, yy) in phase_pairs(g.conn, g.phases) {
-            let none = C64::new(0.0, 0.0);
-            raw_shunts.push((b, nodes[x], nodes[yy], Shunt::Generator(i), vbase, none));
-        }
+        let none = |_| C64::new(0.0, 0.0);
+        shunt_element(
+            what,
+            &g.bus,
+            g.conn,
+            g.phases,
+            g.kv,
+            Shunt::Generator(i),
+            &none,
+        )?;
     }
     for (i, c) in f.capacitors.iter().enumerate() {
         let what = format!("capacitor {}", c.name);

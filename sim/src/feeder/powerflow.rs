@@ -11,6 +11,9 @@ use super::network::{self, GROUND, Kind, MAX_NODES, Network, Shunt};
 use super::{reduce, transformer};
 
 mod control;
+mod ops;
+
+use ops::{Op, change_bits, general_child_current, line_forward, ops};
 
 /// Solved state of a feeder, kept between time steps.
 pub struct PowerFlow {
@@ -48,127 +51,6 @@ pub struct PowerFlow {
     /// inline, every general branch's two-port in `coef`.
     ops: Vec<Op>,
     coef: Vec<C64>,
-}
-
-/// One branch of the sweep.
-enum Op {
-    /// A line of `n` ≤ 3 conductors: parent node of each child node, first child node, and
-    /// where its impedance (n × n, row by row) starts in `PowerFlow::coef`. Small, so that the
-    /// sweep streams through the ops.
-    Line { n: u8, p: [u32; 3], c: u32, at: u32 },
-    /// A branch through a transformer or of parallel elements, its two-port laid out in
-    /// `PowerFlow::coef` from `at`: A (nc × np), B (nc × nc), T (np × nc), Y_oc (np × np) and,
-    /// if it has one, the ground stand-in (nc × nc).
-    General {
-        p: u32,
-        np: u8,
-        c: u32,
-        nc: u8,
-        at: u32,
-        stand_in: bool,
-    },
-    /// Any other branch, by index.
-    Branch(usize),
-}
-
-/// A node's change between sweeps, squared in pu, as the bits of the (non-negative) float:
-/// they order as the numbers do, a NaN above them all, and an integer max costs less than a
-/// float one in the sweep's inner loop.
-#[inline(always)]
-fn change_bits(new: C64, old: C64, inv_base: f64) -> u64 {
-    ((new - old).norm_sqr() * inv_base * inv_base).to_bits()
-}
-
-/// A line's child voltages from its parent's, less its drop; the largest change (squared, in
-/// pu, as `change_bits`).
-#[inline(always)]
-fn line_forward<const N: usize>(
-    v: &mut [C64],
-    j: &[C64],
-    inv_base: &[f64],
-    p: &[u32; 3],
-    c: usize,
-    z: &[C64],
-) -> u64 {
-    let mut jc = [C64::new(0.0, 0.0); N];
-    jc.copy_from_slice(&j[c..c + N]);
-    let mut worst = 0u64;
-    for r in 0..N {
-        let mut x = v[p[r] as usize];
-        for k in 0..N {
-            x -= z[N * r + k] * jc[k];
-        }
-        let g = c + r;
-        worst = worst.max(change_bits(x, v[g], inv_base[g]));
-        v[g] = x;
-    }
-    worst
-}
-
-fn ops(net: &Network) -> (Vec<Op>, Vec<C64>) {
-    let mut coef = Vec::new();
-    let ops = net
-        .branches
-        .iter()
-        .enumerate()
-        .map(|(k, br)| {
-            let (pb, cb) = (&net.buses[br.parent], &net.buses[br.child]);
-            match &br.kind {
-                Kind::Series { pmap, z } if (1..=3).contains(&pmap.len()) => {
-                    let at = coef.len() as u32;
-                    coef.extend_from_slice(z);
-                    let mut p = [0; 3];
-                    for (k, &m) in pmap.iter().enumerate() {
-                        p[k] = (pb.offset + m) as u32;
-                    }
-                    Op::Line {
-                        n: pmap.len() as u8,
-                        p,
-                        c: cb.offset as u32,
-                        at,
-                    }
-                }
-                Kind::General { a, b, t, yoc, yg } => {
-                    let at = coef.len();
-                    for m in [a, b, t, yoc, yg] {
-                        coef.extend_from_slice(m);
-                    }
-                    Op::General {
-                        p: pb.offset as u32,
-                        np: pb.nodes.len() as u8,
-                        c: cb.offset as u32,
-                        nc: cb.nodes.len() as u8,
-                        at: at as u32,
-                        stand_in: !yg.is_empty(),
-                    }
-                }
-                Kind::Series { .. } => Op::Branch(k),
-            }
-        })
-        .collect();
-    (ops, coef)
-}
-
-/// What a general branch's child draws, less its ground stand-in's share (which the branch's
-/// B already carries).
-#[inline(always)]
-fn general_child_current(
-    j: &[C64],
-    v: &[C64],
-    c: usize,
-    nc: usize,
-    yg: Option<&[C64]>,
-) -> [C64; MAX_NODES] {
-    let mut out = [C64::new(0.0, 0.0); MAX_NODES];
-    out[..nc].copy_from_slice(&j[c..c + nc]);
-    if let Some(yg) = yg {
-        for (r, x) in out.iter_mut().enumerate().take(nc) {
-            for k in 0..nc {
-                *x -= yg[r * nc + k] * v[c + k];
-            }
-        }
-    }
-    out
 }
 
 /// What one call to `solve` did.
@@ -478,26 +360,17 @@ impl PowerFlow {
                     }
                     continue;
                 }
-                &Op::General {
-                    p,
-                    np,
-                    c,
-                    nc,
-                    at,
-                    stand_in,
-                } => {
-                    let (p, np, c, nc) = (p as usize, np as usize, c as usize, nc as usize);
-                    let m = &self.coef[at as usize..];
-                    let (t, rest) = m[nc * np + nc * nc..].split_at(np * nc);
-                    let (yoc, yg) = rest.split_at(np * np);
-                    let jc = general_child_current(j, &self.v, c, nc, stand_in.then_some(yg));
+                Op::General(g) => {
+                    let (p, np, c, nc) = g.nodes();
+                    let m = g.two_port(&self.coef);
+                    let jc = general_child_current(j, &self.v, c, nc, m.yg);
                     for r in 0..np {
                         let mut s = C64::new(0.0, 0.0);
-                        for k in 0..nc {
-                            s += t[r * nc + k] * jc[k];
+                        for (t, x) in m.t[r * nc..(r + 1) * nc].iter().zip(&jc) {
+                            s += t * x;
                         }
                         for k in 0..np {
-                            s += yoc[r * np + k] * self.v[p + k];
+                            s += m.yoc[r * np + k] * self.v[p + k];
                         }
                         j[p + r] += s;
                     }
@@ -531,28 +404,18 @@ impl PowerFlow {
                     worst = worst.max(d);
                     continue;
                 }
-                &Op::General {
-                    p,
-                    np,
-                    c,
-                    nc,
-                    at,
-                    stand_in,
-                } => {
-                    let (p, np, c, nc) = (p as usize, np as usize, c as usize, nc as usize);
-                    let m = &self.coef[at as usize..];
-                    let (a, rest) = m.split_at(nc * np);
-                    let (b, rest) = rest.split_at(nc * nc);
-                    let yg = &rest[np * nc + np * np..];
-                    let jc = general_child_current(&self.j, &self.v, c, nc, stand_in.then_some(yg));
+                Op::General(g) => {
+                    let (p, np, c, nc) = g.nodes();
+                    let m = g.two_port(&self.coef);
+                    let jc = general_child_current(&self.j, &self.v, c, nc, m.yg);
                     let mut new = [C64::new(0.0, 0.0); MAX_NODES];
                     for (r, x) in new.iter_mut().enumerate().take(nc) {
                         let mut s = C64::new(0.0, 0.0);
                         for k in 0..np {
-                            s += a[r * np + k] * self.v[p + k];
+                            s += m.a[r * np + k] * self.v[p + k];
                         }
-                        for k in 0..nc {
-                            s -= b[r * nc + k] * jc[k];
+                        for (b, x) in m.b[r * nc..(r + 1) * nc].iter().zip(&jc) {
+                            s -= b * x;
                         }
                         *x = s;
                     }

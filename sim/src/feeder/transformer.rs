@@ -19,24 +19,28 @@ pub fn winding_ends(t: &Transformer, k: usize, ph: usize) -> (usize, usize) {
     }
 }
 
-/// Primitive admittance of a two-winding transformer over its 2·(phases+1) conductors: per
-/// phase an ideal transformer behind the leakage impedance, windings across phase and neutral
-/// (wye) or across two phases (delta, each winding from its phase to the one before, which
-/// puts the low side 30° behind for Dy as OpenDSS does).
+/// Winding `k`'s rated volts across one of its phase windings: line to neutral on a
+/// polyphase wye, its kV otherwise.
+pub fn winding_volts(t: &Transformer, k: usize) -> f64 {
+    let w = &t.windings[k];
+    1000.0
+        * if t.phases > 1 && w.conn == Conn::Wye {
+            w.kv / 3f64.sqrt()
+        } else {
+            w.kv
+        }
+}
+
+/// Primitive admittance of a transformer of two or three windings over its
+/// windings·(phases+1) conductors: per phase the windings coupled through their short-circuit
+/// impedances, each across phase and neutral (wye) or across two phases (delta, each winding
+/// from its phase to the one before, which puts the low side 30° behind for Dy as OpenDSS
+/// does).
 pub fn transformer_y(t: &Transformer, what: &str) -> Result<DMatrix<C64>, FeederError> {
     let nph = t.phases;
     let nc = nph + 1;
     let nw = t.windings.len();
-    // A winding's rated volts (across one phase winding), and with its tap.
-    let rated = |k: usize| {
-        let w = &t.windings[k];
-        1000.0
-            * if nph > 1 && w.conn == Conn::Wye {
-                w.kv / 3f64.sqrt()
-            } else {
-                w.kv
-            }
-    };
+    let rated = |k: usize| winding_volts(t, k);
     let wv = |k: usize| rated(k) * t.windings[k].tap;
     let kva = t.windings[0].kva;
     if (0..nw).map(wv).chain([kva]).any(|x| x.is_nan() || x <= 0.0) {

@@ -148,13 +148,7 @@ impl PowerFlow {
         }
         // A tap is `tap_step` of the winding's rating, seen through the PT.
         let t = &self.feeder.transformers[self.reg_transformer[r]];
-        let w = &t.windings[reg.winding - 1];
-        let rated = if t.phases > 1 && w.conn == Conn::Wye {
-            w.kv / 3f64.sqrt()
-        } else {
-            w.kv
-        };
-        let step_v = reg.tap_step * rated * 1000.0 / reg.pt_ratio;
+        let step_v = reg.tap_step * transformer::winding_volts(t, reg.winding - 1) / reg.pt_ratio;
         let pending = (err / step_v).round().clamp(-1e6, 1e6) as i32;
         let room = if pending > 0 {
             self.taps[r] < reg.max_taps
