@@ -542,3 +542,69 @@ fn ieee_4_node_open_wye_open_delta_balanced_under_deri_matches_opendss_line_to_l
     // OpenDSS: 3923.74 kW in.
     assert!((pf.source_power().re / 1e3 - 3923.74).abs() / 3923.74 < 5e-4);
 }
+
+/// The sweep passes over a bus with nothing on it between two lines (it sums the lines), and
+/// fills in its voltage and current once solved. Such a bus must read exactly as it does with
+/// an idle load on it, which makes the sweep visit it: here a three-phase cable given by its
+/// sequence impedances, then a two-phase line given by its matrix on phases B and C, then a
+/// single-phase line off phase C wired to its far bus's node 1; and a second cable with
+/// unbalanced loads at its end.
+#[test]
+fn a_bus_the_sweep_passes_over_reads_as_the_same_bus_visited() {
+    let chain = "clear
+new circuit.chain basekv=0.416 pu=1.02 phases=3 bus1=src isc3=3000 isc1=2000
+new linecode.seq nphases=3 r1=0.2 x1=0.08 r0=0.6 x0=0.3 c1=0 c0=0 units=km
+new linecode.geo nphases=2 rmatrix=[0.3 |0.1 0.32] xmatrix=[0.5 |0.2 0.48] cmatrix=[0 |0 0] units=km
+new linecode.one nphases=1 r1=0.5 x1=0.1 c1=0 c0=0 units=km
+new line.a bus1=src bus2=m1 linecode=seq length=0.2 units=km
+new line.b bus1=m1.2.3 bus2=m2.2.3 phases=2 linecode=geo length=0.1 units=km
+new line.c bus1=m2.3 bus2=e.1 phases=1 linecode=one length=0.05 units=km
+new load.e bus1=e.1 phases=1 kv=0.24 kw=6 pf=0.9
+new line.d bus1=src bus2=n1 linecode=seq length=0.15 units=km
+new line.f bus1=n1 bus2=n2 linecode=seq length=0.15 units=km
+new load.n2a bus1=n2.1 phases=1 kv=0.24 kw=9 pf=0.95
+new load.n2c bus1=n2.3 phases=1 kv=0.24 kw=3 pf=0.85
+set voltagebases=[0.416]
+calcvoltagebases
+";
+    let idle = "new load.i1 bus1=m1.1 phases=1 kv=0.24 kw=0
+new load.i2 bus1=m2.2 phases=1 kv=0.24 kw=0
+new load.i3 bus1=n1.2 phases=1 kv=0.24 kw=0
+";
+    let solve = |text: String| {
+        let f = dss::import_with(Path::new("chain.dss"), &|_| Ok(text.clone())).unwrap();
+        let mut pf = PowerFlow::new(&f).unwrap();
+        pf.tolerance = 1e-13;
+        pf.solve().unwrap();
+        pf
+    };
+    let passed = solve(chain.to_string());
+    let visited = solve(format!("{chain}{idle}"));
+    for bus in ["m1", "m2", "e", "n1", "n2"] {
+        let (vp, vv) = (
+            passed.bus_voltages(bus).unwrap(),
+            visited.bus_voltages(bus).unwrap(),
+        );
+        let (ip, iv) = (
+            passed.bus_inflow(bus).unwrap(),
+            visited.bus_inflow(bus).unwrap(),
+        );
+        assert_eq!(vp.len(), vv.len(), "{bus}'s nodes");
+        for ((n, a), (_, b)) in vp.iter().zip(&vv) {
+            assert!(
+                (a - b).norm() < 1e-9,
+                "{bus}.{n}: {a} V passed over, {b} V visited"
+            );
+        }
+        for ((n, a), (_, b)) in ip.iter().zip(&iv) {
+            assert!(
+                (a - b).norm() < 1e-9,
+                "{bus}.{n}: {a} A passed over, {b} A visited"
+            );
+        }
+    }
+    // Not trivially equal: the chains carry their loads' current, with a drop along them.
+    let drop = passed.bus_voltages("m1").unwrap()[2].1 - passed.bus_voltages("m2").unwrap()[1].1;
+    assert!(drop.norm() > 0.5, "{drop} V from m1 to m2 on phase C");
+    assert!(passed.bus_inflow("m1").unwrap()[2].1.norm() > 20.0);
+}

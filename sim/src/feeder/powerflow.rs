@@ -13,7 +13,10 @@ use super::{reduce, transformer};
 mod control;
 mod ops;
 
-use ops::{Op, change_bits, general_child_current, line_forward, ops};
+use ops::{
+    Op, Passed, balanced_forward, change_bits, fill_passed, general_child_current, line_forward,
+    ops,
+};
 
 /// Solved state of a feeder, kept between time steps.
 pub struct PowerFlow {
@@ -51,6 +54,8 @@ pub struct PowerFlow {
     /// inline, every general branch's two-port in `coef`.
     ops: Vec<Op>,
     coef: Vec<C64>,
+    /// The buses the sweep passes over, filled in once it has converged.
+    passed: Vec<Passed>,
 }
 
 /// What one call to `solve` did.
@@ -113,6 +118,7 @@ impl PowerFlow {
             cap_controlled: vec![],
             ops: vec![],
             coef: vec![],
+            passed: vec![],
             shape_of: shape_indices(
                 feeder,
                 feeder.loads.iter().map(|l| ("load", &l.name, &l.shape)),
@@ -121,7 +127,7 @@ impl PowerFlow {
         };
         (pf.reg_transformer, pf.taps) = regulated_windings(feeder)?;
         pf.cap_controlled = control::resolve_cap_controls(feeder, &pf.net)?;
-        (pf.ops, pf.coef) = ops(&pf.net);
+        (pf.ops, pf.coef, pf.passed) = ops(&pf.net);
         pf.no_load();
         pf.assign_bases();
         Ok(pf)
@@ -232,7 +238,7 @@ impl PowerFlow {
                 reduce::reduce_branch(&mut self.net, k)?;
             }
         }
-        (self.ops, self.coef) = ops(&self.net);
+        (self.ops, self.coef, self.passed) = ops(&self.net);
         Ok(())
     }
 
@@ -242,6 +248,7 @@ impl PowerFlow {
         self.set_source_pu(self.source_pu);
         self.j.iter_mut().for_each(|j| *j = C64::new(0.0, 0.0));
         self.forward();
+        fill_passed(&self.passed, &mut self.v, &mut self.j);
     }
 
     /// Each bus takes the listed base nearest its no-load line-to-line voltage.
@@ -313,6 +320,7 @@ impl PowerFlow {
                 break;
             }
             if delta <= self.tolerance {
+                fill_passed(&self.passed, &mut self.v, &mut self.j);
                 return Ok(it);
             }
         }
@@ -360,6 +368,13 @@ impl PowerFlow {
                     }
                     continue;
                 }
+                &Op::Balanced { p, c, .. } => {
+                    for k in 0..3 {
+                        let jc = j[c as usize + k];
+                        j[p[k] as usize] += jc;
+                    }
+                    continue;
+                }
                 Op::General(g) => {
                     let (p, np, c, nc) = g.nodes();
                     let m = g.two_port(&self.coef);
@@ -402,6 +417,12 @@ impl PowerFlow {
                         _ => line_forward::<1>(v, j, b, &p, c, z),
                     };
                     worst = worst.max(d);
+                    continue;
+                }
+                &Op::Balanced { p, c, at } => {
+                    let (v, j, b) = (&mut self.v, &self.j, &self.inv_base);
+                    let z = &self.coef[at as usize..];
+                    worst = worst.max(balanced_forward(v, j, b, &p, c as usize, z));
                     continue;
                 }
                 Op::General(g) => {

@@ -3,7 +3,7 @@
 
 use num_complex::Complex64 as C64;
 
-use crate::feeder::network::{Kind, MAX_NODES, Network};
+use crate::feeder::network::{GROUND, Kind, MAX_NODES, Network};
 
 /// One branch of the sweep.
 pub(super) enum Op {
@@ -11,6 +11,10 @@ pub(super) enum Op {
     /// where its impedance (n × n, row by row) starts in `PowerFlow::coef`. Small, so that the
     /// sweep streams through the ops.
     Line { n: u8, p: [u32; 3], c: u32, at: u32 },
+    /// A three-conductor line whose impedance has one self and one mutual term (a cable given
+    /// by its sequence impedances, as most are): `at` holds self − mutual, then mutual, so its
+    /// drop takes four products instead of nine.
+    Balanced { p: [u32; 3], c: u32, at: u32 },
     /// A branch through a transformer or of parallel elements.
     General(GeneralOp),
     /// Any other branch, by index.
@@ -49,6 +53,36 @@ pub(super) fn line_forward<const N: usize>(
         v[g] = x;
     }
     worst
+}
+
+/// A balanced line's child voltages (see `Op::Balanced`) and their largest change.
+#[inline(always)]
+pub(super) fn balanced_forward(
+    v: &mut [C64],
+    j: &[C64],
+    inv_base: &[f64],
+    p: &[u32; 3],
+    c: usize,
+    z: &[C64],
+) -> u64 {
+    let jc = [j[c], j[c + 1], j[c + 2]];
+    let common = z[1] * (jc[0] + jc[1] + jc[2]);
+    let mut worst = 0u64;
+    for r in 0..3 {
+        let x = v[p[r] as usize] - z[0] * jc[r] - common;
+        let g = c + r;
+        worst = worst.max(change_bits(x, v[g], inv_base[g]));
+        v[g] = x;
+    }
+    worst
+}
+
+/// A three-by-three impedance of one self and one mutual term, as self − mutual and mutual.
+fn balanced(z: &[C64]) -> Option<[C64; 2]> {
+    let [s, m, m2, m3, s2, m5, m6, m7, s3] = *z else {
+        return None;
+    };
+    ([s2, s3] == [s, s] && [m2, m3, m5, m6, m7] == [m; 5]).then(|| [s - m, m])
 }
 
 /// A general branch: its parent's and child's first nodes and node counts, and where its
@@ -100,48 +134,230 @@ impl GeneralOp {
     }
 }
 
-pub(super) fn ops(net: &Network) -> (Vec<Op>, Vec<C64>) {
+/// The sweep's ops and their coefficients, and the buses it passes over.
+pub(super) fn ops(net: &Network) -> (Vec<Op>, Vec<C64>, Vec<Passed>) {
+    let passing = passing_buses(net);
     let mut coef = Vec::new();
-    let ops = net
-        .branches
-        .iter()
-        .enumerate()
-        .map(|(k, br)| {
-            let (pb, cb) = (&net.buses[br.parent], &net.buses[br.child]);
-            match &br.kind {
-                Kind::Series { pmap, z } if (1..=3).contains(&pmap.len()) => {
-                    let at = coef.len() as u32;
-                    coef.extend_from_slice(z);
-                    let mut p = [0; 3];
-                    for (k, &m) in pmap.iter().enumerate() {
-                        p[k] = (pb.offset + m) as u32;
+    let mut passed = Vec::new();
+    let mut ops = Vec::with_capacity(net.branches.len());
+    for (k, br) in net.branches.iter().enumerate() {
+        let (pb, cb) = (&net.buses[br.parent], &net.buses[br.child]);
+        let op = match &br.kind {
+            // Inside a chain: the chain's first line carries it.
+            Kind::Series { .. } if passing[br.parent].is_some() => continue,
+            Kind::Series { pmap, z } if (1..=3).contains(&pmap.len()) => {
+                let (mut pmap, mut z, mut end, mut into) = (pmap.clone(), z.clone(), br.child, k);
+                let first = passed.len();
+                while let Some(out) = passing[end] {
+                    passed.push(Passed::new(net, into, out));
+                    let Kind::Series { pmap: next, z: zn } = &net.branches[out].kind else {
+                        unreachable!("a passing bus leads on by a plain line");
+                    };
+                    (pmap, z) = in_series(&pmap, &z, next, zn);
+                    (end, into) = (net.branches[out].child, out);
+                }
+                reach_end(&mut passed[first..], net.buses[end].offset);
+                let at = coef.len() as u32;
+                let mut p = [0; 3];
+                for (k, &m) in pmap.iter().enumerate() {
+                    p[k] = (pb.offset + m) as u32;
+                }
+                let c = net.buses[end].offset as u32;
+                match balanced(&z) {
+                    Some(b) => {
+                        coef.extend_from_slice(&b);
+                        Op::Balanced { p, c, at }
                     }
-                    Op::Line {
-                        n: pmap.len() as u8,
-                        p,
-                        c: cb.offset as u32,
-                        at,
+                    None => {
+                        coef.extend_from_slice(&z);
+                        let n = pmap.len() as u8;
+                        Op::Line { n, p, c, at }
                     }
                 }
-                Kind::General { a, b, t, yoc, yg } => {
-                    let at = coef.len();
-                    for m in [a, b, t, yoc, yg] {
-                        coef.extend_from_slice(m);
-                    }
-                    Op::General(GeneralOp {
-                        p: pb.offset as u32,
-                        np: pb.nodes.len() as u8,
-                        c: cb.offset as u32,
-                        nc: cb.nodes.len() as u8,
-                        at: at as u32,
-                        stand_in: !yg.is_empty(),
-                    })
-                }
-                Kind::Series { .. } => Op::Branch(k),
             }
+            Kind::General { a, b, t, yoc, yg } => {
+                let at = coef.len();
+                for m in [a, b, t, yoc, yg] {
+                    coef.extend_from_slice(m);
+                }
+                Op::General(GeneralOp {
+                    p: pb.offset as u32,
+                    np: pb.nodes.len() as u8,
+                    c: cb.offset as u32,
+                    nc: cb.nodes.len() as u8,
+                    at: at as u32,
+                    stand_in: !yg.is_empty(),
+                })
+            }
+            Kind::Series { .. } => Op::Branch(k),
+        };
+        ops.push(op);
+    }
+    (ops, coef, passed)
+}
+
+/// A bus the sweep passes over: nothing hangs on it and one plain line leads on from it, so
+/// the lines into and out of it act as one impedance (their sum) and its voltage and current
+/// follow from the solution once it has converged. Most buses of a street are such points
+/// along a cable (701 of the European LV feeder's 906), and the sweep then runs over a
+/// quarter of its lines.
+pub(super) struct Passed {
+    /// The bus's first node, its node count and the parent node of each.
+    c: u32,
+    n: u8,
+    p: [u32; 3],
+    /// The impedance of the line into it (n × n, row by row), or if `balanced` its self −
+    /// mutual and mutual terms (see `Op::Balanced`).
+    z: [C64; 9],
+    balanced: bool,
+    /// The first node and node count of the bus at the chain's end, and the node of this bus
+    /// each of its nodes is fed through.
+    end: u32,
+    nn: u8,
+    map: [u8; 3],
+}
+
+/// A chain's passed buses told where it ends: each one's current is the end's.
+fn reach_end(chain: &mut [Passed], end: usize) {
+    let Some(last) = chain.len().checked_sub(1) else {
+        return;
+    };
+    for k in (0..last).rev() {
+        let (before, after) = chain.split_at_mut(k + 1);
+        let (ps, on) = (&mut before[k], &after[0]);
+        // `on.map` names `on`'s nodes; its line's parent nodes are ours.
+        for m in 0..on.nn as usize {
+            ps.map[m] = (on.p[on.map[m] as usize] - ps.c) as u8;
+        }
+        ps.nn = on.nn;
+    }
+    for ps in chain {
+        ps.end = end as u32;
+    }
+}
+
+impl Passed {
+    /// The bus between lines `into` and `out`.
+    fn new(net: &Network, into: usize, out: usize) -> Self {
+        let into = &net.branches[into];
+        let b = &net.buses[into.child];
+        let (Kind::Series { pmap, z }, Kind::Series { pmap: on, .. }) =
+            (&into.kind, &net.branches[out].kind)
+        else {
+            unreachable!("a passed bus sits between plain lines");
+        };
+        let parent = &net.buses[into.parent];
+        let mut ps = Passed {
+            c: b.offset as u32,
+            n: pmap.len() as u8,
+            p: [0; 3],
+            z: [C64::new(0.0, 0.0); 9],
+            balanced: false,
+            end: 0,
+            nn: on.len() as u8,
+            map: [0; 3],
+        };
+        for (k, &m) in pmap.iter().enumerate() {
+            ps.p[k] = (parent.offset + m) as u32;
+        }
+        if let Some(b) = balanced(z) {
+            ps.z[..2].copy_from_slice(&b);
+            ps.balanced = true;
+        } else {
+            ps.z[..z.len()].copy_from_slice(z);
+        }
+        for (k, &m) in on.iter().enumerate() {
+            ps.map[k] = m as u8;
+        }
+        ps
+    }
+}
+
+/// For each bus, the line out of it if the sweep passes over it.
+fn passing_buses(net: &Network) -> Vec<Option<usize>> {
+    let plain = |k: usize| matches!(&net.branches[k].kind, Kind::Series { pmap, .. } if (1..=3).contains(&pmap.len()));
+    let mut out: Vec<Vec<usize>> = vec![vec![]; net.buses.len()];
+    let mut into = vec![None; net.buses.len()];
+    for (k, br) in net.branches.iter().enumerate() {
+        out[br.parent].push(k);
+        into[br.child] = Some(k);
+    }
+    let mut hung = vec![false; net.buses.len()];
+    let node_bus = node_buses(net);
+    for s in &net.shunts {
+        for g in [s.a, s.b].into_iter().filter(|&g| g != GROUND) {
+            hung[node_bus[g]] = true;
+        }
+    }
+    (0..net.buses.len())
+        .map(|b| {
+            into[b].filter(|&k| plain(k))?;
+            let lines_in_and_out = out[b].len() == 1 && plain(out[b][0]);
+            (lines_in_and_out && !hung[b]).then(|| out[b][0])
         })
-        .collect();
-    (ops, coef)
+        .collect()
+}
+
+/// The bus of every node.
+fn node_buses(net: &Network) -> Vec<usize> {
+    let mut out = vec![0; net.n_nodes];
+    for (b, bus) in net.buses.iter().enumerate() {
+        for k in 0..bus.nodes.len() {
+            out[bus.offset + k] = b;
+        }
+    }
+    out
+}
+
+/// Two lines in series through a bus with nothing on it: the parent node of each far node, and
+/// the impedance seen from the parent (the near line's, between the nodes the far line
+/// continues, plus the far line's).
+fn in_series(pmap: &[usize], z: &[C64], next: &[usize], zn: &[C64]) -> (Vec<usize>, Vec<C64>) {
+    let (n, m) = (pmap.len(), next.len());
+    let p = next.iter().map(|&k| pmap[k]).collect();
+    let mut sum = zn.to_vec();
+    for r in 0..m {
+        for k in 0..m {
+            sum[r * m + k] += z[next[r] * n + next[k]];
+        }
+    }
+    (p, sum)
+}
+
+/// The voltages and currents of the buses the sweep passed over, from the solution: each
+/// bus's current is its chain's end's, and its voltage its parent's less its line's drop.
+pub(super) fn fill_passed(passed: &[Passed], v: &mut [C64], j: &mut [C64]) {
+    for ps in passed {
+        match ps.n {
+            3 => fill_one::<3>(ps, v, j),
+            2 => fill_one::<2>(ps, v, j),
+            _ => fill_one::<1>(ps, v, j),
+        }
+    }
+}
+
+#[inline(always)]
+fn fill_one<const N: usize>(ps: &Passed, v: &mut [C64], j: &mut [C64]) {
+    let (c, end) = (ps.c as usize, ps.end as usize);
+    let mut jc = [C64::new(0.0, 0.0); N];
+    for k in 0..ps.nn as usize {
+        jc[ps.map[k] as usize] += j[end + k];
+    }
+    j[c..c + N].copy_from_slice(&jc);
+    if N == 3 && ps.balanced {
+        let common = ps.z[1] * jc.iter().sum::<C64>();
+        for r in 0..N {
+            v[c + r] = v[ps.p[r] as usize] - ps.z[0] * jc[r] - common;
+        }
+        return;
+    }
+    for r in 0..N {
+        let mut x = v[ps.p[r] as usize];
+        for (z, i) in ps.z[N * r..N * (r + 1)].iter().zip(&jc) {
+            x -= z * i;
+        }
+        v[c + r] = x;
+    }
 }
 
 /// What a general branch's child draws, less its ground stand-in's share (which the branch's
