@@ -31,6 +31,11 @@ impl Series {
         self.len() == 0
     }
 
+    /// Every row removed, the columns' memory kept for the next.
+    pub fn clear(&mut self) {
+        self.columns.iter_mut().for_each(Vec::clear);
+    }
+
     /// Append one row; `values` must match the value columns.
     pub fn push(&mut self, t: f64, values: &[f64]) {
         assert_eq!(values.len() + 1, self.columns.len(), "row width");

@@ -13,7 +13,9 @@ use record::schema;
 use record::{EventRow, Kind, Meta, Series};
 use serde_json::Value;
 
-/// Rows of the wide series buffered before they are split into the two tables.
+/// Fewest rows of the wide series buffered before they are split into the two tables. A site
+/// of many loads buffers as many rows as make one row group of the loads table, which is then
+/// written as split, without first being stacked onto the rest of its group and copied whole.
 const BUFFERED: usize = 4096;
 
 /// Rows of a row group of the site table, and of the loads table (a row per load and
@@ -36,6 +38,8 @@ pub struct TableWriter {
     /// The site as the run started: what splits the rows.
     site: Meta,
     buffer: Series,
+    /// Rows buffered before a split.
+    rows: usize,
     written: Option<(Table, Table)>,
 }
 
@@ -94,6 +98,7 @@ impl TableWriter {
             dir: dir.to_path_buf(),
             site: site.clone(),
             buffer: Series::new(names[1..].iter().cloned()),
+            rows: BUFFERED.max(LOADS_GROUP.div_ceil(site.loads.len().max(1))),
             written: None,
         })
     }
@@ -110,7 +115,7 @@ impl TableWriter {
             ));
         }
         self.buffer.push(t, values);
-        if self.buffer.len() >= BUFFERED {
+        if self.buffer.len() >= self.rows {
             self.flush(false)?;
         }
         Ok(())
@@ -129,7 +134,7 @@ impl TableWriter {
         };
         site_t.add(dir, site, all)?;
         loads_t.add(dir, loads, all)?;
-        self.buffer = Series::new(self.buffer.names()[1..].iter().cloned());
+        self.buffer.clear();
         Ok(())
     }
 
@@ -203,7 +208,12 @@ pub(crate) fn split(meta: &Meta, series: &Series) -> Result<(DataFrame, DataFram
     let mut quantities: Vec<String> = Vec::new();
     for name in names {
         match owner(name) {
-            None => site.push(column(meta, name, name, series.column(name).unwrap_or(&[]))),
+            None => site.push(column(
+                meta,
+                name,
+                name,
+                series.column(name).unwrap_or(&[]).to_vec(),
+            )),
             Some(i) => {
                 if i == 0
                     && let Some(q) = schema::member_quantity(scope, &meta.loads[0].name, name)
@@ -236,14 +246,14 @@ pub(crate) fn split(meta: &Meta, series: &Series) -> Result<(DataFrame, DataFram
                 .ok_or_else(|| format!("load {:?} has no column {name:?}", l.name))?;
             values.extend_from_slice(c);
         }
-        cols.push(column(meta, q, q, &values));
+        cols.push(column(meta, q, q, values));
     }
     let loads = DataFrame::new(n, cols).map_err(|e| e.to_string())?;
     Ok((site, loads))
 }
 
 /// A numeric column, or its labels where `quantity` is coded.
-fn column(meta: &Meta, name: &str, quantity: &str, values: &[f64]) -> Column {
+fn column(meta: &Meta, name: &str, quantity: &str, values: Vec<f64>) -> Column {
     match meta.codes.get(quantity) {
         None => Column::new(name.into(), values),
         Some(labels) => {

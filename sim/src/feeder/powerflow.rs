@@ -56,6 +56,10 @@ pub struct PowerFlow {
     coef: Vec<C64>,
     /// The buses the sweep passes over, filled in once it has converged.
     passed: Vec<Passed>,
+    /// Each load's shunt phases (indices into `Network::shunts`).
+    load_shunts: Vec<Vec<usize>>,
+    /// Every bus with nodes 1, 2 and 3, source EMF excluded, and those nodes' indices.
+    abc_buses: Vec<(usize, [usize; 3])>,
 }
 
 /// What one call to `solve` did.
@@ -119,6 +123,8 @@ impl PowerFlow {
             ops: vec![],
             coef: vec![],
             passed: vec![],
+            load_shunts: vec![vec![]; feeder.loads.len()],
+            abc_buses: vec![],
             shape_of: shape_indices(
                 feeder,
                 feeder.loads.iter().map(|l| ("load", &l.name, &l.shape)),
@@ -128,6 +134,18 @@ impl PowerFlow {
         (pf.reg_transformer, pf.taps) = regulated_windings(feeder)?;
         pf.cap_controlled = control::resolve_cap_controls(feeder, &pf.net)?;
         (pf.ops, pf.coef, pf.passed) = ops(&pf.net);
+        for (k, s) in pf.net.shunts.iter().enumerate() {
+            if let Shunt::Load(l) = s.of {
+                pf.load_shunts[l].push(k);
+            }
+        }
+        pf.abc_buses = (1..pf.net.buses.len())
+            .filter_map(|b| {
+                let bus = &pf.net.buses[b];
+                let at = |n: usize| Some(bus.offset + bus.nodes.iter().position(|&x| x == n)?);
+                Some((b, [at(1)?, at(2)?, at(3)?]))
+            })
+            .collect();
         pf.no_load();
         pf.assign_bases();
         Ok(pf)
@@ -522,19 +540,16 @@ impl PowerFlow {
 
     /// Phase voltages of a bus with nodes 1, 2 and 3, in that order.
     pub fn bus_abc(&self, bus: &str) -> Option<[C64; 3]> {
-        self.abc(self.bus_index(bus)?)
-    }
-
-    fn abc(&self, b: usize) -> Option<[C64; 3]> {
-        let bus = &self.net.buses[b];
-        let at = |n: usize| Some(self.v[bus.offset + bus.nodes.iter().position(|&x| x == n)?]);
-        Some([at(1)?, at(2)?, at(3)?])
+        let b = self.bus_index(bus)?;
+        let k = self.abc_buses.binary_search_by_key(&b, |x| x.0).ok()?;
+        Some(self.abc_buses[k].1.map(|g| self.v[g]))
     }
 
     /// Every bus with nodes 1, 2 and 3 and its phase voltages, source EMF excluded.
     pub fn three_phase_buses(&self) -> impl Iterator<Item = (&str, [C64; 3])> + '_ {
-        (1..self.net.buses.len())
-            .filter_map(|b| Some((self.net.buses[b].name.as_str(), self.abc(b)?)))
+        self.abc_buses
+            .iter()
+            .map(|(b, g)| (self.net.buses[*b].name.as_str(), g.map(|g| self.v[g])))
     }
 
     /// The secondary bus of every transformer that is not a regulator, once each: where the
@@ -580,7 +595,7 @@ impl PowerFlow {
             v_pu: 0.0,
             s: C64::new(0.0, 0.0),
         };
-        for sh in self.net.shunts.iter().filter(|s| s.of == Shunt::Load(load)) {
+        for sh in self.load_shunts[load].iter().map(|&k| &self.net.shunts[k]) {
             let v = volt(sh.a) - volt(sh.b);
             let i = load_current(sh, &self.feeder.loads[load], self.load_s[load], v);
             out.s += v * i.conj();
