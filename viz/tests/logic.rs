@@ -188,6 +188,22 @@ fn a_click_on_a_home_moves_its_phase_and_its_colour_follows() {
     let mut q = world.query::<(&Home, &Shade)>();
     let after = q.iter(world).find(|(h, _)| h.0 == home).unwrap().1.0;
     assert_eq!(after, palette::PHASES[(k + 1) % 3], "{name}");
+    // The homes' mesh draws it so: a square a home, in load order.
+    let drawn = q.iter(world).filter(|(h, _)| h.0 < home).count();
+    let all = q.iter(world).count();
+    let [.., homes] = app.world().resource::<Picture>().meshes.clone().unwrap();
+    let meshes = app.world().resource::<Assets<Mesh>>();
+    let Some(bevy::mesh::VertexAttributeValues::Float32x4(c)) =
+        meshes.get(&homes).unwrap().attribute(Mesh::ATTRIBUTE_COLOR)
+    else {
+        panic!("home colours")
+    };
+    assert_eq!(c.len(), 4 * all, "a square a home");
+    assert_eq!(
+        c[4 * drawn],
+        after.to_linear().to_f32_array(),
+        "{name} as drawn"
+    );
     let ticker = app.world().resource::<Twin>().ticker.join("\n");
     assert!(ticker.contains(&format!("{name} phase_move")), "{ticker}");
     let world = app.world_mut();
@@ -205,7 +221,7 @@ fn a_click_on_a_home_moves_its_phase_and_its_colour_follows() {
 /// The bus mesh's vertex colours, one per bus (four vertices each), and the line mesh's widest
 /// and narrowest band.
 fn network(app: &mut App) -> (Vec<[f32; 4]>, f32, f32) {
-    let [lines, buses] = app.world().resource::<Picture>().meshes.clone().unwrap();
+    let [lines, buses, _] = app.world().resource::<Picture>().meshes.clone().unwrap();
     let meshes = app.world().resource::<Assets<Mesh>>();
     let colours = match meshes.get(&buses).unwrap().attribute(Mesh::ATTRIBUTE_COLOR) {
         Some(bevy::mesh::VertexAttributeValues::Float32x4(c)) => {
