@@ -15,7 +15,7 @@ mod ops;
 
 use ops::{
     Op, Passed, balanced_forward, change_bits, fill_passed, general_child_current, line_forward,
-    ops,
+    ops, passing_buses,
 };
 
 /// Solved state of a feeder, kept between time steps.
@@ -54,8 +54,10 @@ pub struct PowerFlow {
     /// inline, every general branch's two-port in `coef`.
     ops: Vec<Op>,
     coef: Vec<C64>,
-    /// The buses the sweep passes over, filled in once it has converged.
+    /// The buses the sweep passes over, filled in once it has converged, and for each bus the
+    /// line out of it if it is one.
     passed: Vec<Passed>,
+    passing: Vec<Option<usize>>,
     /// Each load's shunt phases (indices into `Network::shunts`).
     load_shunts: Vec<Vec<usize>>,
     /// Every bus with nodes 1, 2 and 3, source EMF excluded, and those nodes' indices.
@@ -123,6 +125,7 @@ impl PowerFlow {
             ops: vec![],
             coef: vec![],
             passed: vec![],
+            passing: vec![],
             load_shunts: vec![vec![]; feeder.loads.len()],
             abc_buses: vec![],
             shape_of: shape_indices(
@@ -133,7 +136,8 @@ impl PowerFlow {
         };
         (pf.reg_transformer, pf.taps) = regulated_windings(feeder)?;
         pf.cap_controlled = control::resolve_cap_controls(feeder, &pf.net)?;
-        (pf.ops, pf.coef, pf.passed) = ops(&pf.net);
+        pf.passing = passing_buses(&pf.net);
+        (pf.ops, pf.coef, pf.passed) = ops(&pf.net, &pf.passing);
         for (k, s) in pf.net.shunts.iter().enumerate() {
             if let Shunt::Load(l) = s.of {
                 pf.load_shunts[l].push(k);
@@ -256,7 +260,7 @@ impl PowerFlow {
                 reduce::reduce_branch(&mut self.net, k)?;
             }
         }
-        (self.ops, self.coef, self.passed) = ops(&self.net);
+        (self.ops, self.coef, self.passed) = ops(&self.net, &self.passing);
         Ok(())
     }
 

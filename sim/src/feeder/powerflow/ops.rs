@@ -135,8 +135,8 @@ impl GeneralOp {
 }
 
 /// The sweep's ops and their coefficients, and the buses it passes over.
-pub(super) fn ops(net: &Network) -> (Vec<Op>, Vec<C64>, Vec<Passed>) {
-    let passing = passing_buses(net);
+/// `passing` is `passing_buses`' answer: the tree's shape, which a tap change leaves alone.
+pub(super) fn ops(net: &Network, passing: &[Option<usize>]) -> (Vec<Op>, Vec<C64>, Vec<Passed>) {
     let mut coef = Vec::new();
     let mut passed = Vec::new();
     let mut ops = Vec::with_capacity(net.branches.len());
@@ -274,7 +274,7 @@ impl Passed {
 }
 
 /// For each bus, the line out of it if the sweep passes over it.
-fn passing_buses(net: &Network) -> Vec<Option<usize>> {
+pub(super) fn passing_buses(net: &Network) -> Vec<Option<usize>> {
     let plain = |k: usize| matches!(&net.branches[k].kind, Kind::Series { pmap, .. } if (1..=3).contains(&pmap.len()));
     let mut out: Vec<Vec<usize>> = vec![vec![]; net.buses.len()];
     let mut into = vec![None; net.buses.len()];
