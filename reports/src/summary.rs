@@ -251,9 +251,12 @@ impl Spans {
         for c in first..=last {
             let from = c as f64 * stretch - self.offset - self.width;
             let to = (c + 1) as f64 * stretch - self.offset + self.width;
-            let rows = lf
-                .clone()
-                .filter(col("t").gt_eq(lit(from)).and(col("t").lt(lit(to))));
+            // One interval, not two comparisons: polars skips row groups on a float column's
+            // maximum only for `is_between` (NaN-safe), so `t >= from` read every row group
+            // from the file's start, each stretch more than the last.
+            let rows =
+                lf.clone()
+                    .filter(col("t").is_between(lit(from), lit(to), ClosedInterval::Left));
             let spans = c * CHUNK_SPANS..(c + 1) * CHUNK_SPANS;
             let within = col("span")
                 .gt_eq(lit(spans.start))
