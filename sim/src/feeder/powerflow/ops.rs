@@ -30,10 +30,9 @@ pub(super) fn change_bits(new: C64, old: C64, inv_base: f64) -> u64 {
 }
 
 /// A line's child voltages from its parent's, less its drop; the largest change (squared, in
-/// pu, as `change_bits`). A `BALANCED` line's `z` is its self − mutual and mutual terms (see
-/// `Op::Balanced`), any other's its n × n impedance.
+/// pu, as `change_bits`).
 #[inline(always)]
-pub(super) fn line_forward<const N: usize, const BALANCED: bool>(
+pub(super) fn line_forward<const N: usize>(
     v: &mut [C64],
     j: &[C64],
     inv_base: &[f64],
@@ -43,21 +42,34 @@ pub(super) fn line_forward<const N: usize, const BALANCED: bool>(
 ) -> u64 {
     let mut jc = [C64::new(0.0, 0.0); N];
     jc.copy_from_slice(&j[c..c + N]);
-    let common = if BALANCED {
-        z[1] * jc.iter().sum::<C64>()
-    } else {
-        C64::new(0.0, 0.0)
-    };
     let mut worst = 0u64;
     for r in 0..N {
         let mut x = v[p[r] as usize];
-        if BALANCED {
-            x -= z[0] * jc[r] + common;
-        } else {
-            for (z, i) in z[N * r..N * (r + 1)].iter().zip(&jc) {
-                x -= z * i;
-            }
+        for k in 0..N {
+            x -= z[N * r + k] * jc[k];
         }
+        let g = c + r;
+        worst = worst.max(change_bits(x, v[g], inv_base[g]));
+        v[g] = x;
+    }
+    worst
+}
+
+/// A balanced line's child voltages (see `Op::Balanced`) and their largest change.
+#[inline(always)]
+pub(super) fn balanced_forward(
+    v: &mut [C64],
+    j: &[C64],
+    inv_base: &[f64],
+    p: &[u32; 3],
+    c: usize,
+    z: &[C64],
+) -> u64 {
+    let jc = [j[c], j[c + 1], j[c + 2]];
+    let common = z[1] * (jc[0] + jc[1] + jc[2]);
+    let mut worst = 0u64;
+    for r in 0..3 {
+        let x = v[p[r] as usize] - z[0] * jc[r] - common;
         let g = c + r;
         worst = worst.max(change_bits(x, v[g], inv_base[g]));
         v[g] = x;
@@ -314,21 +326,37 @@ fn in_series(pmap: &[usize], z: &[C64], next: &[usize], zn: &[C64]) -> (Vec<usiz
 
 /// The voltages and currents of the buses the sweep passed over, from the solution: each
 /// bus's current is its chain's end's, and its voltage its parent's less its line's drop.
-pub(super) fn fill_passed(passed: &[Passed], v: &mut [C64], j: &mut [C64], inv_base: &[f64]) {
+pub(super) fn fill_passed(passed: &[Passed], v: &mut [C64], j: &mut [C64]) {
     for ps in passed {
-        let (c, end, n) = (ps.c as usize, ps.end as usize, ps.n as usize);
-        let mut jc = [C64::new(0.0, 0.0); 3];
-        for k in 0..ps.nn as usize {
-            jc[ps.map[k] as usize] += j[end + k];
+        match ps.n {
+            3 => fill_one::<3>(ps, v, j),
+            2 => fill_one::<2>(ps, v, j),
+            _ => fill_one::<1>(ps, v, j),
         }
-        j[c..c + n].copy_from_slice(&jc[..n]);
-        let (p, z) = (&ps.p, &ps.z[..]);
-        match (n, ps.balanced) {
-            (3, true) => line_forward::<3, true>(v, j, inv_base, p, c, z),
-            (3, false) => line_forward::<3, false>(v, j, inv_base, p, c, z),
-            (2, _) => line_forward::<2, false>(v, j, inv_base, p, c, z),
-            _ => line_forward::<1, false>(v, j, inv_base, p, c, z),
-        };
+    }
+}
+
+#[inline(always)]
+fn fill_one<const N: usize>(ps: &Passed, v: &mut [C64], j: &mut [C64]) {
+    let (c, end) = (ps.c as usize, ps.end as usize);
+    let mut jc = [C64::new(0.0, 0.0); N];
+    for k in 0..ps.nn as usize {
+        jc[ps.map[k] as usize] += j[end + k];
+    }
+    j[c..c + N].copy_from_slice(&jc);
+    if N == 3 && ps.balanced {
+        let common = ps.z[1] * jc.iter().sum::<C64>();
+        for r in 0..N {
+            v[c + r] = v[ps.p[r] as usize] - ps.z[0] * jc[r] - common;
+        }
+        return;
+    }
+    for r in 0..N {
+        let mut x = v[ps.p[r] as usize];
+        for (z, i) in ps.z[N * r..N * (r + 1)].iter().zip(&jc) {
+            x -= z * i;
+        }
+        v[c + r] = x;
     }
 }
 
