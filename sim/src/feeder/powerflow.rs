@@ -14,8 +14,7 @@ mod control;
 mod ops;
 
 use ops::{
-    Op, Passed, balanced_forward, change_bits, fill_passed, general_child_current, line_forward,
-    ops, passing_buses,
+    Op, Passed, change_bits, fill_passed, general_child_current, line_forward, ops, passing_buses,
 };
 
 /// Solved state of a feeder, kept between time steps.
@@ -434,9 +433,9 @@ impl PowerFlow {
                     let (c, z) = (c as usize, &self.coef[at as usize..]);
                     let (v, j, b) = (&mut self.v, &self.j, &self.inv_base);
                     let d = match n {
-                        3 => line_forward::<3>(v, j, b, &p, c, z),
-                        2 => line_forward::<2>(v, j, b, &p, c, z),
-                        _ => line_forward::<1>(v, j, b, &p, c, z),
+                        3 => line_forward::<3, false>(v, j, b, &p, c, z),
+                        2 => line_forward::<2, false>(v, j, b, &p, c, z),
+                        _ => line_forward::<1, false>(v, j, b, &p, c, z),
                     };
                     worst = worst.max(d);
                     continue;
@@ -444,7 +443,7 @@ impl PowerFlow {
                 &Op::Balanced { p, c, at } => {
                     let (v, j, b) = (&mut self.v, &self.j, &self.inv_base);
                     let z = &self.coef[at as usize..];
-                    worst = worst.max(balanced_forward(v, j, b, &p, c as usize, z));
+                    worst = worst.max(line_forward::<3, true>(v, j, b, &p, c as usize, z));
                     continue;
                 }
                 Op::General(g) => {

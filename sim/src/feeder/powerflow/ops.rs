@@ -30,9 +30,9 @@ pub(super) fn change_bits(new: C64, old: C64, inv_base: f64) -> u64 {
 }
 
 /// A line's child voltages from its parent's, less its drop; the largest change (squared, in
-/// pu, as `change_bits`).
+/// pu, as `change_bits`). `z` as `drops` takes it.
 #[inline(always)]
-pub(super) fn line_forward<const N: usize>(
+pub(super) fn line_forward<const N: usize, const BALANCED: bool>(
     v: &mut [C64],
     j: &[C64],
     inv_base: &[f64],
@@ -42,12 +42,10 @@ pub(super) fn line_forward<const N: usize>(
 ) -> u64 {
     let mut jc = [C64::new(0.0, 0.0); N];
     jc.copy_from_slice(&j[c..c + N]);
+    let d = drops::<N, BALANCED>(z, &jc);
     let mut worst = 0u64;
     for r in 0..N {
-        let mut x = v[p[r] as usize];
-        for k in 0..N {
-            x -= z[N * r + k] * jc[k];
-        }
+        let x = v[p[r] as usize] - d[r];
         let g = c + r;
         worst = worst.max(change_bits(x, v[g], inv_base[g]));
         v[g] = x;
@@ -55,26 +53,24 @@ pub(super) fn line_forward<const N: usize>(
     worst
 }
 
-/// A balanced line's child voltages (see `Op::Balanced`) and their largest change.
+/// A line's drop on each conductor for currents `jc`: `z` is its N × N impedance, row by row,
+/// or if `BALANCED` its self − mutual and mutual terms (see `Op::Balanced`).
 #[inline(always)]
-pub(super) fn balanced_forward(
-    v: &mut [C64],
-    j: &[C64],
-    inv_base: &[f64],
-    p: &[u32; 3],
-    c: usize,
-    z: &[C64],
-) -> u64 {
-    let jc = [j[c], j[c + 1], j[c + 2]];
-    let common = z[1] * (jc[0] + jc[1] + jc[2]);
-    let mut worst = 0u64;
-    for r in 0..3 {
-        let x = v[p[r] as usize] - z[0] * jc[r] - common;
-        let g = c + r;
-        worst = worst.max(change_bits(x, v[g], inv_base[g]));
-        v[g] = x;
+fn drops<const N: usize, const BALANCED: bool>(z: &[C64], jc: &[C64; N]) -> [C64; N] {
+    let mut d = [C64::new(0.0, 0.0); N];
+    if BALANCED {
+        let common = z[1] * jc.iter().sum::<C64>();
+        for (d, i) in d.iter_mut().zip(jc) {
+            *d = z[0] * i + common;
+        }
+    } else {
+        for (r, d) in d.iter_mut().enumerate() {
+            for (z, i) in z[N * r..N * (r + 1)].iter().zip(jc) {
+                *d += z * i;
+            }
+        }
     }
-    worst
+    d
 }
 
 /// A three-by-three impedance of one self and one mutual term, as self − mutual and mutual.
@@ -328,35 +324,27 @@ fn in_series(pmap: &[usize], z: &[C64], next: &[usize], zn: &[C64]) -> (Vec<usiz
 /// bus's current is its chain's end's, and its voltage its parent's less its line's drop.
 pub(super) fn fill_passed(passed: &[Passed], v: &mut [C64], j: &mut [C64]) {
     for ps in passed {
-        match ps.n {
-            3 => fill_one::<3>(ps, v, j),
-            2 => fill_one::<2>(ps, v, j),
-            _ => fill_one::<1>(ps, v, j),
+        match (ps.n, ps.balanced) {
+            (3, true) => fill_one::<3, true>(ps, v, j),
+            (3, false) => fill_one::<3, false>(ps, v, j),
+            (2, _) => fill_one::<2, false>(ps, v, j),
+            _ => fill_one::<1, false>(ps, v, j),
         }
     }
 }
 
+/// One passed bus: no change measured, as the sweep does not judge convergence here.
 #[inline(always)]
-fn fill_one<const N: usize>(ps: &Passed, v: &mut [C64], j: &mut [C64]) {
+fn fill_one<const N: usize, const BALANCED: bool>(ps: &Passed, v: &mut [C64], j: &mut [C64]) {
     let (c, end) = (ps.c as usize, ps.end as usize);
     let mut jc = [C64::new(0.0, 0.0); N];
     for k in 0..ps.nn as usize {
         jc[ps.map[k] as usize] += j[end + k];
     }
     j[c..c + N].copy_from_slice(&jc);
-    if N == 3 && ps.balanced {
-        let common = ps.z[1] * jc.iter().sum::<C64>();
-        for r in 0..N {
-            v[c + r] = v[ps.p[r] as usize] - ps.z[0] * jc[r] - common;
-        }
-        return;
-    }
+    let d = drops::<N, BALANCED>(&ps.z, &jc);
     for r in 0..N {
-        let mut x = v[ps.p[r] as usize];
-        for (z, i) in ps.z[N * r..N * (r + 1)].iter().zip(&jc) {
-            x -= z * i;
-        }
-        v[c + r] = x;
+        v[c + r] = v[ps.p[r] as usize] - d[r];
     }
 }
 
