@@ -5,6 +5,8 @@
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 use polars::prelude::*;
 
@@ -32,15 +34,180 @@ pub const EVENTS: &str = "events.parquet";
 
 type Batched = polars::io::parquet::write::BatchedWriter<BufWriter<File>>;
 
-/// The site and loads tables of one run directory, written as the rows come.
+/// The site and loads tables of one run directory, written as the rows come. The rows are
+/// split and encoded on a thread of the writer's own while the run fills its next buffer, so
+/// that a run's step waits on Parquet only when the writer falls a whole buffer behind.
 pub struct TableWriter {
     dir: PathBuf,
-    /// The site as the run started: what splits the rows.
-    site: Meta,
     buffer: Series,
-    /// Rows buffered before a split.
+    /// Rows buffered before they are handed to the writing thread.
     rows: usize,
+    /// The other buffer, until the writing thread holds it.
+    spare: Option<Series>,
+    writing: Option<Writing>,
+}
+
+/// The writing thread: full buffers in, emptied buffers back.
+struct Writing {
+    full: SyncSender<Series>,
+    emptied: Receiver<Series>,
+    thread: JoinHandle<(Tables, Result<(), Error>)>,
+}
+
+/// What the writing thread owns: the site that splits the rows and the files written.
+struct Tables {
+    dir: PathBuf,
+    /// The site as the run started.
+    site: Meta,
     written: Option<(Table, Table)>,
+}
+
+impl Tables {
+    /// `buffer`'s rows added to each table; with `all`, every row written.
+    fn flush(&mut self, buffer: &Series, all: bool) -> Result<(), Error> {
+        let dir = &self.dir;
+        let (site, loads) = split(&self.site, buffer).map_err(|e| Error::at(dir, e))?;
+        let (site_t, loads_t) = match &mut self.written {
+            Some(w) => w,
+            None => self.written.insert((
+                Table::open(dir, SITE, SITE_GROUP, site.schema())?,
+                Table::open(dir, LOADS, LOADS_GROUP, loads.schema())?,
+            )),
+        };
+        site_t.add(dir, site, all)?;
+        loads_t.add(dir, loads, all)
+    }
+
+    /// Buffers written as they come, each handed back emptied, until the run's end closes
+    /// `full`; the tables then go back to `finish`.
+    fn serve(
+        mut self,
+        full: Receiver<Series>,
+        emptied: SyncSender<Series>,
+    ) -> (Self, Result<(), Error>) {
+        for mut buffer in full {
+            if let Err(e) = self.flush(&buffer, false) {
+                return (self, Err(e));
+            }
+            buffer.clear();
+            // The run has ended when no one takes the buffer back.
+            let _ = emptied.send(buffer);
+        }
+        (self, Ok(()))
+    }
+}
+
+impl TableWriter {
+    /// The tables of a site `site` describes, its channels `names` (`t` first), in `dir`.
+    pub fn create(dir: &Path, site: &Meta, names: &[String]) -> Result<Self, Error> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::at(dir, e))?;
+        if names.first().map(String::as_str) != Some("t") {
+            return Err(Error::at(dir, "the first channel must be \"t\""));
+        }
+        let tables = Tables {
+            dir: dir.to_path_buf(),
+            site: site.clone(),
+            written: None,
+        };
+        let (full, full_rx) = sync_channel(1);
+        let (emptied_tx, emptied) = sync_channel(1);
+        let thread = std::thread::Builder::new()
+            .name("table-writer".into())
+            .spawn(move || tables.serve(full_rx, emptied_tx))
+            .map_err(|e| Error::at(dir, e))?;
+        let buffer = Series::new(names[1..].iter().cloned());
+        Ok(TableWriter {
+            dir: dir.to_path_buf(),
+            spare: Some(buffer.clone()),
+            buffer,
+            rows: BUFFERED.max(LOADS_GROUP.div_ceil(site.loads.len().max(1))),
+            writing: Some(Writing {
+                full,
+                emptied,
+                thread,
+            }),
+        })
+    }
+
+    pub fn push(&mut self, t: f64, values: &[f64]) -> Result<(), Error> {
+        if values.len() + 1 != self.buffer.names().len() {
+            return Err(Error::at(
+                &self.dir,
+                format!(
+                    "a row of {} values for {} channels",
+                    values.len(),
+                    self.buffer.names().len() - 1
+                ),
+            ));
+        }
+        self.buffer.push(t, values);
+        if self.buffer.len() >= self.rows {
+            self.hand_over()?;
+        }
+        Ok(())
+    }
+
+    /// The full buffer handed to the writing thread, and the other one filled next; it is
+    /// waited for while the thread still writes it.
+    fn hand_over(&mut self) -> Result<(), Error> {
+        let Some(w) = &self.writing else {
+            return Err(self.stopped());
+        };
+        let next = match self.spare.take() {
+            Some(s) => Some(s),
+            None => w.emptied.recv().ok(),
+        };
+        let Some(next) = next else {
+            return Err(self.stopped());
+        };
+        let full = std::mem::replace(&mut self.buffer, next);
+        if w.full.send(full).is_err() {
+            return Err(self.stopped());
+        }
+        Ok(())
+    }
+
+    /// Why the writing thread stopped before the run's end: its error.
+    fn stopped(&mut self) -> Error {
+        match self.writing.take().map(|w| w.thread.join()) {
+            Some(Ok((_, Err(e)))) => e,
+            _ => Error::at(&self.dir, "the table writer stopped"),
+        }
+    }
+
+    /// The tables closed, with `meta.json` (the run's, as it ended) and the events beside them.
+    pub fn finish(mut self, meta: &Meta, events: &[EventRow]) -> Result<(), Error> {
+        let Some(Writing { full, thread, .. }) = self.writing.take() else {
+            return Err(self.stopped());
+        };
+        drop(full);
+        let Ok((mut tables, written)) = thread.join() else {
+            return Err(Error::at(&self.dir, "the table writer panicked"));
+        };
+        written?;
+        if tables.written.is_none() && self.buffer.is_empty() {
+            // Nothing recorded: empty tables of the site as it ended (a feeder that never
+            // solved has no homes).
+            tables.site = meta.clone();
+        }
+        tables.flush(&self.buffer, true)?;
+        for t in tables
+            .written
+            .iter()
+            .flat_map(|(site, loads)| [site, loads])
+        {
+            t.w.finish()
+                .map_err(|e| Error::at(&part(&self.dir, t.name), e))?;
+        }
+        write_parquet(&part(&self.dir, EVENTS), &events_frame(events))?;
+        run_dir::write_meta(&self.dir, meta)?;
+        // The site table last: a directory with one has all of them.
+        for name in [LOADS, EVENTS, SITE] {
+            let (from, to) = (part(&self.dir, name), self.dir.join(name));
+            std::fs::rename(&from, &to).map_err(|e| Error::at(&from, e))?;
+        }
+        Ok(())
+    }
 }
 
 /// One table's file and the rows of its next row group.
@@ -83,79 +250,6 @@ impl Table {
             pending.rechunk_mut();
             self.w.write_batch(pending).map_err(at)?;
             self.pending = None;
-        }
-        Ok(())
-    }
-}
-impl TableWriter {
-    /// The tables of a site `site` describes, its channels `names` (`t` first), in `dir`.
-    pub fn create(dir: &Path, site: &Meta, names: &[String]) -> Result<Self, Error> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::at(dir, e))?;
-        if names.first().map(String::as_str) != Some("t") {
-            return Err(Error::at(dir, "the first channel must be \"t\""));
-        }
-        Ok(TableWriter {
-            dir: dir.to_path_buf(),
-            site: site.clone(),
-            buffer: Series::new(names[1..].iter().cloned()),
-            rows: BUFFERED.max(LOADS_GROUP.div_ceil(site.loads.len().max(1))),
-            written: None,
-        })
-    }
-
-    pub fn push(&mut self, t: f64, values: &[f64]) -> Result<(), Error> {
-        if values.len() + 1 != self.buffer.names().len() {
-            return Err(Error::at(
-                &self.dir,
-                format!(
-                    "a row of {} values for {} channels",
-                    values.len(),
-                    self.buffer.names().len() - 1
-                ),
-            ));
-        }
-        self.buffer.push(t, values);
-        if self.buffer.len() >= self.rows {
-            self.flush(false)?;
-        }
-        Ok(())
-    }
-
-    /// The buffered rows added to each table; with `all`, every row written.
-    fn flush(&mut self, all: bool) -> Result<(), Error> {
-        let dir = &self.dir;
-        let (site, loads) = split(&self.site, &self.buffer).map_err(|e| Error::at(dir, e))?;
-        let (site_t, loads_t) = match &mut self.written {
-            Some(w) => w,
-            None => self.written.insert((
-                Table::open(dir, SITE, SITE_GROUP, site.schema())?,
-                Table::open(dir, LOADS, LOADS_GROUP, loads.schema())?,
-            )),
-        };
-        site_t.add(dir, site, all)?;
-        loads_t.add(dir, loads, all)?;
-        self.buffer.clear();
-        Ok(())
-    }
-
-    /// The tables closed, with `meta.json` (the run's, as it ended) and the events beside them.
-    pub fn finish(mut self, meta: &Meta, events: &[EventRow]) -> Result<(), Error> {
-        if self.written.is_none() && self.buffer.is_empty() {
-            // Nothing recorded: empty tables of the site as it ended (a feeder that never
-            // solved has no homes).
-            self.site = meta.clone();
-        }
-        self.flush(true)?;
-        for t in self.written.iter().flat_map(|(site, loads)| [site, loads]) {
-            t.w.finish()
-                .map_err(|e| Error::at(&part(&self.dir, t.name), e))?;
-        }
-        write_parquet(&part(&self.dir, EVENTS), &events_frame(events))?;
-        run_dir::write_meta(&self.dir, meta)?;
-        // The site table last: a directory with one has all of them.
-        for name in [LOADS, EVENTS, SITE] {
-            let (from, to) = (part(&self.dir, name), self.dir.join(name));
-            std::fs::rename(&from, &to).map_err(|e| Error::at(&from, e))?;
         }
         Ok(())
     }
