@@ -421,10 +421,12 @@ impl Controller {
         let other = 1 - preferred;
         let dead_time_done =
             self.opened_at[other].is_none_or(|t| now.since(t) >= self.s.ats.dead_time.duration());
+        let barred = preferred == SourceId::Main as usize && self.ats.main_barred();
         if !self.closed[preferred]
             && !self.closed[other]
             && dead_time_done
             && self.guards[preferred].allows()
+            && !barred
         {
             self.closed[preferred] = true;
         }

@@ -318,6 +318,18 @@ impl Ats {
         }
     }
 
+    /// Whether a main that opened must stay open: after a brownout is declared and until the
+    /// load has moved, it failed too often to be closed again onto its fault at each dropout.
+    pub fn main_barred(&self) -> bool {
+        self.committed
+            && matches!(
+                self.state,
+                AtsState::StartDelay { .. }
+                    | AtsState::Starting { .. }
+                    | AtsState::TransferDelay { .. }
+            )
+    }
+
     pub fn engine_start(&self) -> bool {
         self.engine
     }

@@ -40,9 +40,11 @@ fn pdu_spec() -> PduSpec {
                     pf: 0.95,
                 },
                 harmonics: kinds[k % 3].clone(),
+                leg: Default::default(),
             })
             .collect(),
         seed: 1,
+        service: Default::default(),
     }
 }
 

@@ -70,4 +70,21 @@ pub struct Readings {
     pub bus_v: f64,
     pub bus_hz: f64,
     pub loads: Vec<LoadReading>,
+    /// A split-phase panel's legs (none on a single-phase panel).
+    pub legs: Option<Legs>,
+}
+
+/// A split-phase panel's meters: each leg against the neutral bar (two-element metering, whose
+/// powers sum to the panel's), and the neutral.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Legs {
+    /// L1 and L2 to the neutral bar, V rms.
+    pub v: [f64; 2],
+    /// Each leg's current from the feeding source, A rms.
+    pub i: [f64; 2],
+    /// Each leg's active (W) and reactive (var) power.
+    pub p: [f64; 2],
+    pub q: [f64; 2],
+    /// The neutral's current back to the source, A rms: the 120 V circuits' difference.
+    pub neutral_i: f64,
 }

@@ -96,6 +96,25 @@ pub fn pdu_channels(loads: &[String]) -> Vec<Channel> {
     c
 }
 
+/// A split-phase panel's legs, `leg/{L1,L2}/{quantity}`, each metered against the neutral bar,
+/// then the neutral's current: the site row's tail on such a panel.
+pub const LEGS: [&str; 2] = ["L1", "L2"];
+pub const LEG: [(&str, &str); 4] = [("v", V), ("i", A), ("p", W), ("q", VAR)];
+pub const NEUTRAL_I: &str = "neutral/i";
+
+/// The channels of a split-phase panel's legs and neutral.
+pub fn leg_channels() -> Vec<Channel> {
+    let mut c: Vec<Channel> = LEGS
+        .iter()
+        .flat_map(|l| {
+            LEG.iter()
+                .map(move |(q, u)| Channel::new(format!("leg/{l}/{q}"), u))
+        })
+        .collect();
+    c.push(Channel::new(NEUTRAL_I.into(), A));
+    c
+}
+
 /// A feeder's site channels: the source's power and energy, the worst voltage unbalance factor
 /// of any three-phase bus and the lowest and highest load voltage.
 pub const FEEDER_SITE: [(&str, &str); 6] = [

@@ -10,6 +10,7 @@ pub mod harmonics;
 pub mod home;
 pub mod link;
 pub mod load;
+pub mod panel;
 pub mod pdu;
 pub mod rng;
 pub mod sensor;
@@ -17,7 +18,7 @@ pub mod source;
 pub mod transducer;
 pub mod waveform;
 
-pub use load::{Harmonics, LoadModel, LoadSpec};
+pub use load::{Harmonics, Leg, LoadModel, LoadSpec};
 pub use pdu::{Actuation, Pdu, PduSpec};
 pub use sensor::SensorFault;
 pub use source::{SourceKind, SourceSpec};

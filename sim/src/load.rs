@@ -39,10 +39,34 @@ impl Harmonics {
     }
 }
 
+/// Where a load's circuit is wired on a split-phase panel: a 120 V circuit from one leg to the
+/// neutral, or a 240 V circuit across both legs (two-pole breaker, no neutral). A single-phase
+/// panel has one line: `L1`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Leg {
+    #[default]
+    L1,
+    L2,
+    L1L2,
+}
+
+impl Leg {
+    /// The circuit's nominal voltage on a panel of `leg_v` a leg.
+    pub fn nominal_v(self, leg_v: f64) -> f64 {
+        match self {
+            Leg::L1 | Leg::L2 => leg_v,
+            Leg::L1L2 => 2.0 * leg_v,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadSpec {
     pub name: String,
     pub model: LoadModel,
+    /// Its circuit on a split-phase panel.
+    #[serde(default)]
+    pub leg: Leg,
     /// The current's harmonic content in waveform runs.
     #[serde(default)]
     pub harmonics: Harmonics,
@@ -258,6 +282,7 @@ mod tests {
                 name: "x".into(),
                 model,
                 harmonics: Harmonics::Linear,
+                leg: Default::default(),
             },
             230.0,
         );

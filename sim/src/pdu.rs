@@ -6,9 +6,10 @@
 use num_complex::Complex64;
 use serde::{Deserialize, Serialize};
 
-use grid_types::{LoadReading, Readings, SourceId, SourceReading};
+use grid_types::{Legs, LoadReading, Readings, SourceId, SourceReading};
 
-use crate::load::{Draw, Load, LoadSpec, VMIN_PU, mag};
+use crate::load::{Draw, Leg, Load, LoadSpec, VMIN_PU, mag};
+use crate::panel;
 use crate::rng::SplitMix64;
 use crate::sensor::{Sensor, SensorFault};
 use crate::source::{GenState, Source, SourceSpec};
@@ -25,6 +26,26 @@ pub struct PduSpec {
     /// Seed for sensor noise.
     #[serde(default)]
     pub seed: u64,
+    /// The panel's wiring.
+    #[serde(default)]
+    pub service: Service,
+}
+
+/// How a panel is wired.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub enum Service {
+    /// One line and a neutral: every load across `nominal_v`.
+    #[default]
+    SinglePhase,
+    /// A North American 120/240 V panel: legs L1 and L2 from a center-tapped source, each
+    /// `nominal_v` (120 V) to the neutral, loads on either leg or across both (`LoadSpec::leg`).
+    /// Each source's impedance is a leg's; the neutral back to the sources' center tap has its
+    /// own, ohms. The sensed source voltage is the leg farthest from nominal and its current
+    /// the larger leg's, as a two-pole transfer switch and breaker see them.
+    SplitPhase {
+        neutral_r_ohm: f64,
+        neutral_x_ohm: f64,
+    },
 }
 
 fn default_nominal_v() -> f64 {
@@ -60,6 +81,11 @@ pub struct Pdu {
     pub main: Source,
     pub backup: Source,
     pub loads: Vec<Load>,
+    service: Service,
+    /// Each source's neutral to the split-phase panel is open (a lost neutral): main, backup.
+    neutral_open: [bool; 2],
+    /// The split-phase panel's last solution.
+    nodes: panel::Nodes,
     main_closed: bool,
     backup_closed: bool,
     relay_cmd: Vec<bool>,
@@ -95,8 +121,14 @@ impl Pdu {
                 .loads
                 .iter()
                 .cloned()
-                .map(|l| Load::new(l, spec.nominal_v))
+                .map(|l| {
+                    let vn = l.leg.nominal_v(spec.nominal_v);
+                    Load::new(l, vn)
+                })
                 .collect(),
+            service: spec.service,
+            neutral_open: [false; 2],
+            nodes: Default::default(),
             sensors_faulty: false,
             draws: vec![Draw::default(); n],
             solved_draws: vec![Draw::default(); n],
@@ -182,7 +214,7 @@ impl Pdu {
         self.load_currents[load]
     }
 
-    /// The current the feeding source delivers, A rms.
+    /// The current the feeding source delivers, A rms (L1's on a split-phase panel).
     pub fn total_current(&self) -> Complex64 {
         if self.connected().is_some() {
             self.total
@@ -194,6 +226,23 @@ impl Pdu {
     /// The source's Thevenin impedance at the fundamental, ohms.
     pub fn source_z(&self, id: SourceId) -> Complex64 {
         self.z(self.source(id))
+    }
+
+    /// A source's neutral to a split-phase panel opened or restored (a lost neutral: fed by
+    /// that source, the 120 V circuits share the legs' 240 V in proportion to their
+    /// impedances). Each source has its own, as through a transfer switch that switches the
+    /// neutral.
+    pub fn set_neutral_open(&mut self, source: SourceId, open: bool) {
+        self.neutral_open[source as usize] = open;
+    }
+
+    pub fn service(&self) -> Service {
+        self.service
+    }
+
+    /// The split-phase panel's node voltages to the sources' center tap: L1, L2, the neutral bar.
+    pub fn panel_nodes(&self) -> panel::Nodes {
+        self.nodes
     }
 
     /// A welded relay stays closed whatever it is told.
@@ -252,7 +301,6 @@ impl Pdu {
     }
 
     fn solve(&mut self) {
-        let vn = self.nominal_v;
         let t = self.t;
         let drawn = |id: SourceId, r: &Readings| match id {
             SourceId::Main => r.main.p,
@@ -272,18 +320,67 @@ impl Pdu {
         for (i, load) in self.loads.iter().enumerate() {
             let closed = self.relay_cmd[i] || self.welded[i];
             self.draws[i] = if closed && energize {
-                load.demand(t, vn)
+                load.demand(t, load.spec.leg.nominal_v(self.nominal_v))
             } else {
                 Draw::default()
             };
             sum.add(&self.draws[i]);
         }
+        let fed = match self.service {
+            Service::SinglePhase => self.solve_bus(conn, e, zs, &sum),
+            Service::SplitPhase {
+                neutral_r_ohm,
+                neutral_x_ohm,
+            } => {
+                let open = conn.is_some_and(|id| self.neutral_open[id as usize]);
+                let zn = (!open).then_some(Complex64::new(neutral_r_ohm, neutral_x_ohm));
+                self.solve_panel(e, zs, zn)
+            }
+        };
+        let feeding = |id, emf| {
+            if conn == Some(id) {
+                fed
+            } else {
+                (emf, 0.0, 0.0, 0.0)
+            }
+        };
+        let (mv, mi, mp, mq) = feeding(SourceId::Main, e_main);
+        let (bv, bi, bp, bq) = feeding(SourceId::Backup, e_backup);
+        self.truth.main = SourceReading {
+            v: mv,
+            hz: f_main,
+            i: mi,
+            p: mp,
+            q: mq,
+        };
+        self.truth.backup = SourceReading {
+            v: bv,
+            hz: f_backup,
+            i: bi,
+            p: bp,
+            q: bq,
+        };
+        self.truth.bus_v = fed.0;
+        self.truth.bus_hz = if energize { hz } else { 0.0 };
+        self.sense();
+    }
+
+    /// The single-phase bus fed by EMF `e` behind `zs` (dead when `e` is zero), its loads
+    /// drawing `sum`: the feeding source's V, I, P and Q.
+    fn solve_bus(
+        &mut self,
+        conn: Option<SourceId>,
+        e: Complex64,
+        zs: Complex64,
+        sum: &Draw,
+    ) -> (f64, f64, f64, f64) {
+        let vn = self.nominal_v;
         let key = Some((conn, e.re));
         let unchanged = self.solved_for == key && self.draws == self.solved_draws;
         let mut v = if mag(self.bus) > 0.0 { self.bus } else { e };
         if unchanged {
             v = self.bus;
-        } else if energize {
+        } else if e.re > 0.0 {
             // V = E - Zs I(V): with the demands summed, only two numbers iterate.
             let one = Complex64::new(1.0, 0.0);
             let vmin2 = (VMIN_PU * vn).powi(2);
@@ -310,37 +407,7 @@ impl Pdu {
         }
         let total = self.total;
         let s_total = v * total.conj();
-        let feeding = |id| {
-            if conn == Some(id) {
-                (mag(v), mag(total), s_total.re, s_total.im)
-            } else {
-                let e = if id == SourceId::Main {
-                    e_main
-                } else {
-                    e_backup
-                };
-                (e, 0.0, 0.0, 0.0)
-            }
-        };
-        let (mv, mi, mp, mq) = feeding(SourceId::Main);
-        let (bv, bi, bp, bq) = feeding(SourceId::Backup);
-        self.truth.main = SourceReading {
-            v: mv,
-            hz: f_main,
-            i: mi,
-            p: mp,
-            q: mq,
-        };
-        self.truth.backup = SourceReading {
-            v: bv,
-            hz: f_backup,
-            i: bi,
-            p: bp,
-            q: bq,
-        };
-        self.truth.bus_v = mag(v);
-        self.truth.bus_hz = if energize { hz } else { 0.0 };
-        self.sense();
+        (mag(v), mag(total), s_total.re, s_total.im)
     }
 
     /// Each load's current and power at bus voltage `v`, and the total current.
@@ -362,6 +429,88 @@ impl Pdu {
             });
         }
         self.total = total;
+    }
+
+    /// The split-phase panel fed by L1's EMF `e` (dead when zero), each leg behind `zs`, the
+    /// neutral `zn` (none when open): each load's truth, the legs' meters, and the feeding source's
+    /// V (the leg farthest from nominal), I (the larger leg's), P and Q (the legs' sums).
+    fn solve_panel(
+        &mut self,
+        e: Complex64,
+        zs: Complex64,
+        zn: Option<Complex64>,
+    ) -> (f64, f64, f64, f64) {
+        let vn = self.nominal_v;
+        let circuits: Vec<(Leg, Draw)> = self
+            .loads
+            .iter()
+            .zip(&self.draws)
+            .map(|(l, d)| (l.spec.leg, *d))
+            .collect();
+        let v = if e.re > 0.0 {
+            let wiring = panel::Wiring {
+                e,
+                zs,
+                zn,
+                leg_v: vn,
+            };
+            let start = if self.nodes[0].norm_sqr() > 0.0 {
+                self.nodes
+            } else {
+                [e, -e, Complex64::default()]
+            };
+            panel::solve(&wiring, &circuits, start)
+        } else {
+            panel::Nodes::default()
+        };
+        self.nodes = v;
+        self.truth.loads.clear();
+        let mut leg_i = [Complex64::default(); 2];
+        for (i, (leg, d)) in circuits.iter().enumerate() {
+            let u = panel::across(&v, *leg);
+            let cur = d.current(u, leg.nominal_v(vn));
+            self.load_currents[i] = cur;
+            match leg {
+                Leg::L1 => leg_i[0] += cur,
+                Leg::L2 => leg_i[1] += cur,
+                Leg::L1L2 => {
+                    leg_i[0] += cur;
+                    leg_i[1] -= cur;
+                }
+            }
+            let s = u * cur.conj();
+            let closed = self.relay_cmd[i] || self.welded[i];
+            self.truth.loads.push(LoadReading {
+                v: if closed { mag(u) } else { 0.0 },
+                i: mag(cur),
+                p: s.re,
+                q: s.im,
+            });
+        }
+        let leg_v = [v[0] - v[2], v[1] - v[2]];
+        let s = [leg_v[0] * leg_i[0].conj(), leg_v[1] * leg_i[1].conj()];
+        let legs = Legs {
+            v: leg_v.map(mag),
+            i: leg_i.map(mag),
+            p: s.map(|s| s.re),
+            q: s.map(|s| s.im),
+            // What the 120 V circuits return: L1's and L2's currents summed, the 240 V ones
+            // cancelling.
+            neutral_i: mag(leg_i[0] + leg_i[1]),
+        };
+        self.truth.legs = Some(legs);
+        self.total = leg_i[0];
+        let worst = if (legs.v[0] - vn).abs() >= (legs.v[1] - vn).abs() {
+            legs.v[0]
+        } else {
+            legs.v[1]
+        };
+        (
+            worst,
+            legs.i[0].max(legs.i[1]),
+            legs.p[0] + legs.p[1],
+            legs.q[0] + legs.q[1],
+        )
     }
 
     fn z(&self, s: &Source) -> Complex64 {
@@ -445,6 +594,7 @@ mod tests {
                         pf: 1.0,
                     },
                     harmonics: Default::default(),
+                    leg: Default::default(),
                 },
                 LoadSpec {
                     name: "psu".into(),
@@ -453,9 +603,11 @@ mod tests {
                         pf: 0.9,
                     },
                     harmonics: Default::default(),
+                    leg: Default::default(),
                 },
             ],
             seed: 1,
+            service: Default::default(),
         }
     }
 

@@ -396,8 +396,10 @@ mod tests {
                     pf: 0.95,
                 },
                 harmonics,
+                leg: Default::default(),
             }],
             seed: 0,
+            service: Default::default(),
         })
     }
 

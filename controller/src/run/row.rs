@@ -10,7 +10,11 @@ use super::{FeederLoop, PduLoop};
 impl PduLoop {
     /// The channels of `row`, in its order.
     pub fn channels(&self) -> Vec<Channel> {
-        schema::pdu_channels(self.names())
+        let mut c = schema::pdu_channels(self.names());
+        if self.split_phase() {
+            c.extend(schema::leg_channels());
+        }
+        c
     }
 
     /// One row: `r` (the twin's truth in a batch run, the meters' readings live), the
@@ -72,6 +76,13 @@ impl PduLoop {
                 f64::from(ctl.load_status(i).code()),
                 energy_j[i],
             ]);
+        }
+        if self.split_phase() {
+            let legs = r.legs.unwrap_or_default();
+            for k in 0..2 {
+                out.extend([legs.v[k], legs.i[k], legs.p[k], legs.q[k]]);
+            }
+            out.push(legs.neutral_i);
         }
     }
 }

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDateTime;
+use grid_types::SourceId;
 use sim::Pdu;
 
 use crate::backend::emulated_hil::{EmulatedHil, LoadMetering, bench_for};
@@ -200,6 +201,7 @@ impl PduLoop {
             };
             match u {
                 Undo::Short(i) => pdu.loads[*i].short_ohm = None,
+                Undo::Neutral(id) => pdu.set_neutral_open(*id, false),
                 Undo::Sensor(Target::Load(n)) => pdu.set_load_sensor_fault(index[n.as_str()], None),
                 Undo::Sensor(Target::Source(id)) => pdu.set_source_sensor_fault(*id, None),
                 Undo::Bus(..) => {}
@@ -314,6 +316,12 @@ impl PduLoop {
         &self.names
     }
 
+    /// Whether the twin's panel is split phase: its row then ends with the legs' meters.
+    pub fn split_phase(&self) -> bool {
+        self.pdu()
+            .is_some_and(|p| p.service() != sim::pdu::Service::SinglePhase)
+    }
+
     /// The twin (None on a real site).
     pub fn pdu(&self) -> Option<&Pdu> {
         self.backend.pdu()
@@ -363,6 +371,8 @@ impl PduLoop {
 #[derive(Debug, Clone)]
 enum Undo {
     Short(usize),
+    /// A source's neutral to the split-phase panel is restored.
+    Neutral(SourceId),
     Sensor(Target),
     /// A bus fault at a node's address (the whole bus: None) ends.
     Bus(BusFault, Option<u8>),
@@ -454,6 +464,12 @@ fn apply(
             pdu.loads[i].short_ohm = Some(*ohms);
             if let Some(d) = duration {
                 undo.push((later(*d), Undo::Short(i)));
+            }
+        }
+        Action::OpenNeutral { source, duration } => {
+            pdu.set_neutral_open(*source, true);
+            if let Some(d) = duration {
+                undo.push((later(*d), Undo::Neutral(*source)));
             }
         }
         Action::LoadStep { load, factor } => pdu.loads[index[load.as_str()]].scale = *factor,

@@ -202,6 +202,7 @@ impl Validator<'_> {
             Action::FrequencyExcursion { .. }
             | Action::FailToStart { .. }
             | Action::ShortCircuit { .. }
+            | Action::OpenNeutral { .. }
             | Action::WeldRelay { .. }
             | Action::SensorFault { .. }
             | Action::BusFault { .. }

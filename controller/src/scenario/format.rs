@@ -218,6 +218,14 @@ pub enum Action {
         #[serde(default)]
         duration: Option<Secs>,
     },
+    /// The source's neutral to a split-phase panel opens (a lost service neutral) for
+    /// `duration` s (for good when absent): fed by it, the 120 V circuits sit in series across
+    /// 240 V.
+    OpenNeutral {
+        source: SourceId,
+        #[serde(default)]
+        duration: Option<Secs>,
+    },
     /// The load's demand is multiplied by `factor` from now on.
     LoadStep {
         load: String,
@@ -282,6 +290,7 @@ impl Action {
             Action::FrequencyExcursion { .. } => "FrequencyExcursion",
             Action::FailToStart { .. } => "FailToStart",
             Action::ShortCircuit { .. } => "ShortCircuit",
+            Action::OpenNeutral { .. } => "OpenNeutral",
             Action::WeldRelay { .. } => "WeldRelay",
             Action::SensorFault { .. } => "SensorFault",
             Action::BusFault { .. } => "BusFault",

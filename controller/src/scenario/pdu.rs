@@ -3,7 +3,8 @@
 //! PDU's own names.
 
 use grid_types::SourceId;
-use sim::{LoadModel, PduSpec, SourceKind, Transducer};
+use sim::pdu::Service;
+use sim::{Leg, LoadModel, PduSpec, SourceKind, Transducer};
 
 use super::format::{
     Action, Anchor, BackendKind, BusFault, Expect, Fidelity, METER_PREFIX, Scenario, Target,
@@ -21,12 +22,34 @@ impl Validator<'_> {
                 "EmulatedField runs a feeder's home nodes; this grid is a PDU".into(),
             ));
         }
+        if pdu.service != Service::SinglePhase {
+            // The emulated meters and measurement nodes, and the waveform synthesizer, meter
+            // one line: a split-phase panel runs on the phasor twin.
+            if self.backend != BackendKind::Sim {
+                return Err(self.at(
+                    "backend",
+                    None,
+                    "a SplitPhase panel runs on the simulated backend (Sim) only".into(),
+                ));
+            }
+            if matches!(s.fidelity, Fidelity::Waveform(_)) {
+                return Err(self.at(
+                    "fidelity",
+                    None,
+                    "a SplitPhase panel is solved as phasors: fidelity Phasor".into(),
+                ));
+            }
+        }
         self.check_fidelity(s, pdu)?;
         self.check_controller(s, pdu)?;
         self.check_timeline(s, pdu)?;
         self.check_expect(s, pdu)?;
         let names: Vec<String> = pdu.loads.iter().map(|l| l.name.clone()).collect();
-        self.check_alerts(s, record::schema::pdu_channels(&names))
+        let mut channels = record::schema::pdu_channels(&names);
+        if pdu.service != Service::SinglePhase {
+            channels.extend(record::schema::leg_channels());
+        }
+        self.check_alerts(s, channels)
     }
 
     pub(super) fn check_grid(&self, pdu: &mut PduSpec) -> Result<(), ScenarioError> {
@@ -47,7 +70,31 @@ impl Validator<'_> {
                 return bad(Some("rating_kw"), format!("{which}: rating_kw must be > 0"));
             }
         }
+        if let Service::SplitPhase {
+            neutral_r_ohm,
+            neutral_x_ohm,
+        } = pdu.service
+            && !(neutral_r_ohm >= 0.0
+                && neutral_x_ohm >= 0.0
+                && neutral_r_ohm + neutral_x_ohm > 0.0
+                && (neutral_r_ohm + neutral_x_ohm).is_finite())
+        {
+            return bad(
+                Some("SplitPhase"),
+                "neutral_r_ohm and neutral_x_ohm must be >= 0, finite, and not both 0".into(),
+            );
+        }
         for (i, l) in pdu.loads.iter().enumerate() {
+            if pdu.service == Service::SinglePhase && l.leg != Leg::L1 {
+                return bad(
+                    Some(&l.name),
+                    format!(
+                        "load {:?} is on {:?}: a SinglePhase panel has one line, L1; \
+                         L2 and L1L2 need service: SplitPhase(...)",
+                        l.name, l.leg
+                    ),
+                );
+            }
             if l.name.is_empty() {
                 return bad(None, format!("load {} has an empty name", i + 1));
             }
@@ -271,6 +318,17 @@ impl Validator<'_> {
                 }
             }
             Action::WeldRelay { load: n } => load(n)?,
+            Action::OpenNeutral { .. } => {
+                if pdu.service == Service::SinglePhase {
+                    return Err(self.at(
+                        "timeline",
+                        Some("OpenNeutral"),
+                        "OpenNeutral opens a split-phase panel's neutral; this PDU's service \
+                         is SinglePhase"
+                            .into(),
+                    ));
+                }
+            }
             Action::SensorFault {
                 target: Target::Load(n),
                 ..
