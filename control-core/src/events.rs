@@ -282,6 +282,10 @@ pub enum EventKind {
     Tap {
         tap: i32,
     },
+    /// Feeders: a capacitor control switched its bank in (`closed`) or out.
+    Capacitor {
+        closed: bool,
+    },
     /// Feeders: a home's phase selector moved it.
     PhaseMove {
         from: Phase,
@@ -366,6 +370,7 @@ pub const EVENT_NAMES: &[&str] = &[
     "voltage_swell",
     "interruption",
     "tap",
+    "capacitor",
     "phase_move",
     "solve_failed",
     "balance_plan",
@@ -408,6 +413,7 @@ impl EventKind {
             EventKind::VoltageSwell { .. } => "voltage_swell",
             EventKind::Interruption { .. } => "interruption",
             EventKind::Tap { .. } => "tap",
+            EventKind::Capacitor { .. } => "capacitor",
             EventKind::PhaseMove { .. } => "phase_move",
             EventKind::SolveFailed { .. } => "solve_failed",
             EventKind::BalancePlan { .. } => "balance_plan",

@@ -138,6 +138,9 @@ pub const FEEDER_HOME: [(&str, &str); 5] = [
 /// and current unbalance.
 pub const HEAD: &str = "head";
 pub const FEEDER_HEAD: [(&str, &str); 2] = [("neutral", A), ("unbalance", PCT)];
+/// How many transformer secondaries a summary or report details: on a feeder of more (the
+/// 8500-node's 1,177 service transformers), the most loaded.
+pub const HEADS_SHOWN: usize = 8;
 
 /// The labels of the coded `phase` channel: a single-phase home's phase is its node; a load
 /// across phases is `polyphase`.

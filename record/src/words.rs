@@ -94,6 +94,8 @@ pub fn sentence(subject: &str, event: &str, detail: &Map<String, Value>) -> Stri
             duration(num("after_s"))
         ),
         "tap" => format!("regulator to tap {}", fixed("tap", 0)),
+        "capacitor" if flag("closed") => "bank switched in".into(),
+        "capacitor" => "bank switched out".into(),
         "phase_move" => format!("moved from phase {} to {}", text("from"), text("to")),
         "solve_failed" => format!("power flow failed: {}", text("error")),
         "balance_plan" => format!(

@@ -177,10 +177,7 @@ pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
                 body: panels(vec![stacked_phases(rec, &axis)?]),
             });
             let names = rec.site.names();
-            let heads: Vec<&str> = names
-                .iter()
-                .filter_map(|n| n.strip_prefix("head/")?.strip_suffix("/neutral"))
-                .collect();
+            let (heads, all) = rec.heads_shown()?;
             let mut current_panels = Vec::new();
             for h in &heads {
                 let cols: Vec<String> = names
@@ -203,7 +200,14 @@ pub fn charts(rec: &Recording) -> PolarsResult<Vec<Chart>> {
             if !current_panels.is_empty() {
                 out.push(Chart {
                     name: "currents",
-                    title: "Transformer phase and neutral currents".into(),
+                    title: if heads.len() < all {
+                        format!(
+                            "Transformer phase and neutral currents, the {} most loaded of {all}",
+                            heads.len()
+                        )
+                    } else {
+                        "Transformer phase and neutral currents".into()
+                    },
                     body: panels(current_panels),
                 });
             }

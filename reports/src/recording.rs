@@ -14,6 +14,7 @@ use crate::writer::{events_frame, split, write_parquet};
 use serde_json::Value;
 
 use record::run_dir::{self, Error};
+use record::schema::{HEAD, HEADS_SHOWN, member_quantity};
 use record::{EventRow, Meta, Series};
 
 /// A run's recording: its meta, its tables scanned lazily (from Parquet, or held in memory when
@@ -144,6 +145,58 @@ impl Recording {
             loads: Table::scan(&dir.join(LOADS))?,
             events,
         })
+    }
+
+    /// The transformer secondaries (`head/BUS/...`) a report details, in the feeder's order:
+    /// every one, or on a feeder of more than `HEADS_SHOWN`, those of the highest peak phase
+    /// current (one query over the site table), and how many there are in all.
+    pub fn heads_shown(&self) -> PolarsResult<(Vec<String>, usize)> {
+        let names = self.site.names();
+        let heads: Vec<&str> = names
+            .iter()
+            .filter_map(|n| n.strip_prefix("head/")?.strip_suffix("/neutral"))
+            .collect();
+        let all = heads.len();
+        if all <= HEADS_SHOWN {
+            return Ok((heads.into_iter().map(String::from).collect(), all));
+        }
+        let phases = |h: &str| -> Vec<&String> {
+            names
+                .iter()
+                .filter(|n| member_quantity(HEAD, h, n).is_some_and(|q| q.starts_with("i_")))
+                .collect()
+        };
+        let maxima: Vec<Expr> = heads
+            .iter()
+            .flat_map(|h| phases(h))
+            .map(|n| col(n.as_str()).max())
+            .collect();
+        let df = collect(self.site.lazy().select(maxima))?;
+        let peak = |n: &str| -> PolarsResult<f64> {
+            let c = df.column(n)?.cast(&DataType::Float64)?;
+            Ok(c.f64()?.get(0).unwrap_or(f64::NAN))
+        };
+        let mut ranked: Vec<(usize, f64)> = heads
+            .iter()
+            .enumerate()
+            .map(|(k, h)| {
+                let p = phases(h)
+                    .into_iter()
+                    .map(|n| peak(n))
+                    .collect::<PolarsResult<Vec<f64>>>()?;
+                Ok((k, p.into_iter().fold(f64::NAN, f64::max)))
+            })
+            .collect::<PolarsResult<_>>()?;
+        // Highest first, a NaN (never energized) last; ties in the feeder's order.
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let nan_last = |r: &(usize, f64)| r.1.is_nan();
+        ranked.sort_by_key(nan_last);
+        let mut shown: Vec<usize> = ranked.iter().take(HEADS_SHOWN).map(|r| r.0).collect();
+        shown.sort_unstable();
+        Ok((
+            shown.into_iter().map(|k| heads[k].to_string()).collect(),
+            all,
+        ))
     }
 
     /// The events as a table.
@@ -287,7 +340,7 @@ fn write_jsonl(path: &Path, table: &Table) -> Result<(), Error> {
 mod tests {
     use super::*;
     use crate::synthetic;
-    use record::LoadInfo;
+    use record::{Kind, LoadInfo};
 
     #[test]
     fn a_load_named_like_the_prefix_of_another_keeps_its_own_columns() {
@@ -315,5 +368,40 @@ mod tests {
             .iter()
             .collect();
         assert_eq!(p, [Some(1.0), Some(2.0)]);
+    }
+
+    /// Twelve secondaries, head k peaking at (k * 7) % 12 A on one of its two phases: the eight
+    /// of the highest peaks, in the feeder's order; a never-energized one (NaN) is not shown.
+    #[test]
+    fn a_feeder_of_many_heads_details_the_most_loaded_in_its_order() {
+        let (mut meta, _, _) = synthetic::pdu(1, 1.0, 1.0);
+        meta.kind = Kind::Feeder;
+        meta.codes.clear();
+        meta.loads.clear();
+        let mut names = vec!["feeder/vuf".to_string()];
+        for k in 0..12 {
+            for q in ["i_A", "i_B", "neutral", "unbalance"] {
+                names.push(format!("head/x{k}/{q}"));
+            }
+        }
+        let mut s = Series::new(names.iter().map(String::as_str));
+        for t in 0..3 {
+            let mut row = vec![0.0];
+            for k in 0..12 {
+                let peak = if k == 11 {
+                    f64::NAN
+                } else {
+                    ((k * 7) % 12) as f64
+                };
+                let (a, b) = if t == 1 { (0.0, peak) } else { (0.0, 0.0) };
+                row.extend([a, b, 0.0, 0.0]);
+            }
+            s.push(t as f64, &row);
+        }
+        let rec = Recording::new(meta, &s, Vec::new()).unwrap();
+        let (shown, all) = rec.heads_shown().unwrap();
+        // Peaks 0, 7, 2, 9, 4, 11, 6, 1, 8, 3, 10, NaN: the eight highest are 11 to 6, 4 and 3.
+        assert_eq!(all, 12);
+        assert_eq!(shown, ["x1", "x3", "x4", "x5", "x6", "x8", "x9", "x10"]);
     }
 }

@@ -10,7 +10,7 @@ use polars::prelude::*;
 use crate::quantile;
 use crate::recording::{Recording, collect};
 use record::EventRow;
-use record::schema::J_PER_KWH;
+use record::schema::{HEAD, J_PER_KWH, member};
 use record::tariff::{Days, Tariff};
 use record::{Expectation, Kind, Meta};
 
@@ -514,7 +514,7 @@ fn loads(rec: &Recording) -> PolarsResult<Vec<LoadRow>> {
 
 /// Which site columns get statistics, with a label, a unit and whether only energized rows
 /// count.
-fn stat_columns(rec: &Recording) -> Vec<(String, String, &'static str, bool)> {
+fn stat_columns(rec: &Recording, heads: &[String]) -> Vec<(String, String, &'static str, bool)> {
     let names = rec.site.names();
     let mut out = Vec::new();
     let mut add = |c: &str, label: String, unit: &'static str, energized: bool| {
@@ -538,14 +538,11 @@ fn stat_columns(rec: &Recording) -> Vec<(String, String, &'static str, bool)> {
                 "%",
                 false,
             );
-            for n in &names {
-                let head = n.strip_prefix("head/");
-                if let Some(bus) = head.and_then(|h| h.strip_suffix("/neutral")) {
-                    add(n, format!("neutral current, bus {bus}"), "A", false);
-                }
-                if let Some(bus) = head.and_then(|h| h.strip_suffix("/unbalance")) {
-                    add(n, format!("current unbalance, bus {bus}"), "%", false);
-                }
+            for bus in heads {
+                let n = member(HEAD, bus, "neutral");
+                add(&n, format!("neutral current, bus {bus}"), "A", false);
+                let n = member(HEAD, bus, "unbalance");
+                add(&n, format!("current unbalance, bus {bus}"), "%", false);
             }
         }
     }
@@ -554,7 +551,8 @@ fn stat_columns(rec: &Recording) -> Vec<(String, String, &'static str, bool)> {
 
 fn stats(rec: &Recording) -> PolarsResult<Vec<Stat>> {
     let mut out = Vec::new();
-    for (c, label, unit, energized) in stat_columns(rec) {
+    let (heads, _) = rec.heads_shown()?;
+    for (c, label, unit, energized) in stat_columns(rec, &heads) {
         let mut rows = rec.site.lazy();
         if energized {
             rows = rows.filter(col("bus/v").gt(lit(1.0)));

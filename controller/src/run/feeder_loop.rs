@@ -221,6 +221,7 @@ impl FeederLoop {
         }
         pf.set_minute(self.start_min + t / 60.0);
         let taps = pf.taps().to_vec();
+        let banks = bank_states(pf);
         match pf.solve() {
             Ok(sv) => {
                 self.failing = false;
@@ -229,6 +230,13 @@ impl FeederLoop {
                 for ((name, before), after) in self.regulators.iter().zip(&taps).zip(pf.taps()) {
                     if before != after {
                         events.push(Event::at(t, name.as_str(), EventKind::Tap { tap: *after }));
+                    }
+                }
+                let caps = &pf.feeder().capacitors;
+                for ((c, before), after) in caps.iter().zip(banks).zip(bank_states(pf)) {
+                    if before != after {
+                        let kind = EventKind::Capacitor { closed: after };
+                        events.push(Event::at(t, c.name.as_str(), kind));
                     }
                 }
                 Some(())
@@ -354,6 +362,11 @@ fn apply(
         // A PDU's actions are refused for a feeder by the loader; repeats are expanded.
         _ => {}
     }
+}
+
+/// Whether each capacitor bank is in, in the feeder's order.
+fn bank_states(pf: &PowerFlow) -> Vec<bool> {
+    pf.feeder().capacitors.iter().map(|c| c.closed).collect()
 }
 
 fn observe(pf: &PowerFlow, heads: &[String]) -> Step {

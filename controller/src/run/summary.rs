@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use super::feeder::Head;
 use super::{FeederRun, PduRun, Run, SiteRun, feeding};
 use crate::field::BalanceRun;
+use record::schema::HEADS_SHOWN;
 
 pub fn render(r: &Run) -> String {
     let mut s = String::new();
@@ -117,7 +119,14 @@ fn feeder(s: &mut String, f: &FeederRun) {
         at(&f.highest, " pu")
     );
     let _ = writeln!(s, "worst VUF: {}", at(&f.worst_vuf, " %"));
-    for h in &f.heads {
+    // On a feeder of many service transformers, the most loaded, in the feeder's order.
+    let peak = |h: &Head| h.peak_a.iter().map(|p| p.1).fold(0.0, f64::max);
+    let mut ranked: Vec<usize> = (0..f.heads.len()).collect();
+    ranked.sort_by(|&a, &b| peak(&f.heads[b]).total_cmp(&peak(&f.heads[a])));
+    let (shown, rest) = ranked.split_at(ranked.len().min(HEADS_SHOWN));
+    let mut shown = shown.to_vec();
+    shown.sort_unstable();
+    for h in shown.iter().map(|&k| &f.heads[k]) {
         let peaks: Vec<String> = h
             .peak_a
             .iter()
@@ -129,6 +138,14 @@ fn feeder(s: &mut String, f: &FeederRun) {
             h.bus,
             peaks.join(", "),
             h.peak_neutral_a
+        );
+    }
+    if let Some(&next) = rest.first() {
+        let _ = writeln!(
+            s,
+            "transformer secondaries: {} more, none above {:.1} A peak",
+            rest.len(),
+            peak(&f.heads[next])
         );
     }
     if !f.taps.is_empty() {

@@ -438,13 +438,15 @@ impl Generator {
 
 impl LoadShape {
     /// The multiplier at minute `m` of the day, counted as OpenDSS counts in yearly mode:
-    /// minute m is point round(m / interval), 1-based, wrapping, point 0 being the last.
+    /// minute m is point round(m / interval), 1-based, wrapping, point 0 being the last. A half
+    /// rounds to even, as Free Pascal's `Round` (OpenDSS's) does: a 15-minute step at 00:30 on
+    /// an hourly shape still reads the last point.
     pub fn at_minute(&self, minute: f64) -> f64 {
         let n = self.mult.len();
         if n == 0 {
             return 1.0;
         }
-        let idx = (minute / self.interval_min).round() as i64;
+        let idx = (minute / self.interval_min).round_ties_even() as i64;
         let k = (idx - 1).rem_euclid(n as i64) as usize;
         self.mult[k]
     }
