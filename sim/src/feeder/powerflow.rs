@@ -235,31 +235,47 @@ impl PowerFlow {
             .position(|r| r.name.eq_ignore_ascii_case(regulator))
             .ok_or_else(|| FeederError::Model(format!("no regulator `{regulator}`")))?;
         self.feeder.regulators[r].enabled = false;
-        self.apply_tap(r, tap)
+        self.apply_taps(&[(r, tap)])
     }
 
     pub fn taps(&self) -> &[i32] {
         &self.taps
     }
 
-    fn apply_tap(&mut self, r: usize, tap: i32) -> Result<(), FeederError> {
-        let reg = &self.feeder.regulators[r];
-        let m = reg.max_taps.max(0);
-        let tap = tap.clamp(-m, m);
-        self.taps[r] = tap;
-        let tname = reg.transformer.to_ascii_lowercase();
-        let w = reg.winding - 1;
-        let step = reg.tap_step;
-        let ti = self.reg_transformer[r];
-        self.feeder.transformers[ti].windings[w].tap = 1.0 + tap as f64 * step;
-        let e = self.net.transformer_element[&tname];
-        self.net.elements[e].y = transformer::transformer_y(&self.feeder.transformers[ti], &tname)?;
+    /// Moves regulators to taps (steps from neutral, within their range), then reduces each
+    /// branch they sit in once (a bank of three single-phase regulators that move together
+    /// shares one) and writes its two-port into the sweep's coefficients in place.
+    fn apply_taps(&mut self, moves: &[(usize, i32)]) -> Result<(), FeederError> {
+        let mut changed = Vec::with_capacity(moves.len());
+        for &(r, tap) in moves {
+            let reg = &self.feeder.regulators[r];
+            let m = reg.max_taps.max(0);
+            let tap = tap.clamp(-m, m);
+            self.taps[r] = tap;
+            let tname = reg.transformer.to_ascii_lowercase();
+            let w = reg.winding - 1;
+            let step = reg.tap_step;
+            let ti = self.reg_transformer[r];
+            self.feeder.transformers[ti].windings[w].tap = 1.0 + tap as f64 * step;
+            let e = self.net.transformer_element[&tname];
+            self.net.elements[e].y =
+                transformer::transformer_y(&self.feeder.transformers[ti], &tname)?;
+            changed.push(e);
+        }
+        let mut in_place = true;
         for k in 0..self.net.branches.len() {
-            if self.net.branches[k].elements.contains(&e) {
+            if self.net.branches[k]
+                .elements
+                .iter()
+                .any(|e| changed.contains(e))
+            {
                 reduce::reduce_branch(&mut self.net, k)?;
+                in_place &= ops::refresh_general(&self.net, k, &self.ops, &mut self.coef);
             }
         }
-        (self.ops, self.coef, self.passed) = ops(&self.net, &self.passing);
+        if !in_place {
+            (self.ops, self.coef, self.passed) = ops(&self.net, &self.passing);
+        }
         Ok(())
     }
 

@@ -135,7 +135,10 @@ pub fn reduce_branch(net: &mut Network, k: usize) -> Result<(), FeederError> {
 /// capacitance, every shunt from a node to ground, and what each transformer leaving it draws
 /// with nothing below it (an isolating winding's anti-float reactance).
 fn ground_admittance(net: &Network, bus: usize) -> C64 {
-    let transformers: Vec<usize> = net.transformer_element.values().copied().collect();
+    let mut transformer = vec![false; net.elements.len()];
+    for &e in net.transformer_element.values() {
+        transformer[e] = true;
+    }
     let mut inside = vec![false; net.buses.len()];
     inside[bus] = true;
     let mut total = C64::new(0.0, 0.0);
@@ -146,7 +149,7 @@ fn ground_admittance(net: &Network, bus: usize) -> C64 {
         }
         // A branch of transformers only ends the island; one with a conductor beside them (the
         // IEEE 37-node feeder's jumper on the phase its open-delta regulators share) does not.
-        if br.elements.iter().all(|e| transformers.contains(e)) {
+        if br.elements.iter().all(|&e| transformer[e]) {
             for &ei in &br.elements {
                 total += open_circuit_common_mode(net, &net.elements[ei], br.parent);
             }

@@ -118,13 +118,15 @@ impl PowerFlow {
             }
         }
         let first = armed.iter().map(|a| a.0).fold(f64::INFINITY, f64::min);
-        let (mut taps, mut switchings) = (0, 0);
+        let (mut moves, mut switchings) = (Vec::new(), 0);
         for (delay, action) in armed {
             if delay > first {
                 continue;
             }
             match action {
-                Action::Tap { regulator, pending } => taps += self.step_tap(regulator, pending)?,
+                Action::Tap { regulator, pending } => {
+                    moves.extend(self.step_tap(regulator, pending).map(|t| (regulator, t)));
+                }
                 Action::Switch { control, close } => {
                     let cap = self.cap_controlled[control].0;
                     self.switch_capacitor(cap, close);
@@ -132,7 +134,10 @@ impl PowerFlow {
                 }
             }
         }
-        Ok((taps, switchings))
+        if !moves.is_empty() {
+            self.apply_taps(&moves)?;
+        }
+        Ok((moves.len(), switchings))
     }
 
     /// A regulator out of band: the taps that would bring it to its set point, if it can
@@ -158,17 +163,13 @@ impl PowerFlow {
         (pending != 0 && room).then_some(pending)
     }
 
-    /// Move 70 % of the way (at least one tap, at most the limit per change); 1 if it moved.
-    fn step_tap(&mut self, r: usize, pending: i32) -> Result<usize, FeederError> {
+    /// The tap 70 % of the way (at least one tap, at most the limit per change), if it moves.
+    fn step_tap(&self, r: usize, pending: i32) -> Option<i32> {
         let reg = &self.feeder.regulators[r];
         let steps = ((pending.abs() as f64 * 0.7) as i32).clamp(1, reg.max_tap_change);
         let m = reg.max_taps.max(0);
         let target = (self.taps[r].saturating_add(steps * pending.signum())).clamp(-m, m);
-        if target == self.taps[r] {
-            return Ok(0);
-        }
-        self.apply_tap(r, target)?;
-        Ok(1)
+        (target != self.taps[r]).then_some(target)
     }
 
     /// A capacitor control's wish: `Some(true)` to switch its bank on, `Some(false)` off.

@@ -192,6 +192,30 @@ pub(super) fn ops(net: &Network, passing: &[Option<usize>]) -> (Vec<Op>, Vec<C64
     (ops, coef, passed)
 }
 
+/// Rewrites, in place, the two-port of general branch `k` after its elements changed (a tap):
+/// false when the sweep has no such op for it, and must be rebuilt.
+pub(super) fn refresh_general(net: &Network, k: usize, ops: &[Op], coef: &mut [C64]) -> bool {
+    let Kind::General { a, b, t, yoc, yg } = &net.branches[k].kind else {
+        return false;
+    };
+    let c = net.buses[net.branches[k].child].offset as u32;
+    let Some(op) = ops.iter().find_map(|o| match o {
+        Op::General(g) if g.c == c => Some(g),
+        _ => None,
+    }) else {
+        return false;
+    };
+    let mut at = op.at as usize;
+    if op.stand_in == yg.is_empty() {
+        return false;
+    }
+    for m in [a, b, t, yoc, yg] {
+        coef[at..at + m.len()].copy_from_slice(m);
+        at += m.len();
+    }
+    true
+}
+
 /// A bus the sweep passes over: nothing hangs on it and one plain line leads on from it, so
 /// the lines into and out of it act as one impedance (their sum) and its voltage and current
 /// follow from the solution once it has converged. Most buses of a street are such points
