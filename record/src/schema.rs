@@ -142,8 +142,9 @@ pub const FEEDER_HEAD: [(&str, &str); 2] = [("neutral", A), ("unbalance", PCT)];
 /// 8500-node's 1,177 service transformers), the most loaded.
 pub const HEADS_SHOWN: usize = 8;
 
-/// The labels of the coded `phase` channel: a single-phase home's phase is its node; a load
-/// across phases is `polyphase`.
+/// The labels of the coded `phase` channel: a single-phase home's phase is its node, a
+/// split-phase home's the primary phase of its service transformer; a load across phases is
+/// `polyphase`.
 pub const PHASES: [&str; 5] = ["?", "A", "B", "C", "polyphase"];
 
 /// A feeder's channels: site, each transformer secondary (`heads`: its bus and the nodes whose

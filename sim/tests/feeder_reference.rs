@@ -266,6 +266,24 @@ fn ieee_8500_node_matches_opendss_on_its_primary_and_secondaries() {
     assert!((kw - 11983.4290).abs() < 0.05, "feeder draws {kw:.3} kW");
 }
 
+/// Each of the 8500-node's 1,177 split-phase homes draws from the primary phase its
+/// center-tapped transformer is wired to (the feeder names each home by it: `138236B0` hangs on
+/// phase B), and the European LV feeder's homes, behind the one three-phase transformer, from
+/// none.
+#[test]
+fn a_split_phase_home_draws_from_its_service_transformer_s_primary_phase() {
+    let f = import("8500-Node/Master.dss");
+    let pf = PowerFlow::new(&f).unwrap();
+    let phases = pf.service_phases();
+    for (l, phase) in f.loads.iter().zip(&phases) {
+        let letter = l.name.chars().rev().nth(1).unwrap().to_ascii_lowercase();
+        let named = "abc".find(letter).map(|k| k + 1);
+        assert_eq!(*phase, named, "{}", l.name);
+    }
+    let lv = PowerFlow::new(&import("LVTestCase/Master.dss")).unwrap();
+    assert!(lv.service_phases().iter().all(Option::is_none));
+}
+
 /// Capacitor controls of each kind as OpenDSS's static solution runs them
 /// (`reference/cap_controls.dss`): a kvar control closes its open bank, a voltage control
 /// opens its closed one, a current control keeps its bank in, and a voltage override opens a

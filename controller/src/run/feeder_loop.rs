@@ -46,10 +46,12 @@ pub struct FeederLoop {
     pub(super) solves: u64,
     pub(super) failed: u64,
     pub(super) iterations: u64,
-    /// The loads' names, whether each sits on one phase and neutral (the others are
-    /// polyphase), and each head's nodes as recorded.
+    /// The loads' names, whether each sits on one phase and neutral of the three-phase
+    /// network (the others are polyphase or behind a service transformer), the primary phase a
+    /// split-phase home's service transformer takes, and each head's nodes as recorded.
     pub(super) homes: Vec<String>,
     pub(super) single: Vec<bool>,
+    pub(super) service: Vec<Option<usize>>,
     pub(super) head_nodes: Vec<Vec<usize>>,
     /// Energy registers over the solved steps, J: each home, then the source; and as they
     /// were at the start of the last step.
@@ -76,14 +78,17 @@ impl FeederLoop {
         };
         let start = s.start.0.time();
         let head_nodes = crate::channels::head_nodes(&pf, &heads);
+        let service = pf.service_phases();
         let n = f.loads.len();
         Ok(FeederLoop {
             homes: f.loads.iter().map(|x| x.name.clone()).collect(),
             single: f
                 .loads
                 .iter()
-                .map(|x| x.phases == 1 && x.conn == sim::feeder::Conn::Wye)
+                .zip(&service)
+                .map(|(x, s)| x.phases == 1 && x.conn == sim::feeder::Conn::Wye && s.is_none())
                 .collect(),
+            service,
             head_nodes,
             energy: vec![0.0; n + 1],
             energy_start: vec![0.0; n + 1],

@@ -129,12 +129,18 @@ impl FeederLoop {
         }
     }
 
-    /// Home `i`'s phase as `schema::PHASES` labels it, on `node`.
+    /// Home `i`'s phase as `schema::PHASES` labels it, on `node`: a split-phase home's is
+    /// the primary phase its service transformer takes.
     pub fn phase_code(&self, i: usize, node: usize) -> usize {
-        if self.single_phase(i) { node.min(3) } else { 4 }
+        match self.service[i] {
+            Some(p) => p,
+            None if self.single_phase(i) => node.min(3),
+            None => 4,
+        }
     }
 
-    /// Whether load `i` sits on one phase and neutral, as a home with a phase selector does.
+    /// Whether load `i` sits on one phase and neutral of the three-phase network, as a home
+    /// with a phase selector does.
     pub fn single_phase(&self, i: usize) -> bool {
         self.single[i]
     }

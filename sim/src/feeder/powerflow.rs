@@ -571,6 +571,54 @@ impl PowerFlow {
             .map(|(b, g)| (self.net.buses[*b].name.as_str(), g.map(|g| self.v[g])))
     }
 
+    /// For each load, the primary phase (1, 2 or 3) it draws from through a single-phase
+    /// service transformer (a split-phase home behind its center-tapped unit), if the first
+    /// transformer on its way to the source is one whose primary takes one phase.
+    pub fn service_phases(&self) -> Vec<Option<usize>> {
+        let net = &self.net;
+        let mut up = vec![usize::MAX; net.buses.len()];
+        for (k, br) in net.branches.iter().enumerate() {
+            up[br.child] = k;
+        }
+        let mut transformer = vec![false; net.elements.len()];
+        for &e in net.transformer_element.values() {
+            transformer[e] = true;
+        }
+        let primary_phase = |br: &network::Branch| -> Option<usize> {
+            let [e] = br.elements[..] else { return None };
+            let e = &net.elements[e];
+            let near = if e.buses[0] == br.parent {
+                &e.conductors[..e.n1]
+            } else {
+                &e.conductors[e.n1..]
+            };
+            let [g] = near
+                .iter()
+                .copied()
+                .filter(|&g| g != GROUND)
+                .collect::<Vec<_>>()[..]
+            else {
+                return None;
+            };
+            let (bus, k) = self.node_of(g);
+            Some(net.buses[bus].nodes[k]).filter(|n| (1..=3).contains(n))
+        };
+        self.load_shunts
+            .iter()
+            .map(|shunts| {
+                let s = &net.shunts[*shunts.first()?];
+                let (mut bus, _) = self.node_of(if s.a == GROUND { s.b } else { s.a });
+                while let Some(br) = net.branches.get(up[bus]) {
+                    if br.elements.iter().any(|&e| transformer[e]) {
+                        return primary_phase(br);
+                    }
+                    bus = br.parent;
+                }
+                None
+            })
+            .collect()
+    }
+
     /// The secondary bus of every transformer that is not a regulator, once each: where the
     /// homes' feeders start.
     pub fn head_buses(&self) -> Vec<String> {
