@@ -316,6 +316,40 @@ fn capacitor_controls_switch_their_banks_as_opendss_does() {
     compare_all(&pf, "cap_controls", 1e-4);
 }
 
+/// Time-of-day capacitor controls through two days at 30-minute steps
+/// (`reference/cap_time.dss`): a bank in from 08:00 to 18:00 and one from 20:00 to 06:30
+/// across midnight switch at OpenDSS's steps, and the voltage they raise is OpenDSS's.
+#[test]
+fn time_capacitor_controls_switch_at_the_hours_opendss_switches() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference");
+    let f = dss::import(&dir.join("cap_time.dss")).unwrap();
+    let text = std::fs::read_to_string(dir.join("cap_time.csv")).unwrap();
+    let mut pf = PowerFlow::new(&f).unwrap();
+    let mut switchings = 0;
+    for row in text.lines().filter(|l| !l.starts_with('#')).skip(1) {
+        let v: Vec<f64> = row.split(',').map(|x| x.parse().unwrap()).collect();
+        pf.set_minute(30.0 * v[0]);
+        switchings += pf.solve().unwrap().switchings;
+        let states: Vec<f64> = pf
+            .feeder()
+            .capacitors
+            .iter()
+            .map(|c| if c.closed { 1.0 } else { 0.0 })
+            .collect();
+        assert_eq!(states[..], v[1..3], "step {}", v[0]);
+        let b1 = pf.bus_pu("b").unwrap()[0].1;
+        assert!(
+            (b1 - v[3]).abs() < 1e-6,
+            "step {}: b.1 {b1:.7} pu, OpenDSS {:.7}",
+            v[0],
+            v[3]
+        );
+    }
+    // The day bank out at 00:30, then in at 08:00 and out at 18:00 each day; the night bank
+    // in at 20:00 each day and out at 06:30 between them.
+    assert_eq!(switchings, 8);
+}
+
 /// Generators and a PV system at their scheduled output (`reference/generators.dss`): each
 /// delivers what OpenDSS's does, the one pushed past vmaxpu as OpenDSS's admittance, the PV
 /// inverter cutting its active power to its kVA, and every node is OpenDSS's.

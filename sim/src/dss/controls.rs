@@ -134,9 +134,10 @@ pub(super) fn cap_control(o: &Object) -> Result<CapControl, DssError> {
                     Some('k') => CapControlKind::Kvar,
                     Some('c') => CapControlKind::Current,
                     Some('v') => CapControlKind::Voltage,
+                    Some('t') => CapControlKind::Time,
                     _ => {
                         return Err(p.loc.err(format!(
-                            "type={}: kvar, current and voltage controls are supported",
+                            "type={}: kvar, current, voltage and time controls are supported",
                             v.text
                         )));
                     }

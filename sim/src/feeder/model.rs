@@ -282,7 +282,7 @@ pub struct CapControl {
     pub terminal: usize,
     pub kind: CapControlKind,
     /// Switch on above `on` and off below `off` (kvar, amperes through the CT), or on below
-    /// `on` and off above `off` (volts through the PT).
+    /// `on` and off above `off` (volts through the PT), or from hour `on` to hour `off`.
     pub on: f64,
     pub off: f64,
     #[serde(default = "sixty")]
@@ -321,6 +321,9 @@ pub enum CapControlKind {
     Current,
     /// Voltage of the PT's phase to ground, volts through the PT.
     Voltage,
+    /// The hour of the day: in from `on` until `off` (hours, 0 to 24; `off` before `on` spans
+    /// midnight).
+    Time,
 }
 
 /// A reactor, phase by phase R + jX: in series between two buses (a substation's current

@@ -33,7 +33,7 @@ pub struct PowerFlow {
     gen_s: Vec<C64>,
     /// Each generator's shape (index into `Feeder::load_shapes`).
     gen_shape: Vec<Option<usize>>,
-    /// The minute the load shapes were last read at.
+    /// The minute of the run the load shapes and time controls were last read at.
     minute: f64,
     /// Source EMF as a fraction of its rating.
     source_pu: f64,

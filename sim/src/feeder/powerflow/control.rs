@@ -205,7 +205,7 @@ impl PowerFlow {
                 return Some(false);
             }
         }
-        // Kvar and current switch on above `on`, voltage below it.
+        // Kvar and current switch on above `on`, voltage below it; time by the hour.
         let (x, on_above) = match c.kind {
             CapControlKind::Kvar => {
                 let q: f64 = v.iter().zip(&i).map(|(v, i)| (v * i.conj()).im).sum();
@@ -213,6 +213,9 @@ impl PowerFlow {
             }
             CapControlKind::Current => (i[phase(c.ct_phase)].norm() / c.ct_ratio, true),
             CapControlKind::Voltage => (volts(), false),
+            CapControlKind::Time => {
+                return time_pending(time_of_day(self.minute), c.on, c.off, closed);
+            }
         };
         let (turn_on, turn_off) = if on_above {
             (x > c.on, x < c.off)
@@ -269,5 +272,74 @@ impl PowerFlow {
         {
             s.y = network::capacitor_y(c, s.vbase);
         }
+    }
+}
+
+/// The hour of the day as OpenDSS's time control reads it at `minute` of the run: 0 to 24,
+/// each midnight after the first read as 24:00 of the day ending.
+fn time_of_day(minute: f64) -> f64 {
+    let hours = minute / 60.0;
+    let h = hours.floor();
+    let sec_h = hours - h;
+    let h = if h > 24.0 {
+        h - ((h - 1.0) / 24.0).floor() * 24.0
+    } else {
+        h
+    };
+    let t = h + sec_h;
+    if t - 24.0 > 1e-9 { t - 24.0 } else { t }
+}
+
+/// A time control's wish at hour `t` of the day, as OpenDSS's (DSS C-API's): an open bank
+/// closes from `on` until `off`, a closed one opens outside that span; when the span crosses
+/// midnight, an open bank closes only from `on` until midnight.
+fn time_pending(t: f64, on: f64, off: f64, closed: bool) -> Option<bool> {
+    let (close, open) = if off > on {
+        (t >= on && t < off, t >= off || t < on)
+    } else {
+        (t >= on && t < 24.0, t >= off && t < on)
+    };
+    match closed {
+        false if close => Some(true),
+        true if open => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_time_of_day_wraps_as_opendss_normalizes_it() {
+        for (minute, hour) in [
+            (0.0, 0.0),
+            (15.0, 0.25),
+            (1440.0, 24.0),
+            (1455.0, 0.25),
+            (1500.0, 1.0),
+            (2880.0, 24.0),
+            (2895.0, 0.25),
+        ] {
+            assert!(
+                (time_of_day(minute) - hour).abs() < 1e-12,
+                "minute {minute}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_time_control_holds_its_bank_in_only_within_its_hours() {
+        assert_eq!(time_pending(9.0, 8.0, 18.0, false), Some(true));
+        assert_eq!(time_pending(18.0, 8.0, 18.0, true), Some(false));
+        assert_eq!(time_pending(2.0, 8.0, 18.0, true), Some(false));
+        assert_eq!(time_pending(2.0, 8.0, 18.0, false), None);
+        assert_eq!(time_pending(9.0, 8.0, 18.0, true), None);
+        // Across midnight: in from 20:00, out from 06:00; an open bank after midnight stays
+        // open (OpenDSS closes it only from 20:00 until midnight).
+        assert_eq!(time_pending(23.0, 20.0, 6.0, false), Some(true));
+        assert_eq!(time_pending(3.0, 20.0, 6.0, false), None);
+        assert_eq!(time_pending(7.0, 20.0, 6.0, true), Some(false));
+        assert_eq!(time_pending(3.0, 20.0, 6.0, true), None);
     }
 }
