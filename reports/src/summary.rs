@@ -17,8 +17,11 @@ use record::{Expectation, Kind, Meta};
 const WEEK: f64 = 604_800.0;
 const QUARTER: f64 = 900.0;
 /// Spans in a stretch of the run read at once: 40 days of quarter hours, 64 hours of minutes;
-/// a whole number of quarter hours either way.
+/// a whole number of quarter hours either way. A site of many loads reads shorter stretches,
+/// down to a quarter of that, so that a stretch holds about `CHUNK_GROUPS` (span, load) groups
+/// (a thousand homes' 40 days would be 4.5 million, 113 MB of group-by state).
 const CHUNK_SPANS: i64 = 3840;
+const CHUNK_GROUPS: i64 = 1 << 20;
 
 /// Mean demand per 15-minute window: (start, s from the run's start; kW), in time order.
 pub type Demand = Vec<(f64, f64)>;
@@ -203,6 +206,8 @@ struct Spans {
     /// Seconds since Monday 00:00 at t = 0.
     offset: f64,
     width: f64,
+    /// The site's loads (at least one).
+    loads: i64,
 }
 
 impl Spans {
@@ -215,6 +220,7 @@ impl Spans {
         Spans {
             offset: meta.start_of_week_s(),
             width: if on_quarters { QUARTER } else { 60.0 },
+            loads: (meta.loads.len() as i64).max(1),
         }
     }
 
@@ -233,7 +239,7 @@ impl Spans {
     }
 
     /// [`Spans::increments`] over a run of `duration` s, handed to `f` a stretch of
-    /// [`CHUNK_SPANS`] spans at a time (on quarter hours, so no quarter is split): a year of
+    /// [`CHUNK_SPANS`] spans (fewer for many loads) at a time (on quarter hours, so no quarter is split): a year of
     /// quarters is 35,040 rows a load, held a stretch at a time. Each stretch reads its rows and
     /// a span either side (the next span's first reading closes its last) through a filter on
     /// `t`.
@@ -245,7 +251,9 @@ impl Spans {
         duration: f64,
         mut f: impl FnMut(DataFrame) -> PolarsResult<()>,
     ) -> PolarsResult<()> {
-        let stretch = CHUNK_SPANS as f64 * self.width;
+        let keys = if by.is_some() { self.loads } else { 1 };
+        let chunk = (CHUNK_GROUPS / keys / 15 * 15).clamp(CHUNK_SPANS / 4, CHUNK_SPANS);
+        let stretch = chunk as f64 * self.width;
         let first = (self.offset / stretch) as i64;
         let last = ((duration + self.offset) / stretch) as i64;
         for c in first..=last {
@@ -257,7 +265,7 @@ impl Spans {
             let rows =
                 lf.clone()
                     .filter(col("t").is_between(lit(from), lit(to), ClosedInterval::Left));
-            let spans = c * CHUNK_SPANS..(c + 1) * CHUNK_SPANS;
+            let spans = c * chunk..(c + 1) * chunk;
             let within = col("span")
                 .gt_eq(lit(spans.start))
                 .and(col("span").lt(lit(spans.end)));

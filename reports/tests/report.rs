@@ -133,6 +133,30 @@ fn a_long_run_read_in_stretches_matches_the_closed_form() {
     assert_eq!(s.demand.len(), 96 * 96);
 }
 
+/// A site of 1,100 loads is read in shorter stretches (ten days of quarter hours, so that a
+/// stretch holds about a million (quarter, load) groups): over twelve days every load's
+/// energy, cost and peak are still the closed form's where one stretch meets the next.
+#[test]
+fn many_loads_read_in_short_stretches_match_the_closed_form() {
+    let days = 12.0;
+    let (mut meta, series, events) = synthetic::pdu(1100, days * 24.0 * HOUR, 900.0);
+    meta.tariff = Some(weekday_peak("02:15", None));
+    let s = Summary::of(&Recording::new(meta, &series, events).unwrap()).unwrap();
+    let hours = days * 24.0;
+    assert_eq!(s.loads.len(), 1100);
+    // From a Monday: ten weekdays, each with 75 minutes at the peak price.
+    for (k, l) in s.loads.iter().enumerate().skip(1) {
+        let kw = load_kw(k);
+        close(l.energy_kwh, kw * hours, "energy");
+        close(
+            l.cost.unwrap(),
+            kw * (hours * 0.20 + 10.0 * 75.0 / 60.0 * 0.30),
+            "cost",
+        );
+        close(l.peak_kw, kw, "peak");
+    }
+}
+
 #[test]
 fn a_weekend_leaves_a_weekday_window_at_the_base_price() {
     let mut rec = four_hours();
