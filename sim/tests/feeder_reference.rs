@@ -57,6 +57,28 @@ fn compare_all(pf: &PowerFlow, name: &str, tol: f64) -> f64 {
     worst
 }
 
+/// A reference table of steps (`reference/NAME.csv`): its header, and each row's numbers.
+fn steps(name: &str) -> (Vec<String>, Vec<Vec<f64>>) {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/reference")
+        .join(format!("{name}.csv"));
+    let text = std::fs::read_to_string(&p).unwrap();
+    let mut lines = text.lines().filter(|l| !l.starts_with('#'));
+    let header = lines.next().unwrap().split(',').map(String::from).collect();
+    let rows = lines
+        .map(|l| l.split(',').map(|x| x.parse().unwrap()).collect())
+        .collect();
+    (header, rows)
+}
+
+/// Each capacitor bank in (1) or out (0), in the feeder's order.
+fn banks(pf: &PowerFlow) -> Vec<f64> {
+    let caps = &pf.feeder().capacitors;
+    caps.iter()
+        .map(|c| if c.closed { 1.0 } else { 0.0 })
+        .collect()
+}
+
 fn angle(v: num_complex::Complex64) -> f64 {
     v.arg().to_degrees()
 }
@@ -323,19 +345,13 @@ fn capacitor_controls_switch_their_banks_as_opendss_does() {
 fn time_capacitor_controls_switch_at_the_hours_opendss_switches() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference");
     let f = dss::import(&dir.join("cap_time.dss")).unwrap();
-    let text = std::fs::read_to_string(dir.join("cap_time.csv")).unwrap();
+    let (_, rows) = steps("cap_time");
     let mut pf = PowerFlow::new(&f).unwrap();
     let mut switchings = 0;
-    for row in text.lines().filter(|l| !l.starts_with('#')).skip(1) {
-        let v: Vec<f64> = row.split(',').map(|x| x.parse().unwrap()).collect();
+    for v in rows {
         pf.set_minute(30.0 * v[0]);
         switchings += pf.solve().unwrap().switchings;
-        let states: Vec<f64> = pf
-            .feeder()
-            .capacitors
-            .iter()
-            .map(|c| if c.closed { 1.0 } else { 0.0 })
-            .collect();
+        let states = banks(&pf);
         assert_eq!(states[..], v[1..3], "step {}", v[0]);
         let b1 = pf.bus_pu("b").unwrap()[0].1;
         assert!(
@@ -670,12 +686,7 @@ new load.i3 bus1=n1.2 phases=1 kv=0.24 kw=0
 fn ieee_8500_node_through_a_day_follows_opendss_step_by_step() {
     let p = feeders().join("../scenarios/data/ieee8500_day.dss");
     let f = dss::import(&p).unwrap_or_else(|e| panic!("import {}: {e}", p.display()));
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/8500node_day.csv"),
-    )
-    .unwrap();
-    let mut rows = text.lines().filter(|l| !l.starts_with('#'));
-    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let (header, rows) = steps("8500node_day");
     let regs: Vec<&str> = f.regulators.iter().map(|r| r.name.as_str()).collect();
     let caps: Vec<&str> = f.capacitors.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
@@ -689,21 +700,15 @@ fn ieee_8500_node_through_a_day_follows_opendss_step_by_step() {
     );
     let mut pf = PowerFlow::new(&f).unwrap();
     let mut moves = 0;
-    for (k, row) in rows.enumerate() {
+    for (k, v) in rows.into_iter().enumerate() {
         let step = k + 1;
-        let v: Vec<f64> = row.split(',').map(|x| x.parse().unwrap()).collect();
         pf.set_minute(15.0 * step as f64);
         let before = pf.taps().to_vec();
         pf.solve().unwrap_or_else(|e| panic!("step {step}: {e}"));
         moves += before.iter().zip(pf.taps()).filter(|(a, b)| a != b).count();
         let taps: Vec<f64> = pf.taps().iter().map(|&t| f64::from(t)).collect();
         assert_eq!(taps[..], v[1..1 + regs.len()], "step {step}: taps");
-        let states: Vec<f64> = pf
-            .feeder()
-            .capacitors
-            .iter()
-            .map(|c| if c.closed { 1.0 } else { 0.0 })
-            .collect();
+        let states = banks(&pf);
         let c0 = 1 + regs.len();
         assert_eq!(states[..], v[c0..c0 + caps.len()], "step {step}: banks");
         let [kw, lo, hi] = v[c0 + caps.len()..] else {
