@@ -98,9 +98,9 @@ pub fn pdu_channels(loads: &[String]) -> Vec<Channel> {
 
 /// A split-phase panel's legs, `leg/{L1,L2}/{quantity}`, each metered against the neutral bar,
 /// then the neutral's current: the site row's tail on such a panel.
-pub const LEGS: [&str; 2] = ["L1", "L2"];
-pub const LEG: [(&str, &str); 4] = [("v", V), ("i", A), ("p", W), ("q", VAR)];
-pub const NEUTRAL_I: &str = "neutral/i";
+const LEGS: [&str; 2] = ["L1", "L2"];
+const LEG: [(&str, &str); 4] = [("v", V), ("i", A), ("p", W), ("q", VAR)];
+const NEUTRAL_I: &str = "neutral/i";
 
 /// The channels of a split-phase panel's legs and neutral.
 pub fn leg_channels() -> Vec<Channel> {
@@ -141,6 +141,21 @@ pub const FEEDER_HEAD: [(&str, &str); 2] = [("neutral", A), ("unbalance", PCT)];
 /// How many transformer secondaries a summary or report details: on a feeder of more (the
 /// 8500-node's 1,177 service transformers), the most loaded.
 pub const HEADS_SHOWN: usize = 8;
+
+/// Which of the transformer secondaries of peak currents `peaks` a summary or report details,
+/// in the feeder's order: every one, or the `HEADS_SHOWN` highest (a NaN, never energized,
+/// below any number; ties in the feeder's order).
+pub fn heads_shown(peaks: &[f64]) -> Vec<usize> {
+    let mut ranked: Vec<usize> = (0..peaks.len()).collect();
+    let key = |k: usize| (!peaks[k].is_nan(), peaks[k]);
+    ranked.sort_by(|&a, &b| {
+        let ((na, pa), (nb, pb)) = (key(a), key(b));
+        nb.cmp(&na).then(pb.total_cmp(&pa))
+    });
+    ranked.truncate(HEADS_SHOWN);
+    ranked.sort_unstable();
+    ranked
+}
 
 /// The labels of the coded `phase` channel: a single-phase home's phase is its node, a
 /// split-phase home's the primary phase of its service transformer; a load across phases is

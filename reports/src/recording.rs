@@ -14,7 +14,7 @@ use crate::writer::{events_frame, split, write_parquet};
 use serde_json::Value;
 
 use record::run_dir::{self, Error};
-use record::schema::{HEAD, HEADS_SHOWN, member_quantity};
+use record::schema::{HEAD, HEADS_SHOWN, heads_shown, member_quantity};
 use record::{EventRow, Meta, Series};
 
 /// A run's recording: its meta, its tables scanned lazily (from Parquet, or held in memory when
@@ -160,43 +160,34 @@ impl Recording {
         if all <= HEADS_SHOWN {
             return Ok((heads.into_iter().map(String::from).collect(), all));
         }
-        let phases = |h: &str| -> Vec<&String> {
-            names
-                .iter()
-                .filter(|n| member_quantity(HEAD, h, n).is_some_and(|q| q.starts_with("i_")))
-                .collect()
-        };
-        let maxima: Vec<Expr> = heads
+        let phases: Vec<Vec<&str>> = heads
             .iter()
-            .flat_map(|h| phases(h))
-            .map(|n| col(n.as_str()).max())
+            .map(|h| {
+                let current =
+                    |n: &&String| member_quantity(HEAD, h, n).is_some_and(|q| q.starts_with("i_"));
+                names.iter().filter(current).map(String::as_str).collect()
+            })
             .collect();
+        let maxima: Vec<Expr> = phases.iter().flatten().map(|n| col(*n).max()).collect();
         let df = collect(self.site.lazy().select(maxima))?;
         let peak = |n: &str| -> PolarsResult<f64> {
             let c = df.column(n)?.cast(&DataType::Float64)?;
             Ok(c.f64()?.get(0).unwrap_or(f64::NAN))
         };
-        let mut ranked: Vec<(usize, f64)> = heads
+        let peaks = phases
             .iter()
-            .enumerate()
-            .map(|(k, h)| {
-                let p = phases(h)
-                    .into_iter()
+            .map(|cols| {
+                let p = cols
+                    .iter()
                     .map(|n| peak(n))
-                    .collect::<PolarsResult<Vec<f64>>>()?;
-                Ok((k, p.into_iter().fold(f64::NAN, f64::max)))
+                    .collect::<PolarsResult<Vec<_>>>()?;
+                Ok(p.into_iter().fold(f64::NAN, f64::max))
             })
-            .collect::<PolarsResult<_>>()?;
-        // Highest first, a NaN (never energized) last; ties in the feeder's order.
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        let nan_last = |r: &(usize, f64)| r.1.is_nan();
-        ranked.sort_by_key(nan_last);
-        let mut shown: Vec<usize> = ranked.iter().take(HEADS_SHOWN).map(|r| r.0).collect();
-        shown.sort_unstable();
-        Ok((
-            shown.into_iter().map(|k| heads[k].to_string()).collect(),
-            all,
-        ))
+            .collect::<PolarsResult<Vec<f64>>>()?;
+        let shown = heads_shown(&peaks)
+            .into_iter()
+            .map(|k| heads[k].to_string());
+        Ok((shown.collect(), all))
     }
 
     /// The events as a table.

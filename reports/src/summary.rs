@@ -239,8 +239,8 @@ impl Spans {
     }
 
     /// [`Spans::increments`] over a run of `duration` s, handed to `f` a stretch of
-    /// [`CHUNK_SPANS`] spans (fewer for many loads) at a time (on quarter hours, so no quarter is split): a year of
-    /// quarters is 35,040 rows a load, held a stretch at a time. Each stretch reads its rows and
+    /// [`CHUNK_SPANS`] spans (fewer for many loads) at a time (on quarter hours, so no quarter
+    /// is split): a year of quarters is 35,040 rows a load, held a stretch at a time. Each stretch reads its rows and
     /// a span either side (the next span's first reading closes its last) through a filter on
     /// `t`.
     fn each_stretch(

@@ -26,6 +26,21 @@ fn close(a: f64, b: f64, what: &str) {
 
 const HOUR: f64 = 3600.0;
 
+/// Every load but load 0 (shed a while) drew its closed-form power for `hours`, `peak_hours`
+/// of them at `weekday_peak`'s price, and peaked at it.
+fn every_load_as_closed_form(s: &Summary, hours: f64, peak_hours: f64) {
+    for (k, l) in s.loads.iter().enumerate().skip(1) {
+        let kw = load_kw(k);
+        close(l.energy_kwh, kw * hours, "energy");
+        close(
+            l.cost.unwrap(),
+            kw * (hours * 0.20 + peak_hours * 0.30),
+            "cost",
+        );
+        close(l.peak_kw, kw, "peak");
+    }
+}
+
 /// 0.20 EUR/kWh, 0.50 on weekdays from 01:00 to `to`.
 fn weekday_peak(to: &str, demand: Option<f64>) -> Tariff {
     Tariff {
@@ -105,16 +120,7 @@ fn a_long_run_read_in_stretches_matches_the_closed_form() {
     let s = Summary::of(&Recording::new(meta, &series, events).unwrap()).unwrap();
     // From a Monday: 13 weeks and 5 days, 70 of them weekdays.
     let hours = days * 24.0;
-    for (k, l) in s.loads.iter().enumerate().skip(1) {
-        let kw = load_kw(k);
-        close(l.energy_kwh, kw * hours, "energy");
-        close(
-            l.cost.unwrap(),
-            kw * (hours * 0.20 + 70.0 * 67.0 / 60.0 * 0.30),
-            "cost",
-        );
-        close(l.peak_kw, kw, "peak");
-    }
+    every_load_as_closed_form(&s, hours, 70.0 * 67.0 / 60.0);
     let all: f64 = (0..3).map(load_kw).sum();
     let fact = |label: &str| s.fact(label).unwrap_or_else(|| panic!("no {label}"));
     // Load 0 is shed over the second quarter of the run; the backup carries the fifth eighth.
@@ -145,16 +151,7 @@ fn many_loads_read_in_short_stretches_match_the_closed_form() {
     let hours = days * 24.0;
     assert_eq!(s.loads.len(), 1100);
     // From a Monday: ten weekdays, each with 75 minutes at the peak price.
-    for (k, l) in s.loads.iter().enumerate().skip(1) {
-        let kw = load_kw(k);
-        close(l.energy_kwh, kw * hours, "energy");
-        close(
-            l.cost.unwrap(),
-            kw * (hours * 0.20 + 10.0 * 75.0 / 60.0 * 0.30),
-            "cost",
-        );
-        close(l.peak_kw, kw, "peak");
-    }
+    every_load_as_closed_form(&s, hours, 10.0 * 75.0 / 60.0);
 }
 
 #[test]

@@ -487,7 +487,7 @@ impl Pdu {
                 q: s.im,
             });
         }
-        let leg_v = [v[0] - v[2], v[1] - v[2]];
+        let leg_v = [Leg::L1, Leg::L2].map(|leg| panel::across(&v, leg));
         let s = [leg_v[0] * leg_i[0].conj(), leg_v[1] * leg_i[1].conj()];
         let legs = Legs {
             v: leg_v.map(mag),

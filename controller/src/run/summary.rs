@@ -4,10 +4,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::feeder::Head;
 use super::{FeederRun, PduRun, Run, SiteRun, feeding};
 use crate::field::BalanceRun;
-use record::schema::HEADS_SHOWN;
+use record::schema::heads_shown;
 
 pub fn render(r: &Run) -> String {
     let mut s = String::new();
@@ -120,12 +119,12 @@ fn feeder(s: &mut String, f: &FeederRun) {
     );
     let _ = writeln!(s, "worst VUF: {}", at(&f.worst_vuf, " %"));
     // On a feeder of many service transformers, the most loaded, in the feeder's order.
-    let peak = |h: &Head| h.peak_a.iter().map(|p| p.1).fold(0.0, f64::max);
-    let mut ranked: Vec<usize> = (0..f.heads.len()).collect();
-    ranked.sort_by(|&a, &b| peak(&f.heads[b]).total_cmp(&peak(&f.heads[a])));
-    let (shown, rest) = ranked.split_at(ranked.len().min(HEADS_SHOWN));
-    let mut shown = shown.to_vec();
-    shown.sort_unstable();
+    let peaks: Vec<f64> = f
+        .heads
+        .iter()
+        .map(|h| h.peak_a.iter().map(|p| p.1).fold(0.0, f64::max))
+        .collect();
+    let shown = heads_shown(&peaks);
     for h in shown.iter().map(|&k| &f.heads[k]) {
         let peaks: Vec<String> = h
             .peak_a
@@ -140,12 +139,12 @@ fn feeder(s: &mut String, f: &FeederRun) {
             h.peak_neutral_a
         );
     }
-    if let Some(&next) = rest.first() {
+    let rest = (0..peaks.len()).filter(|k| !shown.contains(k));
+    if let Some(highest) = rest.map(|k| peaks[k]).reduce(f64::max) {
         let _ = writeln!(
             s,
-            "transformer secondaries: {} more, none above {:.1} A peak",
-            rest.len(),
-            peak(&f.heads[next])
+            "transformer secondaries: {} more, none above {highest:.1} A peak",
+            peaks.len() - shown.len(),
         );
     }
     if !f.taps.is_empty() {

@@ -117,6 +117,15 @@ pub struct Network {
 }
 
 impl Network {
+    /// Whether each element (by index) is a transformer.
+    pub fn transformer_mask(&self) -> Vec<bool> {
+        let mut mask = vec![false; self.elements.len()];
+        for &e in self.transformer_element.values() {
+            mask[e] = true;
+        }
+        mask
+    }
+
     pub fn node(&self, bus: usize, node: usize) -> Option<usize> {
         let b = &self.buses[bus];
         b.nodes

@@ -580,10 +580,7 @@ impl PowerFlow {
         for (k, br) in net.branches.iter().enumerate() {
             up[br.child] = k;
         }
-        let mut transformer = vec![false; net.elements.len()];
-        for &e in net.transformer_element.values() {
-            transformer[e] = true;
-        }
+        let transformer = net.transformer_mask();
         let primary_phase = |br: &network::Branch| -> Option<usize> {
             let [e] = br.elements[..] else { return None };
             let e = &net.elements[e];

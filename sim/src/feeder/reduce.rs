@@ -135,10 +135,7 @@ pub fn reduce_branch(net: &mut Network, k: usize) -> Result<(), FeederError> {
 /// capacitance, every shunt from a node to ground, and what each transformer leaving it draws
 /// with nothing below it (an isolating winding's anti-float reactance).
 fn ground_admittance(net: &Network, bus: usize) -> C64 {
-    let mut transformer = vec![false; net.elements.len()];
-    for &e in net.transformer_element.values() {
-        transformer[e] = true;
-    }
+    let transformer = net.transformer_mask();
     let mut inside = vec![false; net.buses.len()];
     inside[bus] = true;
     let mut total = C64::new(0.0, 0.0);

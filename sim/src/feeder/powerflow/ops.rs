@@ -205,10 +205,10 @@ pub(super) fn refresh_general(net: &Network, k: usize, ops: &[Op], coef: &mut [C
     }) else {
         return false;
     };
-    let mut at = op.at as usize;
     if op.stand_in == yg.is_empty() {
         return false;
     }
+    let mut at = op.at as usize;
     for m in [a, b, t, yoc, yg] {
         coef[at..at + m.len()].copy_from_slice(m);
         at += m.len();
