@@ -41,6 +41,8 @@ pub struct Branch {
     pub kind: Kind,
     /// Series elements that make up this branch (indices into `Network::elements`).
     pub elements: Vec<usize>,
+    /// What holds its child to ground from below (`reduce::ground_admittances`).
+    pub ground_y: C64,
 }
 
 #[derive(Debug, Clone)]
@@ -124,6 +126,15 @@ impl Network {
             mask[e] = true;
         }
         mask
+    }
+
+    /// The bus of each node.
+    pub fn node_buses(&self) -> Vec<usize> {
+        let mut out = vec![0; self.n_nodes];
+        for (b, bus) in self.buses.iter().enumerate() {
+            out[bus.offset..bus.offset + bus.nodes.len()].fill(b);
+        }
+        out
     }
 
     pub fn node(&self, bus: usize, node: usize) -> Option<usize> {
@@ -612,6 +623,7 @@ fn tree(buses: &[Bus], elements: &[Element]) -> Result<Vec<Branch>, FeederError>
                     z: vec![],
                 },
                 elements: vec![k],
+                ground_y: C64::new(0.0, 0.0),
             });
             queue.push_back(other);
         }

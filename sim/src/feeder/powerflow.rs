@@ -10,6 +10,7 @@ use super::model::{Feeder, split_terminal};
 use super::network::{self, GROUND, Kind, MAX_NODES, Network, Shunt};
 use super::{reduce, transformer};
 
+mod accel;
 mod control;
 mod ops;
 
@@ -57,10 +58,17 @@ pub struct PowerFlow {
     /// line out of it if it is one.
     passed: Vec<Passed>,
     passing: Vec<Option<usize>>,
+    /// The fixed shunts (never ground at `a`), to ground and between two nodes, and the
+    /// indices of the others into `Network::shunts`.
+    fixed_to_ground: Vec<(u32, C64)>,
+    fixed_between: Vec<(u32, u32, C64)>,
+    varying: Vec<u32>,
     /// Each load's shunt phases (indices into `Network::shunts`).
     load_shunts: Vec<Vec<usize>>,
     /// Every bus with nodes 1, 2 and 3, source EMF excluded, and those nodes' indices.
     abc_buses: Vec<(usize, [usize; 3])>,
+    /// What the last sweeps of this solution tell of its slow modes.
+    accel: accel::Anderson,
 }
 
 /// What one call to `solve` did.
@@ -95,9 +103,7 @@ pub struct NodeVoltage {
 impl PowerFlow {
     pub fn new(feeder: &Feeder) -> Result<Self, FeederError> {
         let mut net = network::compile(feeder)?;
-        for k in 0..net.branches.len() {
-            reduce::reduce_branch(&mut net, k)?;
-        }
+        reduce::reduce_all(&mut net)?;
         let n = net.n_nodes;
         let mut pf = PowerFlow {
             feeder: feeder.clone(),
@@ -125,8 +131,12 @@ impl PowerFlow {
             coef: vec![],
             passed: vec![],
             passing: vec![],
+            fixed_to_ground: vec![],
+            fixed_between: vec![],
+            varying: vec![],
             load_shunts: vec![vec![]; feeder.loads.len()],
             abc_buses: vec![],
+            accel: Default::default(),
             shape_of: shape_indices(
                 feeder,
                 feeder.loads.iter().map(|l| ("load", &l.name, &l.shape)),
@@ -138,8 +148,14 @@ impl PowerFlow {
         pf.passing = passing_buses(&pf.net);
         (pf.ops, pf.coef, pf.passed) = ops(&pf.net, &pf.passing);
         for (k, s) in pf.net.shunts.iter().enumerate() {
-            if let Shunt::Load(l) = s.of {
-                pf.load_shunts[l].push(k);
+            match s.of {
+                Shunt::Fixed if s.b == GROUND => pf.fixed_to_ground.push((s.a as u32, s.y)),
+                Shunt::Fixed => pf.fixed_between.push((s.a as u32, s.b as u32, s.y)),
+                Shunt::Load(l) => {
+                    pf.load_shunts[l].push(k);
+                    pf.varying.push(k as u32);
+                }
+                _ => pf.varying.push(k as u32),
             }
         }
         pf.abc_buses = (1..pf.net.buses.len())
@@ -350,8 +366,10 @@ impl PowerFlow {
 
     fn sweep_to_convergence(&mut self) -> Result<usize, FeederError> {
         let mut delta = f64::INFINITY;
+        self.accel.reset();
         for it in 1..=self.max_iterations {
             self.backward();
+            self.accel.before(&self.v);
             delta = self.forward();
             if !delta.is_finite() {
                 break;
@@ -360,6 +378,7 @@ impl PowerFlow {
                 fill_passed(&self.passed, &mut self.v, &mut self.j);
                 return Ok(it);
             }
+            self.accel.after(&mut self.v, &self.inv_base, delta);
         }
         Err(FeederError::NotConverged {
             iterations: self.max_iterations,
@@ -371,7 +390,18 @@ impl PowerFlow {
     fn backward(&mut self) {
         let j = &mut self.j;
         j.iter_mut().for_each(|x| *x = C64::new(0.0, 0.0));
-        for s in &self.net.shunts {
+        // Fixed admittances first, in tight loops of their own: they are most of the shunts
+        // (line charging at every bus) and never change.
+        for &(a, y) in &self.fixed_to_ground {
+            j[a as usize] += y * self.v[a as usize];
+        }
+        for &(a, b, y) in &self.fixed_between {
+            let i = y * (self.v[a as usize] - self.v[b as usize]);
+            j[a as usize] += i;
+            j[b as usize] -= i;
+        }
+        for &k in &self.varying {
+            let s = &self.net.shunts[k as usize];
             let va = if s.a == GROUND {
                 C64::new(0.0, 0.0)
             } else {

@@ -7,6 +7,16 @@ use num_complex::Complex64 as C64;
 use super::FeederError;
 use super::network::{Element, GROUND, Kind, Network};
 
+/// Reduce every branch, each child's ground admittance found first.
+pub fn reduce_all(net: &mut Network) -> Result<(), FeederError> {
+    let ground = ground_admittances(net);
+    for k in 0..net.branches.len() {
+        net.branches[k].ground_y = ground[net.branches[k].child];
+        reduce_branch(net, k)?;
+    }
+    Ok(())
+}
+
 /// Build a branch's sweep matrices from the primitive admittances of its elements.
 pub fn reduce_branch(net: &mut Network, k: usize) -> Result<(), FeederError> {
     let br = &net.branches[k];
@@ -92,7 +102,7 @@ pub fn reduce_branch(net: &mut Network, k: usize) -> Result<(), FeederError> {
     // A child held to ground more firmly by what hangs below it than through the branch (a
     // delta winding, floating or with only OpenDSS's ppm anti-float conductance) would make
     // the sweep's common mode diverge: the stand-in takes over.
-    let ya = ground_admittance(net, br.child);
+    let ya = br.ground_y;
     let own = ycc.iter().sum::<C64>();
     let mut yg = DMatrix::<C64>::zeros(0, 0);
     let b = match invert(ycc.clone()).filter(|_| own.norm() >= ya.norm()) {
@@ -130,49 +140,43 @@ pub fn reduce_branch(net: &mut Network, k: usize) -> Result<(), FeederError> {
     Ok(())
 }
 
-/// Admittance to ground of everything below `bus` with all its nodes at one voltage, down to
-/// the next transformer (behind which the system is grounded on its own terms): line
-/// capacitance, every shunt from a node to ground, and what each transformer leaving it draws
-/// with nothing below it (an isolating winding's anti-float reactance).
-fn ground_admittance(net: &Network, bus: usize) -> C64 {
+/// For every bus, the admittance to ground of everything below it with all its nodes at one
+/// voltage, down to the next transformer (behind which the system is grounded on its own
+/// terms): line capacitance, every shunt from a node to ground, and what each transformer
+/// leaving it draws with nothing below it (an isolating winding's anti-float reactance). One
+/// pass from the leaves up.
+pub fn ground_admittances(net: &Network) -> Vec<C64> {
     let transformer = net.transformer_mask();
-    let mut inside = vec![false; net.buses.len()];
-    inside[bus] = true;
-    let mut total = C64::new(0.0, 0.0);
-    // Branches run breadth-first from the source, so a parent is settled before its children.
-    for br in &net.branches {
-        if !inside[br.parent] {
-            continue;
+    let node_bus = net.node_buses();
+    let mut total = vec![C64::new(0.0, 0.0); net.buses.len()];
+    for s in &net.shunts {
+        if s.b == GROUND && s.a != GROUND {
+            total[node_bus[s.a]] += s.y;
         }
+    }
+    // Branches run breadth-first from the source: backwards, a child is settled before its
+    // parent.
+    for br in net.branches.iter().rev() {
+        let mut y = C64::new(0.0, 0.0);
         // A branch of transformers only ends the island; one with a conductor beside them (the
         // IEEE 37-node feeder's jumper on the phase its open-delta regulators share) does not.
         if br.elements.iter().all(|&e| transformer[e]) {
             for &ei in &br.elements {
-                total += open_circuit_common_mode(net, &net.elements[ei], br.parent);
+                y += open_circuit_common_mode(net, &net.elements[ei], br.parent);
             }
-            continue;
-        }
-        inside[br.child] = true;
-        for &ei in &br.elements {
-            let e = &net.elements[ei];
-            let live: Vec<usize> = (0..e.conductors.len())
-                .filter(|&i| e.conductors[i] != GROUND)
-                .collect();
-            for &i in &live {
-                for &j in &live {
-                    total += e.y[(i, j)];
+        } else {
+            for &ei in &br.elements {
+                let e = &net.elements[ei];
+                let live = || (0..e.conductors.len()).filter(|&i| e.conductors[i] != GROUND);
+                for i in live() {
+                    for j in live() {
+                        y += e.y[(i, j)];
+                    }
                 }
             }
+            y += total[br.child];
         }
-    }
-    let mut below = vec![false; net.n_nodes];
-    for bb in net.buses.iter().zip(&inside).filter(|x| *x.1).map(|x| x.0) {
-        below[bb.offset..bb.offset + bb.nodes.len()].fill(true);
-    }
-    for s in &net.shunts {
-        if s.b == GROUND && s.a != GROUND && below[s.a] {
-            total += s.y;
-        }
+        total[br.parent] += y;
     }
     total
 }

@@ -303,7 +303,7 @@ pub(super) fn passing_buses(net: &Network) -> Vec<Option<usize>> {
         into[br.child] = Some(k);
     }
     let mut hung = vec![false; net.buses.len()];
-    let node_bus = node_buses(net);
+    let node_bus = net.node_buses();
     for s in &net.shunts {
         for g in [s.a, s.b].into_iter().filter(|&g| g != GROUND) {
             hung[node_bus[g]] = true;
@@ -316,17 +316,6 @@ pub(super) fn passing_buses(net: &Network) -> Vec<Option<usize>> {
             (lines_in_and_out && !hung[b]).then(|| out[b][0])
         })
         .collect()
-}
-
-/// The bus of every node.
-fn node_buses(net: &Network) -> Vec<usize> {
-    let mut out = vec![0; net.n_nodes];
-    for (b, bus) in net.buses.iter().enumerate() {
-        for k in 0..bus.nodes.len() {
-            out[bus.offset + k] = b;
-        }
-    }
-    out
 }
 
 /// Two lines in series through a bus with nothing on it: the parent node of each far node, and
