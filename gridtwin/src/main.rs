@@ -90,6 +90,10 @@ enum Command {
     /// `{"homes": [{"id", "phase": "A"|"B"|"C", "kw", "movable"}], "max_moves": N|null}`.
     /// Minimises the transformer's unbalance max|P_phase - mean|/mean, fewer moves breaking ties.
     BalancePlan(cli::balance_plan::Args),
+    /// Plan which single-phase laterals of a feeder to move to another phase of their tap so
+    /// that its head carries its phases evenly, and check the plan by solving the re-phased
+    /// feeder with its regulators and capacitor controls acting.
+    Rephase(cli::rephase::Args),
 }
 
 fn main() -> ExitCode {
@@ -121,6 +125,7 @@ fn main() -> ExitCode {
         Command::ImportDss(a) => cli::import_dss::run(a),
         Command::Powerflow(a) => cli::powerflow::run(a),
         Command::BalancePlan(a) => cli::balance_plan::run(a),
+        Command::Rephase(a) => cli::rephase::run(a),
     };
     match outcome {
         Ok(Verdict::Passed) => ExitCode::SUCCESS,

@@ -736,3 +736,87 @@ fn ieee_8500_node_through_a_day_follows_opendss_step_by_step() {
     // The day moves them: the reference is not a flat feeder's.
     assert!(moves > 20, "{moves} tap moves in the day");
 }
+
+/// The numbers a reference table's header gives after `key` (`taps 5 0 2`, `feeder input kW
+/// 3603.0150`).
+fn header_numbers(name: &str, key: &str) -> Vec<f64> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/reference")
+        .join(format!("{name}.csv"));
+    let text = std::fs::read_to_string(&p).unwrap();
+    let first = text.lines().next().unwrap();
+    let part = first
+        .split("; ")
+        .find_map(|p| p.strip_prefix(key))
+        .unwrap_or_else(|| panic!("{name}: no `{key}` in its header"));
+    part.split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect()
+}
+
+/// The largest single-phase lateral of the 123-node and of the 8500-node re-phased (its tap
+/// moved to the next phase of its three-phase bus, as `gridtwin rephase` would): the laterals
+/// list finds it on its new phase, and the regulators, the capacitor controls and every node
+/// settle as OpenDSS's with the same edit (`123bus_rephased`, `8500node_rephased`).
+#[test]
+fn a_lateral_re_phased_settles_as_opendss_does_with_the_same_edit() {
+    for (master, line, bus, from, to, case, kw_tol) in [
+        (
+            "123Bus/IEEE123Master.dss",
+            "l107",
+            "108",
+            1,
+            2,
+            "123bus_rephased",
+            0.5,
+        ),
+        (
+            "8500-Node/Master.dss",
+            "ln6351523-3",
+            "m1108315",
+            3,
+            1,
+            "8500node_rephased",
+            0.05,
+        ),
+    ] {
+        let mut f = import(master);
+        let find = |pf: &PowerFlow| {
+            let l = pf.laterals().into_iter().find(|l| l.line == line);
+            l.unwrap_or_else(|| panic!("{case}: no lateral {line}"))
+        };
+        let mut pf = PowerFlow::new(&f).unwrap();
+        pf.solve().unwrap();
+        let before = find(&pf);
+        assert_eq!((before.bus.as_str(), before.phase), (bus, from), "{case}");
+        // The largest of those that can move.
+        let largest = pf.laterals().into_iter().filter(|l| l.movable);
+        let largest = largest.max_by(|a, b| a.s.re.total_cmp(&b.s.re)).unwrap();
+        assert_eq!(largest.line, line, "{case}");
+
+        sim::feeder::rephase(&mut f, line, bus, to).unwrap();
+        let mut pf = PowerFlow::new(&f).unwrap();
+        let solved = pf.solve().unwrap();
+        let after = find(&pf);
+        assert_eq!((after.bus.as_str(), after.phase), (bus, to), "{case}");
+        assert_eq!(after.loads, before.loads, "{case}");
+        let taps: Vec<i32> = header_numbers(case, "taps ")
+            .iter()
+            .map(|&t| t as i32)
+            .collect();
+        assert_eq!(
+            pf.taps(),
+            taps,
+            "{case}: after {} tap changes",
+            solved.tap_changes
+        );
+        assert_eq!(banks(&pf), header_numbers(case, "capacitors "), "{case}");
+        compare_all(&pf, case, 1e-4);
+        let kw = pf.source_power().re / 1000.0;
+        let want = header_numbers(case, "feeder input kW ")[0];
+        assert!(
+            (kw - want).abs() < kw_tol,
+            "{case}: feeder draws {kw:.3} kW, OpenDSS {want}"
+        );
+    }
+}

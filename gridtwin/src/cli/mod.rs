@@ -16,6 +16,7 @@ pub mod import_dss;
 pub mod measure;
 pub mod mqtt_flags;
 pub mod powerflow;
+pub mod rephase;
 pub mod report;
 pub mod run;
 pub mod serve;

@@ -45,7 +45,7 @@ pub fn run(a: Args) -> Outcome {
 }
 
 /// A feeder RON file; errors carry file:line:column.
-fn read_feeder(path: &Path) -> Result<Feeder, String> {
+pub fn read_feeder(path: &Path) -> Result<Feeder, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     controller::scenario::load::parse_ron(path, &text).map_err(|e| e.to_string())
 }

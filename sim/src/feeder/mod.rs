@@ -17,7 +17,7 @@ pub use model::{
     Load, LoadModel, LoadShape, PtPhase, Reactor, Regulator, Source, Transformer, VoltageOverride,
     Winding,
 };
-pub use powerflow::{LoadState, NodeVoltage, PowerFlow, Solved};
+pub use powerflow::{Head, Lateral, LoadState, NodeVoltage, PowerFlow, Solved, rephase};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FeederError {

@@ -12,7 +12,10 @@ use super::{reduce, transformer};
 
 mod accel;
 mod control;
+mod lateral;
 mod ops;
+
+pub use lateral::{Head, Lateral, rephase};
 
 use ops::{
     Op, Passed, change_bits, fill_passed, general_child_current, line_forward, ops, passing_buses,

@@ -224,6 +224,31 @@ for cap in dss.Capacitors.AllNames():
     states.append(str(dss.Capacitors.States()[0]))
 dump("8500node_regulated", "; taps " + " ".join(str(t) for t in taps) + "; capacitors " + " ".join(states))
 
+# The same two feeders with their largest single-phase lateral re-phased, its tap moved to
+# the next phase of its three-phase bus (what `gridtwin rephase` plans): the 123-node's L107
+# from 108.1 to 108.2, the 8500-node's LN6351523-3 from M1108315.3 to M1108315.1. Regulators
+# and capacitor controls in control, as above.
+for case, master, edit, tight in (
+    ("123bus_rephased", os.path.join("123Bus", "IEEE123Master.dss"), "Edit Line.L107 bus1=108.2", False),
+    ("8500node_rephased", os.path.join("8500-Node", "Master.dss"), "Edit Line.LN6351523-3 bus1=M1108315.1", True),
+):
+    if CASES and case not in CASES:
+        continue
+    compile(os.path.join(FEEDERS, master))
+    dss.Text.Command(edit)
+    if tight:
+        dss.Text.Command("set maxiterations=100 tolerance=1e-8")
+    dss.Text.Command("solve")
+    taps = []
+    for reg in dss.RegControls.AllNames():
+        dss.RegControls.Name(reg)
+        taps.append(dss.RegControls.TapNumber())
+    states = []
+    for cap in dss.Capacitors.AllNames():
+        dss.Capacitors.Name(cap)
+        states.append(str(dss.Capacitors.States()[0]))
+    dump(case, "; taps " + " ".join(str(t) for t in taps) + "; capacitors " + " ".join(states))
+
 # Capacitor controls of each kind (sim/tests/reference/cap_controls.dss), solved tightly; the
 # header gives the regulator's tap and each bank's state.
 compile(os.path.join(OUT, "cap_controls.dss"))
