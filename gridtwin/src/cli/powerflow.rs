@@ -28,12 +28,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Outcome {
-    if !(a.tolerance.is_finite() && a.tolerance > 0.0) {
-        return Err(Failure::BadInput(format!(
-            "--tolerance must be a positive number of pu, found {}",
-            a.tolerance
-        )));
-    }
+    check_tolerance(a.tolerance)?;
     let f = read_feeder(&a.feeder).map_err(Failure::BadInput)?;
     let out = if a.day {
         day(&f, a.tolerance, a.json)
@@ -42,6 +37,16 @@ pub fn run(a: Args) -> Outcome {
     };
     super::print(&out.map_err(Failure::Failed)?);
     Ok(Verdict::Passed)
+}
+
+/// A power flow's `--tolerance`: a positive number of pu.
+pub fn check_tolerance(t: f64) -> Result<(), Failure> {
+    if t.is_finite() && t > 0.0 {
+        return Ok(());
+    }
+    Err(Failure::BadInput(format!(
+        "--tolerance must be a positive number of pu, found {t}"
+    )))
 }
 
 /// A feeder RON file; errors carry file:line:column.

@@ -82,12 +82,7 @@ struct Output {
 }
 
 pub fn run(a: Args) -> Outcome {
-    if !(a.tolerance.is_finite() && a.tolerance > 0.0) {
-        return Err(Failure::BadInput(format!(
-            "--tolerance must be a positive number of pu, found {}",
-            a.tolerance
-        )));
-    }
+    super::powerflow::check_tolerance(a.tolerance)?;
     let f = super::powerflow::read_feeder(&a.feeder).map_err(Failure::BadInput)?;
     let out = study(&f, &a).map_err(Failure::Failed)?;
     super::print(&if a.json {
@@ -290,20 +285,13 @@ fn render(o: &Output) -> String {
     if o.moves.is_empty() {
         let _ = writeln!(s, "  none");
     } else {
-        let w = o
-            .moves
-            .iter()
-            .map(|m| m.line.len())
-            .max()
-            .unwrap_or(4)
-            .max(4);
-        let b = o
-            .moves
-            .iter()
-            .map(|m| m.bus.len())
-            .max()
-            .unwrap_or(3)
-            .max(3);
+        let width = |f: fn(&MoveOut) -> usize, title: &str| {
+            o.moves.iter().map(f).fold(title.len(), usize::max)
+        };
+        let (w, b) = (
+            width(|m| m.line.len(), "line"),
+            width(|m| m.bus.len(), "tap"),
+        );
         let _ = writeln!(
             s,
             "  {:<w$}  {:<b$}  from  to      amps        kW  loads",

@@ -1,6 +1,7 @@
 //! Three-phase unbalanced power flow on a radial feeder: a backward/forward sweep over the
-//! branch two-ports, loads as current injections re-evaluated each sweep, warm-started from the
-//! previous solution, with voltage regulators moving taps between solutions.
+//! branch two-ports, loads as current injections re-evaluated each sweep, each sweep's result
+//! mixed with the last ones' (`accel`), warm-started from the previous solution, with voltage
+//! regulators moving taps between solutions.
 
 use num_complex::Complex64 as C64;
 

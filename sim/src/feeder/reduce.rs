@@ -145,7 +145,7 @@ pub fn reduce_branch(net: &mut Network, k: usize) -> Result<(), FeederError> {
 /// terms): line capacitance, every shunt from a node to ground, and what each transformer
 /// leaving it draws with nothing below it (an isolating winding's anti-float reactance). One
 /// pass from the leaves up.
-pub fn ground_admittances(net: &Network) -> Vec<C64> {
+fn ground_admittances(net: &Network) -> Vec<C64> {
     let transformer = net.transformer_mask();
     let node_bus = net.node_buses();
     let mut total = vec![C64::new(0.0, 0.0); net.buses.len()];

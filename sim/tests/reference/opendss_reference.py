@@ -43,6 +43,19 @@ def dump(name, extra=""):
     print(name, "kW", p, "iterations", dss.Solution.Iterations())
 
 
+def controls():
+    """The header's record of the controls: every regulator's tap and every bank's state."""
+    taps = []
+    for reg in dss.RegControls.AllNames():
+        dss.RegControls.Name(reg)
+        taps.append(dss.RegControls.TapNumber())
+    states = []
+    for cap in dss.Capacitors.AllNames():
+        dss.Capacitors.Name(cap)
+        states.append(str(dss.Capacitors.States()[0]))
+    return "; taps " + " ".join(str(t) for t in taps) + "; capacitors " + " ".join(states)
+
+
 def compile(path):
     dss.Basic.ClearAll()
     dss.Text.Command(f'compile "{os.path.abspath(path)}"')
@@ -214,15 +227,7 @@ for case, only_240 in (("split_phase", False), ("split_phase_240", True)):
 compile(os.path.join(FEEDERS, "8500-Node", "Master.dss"))
 dss.Text.Command("set maxiterations=100 tolerance=1e-8")
 dss.Text.Command("solve")
-taps = []
-for reg in dss.RegControls.AllNames():
-    dss.RegControls.Name(reg)
-    taps.append(dss.RegControls.TapNumber())
-states = []
-for cap in dss.Capacitors.AllNames():
-    dss.Capacitors.Name(cap)
-    states.append(str(dss.Capacitors.States()[0]))
-dump("8500node_regulated", "; taps " + " ".join(str(t) for t in taps) + "; capacitors " + " ".join(states))
+dump("8500node_regulated", controls())
 
 # The same two feeders with their largest single-phase lateral re-phased, its tap moved to
 # the next phase of its three-phase bus (what `gridtwin rephase` plans): the 123-node's L107
@@ -239,15 +244,7 @@ for case, master, edit, tight in (
     if tight:
         dss.Text.Command("set maxiterations=100 tolerance=1e-8")
     dss.Text.Command("solve")
-    taps = []
-    for reg in dss.RegControls.AllNames():
-        dss.RegControls.Name(reg)
-        taps.append(dss.RegControls.TapNumber())
-    states = []
-    for cap in dss.Capacitors.AllNames():
-        dss.Capacitors.Name(cap)
-        states.append(str(dss.Capacitors.States()[0]))
-    dump(case, "; taps " + " ".join(str(t) for t in taps) + "; capacitors " + " ".join(states))
+    dump(case, controls())
 
 # Capacitor controls of each kind (sim/tests/reference/cap_controls.dss), solved tightly; the
 # header gives the regulator's tap and each bank's state.
