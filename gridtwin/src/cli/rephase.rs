@@ -14,6 +14,7 @@ use serde::Serialize;
 use sim::feeder::{Feeder, Head, Lateral, PowerFlow, rephase};
 
 use control_core::balance::{self, Home};
+use control_core::current_deviation;
 
 use super::{Failure, Outcome, Verdict};
 
@@ -106,6 +107,12 @@ fn solved(f: &Feeder, a: &Args) -> Result<(PowerFlow, Head), String> {
     Ok((pf, head))
 }
 
+/// A lateral the plan may move: one that can, with a load on it (an empty one, line
+/// charging alone, is no move worth a crew).
+fn worth_moving(l: &Lateral) -> bool {
+    l.movable && l.loads > 0
+}
+
 fn phase(node: usize) -> Phase {
     Phase::ALL[node - 1]
 }
@@ -123,23 +130,19 @@ fn study(f: &Feeder, a: &Args) -> Result<Output, String> {
     let mut gain = 1.0;
     let mut best: Option<Round> = None;
     for round in 1..=ROUNDS {
-        let r = plan_round(f, a, &head, &laterals, gain)?;
+        let r = plan_round(f, a, &head, &laterals, round, gain)?;
         let change = |x: [f64; 3]| -> f64 { (0..3).map(|p| (x[p] - head.amps[p]).abs()).sum() };
         let (planned, solved) = (change(r.plan.after_kw), change(r.head.amps));
-        let close = (unbalance(r.head.amps) - r.plan.unbalance_after).abs() < 0.002;
+        let close = (current_deviation(&r.head.amps) - r.plan.unbalance_after).abs() < 0.002;
         let better = best
             .as_ref()
-            .is_none_or(|b| unbalance(r.head.amps) < unbalance(b.head.amps));
+            .is_none_or(|b| current_deviation(&r.head.amps) < current_deviation(&b.head.amps));
         let last = r.plan.moves.is_empty() || close || planned == 0.0;
         if planned > 0.0 {
             gain *= solved / planned;
         }
         if better {
-            best = Some(Round {
-                round,
-                gain_used: r.gain_used,
-                ..r
-            });
+            best = Some(r);
         }
         if last {
             break;
@@ -168,7 +171,7 @@ fn study(f: &Feeder, a: &Args) -> Result<Output, String> {
         minute: a.minute,
         head: head.bus.clone(),
         laterals: laterals.len(),
-        movable: laterals.iter().filter(|l| l.movable && l.loads > 0).count(),
+        movable: laterals.iter().filter(|l| worth_moving(l)).count(),
         max_moves: a.max_moves,
         moves,
         planned_amps: best.plan.after_kw,
@@ -197,6 +200,7 @@ fn plan_round(
     a: &Args,
     head: &Head,
     laterals: &[Lateral],
+    round: usize,
     gain: f64,
 ) -> Result<Round, String> {
     // The planner's weights are currents: they add up at the head as the phases' powers do
@@ -208,8 +212,7 @@ fn plan_round(
             id: l.line.clone(),
             phase: phase(l.phase),
             kw: gain * l.amps,
-            // An empty one (line charging alone) is no move worth a crew.
-            movable: l.movable && l.loads > 0,
+            movable: worth_moving(l),
         })
         .collect();
     for p in Phase::ALL {
@@ -233,7 +236,7 @@ fn plan_round(
     }
     let (pf, head) = solved(&moved, a)?;
     Ok(Round {
-        round: 0,
+        round,
         gain_used: gain,
         plan,
         pf,
@@ -241,19 +244,13 @@ fn plan_round(
     })
 }
 
-/// max over the three of |x − mean| / mean.
-fn unbalance(x: [f64; 3]) -> f64 {
-    let mean = x.iter().sum::<f64>() / 3.0;
-    x.iter().map(|v| (v - mean).abs()).fold(0.0, f64::max) / mean
-}
-
 fn head_out(pf: &PowerFlow, head: &Head) -> HeadOut {
     let kw = head.s.map(|s| s.re / 1e3);
     HeadOut {
         kw,
         amps: head.amps,
-        unbalance: unbalance(kw),
-        current_unbalance: unbalance(head.amps),
+        unbalance: current_deviation(&kw),
+        current_unbalance: current_deviation(&head.amps),
         source_kw: pf.source_power().re / 1e3,
         lowest_pu: pf
             .voltages()

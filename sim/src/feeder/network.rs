@@ -137,6 +137,33 @@ impl Network {
         out
     }
 
+    /// Whether each bus has a shunt (a load, capacitor, generator or line charging) on a node.
+    pub fn hung_buses(&self) -> Vec<bool> {
+        let node_bus = self.node_buses();
+        let mut hung = vec![false; self.buses.len()];
+        for s in &self.shunts {
+            for g in [s.a, s.b].into_iter().filter(|&g| g != GROUND) {
+                hung[node_bus[g]] = true;
+            }
+        }
+        hung
+    }
+
+    /// The one node of its parent a branch takes (a single-phase line, or a single-phase
+    /// transformer's primary wired to ground), if it takes one.
+    pub fn one_parent_node(&self, br: &Branch) -> Option<usize> {
+        let [e] = br.elements[..] else { return None };
+        let e = &self.elements[e];
+        let near = if e.buses[0] == br.parent {
+            &e.conductors[..e.n1]
+        } else {
+            &e.conductors[e.n1..]
+        };
+        let mut live = near.iter().copied().filter(|&g| g != GROUND);
+        let g = live.next()?;
+        live.next().is_none().then_some(g)
+    }
+
     pub fn node(&self, bus: usize, node: usize) -> Option<usize> {
         let b = &self.buses[bus];
         b.nodes

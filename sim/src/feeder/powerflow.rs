@@ -616,22 +616,7 @@ impl PowerFlow {
         }
         let transformer = net.transformer_mask();
         let primary_phase = |br: &network::Branch| -> Option<usize> {
-            let [e] = br.elements[..] else { return None };
-            let e = &net.elements[e];
-            let near = if e.buses[0] == br.parent {
-                &e.conductors[..e.n1]
-            } else {
-                &e.conductors[e.n1..]
-            };
-            let [g] = near
-                .iter()
-                .copied()
-                .filter(|&g| g != GROUND)
-                .collect::<Vec<_>>()[..]
-            else {
-                return None;
-            };
-            let (bus, k) = self.node_of(g);
+            let (bus, k) = self.node_of(net.one_parent_node(br)?);
             Some(net.buses[bus].nodes[k]).filter(|n| (1..=3).contains(n))
         };
         self.load_shunts

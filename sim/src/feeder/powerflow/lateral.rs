@@ -7,7 +7,7 @@ use num_complex::Complex64 as C64;
 
 use super::PowerFlow;
 use crate::feeder::model::{Feeder, split_terminal};
-use crate::feeder::network::{GROUND, Shunt};
+use crate::feeder::network::Shunt;
 
 /// Where the feeder's phases are balanced: the first bus below the source at which it branches
 /// or anything hangs (below the substation transformer and its regulators), and what enters it.
@@ -67,11 +67,7 @@ impl PowerFlow {
             out[br.parent] += 1;
             next[br.parent] = Some(br.child);
         }
-        let node_bus = net.node_buses();
-        let mut hung = vec![false; net.buses.len()];
-        for s in &net.shunts {
-            hung[node_bus[s.a]] = true;
-        }
+        let hung = net.hung_buses();
         let mut b = next[0]?;
         while out[b] == 1 && !hung[b] {
             b = next[b]?;
@@ -110,22 +106,17 @@ impl PowerFlow {
             lateral_of[c] = lateral_of[p];
             let (pb, cb) = (&net.buses[p], &net.buses[c]);
             let three = (1..=3).all(|n| pb.nodes.contains(&n));
-            let [e] = br.elements[..] else { continue };
-            let e = &net.elements[e];
-            let Some(line) = e.name.strip_prefix("line ") else {
+            let Some(line) = br.elements[..]
+                .first()
+                .and_then(|&e| net.elements[e].name.strip_prefix("line "))
+            else {
                 continue;
             };
-            let near = if e.buses[0] == p {
-                &e.conductors[..e.n1]
-            } else {
-                &e.conductors[e.n1..]
-            };
-            if !three || cb.nodes.len() != 1 || near.len() != 1 || near[0] == GROUND {
+            let Some(g) = net.one_parent_node(br) else {
                 continue;
-            }
-            let g = near[0];
+            };
             let phase = pb.nodes[g - pb.offset];
-            if !(1..=3).contains(&phase) {
+            if !three || cb.nodes.len() != 1 || !(1..=3).contains(&phase) {
                 continue;
             }
             lateral_of[c] = Some(laterals.len());

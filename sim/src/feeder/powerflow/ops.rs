@@ -3,7 +3,7 @@
 
 use num_complex::Complex64 as C64;
 
-use crate::feeder::network::{GROUND, Kind, MAX_NODES, Network};
+use crate::feeder::network::{Kind, MAX_NODES, Network};
 
 /// One branch of the sweep.
 pub(super) enum Op {
@@ -302,13 +302,7 @@ pub(super) fn passing_buses(net: &Network) -> Vec<Option<usize>> {
         out[br.parent].push(k);
         into[br.child] = Some(k);
     }
-    let mut hung = vec![false; net.buses.len()];
-    let node_bus = net.node_buses();
-    for s in &net.shunts {
-        for g in [s.a, s.b].into_iter().filter(|&g| g != GROUND) {
-            hung[node_bus[g]] = true;
-        }
-    }
+    let hung = net.hung_buses();
     (0..net.buses.len())
         .map(|b| {
             into[b].filter(|&k| plain(k))?;
